@@ -1,0 +1,86 @@
+//! Who the user of a request or event is.
+//!
+//! The bridge reads [`CurrentUser`] from the request's extensions after the middleware chain ran,
+//! so whatever middleware resolves the user (the session-backed authentication middleware, or
+//! an app's own) decides it. Without such middleware every request is anonymous.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// A user account as handlers see it, already loaded (no further awaits to read it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct User {
+    /// Primary key.
+    pub id: i64,
+    /// Unique login name.
+    pub username: String,
+    /// Optional unique e-mail address.
+    pub email: Option<String>,
+    /// Inactive users are treated as anonymous.
+    pub is_active: bool,
+    /// May use staff pages.
+    pub is_staff: bool,
+    /// Has every permission.
+    pub is_superuser: bool,
+    /// Names of the groups the user is in.
+    pub groups: BTreeSet<String>,
+    /// Permission codes (`app.action`), the user's own and its groups'.
+    pub permissions: BTreeSet<String>,
+}
+
+impl User {
+    /// Whether the user holds permission `perm` (superusers hold all).
+    pub fn has_perm(&self, perm: &str) -> bool {
+        self.is_active && (self.is_superuser || self.permissions.contains(perm))
+    }
+
+    /// Whether the user is in group `group`.
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups.contains(group)
+    }
+}
+
+/// The user of the current request: anonymous or an authenticated [`User`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CurrentUser {
+    /// Nobody is logged in.
+    #[default]
+    Anonymous,
+    /// A logged-in, active user.
+    Authenticated(Arc<User>),
+}
+
+impl CurrentUser {
+    /// `true` for a logged-in user.
+    pub fn is_authenticated(&self) -> bool {
+        matches!(self, Self::Authenticated(_))
+    }
+
+    /// The user, if logged in.
+    pub fn user(&self) -> Option<&User> {
+        match self {
+            Self::Authenticated(u) => Some(u),
+            Self::Anonymous => None,
+        }
+    }
+
+    /// The username, or `None` when anonymous.
+    pub fn username(&self) -> Option<&str> {
+        self.user().map(|u| u.username.as_str())
+    }
+
+    /// Whether the user holds permission `perm`; always `false` when anonymous.
+    pub fn has_perm(&self, perm: &str) -> bool {
+        self.user().is_some_and(|u| u.has_perm(perm))
+    }
+}
+
+impl From<User> for CurrentUser {
+    fn from(u: User) -> Self {
+        if u.is_active {
+            Self::Authenticated(Arc::new(u))
+        } else {
+            Self::Anonymous
+        }
+    }
+}

@@ -1,0 +1,607 @@
+//! The event bridge: every socket event becomes an `http::Request`, goes through the app's
+//! middleware chain with the handler innermost, and comes back as a [`StateUpdate`].
+//!
+//! The steps, in the order `handle` runs them:
+//! 1. decode the [`Event`]; find its state and handler; decode the payload (errors → `_error`);
+//! 2. lock the token's states (events of one token run in order);
+//! 3. build the request from the socket handshake and the event's `router_data`;
+//! 4. run the chain for the state's tier, the handler innermost, bound in the task-local
+//!    [`EventContext`]; the handler works on a copy of the state;
+//! 5. apply the policies: a 3xx from middleware → `_redirect`; an error → toast; a handler
+//!    error or panic → toast and the state stays as it was;
+//! 6. commit the copy and ship the fields that changed.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+
+use crate::Error;
+use crate::context::{ClientAddr, EventContext, EventInfo, Form, ResponseHead};
+use crate::middleware::{MiddlewareChain, Request, Response, Stack};
+use crate::protocol::{ClientEvent, Event, HYDRATE, StateUpdate, ToastLevel};
+use crate::settings::{IpNet, Settings, Tier};
+use crate::state::{
+    AnyState, PreparedCall, RunOutcome, StateEntry, StateManager, StateRegistry, delta,
+};
+
+/// What the bridge knows about a socket from its handshake.
+#[derive(Debug, Clone)]
+pub(crate) struct SocketInfo {
+    pub(crate) token: String,
+    pub(crate) headers: HeaderMap,
+    pub(crate) client: ClientAddr,
+    pub(crate) peer: Option<SocketAddr>,
+}
+
+/// Marks the response the event endpoint returns, so the bridge knows the handler ran.
+#[derive(Clone, Copy)]
+struct HandlerRan;
+
+type Pending = Arc<Mutex<Option<(PreparedCall, Box<dyn AnyState>)>>>;
+type Finished = Arc<Mutex<Option<Result<(Box<dyn AnyState>, Vec<ClientEvent>), ()>>>>;
+
+/// Runs events through the chain and the handlers.
+pub(crate) struct EventBridge {
+    settings: Settings,
+    registry: StateRegistry,
+    manager: Arc<dyn StateManager>,
+    full: Stack,
+    auth_only: Stack,
+    none: Stack,
+}
+
+impl EventBridge {
+    pub(crate) fn new(
+        settings: Settings,
+        registry: StateRegistry,
+        manager: Arc<dyn StateManager>,
+        chain: &MiddlewareChain,
+    ) -> Self {
+        let skip = &settings.event_middleware_skip;
+        Self {
+            full: chain.event_stack(Tier::Full, skip),
+            auth_only: chain.event_stack(Tier::AuthOnly, skip),
+            none: chain.event_stack(Tier::None, skip),
+            settings,
+            registry,
+            manager,
+        }
+    }
+
+    fn stack_for(&self, entry: &StateEntry) -> &Stack {
+        if !self.settings.run_middleware_chain {
+            return &self.none;
+        }
+        match entry.tier.unwrap_or(self.settings.default_tier) {
+            Tier::Full => &self.full,
+            Tier::AuthOnly => &self.auth_only,
+            Tier::None => &self.none,
+        }
+    }
+
+    /// Handles one raw event and returns the final update for it.
+    pub(crate) async fn handle(&self, socket: &SocketInfo, raw: Value) -> StateUpdate {
+        let id = raw.get("id").and_then(Value::as_u64);
+        let event: Event = match serde_path_to_error::deserialize(raw) {
+            Ok(e) => e,
+            Err(e) => {
+                let path = e.path().to_string();
+                let msg = if path == "." {
+                    format!("malformed event: {}", e.inner())
+                } else {
+                    format!("malformed event: `{path}`: {}", e.inner())
+                };
+                return protocol_error(id, msg);
+            }
+        };
+        if event.name == HYDRATE {
+            return self.hydrate(socket, event.id).await;
+        }
+        let Some((state_name, handler_name)) = event.target() else {
+            return protocol_error(
+                id,
+                format!("event name `{}` must be `<state>.<handler>`", event.name),
+            );
+        };
+        let Some(entry) = self.registry.by_name.get(state_name).cloned() else {
+            return protocol_error(id, format!("unknown state `{state_name}`"));
+        };
+        let Some(handler) = entry.handlers.get(handler_name).cloned() else {
+            let known: Vec<&str> = entry.handlers.keys().map(String::as_str).collect();
+            return protocol_error(
+                id,
+                format!(
+                    "state `{state_name}` has no handler `{handler_name}` (it has: {})",
+                    known.join(", ")
+                ),
+            );
+        };
+        let call = match handler.prepare(event.payload.clone()) {
+            Ok(call) => call,
+            Err(why) => {
+                return protocol_error(id, format!("invalid payload for `{}`: {why}", event.name));
+            }
+        };
+        let req = match self.build_request(socket, &event) {
+            Ok(req) => req,
+            Err(why) => return protocol_error(id, why),
+        };
+
+        let mut lock = match self.manager.lock(&socket.token).await {
+            Ok(lock) => lock,
+            Err(e) => return internal_error(id, &event.name, "state manager", &e),
+        };
+        let working = match lock.states().slot(&entry) {
+            Ok(slot) => slot.state.clone_box(),
+            Err(e) => {
+                let _ = lock.release().await;
+                return internal_error(id, &event.name, "state", &e);
+            }
+        };
+        let info = EventInfo {
+            id: Some(event.id),
+            name: event.name.clone(),
+            token: socket.token.clone(),
+        };
+        let outcome = self
+            .run(&entry, req, info, call, working, || {
+                self.build_request(socket, &event).unwrap_or_default()
+            })
+            .await;
+
+        let mut update = StateUpdate::final_for(Some(event.id));
+        if let Some((new_state, events)) = outcome.commit {
+            match new_state.to_json() {
+                Ok(new_json) => {
+                    if let Ok(slot) = lock.states().slot(&entry) {
+                        let changed = delta(&slot.json, &new_json);
+                        slot.state = new_state;
+                        slot.json = new_json;
+                        if !changed.is_empty() {
+                            update.delta.insert(entry.name.clone(), changed);
+                        }
+                    }
+                    update.events = events;
+                }
+                Err(e) => {
+                    let e = Error::from(e);
+                    update.events.push(toast_for(&e));
+                    tracing::error!(event = %event.name, error = %e, "state does not serialize after the handler; change discarded");
+                }
+            }
+        }
+        update.events.extend(outcome.events);
+        if let Err(e) = lock.release().await {
+            tracing::error!(event = %event.name, error = %e, "could not store states");
+            update.delta.clear();
+            update.events.push(toast_for(&e));
+        }
+        update
+    }
+
+    async fn run(
+        &self,
+        entry: &StateEntry,
+        req: Request,
+        info: EventInfo,
+        call: PreparedCall,
+        working: Box<dyn AnyState>,
+        rebuild: impl FnOnce() -> Request,
+    ) -> Outcome {
+        let pending: Pending = Arc::new(Mutex::new(Some((call, working))));
+        let finished: Finished = Arc::new(Mutex::new(None));
+        let endpoint = {
+            let pending = pending.clone();
+            let finished = finished.clone();
+            let info = info.clone();
+            move |req: Request| async move {
+                let taken = pending.lock().unwrap_or_else(|p| p.into_inner()).take();
+                let Some((call, working)) = taken else {
+                    return Err(Error::internal("the event handler was called twice"));
+                };
+                let ctx = context_of(req, info, None).await;
+                let result = run_handler(call, working, ctx).await;
+                let mut slot = finished.lock().unwrap_or_else(|p| p.into_inner());
+                match result {
+                    Ok((state, events)) => {
+                        *slot = Some(Ok((state, events)));
+                        let mut resp = Response::new(Body::empty());
+                        resp.extensions_mut().insert(HandlerRan);
+                        Ok(resp)
+                    }
+                    Err(e) => {
+                        *slot = Some(Err(()));
+                        Err(e)
+                    }
+                }
+            }
+        };
+        let result = self.stack_for(entry).run(req, endpoint).await;
+        let handler_result = finished.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let not_run = pending.lock().unwrap_or_else(|p| p.into_inner()).take();
+
+        match (result, handler_result) {
+            (Err(e), Some(Err(()))) => {
+                // The handler failed and no middleware turned that into a response.
+                Outcome::events(vec![toast_for(&e)])
+            }
+            (Err(e), _) => {
+                tracing::warn!(event = %info.name, error = %e, "middleware refused the event; handler not run");
+                Outcome::events(vec![toast_for(&e)])
+            }
+            (Ok(resp), Some(Ok((state, events)))) => {
+                let mut out = Outcome {
+                    commit: Some((state, events)),
+                    events: Vec::new(),
+                };
+                if resp.extensions().get::<HandlerRan>().is_none() && resp.status().is_redirection()
+                {
+                    // A middleware replaced the handler's answer with a redirect on the way out.
+                    out.events.extend(redirect_of(&resp));
+                }
+                out
+            }
+            (Ok(resp), Some(Err(()))) => {
+                // A middleware's process_exception answered for the failed handler.
+                let mut events = redirect_of(&resp);
+                if events.is_empty() {
+                    events.push(ClientEvent::toast(
+                        ToastLevel::Error,
+                        refusal_message(resp.status()),
+                    ));
+                }
+                Outcome::events(events)
+            }
+            (Ok(resp), None) => {
+                let status = resp.status();
+                if status.is_redirection() && self.settings.auto_redirect_from_middleware {
+                    tracing::debug!(event = %info.name, "middleware redirected; handler not run");
+                    return Outcome::events(redirect_of(&resp));
+                }
+                if status.is_redirection() {
+                    // auto_redirect_from_middleware = false: the handler runs and sees the response.
+                    let Some((call, working)) = not_run else {
+                        return Outcome::events(Vec::new());
+                    };
+                    let head = ResponseHead {
+                        status,
+                        headers: resp.headers().clone(),
+                    };
+                    // The chain kept the request it short-circuited; the handler gets a fresh one.
+                    let req = rebuild();
+                    let ctx = context_of(req, info.clone(), Some(head)).await;
+                    return match run_handler(call, working, ctx).await {
+                        Ok((state, events)) => Outcome {
+                            commit: Some((state, events)),
+                            events: Vec::new(),
+                        },
+                        Err(e) => Outcome::events(vec![toast_for(&e)]),
+                    };
+                }
+                tracing::warn!(event = %info.name, status = %status, "middleware answered the event itself; handler not run");
+                if status.is_success() {
+                    Outcome::events(Vec::new())
+                } else {
+                    let text = short_text_body(resp).await;
+                    Outcome::events(vec![ClientEvent::toast(
+                        ToastLevel::Error,
+                        text.unwrap_or_else(|| refusal_message(status)),
+                    )])
+                }
+            }
+        }
+    }
+
+    async fn hydrate(&self, socket: &SocketInfo, id: u64) -> StateUpdate {
+        let mut update = StateUpdate::final_for(Some(id));
+        let mut lock = match self.manager.lock(&socket.token).await {
+            Ok(lock) => lock,
+            Err(e) => return internal_error(Some(id), HYDRATE, "state manager", &e),
+        };
+        for entry in self.registry.by_name.values() {
+            match lock.states().slot(entry) {
+                Ok(slot) => {
+                    if let Value::Object(fields) = &slot.json {
+                        update.delta.insert(entry.name.clone(), fields.clone());
+                    }
+                }
+                Err(e) => update.events.push(toast_for(&e)),
+            }
+        }
+        if let Err(e) = lock.release().await {
+            update.events.push(toast_for(&e));
+        }
+        update
+    }
+
+    /// Step 3: the synthetic request.
+    fn build_request(&self, socket: &SocketInfo, event: &Event) -> Result<Request, String> {
+        let rd = &event.router_data;
+        if !rd.path.starts_with('/') {
+            return Err(format!(
+                "router_data.path must start with `/`, got `{}`",
+                rd.path
+            ));
+        }
+        let uri = if rd.query.is_empty() {
+            rd.path.clone()
+        } else {
+            format!("{}?{}", rd.path, rd.query)
+        };
+        let uri: http::Uri = uri
+            .parse()
+            .map_err(|e| format!("router_data does not make a valid URI: {e}"))?;
+        let (method, body, form) = if self.settings.event_post_from_payload {
+            let pairs = form_pairs(&event.payload);
+            let encoded = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs.iter())
+                .finish();
+            (Method::POST, Bytes::from(encoded), Some(Form(pairs)))
+        } else {
+            (Method::GET, Bytes::new(), None)
+        };
+        let mut req = Request::new(Body::from(body));
+        *req.method_mut() = method;
+        *req.uri_mut() = uri;
+        *req.headers_mut() = socket.headers.clone();
+        if let Some(form) = form {
+            req.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-www-form-urlencoded"),
+            );
+            req.extensions_mut().insert(form);
+        }
+        let ext = req.extensions_mut();
+        ext.insert(EventInfo {
+            id: Some(event.id),
+            name: event.name.clone(),
+            token: socket.token.clone(),
+        });
+        ext.insert(socket.client);
+        if let Some(peer) = socket.peer {
+            ext.insert(axum::extract::ConnectInfo(peer));
+        }
+        Ok(req)
+    }
+}
+
+struct Outcome {
+    commit: Option<(Box<dyn AnyState>, Vec<ClientEvent>)>,
+    events: Vec<ClientEvent>,
+}
+
+impl Outcome {
+    fn events(events: Vec<ClientEvent>) -> Self {
+        Self {
+            commit: None,
+            events,
+        }
+    }
+}
+
+async fn context_of(req: Request, info: EventInfo, response: Option<ResponseHead>) -> EventContext {
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    EventContext::new(parts, body, info, response)
+}
+
+/// Runs a prepared handler call with `ctx` bound; errors and panics leave no state to commit.
+async fn run_handler(
+    call: PreparedCall,
+    working: Box<dyn AnyState>,
+    ctx: EventContext,
+) -> Result<(Box<dyn AnyState>, Vec<ClientEvent>), Error> {
+    let name = ctx.event().name.clone();
+    match ctx.clone().scope(call(working, ctx)).await {
+        RunOutcome::Returned(state, Ok(events)) => Ok((state, events)),
+        RunOutcome::Returned(_, Err(e)) => {
+            match &e {
+                Error::Internal(source) => {
+                    tracing::error!(event = %name, error = %source, "handler failed; state unchanged")
+                }
+                other => {
+                    tracing::info!(event = %name, error = %other, "handler refused; state unchanged")
+                }
+            }
+            Err(e)
+        }
+        RunOutcome::Panicked(msg) => {
+            tracing::error!(event = %name, panic = %msg, "handler panicked; state unchanged");
+            Err(Error::internal(format!("handler panicked: {msg}")))
+        }
+    }
+}
+
+fn protocol_error(id: Option<u64>, message: String) -> StateUpdate {
+    tracing::debug!(%message, "event refused");
+    let mut u = StateUpdate::final_for(id);
+    u.events.push(ClientEvent::error(message));
+    u
+}
+
+fn internal_error(id: Option<u64>, event: &str, what: &str, e: &Error) -> StateUpdate {
+    tracing::error!(event, error = %e, "{what} failed");
+    let mut u = StateUpdate::final_for(id);
+    u.events.push(toast_for(e));
+    u
+}
+
+fn toast_for(e: &Error) -> ClientEvent {
+    ClientEvent::toast(ToastLevel::Error, e.public_message())
+}
+
+fn redirect_of(resp: &Response) -> Vec<ClientEvent> {
+    resp.headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|loc| vec![ClientEvent::redirect(loc)])
+        .unwrap_or_default()
+}
+
+fn refusal_message(status: StatusCode) -> String {
+    match status {
+        StatusCode::FORBIDDEN => "You do not have permission to do this.".to_owned(),
+        StatusCode::UNAUTHORIZED => "Please log in first.".to_owned(),
+        StatusCode::TOO_MANY_REQUESTS => "Too many requests. Please wait a moment.".to_owned(),
+        s if s.is_client_error() => format!(
+            "The request was refused ({} {}).",
+            s.as_u16(),
+            s.canonical_reason().unwrap_or("")
+        ),
+        _ => crate::error::GENERIC_MESSAGE.to_owned(),
+    }
+}
+
+/// The body of a 4xx answer when it is short plain text, for the toast.
+async fn short_text_body(resp: Response) -> Option<String> {
+    if !resp.status().is_client_error() {
+        return None;
+    }
+    let is_text = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/plain"));
+    if !is_text {
+        return None;
+    }
+    let body = http_body_util::Limited::new(resp.into_body(), 512)
+        .collect()
+        .await
+        .ok()?;
+    let text = String::from_utf8(body.to_bytes().to_vec()).ok()?;
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// Top-level payload fields as form pairs: strings as they are, other values as JSON.
+fn form_pairs(payload: &Value) -> Vec<(String, String)> {
+    let Value::Object(map) = payload else {
+        return Vec::new();
+    };
+    map.iter()
+        .flat_map(|(k, v)| match v {
+            Value::String(s) => vec![(k.clone(), s.clone())],
+            Value::Array(items) => items
+                .iter()
+                .map(|i| {
+                    (
+                        k.clone(),
+                        i.as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| i.to_string()),
+                    )
+                })
+                .collect(),
+            Value::Null => Vec::new(),
+            other => vec![(k.clone(), other.to_string())],
+        })
+        .collect()
+}
+
+/// The client's address: the peer's, or the forwarded one when the peer is a trusted proxy.
+pub(crate) fn resolve_client(
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+    trusted: &[IpNet],
+) -> ClientAddr {
+    let peer = peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(peer) {
+        return ClientAddr {
+            ip: peer,
+            https: false,
+        };
+    }
+    let mut ip = peer;
+    let forwarded: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    for hop in forwarded.iter().rev() {
+        let Ok(hop) = hop.parse::<IpAddr>() else {
+            break;
+        };
+        ip = hop;
+        if !is_trusted(hop) {
+            break;
+        }
+    }
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
+    ClientAddr { ip, https }
+}
+
+/// Handshake headers that describe the WebSocket upgrade, not the client; dropped from events.
+pub(crate) fn strip_upgrade_headers(headers: &mut HeaderMap) {
+    for name in [
+        header::UPGRADE,
+        header::CONNECTION,
+        header::SEC_WEBSOCKET_KEY,
+        header::SEC_WEBSOCKET_VERSION,
+        header::SEC_WEBSOCKET_EXTENSIONS,
+        header::SEC_WEBSOCKET_PROTOCOL,
+    ] {
+        headers.remove(name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|s| IpNet::parse(s).unwrap()).collect()
+    }
+
+    #[test]
+    fn forwarded_headers_only_from_trusted_proxies() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", "203.0.113.9, 10.0.0.2".parse().unwrap());
+        h.insert("x-forwarded-proto", "https".parse().unwrap());
+        let untrusted = resolve_client(
+            Some("198.51.100.1".parse().unwrap()),
+            &h,
+            &nets(&["10.0.0.0/8"]),
+        );
+        assert_eq!(untrusted.ip.to_string(), "198.51.100.1");
+        assert!(!untrusted.https);
+        let trusted = resolve_client(
+            Some("10.0.0.1".parse().unwrap()),
+            &h,
+            &nets(&["10.0.0.0/8"]),
+        );
+        assert_eq!(trusted.ip.to_string(), "203.0.113.9");
+        assert!(trusted.https);
+    }
+
+    #[test]
+    fn payload_becomes_form_pairs() {
+        let pairs =
+            form_pairs(&serde_json::json!({"q": "rust", "n": 3, "tag": ["a", "b"], "none": null}));
+        assert_eq!(
+            pairs,
+            vec![
+                ("n".to_owned(), "3".to_owned()),
+                ("q".to_owned(), "rust".to_owned()),
+                ("tag".to_owned(), "a".to_owned()),
+                ("tag".to_owned(), "b".to_owned()),
+            ]
+        );
+    }
+}

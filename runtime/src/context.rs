@@ -1,0 +1,225 @@
+//! What a handler knows about the event it runs for: the request as middleware left it, the
+//! user, the session, and the response when middleware short-circuited.
+//!
+//! The bridge binds the [`EventContext`] in a tokio task-local for the handler's run, so code
+//! deeper down reaches it with [`current_request`], [`current_user`] and [`current_session`]
+//! without threading it through every call. Outside an event they return `None` / anonymous.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderMap, StatusCode};
+
+use crate::auth::CurrentUser;
+
+tokio::task_local! {
+    static CURRENT: EventContext;
+}
+
+/// Which event a request was built for; in the request's extensions on every bridged event,
+/// so middleware can tell events from HTTP requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventInfo {
+    /// The event's id (`None` for pushes and uploads without one).
+    pub id: Option<u64>,
+    /// `"<state>.<handler>"`.
+    pub name: String,
+    /// The client token (one per browser tab).
+    pub token: String,
+}
+
+/// The client's address and scheme, after trusted-proxy headers were applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr {
+    /// The client's IP (the peer's, or the forwarded one when the peer is a trusted proxy).
+    pub ip: IpAddr,
+    /// Whether the client reached the first proxy (or us) over HTTPS.
+    pub https: bool,
+}
+
+/// The event payload as form fields, present when `event_post_from_payload` is on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Form(pub Vec<(String, String)>);
+
+impl Form {
+    /// The first value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Status and headers of a response middleware gave instead of running the handler.
+#[derive(Debug, Clone)]
+pub struct ResponseHead {
+    /// The status (a 3xx when a redirect reached the handler).
+    pub status: StatusCode,
+    /// The headers, `Location` among them for a redirect.
+    pub headers: HeaderMap,
+}
+
+impl ResponseHead {
+    /// The `Location` header, if any and valid UTF-8.
+    pub fn location(&self) -> Option<&str> {
+        self.headers.get(http::header::LOCATION)?.to_str().ok()
+    }
+}
+
+struct Inner {
+    request: Arc<Parts>,
+    body: Bytes,
+    event: EventInfo,
+    user: CurrentUser,
+    response: Option<ResponseHead>,
+}
+
+/// Everything a handler may read about its event. Cheap to clone.
+#[derive(Clone)]
+pub struct EventContext {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for EventContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventContext")
+            .field("event", &self.inner.event)
+            .field("uri", &self.inner.request.uri)
+            .field("user", &self.inner.user)
+            .finish()
+    }
+}
+
+impl EventContext {
+    /// Builds the context from the request as the innermost middleware passed it on.
+    pub(crate) fn new(
+        request: Parts,
+        body: Bytes,
+        event: EventInfo,
+        response: Option<ResponseHead>,
+    ) -> Self {
+        let user = request
+            .extensions
+            .get::<CurrentUser>()
+            .cloned()
+            .unwrap_or_default();
+        Self {
+            inner: Arc::new(Inner {
+                request: Arc::new(request),
+                body,
+                event,
+                user,
+                response,
+            }),
+        }
+    }
+
+    /// The synthetic request, with everything middleware added (headers, extensions).
+    pub fn request(&self) -> &Parts {
+        &self.inner.request
+    }
+
+    /// The request body: empty, or the payload as a form when `event_post_from_payload` is on.
+    pub fn body(&self) -> &Bytes {
+        &self.inner.body
+    }
+
+    /// The user, resolved before the handler ran (anonymous when no middleware set one).
+    pub fn user(&self) -> &CurrentUser {
+        &self.inner.user
+    }
+
+    /// The session, when a session middleware ran for this event.
+    pub fn session(&self) -> Option<&tower_sessions::Session> {
+        self.extension::<tower_sessions::Session>()
+    }
+
+    /// The response middleware returned instead of running the chain to the end; set only when
+    /// `auto_redirect_from_middleware` is off and a middleware redirected.
+    pub fn response(&self) -> Option<&ResponseHead> {
+        self.inner.response.as_ref()
+    }
+
+    /// Which event this is.
+    pub fn event(&self) -> &EventInfo {
+        &self.inner.event
+    }
+
+    /// The client token of the tab that sent the event.
+    pub fn token(&self) -> &str {
+        &self.inner.event.token
+    }
+
+    /// The page path the event came from.
+    pub fn path(&self) -> &str {
+        self.inner.request.uri.path()
+    }
+
+    /// Every query pair of the page, decoded, repeated keys kept in order.
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        let q = self.inner.request.uri.query().unwrap_or("");
+        form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+    }
+
+    /// The first value of query key `key`.
+    pub fn query(&self, key: &str) -> Option<String> {
+        self.query_pairs()
+            .into_iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+
+    /// Every value of query key `key`.
+    pub fn query_all(&self, key: &str) -> Vec<String> {
+        self.query_pairs()
+            .into_iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v)
+            .collect()
+    }
+
+    /// A value middleware put into the request's extensions (a tenant, feature flags, ...).
+    pub fn extension<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.inner.request.extensions.get::<T>()
+    }
+
+    /// The client's address after trusted-proxy headers.
+    pub fn client_addr(&self) -> Option<ClientAddr> {
+        self.extension::<ClientAddr>().copied()
+    }
+
+    /// The payload as form fields, when `event_post_from_payload` is on.
+    pub fn form(&self) -> Option<&Form> {
+        self.extension::<Form>()
+    }
+
+    /// Runs `fut` with this context bound as the current one.
+    pub(crate) async fn scope<F: Future>(self, fut: F) -> F::Output {
+        CURRENT.scope(self, fut).await
+    }
+}
+
+/// The context of the event being handled, or `None` outside an event.
+pub fn current_context() -> Option<EventContext> {
+    CURRENT.try_with(Clone::clone).ok()
+}
+
+/// The request of the event being handled, or `None` outside an event.
+pub fn current_request() -> Option<Arc<Parts>> {
+    CURRENT.try_with(|c| c.inner.request.clone()).ok()
+}
+
+/// The user of the event being handled; anonymous outside an event.
+pub fn current_user() -> CurrentUser {
+    CURRENT
+        .try_with(|c| c.inner.user.clone())
+        .unwrap_or_default()
+}
+
+/// The session of the event being handled, or `None` outside an event or without sessions.
+pub fn current_session() -> Option<tower_sessions::Session> {
+    CURRENT.try_with(|c| c.session().cloned()).ok().flatten()
+}

@@ -1,0 +1,100 @@
+//! # Ferrule
+//!
+//! The runtime of Ferrule apps: a Leptos frontend talks Socket.IO to an axum backend, and every
+//! socket event goes through the same middleware chain as HTTP requests before its handler runs.
+//!
+//! ```no_run
+//! use ferrule::{App, EventContext, Handlers, State, middleware};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Clone, Default, Serialize, Deserialize)]
+//! struct CounterState {
+//!     count: i64,
+//! }
+//!
+//! impl CounterState {
+//!     async fn increment(&mut self, _ctx: EventContext) {
+//!         self.count += 1;
+//!     }
+//! }
+//!
+//! impl State for CounterState {
+//!     fn handlers(h: &mut Handlers<Self>) {
+//!         h.on("increment", Self::increment);
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> std::process::ExitCode {
+//!     App::new()
+//!         .state::<CounterState>()
+//!         .middleware(middleware::from_fn("log", |req, next: middleware::Next| async move {
+//!             tracing::info!(path = req.uri().path(), "request");
+//!             next.run(req).await
+//!         }))
+//!         .run_cli()
+//!         .await
+//! }
+//! ```
+//!
+//! The path of one click is the module list: [`dispatcher`] → `bridge` → [`middleware`] →
+//! [`context`] → [`state`]. `docs/src/event-pipeline.md` in the repository traces it step by step.
+
+pub mod protocol;
+
+#[cfg(feature = "server")]
+mod app;
+#[cfg(feature = "server")]
+pub mod auth;
+#[cfg(feature = "server")]
+mod bridge;
+#[cfg(feature = "server")]
+pub mod context;
+#[cfg(feature = "server")]
+pub mod dispatcher;
+#[cfg(feature = "server")]
+mod error;
+#[cfg(feature = "server")]
+pub mod middleware;
+#[cfg(feature = "server")]
+pub mod settings;
+#[cfg(feature = "server")]
+mod socket;
+#[cfg(feature = "server")]
+pub mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+#[cfg(feature = "server")]
+pub use app::{App, BuildError, shutdown_signal};
+#[cfg(feature = "server")]
+pub use auth::{CurrentUser, User};
+#[cfg(feature = "server")]
+pub use context::{EventContext, current_context, current_request, current_session, current_user};
+#[cfg(feature = "server")]
+pub use error::{BoxError, Error};
+#[cfg(feature = "server")]
+pub use middleware::MiddlewareChain;
+pub use protocol::{ClientEvent, Event, RouterData, StateUpdate, ToastLevel};
+#[cfg(feature = "server")]
+pub use settings::{Settings, Tier};
+#[cfg(feature = "server")]
+pub use state::{Handlers, State};
+
+#[cfg(feature = "server")]
+#[doc(hidden)]
+pub use async_trait::async_trait;
+
+/// Logs to stderr with `tracing`, filtered by `FERRULE_LOG` or `RUST_LOG` (default `info`).
+#[cfg(feature = "server")]
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("FERRULE_LOG")
+        .ok()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| "info".to_owned());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,284 @@
+//! Wire types shared by the server and the browser client.
+//!
+//! Nothing here does I/O, so the module compiles for `wasm32-unknown-unknown` as well. The shapes
+//! are the contract of `DESIGN.md`: a client emits one [`Event`] per action and the server answers
+//! with [`StateUpdate`]s carrying a delta of the changed fields and [`ClientEvent`]s.
+
+pub mod codec;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Socket.IO event name that carries [`Event`]s to the server and [`StateUpdate`]s back.
+pub const EVENT: &str = "event";
+
+/// Engine.IO path of the socket endpoint.
+pub const EVENT_PATH: &str = "/_event";
+
+/// Event name a client sends to receive every state of its token in full.
+pub const HYDRATE: &str = "_hydrate";
+
+/// One action of the user, as the client emits it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    /// Client-chosen id; the answers to this event carry it back.
+    pub id: u64,
+    /// `"<state>.<handler>"`, for example `"cart_state.add_item"`.
+    pub name: String,
+    /// The handler's arguments as one JSON value (an object for typed payloads).
+    #[serde(default)]
+    pub payload: Value,
+    /// The page the event came from.
+    #[serde(default)]
+    pub router_data: RouterData,
+}
+
+impl Event {
+    /// Splits [`Event::name`] into state and handler names, `None` when there is no dot.
+    pub fn target(&self) -> Option<(&str, &str)> {
+        self.name.split_once('.')
+    }
+}
+
+/// Where the page that sent an event is: its real path and raw query string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterData {
+    /// The real path (`/posts/42`), never the route pattern.
+    #[serde(default = "root_path")]
+    pub path: String,
+    /// The raw query string without `?`; repeated keys survive (`tag=a&tag=b`).
+    #[serde(default)]
+    pub query: String,
+}
+
+fn root_path() -> String {
+    "/".to_owned()
+}
+
+impl Default for RouterData {
+    fn default() -> Self {
+        Self {
+            path: root_path(),
+            query: String::new(),
+        }
+    }
+}
+
+/// Changed fields per state name: `{"cart_state": {"items": [..]}}`.
+pub type Delta = BTreeMap<String, Map<String, Value>>;
+
+/// What the server sends back for an event (or pushes from a background task).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateUpdate {
+    /// The id of the event this answers; `None` for pushes not caused by an event.
+    pub id: Option<u64>,
+    /// Only the fields that changed.
+    #[serde(default)]
+    pub delta: Delta,
+    /// Instructions for the client: redirect, toast, error, or app-defined names.
+    #[serde(default)]
+    pub events: Vec<ClientEvent>,
+    /// `true` on the last update for the event.
+    #[serde(rename = "final")]
+    pub is_final: bool,
+}
+
+impl StateUpdate {
+    /// The last update for event `id`, with nothing in it yet.
+    pub fn final_for(id: Option<u64>) -> Self {
+        Self {
+            id,
+            delta: Delta::new(),
+            events: Vec::new(),
+            is_final: true,
+        }
+    }
+
+    /// The client events named `name`, in order.
+    pub fn events_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a ClientEvent> + 'a {
+        self.events.iter().filter(move |e| e.name == name)
+    }
+}
+
+/// An instruction the server gives the client alongside a delta.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientEvent {
+    /// `_redirect`, `_toast`, `_error` or an app-defined name.
+    pub name: String,
+    /// Arguments of the instruction.
+    #[serde(default)]
+    pub payload: Value,
+}
+
+/// Severity of a `_toast`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToastLevel {
+    /// Neutral information.
+    Info,
+    /// Something worked.
+    Success,
+    /// Something needs attention.
+    Warning,
+    /// Something failed.
+    Error,
+}
+
+impl ClientEvent {
+    /// Name of the redirect instruction.
+    pub const REDIRECT: &'static str = "_redirect";
+    /// Name of the toast instruction.
+    pub const TOAST: &'static str = "_toast";
+    /// Name of the protocol-error instruction.
+    pub const ERROR: &'static str = "_error";
+
+    /// An app-defined instruction.
+    pub fn new(name: impl Into<String>, payload: Value) -> Self {
+        Self {
+            name: name.into(),
+            payload,
+        }
+    }
+
+    /// Navigate the client to `path`, adding a history entry.
+    pub fn redirect(path: impl Into<String>) -> Self {
+        Self::redirect_with(path, false)
+    }
+
+    /// Navigate the client to `path`; `replace` swaps the current history entry.
+    pub fn redirect_with(path: impl Into<String>, replace: bool) -> Self {
+        Self::new(
+            Self::REDIRECT,
+            serde_json::json!({ "path": path.into(), "replace": replace }),
+        )
+    }
+
+    /// Show `message` to the user at `level`.
+    pub fn toast(level: ToastLevel, message: impl Into<String>) -> Self {
+        Self::new(
+            Self::TOAST,
+            serde_json::json!({ "level": level, "message": message.into() }),
+        )
+    }
+
+    /// A protocol error: the event could not be understood or routed.
+    pub fn error(message: impl Into<String>) -> Self {
+        Self::new(
+            Self::ERROR,
+            serde_json::json!({ "message": message.into() }),
+        )
+    }
+
+    /// The `message` field of a toast or error payload.
+    pub fn message(&self) -> Option<&str> {
+        self.payload.get("message").and_then(Value::as_str)
+    }
+
+    /// The `path` field of a redirect payload.
+    pub fn path(&self) -> Option<&str> {
+        self.payload.get("path").and_then(Value::as_str)
+    }
+
+    /// The `level` field of a toast payload.
+    pub fn level(&self) -> Option<ToastLevel> {
+        serde_json::from_value(self.payload.get("level")?.clone()).ok()
+    }
+}
+
+/// The state name for a Rust type name: the last path segment in snake case.
+///
+/// `CartState` → `cart_state`, `app::HTTPState` → `http_state`, `Foo<Bar>` → `foo`.
+pub fn state_name_of(type_name: &str) -> String {
+    let base = type_name.split('<').next().unwrap_or(type_name);
+    let base = base.rsplit("::").next().unwrap_or(base);
+    let chars: Vec<char> = base.chars().collect();
+    let mut out = String::with_capacity(base.len() + 4);
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_uppercase() {
+            let prev_lower =
+                i > 0 && (chars[i - 1].is_lowercase() || chars[i - 1].is_ascii_digit());
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            let prev_upper = i > 0 && chars[i - 1].is_uppercase();
+            if i > 0 && (prev_lower || (prev_upper && next_lower)) && !out.ends_with('_') {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn event_parses_the_documented_shape() {
+        let e: Event = serde_json::from_value(json!({
+            "id": 7, "name": "cart_state.add_item", "payload": {"product_id": 3},
+            "router_data": {"path": "/posts/42", "query": "tag=a&tag=b"}
+        }))
+        .unwrap();
+        assert_eq!(e.target(), Some(("cart_state", "add_item")));
+        assert_eq!(e.router_data.query, "tag=a&tag=b");
+    }
+
+    #[test]
+    fn event_defaults_router_data_and_payload() {
+        let e: Event = serde_json::from_value(json!({"id": 1, "name": "a.b"})).unwrap();
+        assert_eq!(e.router_data.path, "/");
+        assert_eq!(e.payload, Value::Null);
+    }
+
+    #[test]
+    fn event_rejects_unknown_keys() {
+        let r: Result<Event, _> = serde_json::from_value(json!({"id": 1, "name": "a.b", "x": 1}));
+        assert!(r.unwrap_err().to_string().contains("unknown field `x`"));
+    }
+
+    #[test]
+    fn state_update_serializes_final_key() {
+        let mut u = StateUpdate::final_for(Some(3));
+        u.delta
+            .entry("counter_state".into())
+            .or_default()
+            .insert("count".into(), json!(1));
+        assert_eq!(
+            serde_json::to_value(&u).unwrap(),
+            json!({"id": 3, "delta": {"counter_state": {"count": 1}}, "events": [], "final": true})
+        );
+    }
+
+    #[test]
+    fn client_events_have_documented_payloads() {
+        assert_eq!(
+            serde_json::to_value(ClientEvent::redirect("/login")).unwrap(),
+            json!({"name": "_redirect", "payload": {"path": "/login", "replace": false}})
+        );
+        let t = ClientEvent::toast(ToastLevel::Error, "Account suspended.");
+        assert_eq!(
+            t.payload,
+            json!({"level": "error", "message": "Account suspended."})
+        );
+        assert_eq!(t.level(), Some(ToastLevel::Error));
+    }
+
+    #[test]
+    fn state_names_are_snake_case() {
+        assert_eq!(state_name_of("CartState"), "cart_state");
+        assert_eq!(
+            state_name_of("my_app::states::CounterState"),
+            "counter_state"
+        );
+        assert_eq!(state_name_of("HTTPState"), "http_state");
+        assert_eq!(state_name_of("Foo<bar::Baz>"), "foo");
+        assert_eq!(state_name_of("Auth2State"), "auth2_state");
+    }
+}

@@ -1,0 +1,349 @@
+//! Typed settings from `Ferrule.toml` and `FERRULE_*` environment variables.
+//!
+//! The names mirror reflex-django's (`event_middleware_skip`, `auto_redirect_from_middleware`,
+//! `event_post_from_payload`, `run_middleware_chain`). An unknown key in the file or an unknown
+//! `FERRULE_*` variable is an error at startup that names the key: a typo must not silently fall
+//! back to a default.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// How much of the bridge an event goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// The whole middleware chain (minus `event_middleware_skip`).
+    #[default]
+    Full,
+    /// Only the middleware registered for the auth tier (session and user).
+    AuthOnly,
+    /// No middleware: the handler runs with an anonymous user.
+    None,
+}
+
+impl std::str::FromStr for Tier {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "full" => Ok(Self::Full),
+            "auth_only" => Ok(Self::AuthOnly),
+            "none" => Ok(Self::None),
+            other => Err(format!(
+                "unknown tier `{other}` (expected full, auth_only or none)"
+            )),
+        }
+    }
+}
+
+/// Every setting of a Ferrule app, with the defaults a new app gets.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Address `serve` listens on.
+    pub addr: SocketAddr,
+    /// Names of middleware that do not run on socket events (default: `["csrf"]`).
+    pub event_middleware_skip: Vec<String>,
+    /// A 3xx from middleware on an event becomes a client-side `_redirect` and the handler is
+    /// skipped; when `false` the handler runs and sees the response as `ctx.response()`.
+    pub auto_redirect_from_middleware: bool,
+    /// Expose the event payload to middleware as form data of a POST request.
+    pub event_post_from_payload: bool,
+    /// `false` turns the chain off for every event: handlers see an anonymous user.
+    pub run_middleware_chain: bool,
+    /// Tier of states that do not choose one.
+    pub default_tier: Tier,
+    /// Peers whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed (IPs or CIDR blocks).
+    pub trusted_proxies: Vec<String>,
+    /// Largest socket message in bytes.
+    pub max_event_bytes: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            event_middleware_skip: vec!["csrf".to_owned()],
+            auto_redirect_from_middleware: true,
+            event_post_from_payload: false,
+            run_middleware_chain: true,
+            default_tier: Tier::Full,
+            trusted_proxies: Vec::new(),
+            max_event_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The settings file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The settings file is not valid (unknown key, wrong type); the message names the key.
+    #[error("invalid {path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, naming the key.
+        message: String,
+    },
+    /// A `FERRULE_*` variable is unknown or its value does not parse.
+    #[error("invalid environment variable {name}: {message}")]
+    Env {
+        /// The variable.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A trusted proxy entry is neither an IP nor a CIDR block.
+    #[error(
+        "invalid trusted_proxies entry `{0}`: expected an IP address or a CIDR block like 10.0.0.0/8"
+    )]
+    Proxy(String),
+}
+
+/// `FERRULE_*` variables that are not settings but are read elsewhere.
+const OTHER_ENV: &[&str] = &["FERRULE_CONFIG", "FERRULE_LOG", "FERRULE_TEST_KEEP"];
+
+impl Settings {
+    /// Loads `Ferrule.toml` (or the file `FERRULE_CONFIG` names) when it exists, then applies
+    /// `FERRULE_*` variables over it.
+    pub fn load() -> Result<Self, SettingsError> {
+        let path = std::env::var_os("FERRULE_CONFIG")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("Ferrule.toml"));
+        let mut settings = if path.exists() || std::env::var_os("FERRULE_CONFIG").is_some() {
+            Self::from_file(&path)?
+        } else {
+            Self::default()
+        };
+        settings.apply_env(std::env::vars())?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Parses a settings file; unknown keys are errors.
+    pub fn from_file(path: &Path) -> Result<Self, SettingsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|message| SettingsError::File {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses settings from TOML text; the error message names the offending key.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.message().trim().to_owned())
+    }
+
+    /// Applies `FERRULE_<KEY>` variables from `vars`; unknown `FERRULE_*` names are errors.
+    pub fn apply_env(
+        &mut self,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(), SettingsError> {
+        for (name, value) in vars {
+            let Some(key) = name.strip_prefix("FERRULE_") else {
+                continue;
+            };
+            if OTHER_ENV.contains(&name.as_str()) {
+                continue;
+            }
+            let bad = |message: String| SettingsError::Env {
+                name: name.clone(),
+                message,
+            };
+            let list = || {
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            };
+            match key.to_ascii_lowercase().as_str() {
+                "addr" => self.addr = value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?,
+                "event_middleware_skip" => self.event_middleware_skip = list(),
+                "auto_redirect_from_middleware" => {
+                    self.auto_redirect_from_middleware = parse_bool(&value).map_err(bad)?
+                }
+                "event_post_from_payload" => {
+                    self.event_post_from_payload = parse_bool(&value).map_err(bad)?
+                }
+                "run_middleware_chain" => {
+                    self.run_middleware_chain = parse_bool(&value).map_err(bad)?
+                }
+                "default_tier" => self.default_tier = value.parse().map_err(bad)?,
+                "trusted_proxies" => self.trusted_proxies = list(),
+                "max_event_bytes" => {
+                    self.max_event_bytes =
+                        value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
+                }
+                _ => {
+                    return Err(bad(
+                        "not a Ferrule setting (known: addr, event_middleware_skip, \
+                         auto_redirect_from_middleware, event_post_from_payload, \
+                         run_middleware_chain, default_tier, trusted_proxies, max_event_bytes)"
+                            .to_owned(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks values that parse but cannot work.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        self.proxies().map(|_| ())
+    }
+
+    pub(crate) fn proxies(&self) -> Result<Vec<IpNet>, SettingsError> {
+        self.trusted_proxies
+            .iter()
+            .map(|s| IpNet::parse(s).ok_or_else(|| SettingsError::Proxy(s.clone())))
+            .collect()
+    }
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(format!("expected true or false, got `{v}`")),
+    }
+}
+
+/// An IP address or a CIDR block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        let (ip, prefix) = match s.split_once('/') {
+            Some((ip, p)) => (
+                ip.trim().parse::<IpAddr>().ok()?,
+                Some(p.trim().parse::<u8>().ok()?),
+            ),
+            None => (s.trim().parse::<IpAddr>().ok()?, None),
+        };
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(Self { addr: ip, prefix })
+    }
+
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_match_the_reference() {
+        let s = Settings::default();
+        assert_eq!(s.event_middleware_skip, vec!["csrf"]);
+        assert!(s.auto_redirect_from_middleware);
+        assert!(!s.event_post_from_payload);
+        assert!(s.run_middleware_chain);
+        assert_eq!(s.addr.to_string(), "127.0.0.1:3000");
+    }
+
+    #[test]
+    fn unknown_file_key_is_named() {
+        let err = Settings::from_toml("run_midleware_chain = false").unwrap_err();
+        assert!(err.contains("run_midleware_chain"), "{err}");
+    }
+
+    #[test]
+    fn file_values_parse() {
+        let s = Settings::from_toml(
+            "event_middleware_skip = [\"csrf\", \"audit\"]\nrun_middleware_chain = false\ndefault_tier = \"auth_only\"",
+        )
+        .unwrap();
+        assert_eq!(s.event_middleware_skip, vec!["csrf", "audit"]);
+        assert!(!s.run_middleware_chain);
+        assert_eq!(s.default_tier, Tier::AuthOnly);
+    }
+
+    #[test]
+    fn env_overrides_and_unknown_env_is_named() {
+        let mut s = Settings::default();
+        s.apply_env(env(&[
+            ("FERRULE_ADDR", "127.0.0.1:4000"),
+            ("FERRULE_EVENT_MIDDLEWARE_SKIP", "csrf, audit"),
+            ("FERRULE_AUTO_REDIRECT_FROM_MIDDLEWARE", "false"),
+            ("PATH", "/bin"),
+        ]))
+        .unwrap();
+        assert_eq!(s.addr.port(), 4000);
+        assert_eq!(s.event_middleware_skip, vec!["csrf", "audit"]);
+        assert!(!s.auto_redirect_from_middleware);
+
+        let err = s.apply_env(env(&[("FERRULE_RUN_CHAIN", "1")])).unwrap_err();
+        assert!(err.to_string().contains("FERRULE_RUN_CHAIN"), "{err}");
+        let err = s
+            .apply_env(env(&[("FERRULE_RUN_MIDDLEWARE_CHAIN", "maybe")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("maybe"), "{err}");
+    }
+
+    #[test]
+    fn cidr_matching() {
+        let net = IpNet::parse("10.0.0.0/8").unwrap();
+        assert!(net.contains("10.2.3.4".parse().unwrap()));
+        assert!(!net.contains("11.0.0.1".parse().unwrap()));
+        assert!(
+            IpNet::parse("127.0.0.1")
+                .unwrap()
+                .contains("::ffff:127.0.0.1".parse().unwrap())
+        );
+        assert!(
+            IpNet::parse("::1")
+                .unwrap()
+                .contains("::1".parse().unwrap())
+        );
+        assert!(IpNet::parse("10.0.0.0/33").is_none());
+        let mut s = Settings::default();
+        s.trusted_proxies = vec!["nope".into()];
+        assert!(s.validate().unwrap_err().to_string().contains("nope"));
+    }
+}

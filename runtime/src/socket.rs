@@ -1,0 +1,164 @@
+//! The socketioxide side of `/_event`: connect with a tab token, queue each socket's events in
+//! arrival order, and run them through the [`EventBridge`](crate::bridge::EventBridge) one at a
+//! time.
+//!
+//! socketioxide spawns a task per message for ordinary handlers, which can reorder them. Our
+//! [`EventSink`] implements its `MessageHandler` directly: `call` runs synchronously in packet
+//! order and only enqueues, and one worker task per socket drains the queue.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde_json::Value;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{SocketRef, TryData};
+use socketioxide::handler::{FromMessageParts, MessageHandler};
+use socketioxide::socket::Socket;
+use tokio::sync::mpsc;
+
+use crate::bridge::{EventBridge, SocketInfo, resolve_client, strip_upgrade_headers};
+use crate::protocol::{ClientEvent, EVENT, StateUpdate};
+use crate::settings::IpNet;
+
+/// Events a socket may have queued before new ones are refused.
+const QUEUE: usize = 256;
+
+/// What the worker of one socket receives.
+enum Job {
+    Event(Value),
+    Stop,
+}
+
+/// Shared by every socket: the bridge and the proxies to trust.
+pub(crate) struct SocketEnv {
+    pub(crate) bridge: Arc<EventBridge>,
+    pub(crate) trusted: Vec<IpNet>,
+}
+
+/// The auth object of the Socket.IO CONNECT packet.
+#[derive(serde::Deserialize)]
+pub(crate) struct Auth {
+    token: String,
+}
+
+/// Why a connection was refused; the message goes to the client as `connect_error`.
+#[derive(Debug)]
+pub(crate) struct ConnectRefused(String);
+
+impl std::fmt::Display for ConnectRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConnectRefused {}
+
+/// Checks the tab token: 1 to 128 characters of `[A-Za-z0-9_-]`.
+pub(crate) fn valid_token(token: &str) -> bool {
+    (1..=128).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Reads the token from the CONNECT auth, refusing the connection without a valid one.
+pub(crate) async fn check_auth<A: Adapter>(
+    _s: SocketRef<A>,
+    TryData(auth): TryData<Auth>,
+) -> Result<(), ConnectRefused> {
+    match auth {
+        Ok(Auth { token }) if valid_token(&token) => Ok(()),
+        Ok(_) => Err(ConnectRefused(
+            "invalid token: expected 1 to 128 characters of A-Z, a-z, 0-9, - and _".into(),
+        )),
+        Err(_) => Err(ConnectRefused(
+            "missing auth: connect with {\"token\": \"<tab token>\"}".into(),
+        )),
+    }
+}
+
+/// Wires a connected socket: its info, its queue, its worker.
+pub(crate) fn on_connect<A: Adapter>(env: Arc<SocketEnv>, s: SocketRef<A>, auth: Value) {
+    let token = auth
+        .get("token")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let parts = s.req_parts();
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let mut headers = parts.headers.clone();
+    strip_upgrade_headers(&mut headers);
+    let info = SocketInfo {
+        client: resolve_client(peer.map(|p| p.ip()), &headers, &env.trusted),
+        token,
+        headers,
+        peer,
+    };
+    let (tx, rx) = mpsc::channel(QUEUE);
+    s.on(EVENT, EventSink { tx: tx.clone() });
+    s.on_fallback(
+        async |s: SocketRef<A>,
+               socketioxide::extract::Event(name): socketioxide::extract::Event| {
+            let mut u = StateUpdate::final_for(None);
+            u.events.push(ClientEvent::error(format!(
+                "unknown socket event `{name}`: send events as `{EVENT}`"
+            )));
+            let _ = s.emit(EVENT, &u);
+        },
+    );
+    s.on_disconnect(async move || {
+        let _ = tx.send(Job::Stop).await;
+    });
+    tokio::spawn(worker(env.bridge.clone(), Arc::new(info), s, rx));
+}
+
+async fn worker<A: Adapter>(
+    bridge: Arc<EventBridge>,
+    info: Arc<SocketInfo>,
+    s: SocketRef<A>,
+    mut rx: mpsc::Receiver<Job>,
+) {
+    while let Some(job) = rx.recv().await {
+        let Job::Event(raw) = job else { break };
+        let update = bridge.handle(&info, raw).await;
+        if let Err(e) = s.emit(EVENT, &update) {
+            tracing::debug!(error = %e, "could not send an update; the socket is gone");
+        }
+    }
+}
+
+/// socketioxide message handler that enqueues `event` messages in arrival order.
+pub(crate) struct EventSink {
+    tx: mpsc::Sender<Job>,
+}
+
+/// Marker for our `MessageHandler` impl.
+pub(crate) struct SinkMarker;
+
+impl<A: Adapter> MessageHandler<A, SinkMarker> for EventSink {
+    fn call(&self, s: Arc<Socket<A>>, mut v: socketioxide_core::Value, ack_id: Option<i64>) {
+        let raw = match TryData::<Value>::from_message_parts(&s, &mut v, &ack_id) {
+            Ok(TryData(Ok(raw))) => raw,
+            Ok(TryData(Err(e))) => {
+                reply_error(&s, format!("malformed event: {e}"));
+                return;
+            }
+            Err(never) => match never {},
+        };
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(Job::Event(raw)) {
+            reply_error(
+                &s,
+                format!("too many events in flight (more than {QUEUE}); slow down"),
+            );
+        }
+    }
+}
+
+fn reply_error<A: Adapter>(s: &Arc<Socket<A>>, message: String) {
+    let mut u = StateUpdate::final_for(None);
+    u.events.push(ClientEvent::error(message));
+    let _ = s.emit(EVENT, &u);
+}

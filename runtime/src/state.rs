@@ -1,0 +1,613 @@
+//! States, their event handlers, and where each client's states live between events.
+//!
+//! A state is a serde struct. Its handlers are `async fn`s taking `&mut self`, the
+//! [`EventContext`] and, optionally, a typed payload; they return `()`, client events, or a
+//! `Result` of either. Fields marked `#[serde(skip)]` are transient: never shipped to the
+//! client nor stored by a state manager.
+//!
+//! ```
+//! use ferrule::{ClientEvent, EventContext, Handlers, State};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Clone, Default, Serialize, Deserialize)]
+//! pub struct CounterState {
+//!     count: i64,
+//!     #[serde(skip)]
+//!     clicks_since_load: u32, // transient
+//! }
+//!
+//! #[derive(Deserialize)]
+//! pub struct Add {
+//!     amount: i64,
+//! }
+//!
+//! impl CounterState {
+//!     async fn increment(&mut self, _ctx: EventContext) {
+//!         self.count += 1;
+//!     }
+//!     async fn add(&mut self, _ctx: EventContext, p: Add) -> Result<(), ferrule::Error> {
+//!         if p.amount < 0 {
+//!             return Err(ferrule::Error::bad_request("amount must not be negative"));
+//!         }
+//!         self.count += p.amount;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! impl State for CounterState {
+//!     fn handlers(h: &mut Handlers<Self>) {
+//!         h.on("increment", Self::increment).on("add", Self::add);
+//!     }
+//! }
+//! ```
+
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use serde::Serialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde_json::{Map, Value};
+
+use crate::Error;
+use crate::context::EventContext;
+use crate::protocol::{ClientEvent, state_name_of};
+use crate::settings::Tier;
+
+/// A piece of per-client state with event handlers.
+pub trait State: Clone + Default + Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The wire name; `None` derives it from the type name (`CartState` → `cart_state`).
+    const NAME: Option<&'static str> = None;
+    /// How much of the bridge this state's events go through; `None` uses `default_tier`.
+    const TIER: Option<Tier> = None;
+
+    /// Registers the handlers.
+    fn handlers(handlers: &mut Handlers<Self>);
+
+    /// The wire name of the state.
+    fn name() -> String {
+        Self::NAME
+            .map(str::to_owned)
+            .unwrap_or_else(|| state_name_of(std::any::type_name::<Self>()))
+    }
+}
+
+/// What a handler may return: nothing, client events, or a `Result` of those.
+pub trait IntoEvents {
+    /// Converts to the client events to ship, or the error to show.
+    fn into_events(self) -> Result<Vec<ClientEvent>, Error>;
+}
+
+impl IntoEvents for () {
+    fn into_events(self) -> Result<Vec<ClientEvent>, Error> {
+        Ok(Vec::new())
+    }
+}
+
+impl IntoEvents for ClientEvent {
+    fn into_events(self) -> Result<Vec<ClientEvent>, Error> {
+        Ok(vec![self])
+    }
+}
+
+impl IntoEvents for Vec<ClientEvent> {
+    fn into_events(self) -> Result<Vec<ClientEvent>, Error> {
+        Ok(self)
+    }
+}
+
+impl IntoEvents for Option<ClientEvent> {
+    fn into_events(self) -> Result<Vec<ClientEvent>, Error> {
+        Ok(self.into_iter().collect())
+    }
+}
+
+impl<T: IntoEvents, E: Into<Error>> IntoEvents for Result<T, E> {
+    fn into_events(self) -> Result<Vec<ClientEvent>, Error> {
+        self.map_err(Into::into)?.into_events()
+    }
+}
+
+/// `async fn(&mut S, EventContext) -> R`, with the future's lifetime tied to the borrow.
+#[doc(hidden)]
+pub trait AsyncHandler0<'a, S: 'a>: Send + Sync + 'static {
+    type Output;
+    type Fut: Future<Output = Self::Output> + Send + 'a;
+    fn invoke(&self, state: &'a mut S, ctx: EventContext) -> Self::Fut;
+}
+
+impl<'a, S: 'a, F, Fut> AsyncHandler0<'a, S> for F
+where
+    F: Fn(&'a mut S, EventContext) -> Fut + Send + Sync + 'static,
+    Fut: Future + Send + 'a,
+{
+    type Output = Fut::Output;
+    type Fut = Fut;
+    fn invoke(&self, state: &'a mut S, ctx: EventContext) -> Fut {
+        self(state, ctx)
+    }
+}
+
+/// `async fn(&mut S, EventContext, P) -> R`.
+#[doc(hidden)]
+pub trait AsyncHandler1<'a, S: 'a, P>: Send + Sync + 'static {
+    type Output;
+    type Fut: Future<Output = Self::Output> + Send + 'a;
+    fn invoke(&self, state: &'a mut S, ctx: EventContext, payload: P) -> Self::Fut;
+}
+
+impl<'a, S: 'a, P, F, Fut> AsyncHandler1<'a, S, P> for F
+where
+    F: Fn(&'a mut S, EventContext, P) -> Fut + Send + Sync + 'static,
+    Fut: Future + Send + 'a,
+{
+    type Output = Fut::Output;
+    type Fut = Fut;
+    fn invoke(&self, state: &'a mut S, ctx: EventContext, payload: P) -> Fut {
+        self(state, ctx, payload)
+    }
+}
+
+/// An event handler of state `S`; implemented for `async fn`s of the two shapes above.
+/// `M` only tells the shapes apart.
+pub trait Handler<S, M>: Send + Sync + 'static {
+    /// The payload type; handlers without one ignore any payload.
+    type Payload: DeserializeOwned + Send + 'static;
+    /// Runs the handler.
+    fn call<'a>(
+        &'a self,
+        state: &'a mut S,
+        ctx: EventContext,
+        payload: Self::Payload,
+    ) -> BoxFuture<'a, Result<Vec<ClientEvent>, Error>>;
+}
+
+#[doc(hidden)]
+pub struct NoPayload<R>(PhantomData<fn() -> R>);
+#[doc(hidden)]
+pub struct WithPayload<P, R>(PhantomData<fn() -> (P, R)>);
+
+impl<S, F, R> Handler<S, NoPayload<R>> for F
+where
+    S: Send + 'static,
+    F: for<'a> AsyncHandler0<'a, S, Output = R>,
+    R: IntoEvents + 'static,
+{
+    type Payload = IgnoredAny;
+    fn call<'a>(
+        &'a self,
+        state: &'a mut S,
+        ctx: EventContext,
+        _: IgnoredAny,
+    ) -> BoxFuture<'a, Result<Vec<ClientEvent>, Error>> {
+        let fut = self.invoke(state, ctx);
+        Box::pin(async move { fut.await.into_events() })
+    }
+}
+
+impl<S, F, P, R> Handler<S, WithPayload<P, R>> for F
+where
+    S: Send + 'static,
+    P: DeserializeOwned + Send + 'static,
+    F: for<'a> AsyncHandler1<'a, S, P, Output = R>,
+    R: IntoEvents + 'static,
+{
+    type Payload = P;
+    fn call<'a>(
+        &'a self,
+        state: &'a mut S,
+        ctx: EventContext,
+        payload: P,
+    ) -> BoxFuture<'a, Result<Vec<ClientEvent>, Error>> {
+        let fut = self.invoke(state, ctx, payload);
+        Box::pin(async move { fut.await.into_events() })
+    }
+}
+
+/// A state held without its type.
+pub(crate) trait AnyState: Send + Sync + 'static {
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    fn clone_box(&self) -> Box<dyn AnyState>;
+    fn to_json(&self) -> Result<Value, serde_json::Error>;
+}
+
+impl<S: State> AnyState for S {
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn clone_box(&self) -> Box<dyn AnyState> {
+        Box::new(self.clone())
+    }
+    fn to_json(&self) -> Result<Value, serde_json::Error> {
+        serde_json::to_value(self)
+    }
+}
+
+/// How a handler run ended.
+pub(crate) enum RunOutcome {
+    /// It returned; the state is the one to commit on success.
+    Returned(Box<dyn AnyState>, Result<Vec<ClientEvent>, Error>),
+    /// It panicked with this message; the working copy is gone.
+    Panicked(String),
+}
+
+/// A handler call with its payload already decoded, waiting for a state and a context.
+pub(crate) type PreparedCall =
+    Box<dyn FnOnce(Box<dyn AnyState>, EventContext) -> BoxFuture<'static, RunOutcome> + Send>;
+
+pub(crate) trait ErasedHandler: Send + Sync + 'static {
+    /// Decodes `payload`; the error names the field that is wrong.
+    fn prepare(self: Arc<Self>, payload: Value) -> Result<PreparedCall, String>;
+}
+
+struct Typed<S, M, H> {
+    handler: H,
+    _marker: PhantomData<fn() -> (S, M)>,
+}
+
+impl<S: State, M: 'static, H: Handler<S, M>> ErasedHandler for Typed<S, M, H> {
+    fn prepare(self: Arc<Self>, payload: Value) -> Result<PreparedCall, String> {
+        let payload: H::Payload = serde_path_to_error::deserialize(payload).map_err(|e| {
+            let path = e.path().to_string();
+            if path == "." {
+                e.inner().to_string()
+            } else {
+                format!("field `{path}`: {}", e.inner())
+            }
+        })?;
+        Ok(Box::new(
+            move |mut state: Box<dyn AnyState>, ctx: EventContext| {
+                Box::pin(async move {
+                    let run = AssertUnwindSafe(async {
+                        let typed = state
+                            .as_any_mut()
+                            .downcast_mut::<S>()
+                            .expect("a handler is only ever given its own state type");
+                        self.handler.call(typed, ctx, payload).await
+                    })
+                    .catch_unwind()
+                    .await;
+                    match run {
+                        Ok(result) => RunOutcome::Returned(state, result),
+                        Err(panic) => RunOutcome::Panicked(panic_message(&panic)),
+                    }
+                }) as BoxFuture<'static, RunOutcome>
+            },
+        ))
+    }
+}
+
+fn panic_message(panic: &Box<dyn Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned())
+}
+
+/// The handlers of state `S`, filled in by [`State::handlers`].
+pub struct Handlers<S> {
+    map: BTreeMap<String, Arc<dyn ErasedHandler>>,
+    _state: PhantomData<fn() -> S>,
+}
+
+impl<S: State> Handlers<S> {
+    /// Registers `handler` under `name` (the part after the dot in the event name).
+    pub fn on<M: 'static, H: Handler<S, M>>(&mut self, name: &str, handler: H) -> &mut Self {
+        self.map.insert(
+            name.to_owned(),
+            Arc::new(Typed::<S, M, H> {
+                handler,
+                _marker: PhantomData,
+            }),
+        );
+        self
+    }
+}
+
+/// Everything the bridge needs to know about one registered state type.
+#[derive(Clone)]
+pub(crate) struct StateEntry {
+    pub(crate) name: String,
+    pub(crate) tier: Option<Tier>,
+    pub(crate) handlers: BTreeMap<String, Arc<dyn ErasedHandler>>,
+    pub(crate) make_default: fn() -> Box<dyn AnyState>,
+    pub(crate) from_json: fn(Value) -> Result<Box<dyn AnyState>, serde_json::Error>,
+}
+
+impl StateEntry {
+    pub(crate) fn of<S: State>() -> Self {
+        let mut handlers = Handlers::<S> {
+            map: BTreeMap::new(),
+            _state: PhantomData,
+        };
+        S::handlers(&mut handlers);
+        Self {
+            name: S::name(),
+            tier: S::TIER,
+            handlers: handlers.map,
+            make_default: || Box::new(S::default()),
+            from_json: |v| Ok(Box::new(serde_json::from_value::<S>(v)?)),
+        }
+    }
+
+    /// Checks the state serializes to a JSON object, so deltas can be per field.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        match (self.make_default)().to_json() {
+            Ok(Value::Object(_)) => Ok(()),
+            Ok(other) => Err(format!(
+                "state `{}` serializes to {other}, not an object: a state must be a struct with named fields",
+                self.name
+            )),
+            Err(e) => Err(format!("state `{}` does not serialize: {e}", self.name)),
+        }
+    }
+}
+
+/// The registered states by name.
+#[derive(Default, Clone)]
+pub(crate) struct StateRegistry {
+    pub(crate) by_name: BTreeMap<String, Arc<StateEntry>>,
+}
+
+/// One state of one client: the live value and its JSON as last shipped.
+pub(crate) struct Slot {
+    pub(crate) state: Box<dyn AnyState>,
+    pub(crate) json: Value,
+}
+
+/// Every state of one client token. Managers store it; the bridge reads and writes it.
+#[derive(Default)]
+pub struct TokenStates {
+    live: HashMap<String, Slot>,
+    stored: Map<String, Value>,
+}
+
+impl TokenStates {
+    /// Rebuilds the states of a token from what [`TokenStates::to_json`] produced.
+    pub fn from_json(stored: Map<String, Value>) -> Self {
+        Self {
+            live: HashMap::new(),
+            stored,
+        }
+    }
+
+    /// Every state as JSON (transient fields are absent), for managers that store bytes.
+    pub fn to_json(&self) -> Map<String, Value> {
+        let mut out = self.stored.clone();
+        for (name, slot) in &self.live {
+            out.insert(name.clone(), slot.json.clone());
+        }
+        out
+    }
+
+    /// The slot of `entry`'s state, made from the stored JSON or the default.
+    pub(crate) fn slot(&mut self, entry: &StateEntry) -> Result<&mut Slot, Error> {
+        if !self.live.contains_key(&entry.name) {
+            let state = match self.stored.remove(&entry.name) {
+                Some(json) => (entry.from_json)(json).unwrap_or_else(|e| {
+                    tracing::warn!(state = %entry.name, error = %e, "stored state no longer fits its type; starting from the default");
+                    (entry.make_default)()
+                }),
+                None => (entry.make_default)(),
+            };
+            let json = state.to_json()?;
+            self.live.insert(entry.name.clone(), Slot { state, json });
+        }
+        Ok(self.live.get_mut(&entry.name).expect("inserted above"))
+    }
+}
+
+/// The fields of `new` that differ from `old` (both JSON objects).
+pub(crate) fn delta(old: &Value, new: &Value) -> Map<String, Value> {
+    let mut out = Map::new();
+    let (Some(old), Some(new)) = (old.as_object(), new.as_object()) else {
+        return out;
+    };
+    for (k, v) in new {
+        if old.get(k) != Some(v) {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
+/// Exclusive access to one token's states, held while one event of that token runs.
+pub trait StateLock: Send {
+    /// The token's states.
+    fn states(&mut self) -> &mut TokenStates;
+    /// Stores the states (where the manager stores anything) and lets the next event in.
+    fn release(self: Box<Self>) -> BoxFuture<'static, Result<(), Error>>;
+}
+
+/// Where states live between events: in memory (default) or, for several processes, Redis.
+///
+/// `lock` is how events of one token stay in order: the bridge holds the lock from before the
+/// middleware chain until the delta is computed.
+#[async_trait::async_trait]
+pub trait StateManager: Send + Sync + 'static {
+    /// Waits for and takes the lock on `token`'s states.
+    async fn lock(&self, token: &str) -> Result<Box<dyn StateLock>, Error>;
+}
+
+struct MemoryEntry {
+    states: Arc<tokio::sync::Mutex<TokenStates>>,
+    last_used: Instant,
+}
+
+/// Keeps states in this process's memory; tokens idle for longer than the TTL are dropped.
+pub struct MemoryStateManager {
+    tokens: StdMutex<HashMap<String, MemoryEntry>>,
+    ttl: Duration,
+}
+
+impl Default for MemoryStateManager {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(24 * 3600))
+    }
+}
+
+impl MemoryStateManager {
+    /// A manager that forgets a token after `ttl` without events.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            tokens: StdMutex::new(HashMap::new()),
+            ttl,
+        }
+    }
+
+    /// Drops tokens idle for longer than the TTL; returns how many went.
+    pub fn sweep(&self) -> usize {
+        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        let before = tokens.len();
+        let ttl = self.ttl;
+        tokens.retain(|_, e| Arc::strong_count(&e.states) > 1 || e.last_used.elapsed() < ttl);
+        before - tokens.len()
+    }
+
+    /// Number of tokens held.
+    pub fn len(&self) -> usize {
+        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether no token is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+struct MemoryLock(tokio::sync::OwnedMutexGuard<TokenStates>);
+
+impl StateLock for MemoryLock {
+    fn states(&mut self) -> &mut TokenStates {
+        &mut self.0
+    }
+    fn release(self: Box<Self>) -> BoxFuture<'static, Result<(), Error>> {
+        drop(self);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[async_trait::async_trait]
+impl StateManager for MemoryStateManager {
+    async fn lock(&self, token: &str) -> Result<Box<dyn StateLock>, Error> {
+        let states = {
+            let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+            let entry = tokens
+                .entry(token.to_owned())
+                .or_insert_with(|| MemoryEntry {
+                    states: Arc::default(),
+                    last_used: Instant::now(),
+                });
+            entry.last_used = Instant::now();
+            entry.states.clone()
+        };
+        Ok(Box::new(MemoryLock(states.lock_owned().await)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use serde_json::json;
+
+    #[derive(Clone, Default, Serialize, Deserialize)]
+    struct Probe {
+        a: i64,
+        b: String,
+        #[serde(skip)]
+        scratch: u8,
+    }
+
+    #[derive(Deserialize)]
+    struct Amount {
+        amount: i64,
+    }
+
+    impl Probe {
+        async fn bump(&mut self, _: EventContext) {
+            self.a += 1;
+            self.scratch += 1;
+        }
+        async fn add(&mut self, _: EventContext, p: Amount) -> Result<ClientEvent, Error> {
+            self.a += p.amount;
+            Ok(ClientEvent::redirect("/done"))
+        }
+    }
+
+    impl State for Probe {
+        fn handlers(h: &mut Handlers<Self>) {
+            h.on("bump", Self::bump).on("add", Self::add);
+        }
+    }
+
+    #[test]
+    fn transient_fields_are_not_serialized() {
+        let entry = StateEntry::of::<Probe>();
+        assert_eq!(entry.name, "probe");
+        assert_eq!(
+            (entry.make_default)().to_json().unwrap(),
+            json!({"a": 0, "b": ""})
+        );
+        assert!(entry.check().is_ok());
+    }
+
+    #[test]
+    fn delta_has_only_changed_fields() {
+        assert_eq!(
+            Value::Object(delta(
+                &json!({"a": 1, "b": "x"}),
+                &json!({"a": 2, "b": "x"})
+            )),
+            json!({"a": 2})
+        );
+    }
+
+    #[test]
+    fn payload_errors_name_the_field() {
+        let entry = StateEntry::of::<Probe>();
+        let add = entry.handlers["add"].clone();
+        let err = add.clone().prepare(json!({"amount": "x"})).err().unwrap();
+        assert!(err.contains("field `amount`"), "{err}");
+        let err = add.prepare(json!({})).err().unwrap();
+        assert!(err.contains("missing field `amount`"), "{err}");
+        assert!(
+            entry.handlers["bump"]
+                .clone()
+                .prepare(json!({"any": 1}))
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn memory_manager_serializes_one_token() {
+        let m = Arc::new(MemoryStateManager::default());
+        let first = m.lock("t").await.unwrap();
+        let m2 = m.clone();
+        let waiter = tokio::spawn(async move { m2.lock("t").await.map(|_| ()) });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiter.is_finished(), "second lock must wait for the first");
+        let other = m.lock("u").await.unwrap();
+        first.release().await.unwrap();
+        waiter.await.unwrap().unwrap();
+        other.release().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn sweep_drops_idle_tokens_only() {
+        let m = MemoryStateManager::new(Duration::from_millis(10));
+        m.lock("idle").await.unwrap().release().await.unwrap();
+        let held = m.lock("busy").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert_eq!(m.sweep(), 1);
+        assert_eq!(m.len(), 1);
+        held.release().await.unwrap();
+    }
+}

@@ -1,0 +1,371 @@
+//! Test an app without a browser: a real server on 127.0.0.1 and a native Socket.IO client
+//! speaking the same wire protocol as the browser, in the spirit of Phoenix's `LiveViewTest`.
+//!
+//! ```no_run
+//! # async fn demo(app: ferrule::App) -> Result<(), ferrule::testing::TestError> {
+//! use ferrule::testing::TestServer;
+//! let server = TestServer::start(app).await?;
+//! let mut client = server.client().await?;
+//! let update = client.call("counter_state.increment", serde_json::json!({})).await?;
+//! assert_eq!(update.delta["counter_state"]["count"], 1);
+//! # Ok(()) }
+//! ```
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::App;
+use crate::protocol::codec::{EnginePacket, SocketPacket};
+use crate::protocol::{EVENT, RouterData, StateUpdate};
+
+/// What went wrong talking to a test server.
+#[derive(Debug, thiserror::Error)]
+pub enum TestError {
+    /// The app did not build or bind.
+    #[error("server: {0}")]
+    Server(#[from] std::io::Error),
+    /// The WebSocket failed.
+    #[error("websocket: {0}")]
+    Ws(#[from] tokio_tungstenite::tungstenite::Error),
+    /// The server sent something the protocol does not allow here.
+    #[error("protocol: {0}")]
+    Protocol(String),
+    /// The server refused the connection (`connect_error`).
+    #[error("connection refused: {0}")]
+    Refused(Value),
+    /// Nothing arrived in time.
+    #[error("timed out waiting for {0}")]
+    Timeout(&'static str),
+    /// The server closed the connection.
+    #[error("connection closed")]
+    Closed,
+}
+
+/// A running app on an ephemeral port of 127.0.0.1; stops when dropped.
+pub struct TestServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    /// Builds and starts `app`.
+    pub async fn start(app: App) -> Result<Self, TestError> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let router = app.into_router().map_err(std::io::Error::other)?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        Ok(Self {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// A connected client with a fresh token.
+    pub async fn client(&self) -> Result<TestClient, TestError> {
+        TestClient::connect(self.addr, ClientOptions::default()).await
+    }
+
+    /// A connected client with `options`.
+    pub async fn client_with(&self, options: ClientOptions) -> Result<TestClient, TestError> {
+        TestClient::connect(self.addr, options).await
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// How a [`TestClient`] connects.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// The tab token; a fresh one when `None`.
+    pub token: Option<String>,
+    /// Extra handshake headers (`Cookie`, `Origin`, `X-Forwarded-For`, ...).
+    pub headers: Vec<(String, String)>,
+    /// Auth object to send instead of `{"token": ..}` (for testing refusals).
+    pub raw_auth: Option<Value>,
+}
+
+impl ClientOptions {
+    /// Connect with this token.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Add a handshake header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
+
+/// A native Socket.IO client speaking Ferrule's wire protocol.
+pub struct TestClient {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    token: String,
+    next_id: u64,
+    backlog: VecDeque<StateUpdate>,
+    timeout: Duration,
+}
+
+impl TestClient {
+    /// Opens `ws://addr/_event/?EIO=4&transport=websocket` and joins namespace `/`.
+    pub async fn connect(addr: SocketAddr, options: ClientOptions) -> Result<Self, TestError> {
+        let token = options.token.clone().unwrap_or_else(|| {
+            format!(
+                "test-{}-{}",
+                std::process::id(),
+                NEXT_TOKEN.fetch_add(1, Ordering::Relaxed)
+            )
+        });
+        let url = format!("ws://{addr}/_event/?EIO=4&transport=websocket");
+        let mut request = url.into_client_request()?;
+        for (name, value) in &options.headers {
+            let name = http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| TestError::Protocol(e.to_string()))?;
+            let value = http::HeaderValue::from_str(value)
+                .map_err(|e| TestError::Protocol(e.to_string()))?;
+            request.headers_mut().append(name, value);
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(request).await?;
+        let mut client = Self {
+            ws,
+            token: token.clone(),
+            next_id: 1,
+            backlog: VecDeque::new(),
+            timeout: Duration::from_secs(10),
+        };
+        match client.next_engine_packet().await? {
+            EnginePacket::Open(_) => {}
+            other => return Err(TestError::Protocol(format!("expected open, got {other:?}"))),
+        }
+        let auth = options
+            .raw_auth
+            .unwrap_or_else(|| json!({ "token": token }));
+        client.send_socket(&SocketPacket::connect(auth)).await?;
+        loop {
+            match client.next_socket_packet().await? {
+                SocketPacket::Connect { .. } => return Ok(client),
+                SocketPacket::ConnectError { data, .. } => return Err(TestError::Refused(data)),
+                other => {
+                    return Err(TestError::Protocol(format!(
+                        "expected connect, got {other:?}"
+                    )));
+                }
+            }
+        }
+    }
+
+    /// The tab token this client connected with.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Sets how long to wait for each update (default 10 s).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// Emits event `name` with `payload` from page `/`; returns its id.
+    pub async fn emit(&mut self, name: &str, payload: Value) -> Result<u64, TestError> {
+        self.emit_from(name, payload, RouterData::default()).await
+    }
+
+    /// Emits event `name` with `payload` from the page `router_data` describes.
+    pub async fn emit_from(
+        &mut self,
+        name: &str,
+        payload: Value,
+        router_data: RouterData,
+    ) -> Result<u64, TestError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let event = json!({"id": id, "name": name, "payload": payload, "router_data": router_data});
+        self.emit_raw(event).await?;
+        Ok(id)
+    }
+
+    /// Emits any JSON as the `event` argument (for malformed-input tests).
+    pub async fn emit_raw(&mut self, data: Value) -> Result<(), TestError> {
+        self.send_socket(&SocketPacket::event(EVENT, vec![data]))
+            .await
+    }
+
+    /// Sends a raw Engine.IO text frame.
+    pub async fn send_text(&mut self, text: &str) -> Result<(), TestError> {
+        self.ws.send(Message::text(text)).await?;
+        Ok(())
+    }
+
+    /// Emits `name` and returns the final update answering it.
+    pub async fn call(&mut self, name: &str, payload: Value) -> Result<StateUpdate, TestError> {
+        let id = self.emit(name, payload).await?;
+        self.final_for(id).await
+    }
+
+    /// Like [`TestClient::call`] from the page `router_data` describes.
+    pub async fn call_from(
+        &mut self,
+        name: &str,
+        payload: Value,
+        router_data: RouterData,
+    ) -> Result<StateUpdate, TestError> {
+        let id = self.emit_from(name, payload, router_data).await?;
+        self.final_for(id).await
+    }
+
+    /// Every state of this token in full.
+    pub async fn hydrate(&mut self) -> Result<StateUpdate, TestError> {
+        self.call(crate::protocol::HYDRATE, Value::Null).await
+    }
+
+    /// Waits for the final update of event `id`; other updates stay queued.
+    pub async fn final_for(&mut self, id: u64) -> Result<StateUpdate, TestError> {
+        if let Some(pos) = self
+            .backlog
+            .iter()
+            .position(|u| u.id == Some(id) && u.is_final)
+        {
+            return Ok(self.backlog.remove(pos).expect("position is in range"));
+        }
+        loop {
+            let update = self.receive_update().await?;
+            if update.id == Some(id) && update.is_final {
+                return Ok(update);
+            }
+            self.backlog.push_back(update);
+        }
+    }
+
+    /// The next update, in arrival order.
+    pub async fn next_update(&mut self) -> Result<StateUpdate, TestError> {
+        if let Some(u) = self.backlog.pop_front() {
+            return Ok(u);
+        }
+        self.receive_update().await
+    }
+
+    /// Checks the connection is still up by a round trip through the bridge.
+    pub async fn is_alive(&mut self) -> bool {
+        self.hydrate().await.is_ok()
+    }
+
+    /// Closes the socket politely.
+    pub async fn close(mut self) -> Result<(), TestError> {
+        let _ = self
+            .send_socket(&SocketPacket::Disconnect { nsp: "/".into() })
+            .await;
+        self.ws.close(None).await?;
+        Ok(())
+    }
+
+    async fn receive_update(&mut self) -> Result<StateUpdate, TestError> {
+        loop {
+            match self.next_socket_packet().await? {
+                SocketPacket::Event { name, mut args, .. } if name == EVENT && !args.is_empty() => {
+                    return serde_json::from_value(args.remove(0))
+                        .map_err(|e| TestError::Protocol(format!("bad update: {e}")));
+                }
+                SocketPacket::Disconnect { .. } => return Err(TestError::Closed),
+                other => {
+                    return Err(TestError::Protocol(format!("unexpected packet {other:?}")));
+                }
+            }
+        }
+    }
+
+    async fn send_socket(&mut self, packet: &SocketPacket) -> Result<(), TestError> {
+        let text = EnginePacket::Message(packet.encode()).encode();
+        self.send_text(&text).await
+    }
+
+    async fn next_socket_packet(&mut self) -> Result<SocketPacket, TestError> {
+        loop {
+            if let EnginePacket::Message(text) = self.next_engine_packet().await? {
+                return SocketPacket::decode(&text).map_err(|e| TestError::Protocol(e.to_string()));
+            }
+        }
+    }
+
+    /// The next Engine.IO packet; pings are answered on the way.
+    async fn next_engine_packet(&mut self) -> Result<EnginePacket, TestError> {
+        loop {
+            let msg = tokio::time::timeout(self.timeout, self.ws.next())
+                .await
+                .map_err(|_| TestError::Timeout("a packet"))?;
+            let msg = match msg {
+                Some(m) => m?,
+                None => return Err(TestError::Closed),
+            };
+            match msg {
+                Message::Text(text) => {
+                    let packet = EnginePacket::decode(text.as_str())
+                        .map_err(|e| TestError::Protocol(e.to_string()))?;
+                    match packet {
+                        EnginePacket::Ping(data) => {
+                            self.send_text(&EnginePacket::Pong(data).encode()).await?
+                        }
+                        EnginePacket::Close => return Err(TestError::Closed),
+                        other => return Ok(other),
+                    }
+                }
+                Message::Close(_) => return Err(TestError::Closed),
+                Message::Binary(_) => {
+                    return Err(TestError::Protocol(
+                        "binary frame: attachments are not supported".into(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+}
