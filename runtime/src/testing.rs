@@ -92,6 +92,39 @@ impl TestServer {
         format!("http://{}{path}", self.addr)
     }
 
+    /// Sends one HTTP/1.1 request and reads the whole answer (`Connection: close`).
+    pub async fn http(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<TestResponse, TestError> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = TcpStream::connect(self.addr).await?;
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body).await?;
+        let mut raw = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
+            .await
+            .map_err(|_| TestError::Timeout("an HTTP answer"))??;
+        TestResponse::parse(&raw)
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Result<TestResponse, TestError> {
+        self.http("GET", path, &[], b"").await
+    }
+
     /// A connected client with a fresh token.
     pub async fn client(&self) -> Result<TestClient, TestError> {
         TestClient::connect(self.addr, ClientOptions::default()).await
@@ -118,6 +151,86 @@ impl Drop for TestServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// An HTTP answer read by [`TestServer::http`].
+#[derive(Debug, Clone)]
+pub struct TestResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers, names in lower case, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body, de-chunked.
+    pub body: Vec<u8>,
+}
+
+impl TestResponse {
+    fn parse(raw: &[u8]) -> Result<Self, TestError> {
+        let bad = |why: &str| TestError::Protocol(format!("bad HTTP answer: {why}"));
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .ok_or_else(|| bad("no end of headers"))?;
+        let head = String::from_utf8_lossy(&raw[..split]);
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| bad("no status"))?;
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let mut body = raw[split + 4..].to_vec();
+        let chunked = headers
+            .iter()
+            .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+        if chunked {
+            let mut out = Vec::new();
+            let mut rest = &body[..];
+            loop {
+                let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") else {
+                    break;
+                };
+                let size_text = String::from_utf8_lossy(&rest[..eol]);
+                let size =
+                    usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+                        .map_err(|_| bad("chunk size"))?;
+                if size == 0 || rest.len() < eol + 2 + size {
+                    break;
+                }
+                out.extend_from_slice(&rest[eol + 2..eol + 2 + size]);
+                rest = &rest[(eol + 4 + size).min(rest.len())..];
+            }
+            body = out;
+        }
+        Ok(Self {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> Result<Value, TestError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| TestError::Protocol(format!("body is not JSON: {e}")))
     }
 }
 

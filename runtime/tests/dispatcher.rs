@@ -1,0 +1,97 @@
+//! The outer dispatcher: reserved paths, HTTP through the chain, unknown sockets closed.
+
+mod support;
+
+use ferrule::Settings;
+use futures_util::StreamExt;
+use support::server;
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn health_and_ping_answer_without_middleware() {
+    let server = server(Settings::default()).await;
+    let health = server.get("/_health").await.unwrap();
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json().unwrap()["status"], "ok");
+    let ping = server.get("/ping").await.unwrap();
+    assert_eq!((ping.status, ping.text().as_str()), (200, "pong"));
+    // POST /ping is not CSRF-checked: reserved paths skip the chain.
+    assert_ne!(
+        server.http("POST", "/ping", &[], b"").await.unwrap().status,
+        403
+    );
+}
+
+#[tokio::test]
+async fn all_routes_lists_http_routes_states_and_handlers() {
+    let server = server(Settings::default()).await;
+    let doc = server.get("/_all_routes").await.unwrap().json().unwrap();
+    assert_eq!(doc["http"], serde_json::json!(["/trail"]));
+    let handlers = doc["states"]["probe_state"].as_array().unwrap();
+    assert!(handlers.iter().any(|h| h == "increment"));
+    assert!(doc["states"]["cursor_state"].is_array());
+    assert!(
+        doc["reserved"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "/_event")
+    );
+    assert_eq!(doc["middleware"][0], "session");
+}
+
+#[tokio::test]
+async fn upload_is_not_implemented_yet() {
+    let server = server(Settings::default()).await;
+    let resp = server.http("POST", "/_upload", &[], b"x").await.unwrap();
+    assert_eq!(resp.status, 501);
+}
+
+#[tokio::test]
+async fn unknown_http_paths_are_404_after_the_chain() {
+    let server = server(Settings::default()).await;
+    assert_eq!(server.get("/nope").await.unwrap().status, 404);
+}
+
+#[tokio::test]
+async fn websocket_to_another_path_is_closed_with_1011() {
+    let server = server(Settings::default()).await;
+    let url = format!("ws://{}/chat", server.addr());
+    let (mut ws, resp) = tokio_tungstenite::connect_async(url).await.unwrap();
+    assert_eq!(resp.status(), 101);
+    let msg = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let Message::Close(Some(frame)) = msg else {
+        panic!("expected a close frame, got {msg:?}")
+    };
+    assert_eq!(u16::from(frame.code), 1011);
+    assert!(frame.reason.contains("/_event/"));
+}
+
+#[tokio::test]
+async fn routes_on_reserved_paths_are_refused_at_build() {
+    let app = ferrule::App::new()
+        .settings(Settings::default())
+        .route("/_health", axum::routing::get(|| async { "mine" }));
+    let err = app.into_router().err().expect("refused");
+    assert!(err.to_string().contains("/_health"), "{err}");
+}
+
+#[tokio::test]
+async fn a_state_that_is_not_a_struct_is_refused_at_build() {
+    #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+    struct Bare(i64);
+    impl ferrule::State for Bare {
+        fn handlers(_: &mut ferrule::Handlers<Self>) {}
+    }
+    let err = ferrule::App::new()
+        .settings(Settings::default())
+        .state::<Bare>()
+        .into_router()
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("not an object"), "{err}");
+}
