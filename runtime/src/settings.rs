@@ -342,8 +342,10 @@ mod tests {
                 .contains("::1".parse().unwrap())
         );
         assert!(IpNet::parse("10.0.0.0/33").is_none());
-        let mut s = Settings::default();
-        s.trusted_proxies = vec!["nope".into()];
+        let s = Settings {
+            trusted_proxies: vec!["nope".into()],
+            ..Settings::default()
+        };
         assert!(s.validate().unwrap_err().to_string().contains("nope"));
     }
 }

@@ -190,10 +190,7 @@ impl TestResponse {
         if chunked {
             let mut out = Vec::new();
             let mut rest = &body[..];
-            loop {
-                let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") else {
-                    break;
-                };
+            while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
                 let size_text = String::from_utf8_lossy(&rest[..eol]);
                 let size =
                     usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
@@ -305,16 +302,12 @@ impl TestClient {
             .raw_auth
             .unwrap_or_else(|| json!({ "token": token }));
         client.send_socket(&SocketPacket::connect(auth)).await?;
-        loop {
-            match client.next_socket_packet().await? {
-                SocketPacket::Connect { .. } => return Ok(client),
-                SocketPacket::ConnectError { data, .. } => return Err(TestError::Refused(data)),
-                other => {
-                    return Err(TestError::Protocol(format!(
-                        "expected connect, got {other:?}"
-                    )));
-                }
-            }
+        match client.next_socket_packet().await? {
+            SocketPacket::Connect { .. } => Ok(client),
+            SocketPacket::ConnectError { data, .. } => Err(TestError::Refused(data)),
+            other => Err(TestError::Protocol(format!(
+                "expected connect, got {other:?}"
+            ))),
         }
     }
 
@@ -422,17 +415,13 @@ impl TestClient {
     }
 
     async fn receive_update(&mut self) -> Result<StateUpdate, TestError> {
-        loop {
-            match self.next_socket_packet().await? {
-                SocketPacket::Event { name, mut args, .. } if name == EVENT && !args.is_empty() => {
-                    return serde_json::from_value(args.remove(0))
-                        .map_err(|e| TestError::Protocol(format!("bad update: {e}")));
-                }
-                SocketPacket::Disconnect { .. } => return Err(TestError::Closed),
-                other => {
-                    return Err(TestError::Protocol(format!("unexpected packet {other:?}")));
-                }
+        match self.next_socket_packet().await? {
+            SocketPacket::Event { name, mut args, .. } if name == EVENT && !args.is_empty() => {
+                serde_json::from_value(args.remove(0))
+                    .map_err(|e| TestError::Protocol(format!("bad update: {e}")))
             }
+            SocketPacket::Disconnect { .. } => Err(TestError::Closed),
+            other => Err(TestError::Protocol(format!("unexpected packet {other:?}"))),
         }
     }
 

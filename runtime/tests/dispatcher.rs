@@ -76,7 +76,9 @@ async fn routes_on_reserved_paths_are_refused_at_build() {
     let app = ferrule::App::new()
         .settings(Settings::default())
         .route("/_health", axum::routing::get(|| async { "mine" }));
-    let err = app.into_router().err().expect("refused");
+    let Err(err) = app.into_router() else {
+        panic!("a reserved route was accepted")
+    };
     assert!(err.to_string().contains("/_health"), "{err}");
 }
 
@@ -87,11 +89,12 @@ async fn a_state_that_is_not_a_struct_is_refused_at_build() {
     impl ferrule::State for Bare {
         fn handlers(_: &mut ferrule::Handlers<Self>) {}
     }
-    let err = ferrule::App::new()
+    let built = ferrule::App::new()
         .settings(Settings::default())
         .state::<Bare>()
-        .into_router()
-        .err()
-        .expect("refused");
+        .into_router();
+    let Err(err) = built else {
+        panic!("a tuple struct was accepted as a state")
+    };
     assert!(err.to_string().contains("not an object"), "{err}");
 }

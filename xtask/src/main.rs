@@ -1,1 +1,140 @@
-fn main() {}
+//! Project tasks: `cargo xtask setup | test | demo`.
+//!
+//! `test` is what CI runs: formatting, clippy, every test of the workspace (doc tests too),
+//! with the real PostgreSQL and Redis servers when they are reachable. Where they are not, it
+//! says so loudly and the tests that need them skip; with `CI=true` their absence fails the run.
+
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let task = args.first().map(String::as_str).unwrap_or("help");
+    match task {
+        "setup" => setup(),
+        "test" => test(),
+        "demo" => demo(),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <task>\n\n  setup   install what builds and tests need (idempotent)\n  test    fmt, clippy and every test (what CI runs)\n  demo    build and serve the counter example on FERRULE_ADDR (default 127.0.0.1:3000)"
+            );
+            if task == "help" {
+                Ok(())
+            } else {
+                bail!("unknown task `{task}`")
+            }
+        }
+    }
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+}
+
+fn run(what: &str, cmd: &mut Command) -> Result<()> {
+    eprintln!("==> {what}");
+    let started = Instant::now();
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start: {what}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    eprintln!("    {what}: ok in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn has_component(sub: &str) -> bool {
+    cargo()
+        .args([sub, "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn setup() -> Result<()> {
+    for (sub, component) in [("fmt", "rustfmt"), ("clippy", "clippy")] {
+        if !has_component(sub) {
+            run(
+                &format!("rustup component add {component}"),
+                Command::new("rustup").args(["component", "add", component]),
+            )?;
+        }
+    }
+    eprintln!("setup: toolchain ready");
+    Ok(())
+}
+
+fn reachable(addr: &str) -> bool {
+    let addr: SocketAddr = addr.parse().expect("static address");
+    TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
+}
+
+/// Finds the real servers and tells the tests where they are through the environment.
+fn services(cmd: &mut Command) -> Result<()> {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    let mut missing = Vec::new();
+    let pg = std::env::var("FERRULE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    if reachable("127.0.0.1:5432") || std::env::var("FERRULE_TEST_POSTGRES").is_ok() {
+        cmd.env("FERRULE_TEST_POSTGRES", pg);
+    } else {
+        missing.push("PostgreSQL on 127.0.0.1:5432");
+    }
+    let redis =
+        std::env::var("FERRULE_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    if reachable("127.0.0.1:6379") || std::env::var("FERRULE_TEST_REDIS").is_ok() {
+        cmd.env("FERRULE_TEST_REDIS", redis);
+    } else {
+        missing.push("Redis on 127.0.0.1:6379");
+    }
+    if !missing.is_empty() {
+        let list = missing.join(" and ");
+        if ci {
+            bail!("CI=true but {list} is not reachable: the tests that need it cannot run");
+        }
+        eprintln!(
+            "\n!!! {list} not reachable: the tests that need it will SKIP.\n!!! Start it (or set FERRULE_TEST_POSTGRES / FERRULE_TEST_REDIS) to run them.\n"
+        );
+        cmd.env("FERRULE_TEST_SKIP_MISSING", "1");
+    }
+    Ok(())
+}
+
+fn test() -> Result<()> {
+    setup()?;
+    run(
+        "cargo fmt --check",
+        cargo().args(["fmt", "--all", "--", "--check"]),
+    )?;
+    run(
+        "cargo clippy -D warnings",
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    let mut tests = cargo();
+    tests.args(["test", "--workspace", "--all-features"]);
+    services(&mut tests)?;
+    run("cargo test (unit, integration, doc)", &mut tests)?;
+    eprintln!("\nall checks passed");
+    Ok(())
+}
+
+fn demo() -> Result<()> {
+    setup()?;
+    let addr = std::env::var("FERRULE_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
+    eprintln!("serving the counter example on http://{addr} (Ctrl-C stops it)");
+    run(
+        "counter serve",
+        cargo().args(["run", "-p", "counter", "--", "serve"]),
+    )
+}
