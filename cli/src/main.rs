@@ -58,7 +58,7 @@ fn doctor() -> Vec<Check> {
             .as_deref()
             .and_then(rustc_minor)
             .is_some_and(|v| v >= (1, 94)),
-        detail: rustc.clone().unwrap_or_else(|| "not found".into()),
+        detail: rustc.unwrap_or_else(|| "not found".into()),
         fix: "install Rust with rustup, then `rustup update stable`",
         required: true,
     });

@@ -122,7 +122,9 @@ fn test() -> Result<()> {
         ]),
     )?;
     let mut tests = cargo();
-    tests.args(["test", "--workspace", "--all-features"]);
+    tests
+        .args(["test", "--workspace", "--all-features"])
+        .env("RUST_BACKTRACE", "1");
     services(&mut tests)?;
     run("cargo test (unit, integration, doc)", &mut tests)?;
     eprintln!("\nall checks passed");
