@@ -14,10 +14,19 @@ use socketioxide::SocketIo;
 use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 
-use crate::bridge::EventBridge;
+use futures_util::future::BoxFuture;
+use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm_migration::MigratorTrait;
+
+use crate::auth::http::{AuthRoutes, CookieCodes};
+use crate::auth::{Auth, AuthState, auth_middleware};
+use crate::bridge::{EventBridge, SessionFollow};
+use crate::csrf::csrf_middleware;
 use crate::dispatcher::{RESERVED, http_fallback, reserved_routes};
 use crate::middleware::{MiddlewareChain, Named};
+use crate::session::{SeaOrmStore, SessionConfig, session_middleware};
 use crate::settings::{Settings, SettingsError};
+use crate::socket::OriginPolicy;
 use crate::socket::{SocketEnv, check_auth, on_connect};
 use crate::state::{MemoryStateManager, State, StateEntry, StateManager, StateRegistry};
 
@@ -45,7 +54,12 @@ pub struct App {
     router: Router,
     routes: Vec<(String, String)>,
     manager: Option<Arc<dyn StateManager>>,
+    db: Option<DatabaseConnection>,
+    app_migrations: Option<MigrateFn>,
 }
+
+/// Runs an app's own migrations.
+type MigrateFn = fn(&DatabaseConnection) -> BoxFuture<'_, Result<(), DbErr>>;
 
 impl Default for App {
     fn default() -> Self {
@@ -64,7 +78,36 @@ impl App {
             router: Router::new(),
             routes: Vec::new(),
             manager: None,
+            db: None,
+            app_migrations: None,
         }
+    }
+
+    /// Keeps sessions and users in `db`: adds the session, CSRF and auth middleware at the
+    /// front of the chain, the `/_auth/*` endpoints, the built-in `auth_state`, and the
+    /// `migrate`, `createsuperuser` and `changepassword` commands.
+    pub fn database(mut self, db: DatabaseConnection) -> Self {
+        self.db = Some(db);
+        self
+    }
+
+    /// The app's own sea-orm migrator, run by `migrate` after the runtime's.
+    pub fn migrations<M: MigratorTrait + 'static>(mut self) -> Self {
+        self.app_migrations = Some(|db| Box::pin(M::up(db, None)));
+        self
+    }
+
+    /// Runs the runtime's migrations, then the app's.
+    pub async fn migrate(&self) -> Result<(), DbErr> {
+        let db = self
+            .db
+            .as_ref()
+            .ok_or_else(|| DbErr::Custom("no database: call App::database first".into()))?;
+        crate::db::migrations::migrate(db).await?;
+        if let Some(app) = self.app_migrations {
+            app(db).await?;
+        }
+        Ok(())
     }
 
     /// Uses `settings` instead of loading them.
@@ -166,6 +209,7 @@ impl App {
                 tracing::debug!(middleware = %skipped, "event_middleware_skip names a middleware the chain does not have");
             }
         }
+        let follow = self.install_auth(&settings);
         let registry = self.registry()?;
         let doc = Arc::new(self.routes_doc(&registry));
         let trusted = settings.proxies()?;
@@ -182,6 +226,7 @@ impl App {
             registry,
             manager,
             &self.chain,
+            follow,
         ));
         let env = Arc::new(SocketEnv {
             bridge,
@@ -199,9 +244,62 @@ impl App {
             .with(check_auth),
         );
         let http = self.router.layer(self.chain.clone().into_layer());
+        let origins = OriginPolicy {
+            allowed: settings.allowed_origins.clone().into(),
+        };
         Ok(reserved_routes(doc)
             .merge(http_fallback(http, Arc::new(trusted)))
-            .layer(layer))
+            .layer(layer)
+            .layer(axum::Extension(origins)))
+    }
+
+    /// With a database: the built-in middleware in front of the app's, the auth routes and
+    /// `auth_state`. Returns what the bridge needs to follow logins on sockets.
+    fn install_auth(&mut self, settings: &Settings) -> Option<SessionFollow> {
+        let db = self.db.clone()?;
+        let store = SeaOrmStore::new(db.clone());
+        if tokio::runtime::Handle::try_current().is_ok() {
+            store.spawn_sweeper(Duration::from_secs(600));
+        }
+        let auth = Auth::new(db);
+        let config = SessionConfig {
+            cookie_name: settings.session_cookie.clone().into(),
+            secure: settings.secure_cookies,
+            ..SessionConfig::default()
+        };
+        let mut chain = MiddlewareChain::new()
+            .with(session_middleware(store, &config))
+            .with(csrf_middleware(settings.secure_cookies))
+            .with(auth_middleware(auth.clone()));
+        for entry in self.chain.entries() {
+            chain.push(entry.clone());
+        }
+        self.chain = chain;
+        let codes = CookieCodes::default();
+        let routes = AuthRoutes::new(
+            auth,
+            codes.clone(),
+            settings.session_cookie.clone(),
+            settings.secure_cookies,
+            settings.allow_register,
+        );
+        self.router = std::mem::take(&mut self.router).merge(routes.router());
+        for p in [
+            "/_auth/login",
+            "/_auth/logout",
+            "/_auth/register",
+            "/_auth/password",
+            "/_auth/session",
+        ] {
+            self.routes.push((p.to_owned(), String::new()));
+        }
+        if !self.states.iter().any(|s| s.name == "auth_state") {
+            self.states.push(StateEntry::of::<AuthState>());
+        }
+        Some(SessionFollow {
+            codes,
+            cookie_name: settings.session_cookie.clone(),
+        })
     }
 
     /// Serves on `listener` until `shutdown` completes.
@@ -219,12 +317,24 @@ impl App {
         .await
     }
 
-    /// Serves on the configured address until Ctrl-C or SIGTERM.
+    /// Serves on the configured address until Ctrl-C or SIGTERM. With a database, refuses to
+    /// start while migrations are pending.
     pub async fn serve(mut self) -> std::io::Result<()> {
         let addr = self
             .resolved_settings()
             .map_err(std::io::Error::other)?
             .addr;
+        if let Some(db) = &self.db {
+            let pending = crate::db::migrations::Migrator::get_pending_migrations(db)
+                .await
+                .map_err(|e| std::io::Error::other(format!("cannot read the database: {e}")))?;
+            if !pending.is_empty() {
+                return Err(std::io::Error::other(format!(
+                    "{} migration(s) pending: run the `migrate` command first",
+                    pending.len()
+                )));
+            }
+        }
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
@@ -232,7 +342,8 @@ impl App {
         self.serve_with_shutdown(listener, shutdown_signal()).await
     }
 
-    /// The app binary's command line: `serve`, `routes`.
+    /// The app binary's command line: `serve`, `routes`, `migrate`, `createsuperuser`,
+    /// `changepassword`.
     pub async fn run_cli(mut self) -> ExitCode {
         use clap::{Parser, Subcommand};
         #[derive(Parser)]
@@ -247,6 +358,22 @@ impl App {
             Serve,
             /// Print the HTTP routes, states and handlers as JSON.
             Routes,
+            /// Create or update the database tables (the runtime's, then the app's).
+            Migrate,
+            /// Create a superuser; the password comes from FERRULE_SUPERUSER_PASSWORD or stdin.
+            Createsuperuser {
+                /// Login name.
+                #[arg(long)]
+                username: String,
+                /// E-mail address.
+                #[arg(long)]
+                email: Option<String>,
+            },
+            /// Set a user's password; the new one comes from FERRULE_SUPERUSER_PASSWORD or stdin.
+            Changepassword {
+                /// Login name.
+                username: String,
+            },
         }
         crate::init_tracing();
         let cli = Cli::parse();
@@ -262,6 +389,38 @@ impl App {
                     ExitCode::FAILURE
                 }
             },
+            Command::Migrate => match self.migrate().await {
+                Ok(()) => {
+                    println!("migrations applied");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: migrate failed: {e}");
+                    ExitCode::FAILURE
+                }
+            },
+            Command::Createsuperuser { username, email } => {
+                self.account_command(|auth, password| async move {
+                    auth.create_user(crate::auth::NewUser {
+                        username: username.clone(),
+                        email,
+                        password,
+                        is_staff: true,
+                        is_superuser: true,
+                    })
+                    .await
+                    .map(|u| format!("superuser `{}` created", u.username))
+                })
+                .await
+            }
+            Command::Changepassword { username } => {
+                self.account_command(|auth, password| async move {
+                    auth.set_password(&username, &password)
+                        .await
+                        .map(|()| format!("password of `{username}` changed"))
+                })
+                .await
+            }
             Command::Routes => match self.registry() {
                 Ok(registry) => {
                     let doc = self.routes_doc(&registry);
@@ -275,6 +434,56 @@ impl App {
             },
         }
     }
+}
+
+impl App {
+    async fn account_command<F, Fut>(&self, f: F) -> ExitCode
+    where
+        F: FnOnce(Auth, String) -> Fut,
+        Fut: Future<Output = Result<String, crate::auth::AuthError>>,
+    {
+        let Some(db) = self.db.clone() else {
+            eprintln!("error: this app has no database (App::database)");
+            return ExitCode::from(2);
+        };
+        let password = match read_password() {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        match f(Auth::new(db), password).await {
+            Ok(msg) => {
+                println!("{msg}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// The password from `FERRULE_SUPERUSER_PASSWORD`, else the first line of stdin: never argv,
+/// where other users of the machine could read it.
+fn read_password() -> Result<String, String> {
+    if let Ok(p) = std::env::var("FERRULE_SUPERUSER_PASSWORD") {
+        return Ok(p);
+    }
+    eprint!("password: ");
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+    let p = line.trim_end_matches(['\r', '\n']).to_owned();
+    if p.is_empty() {
+        return Err(
+            "no password given (set FERRULE_SUPERUSER_PASSWORD or pipe it on stdin)".into(),
+        );
+    }
+    Ok(p)
 }
 
 fn spawn_sweeper(memory: std::sync::Weak<MemoryStateManager>) {

@@ -21,7 +21,10 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 
 use crate::Error;
-use crate::context::{ClientAddr, EventContext, EventInfo, Form, ResponseHead};
+use crate::auth::guard::{Guard, denial};
+use crate::auth::http::CookieCodes;
+use crate::auth::{AuthState, CurrentUser};
+use crate::context::{ClientAddr, EventContext, EventInfo, Form, ResponseHead, SessionChange};
 use crate::middleware::{MiddlewareChain, Request, Response, Stack};
 use crate::protocol::{ClientEvent, Event, HYDRATE, StateUpdate, ToastLevel};
 use crate::settings::{IpNet, Settings, Tier};
@@ -45,8 +48,16 @@ struct HandlerRan;
 type Pending = Arc<Mutex<Option<(PreparedCall, Box<dyn AnyState>)>>>;
 type Finished = Arc<Mutex<Option<Result<(Box<dyn AnyState>, Vec<ClientEvent>), ()>>>>;
 
+/// What the bridge needs to move a socket's session after a login or logout in a handler.
+#[derive(Clone)]
+pub(crate) struct SessionFollow {
+    pub(crate) codes: CookieCodes,
+    pub(crate) cookie_name: String,
+}
+
 /// Runs events through the chain and the handlers.
 pub(crate) struct EventBridge {
+    follow: Option<SessionFollow>,
     settings: Settings,
     registry: StateRegistry,
     manager: Arc<dyn StateManager>,
@@ -61,9 +72,11 @@ impl EventBridge {
         registry: StateRegistry,
         manager: Arc<dyn StateManager>,
         chain: &MiddlewareChain,
+        follow: Option<SessionFollow>,
     ) -> Self {
         let skip = &settings.event_middleware_skip;
         Self {
+            follow,
             full: chain.event_stack(Tier::Full, skip),
             auth_only: chain.event_stack(Tier::AuthOnly, skip),
             none: chain.event_stack(Tier::None, skip),
@@ -71,6 +84,12 @@ impl EventBridge {
             registry,
             manager,
         }
+    }
+
+    /// Whether events of `entry` go through the middleware that resolves users.
+    fn resolves_users(&self, entry: &StateEntry) -> bool {
+        self.settings.run_middleware_chain
+            && entry.tier.unwrap_or(self.settings.default_tier) != Tier::None
     }
 
     fn stack_for(&self, entry: &StateEntry) -> &Stack {
@@ -85,7 +104,7 @@ impl EventBridge {
     }
 
     /// Handles one raw event and returns the final update for it.
-    pub(crate) async fn handle(&self, socket: &SocketInfo, raw: Value) -> StateUpdate {
+    pub(crate) async fn handle(&self, socket: &mut SocketInfo, raw: Value) -> StateUpdate {
         let id = raw.get("id").and_then(Value::as_u64);
         let event: Event = match serde_path_to_error::deserialize(raw) {
             Ok(e) => e,
@@ -100,7 +119,7 @@ impl EventBridge {
             }
         };
         if event.name == HYDRATE {
-            return self.hydrate(socket, event.id).await;
+            return self.hydrate(socket, &event).await;
         }
         let Some((state_name, handler_name)) = event.target() else {
             return protocol_error(
@@ -148,11 +167,12 @@ impl EventBridge {
             name: event.name.clone(),
             token: socket.token.clone(),
         };
-        let outcome = self
-            .run(&entry, req, info, call, working, || {
-                self.build_request(socket, &event).unwrap_or_default()
-            })
-            .await;
+        let guards = entry.guards.get(handler_name).cloned();
+        let outcome = {
+            let rebuild = || self.build_request(socket, &event).unwrap_or_default();
+            self.run(&entry, req, info, call, working, guards, rebuild)
+                .await
+        };
 
         let mut update = StateUpdate::final_for(Some(event.id));
         if let Some((new_state, events)) = outcome.commit {
@@ -176,6 +196,13 @@ impl EventBridge {
             }
         }
         update.events.extend(outcome.events);
+        if let Some(ctx) = &outcome.ctx {
+            self.follow_session(socket, ctx, outcome.handler_ok, &mut update);
+            if self.resolves_users(&entry) && (outcome.handler_ok || ctx.session_change().is_none())
+            {
+                self.sync_auth_state(lock.states(), &ctx.user(), &mut update);
+            }
+        }
         if let Err(e) = lock.release().await {
             tracing::error!(event = %event.name, error = %e, "could not store states");
             update.delta.clear();
@@ -191,20 +218,37 @@ impl EventBridge {
         info: EventInfo,
         call: PreparedCall,
         working: Box<dyn AnyState>,
+        guards: Option<Arc<[Guard]>>,
         rebuild: impl FnOnce() -> Request,
     ) -> Outcome {
         let pending: Pending = Arc::new(Mutex::new(Some((call, working))));
         let finished: Finished = Arc::new(Mutex::new(None));
+        let ctx_slot: Arc<Mutex<Option<EventContext>>> = Arc::new(Mutex::new(None));
         let endpoint = {
             let pending = pending.clone();
             let finished = finished.clone();
+            let ctx_slot = ctx_slot.clone();
             let info = info.clone();
+            let login_url = self.settings.login_url.clone();
             move |req: Request| async move {
+                if let Some(guards) = guards {
+                    let user = req
+                        .extensions()
+                        .get::<CurrentUser>()
+                        .cloned()
+                        .unwrap_or_default();
+                    for g in guards.iter() {
+                        if let Err(denied) = g.check(&user) {
+                            return denial(denied, &login_url, req.uri().path());
+                        }
+                    }
+                }
                 let taken = pending.lock().unwrap_or_else(|p| p.into_inner()).take();
                 let Some((call, working)) = taken else {
                     return Err(Error::internal("the event handler was called twice"));
                 };
                 let ctx = context_of(req, info, None).await;
+                *ctx_slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(ctx.clone());
                 let result = run_handler(call, working, ctx).await;
                 let mut slot = finished.lock().unwrap_or_else(|p| p.into_inner());
                 match result {
@@ -224,7 +268,24 @@ impl EventBridge {
         let result = self.stack_for(entry).run(req, endpoint).await;
         let handler_result = finished.lock().unwrap_or_else(|p| p.into_inner()).take();
         let not_run = pending.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let ctx = ctx_slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let mut out = self
+            .policies(&info, result, handler_result, not_run, rebuild)
+            .await;
+        if out.ctx.is_none() {
+            out.ctx = ctx;
+        }
+        out
+    }
 
+    async fn policies(
+        &self,
+        info: &EventInfo,
+        result: Result<Response, Error>,
+        handler_result: Option<Result<(Box<dyn AnyState>, Vec<ClientEvent>), ()>>,
+        not_run: Option<(PreparedCall, Box<dyn AnyState>)>,
+        rebuild: impl FnOnce() -> Request,
+    ) -> Outcome {
         match (result, handler_result) {
             (Err(e), Some(Err(()))) => {
                 // The handler failed and no middleware turned that into a response.
@@ -235,10 +296,7 @@ impl EventBridge {
                 Outcome::events(vec![toast_for(&e)])
             }
             (Ok(resp), Some(Ok((state, events)))) => {
-                let mut out = Outcome {
-                    commit: Some((state, events)),
-                    events: Vec::new(),
-                };
+                let mut out = Outcome::committed(state, events);
                 if resp.extensions().get::<HandlerRan>().is_none() && resp.status().is_redirection()
                 {
                     // A middleware replaced the handler's answer with a redirect on the way out.
@@ -275,13 +333,12 @@ impl EventBridge {
                     // The chain kept the request it short-circuited; the handler gets a fresh one.
                     let req = rebuild();
                     let ctx = context_of(req, info.clone(), Some(head)).await;
-                    return match run_handler(call, working, ctx).await {
-                        Ok((state, events)) => Outcome {
-                            commit: Some((state, events)),
-                            events: Vec::new(),
-                        },
+                    let mut out = match run_handler(call, working, ctx.clone()).await {
+                        Ok((state, events)) => Outcome::committed(state, events),
                         Err(e) => Outcome::events(vec![toast_for(&e)]),
                     };
+                    out.ctx = Some(ctx);
+                    return out;
                 }
                 tracing::warn!(event = %info.name, status = %status, "middleware answered the event itself; handler not run");
                 if status.is_success() {
@@ -297,12 +354,38 @@ impl EventBridge {
         }
     }
 
-    async fn hydrate(&self, socket: &SocketInfo, id: u64) -> StateUpdate {
+    async fn hydrate(&self, socket: &SocketInfo, event: &Event) -> StateUpdate {
+        let id = event.id;
         let mut update = StateUpdate::final_for(Some(id));
+        // With auth on, resolve the user through the auth tier so auth_state is right at once.
+        let mut user = None;
+        if self.settings.run_middleware_chain && self.registry.by_name.contains_key(AUTH_STATE) {
+            if let Ok(req) = self.build_request(socket, event) {
+                let seen: Arc<Mutex<Option<CurrentUser>>> = Arc::default();
+                let slot = seen.clone();
+                let endpoint = move |req: Request| async move {
+                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(
+                        req.extensions()
+                            .get::<CurrentUser>()
+                            .cloned()
+                            .unwrap_or_default(),
+                    );
+                    Ok(Response::new(Body::empty()))
+                };
+                if let Err(e) = self.auth_only.run(req, endpoint).await {
+                    tracing::debug!(error = %e, "auth tier refused the hydrate; auth_state left as stored");
+                }
+                user = seen.lock().unwrap_or_else(|p| p.into_inner()).take();
+            }
+        }
         let mut lock = match self.manager.lock(&socket.token).await {
             Ok(lock) => lock,
             Err(e) => return internal_error(Some(id), HYDRATE, "state manager", &e),
         };
+        if let Some(user) = &user {
+            let mut ignored = StateUpdate::final_for(None);
+            self.sync_auth_state(lock.states(), user, &mut ignored);
+        }
         for entry in self.registry.by_name.values() {
             match lock.states().slot(entry) {
                 Ok(slot) => {
@@ -373,6 +456,8 @@ impl EventBridge {
 struct Outcome {
     commit: Option<(Box<dyn AnyState>, Vec<ClientEvent>)>,
     events: Vec<ClientEvent>,
+    ctx: Option<EventContext>,
+    handler_ok: bool,
 }
 
 impl Outcome {
@@ -380,7 +465,102 @@ impl Outcome {
         Self {
             commit: None,
             events,
+            ctx: None,
+            handler_ok: false,
         }
+    }
+
+    fn committed(state: Box<dyn AnyState>, events: Vec<ClientEvent>) -> Self {
+        Self {
+            commit: Some((state, events)),
+            events: Vec::new(),
+            ctx: None,
+            handler_ok: true,
+        }
+    }
+}
+
+impl EventBridge {
+    /// After a login or logout in a successful handler: the socket's next events carry the new
+    /// session, and the browser gets a one-time code to fetch the matching cookie over HTTP.
+    fn follow_session(
+        &self,
+        socket: &mut SocketInfo,
+        ctx: &EventContext,
+        handler_ok: bool,
+        update: &mut StateUpdate,
+    ) {
+        let (Some(change), Some(follow)) = (ctx.session_change(), &self.follow) else {
+            return;
+        };
+        if !handler_ok {
+            return;
+        }
+        let id = match change {
+            SessionChange::LoggedIn => ctx.session().and_then(|s| s.id()).map(|id| id.to_string()),
+            SessionChange::LoggedOut => None,
+        };
+        set_cookie_in_header(&mut socket.headers, &follow.cookie_name, id.as_deref());
+        let code = follow.codes.issue(id);
+        update.events.push(ClientEvent::new(
+            SESSION_EVENT,
+            serde_json::json!({ "code": code, "url": "/_auth/session" }),
+        ));
+    }
+
+    /// Keeps the built-in `auth_state` equal to the event's user, shipping it only when it changed.
+    fn sync_auth_state(
+        &self,
+        states: &mut crate::state::TokenStates,
+        user: &CurrentUser,
+        update: &mut StateUpdate,
+    ) {
+        let Some(entry) = self.registry.by_name.get(AUTH_STATE) else {
+            return;
+        };
+        let Ok(new_json) = serde_json::to_value(AuthState::of(user)) else {
+            return;
+        };
+        let Ok(slot) = states.slot(entry) else { return };
+        let changed = delta(&slot.json, &new_json);
+        if changed.is_empty() {
+            return;
+        }
+        if let Ok(state) = (entry.from_json)(new_json.clone()) {
+            slot.state = state;
+            slot.json = new_json;
+            update
+                .delta
+                .entry(AUTH_STATE.to_owned())
+                .or_default()
+                .extend(changed);
+        }
+    }
+}
+
+/// Name of the client event carrying the one-time cookie code.
+pub(crate) const SESSION_EVENT: &str = "_session";
+const AUTH_STATE: &str = "auth_state";
+
+/// Replaces (or removes, with `None`) cookie `name` in the `Cookie` header of `headers`.
+pub(crate) fn set_cookie_in_header(headers: &mut HeaderMap, name: &str, value: Option<&str>) {
+    let mut pairs: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|kv| !kv.is_empty() && kv.split('=').next() != Some(name))
+        .map(str::to_owned)
+        .collect();
+    if let Some(v) = value {
+        pairs.push(format!("{name}={v}"));
+    }
+    headers.remove(header::COOKIE);
+    if !pairs.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&pairs.join("; "))
+    {
+        headers.insert(header::COOKIE, v);
     }
 }
 
@@ -588,6 +768,19 @@ mod tests {
         );
         assert_eq!(trusted.ip.to_string(), "203.0.113.9");
         assert!(trusted.https);
+    }
+
+    #[test]
+    fn cookie_header_is_rewritten() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            "a=1; ferrule_session=old; csrftoken=x".parse().unwrap(),
+        );
+        set_cookie_in_header(&mut h, "ferrule_session", Some("new"));
+        assert_eq!(h[header::COOKIE], "a=1; csrftoken=x; ferrule_session=new");
+        set_cookie_in_header(&mut h, "ferrule_session", None);
+        assert_eq!(h[header::COOKIE], "a=1; csrftoken=x");
     }
 
     #[test]

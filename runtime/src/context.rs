@@ -6,7 +6,7 @@
 //! without threading it through every call. Outside an event they return `None` / anonymous.
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -73,8 +73,16 @@ struct Inner {
     request: Arc<Parts>,
     body: Bytes,
     event: EventInfo,
-    user: CurrentUser,
+    user: Mutex<CurrentUser>,
     response: Option<ResponseHead>,
+    session_change: Mutex<Option<SessionChange>>,
+}
+
+/// A login or logout a handler did: the socket's session must follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionChange {
+    LoggedIn,
+    LoggedOut,
 }
 
 /// Everything a handler may read about its event. Cheap to clone.
@@ -88,7 +96,7 @@ impl std::fmt::Debug for EventContext {
         f.debug_struct("EventContext")
             .field("event", &self.inner.event)
             .field("uri", &self.inner.request.uri)
-            .field("user", &self.inner.user)
+            .field("user", &self.user())
             .finish()
     }
 }
@@ -111,8 +119,9 @@ impl EventContext {
                 request: Arc::new(request),
                 body,
                 event,
-                user,
+                user: Mutex::new(user),
                 response,
+                session_change: Mutex::new(None),
             }),
         }
     }
@@ -127,9 +136,66 @@ impl EventContext {
         &self.inner.body
     }
 
-    /// The user, resolved before the handler ran (anonymous when no middleware set one).
-    pub fn user(&self) -> &CurrentUser {
-        &self.inner.user
+    /// The user, resolved before the handler ran (anonymous when no middleware set one), or
+    /// the one [`EventContext::login`] logged in.
+    pub fn user(&self) -> CurrentUser {
+        self.inner
+            .user
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Logs `user` in for this tab: a new session id at once on the server (the next event on
+    /// this socket is authenticated), and the browser gets the HttpOnly cookie over HTTP through
+    /// a `_session` client event the client runtime follows.
+    pub async fn login(&self, user: &crate::User) -> Result<(), crate::Error> {
+        let (auth, session) = self.auth_parts()?;
+        auth.login(&session, user).await?;
+        *self.inner.user.lock().unwrap_or_else(|p| p.into_inner()) =
+            CurrentUser::from(user.clone());
+        *self
+            .inner
+            .session_change
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(SessionChange::LoggedIn);
+        Ok(())
+    }
+
+    /// Logs the tab out: the session is deleted and the browser's cookie cleared the same way.
+    pub async fn logout(&self) -> Result<(), crate::Error> {
+        let (auth, session) = self.auth_parts()?;
+        auth.logout(&session).await?;
+        *self.inner.user.lock().unwrap_or_else(|p| p.into_inner()) = CurrentUser::Anonymous;
+        *self
+            .inner
+            .session_change
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(SessionChange::LoggedOut);
+        Ok(())
+    }
+
+    /// Accounts, for handlers that authenticate or create users (`None` without a database).
+    pub fn auth(&self) -> Option<&crate::auth::Auth> {
+        self.extension::<crate::auth::Auth>()
+    }
+
+    fn auth_parts(&self) -> Result<(crate::auth::Auth, tower_sessions::Session), crate::Error> {
+        let auth = self.auth().cloned().ok_or_else(|| {
+            crate::Error::internal("login/logout need App::database (sessions and users), and a state tier that runs them")
+        })?;
+        let session = self.session().cloned().ok_or_else(|| {
+            crate::Error::internal("no session on this event: is the session middleware skipped?")
+        })?;
+        Ok((auth, session))
+    }
+
+    pub(crate) fn session_change(&self) -> Option<SessionChange> {
+        *self
+            .inner
+            .session_change
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// The session, when a session middleware ran for this event.
@@ -214,9 +280,7 @@ pub fn current_request() -> Option<Arc<Parts>> {
 
 /// The user of the event being handled; anonymous outside an event.
 pub fn current_user() -> CurrentUser {
-    CURRENT
-        .try_with(|c| c.inner.user.clone())
-        .unwrap_or_default()
+    CURRENT.try_with(EventContext::user).unwrap_or_default()
 }
 
 /// The session of the event being handled, or `None` outside an event or without sessions.

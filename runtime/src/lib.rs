@@ -51,11 +51,17 @@ mod bridge;
 #[cfg(feature = "server")]
 pub mod context;
 #[cfg(feature = "server")]
+pub mod csrf;
+#[cfg(feature = "server")]
+pub mod db;
+#[cfg(feature = "server")]
 pub mod dispatcher;
 #[cfg(feature = "server")]
 mod error;
 #[cfg(feature = "server")]
 pub mod middleware;
+#[cfg(feature = "server")]
+pub mod session;
 #[cfg(feature = "server")]
 pub mod settings;
 #[cfg(feature = "server")]

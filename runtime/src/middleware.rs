@@ -307,6 +307,11 @@ impl MiddlewareChain {
         self
     }
 
+    /// The entries in order.
+    pub fn entries(&self) -> impl Iterator<Item = &Named> {
+        self.entries.iter()
+    }
+
     /// Names in order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.iter().map(Named::name)

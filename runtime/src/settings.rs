@@ -58,6 +58,17 @@ pub struct Settings {
     pub trusted_proxies: Vec<String>,
     /// Largest socket message in bytes.
     pub max_event_bytes: usize,
+    /// Origins (`https://shop.example`) allowed to open the socket; empty means same origin
+    /// only (the `Origin` header must match `Host`).
+    pub allowed_origins: Vec<String>,
+    /// Where guards send anonymous users (`?next=` is added).
+    pub login_url: String,
+    /// Name of the session cookie.
+    pub session_cookie: String,
+    /// Mark the session and CSRF cookies `Secure` (serve over HTTPS).
+    pub secure_cookies: bool,
+    /// Whether `POST /_auth/register` creates accounts.
+    pub allow_register: bool,
 }
 
 impl Default for Settings {
@@ -71,6 +82,11 @@ impl Default for Settings {
             default_tier: Tier::Full,
             trusted_proxies: Vec::new(),
             max_event_bytes: 1 << 20,
+            allowed_origins: Vec::new(),
+            login_url: "/login".to_owned(),
+            session_cookie: "ferrule_session".to_owned(),
+            secure_cookies: false,
+            allow_register: true,
         }
     }
 }
@@ -110,7 +126,14 @@ pub enum SettingsError {
 }
 
 /// `FERRULE_*` variables that are not settings but are read elsewhere.
-const OTHER_ENV: &[&str] = &["FERRULE_CONFIG", "FERRULE_LOG", "FERRULE_TEST_KEEP"];
+const OTHER_ENV: &[&str] = &[
+    "FERRULE_CONFIG",
+    "FERRULE_LOG",
+    "FERRULE_SUPERUSER_PASSWORD",
+    "FERRULE_TEST_POSTGRES",
+    "FERRULE_TEST_REDIS",
+    "FERRULE_TEST_SKIP_MISSING",
+];
 
 impl Settings {
     /// Loads `Ferrule.toml` (or the file `FERRULE_CONFIG` names) when it exists, then applies
@@ -188,11 +211,17 @@ impl Settings {
                     self.max_event_bytes =
                         value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
                 }
+                "allowed_origins" => self.allowed_origins = list(),
+                "login_url" => self.login_url = value.clone(),
+                "session_cookie" => self.session_cookie = value.clone(),
+                "secure_cookies" => self.secure_cookies = parse_bool(&value).map_err(bad)?,
+                "allow_register" => self.allow_register = parse_bool(&value).map_err(bad)?,
                 _ => {
                     return Err(bad(
                         "not a Ferrule setting (known: addr, event_middleware_skip, \
                          auto_redirect_from_middleware, event_post_from_payload, \
-                         run_middleware_chain, default_tier, trusted_proxies, max_event_bytes)"
+                         run_middleware_chain, default_tier, trusted_proxies, max_event_bytes, \
+                         allowed_origins, login_url, session_cookie, secure_cookies, allow_register)"
                             .to_owned(),
                     ));
                 }

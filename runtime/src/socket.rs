@@ -35,6 +35,42 @@ pub(crate) struct SocketEnv {
     pub(crate) trusted: Vec<IpNet>,
 }
 
+/// Which origins may open the socket.
+#[derive(Clone, Debug)]
+pub(crate) struct OriginPolicy {
+    /// Explicitly allowed origins (`scheme://host[:port]`); empty means same origin only.
+    pub(crate) allowed: Arc<[String]>,
+}
+
+impl OriginPolicy {
+    /// Checks the handshake. No `Origin` header (not a browser) passes: the check exists to stop
+    /// other sites' pages from using a visitor's cookies (cross-site WebSocket hijacking).
+    pub(crate) fn check(&self, headers: &http::HeaderMap) -> Result<(), ConnectRefused> {
+        let Some(origin) = headers.get(http::header::ORIGIN) else {
+            return Ok(());
+        };
+        let origin = origin.to_str().unwrap_or("").trim_end_matches('/');
+        if self
+            .allowed
+            .iter()
+            .any(|a| a.trim_end_matches('/') == origin)
+        {
+            return Ok(());
+        }
+        let host = headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or("");
+        if self.allowed.is_empty() && !host.is_empty() && origin_host.eq_ignore_ascii_case(host) {
+            return Ok(());
+        }
+        Err(ConnectRefused(format!(
+            "origin `{origin}` may not open this socket (allowed_origins setting)"
+        )))
+    }
+}
+
 /// The auth object of the Socket.IO CONNECT packet.
 #[derive(serde::Deserialize)]
 pub(crate) struct Auth {
@@ -63,9 +99,12 @@ pub(crate) fn valid_token(token: &str) -> bool {
 
 /// Reads the token from the CONNECT auth, refusing the connection without a valid one.
 pub(crate) async fn check_auth<A: Adapter>(
-    _s: SocketRef<A>,
+    s: SocketRef<A>,
     TryData(auth): TryData<Auth>,
 ) -> Result<(), ConnectRefused> {
+    if let Some(policy) = s.req_parts().extensions.get::<OriginPolicy>() {
+        policy.check(&s.req_parts().headers)?;
+    }
     match auth {
         Ok(Auth { token }) if valid_token(&token) => Ok(()),
         Ok(_) => Err(ConnectRefused(
@@ -112,18 +151,18 @@ pub(crate) fn on_connect<A: Adapter>(env: Arc<SocketEnv>, s: SocketRef<A>, auth:
     s.on_disconnect(async move || {
         let _ = tx.send(Job::Stop).await;
     });
-    tokio::spawn(worker(env.bridge.clone(), Arc::new(info), s, rx));
+    tokio::spawn(worker(env.bridge.clone(), info, s, rx));
 }
 
 async fn worker<A: Adapter>(
     bridge: Arc<EventBridge>,
-    info: Arc<SocketInfo>,
+    mut info: SocketInfo,
     s: SocketRef<A>,
     mut rx: mpsc::Receiver<Job>,
 ) {
     while let Some(job) = rx.recv().await {
         let Job::Event(raw) = job else { break };
-        let update = bridge.handle(&info, raw).await;
+        let update = bridge.handle(&mut info, raw).await;
         if let Err(e) = s.emit(EVENT, &update) {
             tracing::debug!(error = %e, "could not send an update; the socket is gone");
         }

@@ -56,6 +56,7 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::{Map, Value};
 
 use crate::Error;
+use crate::auth::guard::Guard;
 use crate::context::EventContext;
 use crate::protocol::{ClientEvent, state_name_of};
 use crate::settings::Tier;
@@ -294,6 +295,8 @@ fn panic_message(panic: &Box<dyn Any + Send>) -> String {
 /// The handlers of state `S`, filled in by [`State::handlers`].
 pub struct Handlers<S> {
     map: BTreeMap<String, Arc<dyn ErasedHandler>>,
+    guards: BTreeMap<String, Vec<Guard>>,
+    last: Option<String>,
     _state: PhantomData<fn() -> S>,
 }
 
@@ -307,7 +310,43 @@ impl<S: State> Handlers<S> {
                 _marker: PhantomData,
             }),
         );
+        self.last = Some(name.to_owned());
         self
+    }
+
+    /// Guards the handler registered last with `guard` (they all must pass).
+    pub fn guard(&mut self, guard: Guard) -> &mut Self {
+        let name = self
+            .last
+            .clone()
+            .expect("register a handler with `on` before guarding it");
+        self.guards.entry(name).or_default().push(guard);
+        self
+    }
+
+    /// The last handler needs a logged-in user (anonymous users are sent to `login_url`).
+    pub fn login_required(&mut self) -> &mut Self {
+        self.guard(Guard::LoginRequired)
+    }
+
+    /// The last handler needs permission `perm`.
+    pub fn permission_required(&mut self, perm: &str) -> &mut Self {
+        self.guard(Guard::Permission(perm.to_owned()))
+    }
+
+    /// The last handler needs membership of `group`.
+    pub fn group_required(&mut self, group: &str) -> &mut Self {
+        self.guard(Guard::Group(group.to_owned()))
+    }
+
+    /// The last handler needs a staff user.
+    pub fn staff_required(&mut self) -> &mut Self {
+        self.guard(Guard::Staff)
+    }
+
+    /// The last handler needs a superuser.
+    pub fn superuser_required(&mut self) -> &mut Self {
+        self.guard(Guard::Superuser)
     }
 }
 
@@ -317,6 +356,7 @@ pub(crate) struct StateEntry {
     pub(crate) name: String,
     pub(crate) tier: Option<Tier>,
     pub(crate) handlers: BTreeMap<String, Arc<dyn ErasedHandler>>,
+    pub(crate) guards: BTreeMap<String, Arc<[Guard]>>,
     pub(crate) make_default: fn() -> Box<dyn AnyState>,
     pub(crate) from_json: fn(Value) -> Result<Box<dyn AnyState>, serde_json::Error>,
 }
@@ -325,6 +365,8 @@ impl StateEntry {
     pub(crate) fn of<S: State>() -> Self {
         let mut handlers = Handlers::<S> {
             map: BTreeMap::new(),
+            guards: BTreeMap::new(),
+            last: None,
             _state: PhantomData,
         };
         S::handlers(&mut handlers);
@@ -332,6 +374,11 @@ impl StateEntry {
             name: S::name(),
             tier: S::TIER,
             handlers: handlers.map,
+            guards: handlers
+                .guards
+                .into_iter()
+                .map(|(k, v)| (k, Arc::from(v)))
+                .collect(),
             make_default: || Box::new(S::default()),
             from_json: |v| Ok(Box::new(serde_json::from_value::<S>(v)?)),
         }

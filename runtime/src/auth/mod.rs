@@ -84,3 +84,66 @@ impl From<User> for CurrentUser {
         }
     }
 }
+
+pub mod guard;
+pub mod http;
+mod users;
+
+pub use users::{Auth, AuthError, NewUser, auth_middleware, hash_password, verify_password};
+
+/// Session key holding the logged-in user's id.
+pub const SESSION_USER_ID: &str = "_auth_user_id";
+/// Session key holding a fingerprint of the user's password hash: changing the password logs
+/// out every other session.
+pub const SESSION_AUTH_HASH: &str = "_auth_hash";
+/// Name of the authentication middleware in the chain.
+pub const AUTH_MIDDLEWARE: &str = "auth";
+
+/// The built-in state every client has when auth is on: who is logged in, as the page shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuthState {
+    /// Whether a user is logged in.
+    pub is_authenticated: bool,
+    /// The username, empty when anonymous.
+    pub username: String,
+    /// The e-mail, if any.
+    pub email: Option<String>,
+    /// Staff flag.
+    pub is_staff: bool,
+    /// Superuser flag.
+    pub is_superuser: bool,
+    /// Group names, sorted.
+    pub groups: Vec<String>,
+}
+
+impl AuthState {
+    /// The state for `user`.
+    pub fn of(user: &CurrentUser) -> Self {
+        match user.user() {
+            None => Self::default(),
+            Some(u) => Self {
+                is_authenticated: true,
+                username: u.username.clone(),
+                email: u.email.clone(),
+                is_staff: u.is_staff,
+                is_superuser: u.is_superuser,
+                groups: u.groups.iter().cloned().collect(),
+            },
+        }
+    }
+}
+
+impl crate::State for AuthState {
+    const NAME: Option<&'static str> = Some("auth_state");
+    const TIER: Option<crate::Tier> = Some(crate::Tier::AuthOnly);
+    fn handlers(h: &mut crate::Handlers<Self>) {
+        h.on("refresh", Self::refresh);
+    }
+}
+
+impl AuthState {
+    /// Re-reads the user; the bridge ships the difference.
+    async fn refresh(&mut self, ctx: crate::EventContext) {
+        *self = Self::of(&ctx.user());
+    }
+}

@@ -1,0 +1,407 @@
+//! Auth over HTTP: `/_auth/login`, `/_auth/logout`, `/_auth/register`, `/_auth/password`, and
+//! `/_auth/session`, where the browser trades a one-time code from a socket login or logout for
+//! the matching HttpOnly cookie.
+//!
+//! Wrong credentials get one answer (401, "Wrong username or password.") for unknown users and
+//! wrong passwords alike, and no cookie; five failures for one IP and username within five
+//! minutes lock that pair out for the rest of the window (429).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::response::IntoResponse;
+use axum::routing::post;
+use http::{HeaderValue, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower_sessions::Session;
+
+use super::{Auth, CurrentUser, NewUser};
+use crate::context::ClientAddr;
+use crate::middleware::{Request, Response};
+
+/// The message for every failed login.
+pub const WRONG_CREDENTIALS: &str = "Wrong username or password.";
+
+const MAX_FAILURES: u32 = 5;
+const FAILURE_WINDOW: Duration = Duration::from_secs(300);
+const CODE_TTL: Duration = Duration::from_secs(60);
+
+/// One-time codes that let the browser pick up the cookie of a login or logout that happened on
+/// the socket. A code is good once, for one minute.
+#[derive(Clone, Default)]
+pub struct CookieCodes {
+    codes: Arc<Mutex<HashMap<String, (Option<String>, Instant)>>>,
+}
+
+impl CookieCodes {
+    /// Issues a code for session `id` (`None`: clear the cookie).
+    pub fn issue(&self, session_id: Option<String>) -> String {
+        use rand::Rng;
+        let bytes: [u8; 24] = rand::rng().random();
+        let code: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let mut codes = self.codes.lock().unwrap_or_else(|p| p.into_inner());
+        codes.retain(|_, (_, at)| at.elapsed() < CODE_TTL);
+        codes.insert(code.clone(), (session_id, Instant::now()));
+        code
+    }
+
+    /// Takes the session id a code stands for; `None` if unknown, used or stale.
+    fn redeem(&self, code: &str) -> Option<Option<String>> {
+        let mut codes = self.codes.lock().unwrap_or_else(|p| p.into_inner());
+        let (id, at) = codes.remove(code)?;
+        (at.elapsed() < CODE_TTL).then_some(id)
+    }
+}
+
+#[derive(Default)]
+struct Failures(Mutex<HashMap<(IpAddr, String), (u32, Instant)>>);
+
+impl Failures {
+    fn locked(&self, key: &(IpAddr, String)) -> bool {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key)
+            .is_some_and(|(n, since)| *n >= MAX_FAILURES && since.elapsed() < FAILURE_WINDOW)
+    }
+
+    fn fail(&self, key: (IpAddr, String)) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
+        let entry = map.entry(key).or_insert((0, Instant::now()));
+        entry.0 += 1;
+    }
+
+    fn clear(&self, key: &(IpAddr, String)) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+    }
+}
+
+/// What the auth endpoints need.
+#[derive(Clone)]
+pub(crate) struct AuthRoutes {
+    pub(crate) auth: Auth,
+    pub(crate) codes: CookieCodes,
+    pub(crate) cookie_name: String,
+    pub(crate) cookie_secure: bool,
+    pub(crate) allow_register: bool,
+    failures: Arc<Failures>,
+}
+
+impl AuthRoutes {
+    pub(crate) fn new(
+        auth: Auth,
+        codes: CookieCodes,
+        cookie_name: String,
+        cookie_secure: bool,
+        allow_register: bool,
+    ) -> Self {
+        Self {
+            auth,
+            codes,
+            cookie_name,
+            cookie_secure,
+            allow_register,
+            failures: Arc::default(),
+        }
+    }
+
+    /// The `/_auth/*` routes (they run behind the middleware chain).
+    pub(crate) fn router(self) -> Router {
+        let s = self;
+        Router::new()
+            .route(
+                "/_auth/login",
+                post({
+                    let s = s.clone();
+                    move |req| login(s.clone(), req)
+                }),
+            )
+            .route(
+                "/_auth/logout",
+                post({
+                    let s = s.clone();
+                    move |req| logout(s.clone(), req)
+                }),
+            )
+            .route(
+                "/_auth/register",
+                post({
+                    let s = s.clone();
+                    move |req| register(s.clone(), req)
+                }),
+            )
+            .route(
+                "/_auth/password",
+                post({
+                    let s = s.clone();
+                    move |req| password(s.clone(), req)
+                }),
+            )
+            .route("/_auth/session", post(move |req| exchange(s.clone(), req)))
+    }
+}
+
+fn json_response(status: StatusCode, body: Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    json_response(status, json!({ "error": message }))
+}
+
+/// Reads a JSON object or a urlencoded form into string fields.
+async fn fields(req: Request) -> Result<(http::request::Parts, HashMap<String, String>), Response> {
+    let (parts, body) = req.into_parts();
+    let bytes = http_body_util::Limited::new(body, 64 * 1024)
+        .collect()
+        .await
+        .map_err(|_| error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"))?
+        .to_bytes();
+    let is_json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    let map = if is_json {
+        let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            error(
+                StatusCode::BAD_REQUEST,
+                &format!("body is not valid JSON: {e}"),
+            )
+        })?;
+        let Value::Object(obj) = v else {
+            return Err(error(StatusCode::BAD_REQUEST, "body must be a JSON object"));
+        };
+        obj.into_iter()
+            .filter_map(|(k, v)| match v {
+                Value::String(s) => Some((k, s)),
+                Value::Null => None,
+                other => Some((k, other.to_string())),
+            })
+            .collect()
+    } else {
+        form_urlencoded::parse(&bytes).into_owned().collect()
+    };
+    Ok((parts, map))
+}
+
+fn session_of(parts: &http::request::Parts) -> Result<Session, Response> {
+    parts.extensions.get::<Session>().cloned().ok_or_else(|| {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the session middleware is not installed",
+        )
+    })
+}
+
+/// A local path to go to after login; anything else (other hosts, `//x`) is ignored.
+fn safe_next(next: Option<&String>) -> Option<String> {
+    let n = next?;
+    (n.starts_with('/') && !n.starts_with("//") && !n.contains('\\')).then(|| n.clone())
+}
+
+fn wants_redirect(parts: &http::request::Parts) -> bool {
+    !parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"))
+}
+
+async fn login(s: AuthRoutes, req: Request) -> Response {
+    let (parts, f) = match fields(req).await {
+        Ok(x) => x,
+        Err(resp) => return resp,
+    };
+    let (Some(username), Some(pw)) = (f.get("username"), f.get("password")) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "username and password are required",
+        );
+    };
+    let ip = parts
+        .extensions
+        .get::<ClientAddr>()
+        .map(|c| c.ip)
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let key = (ip, username.to_lowercase());
+    if s.failures.locked(&key) {
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed logins. Try again in a few minutes.",
+        );
+    }
+    let user = match s.auth.authenticate(username, pw).await {
+        Ok(Some(u)) => u,
+        Ok(None) => {
+            s.failures.fail(key);
+            return error(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS);
+        }
+        Err(e) => return crate::Error::from(e).into_response(),
+    };
+    s.failures.clear(&key);
+    let session = match session_of(&parts) {
+        Ok(x) => x,
+        Err(resp) => return resp,
+    };
+    if let Err(e) = s.auth.login(&session, &user).await {
+        return crate::Error::from(e).into_response();
+    }
+    let next = safe_next(f.get("next"));
+    if let (Some(next), true) = (&next, wants_redirect(&parts)) {
+        return http::Response::builder()
+            .status(StatusCode::SEE_OTHER)
+            .header(header::LOCATION, next)
+            .body(Body::empty())
+            .unwrap_or_default();
+    }
+    json_response(
+        StatusCode::OK,
+        json!({"username": user.username, "next": next}),
+    )
+}
+
+async fn logout(s: AuthRoutes, req: Request) -> Response {
+    let (parts, _) = req.into_parts();
+    let session = match session_of(&parts) {
+        Ok(x) => x,
+        Err(resp) => return resp,
+    };
+    match s.auth.logout(&session).await {
+        Ok(()) => json_response(StatusCode::OK, json!({"ok": true})),
+        Err(e) => crate::Error::from(e).into_response(),
+    }
+}
+
+async fn register(s: AuthRoutes, req: Request) -> Response {
+    if !s.allow_register {
+        return error(StatusCode::NOT_FOUND, "registration is switched off");
+    }
+    let (parts, f) = match fields(req).await {
+        Ok(x) => x,
+        Err(resp) => return resp,
+    };
+    let new = NewUser {
+        username: f.get("username").cloned().unwrap_or_default(),
+        email: f.get("email").cloned(),
+        password: f.get("password").cloned().unwrap_or_default(),
+        ..NewUser::default()
+    };
+    let user = match s.auth.create_user(new).await {
+        Ok(u) => u,
+        Err(e) => return crate::Error::from(e).into_response(),
+    };
+    let session = match session_of(&parts) {
+        Ok(x) => x,
+        Err(resp) => return resp,
+    };
+    if let Err(e) = s.auth.login(&session, &user).await {
+        return crate::Error::from(e).into_response();
+    }
+    json_response(StatusCode::CREATED, json!({"username": user.username}))
+}
+
+async fn password(s: AuthRoutes, req: Request) -> Response {
+    let (parts, f) = match fields(req).await {
+        Ok(x) => x,
+        Err(resp) => return resp,
+    };
+    let Some(user) = parts
+        .extensions
+        .get::<CurrentUser>()
+        .and_then(|u| u.user().cloned())
+    else {
+        return error(StatusCode::UNAUTHORIZED, "Please log in first.");
+    };
+    let (Some(old), Some(new)) = (f.get("old_password"), f.get("new_password")) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "old_password and new_password are required",
+        );
+    };
+    match s.auth.authenticate(&user.username, old).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return error(StatusCode::BAD_REQUEST, "The old password is wrong."),
+        Err(e) => return crate::Error::from(e).into_response(),
+    }
+    if let Err(e) = s.auth.set_password(&user.username, new).await {
+        return crate::Error::from(e).into_response();
+    }
+    let session = match session_of(&parts) {
+        Ok(x) => x,
+        Err(resp) => return resp,
+    };
+    // Stay logged in here; every other session of the user is void with the old fingerprint.
+    if let Err(e) = s.auth.login(&session, &user).await {
+        return crate::Error::from(e).into_response();
+    }
+    json_response(StatusCode::OK, json!({"ok": true}))
+}
+
+async fn exchange(s: AuthRoutes, req: Request) -> Response {
+    let (_, f) = match fields(req).await {
+        Ok(x) => x,
+        Err(resp) => return resp,
+    };
+    let Some(id) = f.get("code").and_then(|c| s.codes.redeem(c)) else {
+        return error(StatusCode::BAD_REQUEST, "unknown or expired code");
+    };
+    let secure = if s.cookie_secure { "; Secure" } else { "" };
+    let cookie = match id {
+        Some(id) => format!(
+            "{}={id}; HttpOnly; SameSite=Lax; Path=/{secure}",
+            s.cookie_name
+        ),
+        None => format!(
+            "{}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0{secure}",
+            s.cookie_name
+        ),
+    };
+    let mut resp = json_response(StatusCode::OK, json!({"ok": true}));
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_must_stay_on_this_site() {
+        assert_eq!(
+            safe_next(Some(&"/orders".to_owned())),
+            Some("/orders".to_owned())
+        );
+        assert_eq!(safe_next(Some(&"//evil.example".to_owned())), None);
+        assert_eq!(safe_next(Some(&"https://evil.example".to_owned())), None);
+        assert_eq!(safe_next(Some(&"/\\evil".to_owned())), None);
+    }
+
+    #[test]
+    fn codes_work_once() {
+        let codes = CookieCodes::default();
+        let c = codes.issue(Some("abc".into()));
+        assert_eq!(codes.redeem(&c), Some(Some("abc".into())));
+        assert_eq!(codes.redeem(&c), None);
+    }
+
+    #[test]
+    fn failures_lock_after_five() {
+        let f = Failures::default();
+        let key = (IpAddr::from([127, 0, 0, 1]), "bob".to_owned());
+        for _ in 0..4 {
+            f.fail(key.clone());
+        }
+        assert!(!f.locked(&key));
+        f.fail(key.clone());
+        assert!(f.locked(&key));
+        f.clear(&key);
+        assert!(!f.locked(&key));
+    }
+}

@@ -1,0 +1,482 @@
+//! Users in the database: hashing, authentication, loading with groups and permissions, login
+//! and logout on a session, and the middleware that resolves the user of every request.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set, SqlErr,
+};
+use tower_sessions::Session;
+
+use super::{AUTH_MIDDLEWARE, CurrentUser, SESSION_AUTH_HASH, SESSION_USER_ID, User};
+use crate::db::entities::{group, permission, user};
+use crate::db::{now, stmt};
+use crate::middleware::{self, Named, Next, Request, Response};
+
+/// Why an account operation failed; messages are fit for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Username taken.
+    #[error("the username `{0}` is taken")]
+    UsernameTaken(String),
+    /// E-mail taken.
+    #[error("the e-mail `{0}` is already used by another account")]
+    EmailTaken(String),
+    /// Input fails a rule.
+    #[error("{0}")]
+    Invalid(String),
+    /// No such user.
+    #[error("no user `{0}`")]
+    NoSuchUser(String),
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    /// The session store failed.
+    #[error("session: {0}")]
+    Session(#[from] tower_sessions::session::Error),
+}
+
+impl From<AuthError> for crate::Error {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Db(_) | AuthError::Session(_) => Self::internal(e),
+            AuthError::NoSuchUser(_) => Self::NotFound(e.to_string()),
+            other => Self::BadRequest(other.to_string()),
+        }
+    }
+}
+
+/// Hashes `password` with argon2 on a blocking thread (it takes tens of milliseconds).
+pub async fn hash_password(password: &str) -> String {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || password_auth::generate_hash(password))
+        .await
+        .expect("hashing does not panic")
+}
+
+/// Checks `password` against `hash` on a blocking thread.
+pub async fn verify_password(password: &str, hash: &str) -> bool {
+    let (password, hash) = (password.to_owned(), hash.to_owned());
+    tokio::task::spawn_blocking(move || password_auth::verify_password(password, &hash).is_ok())
+        .await
+        .unwrap_or(false)
+}
+
+/// A new account.
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    /// 1 to 150 characters of letters, digits and `@.+-_`.
+    pub username: String,
+    /// Optional e-mail.
+    pub email: Option<String>,
+    /// At least 8 characters.
+    pub password: String,
+    /// Staff flag.
+    pub is_staff: bool,
+    /// Superuser flag.
+    pub is_superuser: bool,
+}
+
+/// The fingerprint of a password hash kept in the session (its last 16 characters: the tail of
+/// the argon2 output, which changes with every new password).
+fn auth_hash(password_hash: &str) -> String {
+    let start = password_hash.len().saturating_sub(16);
+    password_hash[start..].to_owned()
+}
+
+/// Checks a username against the rules, with a message naming the problem.
+pub(crate) fn validate_username(username: &str) -> Result<(), AuthError> {
+    if username.is_empty() || username.chars().count() > 150 {
+        return Err(AuthError::Invalid(
+            "username must be 1 to 150 characters".into(),
+        ));
+    }
+    if !username
+        .chars()
+        .all(|c| c.is_alphanumeric() || "@.+-_".contains(c))
+    {
+        return Err(AuthError::Invalid(
+            "username may contain only letters, digits and @ . + - _".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_password(password: &str) -> Result<(), AuthError> {
+    if password.chars().count() < 8 {
+        return Err(AuthError::Invalid(
+            "password must be at least 8 characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Accounts in the app's database.
+#[derive(Clone, Debug)]
+pub struct Auth {
+    db: DatabaseConnection,
+    dummy_hash: Arc<tokio::sync::OnceCell<String>>,
+}
+
+impl Auth {
+    /// Accounts in `db` (run the runtime's migrations first).
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self {
+            db,
+            dummy_hash: Arc::default(),
+        }
+    }
+
+    /// The connection.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Creates an account.
+    pub async fn create_user(&self, new: NewUser) -> Result<User, AuthError> {
+        validate_username(&new.username)?;
+        validate_password(&new.password)?;
+        let email = new.email.filter(|e| !e.trim().is_empty());
+        if let Some(e) = &email
+            && !e.contains('@')
+        {
+            return Err(AuthError::Invalid(format!(
+                "`{e}` is not an e-mail address"
+            )));
+        }
+        let hash = hash_password(&new.password).await;
+        let row = user::ActiveModel {
+            username: Set(new.username.clone()),
+            email: Set(email.clone()),
+            password_hash: Set(hash),
+            is_active: Set(true),
+            is_staff: Set(new.is_staff || new.is_superuser),
+            is_superuser: Set(new.is_superuser),
+            date_joined: Set(now()),
+            last_login: Set(None),
+            ..Default::default()
+        };
+        let model = match row.insert(&self.db).await {
+            Ok(m) => m,
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                let taken = user::Entity::find()
+                    .filter(user::Column::Username.eq(new.username.clone()))
+                    .one(&self.db)
+                    .await?
+                    .is_some();
+                return Err(if taken {
+                    AuthError::UsernameTaken(new.username)
+                } else {
+                    AuthError::EmailTaken(email.unwrap_or_default())
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(to_user(model, BTreeSet::new(), BTreeSet::new()))
+    }
+
+    /// The user named `username`, with groups and permissions.
+    pub async fn find_by_username(&self, username: &str) -> Result<Option<User>, AuthError> {
+        let Some(row) = user::Entity::find()
+            .filter(user::Column::Username.eq(username))
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(self.with_access(row).await?))
+    }
+
+    /// The user with `id`, with groups and permissions.
+    pub async fn load(&self, id: i64) -> Result<Option<User>, AuthError> {
+        Ok(self.load_row(id).await?.map(|(u, _)| u))
+    }
+
+    async fn load_row(&self, id: i64) -> Result<Option<(User, String)>, AuthError> {
+        let Some(row) = user::Entity::find_by_id(id).one(&self.db).await? else {
+            return Ok(None);
+        };
+        let hash = row.password_hash.clone();
+        Ok(Some((self.with_access(row).await?, hash)))
+    }
+
+    /// Adds groups and permissions to a user row, in one query.
+    async fn with_access(&self, row: user::Model) -> Result<User, AuthError> {
+        let backend = self.db.get_database_backend();
+        let sql = "SELECT 'g' AS kind, g.name AS name FROM ferrule_user_groups ug \
+                   JOIN ferrule_groups g ON g.id = ug.group_id WHERE ug.user_id = ? \
+                   UNION ALL SELECT 'p', p.codename FROM ferrule_user_permissions up \
+                   JOIN ferrule_permissions p ON p.id = up.permission_id WHERE up.user_id = ? \
+                   UNION ALL SELECT 'p', p.codename FROM ferrule_user_groups ug \
+                   JOIN ferrule_group_permissions gp ON gp.group_id = ug.group_id \
+                   JOIN ferrule_permissions p ON p.id = gp.permission_id WHERE ug.user_id = ?";
+        let rows = self
+            .db
+            .query_all_raw(stmt(
+                backend,
+                sql,
+                vec![row.id.into(), row.id.into(), row.id.into()],
+            ))
+            .await?;
+        let (mut groups, mut perms) = (BTreeSet::new(), BTreeSet::new());
+        for r in rows {
+            let kind: String = r.try_get("", "kind")?;
+            let name: String = r.try_get("", "name")?;
+            if kind == "g" {
+                groups.insert(name);
+            } else {
+                perms.insert(name);
+            }
+        }
+        Ok(to_user(row, groups, perms))
+    }
+
+    /// Checks credentials. Unknown users cost the same hashing work as wrong passwords, so
+    /// timing does not tell which usernames exist. Inactive users never authenticate.
+    pub async fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<User>, AuthError> {
+        let row = user::Entity::find()
+            .filter(user::Column::Username.eq(username))
+            .one(&self.db)
+            .await?;
+        let Some(row) = row else {
+            let dummy = self
+                .dummy_hash
+                .get_or_init(|| hash_password("not a real password"))
+                .await;
+            verify_password(password, dummy).await;
+            return Ok(None);
+        };
+        if !verify_password(password, &row.password_hash).await || !row.is_active {
+            return Ok(None);
+        }
+        Ok(Some(self.with_access(row).await?))
+    }
+
+    /// Sets a new password; every session of the user but the one re-logged-in is void.
+    pub async fn set_password(&self, username: &str, password: &str) -> Result<(), AuthError> {
+        validate_password(password)?;
+        let row = user::Entity::find()
+            .filter(user::Column::Username.eq(username))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| AuthError::NoSuchUser(username.to_owned()))?;
+        let mut active: user::ActiveModel = row.into();
+        active.password_hash = Set(hash_password(password).await);
+        active.update(&self.db).await?;
+        Ok(())
+    }
+
+    /// Sets the active flag (inactive users count as anonymous at once).
+    pub async fn set_active(&self, username: &str, active: bool) -> Result<(), AuthError> {
+        let row = user::Entity::find()
+            .filter(user::Column::Username.eq(username))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| AuthError::NoSuchUser(username.to_owned()))?;
+        let mut m: user::ActiveModel = row.into();
+        m.is_active = Set(active);
+        m.update(&self.db).await?;
+        Ok(())
+    }
+
+    /// Puts `username` into group `name`, creating the group when needed.
+    pub async fn add_to_group(&self, username: &str, name: &str) -> Result<(), AuthError> {
+        let uid = self.user_id(username).await?;
+        let gid = self.ensure(group_row(name)).await?;
+        self.link("ferrule_user_groups", "user_id", uid, "group_id", gid)
+            .await
+    }
+
+    /// Grants permission `codename` to `username`.
+    pub async fn grant(&self, username: &str, codename: &str) -> Result<(), AuthError> {
+        let uid = self.user_id(username).await?;
+        let pid = self.ensure(perm_row(codename)).await?;
+        self.link(
+            "ferrule_user_permissions",
+            "user_id",
+            uid,
+            "permission_id",
+            pid,
+        )
+        .await
+    }
+
+    /// Grants permission `codename` to group `name`.
+    pub async fn grant_group(&self, name: &str, codename: &str) -> Result<(), AuthError> {
+        let gid = self.ensure(group_row(name)).await?;
+        let pid = self.ensure(perm_row(codename)).await?;
+        self.link(
+            "ferrule_group_permissions",
+            "group_id",
+            gid,
+            "permission_id",
+            pid,
+        )
+        .await
+    }
+
+    async fn user_id(&self, username: &str) -> Result<i64, AuthError> {
+        user::Entity::find()
+            .filter(user::Column::Username.eq(username))
+            .one(&self.db)
+            .await?
+            .map(|u| u.id)
+            .ok_or_else(|| AuthError::NoSuchUser(username.to_owned()))
+    }
+
+    async fn ensure(&self, row: Row) -> Result<i64, AuthError> {
+        match row {
+            Row::Group(name) => {
+                if let Some(g) = group::Entity::find()
+                    .filter(group::Column::Name.eq(&name))
+                    .one(&self.db)
+                    .await?
+                {
+                    return Ok(g.id);
+                }
+                let m = group::ActiveModel {
+                    name: Set(name),
+                    ..Default::default()
+                }
+                .insert(&self.db)
+                .await?;
+                Ok(m.id)
+            }
+            Row::Perm(code) => {
+                if let Some(p) = permission::Entity::find()
+                    .filter(permission::Column::Codename.eq(&code))
+                    .one(&self.db)
+                    .await?
+                {
+                    return Ok(p.id);
+                }
+                let m = permission::ActiveModel {
+                    codename: Set(code),
+                    ..Default::default()
+                }
+                .insert(&self.db)
+                .await?;
+                Ok(m.id)
+            }
+        }
+    }
+
+    async fn link(
+        &self,
+        table: &str,
+        a: &str,
+        a_id: i64,
+        b: &str,
+        b_id: i64,
+    ) -> Result<(), AuthError> {
+        let backend = self.db.get_database_backend();
+        let sql = format!("INSERT INTO {table} ({a}, {b}) VALUES (?, ?) ON CONFLICT DO NOTHING");
+        self.db
+            .execute_raw(stmt(backend, &sql, vec![a_id.into(), b_id.into()]))
+            .await?;
+        Ok(())
+    }
+
+    /// Logs `user` in on `session`: a new session id (no fixation), the user's id and password
+    /// fingerprint stored, `last_login` updated.
+    pub async fn login(&self, session: &Session, user: &User) -> Result<(), AuthError> {
+        let hash = user::Entity::find_by_id(user.id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| AuthError::NoSuchUser(user.username.clone()))?
+            .password_hash;
+        session.cycle_id().await?;
+        session.insert(SESSION_USER_ID, user.id).await?;
+        session.insert(SESSION_AUTH_HASH, auth_hash(&hash)).await?;
+        user::Entity::update_many()
+            .col_expr(
+                user::Column::LastLogin,
+                sea_orm::sea_query::Expr::value(now()),
+            )
+            .filter(user::Column::Id.eq(user.id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Logs out: the session's data and row are deleted and its cookie cleared.
+    pub async fn logout(&self, session: &Session) -> Result<(), AuthError> {
+        session.flush().await?;
+        Ok(())
+    }
+
+    /// The user `session` belongs to: anonymous when nobody logged in, the user is gone or
+    /// inactive, or its password changed since.
+    pub async fn user_of(&self, session: &Session) -> Result<CurrentUser, AuthError> {
+        let Some(id) = session.get::<i64>(SESSION_USER_ID).await? else {
+            return Ok(CurrentUser::Anonymous);
+        };
+        let Some((user, hash)) = self.load_row(id).await? else {
+            return Ok(CurrentUser::Anonymous);
+        };
+        let fingerprint = session.get::<String>(SESSION_AUTH_HASH).await?;
+        if fingerprint.as_deref() != Some(auth_hash(&hash).as_str()) || !user.is_active {
+            return Ok(CurrentUser::Anonymous);
+        }
+        Ok(CurrentUser::Authenticated(Arc::new(user)))
+    }
+}
+
+enum Row {
+    Group(String),
+    Perm(String),
+}
+
+fn group_row(name: &str) -> Row {
+    Row::Group(name.to_owned())
+}
+
+fn perm_row(code: &str) -> Row {
+    Row::Perm(code.to_owned())
+}
+
+fn to_user(m: user::Model, groups: BTreeSet<String>, permissions: BTreeSet<String>) -> User {
+    User {
+        id: m.id,
+        username: m.username,
+        email: m.email,
+        is_active: m.is_active,
+        is_staff: m.is_staff,
+        is_superuser: m.is_superuser,
+        groups,
+        permissions,
+    }
+}
+
+/// Resolves the user of every request and event from its session, eagerly, and makes [`Auth`]
+/// reachable for login and logout. Runs in the auth tier after the session middleware.
+pub fn auth_middleware(auth: Auth) -> Named {
+    middleware::from_fn(AUTH_MIDDLEWARE, move |mut req: Request, next: Next| {
+        let auth = auth.clone();
+        async move {
+            let user = match req.extensions().get::<Session>().cloned() {
+                Some(session) => match auth.user_of(&session).await {
+                    Ok(user) => user,
+                    // A session that does not load (tampered, garbage) is simply anonymous.
+                    Err(AuthError::Session(e)) => {
+                        tracing::debug!(error = %e, "session did not load; anonymous");
+                        CurrentUser::Anonymous
+                    }
+                    Err(e) => return Err(e.into()),
+                },
+                None => CurrentUser::Anonymous,
+            };
+            req.extensions_mut().insert(user);
+            req.extensions_mut().insert(auth);
+            let resp: Response = next.run(req).await?;
+            Ok(resp)
+        }
+    })
+    .auth_tier()
+}

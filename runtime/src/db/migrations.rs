@@ -1,0 +1,163 @@
+//! The runtime's migrations. Apps run them with `migrate` before their own; they are recorded in
+//! their own table (`ferrule_migrations`) so an app's migrator never sees them.
+
+use sea_orm::DatabaseConnection;
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
+
+/// The runtime's migrator.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migration_table_name() -> DynIden {
+        "ferrule_migrations".into_iden()
+    }
+
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(M0001Auth)]
+    }
+}
+
+/// Applies every pending runtime migration.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+struct M0001Auth;
+
+impl MigrationName for M0001Auth {
+    fn name(&self) -> &str {
+        "m0001_sessions_users_groups_permissions"
+    }
+}
+
+fn link(
+    table: &'static str,
+    a: &'static str,
+    a_table: &'static str,
+    b: &'static str,
+    b_table: &'static str,
+) -> TableCreateStatement {
+    Table::create()
+        .table(table)
+        .if_not_exists()
+        .col(big_integer(a))
+        .col(big_integer(b))
+        .primary_key(Index::create().col(a).col(b))
+        .foreign_key(
+            ForeignKey::create()
+                .from(table, a)
+                .to(a_table, "id")
+                .on_delete(ForeignKeyAction::Cascade),
+        )
+        .foreign_key(
+            ForeignKey::create()
+                .from(table, b)
+                .to(b_table, "id")
+                .on_delete(ForeignKeyAction::Cascade),
+        )
+        .to_owned()
+}
+
+// async_trait's expansion needs the elided lifetime the 2018 idioms lint dislikes.
+#[allow(elided_lifetimes_in_paths)]
+#[async_trait::async_trait]
+impl MigrationTrait for M0001Auth {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("ferrule_sessions")
+                .if_not_exists()
+                .col(string_len("id", 64).primary_key())
+                .col(text("data"))
+                .col(big_integer("expiry_date"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("ferrule_sessions_expiry")
+                .table("ferrule_sessions")
+                .col("expiry_date")
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("ferrule_users")
+                .if_not_exists()
+                .col(big_pk_auto("id"))
+                .col(string_len_uniq("username", 150))
+                .col(string_len_null("email", 254).unique_key())
+                .col(string_len("password_hash", 255))
+                .col(boolean("is_active").default(true))
+                .col(boolean("is_staff").default(false))
+                .col(boolean("is_superuser").default(false))
+                .col(big_integer("date_joined"))
+                .col(big_integer_null("last_login"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("ferrule_groups")
+                .if_not_exists()
+                .col(big_pk_auto("id"))
+                .col(string_len_uniq("name", 150))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("ferrule_permissions")
+                .if_not_exists()
+                .col(big_pk_auto("id"))
+                .col(string_len_uniq("codename", 150))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(link(
+            "ferrule_user_groups",
+            "user_id",
+            "ferrule_users",
+            "group_id",
+            "ferrule_groups",
+        ))
+        .await?;
+        m.create_table(link(
+            "ferrule_user_permissions",
+            "user_id",
+            "ferrule_users",
+            "permission_id",
+            "ferrule_permissions",
+        ))
+        .await?;
+        m.create_table(link(
+            "ferrule_group_permissions",
+            "group_id",
+            "ferrule_groups",
+            "permission_id",
+            "ferrule_permissions",
+        ))
+        .await?;
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for t in [
+            "ferrule_group_permissions",
+            "ferrule_user_permissions",
+            "ferrule_user_groups",
+            "ferrule_permissions",
+            "ferrule_groups",
+            "ferrule_users",
+            "ferrule_sessions",
+        ] {
+            m.drop_table(Table::drop().table(t).if_exists().to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,72 @@
+//! The database: sea-orm over SQLite (the embedded default) or PostgreSQL, the runtime's own
+//! entities (sessions, users, groups, permissions) and their migrations.
+//!
+//! `DATABASE_URL` picks the database; unset, apps use a SQLite file `ferrule.sqlite3` in the
+//! working directory, created on first `migrate`.
+
+pub mod entities;
+pub mod migrations;
+
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
+    Value,
+};
+
+pub use sea_orm;
+
+/// The SQLite file apps use when `DATABASE_URL` is unset.
+pub const DEFAULT_SQLITE_FILE: &str = "ferrule.sqlite3";
+
+/// The database URL: `DATABASE_URL`, or the default SQLite file (created when missing).
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| format!("sqlite://{DEFAULT_SQLITE_FILE}?mode=rwc"))
+}
+
+/// Connects to `url` with a pool sized for this machine; the error names the database kind.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.sqlx_logging(false)
+        .max_connections(if url.starts_with("sqlite") { 8 } else { 16 })
+        .acquire_timeout(std::time::Duration::from_secs(10));
+    let db = Database::connect(opts).await?;
+    if db.get_database_backend() == DbBackend::Sqlite {
+        // Concurrent readers with one writer, and wait instead of failing when the file is busy.
+        db.execute_unprepared(
+            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+        )
+        .await?;
+    }
+    Ok(db)
+}
+
+/// A statement with `?` placeholders rewritten for the connection's backend (`$1..` on PostgreSQL).
+pub(crate) fn stmt(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
+    let sql = if backend == DbBackend::Postgres {
+        let mut out = String::with_capacity(sql.len() + 8);
+        let mut n = 0;
+        for c in sql.chars() {
+            if c == '?' {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    } else {
+        sql.to_owned()
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,151 @@
+//! Sessions in the app's database: [`SeaOrmStore`] is a `tower_sessions::SessionStore` on sea-orm
+//! sharing the app's pool, plus the session middleware that puts a [`Session`] on every request
+//! and event.
+//!
+//! Expired rows are ignored on load and removed by a sweeper task for the server's lifetime.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use tower_sessions::cookie::SameSite;
+use tower_sessions::cookie::time::OffsetDateTime;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{Error as StoreError, Result as StoreResult};
+pub use tower_sessions::{Expiry, Session, SessionManagerLayer, SessionStore};
+
+use crate::db::entities::session as rows;
+use crate::middleware::{self, Named};
+
+/// Name of the session middleware in the chain.
+pub const SESSION_MIDDLEWARE: &str = "session";
+
+/// A `SessionStore` on the app's sea-orm connection.
+#[derive(Clone, Debug)]
+pub struct SeaOrmStore {
+    db: DatabaseConnection,
+}
+
+impl SeaOrmStore {
+    /// A store on `db` (run the runtime's migrations first).
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// Deletes expired sessions; returns how many went.
+    pub async fn delete_expired(&self) -> Result<u64, sea_orm::DbErr> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let res = rows::Entity::delete_many()
+            .filter(rows::Column::ExpiryDate.lt(now))
+            .exec(&self.db)
+            .await?;
+        Ok(res.rows_affected)
+    }
+
+    /// Deletes expired sessions every `period` until the process ends.
+    pub fn spawn_sweeper(&self, period: Duration) -> tokio::task::JoinHandle<()> {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tick.tick().await;
+                match store.delete_expired().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(removed = n, "expired sessions swept"),
+                    Err(e) => tracing::warn!(error = %e, "session sweep failed"),
+                }
+            }
+        })
+    }
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+#[async_trait::async_trait]
+impl SessionStore for SeaOrmStore {
+    async fn save(&self, record: &Record) -> StoreResult<()> {
+        let data =
+            serde_json::to_string(&record.data).map_err(|e| StoreError::Encode(e.to_string()))?;
+        let row = rows::ActiveModel {
+            id: Set(record.id.to_string()),
+            data: Set(data),
+            expiry_date: Set(record.expiry_date.unix_timestamp()),
+        };
+        rows::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(rows::Column::Id)
+                    .update_columns([rows::Column::Data, rows::Column::ExpiryDate])
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn load(&self, id: &Id) -> StoreResult<Option<Record>> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let Some(row) = rows::Entity::find_by_id(id.to_string())
+            .filter(rows::Column::ExpiryDate.gt(now))
+            .one(&self.db)
+            .await
+            .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        let data =
+            serde_json::from_str(&row.data).map_err(|e| StoreError::Decode(e.to_string()))?;
+        let expiry_date = OffsetDateTime::from_unix_timestamp(row.expiry_date)
+            .map_err(|e| StoreError::Decode(e.to_string()))?;
+        Ok(Some(Record {
+            id: *id,
+            data,
+            expiry_date,
+        }))
+    }
+
+    async fn delete(&self, id: &Id) -> StoreResult<()> {
+        rows::Entity::delete_by_id(id.to_string())
+            .exec(&self.db)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+/// How the session cookie is set.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Cookie name.
+    pub cookie_name: Cow<'static, str>,
+    /// Mark the cookie `Secure` (HTTPS only).
+    pub secure: bool,
+    /// Idle time after which a session expires.
+    pub idle: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            cookie_name: Cow::Borrowed("ferrule_session"),
+            secure: false,
+            idle: Duration::from_secs(14 * 24 * 3600),
+        }
+    }
+}
+
+/// The session middleware: HttpOnly, SameSite=Lax cookie, sessions in `store`. It belongs to the
+/// auth tier, so `auth_only` states get sessions too.
+pub fn session_middleware(store: SeaOrmStore, config: &SessionConfig) -> Named {
+    let idle = tower_sessions::cookie::time::Duration::seconds(config.idle.as_secs() as i64);
+    let layer = SessionManagerLayer::new(store)
+        .with_name(config.cookie_name.clone())
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(config.secure)
+        .with_expiry(Expiry::OnInactivity(idle));
+    middleware::layer(SESSION_MIDDLEWARE, layer).auth_tier()
+}
