@@ -46,7 +46,9 @@ pub(crate) struct SocketInfo {
 struct HandlerRan;
 
 type Pending = Arc<Mutex<Option<(PreparedCall, Box<dyn AnyState>)>>>;
-type Finished = Arc<Mutex<Option<Result<(Box<dyn AnyState>, Vec<ClientEvent>), ()>>>>;
+/// How the handler ended inside the chain: its new state and events, or a failure.
+type HandlerDone = Result<(Box<dyn AnyState>, Vec<ClientEvent>), ()>;
+type Finished = Arc<Mutex<Option<HandlerDone>>>;
 
 /// What the bridge needs to move a socket's session after a login or logout in a handler.
 #[derive(Clone)]
@@ -170,7 +172,7 @@ impl EventBridge {
         let guards = entry.guards.get(handler_name).cloned();
         let outcome = {
             let rebuild = || self.build_request(socket, &event).unwrap_or_default();
-            self.run(&entry, req, info, call, working, guards, rebuild)
+            self.run(&entry, req, info, (call, working), guards, rebuild)
                 .await
         };
 
@@ -216,12 +218,11 @@ impl EventBridge {
         entry: &StateEntry,
         req: Request,
         info: EventInfo,
-        call: PreparedCall,
-        working: Box<dyn AnyState>,
+        job: (PreparedCall, Box<dyn AnyState>),
         guards: Option<Arc<[Guard]>>,
         rebuild: impl FnOnce() -> Request,
     ) -> Outcome {
-        let pending: Pending = Arc::new(Mutex::new(Some((call, working))));
+        let pending: Pending = Arc::new(Mutex::new(Some(job)));
         let finished: Finished = Arc::new(Mutex::new(None));
         let ctx_slot: Arc<Mutex<Option<EventContext>>> = Arc::new(Mutex::new(None));
         let endpoint = {
@@ -282,7 +283,7 @@ impl EventBridge {
         &self,
         info: &EventInfo,
         result: Result<Response, Error>,
-        handler_result: Option<Result<(Box<dyn AnyState>, Vec<ClientEvent>), ()>>,
+        handler_result: Option<HandlerDone>,
         not_run: Option<(PreparedCall, Box<dyn AnyState>)>,
         rebuild: impl FnOnce() -> Request,
     ) -> Outcome {
@@ -359,24 +360,25 @@ impl EventBridge {
         let mut update = StateUpdate::final_for(Some(id));
         // With auth on, resolve the user through the auth tier so auth_state is right at once.
         let mut user = None;
-        if self.settings.run_middleware_chain && self.registry.by_name.contains_key(AUTH_STATE) {
-            if let Ok(req) = self.build_request(socket, event) {
-                let seen: Arc<Mutex<Option<CurrentUser>>> = Arc::default();
-                let slot = seen.clone();
-                let endpoint = move |req: Request| async move {
-                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(
-                        req.extensions()
-                            .get::<CurrentUser>()
-                            .cloned()
-                            .unwrap_or_default(),
-                    );
-                    Ok(Response::new(Body::empty()))
-                };
-                if let Err(e) = self.auth_only.run(req, endpoint).await {
-                    tracing::debug!(error = %e, "auth tier refused the hydrate; auth_state left as stored");
-                }
-                user = seen.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if self.settings.run_middleware_chain
+            && self.registry.by_name.contains_key(AUTH_STATE)
+            && let Ok(req) = self.build_request(socket, event)
+        {
+            let seen: Arc<Mutex<Option<CurrentUser>>> = Arc::default();
+            let slot = seen.clone();
+            let endpoint = move |req: Request| async move {
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(
+                    req.extensions()
+                        .get::<CurrentUser>()
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+                Ok(Response::new(Body::empty()))
+            };
+            if let Err(e) = self.auth_only.run(req, endpoint).await {
+                tracing::debug!(error = %e, "auth tier refused the hydrate; auth_state left as stored");
             }
+            user = seen.lock().unwrap_or_else(|p| p.into_inner()).take();
         }
         let mut lock = match self.manager.lock(&socket.token).await {
             Ok(lock) => lock,

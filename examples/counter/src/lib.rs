@@ -1,6 +1,7 @@
-//! The smallest Ferrule app: one state with two handlers and one custom middleware.
+//! The smallest Ferrule app: one state, one custom middleware, and a handler only logged-in
+//! users may run.
 //!
-//! Run with `cargo run -p counter -- serve`, then emit `counter_state.increment` over Socket.IO
+//! Run with `cargo run -p counter -- migrate` once, then `cargo run -p counter -- serve`, and emit `counter_state.increment` over Socket.IO
 //! at `ws://127.0.0.1:3000/_event/`.
 
 use std::time::Instant;
@@ -28,6 +29,12 @@ impl CounterState {
         self.count += 1;
     }
 
+    /// Only logged-in users may reset the count (anonymous users are sent to log in).
+    async fn reset(&mut self, ctx: EventContext) {
+        tracing::info!(user = ctx.user().username().unwrap_or(""), "counter reset");
+        self.count = 0;
+    }
+
     async fn add(&mut self, _ctx: EventContext, p: Add) -> Result<(), ferrule::Error> {
         self.count = self
             .count
@@ -39,7 +46,10 @@ impl CounterState {
 
 impl State for CounterState {
     fn handlers(h: &mut Handlers<Self>) {
-        h.on("increment", Self::increment).on("add", Self::add);
+        h.on("increment", Self::increment)
+            .on("add", Self::add)
+            .on("reset", Self::reset)
+            .login_required();
     }
 }
 
@@ -61,9 +71,10 @@ async fn timing(req: Request, next: Next) -> Result<Response, ferrule::Error> {
     Ok(resp)
 }
 
-/// The counter app.
-pub fn app() -> App {
+/// The counter app on database `db` (sessions and users live there).
+pub fn app(db: ferrule::db::sea_orm::DatabaseConnection) -> App {
     App::new()
+        .database(db)
         .state::<CounterState>()
         .middleware(middleware::from_fn("timing", timing))
         .route(

@@ -3,8 +3,21 @@
 use ferrule::testing::TestServer;
 use serde_json::json;
 
+async fn db() -> ferrule::db::sea_orm::DatabaseConnection {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path =
+        std::env::temp_dir().join(format!("counter-test-{}-{n}.sqlite3", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let db = ferrule::db::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    ferrule::db::migrations::migrate(&db).await.unwrap();
+    db
+}
+
 async fn server() -> TestServer {
-    TestServer::start(counter::app().settings(ferrule::Settings::default()))
+    TestServer::start(counter::app(db().await).settings(ferrule::Settings::default()))
         .await
         .expect("counter starts")
 }
@@ -21,6 +34,67 @@ async fn increment_ships_the_documented_update() {
         serde_json::to_value(&update).unwrap(),
         json!({"id": 1, "delta": {"counter_state": {"count": 1}}, "events": [], "final": true})
     );
+}
+
+#[tokio::test]
+async fn only_logged_in_users_may_reset() {
+    let db = db().await;
+    ferrule::auth::Auth::new(db.clone())
+        .create_user(ferrule::auth::NewUser {
+            username: "ada".into(),
+            password: "analytical".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let server = TestServer::start(counter::app(db).settings(ferrule::Settings::default()))
+        .await
+        .unwrap();
+    let mut client = server.client().await.unwrap();
+    client
+        .call("counter_state.add", json!({"amount": 5}))
+        .await
+        .unwrap();
+    let update = client.call("counter_state.reset", json!({})).await.unwrap();
+    assert_eq!(update.events[0].path(), Some("/login?next=%2F"));
+    assert!(!update.delta.contains_key("counter_state"));
+
+    let csrf = server.get("/").await.unwrap();
+    let token = csrf
+        .headers
+        .iter()
+        .find(|(k, v)| k == "set-cookie" && v.starts_with("csrftoken="))
+        .map(|(_, v)| v.split(';').next().unwrap()["csrftoken=".len()..].to_owned())
+        .unwrap();
+    let login = server
+        .http(
+            "POST",
+            "/_auth/login",
+            &[
+                ("content-type", "application/json"),
+                ("x-csrftoken", &token),
+                ("cookie", &format!("csrftoken={token}")),
+            ],
+            br#"{"username":"ada","password":"analytical"}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(login.status, 200, "{}", login.text());
+    let session = login
+        .headers
+        .iter()
+        .find(|(k, v)| k == "set-cookie" && v.starts_with("ferrule_session="))
+        .map(|(_, v)| v.split(';').next().unwrap().to_owned())
+        .unwrap();
+    let mut ada = server
+        .client_with(ferrule::testing::ClientOptions::default().header("cookie", session))
+        .await
+        .unwrap();
+    ada.call("counter_state.add", json!({"amount": 5}))
+        .await
+        .unwrap();
+    let update = ada.call("counter_state.reset", json!({})).await.unwrap();
+    assert_eq!(update.delta["counter_state"]["count"], 0);
 }
 
 #[tokio::test]

@@ -35,8 +35,11 @@ const CODE_TTL: Duration = Duration::from_secs(60);
 /// the socket. A code is good once, for one minute.
 #[derive(Clone, Default)]
 pub struct CookieCodes {
-    codes: Arc<Mutex<HashMap<String, (Option<String>, Instant)>>>,
+    codes: Arc<Mutex<Codes>>,
 }
+
+/// Code → (session id or `None` for a logout, when issued).
+type Codes = HashMap<String, (Option<String>, Instant)>;
 
 impl CookieCodes {
     /// Issues a code for session `id` (`None`: clear the cookie).
@@ -189,13 +192,15 @@ async fn fields(req: Request) -> Result<(http::request::Parts, HashMap<String, S
     Ok((parts, map))
 }
 
-fn session_of(parts: &http::request::Parts) -> Result<Session, Response> {
-    parts.extensions.get::<Session>().cloned().ok_or_else(|| {
-        error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the session middleware is not installed",
-        )
-    })
+fn session_of(parts: &http::request::Parts) -> Option<Session> {
+    parts.extensions.get::<Session>().cloned()
+}
+
+fn no_session() -> Response {
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the session middleware is not installed",
+    )
 }
 
 /// A local path to go to after login; anything else (other hosts, `//x`) is ignored.
@@ -244,9 +249,8 @@ async fn login(s: AuthRoutes, req: Request) -> Response {
         Err(e) => return crate::Error::from(e).into_response(),
     };
     s.failures.clear(&key);
-    let session = match session_of(&parts) {
-        Ok(x) => x,
-        Err(resp) => return resp,
+    let Some(session) = session_of(&parts) else {
+        return no_session();
     };
     if let Err(e) = s.auth.login(&session, &user).await {
         return crate::Error::from(e).into_response();
@@ -267,9 +271,8 @@ async fn login(s: AuthRoutes, req: Request) -> Response {
 
 async fn logout(s: AuthRoutes, req: Request) -> Response {
     let (parts, _) = req.into_parts();
-    let session = match session_of(&parts) {
-        Ok(x) => x,
-        Err(resp) => return resp,
+    let Some(session) = session_of(&parts) else {
+        return no_session();
     };
     match s.auth.logout(&session).await {
         Ok(()) => json_response(StatusCode::OK, json!({"ok": true})),
@@ -295,9 +298,8 @@ async fn register(s: AuthRoutes, req: Request) -> Response {
         Ok(u) => u,
         Err(e) => return crate::Error::from(e).into_response(),
     };
-    let session = match session_of(&parts) {
-        Ok(x) => x,
-        Err(resp) => return resp,
+    let Some(session) = session_of(&parts) else {
+        return no_session();
     };
     if let Err(e) = s.auth.login(&session, &user).await {
         return crate::Error::from(e).into_response();
@@ -331,9 +333,8 @@ async fn password(s: AuthRoutes, req: Request) -> Response {
     if let Err(e) = s.auth.set_password(&user.username, new).await {
         return crate::Error::from(e).into_response();
     }
-    let session = match session_of(&parts) {
-        Ok(x) => x,
-        Err(resp) => return resp,
+    let Some(session) = session_of(&parts) else {
+        return no_session();
     };
     // Stay logged in here; every other session of the user is void with the old fingerprint.
     if let Err(e) = s.auth.login(&session, &user).await {

@@ -1,0 +1,719 @@
+//! Sessions and users end to end, on a real SQLite file and a real PostgreSQL server, through
+//! a real Socket.IO client and plain HTTP.
+
+mod dbsupport;
+
+use dbsupport::{Backend, TestDb};
+use ferrule::auth::{Auth, NewUser};
+use ferrule::testing::{ClientOptions, TestClient, TestResponse, TestServer};
+use ferrule::{App, Error, EventContext, Handlers, Settings, State, StateUpdate};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct VaultState {
+    who: Option<String>,
+    secret: Option<String>,
+    refunds: u32,
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+impl VaultState {
+    async fn whoami(&mut self, ctx: EventContext) {
+        self.who = ctx.user().username().map(str::to_owned);
+    }
+
+    async fn secret(&mut self, _: EventContext) {
+        self.secret = Some("42".into());
+    }
+
+    async fn refund(&mut self, _: EventContext) {
+        self.refunds += 1;
+    }
+
+    async fn login(&mut self, ctx: EventContext, c: Credentials) -> Result<(), Error> {
+        let auth = ctx
+            .auth()
+            .cloned()
+            .ok_or_else(|| Error::internal("no auth"))?;
+        let user = auth
+            .authenticate(&c.username, &c.password)
+            .await?
+            .ok_or_else(|| Error::Unauthenticated("Wrong username or password.".into()))?;
+        ctx.login(&user).await?;
+        self.who = Some(user.username);
+        Ok(())
+    }
+
+    async fn logout(&mut self, ctx: EventContext) -> Result<(), Error> {
+        ctx.logout().await?;
+        self.who = None;
+        Ok(())
+    }
+}
+
+impl State for VaultState {
+    fn handlers(h: &mut Handlers<Self>) {
+        h.on("whoami", Self::whoami)
+            .on("secret", Self::secret)
+            .login_required()
+            .on("refund", Self::refund)
+            .permission_required("shop.refund")
+            .on("login", Self::login)
+            .on("logout", Self::logout);
+    }
+}
+
+struct Fixture {
+    server: TestServer,
+    db: TestDb,
+    auth: Auth,
+}
+
+async fn fixture(backend: Backend, settings: Settings) -> Option<Fixture> {
+    let db = TestDb::new(backend).await?;
+    let auth = Auth::new(db.conn.clone());
+    for (name, pw) in [("alice", "wonderland1"), ("bob", "builder123")] {
+        auth.create_user(NewUser {
+            username: name.into(),
+            email: Some(format!("{name}@example.com")),
+            password: pw.into(),
+            ..NewUser::default()
+        })
+        .await
+        .unwrap();
+    }
+    let app = App::new()
+        .settings(settings)
+        .database(db.conn.clone())
+        .state::<VaultState>()
+        .route(
+            "/me",
+            axum::routing::get(|req: ferrule::middleware::Request| async move {
+                let user = req
+                    .extensions()
+                    .get::<ferrule::CurrentUser>()
+                    .cloned()
+                    .unwrap_or_default();
+                user.username().unwrap_or("anonymous").to_owned()
+            }),
+        );
+    let server = TestServer::start(app).await.unwrap();
+    Some(Fixture { server, db, auth })
+}
+
+/// The `name=value` of a Set-Cookie header for `name`.
+fn set_cookie(resp: &TestResponse, name: &str) -> Option<String> {
+    resp.headers
+        .iter()
+        .filter(|(k, _)| k == "set-cookie")
+        .map(|(_, v)| v.split(';').next().unwrap_or("").to_owned())
+        .find(|kv| kv.starts_with(&format!("{name}=")))
+}
+
+fn set_cookie_attrs(resp: &TestResponse, name: &str) -> Option<String> {
+    resp.headers
+        .iter()
+        .filter(|(k, _)| k == "set-cookie")
+        .map(|(_, v)| v.clone())
+        .find(|v| v.starts_with(&format!("{name}=")))
+}
+
+/// A CSRF cookie from any GET.
+async fn csrf(server: &TestServer) -> String {
+    let resp = server.get("/me").await.unwrap();
+    set_cookie(&resp, "csrftoken")
+        .expect("a csrftoken cookie")
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned()
+}
+
+/// Logs in over HTTP; returns the session cookie `ferrule_session=...`.
+async fn http_login(
+    server: &TestServer,
+    username: &str,
+    password: &str,
+    cookie: Option<&str>,
+) -> TestResponse {
+    let token = csrf(server).await;
+    let mut cookies = format!("csrftoken={token}");
+    if let Some(c) = cookie {
+        cookies.push_str("; ");
+        cookies.push_str(c);
+    }
+    let body = json!({"username": username, "password": password}).to_string();
+    server
+        .http(
+            "POST",
+            "/_auth/login",
+            &[
+                ("content-type", "application/json"),
+                ("x-csrftoken", &token),
+                ("cookie", &cookies),
+            ],
+            body.as_bytes(),
+        )
+        .await
+        .unwrap()
+}
+
+async fn client_with_cookie(server: &TestServer, cookie: &str) -> TestClient {
+    server
+        .client_with(ClientOptions::default().header("cookie", cookie))
+        .await
+        .unwrap()
+}
+
+fn who(u: &StateUpdate) -> Option<Value> {
+    u.delta.get("vault_state")?.get("who").cloned()
+}
+
+async fn whoami(c: &mut TestClient) -> Option<String> {
+    c.call("vault_state.whoami", json!({})).await.unwrap();
+    let full = c.hydrate().await.unwrap();
+    full.delta["vault_state"]["who"].as_str().map(str::to_owned)
+}
+
+async fn get_me(server: &TestServer, cookie: &str) -> String {
+    server
+        .http("GET", "/me", &[("cookie", cookie)], b"")
+        .await
+        .unwrap()
+        .text()
+}
+
+async fn anonymous_and_logged_in_users(backend: Backend) {
+    let Some(f) = fixture(backend, Settings::default()).await else {
+        return;
+    };
+    let mut anon = f.server.client().await.unwrap();
+    assert_eq!(whoami(&mut anon).await, None);
+    let resp = http_login(&f.server, "alice", "wonderland1", None).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let attrs = set_cookie_attrs(&resp, "ferrule_session").expect("session cookie");
+    assert!(
+        attrs.contains("HttpOnly") && attrs.contains("SameSite=Lax"),
+        "{attrs}"
+    );
+    let cookie = set_cookie(&resp, "ferrule_session").unwrap();
+    let mut alice = client_with_cookie(&f.server, &cookie).await;
+    assert_eq!(whoami(&mut alice).await.as_deref(), Some("alice"));
+    let full = alice.hydrate().await.unwrap();
+    assert_eq!(full.delta["auth_state"]["username"], "alice");
+    assert_eq!(full.delta["auth_state"]["is_authenticated"], true);
+    assert_eq!(get_me(&f.server, &cookie).await, "alice");
+    f.db.cleanup().await;
+}
+
+async fn login_inside_a_handler_switches_socket_and_browser(backend: Backend) {
+    let Some(f) = fixture(backend, Settings::default()).await else {
+        return;
+    };
+    let mut c = f.server.client().await.unwrap();
+    let u = c
+        .call(
+            "vault_state.login",
+            json!({"username": "alice", "password": "wonderland1"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(who(&u), Some(json!("alice")));
+    assert_eq!(
+        u.delta["auth_state"]["is_authenticated"], true,
+        "auth_state ships with the login"
+    );
+    let code = u
+        .events_named("_session")
+        .next()
+        .expect("a _session event")
+        .payload["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The socket's session switched on the server at once.
+    let u = c.call("vault_state.secret", json!({})).await.unwrap();
+    assert_eq!(u.delta["vault_state"]["secret"], "42");
+    assert!(
+        !u.delta.contains_key("auth_state"),
+        "unchanged auth_state is not shipped again"
+    );
+    // The browser trades the code for the HttpOnly cookie; a second try fails.
+    let body = json!({"code": code}).to_string();
+    let resp = f
+        .server
+        .http(
+            "POST",
+            "/_auth/session",
+            &[("content-type", "application/json")],
+            body.as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 200);
+    assert!(
+        set_cookie_attrs(&resp, "ferrule_session")
+            .unwrap()
+            .contains("HttpOnly")
+    );
+    let cookie = set_cookie(&resp, "ferrule_session").unwrap();
+    let again = f
+        .server
+        .http(
+            "POST",
+            "/_auth/session",
+            &[("content-type", "application/json")],
+            body.as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.status, 400);
+    assert_eq!(get_me(&f.server, &cookie).await, "alice");
+    let mut tab2 = client_with_cookie(&f.server, &cookie).await;
+    assert_eq!(whoami(&mut tab2).await.as_deref(), Some("alice"));
+    f.db.cleanup().await;
+}
+
+async fn logout_inside_a_handler(backend: Backend) {
+    let Some(f) = fixture(backend, Settings::default()).await else {
+        return;
+    };
+    let cookie = set_cookie(
+        &http_login(&f.server, "bob", "builder123", None).await,
+        "ferrule_session",
+    )
+    .unwrap();
+    let mut c = client_with_cookie(&f.server, &cookie).await;
+    assert_eq!(whoami(&mut c).await.as_deref(), Some("bob"));
+    let u = c.call("vault_state.logout", json!({})).await.unwrap();
+    assert_eq!(u.delta["auth_state"]["is_authenticated"], false);
+    let code = u.events_named("_session").next().unwrap().payload["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        whoami(&mut c).await,
+        None,
+        "the socket is anonymous at once"
+    );
+    let resp = f
+        .server
+        .http(
+            "POST",
+            "/_auth/session",
+            &[("content-type", "application/json")],
+            json!({"code": code}).to_string().as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        set_cookie_attrs(&resp, "ferrule_session")
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    assert_eq!(
+        get_me(&f.server, &cookie).await,
+        "anonymous",
+        "the old session is gone"
+    );
+    f.db.cleanup().await;
+}
+
+async fn login_changes_the_session_id(backend: Backend) {
+    let Some(f) = fixture(backend, Settings::default()).await else {
+        return;
+    };
+    let planted = set_cookie(
+        &http_login(&f.server, "bob", "builder123", None).await,
+        "ferrule_session",
+    )
+    .unwrap();
+    let resp = http_login(&f.server, "alice", "wonderland1", Some(&planted)).await;
+    let fresh = set_cookie(&resp, "ferrule_session").unwrap();
+    assert_ne!(
+        fresh, planted,
+        "a login must not keep a session id it was given"
+    );
+    assert_eq!(
+        get_me(&f.server, &planted).await,
+        "anonymous",
+        "the planted id is void"
+    );
+    assert_eq!(get_me(&f.server, &fresh).await, "alice");
+    f.db.cleanup().await;
+}
+
+async fn expired_session_is_anonymous(backend: Backend) {
+    use ferrule::db::sea_orm::ConnectionTrait;
+    let Some(f) = fixture(backend, Settings::default()).await else {
+        return;
+    };
+    let cookie = set_cookie(
+        &http_login(&f.server, "alice", "wonderland1", None).await,
+        "ferrule_session",
+    )
+    .unwrap();
+    f.db.conn
+        .execute_unprepared("UPDATE ferrule_sessions SET expiry_date = 1")
+        .await
+        .unwrap();
+    let mut c = client_with_cookie(&f.server, &cookie).await;
+    assert_eq!(whoami(&mut c).await, None);
+    assert_eq!(get_me(&f.server, &cookie).await, "anonymous");
+    let store = ferrule::session::SeaOrmStore::new(f.db.conn.clone());
+    assert_eq!(
+        store.delete_expired().await.unwrap(),
+        1,
+        "the sweeper removes it"
+    );
+    f.db.cleanup().await;
+}
+
+async fn tampered_cookie_is_anonymous(backend: Backend) {
+    let Some(f) = fixture(backend, Settings::default()).await else {
+        return;
+    };
+    let cookie = set_cookie(
+        &http_login(&f.server, "alice", "wonderland1", None).await,
+        "ferrule_session",
+    )
+    .unwrap();
+    let mut tampered = cookie.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    for bad in [
+        tampered.as_str(),
+        "ferrule_session=garbage!!",
+        "ferrule_session=",
+    ] {
+        let mut c = client_with_cookie(&f.server, bad).await;
+        let u = c.call("vault_state.whoami", json!({})).await.unwrap();
+        assert!(u.events.is_empty(), "no error shown to the user: {u:?}");
+        assert_eq!(whoami(&mut c).await, None, "{bad}");
+        assert_eq!(get_me(&f.server, bad).await, "anonymous");
+    }
+    f.db.cleanup().await;
+}
+
+async fn inactive_user_is_anonymous(backend: Backend) {
+    let Some(f) = fixture(backend, Settings::default()).await else {
+        return;
+    };
+    let cookie = set_cookie(
+        &http_login(&f.server, "alice", "wonderland1", None).await,
+        "ferrule_session",
+    )
+    .unwrap();
+    let mut c = client_with_cookie(&f.server, &cookie).await;
+    assert_eq!(whoami(&mut c).await.as_deref(), Some("alice"));
+    f.auth.set_active("alice", false).await.unwrap();
+    let u = c.call("vault_state.whoami", json!({})).await.unwrap();
+    assert_eq!(u.delta["auth_state"]["is_authenticated"], false);
+    assert_eq!(whoami(&mut c).await, None);
+    let resp = http_login(&f.server, "alice", "wonderland1", None).await;
+    assert_eq!(resp.status, 401, "inactive users cannot log in");
+    f.db.cleanup().await;
+}
+
+async fn wrong_credentials_look_the_same(backend: Backend) {
+    let Some(f) = fixture(backend, Settings::default()).await else {
+        return;
+    };
+    let unknown = http_login(&f.server, "mallory", "whatever123", None).await;
+    let wrong = http_login(&f.server, "alice", "not-her-password", None).await;
+    assert_eq!((unknown.status, wrong.status), (401, 401));
+    assert_eq!(unknown.text(), wrong.text());
+    assert_eq!(
+        wrong.json().unwrap()["error"],
+        "Wrong username or password."
+    );
+    assert!(
+        set_cookie(&wrong, "ferrule_session").is_none(),
+        "no session cookie on failure"
+    );
+    f.db.cleanup().await;
+}
+
+async fn repeated_failures_are_rate_limited(backend: Backend) {
+    let Some(f) = fixture(backend, Settings::default()).await else {
+        return;
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            http_login(&f.server, "alice", "guess-guess", None)
+                .await
+                .status,
+            401
+        );
+    }
+    let locked = http_login(&f.server, "alice", "wonderland1", None).await;
+    assert_eq!(locked.status, 429, "{}", locked.text());
+    assert_eq!(
+        http_login(&f.server, "bob", "builder123", None)
+            .await
+            .status,
+        200,
+        "other users unaffected"
+    );
+    f.db.cleanup().await;
+}
+
+async fn csrf_is_required_for_unsafe_http(backend: Backend) {
+    let Some(f) = fixture(backend, Settings::default()).await else {
+        return;
+    };
+    let body = json!({"username": "alice", "password": "wonderland1"}).to_string();
+    let refused = f
+        .server
+        .http(
+            "POST",
+            "/_auth/login",
+            &[("content-type", "application/json")],
+            body.as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.text(), "CSRF token missing or incorrect.");
+    let token = csrf(&f.server).await;
+    let wrong = f
+        .server
+        .http(
+            "POST",
+            "/_auth/login",
+            &[
+                ("content-type", "application/json"),
+                ("x-csrftoken", "nope"),
+                ("cookie", &format!("csrftoken={token}")),
+            ],
+            body.as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(wrong.status, 403);
+    let form = format!("username=alice&password=wonderland1&csrf_token={token}&next=%2Forders");
+    let ok = f
+        .server
+        .http(
+            "POST",
+            "/_auth/login",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("cookie", &format!("csrftoken={token}")),
+            ],
+            form.as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ok.status,
+        303,
+        "a form login redirects to next: {}",
+        ok.text()
+    );
+    assert_eq!(ok.header("location"), Some("/orders"));
+    f.db.cleanup().await;
+}
+
+async fn foreign_origin_cannot_open_the_socket(backend: Backend) {
+    let Some(f) = fixture(backend, Settings::default()).await else {
+        return;
+    };
+    let evil = ClientOptions::default().header("origin", "http://evil.example");
+    assert!(matches!(
+        f.server.client_with(evil).await,
+        Err(ferrule::testing::TestError::Refused(_))
+    ));
+    let same = ClientOptions::default().header("origin", format!("http://{}", f.server.addr()));
+    assert!(f.server.client_with(same).await.is_ok());
+    f.db.cleanup().await;
+    let settings = Settings {
+        allowed_origins: vec!["https://shop.example".into()],
+        ..Settings::default()
+    };
+    let Some(f) = fixture(backend, settings).await else {
+        return;
+    };
+    let listed = ClientOptions::default().header("origin", "https://shop.example");
+    assert!(f.server.client_with(listed).await.is_ok());
+    f.db.cleanup().await;
+}
+
+async fn guards_redirect_or_refuse(backend: Backend) {
+    let Some(f) = fixture(backend, Settings::default()).await else {
+        return;
+    };
+    let mut anon = f.server.client().await.unwrap();
+    let u = anon
+        .call_from(
+            "vault_state.secret",
+            json!({}),
+            ferrule::RouterData {
+                path: "/vault".into(),
+                query: String::new(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        u.events_named("_redirect").next().unwrap().path(),
+        Some("/login?next=%2Fvault")
+    );
+    assert!(!u.delta.contains_key("vault_state"));
+
+    let cookie = set_cookie(
+        &http_login(&f.server, "bob", "builder123", None).await,
+        "ferrule_session",
+    )
+    .unwrap();
+    let mut bob = client_with_cookie(&f.server, &cookie).await;
+    let u = bob.call("vault_state.refund", json!({})).await.unwrap();
+    let toast = u.events_named("_toast").next().expect("a toast");
+    assert_eq!(
+        toast.message(),
+        Some("You do not have permission to do this.")
+    );
+    f.auth.add_to_group("bob", "support").await.unwrap();
+    f.auth.grant_group("support", "shop.refund").await.unwrap();
+    let u = bob.call("vault_state.refund", json!({})).await.unwrap();
+    assert_eq!(u.delta["vault_state"]["refunds"], 1);
+    let full = bob.hydrate().await.unwrap();
+    assert_eq!(full.delta["auth_state"]["groups"], json!(["support"]));
+    f.db.cleanup().await;
+}
+
+async fn password_change_ends_other_sessions(backend: Backend) {
+    let Some(f) = fixture(backend, Settings::default()).await else {
+        return;
+    };
+    let laptop = set_cookie(
+        &http_login(&f.server, "alice", "wonderland1", None).await,
+        "ferrule_session",
+    )
+    .unwrap();
+    let phone = set_cookie(
+        &http_login(&f.server, "alice", "wonderland1", None).await,
+        "ferrule_session",
+    )
+    .unwrap();
+    let token = csrf(&f.server).await;
+    let resp = f
+        .server
+        .http(
+            "POST",
+            "/_auth/password",
+            &[
+                ("content-type", "application/json"),
+                ("x-csrftoken", &token),
+                ("cookie", &format!("csrftoken={token}; {laptop}")),
+            ],
+            json!({"old_password": "wonderland1", "new_password": "looking-glass"})
+                .to_string()
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let laptop = set_cookie(&resp, "ferrule_session").unwrap_or(laptop);
+    assert_eq!(get_me(&f.server, &laptop).await, "alice");
+    assert_eq!(get_me(&f.server, &phone).await, "anonymous");
+    assert_eq!(
+        http_login(&f.server, "alice", "looking-glass", None)
+            .await
+            .status,
+        200
+    );
+    f.db.cleanup().await;
+}
+
+async fn registration_creates_and_logs_in_or_is_off(backend: Backend) {
+    let Some(f) = fixture(backend, Settings::default()).await else {
+        return;
+    };
+    let token = csrf(&f.server).await;
+    let register = |body: Value| {
+        let token = token.clone();
+        let server = &f.server;
+        async move {
+            server
+                .http(
+                    "POST",
+                    "/_auth/register",
+                    &[
+                        ("content-type", "application/json"),
+                        ("x-csrftoken", &token),
+                        ("cookie", &format!("csrftoken={token}")),
+                    ],
+                    body.to_string().as_bytes(),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let ok = register(json!({"username": "carol", "password": "carol-pass-1"})).await;
+    assert_eq!(ok.status, 201, "{}", ok.text());
+    assert_eq!(
+        get_me(&f.server, &set_cookie(&ok, "ferrule_session").unwrap()).await,
+        "carol"
+    );
+    let taken = register(json!({"username": "carol", "password": "carol-pass-1"})).await;
+    assert_eq!(taken.status, 400);
+    assert!(taken.text().contains("taken"), "{}", taken.text());
+    let short = register(json!({"username": "dave", "password": "short"})).await;
+    assert!(short.text().contains("at least 8"), "{}", short.text());
+    f.db.cleanup().await;
+
+    let Some(f) = fixture(
+        backend,
+        Settings {
+            allow_register: false,
+            ..Settings::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let token = csrf(&f.server).await;
+    let off = f
+        .server
+        .http(
+            "POST",
+            "/_auth/register",
+            &[
+                ("content-type", "application/json"),
+                ("x-csrftoken", &token),
+                ("cookie", &format!("csrftoken={token}")),
+            ],
+            json!({"username": "erin", "password": "erin-pass-1"})
+                .to_string()
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(off.status, 404);
+    f.db.cleanup().await;
+}
+
+on_both!(
+    anonymous_and_logged_in_users,
+    login_inside_a_handler_switches_socket_and_browser,
+    logout_inside_a_handler,
+    login_changes_the_session_id,
+    expired_session_is_anonymous,
+    tampered_cookie_is_anonymous,
+    inactive_user_is_anonymous,
+    wrong_credentials_look_the_same,
+    repeated_failures_are_rate_limited,
+    csrf_is_required_for_unsafe_http,
+    foreign_origin_cannot_open_the_socket,
+    guards_redirect_or_refuse,
+    password_change_ends_other_sessions,
+    registration_creates_and_logs_in_or_is_off,
+);

@@ -1,0 +1,112 @@
+//! Real databases for tests: a fresh SQLite file, or a fresh database on the PostgreSQL server
+//! `FERRULE_TEST_POSTGRES` names (the xtask sets it when the server is reachable). Without it the
+//! PostgreSQL variants say so loudly and skip, except under `CI=true`, where they fail.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use ferrule::db::sea_orm::{ConnectionTrait, DatabaseConnection};
+
+static N: AtomicU32 = AtomicU32::new(0);
+
+/// Which server a test runs against.
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database made for one test; `drop_later` cleans up PostgreSQL databases.
+pub struct TestDb {
+    pub conn: DatabaseConnection,
+    pub url: String,
+    admin: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// Makes a fresh, migrated database, or `None` when the server is absent outside CI.
+    pub async fn new(backend: Backend) -> Option<Self> {
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let name = format!("ferrule_test_{}_{n}", std::process::id());
+        let (url, admin) = match backend {
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("{name}.sqlite3"));
+                let _ = std::fs::remove_file(&path);
+                (format!("sqlite://{}?mode=rwc", path.display()), None)
+            }
+            Backend::Postgres => {
+                let Ok(admin_url) = std::env::var("FERRULE_TEST_POSTGRES") else {
+                    if std::env::var("CI").is_ok_and(|v| v == "true") {
+                        panic!(
+                            "CI=true but FERRULE_TEST_POSTGRES is not set: PostgreSQL tests cannot run"
+                        );
+                    }
+                    eprintln!(
+                        "SKIPPED: PostgreSQL test (no FERRULE_TEST_POSTGRES; run through `cargo xtask test`)"
+                    );
+                    return None;
+                };
+                let admin = ferrule::db::connect(&admin_url)
+                    .await
+                    .expect("connect to PostgreSQL");
+                admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+                    .await
+                    .expect("drop old test database");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map(|(b, _)| b)
+                    .unwrap_or(&admin_url)
+                    .to_owned();
+                (format!("{base}/{name}"), Some((admin_url, name.clone())))
+            }
+        };
+        let conn = ferrule::db::connect(&url)
+            .await
+            .expect("connect to the test database");
+        ferrule::db::migrations::migrate(&conn)
+            .await
+            .expect("migrations apply");
+        Some(Self { conn, url, admin })
+    }
+
+    /// Closes the pool and drops a PostgreSQL database.
+    pub async fn cleanup(self) {
+        let _ = self.conn.close().await;
+        if let Some((admin_url, name)) = self.admin
+            && let Ok(admin) = ferrule::db::connect(&admin_url).await
+        {
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+        }
+    }
+}
+
+/// Runs `$body(Backend)` once against SQLite and once against PostgreSQL.
+#[macro_export]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::dbsupport::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::dbsupport::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
