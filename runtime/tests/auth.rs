@@ -93,6 +93,12 @@ async fn fixture(backend: Backend, settings: Settings) -> Option<Fixture> {
         .database(db.conn.clone())
         .state::<VaultState>()
         .route(
+            "/staff",
+            axum::routing::get(|| async { "staff only" }).route_layer(axum::middleware::from_fn(
+                ferrule::auth::guard::require(ferrule::auth::guard::Guard::Staff, "/login"),
+            )),
+        )
+        .route(
             "/me",
             axum::routing::get(|req: ferrule::middleware::Request| async move {
                 let user = req
@@ -701,7 +707,102 @@ async fn registration_creates_and_logs_in_or_is_off(backend: Backend) {
     f.db.cleanup().await;
 }
 
+async fn http_routes_have_guards_too(backend: Backend) {
+    let Some(f) = fixture(backend, Settings::default()).await else {
+        return;
+    };
+    let anon = f.server.get("/staff").await.unwrap();
+    assert_eq!(anon.status, 302);
+    assert_eq!(anon.header("location"), Some("/login?next=%2Fstaff"));
+    let cookie = set_cookie(
+        &http_login(&f.server, "bob", "builder123", None).await,
+        "ferrule_session",
+    )
+    .unwrap();
+    let bob = f
+        .server
+        .http("GET", "/staff", &[("cookie", &cookie)], b"")
+        .await
+        .unwrap();
+    assert_eq!(bob.status, 403);
+    assert_eq!(bob.text(), "You do not have permission to do this.");
+    f.auth
+        .create_user(NewUser {
+            username: "sam".into(),
+            password: "staff-pass-1".into(),
+            is_staff: true,
+            ..NewUser::default()
+        })
+        .await
+        .unwrap();
+    let cookie = set_cookie(
+        &http_login(&f.server, "sam", "staff-pass-1", None).await,
+        "ferrule_session",
+    )
+    .unwrap();
+    let sam = f
+        .server
+        .http("GET", "/staff", &[("cookie", &cookie)], b"")
+        .await
+        .unwrap();
+    assert_eq!((sam.status, sam.text().as_str()), (200, "staff only"));
+    f.db.cleanup().await;
+}
+
+async fn login_required_everywhere_guards_pages_and_events(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let app = App::new()
+        .settings(Settings::default())
+        .database(db.conn.clone())
+        .state::<VaultState>()
+        .middleware(ferrule::auth::guard::login_required_everywhere(
+            &["/about", "/docs/"],
+            "/login",
+        ))
+        .route("/about", axum::routing::get(|| async { "about" }))
+        .route("/docs/intro", axum::routing::get(|| async { "intro" }))
+        .route("/orders", axum::routing::get(|| async { "orders" }));
+    let server = TestServer::start(app).await.unwrap();
+    assert_eq!(server.get("/about").await.unwrap().status, 200);
+    assert_eq!(server.get("/docs/intro").await.unwrap().status, 200);
+    let orders = server.get("/orders").await.unwrap();
+    assert_eq!(orders.header("location"), Some("/login?next=%2Forders"));
+    let mut c = server.client().await.unwrap();
+    let u = c
+        .call_from(
+            "vault_state.whoami",
+            json!({}),
+            ferrule::RouterData {
+                path: "/orders".into(),
+                query: String::new(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        u.events_named("_redirect").next().unwrap().path(),
+        Some("/login?next=%2Forders")
+    );
+    let u = c
+        .call_from(
+            "vault_state.whoami",
+            json!({}),
+            ferrule::RouterData {
+                path: "/about".into(),
+                query: String::new(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(u.events.is_empty(), "public pages' events run: {u:?}");
+    db.cleanup().await;
+}
+
 on_both!(
+    http_routes_have_guards_too,
+    login_required_everywhere_guards_pages_and_events,
     anonymous_and_logged_in_users,
     login_inside_a_handler_switches_socket_and_browser,
     logout_inside_a_handler,
