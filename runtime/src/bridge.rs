@@ -13,6 +13,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -25,6 +26,7 @@ use crate::auth::guard::{Guard, denial};
 use crate::auth::http::CookieCodes;
 use crate::auth::{AuthState, CurrentUser};
 use crate::context::{ClientAddr, EventContext, EventInfo, Form, ResponseHead, SessionChange};
+use crate::metrics::{self, Phase};
 use crate::middleware::{MiddlewareChain, Request, Response, Stack};
 use crate::protocol::{ClientEvent, Event, HYDRATE, StateUpdate, ToastLevel};
 use crate::settings::{IpNet, Settings, Tier};
@@ -107,6 +109,7 @@ impl EventBridge {
 
     /// Handles one raw event and returns the final update for it.
     pub(crate) async fn handle(&self, socket: &mut SocketInfo, raw: Value) -> StateUpdate {
+        let decode_started = Instant::now();
         let id = raw.get("id").and_then(Value::as_u64);
         let event: Event = match serde_path_to_error::deserialize(raw) {
             Ok(e) => e,
@@ -148,15 +151,20 @@ impl EventBridge {
                 return protocol_error(id, format!("invalid payload for `{}`: {why}", event.name));
             }
         };
+        metrics::record(Phase::Decode, decode_started);
+        let build_started = Instant::now();
         let req = match self.build_request(socket, &event) {
             Ok(req) => req,
             Err(why) => return protocol_error(id, why),
         };
 
+        metrics::record(Phase::BuildRequest, build_started);
+        let lock_started = Instant::now();
         let mut lock = match self.manager.lock(&socket.token).await {
             Ok(lock) => lock,
             Err(e) => return internal_error(id, &event.name, "state manager", &e),
         };
+        metrics::record(Phase::Lock, lock_started);
         let working = match lock.states().slot(&entry) {
             Ok(slot) => slot.state.clone_box(),
             Err(e) => {
@@ -176,6 +184,7 @@ impl EventBridge {
                 .await
         };
 
+        let commit_started = Instant::now();
         let mut update = StateUpdate::final_for(Some(event.id));
         if let Some((new_state, events)) = outcome.commit {
             match new_state.to_json() {
@@ -197,6 +206,7 @@ impl EventBridge {
                 }
             }
         }
+        metrics::record(Phase::Commit, commit_started);
         update.events.extend(outcome.events);
         if let Some(ctx) = &outcome.ctx {
             self.follow_session(socket, ctx, outcome.handler_ok, &mut update);
@@ -225,13 +235,17 @@ impl EventBridge {
         let pending: Pending = Arc::new(Mutex::new(Some(job)));
         let finished: Finished = Arc::new(Mutex::new(None));
         let ctx_slot: Arc<Mutex<Option<EventContext>>> = Arc::new(Mutex::new(None));
+        let handler_end: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let chain_entered = Instant::now();
         let endpoint = {
             let pending = pending.clone();
             let finished = finished.clone();
             let ctx_slot = ctx_slot.clone();
             let info = info.clone();
             let login_url = self.settings.login_url.clone();
+            let handler_end = handler_end.clone();
             move |req: Request| async move {
+                metrics::record(Phase::ChainIn, chain_entered);
                 if let Some(guards) = guards {
                     let user = req
                         .extensions()
@@ -250,7 +264,10 @@ impl EventBridge {
                 };
                 let ctx = context_of(req, info, None).await;
                 *ctx_slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(ctx.clone());
+                let handler_started = Instant::now();
                 let result = run_handler(call, working, ctx).await;
+                metrics::record(Phase::Handler, handler_started);
+                *handler_end.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
                 let mut slot = finished.lock().unwrap_or_else(|p| p.into_inner());
                 match result {
                     Ok((state, events)) => {
@@ -267,6 +284,9 @@ impl EventBridge {
             }
         };
         let result = self.stack_for(entry).run(req, endpoint).await;
+        if let Some(end) = *handler_end.lock().unwrap_or_else(|p| p.into_inner()) {
+            metrics::record(Phase::ChainOut, end);
+        }
         let handler_result = finished.lock().unwrap_or_else(|p| p.into_inner()).take();
         let not_run = pending.lock().unwrap_or_else(|p| p.into_inner()).take();
         let ctx = ctx_slot.lock().unwrap_or_else(|p| p.into_inner()).take();

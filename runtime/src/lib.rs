@@ -59,6 +59,8 @@ pub mod dispatcher;
 #[cfg(feature = "server")]
 mod error;
 #[cfg(feature = "server")]
+pub mod metrics;
+#[cfg(feature = "server")]
 pub mod middleware;
 #[cfg(feature = "server")]
 pub mod session;

@@ -100,24 +100,7 @@ impl TestServer {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<TestResponse, TestError> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = TcpStream::connect(self.addr).await?;
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
-            self.addr,
-            body.len()
-        );
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).await?;
-        stream.write_all(body).await?;
-        let mut raw = Vec::new();
-        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
-            .await
-            .map_err(|_| TestError::Timeout("an HTTP answer"))??;
-        TestResponse::parse(&raw)
+        http_request(self.addr, method, path, headers, body).await
     }
 
     /// `GET path`.
@@ -144,6 +127,34 @@ impl TestServer {
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
         }
     }
+}
+
+/// Sends one HTTP/1.1 request to `addr` and reads the whole answer (`Connection: close`).
+pub async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<TestResponse, TestError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        addr,
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body).await?;
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
+        .await
+        .map_err(|_| TestError::Timeout("an HTTP answer"))??;
+    TestResponse::parse(&raw)
 }
 
 impl Drop for TestServer {

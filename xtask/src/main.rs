@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+mod bench;
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let task = args.first().map(String::as_str).unwrap_or("help");
@@ -17,9 +19,21 @@ fn main() -> Result<()> {
         "setup" => setup(),
         "test" => test(),
         "demo" => demo(),
+        "bench" => {
+            let quick = args.iter().any(|a| a == "--quick");
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let root = root.canonicalize()?;
+            let pg = reachable("127.0.0.1:5432").then(|| {
+                std::env::var("FERRULE_TEST_POSTGRES")
+                    .ok()
+                    .and_then(|u| u.rsplit_once('/').map(|(b, _)| b.to_owned()))
+                    .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".to_owned())
+            });
+            bench::run(&root, &bench::target_dir(&root), quick, pg)
+        }
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  setup   install what builds and tests need (idempotent)\n  test    fmt, clippy and every test (what CI runs)\n  demo    build and serve the counter example on FERRULE_ADDR (default 127.0.0.1:3000)"
+                "usage: cargo xtask <task>\n\n  setup   install what builds and tests need (idempotent)\n  test    fmt, clippy and every test (what CI runs)\n  demo    build and serve the counter example on FERRULE_ADDR (default 127.0.0.1:3000)\n  bench   what one event costs, as ratios to bare socketioxide (--quick: harness check)"
             );
             if task == "help" {
                 Ok(())
@@ -127,6 +141,13 @@ fn test() -> Result<()> {
         .env("RUST_BACKTRACE", "1");
     services(&mut tests)?;
     run("cargo test (unit, integration, doc)", &mut tests)?;
+    // Benchmarks are not tests: nothing fails on a number, but the harness must keep working.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()?;
+    eprintln!("==> cargo xtask bench --quick (harness check)");
+    let pg = reachable("127.0.0.1:5432").then(|| "postgres://postgres@127.0.0.1:5432".to_owned());
+    bench::run(&root, &bench::target_dir(&root), true, pg)?;
     eprintln!("\nall checks passed");
     Ok(())
 }

@@ -460,6 +460,7 @@ pub fn auth_middleware(auth: Auth) -> Named {
     middleware::from_fn(AUTH_MIDDLEWARE, move |mut req: Request, next: Next| {
         let auth = auth.clone();
         async move {
+            let started = std::time::Instant::now();
             let user = match req.extensions().get::<Session>().cloned() {
                 Some(session) => match auth.user_of(&session).await {
                     Ok(user) => user,
@@ -472,6 +473,7 @@ pub fn auth_middleware(auth: Auth) -> Named {
                 },
                 None => CurrentUser::Anonymous,
             };
+            crate::metrics::record(crate::metrics::Phase::User, started);
             req.extensions_mut().insert(user);
             req.extensions_mut().insert(auth);
             let resp: Response = next.run(req).await?;

@@ -1,0 +1,403 @@
+//! Servers and a load generator for `cargo xtask bench`: the bare socketioxide echo server (the
+//! ceiling), Ferrule with tier `none`, and Ferrule's full bridge, plus a client that speaks the
+//! wire protocol over real WebSockets. Each server prints `READY <addr>` once it listens.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use ferrule::middleware::{self, Next, Request, Response};
+use ferrule::testing::{ClientOptions, TestClient, http_request};
+use ferrule::{App, EventContext, Handlers, Settings, State, Tier};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    /// Ferrule with the bench state at tier `none`.
+    None,
+    /// The full bridge: session, logged-in user, three custom middleware.
+    Full,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// A bare socketioxide server that answers each `event` with an empty final update.
+    ServeEcho,
+    /// A Ferrule server.
+    ServeFerrule {
+        #[arg(long, value_enum)]
+        mode: Mode,
+        /// Database URL for the full mode (a SQLite file or a PostgreSQL database).
+        #[arg(long)]
+        database: Option<String>,
+    },
+    /// Drives a server: N connections, each sending events and waiting for the final update.
+    Load {
+        #[arg(long)]
+        addr: SocketAddr,
+        #[arg(long, default_value_t = 1)]
+        conns: usize,
+        /// Events per connection.
+        #[arg(long, default_value_t = 100)]
+        events: usize,
+        /// Events in flight per connection (1: wait for each answer).
+        #[arg(long, default_value_t = 1)]
+        pipeline: usize,
+        /// Log in over HTTP first (`user:password`) and connect with the session cookie.
+        #[arg(long)]
+        login: Option<String>,
+        #[arg(long, default_value = "bench_state.bump")]
+        event: String,
+    },
+    /// Opens N connections, prints `CONNECTED`, and holds them for `hold` seconds.
+    Idle {
+        #[arg(long)]
+        addr: SocketAddr,
+        #[arg(long)]
+        conns: usize,
+        #[arg(long, default_value_t = 5)]
+        hold: u64,
+    },
+}
+
+/// The state the load drives; one field changes per event.
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct BenchState {
+    n: i64,
+}
+
+impl BenchState {
+    async fn bump(&mut self, ctx: EventContext) {
+        // Read what the middleware added, as a real handler would.
+        std::hint::black_box((
+            ctx.extension::<Tenant>().map(|t| t.0),
+            ctx.extension::<RequestId>().map(|r| r.0),
+            ctx.user().is_authenticated(),
+        ));
+        self.n += 1;
+    }
+}
+
+impl State for BenchState {
+    fn handlers(h: &mut Handlers<Self>) {
+        h.on("bump", Self::bump);
+    }
+}
+
+/// The same state at tier `none`.
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct FastState {
+    n: i64,
+}
+
+impl FastState {
+    async fn bump(&mut self, _: EventContext) {
+        self.n += 1;
+    }
+}
+
+impl State for FastState {
+    const NAME: Option<&'static str> = Some("bench_state");
+    const TIER: Option<Tier> = Some(Tier::None);
+    fn handlers(h: &mut Handlers<Self>) {
+        h.on("bump", Self::bump);
+    }
+}
+
+#[derive(Clone)]
+struct Tenant(&'static str);
+#[derive(Clone)]
+struct RequestId(u64);
+
+static SEEN: AtomicU64 = AtomicU64::new(0);
+
+async fn tenant(mut req: Request, next: Next) -> Result<Response, ferrule::Error> {
+    req.extensions_mut().insert(Tenant("acme"));
+    next.run(req).await
+}
+
+async fn request_id(mut req: Request, next: Next) -> Result<Response, ferrule::Error> {
+    req.extensions_mut()
+        .insert(RequestId(SEEN.fetch_add(1, Ordering::Relaxed)));
+    next.run(req).await
+}
+
+async fn audit(req: Request, next: Next) -> Result<Response, ferrule::Error> {
+    let resp = next.run(req).await?;
+    if resp.status().is_server_error() {
+        eprintln!("audit: server error");
+    }
+    Ok(resp)
+}
+
+async fn ready(app: App) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("READY {}", listener.local_addr()?);
+    app.serve_with_shutdown(listener, ferrule::shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+fn metrics_routes(app: App) -> App {
+    app.route(
+        "/bench/metrics",
+        axum::routing::get(|| async {
+            let phases: Vec<Value> = ferrule::metrics::snapshot()
+                .into_iter()
+                .map(|(name, nanos, count)| json!({"phase": name, "nanos": nanos, "count": count}))
+                .collect();
+            axum::Json(json!(phases))
+        }),
+    )
+    .route(
+        "/bench/reset",
+        axum::routing::get(|| async {
+            ferrule::metrics::reset();
+            "ok"
+        }),
+    )
+}
+
+async fn serve_ferrule(mode: Mode, database: Option<String>) -> Result<()> {
+    let settings = Settings {
+        max_event_bytes: 1 << 16,
+        ..Settings::default()
+    };
+    let app = match mode {
+        Mode::None => App::new().settings(settings).state::<FastState>(),
+        Mode::Full => {
+            let url = database.context("--database is required for the full mode")?;
+            if url.starts_with("postgres") {
+                fresh_postgres_database(&url).await?;
+            }
+            let db = ferrule::db::connect(&url).await?;
+            ferrule::db::migrations::migrate(&db).await?;
+            let auth = ferrule::auth::Auth::new(db.clone());
+            if auth.find_by_username("bench").await?.is_none() {
+                auth.create_user(ferrule::auth::NewUser {
+                    username: "bench".into(),
+                    password: "bench-password".into(),
+                    ..Default::default()
+                })
+                .await?;
+            }
+            App::new()
+                .settings(settings)
+                .database(db)
+                .state::<BenchState>()
+                .middleware(middleware::from_fn("tenant", tenant))
+                .middleware(middleware::from_fn("request_id", request_id))
+                .middleware(middleware::from_fn("audit", audit))
+        }
+    };
+    ready(metrics_routes(app)).await
+}
+
+/// Drops and recreates the database `url` names, through the server's `postgres` database.
+async fn fresh_postgres_database(url: &str) -> Result<()> {
+    use ferrule::db::sea_orm::ConnectionTrait;
+    let (base, name) = url
+        .rsplit_once('/')
+        .context("database URL without a name")?;
+    let name = name.split('?').next().unwrap_or(name);
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        bail!("bench database name must be [A-Za-z0-9_]: {name}");
+    }
+    let admin = ferrule::db::connect(&format!("{base}/postgres")).await?;
+    admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await?;
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await?;
+    Ok(())
+}
+
+async fn serve_echo() -> Result<()> {
+    use socketioxide::SocketIo;
+    use socketioxide::extract::{Data, SocketRef};
+    let (layer, io) = SocketIo::builder().req_path("/_event").build_layer();
+    io.ns("/", async |s: SocketRef| {
+        s.on("event", async |s: SocketRef, Data(v): Data<Value>| {
+            let id = v.get("id").cloned().unwrap_or(Value::Null);
+            let _ = s.emit(
+                "event",
+                &json!({"id": id, "delta": {}, "events": [], "final": true}),
+            );
+        });
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("READY {}", listener.local_addr()?);
+    axum::serve(listener, axum::Router::new().layer(layer))
+        .with_graceful_shutdown(ferrule::shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+fn cookie_of(resp: &ferrule::testing::TestResponse, name: &str) -> Option<String> {
+    resp.headers
+        .iter()
+        .filter(|(k, _)| k == "set-cookie")
+        .map(|(_, v)| v.split(';').next().unwrap_or("").to_owned())
+        .find(|kv| kv.starts_with(&format!("{name}=")))
+}
+
+async fn login(addr: SocketAddr, creds: &str) -> Result<String> {
+    let (user, pass) = creds
+        .split_once(':')
+        .context("--login takes user:password")?;
+    let first = http_request(addr, "GET", "/bench/metrics", &[], b"").await?;
+    let csrf = cookie_of(&first, "csrftoken").context("no csrftoken cookie")?;
+    let token = csrf
+        .split_once('=')
+        .map(|(_, v)| v.to_owned())
+        .unwrap_or_default();
+    let body = json!({"username": user, "password": pass}).to_string();
+    let resp = http_request(
+        addr,
+        "POST",
+        "/_auth/login",
+        &[
+            ("content-type", "application/json"),
+            ("x-csrftoken", &token),
+            ("cookie", &csrf),
+        ],
+        body.as_bytes(),
+    )
+    .await?;
+    if resp.status != 200 {
+        bail!("login failed: {} {}", resp.status, resp.text());
+    }
+    cookie_of(&resp, "ferrule_session").context("no session cookie")
+}
+
+async fn connect_many(addr: SocketAddr, n: usize, cookie: Option<&str>) -> Result<Vec<TestClient>> {
+    let mut clients = Vec::with_capacity(n);
+    let mut pending = futures_util::stream::FuturesUnordered::new();
+    let mut started = 0;
+    use futures_util::StreamExt;
+    while clients.len() < n {
+        while started < n && pending.len() < 64 {
+            let mut opts = ClientOptions::default();
+            if let Some(c) = cookie {
+                opts = opts.header("cookie", c);
+            }
+            pending.push(TestClient::connect(addr, opts));
+            started += 1;
+        }
+        match pending.next().await {
+            Some(c) => clients.push(c?),
+            None => break,
+        }
+    }
+    Ok(clients)
+}
+
+async fn load(
+    addr: SocketAddr,
+    conns: usize,
+    events: usize,
+    pipeline: usize,
+    login_as: Option<String>,
+    event: String,
+) -> Result<()> {
+    let cookie = match login_as {
+        Some(creds) => Some(login(addr, &creds).await?),
+        None => None,
+    };
+    let mut clients = connect_many(addr, conns, cookie.as_deref()).await?;
+    for c in &mut clients {
+        c.set_timeout(Duration::from_secs(60));
+        c.call(&event, json!({})).await?; // warm-up
+    }
+    http_request(addr, "GET", "/bench/reset", &[], b"")
+        .await
+        .ok();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for mut c in clients {
+        let event = event.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(events);
+            let mut sent = 0;
+            while sent < events {
+                let batch = pipeline.min(events - sent);
+                let t = Instant::now();
+                let mut ids = Vec::with_capacity(batch);
+                for _ in 0..batch {
+                    ids.push(c.emit(&event, json!({})).await?);
+                }
+                for id in ids {
+                    c.final_for(id).await?;
+                    lat.push(t.elapsed().as_micros() as u64);
+                }
+                sent += batch;
+            }
+            anyhow::Ok((lat, c))
+        }));
+    }
+    let mut all = Vec::with_capacity(conns * events);
+    let mut keep = Vec::new();
+    for t in tasks {
+        let (lat, c) = t.await??;
+        all.extend(lat);
+        keep.push(c);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    all.sort_unstable();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
+    let phases = http_request(addr, "GET", "/bench/metrics", &[], b"")
+        .await
+        .ok()
+        .and_then(|r| r.json().ok())
+        .unwrap_or(Value::Null);
+    println!(
+        "{}",
+        json!({
+            "events": all.len(),
+            "secs": secs,
+            "events_per_sec": all.len() as f64 / secs,
+            "p50_us": pct(0.50),
+            "p99_us": pct(0.99),
+            "phases": phases,
+        })
+    );
+    drop(keep);
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    match Cli::parse().cmd {
+        Cmd::ServeEcho => serve_echo().await,
+        Cmd::ServeFerrule { mode, database } => serve_ferrule(mode, database).await,
+        Cmd::Load {
+            addr,
+            conns,
+            events,
+            pipeline,
+            login,
+            event,
+        } => load(addr, conns, events, pipeline.max(1), login, event).await,
+        Cmd::Idle { addr, conns, hold } => {
+            let clients = connect_many(addr, conns, None).await?;
+            println!("CONNECTED {}", clients.len());
+            tokio::time::sleep(Duration::from_secs(hold)).await;
+            drop(clients);
+            Ok(())
+        }
+    }
+}
