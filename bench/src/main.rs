@@ -235,8 +235,12 @@ async fn serve_echo() -> Result<()> {
             );
         });
     });
+    use axum::serve::ListenerExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("READY {}", listener.local_addr()?);
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, axum::Router::new().layer(layer))
         .with_graceful_shutdown(ferrule::shutdown_signal())
         .await?;

@@ -55,6 +55,7 @@ pub struct App {
     routes: Vec<(String, String)>,
     manager: Option<Arc<dyn StateManager>>,
     db: Option<DatabaseConnection>,
+    auth: Option<Auth>,
     app_migrations: Option<MigrateFn>,
 }
 
@@ -79,6 +80,7 @@ impl App {
             routes: Vec::new(),
             manager: None,
             db: None,
+            auth: None,
             app_migrations: None,
         }
     }
@@ -87,8 +89,15 @@ impl App {
     /// front of the chain, the `/_auth/*` endpoints, the built-in `auth_state`, and the
     /// `migrate`, `createsuperuser` and `changepassword` commands.
     pub fn database(mut self, db: DatabaseConnection) -> Self {
+        self.auth = Some(Auth::new(db.clone()));
         self.db = Some(db);
         self
+    }
+
+    /// The accounts service the app uses (after [`App::database`]). Changes made through it
+    /// reach running events at once, past `auth_cache_ms`.
+    pub fn auth(&self) -> Option<Auth> {
+        self.auth.clone()
     }
 
     /// The app's own sea-orm migrator, run by `migrate` after the runtime's.
@@ -257,11 +266,13 @@ impl App {
     /// `auth_state`. Returns what the bridge needs to follow logins on sockets.
     fn install_auth(&mut self, settings: &Settings) -> Option<SessionFollow> {
         let db = self.db.clone()?;
-        let store = SeaOrmStore::new(db.clone());
+        let cache = Duration::from_millis(settings.auth_cache_ms);
+        let store = SeaOrmStore::new(db.clone()).with_cache(cache);
         if tokio::runtime::Handle::try_current().is_ok() {
             store.spawn_sweeper(Duration::from_secs(600));
         }
-        let auth = Auth::new(db);
+        let auth = self.auth.clone().unwrap_or_else(|| Auth::new(db));
+        auth.set_cache_ttl(cache);
         let config = SessionConfig {
             cookie_name: settings.session_cookie.clone().into(),
             secure: settings.secure_cookies,
@@ -310,7 +321,7 @@ impl App {
     ) -> std::io::Result<()> {
         let router = self.into_router().map_err(std::io::Error::other)?;
         axum::serve(
-            listener,
+            nodelay(listener),
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
@@ -484,6 +495,19 @@ fn read_password() -> Result<String, String> {
         );
     }
     Ok(p)
+}
+
+/// Small socket writes (one update each) go out at once instead of waiting on Nagle's algorithm.
+pub(crate) fn nodelay(
+    listener: tokio::net::TcpListener,
+) -> axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)> {
+    use axum::serve::ListenerExt;
+    fn tap(tcp: &mut tokio::net::TcpStream) {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::trace!(error = %e, "could not set TCP_NODELAY");
+        }
+    }
+    listener.tap_io(tap as fn(&mut tokio::net::TcpStream))
 }
 
 fn spawn_sweeper(memory: std::sync::Weak<MemoryStateManager>) {

@@ -49,6 +49,8 @@ pub mod auth;
 #[cfg(feature = "server")]
 mod bridge;
 #[cfg(feature = "server")]
+mod cache;
+#[cfg(feature = "server")]
 pub mod context;
 #[cfg(feature = "server")]
 pub mod csrf;

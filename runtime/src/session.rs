@@ -5,7 +5,10 @@
 //! Expired rows are ignored on load and removed by a sweeper task for the server's lifetime.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::cache::TtlCache;
 
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
@@ -22,15 +25,32 @@ use crate::middleware::{self, Named};
 pub const SESSION_MIDDLEWARE: &str = "session";
 
 /// A `SessionStore` on the app's sea-orm connection.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SeaOrmStore {
     db: DatabaseConnection,
+    cache: Arc<TtlCache<Id, Record>>,
+}
+
+impl std::fmt::Debug for SeaOrmStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeaOrmStore").finish_non_exhaustive()
+    }
 }
 
 impl SeaOrmStore {
-    /// A store on `db` (run the runtime's migrations first).
+    /// A store on `db` (run the runtime's migrations first), without a cache.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            cache: Arc::new(TtlCache::new(Duration::ZERO)),
+        }
+    }
+
+    /// Keeps loaded sessions in memory for `ttl`: saves and deletes through this store update
+    /// the cache at once; changes by other processes can go unseen for up to `ttl`.
+    pub fn with_cache(self, ttl: Duration) -> Self {
+        self.cache.set_ttl(ttl);
+        self
     }
 
     /// Deletes expired sessions; returns how many went.
@@ -83,11 +103,18 @@ impl SessionStore for SeaOrmStore {
             .exec_without_returning(&self.db)
             .await
             .map_err(backend)?;
+        self.cache.insert(record.id, record.clone());
         Ok(())
     }
 
     async fn load(&self, id: &Id) -> StoreResult<Option<Record>> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
+        if let Some(hit) = self.cache.get(id) {
+            if hit.expiry_date.unix_timestamp() > now {
+                return Ok(Some(hit));
+            }
+            self.cache.remove(id);
+        }
         let Some(row) = rows::Entity::find_by_id(id.to_string())
             .filter(rows::Column::ExpiryDate.gt(now))
             .one(&self.db)
@@ -100,14 +127,17 @@ impl SessionStore for SeaOrmStore {
             serde_json::from_str(&row.data).map_err(|e| StoreError::Decode(e.to_string()))?;
         let expiry_date = OffsetDateTime::from_unix_timestamp(row.expiry_date)
             .map_err(|e| StoreError::Decode(e.to_string()))?;
-        Ok(Some(Record {
+        let record = Record {
             id: *id,
             data,
             expiry_date,
-        }))
+        };
+        self.cache.insert(*id, record.clone());
+        Ok(Some(record))
     }
 
     async fn delete(&self, id: &Id) -> StoreResult<()> {
+        self.cache.remove(id);
         rows::Entity::delete_by_id(id.to_string())
             .exec(&self.db)
             .await

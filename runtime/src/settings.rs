@@ -69,6 +69,10 @@ pub struct Settings {
     pub secure_cookies: bool,
     /// Whether `POST /_auth/register` creates accounts.
     pub allow_register: bool,
+    /// Milliseconds a loaded session and user may be reused for later events (0: read them on
+    /// every event). Changes made by this process apply at once; another process's changes
+    /// (a second node, SQL by hand) can go unseen this long.
+    pub auth_cache_ms: u64,
 }
 
 impl Default for Settings {
@@ -87,6 +91,7 @@ impl Default for Settings {
             session_cookie: "ferrule_session".to_owned(),
             secure_cookies: false,
             allow_register: true,
+            auth_cache_ms: 1000,
         }
     }
 }
@@ -216,12 +221,17 @@ impl Settings {
                 "session_cookie" => self.session_cookie = value.clone(),
                 "secure_cookies" => self.secure_cookies = parse_bool(&value).map_err(bad)?,
                 "allow_register" => self.allow_register = parse_bool(&value).map_err(bad)?,
+                "auth_cache_ms" => {
+                    self.auth_cache_ms =
+                        value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
+                }
                 _ => {
                     return Err(bad(
                         "not a Ferrule setting (known: addr, event_middleware_skip, \
                          auto_redirect_from_middleware, event_post_from_payload, \
                          run_middleware_chain, default_tier, trusted_proxies, max_event_bytes, \
-                         allowed_origins, login_url, session_cookie, secure_cookies, allow_register)"
+                         allowed_origins, login_url, session_cookie, secure_cookies, allow_register, \
+                         auth_cache_ms)"
                             .to_owned(),
                     ));
                 }

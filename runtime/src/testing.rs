@@ -67,7 +67,7 @@ impl TestServer {
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             axum::serve(
-                listener,
+                crate::app::nodelay(listener),
                 router.into_make_service_with_connect_info::<SocketAddr>(),
             )
             .with_graceful_shutdown(async {
@@ -297,7 +297,7 @@ impl TestClient {
                 .map_err(|e| TestError::Protocol(e.to_string()))?;
             request.headers_mut().append(name, value);
         }
-        let (ws, _) = tokio_tungstenite::connect_async(request).await?;
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
         let mut client = Self {
             ws,
             token: token.clone(),

@@ -109,6 +109,8 @@ async fn fixture(backend: Backend, settings: Settings) -> Option<Fixture> {
                 user.username().unwrap_or("anonymous").to_owned()
             }),
         );
+    // Account changes go through the app's own Auth, as an admin page in the app would.
+    let auth = app.auth().expect("the app has a database");
     let server = TestServer::start(app).await.unwrap();
     Some(Fixture { server, db, auth })
 }
@@ -357,7 +359,12 @@ async fn login_changes_the_session_id(backend: Backend) {
 
 async fn expired_session_is_anonymous(backend: Backend) {
     use ferrule::db::sea_orm::ConnectionTrait;
-    let Some(f) = fixture(backend, Settings::default()).await else {
+    // The expiry is changed behind the app's back (as another node would), so no cache here.
+    let no_cache = Settings {
+        auth_cache_ms: 0,
+        ..Settings::default()
+    };
+    let Some(f) = fixture(backend, no_cache).await else {
         return;
     };
     let cookie = set_cookie(
@@ -800,7 +807,42 @@ async fn login_required_everywhere_guards_pages_and_events(backend: Backend) {
     db.cleanup().await;
 }
 
+async fn changes_by_another_process_show_within_the_cache_ttl(backend: Backend) {
+    let settings = Settings {
+        auth_cache_ms: 2000,
+        ..Settings::default()
+    };
+    let Some(f) = fixture(backend, settings).await else {
+        return;
+    };
+    let cookie = set_cookie(
+        &http_login(&f.server, "alice", "wonderland1", None).await,
+        "ferrule_session",
+    )
+    .unwrap();
+    let mut c = client_with_cookie(&f.server, &cookie).await;
+    assert_eq!(whoami(&mut c).await.as_deref(), Some("alice"));
+    // Another process (a second Auth on the same database) deactivates her.
+    Auth::new(f.db.conn.clone())
+        .set_active("alice", false)
+        .await
+        .unwrap();
+    assert_eq!(
+        whoami(&mut c).await.as_deref(),
+        Some("alice"),
+        "within auth_cache_ms the cached user is reused"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(
+        whoami(&mut c).await,
+        None,
+        "seen once the cache entry is older than auth_cache_ms"
+    );
+    f.db.cleanup().await;
+}
+
 on_both!(
+    changes_by_another_process_show_within_the_cache_ttl,
     http_routes_have_guards_too,
     login_required_everywhere_guards_pages_and_events,
     anonymous_and_logged_in_users,

@@ -10,6 +10,8 @@ use sea_orm::{
 };
 use tower_sessions::Session;
 
+use crate::cache::TtlCache;
+
 use super::{AUTH_MIDDLEWARE, CurrentUser, SESSION_AUTH_HASH, SESSION_USER_ID, User};
 use crate::db::entities::{group, permission, user};
 use crate::db::{now, stmt};
@@ -114,10 +116,17 @@ pub(crate) fn validate_password(password: &str) -> Result<(), AuthError> {
 }
 
 /// Accounts in the app's database.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Auth {
     db: DatabaseConnection,
     dummy_hash: Arc<tokio::sync::OnceCell<String>>,
+    users: Arc<TtlCache<i64, (User, String)>>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth").finish_non_exhaustive()
+    }
 }
 
 impl Auth {
@@ -126,7 +135,15 @@ impl Auth {
         Self {
             db,
             dummy_hash: Arc::default(),
+            users: Arc::new(TtlCache::new(std::time::Duration::ZERO)),
         }
+    }
+
+    /// Keeps users resolved for events in memory for `ttl` (zero: off). Changes made through
+    /// this `Auth` (or its clones) evict at once; changes by other processes can go unseen for
+    /// up to `ttl`.
+    pub fn set_cache_ttl(&self, ttl: std::time::Duration) {
+        self.users.set_ttl(ttl);
     }
 
     /// The connection.
@@ -194,12 +211,69 @@ impl Auth {
         Ok(self.load_row(id).await?.map(|(u, _)| u))
     }
 
+    /// The user with `id`, its groups and permissions, and its password hash, in one query (the
+    /// bridge runs this on every event).
     async fn load_row(&self, id: i64) -> Result<Option<(User, String)>, AuthError> {
-        let Some(row) = user::Entity::find_by_id(id).one(&self.db).await? else {
-            return Ok(None);
-        };
-        let hash = row.password_hash.clone();
-        Ok(Some((self.with_access(row).await?, hash)))
+        if let Some(hit) = self.users.get(&id) {
+            return Ok(Some(hit));
+        }
+        let backend = self.db.get_database_backend();
+        let sql = "SELECT 'u' AS kind, username AS name, email, password_hash, is_active, \
+                   is_staff, is_superuser FROM ferrule_users WHERE id = ? \
+                   UNION ALL SELECT 'g', g.name, NULL, NULL, NULL, NULL, NULL \
+                   FROM ferrule_user_groups ug JOIN ferrule_groups g ON g.id = ug.group_id \
+                   WHERE ug.user_id = ? \
+                   UNION ALL SELECT 'p', p.codename, NULL, NULL, NULL, NULL, NULL \
+                   FROM ferrule_user_permissions up \
+                   JOIN ferrule_permissions p ON p.id = up.permission_id WHERE up.user_id = ? \
+                   UNION ALL SELECT 'p', p.codename, NULL, NULL, NULL, NULL, NULL \
+                   FROM ferrule_user_groups ug \
+                   JOIN ferrule_group_permissions gp ON gp.group_id = ug.group_id \
+                   JOIN ferrule_permissions p ON p.id = gp.permission_id WHERE ug.user_id = ?";
+        let rows = self
+            .db
+            .query_all_raw(stmt(
+                backend,
+                sql,
+                vec![id.into(), id.into(), id.into(), id.into()],
+            ))
+            .await?;
+        let mut found: Option<(User, String)> = None;
+        let (mut groups, mut perms) = (BTreeSet::new(), BTreeSet::new());
+        for r in rows {
+            let kind: String = r.try_get("", "kind")?;
+            let name: String = r.try_get("", "name")?;
+            match kind.as_str() {
+                "u" => {
+                    let user = User {
+                        id,
+                        username: name,
+                        email: r.try_get("", "email")?,
+                        is_active: r.try_get("", "is_active")?,
+                        is_staff: r.try_get("", "is_staff")?,
+                        is_superuser: r.try_get("", "is_superuser")?,
+                        groups: BTreeSet::new(),
+                        permissions: BTreeSet::new(),
+                    };
+                    found = Some((user, r.try_get("", "password_hash")?));
+                }
+                "g" => {
+                    groups.insert(name);
+                }
+                _ => {
+                    perms.insert(name);
+                }
+            }
+        }
+        let found = found.map(|(mut user, hash)| {
+            user.groups = groups;
+            user.permissions = perms;
+            (user, hash)
+        });
+        if let Some(row) = &found {
+            self.users.insert(id, row.clone());
+        }
+        Ok(found)
     }
 
     /// Adds groups and permissions to a user row, in one query.
@@ -268,7 +342,8 @@ impl Auth {
             .ok_or_else(|| AuthError::NoSuchUser(username.to_owned()))?;
         let mut active: user::ActiveModel = row.into();
         active.password_hash = Set(hash_password(password).await);
-        active.update(&self.db).await?;
+        let updated = active.update(&self.db).await?;
+        self.users.remove(&updated.id);
         Ok(())
     }
 
@@ -281,7 +356,8 @@ impl Auth {
             .ok_or_else(|| AuthError::NoSuchUser(username.to_owned()))?;
         let mut m: user::ActiveModel = row.into();
         m.is_active = Set(active);
-        m.update(&self.db).await?;
+        let updated = m.update(&self.db).await?;
+        self.users.remove(&updated.id);
         Ok(())
     }
 
@@ -380,6 +456,8 @@ impl Auth {
         self.db
             .execute_raw(stmt(backend, &sql, vec![a_id.into(), b_id.into()]))
             .await?;
+        // Group and permission changes can touch many users: start afresh.
+        self.users.clear();
         Ok(())
     }
 
