@@ -39,6 +39,9 @@ enum Cmd {
         /// Database URL for the full mode (a SQLite file or a PostgreSQL database).
         #[arg(long)]
         database: Option<String>,
+        /// Keep states in this Redis server instead of memory.
+        #[arg(long)]
+        redis: Option<String>,
     },
     /// Drives a server: N connections, each sending events and waiting for the final update.
     Load {
@@ -167,7 +170,7 @@ fn metrics_routes(app: App) -> App {
     )
 }
 
-async fn serve_ferrule(mode: Mode, database: Option<String>) -> Result<()> {
+async fn serve_ferrule(mode: Mode, database: Option<String>, redis: Option<String>) -> Result<()> {
     let settings = Settings {
         max_event_bytes: 1 << 16,
         ..Settings::default()
@@ -198,6 +201,15 @@ async fn serve_ferrule(mode: Mode, database: Option<String>) -> Result<()> {
                 .middleware(middleware::from_fn("request_id", request_id))
                 .middleware(middleware::from_fn("audit", audit))
         }
+    };
+    let app = match redis {
+        Some(url) => {
+            let prefix = format!("bench-{}", std::process::id());
+            app.state_manager(
+                ferrule::redis_state::RedisStateManager::connect(&url, &prefix).await?,
+            )
+        }
+        None => app,
     };
     ready(metrics_routes(app)).await
 }
@@ -387,7 +399,11 @@ async fn load(
 async fn main() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::ServeEcho => serve_echo().await,
-        Cmd::ServeFerrule { mode, database } => serve_ferrule(mode, database).await,
+        Cmd::ServeFerrule {
+            mode,
+            database,
+            redis,
+        } => serve_ferrule(mode, database, redis).await,
         Cmd::Load {
             addr,
             conns,

@@ -64,6 +64,8 @@ mod error;
 pub mod metrics;
 #[cfg(feature = "server")]
 pub mod middleware;
+#[cfg(feature = "redis")]
+pub mod redis_state;
 #[cfg(feature = "server")]
 pub mod session;
 #[cfg(feature = "server")]

@@ -149,6 +149,7 @@ pub(crate) fn run(
     target_dir: &Path,
     quick: bool,
     postgres: Option<String>,
+    redis: Option<String>,
 ) -> Result<()> {
     let profile = if quick { "debug" } else { "release" };
     let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
@@ -195,10 +196,10 @@ pub(crate) fn run(
             login: true,
         },
     ];
-    match postgres {
-        Some(base) => configs.push(Config {
+    match (postgres, redis) {
+        (Some(base), Some(redis)) => configs.push(Config {
             key: "d",
-            label: "(d) full bridge, PostgreSQL",
+            label: "(d) full bridge, PostgreSQL + Redis",
             args: vec![
                 "serve-ferrule".into(),
                 "--mode".into(),
@@ -209,10 +210,12 @@ pub(crate) fn run(
                     base.trim_end_matches('/'),
                     std::process::id()
                 ),
+                "--redis".into(),
+                redis,
             ],
             login: true,
         }),
-        None => eprintln!("!!! PostgreSQL not reachable: configuration (d) is skipped"),
+        _ => eprintln!("!!! PostgreSQL or Redis not reachable: configuration (d) is skipped"),
     }
 
     let levels: &[usize] = if quick { &[1, 10] } else { &[1, 100, 1000] };

@@ -29,7 +29,8 @@ fn main() -> Result<()> {
                     .and_then(|u| u.rsplit_once('/').map(|(b, _)| b.to_owned()))
                     .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".to_owned())
             });
-            bench::run(&root, &bench::target_dir(&root), quick, pg)
+            let redis = reachable("127.0.0.1:6379").then(|| "redis://127.0.0.1:6379".to_owned());
+            bench::run(&root, &bench::target_dir(&root), quick, pg, redis)
         }
         _ => {
             eprintln!(
@@ -147,7 +148,8 @@ fn test() -> Result<()> {
         .canonicalize()?;
     eprintln!("==> cargo xtask bench --quick (harness check)");
     let pg = reachable("127.0.0.1:5432").then(|| "postgres://postgres@127.0.0.1:5432".to_owned());
-    bench::run(&root, &bench::target_dir(&root), true, pg)?;
+    let redis = reachable("127.0.0.1:6379").then(|| "redis://127.0.0.1:6379".to_owned());
+    bench::run(&root, &bench::target_dir(&root), true, pg, redis)?;
     eprintln!("\nall checks passed");
     Ok(())
 }

@@ -1,0 +1,155 @@
+//! States in a real Redis server (127.0.0.1:6379 on our machines): they survive a restart, and
+//! one tab's events stay ordered across two server processes.
+
+use ferrule::redis_state::RedisStateManager;
+use ferrule::testing::{ClientOptions, TestServer};
+use ferrule::{App, EventContext, Handlers, Settings, State};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct TallyState {
+    count: i64,
+    #[serde(skip)]
+    scratch: u8,
+}
+
+impl TallyState {
+    async fn bump(&mut self, _: EventContext) {
+        // Yield mid-update so a missing lock would lose updates.
+        let before = self.count;
+        tokio::task::yield_now().await;
+        self.count = before + 1;
+        self.scratch = 1;
+    }
+}
+
+impl State for TallyState {
+    fn handlers(h: &mut Handlers<Self>) {
+        h.on("bump", Self::bump);
+    }
+}
+
+fn redis_url() -> Option<String> {
+    match std::env::var("FERRULE_TEST_REDIS") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but FERRULE_TEST_REDIS is not set: Redis tests cannot run")
+        }
+        Err(_) => {
+            eprintln!(
+                "SKIPPED: Redis test (no FERRULE_TEST_REDIS; run through `cargo xtask test`)"
+            );
+            None
+        }
+    }
+}
+
+fn prefix(name: &str) -> String {
+    format!("test-{}-{name}", std::process::id())
+}
+
+async fn server(url: &str, prefix: &str) -> TestServer {
+    let manager = RedisStateManager::connect(url, prefix)
+        .await
+        .expect("redis");
+    let app = App::new()
+        .settings(Settings::default())
+        .state::<TallyState>()
+        .state_manager(manager);
+    TestServer::start(app).await.unwrap()
+}
+
+async fn cleanup(url: &str, prefix: &str) {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("ferrule:{prefix}:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL")
+            .arg(keys)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn states_survive_a_server_restart() {
+    let Some(url) = redis_url() else { return };
+    let p = prefix("restart");
+    let a = server(&url, &p).await;
+    let mut c = a
+        .client_with(ClientOptions::default().token("tab-restart"))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        c.call("tally_state.bump", json!({})).await.unwrap();
+    }
+    drop(c);
+    a.stop().await;
+
+    let b = server(&url, &p).await;
+    let mut c = b
+        .client_with(ClientOptions::default().token("tab-restart"))
+        .await
+        .unwrap();
+    let full = c.hydrate().await.unwrap();
+    assert_eq!(full.delta["tally_state"]["count"], 3);
+    assert!(
+        full.delta["tally_state"].get("scratch").is_none(),
+        "transient fields are not stored"
+    );
+    let u = c.call("tally_state.bump", json!({})).await.unwrap();
+    assert_eq!(u.delta["tally_state"]["count"], 4);
+    cleanup(&url, &p).await;
+}
+
+#[tokio::test]
+async fn one_tab_on_two_servers_loses_no_update() {
+    let Some(url) = redis_url() else { return };
+    let p = prefix("two-nodes");
+    let (a, b) = (server(&url, &p).await, server(&url, &p).await);
+    let opts = ClientOptions::default().token("tab-shared");
+    let mut ca = a.client_with(opts.clone()).await.unwrap();
+    let mut cb = b.client_with(opts).await.unwrap();
+    for _ in 0..15 {
+        ca.emit("tally_state.bump", json!({})).await.unwrap();
+        cb.emit("tally_state.bump", json!({})).await.unwrap();
+    }
+    for _ in 0..15 {
+        ca.next_update().await.unwrap();
+        cb.next_update().await.unwrap();
+    }
+    let full = ca.hydrate().await.unwrap();
+    assert_eq!(full.delta["tally_state"]["count"], 30);
+    cleanup(&url, &p).await;
+}
+
+#[tokio::test]
+async fn tokens_are_separate_and_unknown_servers_fail_clearly() {
+    let Some(url) = redis_url() else { return };
+    let p = prefix("separate");
+    let s = server(&url, &p).await;
+    let mut one = s
+        .client_with(ClientOptions::default().token("tab-one"))
+        .await
+        .unwrap();
+    let mut two = s
+        .client_with(ClientOptions::default().token("tab-two"))
+        .await
+        .unwrap();
+    one.call("tally_state.bump", json!({})).await.unwrap();
+    let full = two.hydrate().await.unwrap();
+    assert_eq!(full.delta["tally_state"]["count"], 0);
+    cleanup(&url, &p).await;
+
+    let err = RedisStateManager::connect("redis://127.0.0.1:1", "x")
+        .await
+        .err()
+        .map(|e| e.to_string());
+    assert!(err.is_some_and(|e| e.contains("redis")));
+}
