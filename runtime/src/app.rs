@@ -23,6 +23,7 @@ use crate::auth::{Auth, AuthState, auth_middleware};
 use crate::bridge::{EventBridge, SessionFollow};
 use crate::csrf::csrf_middleware;
 use crate::dispatcher::{RESERVED, http_fallback, reserved_routes};
+use crate::lifespan::{CancellationToken, Lifespan, OnPanic, Supervisor, TaskSpec, run_hooks};
 use crate::middleware::{MiddlewareChain, Named};
 use crate::session::{SeaOrmStore, SessionConfig, session_middleware};
 use crate::settings::{Settings, SettingsError};
@@ -56,6 +57,7 @@ pub struct App {
     manager: Option<Arc<dyn StateManager>>,
     db: Option<DatabaseConnection>,
     auth: Option<Auth>,
+    lifespan: Lifespan,
     app_migrations: Option<MigrateFn>,
 }
 
@@ -81,6 +83,7 @@ impl App {
             manager: None,
             db: None,
             auth: None,
+            lifespan: Lifespan::default(),
             app_migrations: None,
         }
     }
@@ -202,8 +205,14 @@ impl App {
     }
 
     /// Assembles the whole app as one axum router (serve it with connect info for client
-    /// addresses: `into_make_service_with_connect_info::<SocketAddr>()`).
-    pub fn into_router(mut self) -> Result<Router, BuildError> {
+    /// addresses: `into_make_service_with_connect_info::<SocketAddr>()`). Startup and shutdown
+    /// hooks and background tasks run only with [`App::serve`] and
+    /// [`App::serve_with_shutdown`].
+    pub fn into_router(self) -> Result<Router, BuildError> {
+        Ok(self.build()?.router)
+    }
+
+    fn build(mut self) -> Result<Built, BuildError> {
         let settings = self.resolved_settings()?.clone();
         for (path, _) in &self.routes {
             if RESERVED
@@ -226,7 +235,12 @@ impl App {
             Some(m) => m,
             None => {
                 let memory = Arc::new(MemoryStateManager::default());
-                spawn_sweeper(Arc::downgrade(&memory));
+                let weak = Arc::downgrade(&memory);
+                self.lifespan.tasks.push(TaskSpec::new(
+                    "state sweeper",
+                    OnPanic::Restart,
+                    move |cancel| sweep_states(weak.clone(), cancel),
+                ));
                 memory
             }
         };
@@ -238,7 +252,7 @@ impl App {
             follow,
         ));
         let env = Arc::new(SocketEnv {
-            bridge,
+            bridge: bridge.clone(),
             trusted: trusted.clone(),
         });
         let (layer, io) = SocketIo::builder()
@@ -256,10 +270,16 @@ impl App {
         let origins = OriginPolicy {
             allowed: settings.allowed_origins.clone().into(),
         };
-        Ok(reserved_routes(doc)
+        let router = reserved_routes(doc)
             .merge(http_fallback(http, Arc::new(trusted)))
             .layer(layer)
-            .layer(axum::Extension(origins)))
+            .layer(axum::Extension(origins));
+        Ok(Built {
+            router,
+            io,
+            bridge,
+            lifespan: self.lifespan,
+        })
     }
 
     /// With a database: the built-in middleware in front of the app's, the auth routes and
@@ -268,9 +288,15 @@ impl App {
         let db = self.db.clone()?;
         let cache = Duration::from_millis(settings.auth_cache_ms);
         let store = SeaOrmStore::new(db.clone()).with_cache(cache);
-        if tokio::runtime::Handle::try_current().is_ok() {
-            store.spawn_sweeper(Duration::from_secs(600));
-        }
+        let sweeper = store.clone();
+        self.lifespan.tasks.push(TaskSpec::new(
+            "session sweeper",
+            OnPanic::Restart,
+            move |cancel| {
+                let store = sweeper.clone();
+                async move { store.sweep_until(Duration::from_secs(600), cancel).await }
+            },
+        ));
         let auth = self.auth.clone().unwrap_or_else(|| Auth::new(db));
         auth.set_cache_ttl(cache);
         let config = SessionConfig {
@@ -313,19 +339,92 @@ impl App {
         })
     }
 
-    /// Serves on `listener` until `shutdown` completes.
+    /// Runs `hook` before the server accepts its first connection; an error stops the start.
+    pub fn on_startup<F, Fut>(mut self, name: &str, hook: F) -> Self
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), crate::Error>> + Send + 'static,
+    {
+        self.lifespan
+            .startup
+            .push((name.to_owned(), Box::new(move || Box::pin(hook()))));
+        self
+    }
+
+    /// Runs `hook` after the server stopped and its tasks ended.
+    pub fn on_shutdown<F, Fut>(mut self, name: &str, hook: F) -> Self
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), crate::Error>> + Send + 'static,
+    {
+        self.lifespan
+            .shutdown
+            .push((name.to_owned(), Box::new(move || Box::pin(hook()))));
+        self
+    }
+
+    /// Runs a background task for the server's lifetime; it should end soon after its
+    /// [`CancellationToken`](crate::lifespan::CancellationToken) is cancelled.
+    pub fn task<F, Fut>(mut self, name: &str, on_panic: OnPanic, task: F) -> Self
+    where
+        F: Fn(crate::lifespan::CancellationToken) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.lifespan
+            .tasks
+            .push(TaskSpec::new(name, on_panic, task));
+        self
+    }
+
+    /// Serves on `listener` until `shutdown` completes, with the whole lifespan: startup hooks,
+    /// background tasks, then a graceful stop (in-flight events finish within `drain`, sockets
+    /// close cleanly, tasks are cancelled, shutdown hooks run).
     pub async fn serve_with_shutdown(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let router = self.into_router().map_err(std::io::Error::other)?;
-        axum::serve(
+        let Built {
+            router,
+            io,
+            bridge,
+            lifespan,
+        } = self.build().map_err(std::io::Error::other)?;
+        run_hooks("startup", lifespan.startup)
+            .await
+            .map_err(std::io::Error::other)?;
+        let supervisor = Supervisor::start(lifespan.tasks);
+        let stop_server = supervisor.stop_server.clone();
+        let graceful = async move {
+            tokio::select! {
+                () = shutdown => {}
+                () = stop_server.cancelled() => {}
+            }
+            if !bridge.drain(DRAIN).await {
+                tracing::warn!(?DRAIN, "events still running at shutdown; closing anyway");
+            }
+            io.close().await;
+        };
+        let served = axum::serve(
             nodelay(listener),
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
-        .await
+        .with_graceful_shutdown(graceful)
+        .await;
+        let failed = supervisor
+            .failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        supervisor.stop(DRAIN).await;
+        let hooks = run_hooks("shutdown", lifespan.shutdown).await;
+        served?;
+        if let Some(task) = failed {
+            return Err(std::io::Error::other(format!(
+                "background task `{task}` panicked and stopped the server"
+            )));
+        }
+        hooks.map_err(std::io::Error::other)
     }
 
     /// Serves on the configured address until Ctrl-C or SIGTERM. With a database, refuses to
@@ -510,21 +609,31 @@ pub(crate) fn nodelay(
     listener.tap_io(tap as fn(&mut tokio::net::TcpStream))
 }
 
-fn spawn_sweeper(memory: std::sync::Weak<MemoryStateManager>) {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return;
-    }
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            let Some(m) = memory.upgrade() else { break };
-            let gone = m.sweep();
-            if gone > 0 {
-                tracing::debug!(gone, "dropped idle client states");
-            }
+/// How long shutdown waits for in-flight events, and then for background tasks.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// What [`App::build`] makes.
+struct Built {
+    router: Router,
+    io: SocketIo,
+    bridge: Arc<EventBridge>,
+    lifespan: Lifespan,
+}
+
+/// Drops idle tokens' states every minute until cancelled.
+async fn sweep_states(memory: std::sync::Weak<MemoryStateManager>, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = cancel.cancelled() => return,
         }
-    });
+        let Some(m) = memory.upgrade() else { return };
+        let gone = m.sweep();
+        if gone > 0 {
+            tracing::debug!(gone, "dropped idle client states");
+        }
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -13,7 +13,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -61,6 +61,8 @@ pub(crate) struct SessionFollow {
 
 /// Runs events through the chain and the handlers.
 pub(crate) struct EventBridge {
+    in_flight: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
     follow: Option<SessionFollow>,
     settings: Settings,
     registry: StateRegistry,
@@ -80,6 +82,8 @@ impl EventBridge {
     ) -> Self {
         let skip = &settings.event_middleware_skip;
         Self {
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
+            idle: tokio::sync::Notify::new(),
             follow,
             full: chain.event_stack(Tier::Full, skip),
             auth_only: chain.event_stack(Tier::AuthOnly, skip),
@@ -87,6 +91,32 @@ impl EventBridge {
             settings,
             registry,
             manager,
+        }
+    }
+
+    /// Handles one event, counted as in flight for [`EventBridge::drain`].
+    pub(crate) async fn handle_counted(&self, socket: &mut SocketInfo, raw: Value) -> StateUpdate {
+        use std::sync::atomic::Ordering;
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let update = self.handle(socket, raw).await;
+        if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.idle.notify_waiters();
+        }
+        update
+    }
+
+    /// Waits until no event is running, up to `limit`; `false` if some still were.
+    pub(crate) async fn drain(&self, limit: Duration) -> bool {
+        use std::sync::atomic::Ordering;
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.idle.notified();
+            if self.in_flight.load(Ordering::SeqCst) == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.in_flight.load(Ordering::SeqCst) == 0;
+            }
         }
     }
 

@@ -61,6 +61,8 @@ pub mod dispatcher;
 #[cfg(feature = "server")]
 mod error;
 #[cfg(feature = "server")]
+pub mod lifespan;
+#[cfg(feature = "server")]
 pub mod metrics;
 #[cfg(feature = "server")]
 pub mod middleware;

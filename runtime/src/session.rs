@@ -63,20 +63,21 @@ impl SeaOrmStore {
         Ok(res.rows_affected)
     }
 
-    /// Deletes expired sessions every `period` until the process ends.
-    pub fn spawn_sweeper(&self, period: Duration) -> tokio::task::JoinHandle<()> {
-        let store = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(period);
-            loop {
-                tick.tick().await;
-                match store.delete_expired().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::debug!(removed = n, "expired sessions swept"),
-                    Err(e) => tracing::warn!(error = %e, "session sweep failed"),
-                }
+    /// Deletes expired sessions every `period` until `cancel` fires (the runtime registers this
+    /// as a background task of the server).
+    pub async fn sweep_until(&self, period: Duration, cancel: tokio_util::sync::CancellationToken) {
+        let mut tick = tokio::time::interval(period);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = cancel.cancelled() => return,
             }
-        })
+            match self.delete_expired().await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(removed = n, "expired sessions swept"),
+                Err(e) => tracing::warn!(error = %e, "session sweep failed"),
+            }
+        }
     }
 }
 

@@ -162,7 +162,7 @@ async fn worker<A: Adapter>(
 ) {
     while let Some(job) = rx.recv().await {
         let Job::Event(raw) = job else { break };
-        let update = bridge.handle(&mut info, raw).await;
+        let update = bridge.handle_counted(&mut info, raw).await;
         if let Err(e) = s.emit(EVENT, &update) {
             tracing::debug!(error = %e, "could not send an update; the socket is gone");
         }

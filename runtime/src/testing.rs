@@ -63,18 +63,10 @@ impl TestServer {
     pub async fn start(app: App) -> Result<Self, TestError> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let router = app.into_router().map_err(std::io::Error::other)?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(
-                crate::app::nodelay(listener),
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-        });
+        let task = tokio::spawn(app.serve_with_shutdown(listener, async {
+            let _ = stopped.await;
+        }));
         Ok(Self {
             addr,
             stop: Some(stop),
@@ -118,13 +110,29 @@ impl TestServer {
         TestClient::connect(self.addr, options).await
     }
 
-    /// Stops the server and waits for it.
-    pub async fn stop(mut self) {
+    /// Stops the server gracefully and returns what serving returned (an error if a startup
+    /// hook failed, for example).
+    pub async fn stop(mut self) -> std::io::Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(task) = self.task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        match self.task.take() {
+            Some(task) => match tokio::time::timeout(Duration::from_secs(30), task).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(e)) => Err(std::io::Error::other(e)),
+                Err(_) => Err(std::io::Error::other("the server did not stop within 30 s")),
+            },
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for the server to end on its own (a task stopped it), up to `limit`.
+    pub async fn wait(mut self, limit: Duration) -> Option<std::io::Result<()>> {
+        let task = self.task.take()?;
+        match tokio::time::timeout(limit, task).await {
+            Ok(Ok(result)) => Some(result),
+            Ok(Err(e)) => Some(Err(std::io::Error::other(e))),
+            Err(_) => None,
         }
     }
 }

@@ -90,7 +90,7 @@ async fn states_survive_a_server_restart() {
         c.call("tally_state.bump", json!({})).await.unwrap();
     }
     drop(c);
-    a.stop().await;
+    a.stop().await.expect("a graceful stop");
 
     let b = server(&url, &p).await;
     let mut c = b

@@ -105,3 +105,47 @@ fn routes_lists_states_and_auth_endpoints() {
             .any(|h| h == "reset")
     );
 }
+
+#[test]
+fn sigterm_stops_serve_cleanly_with_exit_code_zero() {
+    use std::io::BufRead;
+    let db = temp_db("sigterm");
+    assert!(
+        counter(&db)
+            .arg("migrate")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let mut child = counter(&db)
+        .arg("serve")
+        .env("FERRULE_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let listening = rx
+        .iter()
+        .find(|l| l.contains("listening on http://"))
+        .expect("the server says where it listens");
+    assert!(listening.contains("127.0.0.1:"), "{listening}");
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+    let rest: Vec<String> = rx.iter().collect();
+    assert!(rest.iter().any(|l| l.contains("shutting down")), "{rest:?}");
+}

@@ -1,0 +1,157 @@
+//! The server's lifespan: hooks, supervised tasks, and a graceful stop that lets events finish.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ferrule::lifespan::OnPanic;
+use ferrule::testing::TestServer;
+use ferrule::{App, EventContext, Handlers, Settings, State};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct SlowState {
+    done: bool,
+}
+
+impl SlowState {
+    async fn work(&mut self, _: EventContext) {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        self.done = true;
+    }
+}
+
+impl State for SlowState {
+    fn handlers(h: &mut Handlers<Self>) {
+        h.on("work", Self::work);
+    }
+}
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+fn push(log: &Log, s: &str) {
+    log.lock().unwrap().push(s.to_owned());
+}
+
+#[tokio::test]
+async fn startup_hooks_run_before_the_first_request() {
+    let log: Log = Arc::default();
+    let (l1, l2) = (log.clone(), log.clone());
+    let app = App::new()
+        .settings(Settings::default())
+        .on_startup("warm cache", move || async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            push(&l1, "started");
+            Ok(())
+        })
+        .route(
+            "/log",
+            axum::routing::get(move || {
+                let log = l2.clone();
+                async move { log.lock().unwrap().join(",") }
+            }),
+        );
+    let server = TestServer::start(app).await.unwrap();
+    // Sent at once: the listener holds it until the hooks are done.
+    assert_eq!(server.get("/log").await.unwrap().text(), "started");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_failing_startup_hook_stops_the_start_with_its_name() {
+    let app = App::new()
+        .settings(Settings::default())
+        .on_startup("check licence", || async {
+            Err(ferrule::Error::bad_request("no licence"))
+        });
+    let server = TestServer::start(app).await.unwrap();
+    let err = server
+        .wait(Duration::from_secs(5))
+        .await
+        .expect("ends")
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("startup hook `check licence` failed: no licence"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_lets_a_running_event_finish_then_stops_tasks_then_hooks() {
+    let log: Log = Arc::default();
+    let (lt, lh) = (log.clone(), log.clone());
+    let app = App::new()
+        .settings(Settings::default())
+        .state::<SlowState>()
+        .task("ticker", OnPanic::Restart, move |cancel| {
+            let log = lt.clone();
+            async move {
+                cancel.cancelled().await;
+                push(&log, "task cancelled");
+            }
+        })
+        .on_shutdown("flush", move || async move {
+            push(&lh, "shutdown hook");
+            Ok(())
+        });
+    let server = TestServer::start(app).await.unwrap();
+    let mut c = server.client().await.unwrap();
+    let id = c.emit("slow_state.work", json!({})).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let stopping = tokio::spawn(server.stop());
+    let update = c.final_for(id).await.expect("the in-flight event finishes");
+    assert_eq!(update.delta["slow_state"]["done"], true);
+    stopping.await.unwrap().expect("a graceful stop returns Ok");
+    assert_eq!(*log.lock().unwrap(), ["task cancelled", "shutdown hook"]);
+}
+
+#[tokio::test]
+async fn a_panicking_task_is_restarted() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let r = runs.clone();
+    let app =
+        App::new()
+            .settings(Settings::default())
+            .task("flaky", OnPanic::Restart, move |cancel| {
+                let r = r.clone();
+                async move {
+                    if r.fetch_add(1, Ordering::SeqCst) < 2 {
+                        panic!("flaky task fails");
+                    }
+                    cancel.cancelled().await;
+                }
+            });
+    let server = TestServer::start(app).await.unwrap();
+    for _ in 0..50 {
+        if runs.load(Ordering::SeqCst) >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 3, "two panics, two restarts");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_task_that_must_not_fail_stops_the_server() {
+    let app = App::new().settings(Settings::default()).task(
+        "payments feed",
+        OnPanic::StopServer,
+        |_cancel| async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            panic!("feed lost");
+        },
+    );
+    let server = TestServer::start(app).await.unwrap();
+    let result = server
+        .wait(Duration::from_secs(10))
+        .await
+        .expect("the server stops by itself");
+    let err = result.unwrap_err();
+    assert!(
+        err.to_string().contains("`payments feed` panicked"),
+        "{err}"
+    );
+}
