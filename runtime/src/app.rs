@@ -270,8 +270,10 @@ impl App {
         let origins = OriginPolicy {
             allowed: settings.allowed_origins.clone().into(),
         };
-        let router = reserved_routes(doc)
-            .merge(http_fallback(http, Arc::new(trusted)))
+        bridge.set_io(io.clone());
+        let trusted = Arc::new(trusted);
+        let router = reserved_routes(doc, bridge.clone(), trusted.clone())
+            .merge(http_fallback(http, trusted))
             .layer(layer)
             .layer(axum::Extension(origins));
         Ok(Built {

@@ -61,6 +61,7 @@ pub(crate) struct SessionFollow {
 
 /// Runs events through the chain and the handlers.
 pub(crate) struct EventBridge {
+    io: std::sync::OnceLock<socketioxide::SocketIo>,
     in_flight: std::sync::atomic::AtomicUsize,
     idle: tokio::sync::Notify,
     follow: Option<SessionFollow>,
@@ -82,6 +83,7 @@ impl EventBridge {
     ) -> Self {
         let skip = &settings.event_middleware_skip;
         Self {
+            io: std::sync::OnceLock::new(),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
             idle: tokio::sync::Notify::new(),
             follow,
@@ -96,9 +98,65 @@ impl EventBridge {
 
     /// Handles one event, counted as in flight for [`EventBridge::drain`].
     pub(crate) async fn handle_counted(&self, socket: &mut SocketInfo, raw: Value) -> StateUpdate {
+        self.counted(socket, raw, false).await
+    }
+
+    /// Handles an upload's event (its payload describes the files already on disk).
+    pub(crate) async fn handle_upload(&self, socket: &mut SocketInfo, raw: Value) -> StateUpdate {
+        self.counted(socket, raw, true).await
+    }
+
+    /// Checks that `name` is a registered upload handler.
+    pub(crate) fn check_upload_target(&self, name: &str) -> Result<(), String> {
+        let (state, handler) = name
+            .split_once('.')
+            .ok_or_else(|| format!("`{name}` must be `<state>.<handler>`"))?;
+        let entry = self
+            .registry
+            .by_name
+            .get(state)
+            .ok_or_else(|| format!("unknown state `{state}`"))?;
+        if !entry.uploads.contains(handler) {
+            return Err(format!("`{name}` is not an upload handler"));
+        }
+        Ok(())
+    }
+
+    /// Where uploads are spooled.
+    pub(crate) fn upload_dir(&self) -> std::path::PathBuf {
+        self.settings
+            .upload_dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir)
+    }
+
+    /// (per file, per request) upload limits in bytes.
+    pub(crate) fn upload_limits(&self) -> (u64, u64) {
+        (
+            self.settings.upload_max_file_bytes,
+            self.settings.upload_max_request_bytes,
+        )
+    }
+
+    /// Sends `update` to every socket of tab `token` (on this node).
+    pub(crate) async fn push_to_tab(&self, token: &str, update: &StateUpdate) {
+        if let Some(io) = self.io.get() {
+            let room = crate::socket::tab_room(token);
+            if let Err(e) = io.to(room).emit(crate::protocol::EVENT, update).await {
+                tracing::debug!(error = %e, "could not push an update to a tab");
+            }
+        }
+    }
+
+    /// Gives the bridge the socket server, for pushes.
+    pub(crate) fn set_io(&self, io: socketioxide::SocketIo) {
+        let _ = self.io.set(io);
+    }
+
+    async fn counted(&self, socket: &mut SocketInfo, raw: Value, via_upload: bool) -> StateUpdate {
         use std::sync::atomic::Ordering;
         self.in_flight.fetch_add(1, Ordering::SeqCst);
-        let update = self.handle(socket, raw).await;
+        let update = self.handle(socket, raw, via_upload).await;
         if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.idle.notify_waiters();
         }
@@ -138,7 +196,12 @@ impl EventBridge {
     }
 
     /// Handles one raw event and returns the final update for it.
-    pub(crate) async fn handle(&self, socket: &mut SocketInfo, raw: Value) -> StateUpdate {
+    pub(crate) async fn handle(
+        &self,
+        socket: &mut SocketInfo,
+        raw: Value,
+        via_upload: bool,
+    ) -> StateUpdate {
         let decode_started = Instant::now();
         let id = raw.get("id").and_then(Value::as_u64);
         let event: Event = match serde_path_to_error::deserialize(raw) {
@@ -175,6 +238,12 @@ impl EventBridge {
                 ),
             );
         };
+        if entry.uploads.contains(handler_name) && !via_upload {
+            return protocol_error(
+                id,
+                format!("`{}` takes files: POST them to /_upload", event.name),
+            );
+        }
         let call = match handler.prepare(event.payload.clone()) {
             Ok(call) => call,
             Err(why) => {

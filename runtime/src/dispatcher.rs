@@ -4,7 +4,7 @@
 //! | path | answer |
 //! |---|---|
 //! | `/_event/` | Socket.IO (Engine.IO v4 over WebSocket or polling) |
-//! | `/_upload` | `501 Not Implemented` until uploads land |
+//! | `/_upload` | `POST` multipart files for an upload handler (see [`crate::upload`]) |
 //! | `/_health` | `200` JSON `{"status": "ok", ...}` |
 //! | `/ping` | `200` `pong` |
 //! | `/_all_routes` | `200` JSON of HTTP routes, states and handlers |
@@ -19,7 +19,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::get;
 use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -34,7 +34,11 @@ pub const RESERVED: &[&str] = &["/_event", "/_upload", "/_health", "/ping", "/_a
 pub const UNKNOWN_SOCKET_CLOSE_CODE: u16 = 1011;
 
 /// The inner app's plain HTTP endpoints (the socket endpoint is a layer over all of it).
-pub(crate) fn reserved_routes(routes_doc: Arc<Value>) -> Router {
+pub(crate) fn reserved_routes(
+    routes_doc: Arc<Value>,
+    bridge: Arc<crate::bridge::EventBridge>,
+    trusted: Arc<Vec<IpNet>>,
+) -> Router {
     Router::new()
         .route(
             "/_health",
@@ -52,12 +56,12 @@ pub(crate) fn reserved_routes(routes_doc: Arc<Value>) -> Router {
         )
         .route(
             "/_upload",
-            any(|| async {
-                (
-                    StatusCode::NOT_IMPLEMENTED,
-                    "uploads are not available in this version of Ferrule",
-                )
-            }),
+            axum::routing::post(move |req: Request| {
+                let bridge = bridge.clone();
+                let trusted = trusted.clone();
+                async move { crate::upload::handle(&bridge, &trusted, req).await }
+            })
+            .layer(axum::extract::DefaultBodyLimit::disable()),
         )
 }
 

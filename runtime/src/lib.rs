@@ -78,6 +78,8 @@ mod socket;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "server")]
+pub mod upload;
 
 #[cfg(feature = "server")]
 pub use app::{App, BuildError, shutdown_signal};

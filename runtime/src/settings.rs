@@ -73,6 +73,12 @@ pub struct Settings {
     /// every event). Changes made by this process apply at once; another process's changes
     /// (a second node, SQL by hand) can go unseen this long.
     pub auth_cache_ms: u64,
+    /// Largest uploaded file in bytes.
+    pub upload_max_file_bytes: u64,
+    /// Largest upload request (all files) in bytes.
+    pub upload_max_request_bytes: u64,
+    /// Where uploads are spooled while their handler runs (default: the system temp dir).
+    pub upload_dir: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -92,6 +98,9 @@ impl Default for Settings {
             secure_cookies: false,
             allow_register: true,
             auth_cache_ms: 1000,
+            upload_max_file_bytes: 10 << 20,
+            upload_max_request_bytes: 50 << 20,
+            upload_dir: None,
         }
     }
 }
@@ -221,6 +230,15 @@ impl Settings {
                 "session_cookie" => self.session_cookie = value.clone(),
                 "secure_cookies" => self.secure_cookies = parse_bool(&value).map_err(bad)?,
                 "allow_register" => self.allow_register = parse_bool(&value).map_err(bad)?,
+                "upload_max_file_bytes" => {
+                    self.upload_max_file_bytes =
+                        value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
+                }
+                "upload_max_request_bytes" => {
+                    self.upload_max_request_bytes =
+                        value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
+                }
+                "upload_dir" => self.upload_dir = Some(PathBuf::from(&value)),
                 "auth_cache_ms" => {
                     self.auth_cache_ms =
                         value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
@@ -231,7 +249,7 @@ impl Settings {
                          auto_redirect_from_middleware, event_post_from_payload, \
                          run_middleware_chain, default_tier, trusted_proxies, max_event_bytes, \
                          allowed_origins, login_url, session_cookie, secure_cookies, allow_register, \
-                         auth_cache_ms)"
+                         auth_cache_ms, upload_max_file_bytes, upload_max_request_bytes, upload_dir)"
                             .to_owned(),
                     ));
                 }

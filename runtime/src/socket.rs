@@ -20,6 +20,11 @@ use crate::bridge::{EventBridge, SocketInfo, resolve_client, strip_upgrade_heade
 use crate::protocol::{ClientEvent, EVENT, StateUpdate};
 use crate::settings::IpNet;
 
+/// The room every socket of one tab is in, for pushes (uploads, background handlers).
+pub(crate) fn tab_room(token: &str) -> String {
+    format!("tab:{token}")
+}
+
 /// Events a socket may have queued before new ones are refused.
 const QUEUE: usize = 256;
 
@@ -136,6 +141,7 @@ pub(crate) fn on_connect<A: Adapter>(env: Arc<SocketEnv>, s: SocketRef<A>, auth:
         headers,
         peer,
     };
+    s.join(tab_room(&info.token));
     let (tx, rx) = mpsc::channel(QUEUE);
     s.on(EVENT, EventSink { tx: tx.clone() });
     s.on_fallback(

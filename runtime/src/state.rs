@@ -296,6 +296,7 @@ fn panic_message(panic: &Box<dyn Any + Send>) -> String {
 pub struct Handlers<S> {
     map: BTreeMap<String, Arc<dyn ErasedHandler>>,
     guards: BTreeMap<String, Vec<Guard>>,
+    uploads: std::collections::BTreeSet<String>,
     last: Option<String>,
     _state: PhantomData<fn() -> S>,
 }
@@ -311,6 +312,14 @@ impl<S: State> Handlers<S> {
             }),
         );
         self.last = Some(name.to_owned());
+        self
+    }
+
+    /// Registers an upload handler: it takes `Vec<UploadedFile>` as its payload and runs for
+    /// `POST /_upload`, never for a socket event.
+    pub fn upload<M: 'static, H: Handler<S, M>>(&mut self, name: &str, handler: H) -> &mut Self {
+        self.on(name, handler);
+        self.uploads.insert(name.to_owned());
         self
     }
 
@@ -357,6 +366,7 @@ pub(crate) struct StateEntry {
     pub(crate) tier: Option<Tier>,
     pub(crate) handlers: BTreeMap<String, Arc<dyn ErasedHandler>>,
     pub(crate) guards: BTreeMap<String, Arc<[Guard]>>,
+    pub(crate) uploads: std::collections::BTreeSet<String>,
     pub(crate) make_default: fn() -> Box<dyn AnyState>,
     pub(crate) from_json: fn(Value) -> Result<Box<dyn AnyState>, serde_json::Error>,
 }
@@ -366,6 +376,7 @@ impl StateEntry {
         let mut handlers = Handlers::<S> {
             map: BTreeMap::new(),
             guards: BTreeMap::new(),
+            uploads: Default::default(),
             last: None,
             _state: PhantomData,
         };
@@ -374,6 +385,7 @@ impl StateEntry {
             name: S::name(),
             tier: S::TIER,
             handlers: handlers.map,
+            uploads: handlers.uploads,
             guards: handlers
                 .guards
                 .into_iter()

@@ -1,0 +1,404 @@
+//! `POST /_upload` with a real session: files reach the handler with the user, guards apply,
+//! limits answer 413 and leave nothing on disk, and a large upload streams with bounded memory.
+
+mod dbsupport;
+
+use std::path::PathBuf;
+
+use dbsupport::{Backend, TestDb};
+use ferrule::auth::NewUser;
+use ferrule::testing::{ClientOptions, TestServer};
+use ferrule::upload::UploadedFile;
+use ferrule::{App, Error, EventContext, Handlers, Settings, State};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct ProfileState {
+    uploader: Option<String>,
+    files: Vec<String>,
+    first_bytes: String,
+    total: u64,
+}
+
+impl ProfileState {
+    async fn avatar(&mut self, ctx: EventContext, files: Vec<UploadedFile>) -> Result<(), Error> {
+        self.uploader = ctx.user().username().map(str::to_owned);
+        self.files = files
+            .iter()
+            .map(|f| f.file_name.clone().unwrap_or_default())
+            .collect();
+        if let Some(f) = files.first() {
+            let bytes = tokio::fs::read(&f.path).await?;
+            self.first_bytes = String::from_utf8_lossy(&bytes[..bytes.len().min(16)]).into_owned();
+        }
+        self.total = files.iter().map(|f| f.size).sum();
+        Ok(())
+    }
+
+    async fn bulk(&mut self, _: EventContext, files: Vec<UploadedFile>) {
+        self.total = files.iter().map(|f| f.size).sum();
+    }
+}
+
+impl State for ProfileState {
+    fn handlers(h: &mut Handlers<Self>) {
+        h.upload("avatar", Self::avatar)
+            .login_required()
+            .upload("bulk", Self::bulk);
+    }
+}
+
+fn upload_dir(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("ferrule-upload-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn leftovers(dir: &PathBuf) -> usize {
+    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
+async fn server(db: &TestDb, settings: Settings) -> TestServer {
+    let app = App::new()
+        .settings(settings)
+        .database(db.conn.clone())
+        .state::<ProfileState>();
+    app.auth()
+        .unwrap()
+        .create_user(NewUser {
+            username: "ada".into(),
+            password: "analytical".into(),
+            ..NewUser::default()
+        })
+        .await
+        .unwrap();
+    TestServer::start(app).await.unwrap()
+}
+
+async fn login(server: &TestServer) -> String {
+    let probe = server.http("GET", "/nowhere", &[], b"").await.unwrap();
+    let csrf = probe
+        .headers
+        .iter()
+        .find(|(k, v)| k == "set-cookie" && v.starts_with("csrftoken="))
+        .map(|(_, v)| v.split(';').next().unwrap().to_owned())
+        .unwrap();
+    let token = csrf.split_once('=').unwrap().1.to_owned();
+    let resp = server
+        .http(
+            "POST",
+            "/_auth/login",
+            &[
+                ("content-type", "application/json"),
+                ("x-csrftoken", &token),
+                ("cookie", &csrf),
+            ],
+            br#"{"username":"ada","password":"analytical"}"#,
+        )
+        .await
+        .unwrap();
+    resp.headers
+        .iter()
+        .find(|(k, v)| k == "set-cookie" && v.starts_with("ferrule_session="))
+        .map(|(_, v)| v.split(';').next().unwrap().to_owned())
+        .unwrap()
+}
+
+const BOUNDARY: &str = "ferruleboundary42";
+
+fn multipart(files: &[(&str, &str, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (field, name, bytes) in files {
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+async fn post_upload(
+    server: &TestServer,
+    token: &str,
+    handler: &str,
+    cookie: Option<&str>,
+    body: &[u8],
+) -> ferrule::testing::TestResponse {
+    let ct = format!("multipart/form-data; boundary={BOUNDARY}");
+    let mut headers = vec![
+        ("content-type", ct.as_str()),
+        ("ferrule-client-token", token),
+        ("ferrule-event-handler", handler),
+        ("ferrule-path", "/profile"),
+    ];
+    if let Some(c) = cookie {
+        headers.push(("cookie", c));
+    }
+    server
+        .http("POST", "/_upload", &headers, body)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn authenticated_upload_reaches_the_handler_and_the_tab() {
+    let Some(db) = TestDb::new(Backend::Sqlite).await else {
+        return;
+    };
+    let dir = upload_dir("auth");
+    let server = server(
+        &db,
+        Settings {
+            upload_dir: Some(dir.clone()),
+            ..Settings::default()
+        },
+    )
+    .await;
+    let cookie = login(&server).await;
+    let mut tab = server
+        .client_with(
+            ClientOptions::default()
+                .token("tab-up")
+                .header("cookie", cookie.clone()),
+        )
+        .await
+        .unwrap();
+    let body = multipart(&[
+        ("avatar", "me.png", b"PNG-BYTES-HERE"),
+        ("avatar", "b.txt", b"hello"),
+    ]);
+    let resp = post_upload(
+        &server,
+        "tab-up",
+        "profile_state.avatar",
+        Some(&cookie),
+        &body,
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let update: ferrule::StateUpdate = serde_json::from_slice(&resp.body).unwrap();
+    assert_eq!(update.id, None);
+    let delta = &update.delta["profile_state"];
+    assert_eq!(delta["uploader"], "ada");
+    assert_eq!(delta["files"], json!(["me.png", "b.txt"]));
+    assert_eq!(delta["first_bytes"], "PNG-BYTES-HERE");
+    assert_eq!(delta["total"], 19);
+    let pushed = tab.next_update().await.unwrap();
+    assert_eq!(pushed.id, None, "pushed to the tab");
+    assert_eq!(pushed.delta["profile_state"]["uploader"], "ada");
+    assert_eq!(
+        leftovers(&dir),
+        0,
+        "temporary files are deleted after the handler"
+    );
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn anonymous_upload_to_a_protected_handler_is_redirected() {
+    let Some(db) = TestDb::new(Backend::Sqlite).await else {
+        return;
+    };
+    let dir = upload_dir("anon");
+    let server = server(
+        &db,
+        Settings {
+            upload_dir: Some(dir.clone()),
+            ..Settings::default()
+        },
+    )
+    .await;
+    let resp = post_upload(
+        &server,
+        "tab-anon",
+        "profile_state.avatar",
+        None,
+        &multipart(&[("f", "a", b"x")]),
+    )
+    .await;
+    assert_eq!(resp.status, 200);
+    let update: ferrule::StateUpdate = serde_json::from_slice(&resp.body).unwrap();
+    assert_eq!(update.events[0].path(), Some("/login?next=%2Fprofile"));
+    assert!(update.delta.is_empty());
+    assert_eq!(leftovers(&dir), 0);
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn oversize_uploads_get_413_and_leave_nothing() {
+    let Some(db) = TestDb::new(Backend::Sqlite).await else {
+        return;
+    };
+    let dir = upload_dir("big");
+    let settings = Settings {
+        upload_dir: Some(dir.clone()),
+        upload_max_file_bytes: 1000,
+        upload_max_request_bytes: 1500,
+        ..Settings::default()
+    };
+    let server = server(&db, settings).await;
+    let big = vec![b'x'; 1001];
+    let resp = post_upload(
+        &server,
+        "tab-big",
+        "profile_state.bulk",
+        None,
+        &multipart(&[("f", "big.bin", &big)]),
+    )
+    .await;
+    assert_eq!(resp.status, 413);
+    assert!(
+        resp.text()
+            .contains("`big.bin` is larger than the limit of 1000 bytes"),
+        "{}",
+        resp.text()
+    );
+    let two = vec![b'y'; 800];
+    let resp = post_upload(
+        &server,
+        "tab-big",
+        "profile_state.bulk",
+        None,
+        &multipart(&[("f", "a", &two), ("f", "b", &two)]),
+    )
+    .await;
+    assert_eq!(resp.status, 413);
+    assert!(
+        resp.text().contains("1500 bytes per request"),
+        "{}",
+        resp.text()
+    );
+    assert_eq!(leftovers(&dir), 0, "no temporary file left behind");
+    let ok = post_upload(
+        &server,
+        "tab-big",
+        "profile_state.bulk",
+        None,
+        &multipart(&[("f", "a", &two)]),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "the server keeps working");
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn missing_or_bad_headers_are_named() {
+    let Some(db) = TestDb::new(Backend::Sqlite).await else {
+        return;
+    };
+    let server = server(&db, Settings::default()).await;
+    let body = multipart(&[("f", "a", b"x")]);
+    let ct = format!("multipart/form-data; boundary={BOUNDARY}");
+    let no_token = server
+        .http(
+            "POST",
+            "/_upload",
+            &[
+                ("content-type", &ct),
+                ("ferrule-event-handler", "profile_state.bulk"),
+            ],
+            &body,
+        )
+        .await
+        .unwrap();
+    assert_eq!(no_token.status, 400);
+    assert!(
+        no_token
+            .text()
+            .contains("missing header ferrule-client-token")
+    );
+    let not_upload = post_upload(&server, "tab-h", "profile_state.nope", None, &body).await;
+    assert_eq!(not_upload.status, 400);
+    assert!(
+        not_upload.text().contains("ferrule-event-handler"),
+        "{}",
+        not_upload.text()
+    );
+    let bad_token = post_upload(&server, "bad token!", "profile_state.bulk", None, &body).await;
+    assert!(
+        bad_token
+            .text()
+            .contains("invalid header ferrule-client-token")
+    );
+    // And upload handlers cannot be reached as socket events with forged file paths.
+    let mut c = server.client().await.unwrap();
+    let u = c
+        .call("profile_state.bulk", json!([{"field": "f", "file_name": null, "content_type": null, "size": 1, "path": "/etc/passwd"}]))
+        .await
+        .unwrap();
+    assert!(
+        u.events[0]
+            .message()
+            .unwrap()
+            .contains("POST them to /_upload")
+    );
+    db.cleanup().await;
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_100_mb_upload_streams_with_bounded_memory() {
+    let Some(db) = TestDb::new(Backend::Sqlite).await else {
+        return;
+    };
+    let dir = upload_dir("huge");
+    let settings = Settings {
+        upload_dir: Some(dir.clone()),
+        upload_max_file_bytes: 200 << 20,
+        upload_max_request_bytes: 200 << 20,
+        ..Settings::default()
+    };
+    let server = server(&db, settings).await;
+    const SIZE: usize = 100 << 20;
+    let head = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"f\"; filename=\"huge.bin\"\r\n\r\n"
+    );
+    let tail = format!("\r\n--{BOUNDARY}--\r\n");
+    let len = head.len() + SIZE + tail.len();
+    let before = peak_rss_kib();
+    let mut s = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let req = format!(
+        "POST /_upload HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {len}\r\nFerrule-Client-Token: tab-huge\r\nFerrule-Event-Handler: profile_state.bulk\r\n\r\n{head}"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let chunk = vec![b'z'; 64 << 10];
+    for _ in 0..SIZE / chunk.len() {
+        s.write_all(&chunk).await.unwrap();
+    }
+    s.write_all(tail.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "{}",
+        &answer[..answer.len().min(300)]
+    );
+    assert!(answer.contains(&format!("\"total\":{SIZE}")));
+    let grown_mib = (peak_rss_kib().saturating_sub(before)) / 1024;
+    eprintln!("100 MiB upload: peak RSS of the test process grew by {grown_mib} MiB");
+    assert!(
+        grown_mib < 64,
+        "the upload was buffered in memory: +{grown_mib} MiB"
+    );
+    assert_eq!(leftovers(&dir), 0);
+    db.cleanup().await;
+}
