@@ -244,13 +244,7 @@ impl App {
                 memory
             }
         };
-        let bridge = Arc::new(EventBridge::new(
-            settings.clone(),
-            registry,
-            manager,
-            &self.chain,
-            follow,
-        ));
+        let bridge = EventBridge::new(settings.clone(), registry, manager, &self.chain, follow);
         let env = Arc::new(SocketEnv {
             bridge: bridge.clone(),
             trusted: trusted.clone(),
@@ -402,6 +396,7 @@ impl App {
                 () = shutdown => {}
                 () = stop_server.cancelled() => {}
             }
+            bridge.shutdown_token().cancel();
             if !bridge.drain(DRAIN).await {
                 tracing::warn!(?DRAIN, "events still running at shutdown; closing anyway");
             }

@@ -12,7 +12,7 @@
 //! 6. commit the copy and ship the fields that changed.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -61,6 +61,8 @@ pub(crate) struct SessionFollow {
 
 /// Runs events through the chain and the handlers.
 pub(crate) struct EventBridge {
+    me: Weak<Self>,
+    shutdown: tokio_util::sync::CancellationToken,
     io: std::sync::OnceLock<socketioxide::SocketIo>,
     in_flight: std::sync::atomic::AtomicUsize,
     idle: tokio::sync::Notify,
@@ -80,9 +82,22 @@ impl EventBridge {
         manager: Arc<dyn StateManager>,
         chain: &MiddlewareChain,
         follow: Option<SessionFollow>,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self::build(me.clone(), settings, registry, manager, chain, follow))
+    }
+
+    fn build(
+        me: Weak<Self>,
+        settings: Settings,
+        registry: StateRegistry,
+        manager: Arc<dyn StateManager>,
+        chain: &MiddlewareChain,
+        follow: Option<SessionFollow>,
     ) -> Self {
         let skip = &settings.event_middleware_skip;
         Self {
+            me,
+            shutdown: tokio_util::sync::CancellationToken::new(),
             io: std::sync::OnceLock::new(),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
             idle: tokio::sync::Notify::new(),
@@ -146,6 +161,59 @@ impl EventBridge {
                 tracing::debug!(error = %e, "could not push an update to a tab");
             }
         }
+    }
+
+    /// Cancelled when the server begins to shut down (background handlers watch it).
+    pub(crate) fn shutdown_token(&self) -> &tokio_util::sync::CancellationToken {
+        &self.shutdown
+    }
+
+    /// Runs `fut` detached, counted as in flight so shutdown waits for it.
+    pub(crate) fn track(&self, fut: impl Future<Output = ()> + Send + 'static) {
+        use std::sync::atomic::Ordering;
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let me = self.me.clone();
+        tokio::spawn(async move {
+            fut.await;
+            if let Some(b) = me.upgrade()
+                && b.in_flight.fetch_sub(1, Ordering::SeqCst) == 1
+            {
+                b.idle.notify_waiters();
+            }
+        });
+    }
+
+    /// Locks `token`'s states, applies `f` to a copy of state `name`, commits it and returns
+    /// the update to push (`id: null`).
+    pub(crate) async fn with_state<R>(
+        &self,
+        token: &str,
+        name: &str,
+        f: impl FnOnce(&mut dyn AnyState) -> R,
+    ) -> Result<(StateUpdate, R), Error> {
+        let entry = self
+            .registry
+            .by_name
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::internal(format!("state `{name}` is not registered")))?;
+        let mut lock = self.manager.lock(token).await?;
+        let result = (|| {
+            let slot = lock.states().slot(&entry)?;
+            let mut working = slot.state.clone_box();
+            let out = f(working.as_mut());
+            let new_json = working.to_json()?;
+            let changed = delta(&slot.json, &new_json);
+            slot.state = working;
+            slot.json = new_json;
+            let mut update = StateUpdate::final_for(None);
+            if !changed.is_empty() {
+                update.delta.insert(entry.name.clone(), changed);
+            }
+            Ok::<_, Error>((update, out))
+        })();
+        lock.release().await?;
+        result
     }
 
     /// Gives the bridge the socket server, for pushes.
@@ -567,6 +635,7 @@ impl EventBridge {
             token: socket.token.clone(),
         });
         ext.insert(socket.client);
+        ext.insert(crate::background::BridgeRef(self.me.clone()));
         if let Some(peer) = socket.peer {
             ext.insert(axum::extract::ConnectInfo(peer));
         }

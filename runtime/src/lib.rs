@@ -47,6 +47,8 @@ mod app;
 #[cfg(feature = "server")]
 pub mod auth;
 #[cfg(feature = "server")]
+pub mod background;
+#[cfg(feature = "server")]
 mod bridge;
 #[cfg(feature = "server")]
 mod cache;

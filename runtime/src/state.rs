@@ -323,6 +323,23 @@ impl<S: State> Handlers<S> {
         self
     }
 
+    /// Registers a background handler: `async fn(Background<Self>, P) -> R`. The event is
+    /// answered at once; the work goes on detached, pushing updates with `bg.update(..)`.
+    pub fn background<P, F, Fut, R>(&mut self, name: &str, f: F) -> &mut Self
+    where
+        P: DeserializeOwned + Send + 'static,
+        F: Fn(crate::background::Background<S>, P) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoEvents + 'static,
+    {
+        self.map.insert(
+            name.to_owned(),
+            Arc::new(crate::background::BackgroundTyped::<S, P, F>::new(f)),
+        );
+        self.last = Some(name.to_owned());
+        self
+    }
+
     /// Guards the handler registered last with `guard` (they all must pass).
     pub fn guard(&mut self, guard: Guard) -> &mut Self {
         let name = self

@@ -41,10 +41,17 @@ async fn all_routes_lists_http_routes_states_and_handlers() {
 }
 
 #[tokio::test]
-async fn upload_is_not_implemented_yet() {
+async fn upload_is_reserved_and_names_missing_headers() {
     let server = server(Settings::default()).await;
     let resp = server.http("POST", "/_upload", &[], b"x").await.unwrap();
-    assert_eq!(resp.status, 501);
+    assert_eq!(resp.status, 400);
+    assert!(
+        resp.text().contains("ferrule-client-token"),
+        "{}",
+        resp.text()
+    );
+    // No middleware ran: the CSRF stand-in would have refused a POST without a token.
+    assert_ne!(resp.text(), "CSRF token missing.");
 }
 
 #[tokio::test]

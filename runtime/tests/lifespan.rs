@@ -155,3 +155,89 @@ async fn a_task_that_must_not_fail_stops_the_server() {
         "{err}"
     );
 }
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct ImportState {
+    done: u32,
+    pings: u32,
+}
+
+impl ImportState {
+    async fn import(
+        bg: ferrule::background::Background<Self>,
+        rows: u32,
+    ) -> Result<(), ferrule::Error> {
+        for _ in 0..rows {
+            tokio::time::sleep(Duration::from_millis(80)).await;
+            bg.update(|s| s.done += 1).await?;
+        }
+        Ok(())
+    }
+
+    async fn wait_for_shutdown(
+        bg: ferrule::background::Background<Self>,
+        _: serde::de::IgnoredAny,
+    ) {
+        bg.shutting_down().await;
+        bg.update(|s| s.done = 999).await.ok();
+    }
+
+    async fn ping(&mut self, _: EventContext) {
+        self.pings += 1;
+    }
+}
+
+impl State for ImportState {
+    fn handlers(h: &mut Handlers<Self>) {
+        h.background("import", Self::import)
+            .background("wait_for_shutdown", Self::wait_for_shutdown)
+            .on("ping", Self::ping);
+    }
+}
+
+#[tokio::test]
+async fn background_handlers_push_updates_without_blocking_the_tab() {
+    let app = App::new()
+        .settings(Settings::default())
+        .state::<ImportState>();
+    let server = TestServer::start(app).await.unwrap();
+    let mut c = server.client().await.unwrap();
+    let started = c.call("import_state.import", json!(3)).await.unwrap();
+    assert!(
+        started.delta.is_empty(),
+        "the event is answered at once: {started:?}"
+    );
+    // The tab's other events are not blocked by the running import.
+    let u = c.call("import_state.ping", json!({})).await.unwrap();
+    assert_eq!(u.delta["import_state"]["pings"], 1);
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let push = c.next_update().await.unwrap();
+        assert_eq!(push.id, None, "pushes carry no event id");
+        if let Some(done) = push.delta.get("import_state").and_then(|d| d.get("done")) {
+            seen.push(done.as_u64().unwrap());
+        }
+    }
+    assert_eq!(seen, [1, 2, 3]);
+    assert_eq!(c.hydrate().await.unwrap().delta["import_state"]["done"], 3);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn background_handlers_end_cleanly_at_shutdown() {
+    let app = App::new()
+        .settings(Settings::default())
+        .state::<ImportState>();
+    let server = TestServer::start(app).await.unwrap();
+    let mut c = server.client().await.unwrap();
+    c.call("import_state.wait_for_shutdown", json!(null))
+        .await
+        .unwrap();
+    let stopping = tokio::spawn(server.stop());
+    let push = c
+        .next_update()
+        .await
+        .expect("the handler's last update arrives before the socket closes");
+    assert_eq!(push.delta["import_state"]["done"], 999);
+    stopping.await.unwrap().expect("graceful stop");
+}
