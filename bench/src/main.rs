@@ -237,8 +237,11 @@ async fn fresh_postgres_database(url: &str) -> Result<()> {
 async fn serve_echo() -> Result<()> {
     use socketioxide::SocketIo;
     use socketioxide::extract::{Data, SocketRef};
+    use socketioxide::handler::ConnectHandler;
     let (layer, io) = SocketIo::builder().req_path("/_event").build_layer();
-    io.ns("/", async |s: SocketRef| {
+    // Handlers are registered in connect middleware, which runs before the CONNECT answer:
+    // registered in the connect handler, a client's first event could arrive before them.
+    let wire = |s: SocketRef| async move {
         s.on("event", async |s: SocketRef, Data(v): Data<Value>| {
             let id = v.get("id").cloned().unwrap_or(Value::Null);
             let _ = s.emit(
@@ -246,7 +249,9 @@ async fn serve_echo() -> Result<()> {
                 &json!({"id": id, "delta": {}, "events": [], "final": true}),
             );
         });
-    });
+        Ok::<(), std::convert::Infallible>(())
+    };
+    io.ns("/", (async || {}).with(wire));
     use axum::serve::ListenerExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("READY {}", listener.local_addr()?);

@@ -11,7 +11,6 @@ use axum::Router;
 use axum::routing::MethodRouter;
 use serde_json::json;
 use socketioxide::SocketIo;
-use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 
 use futures_util::future::BoxFuture;
@@ -28,7 +27,7 @@ use crate::middleware::{MiddlewareChain, Named};
 use crate::session::{SeaOrmStore, SessionConfig, session_middleware};
 use crate::settings::{Settings, SettingsError};
 use crate::socket::OriginPolicy;
-use crate::socket::{SocketEnv, check_auth, on_connect};
+use crate::socket::{SocketEnv, connect_middleware};
 use crate::state::{MemoryStateManager, State, StateEntry, StateManager, StateRegistry};
 
 /// Why an app could not be assembled.
@@ -255,10 +254,9 @@ impl App {
             .build_layer();
         io.ns(
             "/",
-            (async move |s: SocketRef, TryData(auth): TryData<serde_json::Value>| {
-                on_connect(env.clone(), s, auth.unwrap_or_default());
-            })
-            .with(check_auth),
+            (async || {}).with(connect_middleware::<socketioxide::adapter::LocalAdapter>(
+                env,
+            )),
         );
         let http = self.router.layer(self.chain.clone().into_layer());
         let origins = OriginPolicy {

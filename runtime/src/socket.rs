@@ -102,16 +102,33 @@ pub(crate) fn valid_token(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// Checks the handshake and wires the socket, as socketioxide connect middleware.
+///
+/// This runs *before* socketioxide answers the CONNECT packet. Wiring in the connect handler
+/// instead (which runs after the answer, in a task of its own) leaves a window in which a
+/// client's first event finds no handler and is silently dropped.
+pub(crate) fn connect_middleware<A: Adapter>(
+    env: Arc<SocketEnv>,
+) -> impl FnOnce(SocketRef<A>, TryData<Auth>) -> std::future::Ready<Result<(), ConnectRefused>>
++ Clone
++ Send
++ Sync
++ 'static {
+    move |s: SocketRef<A>, TryData(auth): TryData<Auth>| {
+        std::future::ready(check_auth(&s, auth).map(|token| on_connect(env, s, token)))
+    }
+}
+
 /// Reads the token from the CONNECT auth, refusing the connection without a valid one.
-pub(crate) async fn check_auth<A: Adapter>(
-    s: SocketRef<A>,
-    TryData(auth): TryData<Auth>,
-) -> Result<(), ConnectRefused> {
+fn check_auth<A: Adapter>(
+    s: &SocketRef<A>,
+    auth: Result<Auth, socketioxide::ParserError>,
+) -> Result<String, ConnectRefused> {
     if let Some(policy) = s.req_parts().extensions.get::<OriginPolicy>() {
         policy.check(&s.req_parts().headers)?;
     }
     match auth {
-        Ok(Auth { token }) if valid_token(&token) => Ok(()),
+        Ok(Auth { token }) if valid_token(&token) => Ok(token),
         Ok(_) => Err(ConnectRefused(
             "invalid token: expected 1 to 128 characters of A-Z, a-z, 0-9, - and _".into(),
         )),
@@ -121,13 +138,8 @@ pub(crate) async fn check_auth<A: Adapter>(
     }
 }
 
-/// Wires a connected socket: its info, its queue, its worker.
-pub(crate) fn on_connect<A: Adapter>(env: Arc<SocketEnv>, s: SocketRef<A>, auth: Value) {
-    let token = auth
-        .get("token")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+/// Wires a socket: its info, its queue, its worker.
+fn on_connect<A: Adapter>(env: Arc<SocketEnv>, s: SocketRef<A>, token: String) {
     let parts = s.req_parts();
     let peer = parts
         .extensions

@@ -433,7 +433,15 @@ impl TestClient {
         Ok(())
     }
 
+    /// The next update, waiting at most the client's timeout in all (pings do not extend it).
     async fn receive_update(&mut self) -> Result<StateUpdate, TestError> {
+        let limit = self.timeout;
+        tokio::time::timeout(limit, self.receive_update_untimed())
+            .await
+            .map_err(|_| TestError::Timeout("an update"))?
+    }
+
+    async fn receive_update_untimed(&mut self) -> Result<StateUpdate, TestError> {
         match self.next_socket_packet().await? {
             SocketPacket::Event { name, mut args, .. } if name == EVENT && !args.is_empty() => {
                 serde_json::from_value(args.remove(0))

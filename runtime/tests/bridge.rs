@@ -581,3 +581,17 @@ async fn connect_without_a_valid_token_is_refused() {
     ));
     assert!(server.client().await.is_ok());
 }
+
+#[tokio::test]
+async fn first_event_right_after_connect_is_never_lost() {
+    let server = server(Settings::default()).await;
+    for _ in 0..40 {
+        let mut c = server.client().await.unwrap();
+        c.set_timeout(std::time::Duration::from_secs(5));
+        let u = c
+            .call("probe_state.increment", json!({}))
+            .await
+            .expect("answered");
+        assert_eq!(field(&u, "probe_state", "count"), Some(&json!(1)));
+    }
+}

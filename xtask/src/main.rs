@@ -141,7 +141,7 @@ fn test() -> Result<()> {
         .args(["test", "--workspace", "--all-features"])
         .env("RUST_BACKTRACE", "1");
     services(&mut tests)?;
-    run("cargo test (unit, integration, doc)", &mut tests)?;
+    let (passed, failed) = run_counting("cargo test (unit, integration, doc)", &mut tests)?;
     // Benchmarks are not tests: nothing fails on a number, but the harness must keep working.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
@@ -151,7 +151,50 @@ fn test() -> Result<()> {
     let redis = reachable("127.0.0.1:6379").then(|| "redis://127.0.0.1:6379".to_owned());
     bench::run(&root, &bench::target_dir(&root), true, pg, redis)?;
     eprintln!("\nall checks passed");
+    // The summary line CI reads: every test binary's results added up.
+    println!("tests: {passed} passed, {failed} failed");
     Ok(())
+}
+
+/// Runs `cmd` (a `cargo test`), echoing its output, and adds up its `test result:` lines.
+fn run_counting(what: &str, cmd: &mut Command) -> Result<(u64, u64)> {
+    use std::io::{BufRead, BufReader};
+    eprintln!("==> {what}");
+    let started = Instant::now();
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("could not start: {what}"))?;
+    let (mut passed, mut failed) = (0, 0);
+    let out = child.stdout.take().context("test output")?;
+    for line in BufReader::new(out).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            let count = |word: &str| {
+                rest.split(';')
+                    .find_map(|part| {
+                        part.trim()
+                            .strip_suffix(word)?
+                            .trim()
+                            .rsplit(' ')
+                            .next()?
+                            .parse::<u64>()
+                            .ok()
+                    })
+                    .unwrap_or(0)
+            };
+            passed += count("passed");
+            failed += count("failed");
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        println!("tests: {passed} passed, {failed} failed");
+        bail!("{what} failed ({status})");
+    }
+    eprintln!("    {what}: ok in {:.1}s", started.elapsed().as_secs_f64());
+    Ok((passed, failed))
 }
 
 fn demo() -> Result<()> {
