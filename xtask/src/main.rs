@@ -78,8 +78,28 @@ fn setup() -> Result<()> {
             )?;
         }
     }
+    if !has_wasm_target() {
+        // The browser client needs it; the protocol module is checked against it in `test`.
+        let ok = Command::new("rustup")
+            .args(["target", "add", "wasm32-unknown-unknown"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!(
+                "!!! could not install the wasm32-unknown-unknown target with rustup; the fallback route is in the shared toolchain notes (Debian rustc-web, -Zbuild-std)"
+            );
+        }
+    }
     eprintln!("setup: toolchain ready");
     Ok(())
+}
+
+/// Whether the active toolchain has the wasm32 standard library.
+fn has_wasm_target() -> bool {
+    Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("wasm32-unknown-unknown"))
 }
 
 fn reachable(addr: &str) -> bool {
@@ -136,6 +156,22 @@ fn test() -> Result<()> {
             "warnings",
         ]),
     )?;
+    if has_wasm_target() {
+        run(
+            "protocol types build for wasm32 (no I/O in them)",
+            cargo().args([
+                "check",
+                "-q",
+                "-p",
+                "ferrule",
+                "--no-default-features",
+                "--target",
+                "wasm32-unknown-unknown",
+            ]),
+        )?;
+    } else {
+        eprintln!("!!! no wasm32 target: skipping the wasm32 build of the protocol types");
+    }
     let mut tests = cargo();
     tests
         .args(["test", "--workspace", "--all-features"])
