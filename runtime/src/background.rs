@@ -36,7 +36,9 @@ use crate::Error;
 use crate::bridge::EventBridge;
 use crate::context::EventContext;
 use crate::protocol::{ClientEvent, StateUpdate, ToastLevel};
-use crate::state::{AnyState, ErasedHandler, IntoEvents, PreparedCall, RunOutcome, State};
+use crate::state::{
+    AnyState, ErasedHandler, IntoEvents, PreparedCall, RunOutcome, State, decode_payload,
+};
 
 /// The bridge, reachable from a running event (put into the request's extensions).
 #[derive(Clone)]
@@ -126,14 +128,7 @@ where
     R: IntoEvents + 'static,
 {
     fn prepare(self: Arc<Self>, payload: Value) -> Result<PreparedCall, String> {
-        let payload: P = serde_path_to_error::deserialize(payload).map_err(|e| {
-            let path = e.path().to_string();
-            if path == "." {
-                e.inner().to_string()
-            } else {
-                format!("field `{path}`: {}", e.inner())
-            }
-        })?;
+        let payload: P = decode_payload(payload)?;
         Ok(Box::new(
             move |state: Box<dyn AnyState>, ctx: EventContext| {
                 Box::pin(async move {

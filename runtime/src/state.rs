@@ -252,16 +252,21 @@ struct Typed<S, M, H> {
     _marker: PhantomData<fn() -> (S, M)>,
 }
 
+/// Decodes a handler's payload; the error names the field that is wrong.
+pub(crate) fn decode_payload<P: DeserializeOwned>(payload: Value) -> Result<P, String> {
+    serde_path_to_error::deserialize(payload).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            e.inner().to_string()
+        } else {
+            format!("field `{path}`: {}", e.inner())
+        }
+    })
+}
+
 impl<S: State, M: 'static, H: Handler<S, M>> ErasedHandler for Typed<S, M, H> {
     fn prepare(self: Arc<Self>, payload: Value) -> Result<PreparedCall, String> {
-        let payload: H::Payload = serde_path_to_error::deserialize(payload).map_err(|e| {
-            let path = e.path().to_string();
-            if path == "." {
-                e.inner().to_string()
-            } else {
-                format!("field `{path}`: {}", e.inner())
-            }
-        })?;
+        let payload: H::Payload = decode_payload(payload)?;
         Ok(Box::new(
             move |mut state: Box<dyn AnyState>, ctx: EventContext| {
                 Box::pin(async move {

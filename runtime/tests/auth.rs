@@ -144,11 +144,12 @@ async fn csrf(server: &TestServer) -> String {
 }
 
 /// Logs in over HTTP; returns the session cookie `ferrule_session=...`.
-async fn http_login(
+/// POSTs JSON with a fresh CSRF token, plus `cookie` (`name=value`) when given.
+async fn post_json(
     server: &TestServer,
-    username: &str,
-    password: &str,
+    path: &str,
     cookie: Option<&str>,
+    body: Value,
 ) -> TestResponse {
     let token = csrf(server).await;
     let mut cookies = format!("csrftoken={token}");
@@ -156,20 +157,31 @@ async fn http_login(
         cookies.push_str("; ");
         cookies.push_str(c);
     }
-    let body = json!({"username": username, "password": password}).to_string();
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-csrftoken", token.as_str()),
+        ("cookie", cookies.as_str()),
+    ];
     server
-        .http(
-            "POST",
-            "/_auth/login",
-            &[
-                ("content-type", "application/json"),
-                ("x-csrftoken", &token),
-                ("cookie", &cookies),
-            ],
-            body.as_bytes(),
-        )
+        .http("POST", path, &headers, body.to_string().as_bytes())
         .await
         .unwrap()
+}
+
+/// Logs in over HTTP.
+async fn http_login(
+    server: &TestServer,
+    username: &str,
+    password: &str,
+    cookie: Option<&str>,
+) -> TestResponse {
+    post_json(
+        server,
+        "/_auth/login",
+        cookie,
+        json!({"username": username, "password": password}),
+    )
+    .await
 }
 
 async fn client_with_cookie(server: &TestServer, cookie: &str) -> TestClient {
@@ -615,23 +627,13 @@ async fn password_change_ends_other_sessions(backend: Backend) {
         "ferrule_session",
     )
     .unwrap();
-    let token = csrf(&f.server).await;
-    let resp = f
-        .server
-        .http(
-            "POST",
-            "/_auth/password",
-            &[
-                ("content-type", "application/json"),
-                ("x-csrftoken", &token),
-                ("cookie", &format!("csrftoken={token}; {laptop}")),
-            ],
-            json!({"old_password": "wonderland1", "new_password": "looking-glass"})
-                .to_string()
-                .as_bytes(),
-        )
-        .await
-        .unwrap();
+    let resp = post_json(
+        &f.server,
+        "/_auth/password",
+        Some(&laptop),
+        json!({"old_password": "wonderland1", "new_password": "looking-glass"}),
+    )
+    .await;
     assert_eq!(resp.status, 200, "{}", resp.text());
     let laptop = set_cookie(&resp, "ferrule_session").unwrap_or(laptop);
     assert_eq!(get_me(&f.server, &laptop).await, "alice");
@@ -649,26 +651,7 @@ async fn registration_creates_and_logs_in_or_is_off(backend: Backend) {
     let Some(f) = fixture(backend, Settings::default()).await else {
         return;
     };
-    let token = csrf(&f.server).await;
-    let register = |body: Value| {
-        let token = token.clone();
-        let server = &f.server;
-        async move {
-            server
-                .http(
-                    "POST",
-                    "/_auth/register",
-                    &[
-                        ("content-type", "application/json"),
-                        ("x-csrftoken", &token),
-                        ("cookie", &format!("csrftoken={token}")),
-                    ],
-                    body.to_string().as_bytes(),
-                )
-                .await
-                .unwrap()
-        }
-    };
+    let register = |body: Value| post_json(&f.server, "/_auth/register", None, body);
     let ok = register(json!({"username": "carol", "password": "carol-pass-1"})).await;
     assert_eq!(ok.status, 201, "{}", ok.text());
     assert_eq!(
@@ -693,23 +676,13 @@ async fn registration_creates_and_logs_in_or_is_off(backend: Backend) {
     else {
         return;
     };
-    let token = csrf(&f.server).await;
-    let off = f
-        .server
-        .http(
-            "POST",
-            "/_auth/register",
-            &[
-                ("content-type", "application/json"),
-                ("x-csrftoken", &token),
-                ("cookie", &format!("csrftoken={token}")),
-            ],
-            json!({"username": "erin", "password": "erin-pass-1"})
-                .to_string()
-                .as_bytes(),
-        )
-        .await
-        .unwrap();
+    let off = post_json(
+        &f.server,
+        "/_auth/register",
+        None,
+        json!({"username": "erin", "password": "erin-pass-1"}),
+    )
+    .await;
     assert_eq!(off.status, 404);
     f.db.cleanup().await;
 }

@@ -13,7 +13,7 @@ use tower_sessions::Session;
 use crate::cache::TtlCache;
 
 use super::{AUTH_MIDDLEWARE, CurrentUser, SESSION_AUTH_HASH, SESSION_USER_ID, User};
-use crate::db::entities::{group, permission, user};
+use crate::db::entities::user;
 use crate::db::{now, stmt};
 use crate::middleware::{self, Named, Next, Request, Response};
 
@@ -364,7 +364,7 @@ impl Auth {
     /// Puts `username` into group `name`, creating the group when needed.
     pub async fn add_to_group(&self, username: &str, name: &str) -> Result<(), AuthError> {
         let uid = self.user_id(username).await?;
-        let gid = self.ensure(group_row(name)).await?;
+        let gid = self.ensure("ferrule_groups", "name", name).await?;
         self.link("ferrule_user_groups", "user_id", uid, "group_id", gid)
             .await
     }
@@ -372,7 +372,9 @@ impl Auth {
     /// Grants permission `codename` to `username`.
     pub async fn grant(&self, username: &str, codename: &str) -> Result<(), AuthError> {
         let uid = self.user_id(username).await?;
-        let pid = self.ensure(perm_row(codename)).await?;
+        let pid = self
+            .ensure("ferrule_permissions", "codename", codename)
+            .await?;
         self.link(
             "ferrule_user_permissions",
             "user_id",
@@ -385,8 +387,10 @@ impl Auth {
 
     /// Grants permission `codename` to group `name`.
     pub async fn grant_group(&self, name: &str, codename: &str) -> Result<(), AuthError> {
-        let gid = self.ensure(group_row(name)).await?;
-        let pid = self.ensure(perm_row(codename)).await?;
+        let gid = self.ensure("ferrule_groups", "name", name).await?;
+        let pid = self
+            .ensure("ferrule_permissions", "codename", codename)
+            .await?;
         self.link(
             "ferrule_group_permissions",
             "group_id",
@@ -406,41 +410,23 @@ impl Auth {
             .ok_or_else(|| AuthError::NoSuchUser(username.to_owned()))
     }
 
-    async fn ensure(&self, row: Row) -> Result<i64, AuthError> {
-        match row {
-            Row::Group(name) => {
-                if let Some(g) = group::Entity::find()
-                    .filter(group::Column::Name.eq(&name))
-                    .one(&self.db)
-                    .await?
-                {
-                    return Ok(g.id);
-                }
-                let m = group::ActiveModel {
-                    name: Set(name),
-                    ..Default::default()
-                }
-                .insert(&self.db)
-                .await?;
-                Ok(m.id)
-            }
-            Row::Perm(code) => {
-                if let Some(p) = permission::Entity::find()
-                    .filter(permission::Column::Codename.eq(&code))
-                    .one(&self.db)
-                    .await?
-                {
-                    return Ok(p.id);
-                }
-                let m = permission::ActiveModel {
-                    codename: Set(code),
-                    ..Default::default()
-                }
-                .insert(&self.db)
-                .await?;
-                Ok(m.id)
-            }
-        }
+    /// The id of the row of `table` whose unique `column` is `value`, inserted if missing
+    /// (race-free: a concurrent insert of the same name is not an error).
+    async fn ensure(&self, table: &str, column: &str, value: &str) -> Result<i64, AuthError> {
+        let backend = self.db.get_database_backend();
+        let insert = format!("INSERT INTO {table} ({column}) VALUES (?) ON CONFLICT DO NOTHING");
+        self.db
+            .execute_raw(stmt(backend, &insert, vec![value.into()]))
+            .await?;
+        let select = format!("SELECT id FROM {table} WHERE {column} = ?");
+        let row = self
+            .db
+            .query_one_raw(stmt(backend, &select, vec![value.into()]))
+            .await?
+            .ok_or_else(|| {
+                AuthError::Invalid(format!("`{value}` could not be stored in {table}"))
+            })?;
+        Ok(row.try_get("", "id")?)
     }
 
     async fn link(
@@ -504,19 +490,6 @@ impl Auth {
         }
         Ok(CurrentUser::Authenticated(Arc::new(user)))
     }
-}
-
-enum Row {
-    Group(String),
-    Perm(String),
-}
-
-fn group_row(name: &str) -> Row {
-    Row::Group(name.to_owned())
-}
-
-fn perm_row(code: &str) -> Row {
-    Row::Perm(code.to_owned())
 }
 
 fn to_user(m: user::Model, groups: BTreeSet<String>, permissions: BTreeSet<String>) -> User {
