@@ -3,8 +3,8 @@
 //!
 //! The steps, in the order `handle` runs them:
 //! 1. decode the [`Event`]; find its state and handler; decode the payload (errors → `_error`);
-//! 2. lock the token's states (events of one token run in order);
-//! 3. build the request from the socket handshake and the event's `router_data`;
+//! 2. build the request from the socket handshake and the event's `router_data`;
+//! 3. lock the token's states (events of one token run in order);
 //! 4. run the chain for the state's tier, the handler innermost, bound in the task-local
 //!    [`EventContext`]; the handler works on a copy of the state;
 //! 5. apply the policies: a 3xx from middleware → `_redirect`; an error → toast; a handler

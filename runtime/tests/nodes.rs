@@ -1,0 +1,147 @@
+//! Two server processes' worth of Ferrule (two apps on two ports) sharing one PostgreSQL
+//! database and one Redis: a tab that moves from node A to node B keeps its state and its login.
+
+mod dbsupport;
+
+use dbsupport::{Backend, TestDb};
+use ferrule::auth::NewUser;
+use ferrule::redis_state::RedisStateManager;
+use ferrule::testing::{ClientOptions, TestServer};
+use ferrule::{App, EventContext, Handlers, Settings, State};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct CartState {
+    items: Vec<String>,
+    owner: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Add {
+    item: String,
+}
+
+impl CartState {
+    async fn add(&mut self, ctx: EventContext, a: Add) {
+        self.owner = ctx.user().username().map(str::to_owned);
+        self.items.push(a.item);
+    }
+}
+
+impl State for CartState {
+    fn handlers(h: &mut Handlers<Self>) {
+        h.on("add", Self::add).login_required();
+    }
+}
+
+async fn node(db: &TestDb, redis: &str, prefix: &str) -> TestServer {
+    let states = RedisStateManager::connect(redis, prefix).await.unwrap();
+    let app = App::new()
+        .settings(Settings::default())
+        .database(db.conn.clone())
+        .state::<CartState>()
+        .state_manager(states);
+    TestServer::start(app).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_tab_moved_to_another_node_keeps_state_and_login() {
+    let Ok(redis) = std::env::var("FERRULE_TEST_REDIS") else {
+        assert!(
+            !std::env::var("CI").is_ok_and(|v| v == "true"),
+            "CI=true but FERRULE_TEST_REDIS is not set"
+        );
+        eprintln!("SKIPPED: two-node test (no FERRULE_TEST_REDIS)");
+        return;
+    };
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    let prefix = format!("test-{}-nodes", std::process::id());
+    let a = node(&db, &redis, &prefix).await;
+    let b = node(&db, &redis, &prefix).await;
+    ferrule::auth::Auth::new(db.conn.clone())
+        .create_user(NewUser {
+            username: "nina".into(),
+            password: "two-nodes-pw".into(),
+            ..NewUser::default()
+        })
+        .await
+        .unwrap();
+
+    // Log in on node A over HTTP.
+    let probe = a.get("/nowhere").await.unwrap();
+    let csrf = probe
+        .headers
+        .iter()
+        .find(|(k, v)| k == "set-cookie" && v.starts_with("csrftoken="))
+        .map(|(_, v)| v.split(';').next().unwrap().to_owned())
+        .unwrap();
+    let token = csrf.split_once('=').unwrap().1.to_owned();
+    let login = a
+        .http(
+            "POST",
+            "/_auth/login",
+            &[
+                ("content-type", "application/json"),
+                ("x-csrftoken", &token),
+                ("cookie", &csrf),
+            ],
+            br#"{"username":"nina","password":"two-nodes-pw"}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(login.status, 200, "{}", login.text());
+    let session = login
+        .headers
+        .iter()
+        .find(|(k, v)| k == "set-cookie" && v.starts_with("ferrule_session="))
+        .map(|(_, v)| v.split(';').next().unwrap().to_owned())
+        .unwrap();
+
+    let tab = ClientOptions::default()
+        .token("tab-travels")
+        .header("cookie", session);
+    let mut on_a = a.client_with(tab.clone()).await.unwrap();
+    on_a.call("cart_state.add", json!({"item": "tea"}))
+        .await
+        .unwrap();
+    drop(on_a);
+    a.stop().await.unwrap();
+
+    // The tab reconnects to node B.
+    let mut on_b = b.client_with(tab).await.unwrap();
+    let full = on_b.hydrate().await.unwrap();
+    assert_eq!(
+        full.delta["cart_state"]["items"],
+        json!(["tea"]),
+        "state came along"
+    );
+    assert_eq!(
+        full.delta["auth_state"]["username"], "nina",
+        "login came along"
+    );
+    let u = on_b
+        .call("cart_state.add", json!({"item": "scones"}))
+        .await
+        .unwrap();
+    assert_eq!(u.delta["cart_state"]["items"], json!(["tea", "scones"]));
+    assert_eq!(full.delta["cart_state"]["owner"], "nina");
+    b.stop().await.unwrap();
+    db.cleanup().await;
+    let client = redis::Client::open(redis.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("ferrule:{prefix}:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL")
+            .arg(keys)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+}
