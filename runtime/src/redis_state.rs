@@ -11,15 +11,32 @@
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
-use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use serde_json::{Map, Value};
 
 use crate::Error;
 use crate::state::{StateLock, StateManager, TokenStates};
 
-/// Releases the lock only if we still hold it (its value is our random owner id).
-const UNLOCK: &str = r#"if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end"#;
+/// Takes the lock and reads the states in one round trip: nil when the lock is taken, else the
+/// stored JSON ("" when there is none).
+const LOCK_AND_GET: &str = r#"
+if redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then
+  local v = redis.call("GET", KEYS[2])
+  if v then return v else return "" end
+end
+return false
+"#;
+
+/// Stores the states and releases the lock in one round trip, only while we still hold the
+/// lock (its value is our random owner id); 0 when it expired and someone else may hold it.
+const SET_AND_UNLOCK: &str = r#"
+if redis.call("GET", KEYS[2]) == ARGV[3] then
+  redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
+  redis.call("DEL", KEYS[2])
+  return 1
+end
+return 0
+"#;
 
 /// Keeps every token's states in Redis under `ferrule:<prefix>:`.
 #[derive(Clone)]
@@ -81,19 +98,21 @@ impl StateLock for RedisLock {
         Box::pin(async move {
             let mut conn = self.manager.conn.clone();
             let json = Value::Object(self.states.to_json()).to_string();
-            let state_key = self.manager.key("state", &self.token);
-            let lock_key = self.manager.key("lock", &self.token);
-            let saved: Result<(), _> = conn
-                .pset_ex(&state_key, json, self.manager.state_ttl.as_millis() as u64)
-                .await;
-            // Unlock even when saving failed, so the tab is not stuck until the lock expires.
-            let unlocked: Result<i64, _> = redis::Script::new(UNLOCK)
-                .key(&lock_key)
+            let stored: i64 = redis::Script::new(SET_AND_UNLOCK)
+                .key(self.manager.key("state", &self.token))
+                .key(self.manager.key("lock", &self.token))
+                .arg(json)
+                .arg(self.manager.state_ttl.as_millis() as u64)
                 .arg(&self.owner)
                 .invoke_async(&mut conn)
-                .await;
-            saved.map_err(redis_err)?;
-            unlocked.map_err(redis_err)?;
+                .await
+                .map_err(redis_err)?;
+            if stored == 0 {
+                return Err(Error::internal(format!(
+                    "the state lock of a tab expired after {:?} before the event finished; its change was discarded",
+                    self.manager.lock_ttl
+                )));
+            }
             Ok(())
         })
     }
@@ -107,22 +126,21 @@ impl StateManager for RedisStateManager {
             let bytes: [u8; 12] = rand::rng().random();
             bytes.iter().map(|b| format!("{b:02x}")).collect()
         };
-        let lock_key = self.key("lock", token);
         let mut conn = self.conn.clone();
+        let script = redis::Script::new(LOCK_AND_GET);
         let started = Instant::now();
         let mut backoff = Duration::from_millis(2);
-        loop {
-            let got: Option<String> = redis::cmd("SET")
-                .arg(&lock_key)
+        let raw = loop {
+            let got: Option<String> = script
+                .key(self.key("lock", token))
+                .key(self.key("state", token))
                 .arg(&owner)
-                .arg("NX")
-                .arg("PX")
                 .arg(self.lock_ttl.as_millis() as u64)
-                .query_async(&mut conn)
+                .invoke_async(&mut conn)
                 .await
                 .map_err(redis_err)?;
-            if got.is_some() {
-                break;
+            if let Some(raw) = got {
+                break raw;
             }
             if started.elapsed() > self.lock_wait {
                 return Err(Error::internal(format!(
@@ -132,13 +150,11 @@ impl StateManager for RedisStateManager {
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_millis(50));
-        }
-        let raw: Option<String> = conn
-            .get(self.key("state", token))
-            .await
-            .map_err(redis_err)?;
-        let stored: Map<String, Value> = match raw {
-            Some(text) => match serde_json::from_str(&text) {
+        };
+        let stored: Map<String, Value> = if raw.is_empty() {
+            Map::new()
+        } else {
+            match serde_json::from_str(&raw) {
                 Ok(Value::Object(map)) => map,
                 _ => {
                     tracing::warn!(
@@ -147,8 +163,7 @@ impl StateManager for RedisStateManager {
                     );
                     Map::new()
                 }
-            },
-            None => Map::new(),
+            }
         };
         Ok(Box::new(RedisLock {
             manager: self.clone(),

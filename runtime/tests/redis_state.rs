@@ -24,9 +24,16 @@ impl TallyState {
     }
 }
 
+impl TallyState {
+    async fn slow_bump(&mut self, _: EventContext) {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        self.count += 100;
+    }
+}
+
 impl State for TallyState {
     fn handlers(h: &mut Handlers<Self>) {
-        h.on("bump", Self::bump);
+        h.on("bump", Self::bump).on("slow_bump", Self::slow_bump);
     }
 }
 
@@ -152,4 +159,27 @@ async fn tokens_are_separate_and_unknown_servers_fail_clearly() {
         .err()
         .map(|e| e.to_string());
     assert!(err.is_some_and(|e| e.contains("redis")));
+}
+
+#[tokio::test]
+async fn a_change_made_after_the_lock_expired_is_discarded_not_half_stored() {
+    let Some(url) = redis_url() else { return };
+    let p = prefix("expired-lock");
+    let mut manager = RedisStateManager::connect(&url, &p).await.unwrap();
+    manager.lock_ttl = std::time::Duration::from_millis(100);
+    let app = App::new()
+        .settings(Settings::default())
+        .state::<TallyState>()
+        .state_manager(manager);
+    let s = TestServer::start(app).await.unwrap();
+    let mut c = s.client().await.unwrap();
+    let u = c.call("tally_state.slow_bump", json!({})).await.unwrap();
+    assert!(u.delta.is_empty(), "{u:?}");
+    assert!(
+        u.events_named("_toast").next().is_some(),
+        "the user is told"
+    );
+    let full = c.hydrate().await.unwrap();
+    assert_eq!(full.delta["tally_state"]["count"], 0);
+    cleanup(&url, &p).await;
 }
