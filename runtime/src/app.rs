@@ -52,7 +52,7 @@ pub struct App {
     states: Vec<StateEntry>,
     chain: MiddlewareChain,
     router: Router,
-    routes: Vec<(String, String)>,
+    routes: Vec<String>,
     manager: Option<Arc<dyn StateManager>>,
     db: Option<DatabaseConnection>,
     auth: Option<Auth>,
@@ -97,7 +97,7 @@ impl App {
     }
 
     /// The accounts service the app uses (after [`App::database`]). Changes made through it
-    /// reach running events at once, past `auth_cache_ms`.
+    /// (deactivation, passwords, groups) apply to the very next event, whatever `auth_cache_ms`.
     pub fn auth(&self) -> Option<Auth> {
         self.auth.clone()
     }
@@ -141,7 +141,7 @@ impl App {
 
     /// Adds an HTTP route; it runs behind the middleware chain.
     pub fn route(mut self, path: &str, method_router: MethodRouter) -> Self {
-        self.routes.push((path.to_owned(), String::new()));
+        self.routes.push(path.to_owned());
         self.router = self.router.route(path, method_router);
         self
     }
@@ -178,7 +178,7 @@ impl App {
                 )
             })
             .collect();
-        let http: Vec<&str> = self.routes.iter().map(|(p, _)| p.as_str()).collect();
+        let http: Vec<&str> = self.routes.iter().map(String::as_str).collect();
         json!({
             "reserved": RESERVED,
             "http": http,
@@ -213,7 +213,7 @@ impl App {
 
     fn build(mut self) -> Result<Built, BuildError> {
         let settings = self.resolved_settings()?.clone();
-        for (path, _) in &self.routes {
+        for path in &self.routes {
             if RESERVED
                 .iter()
                 .any(|r| path == r || path.starts_with(&format!("{r}/")))
@@ -322,7 +322,7 @@ impl App {
             "/_auth/password",
             "/_auth/session",
         ] {
-            self.routes.push((p.to_owned(), String::new()));
+            self.routes.push(p.to_owned());
         }
         if !self.states.iter().any(|s| s.name == "auth_state") {
             self.states.push(StateEntry::of::<AuthState>());

@@ -13,6 +13,9 @@ use sea_orm::{
 };
 
 pub use sea_orm;
+pub use sea_orm_migration;
+/// Everything an app's migrations need, in one import.
+pub use sea_orm_migration::prelude as sea_orm_migration_prelude;
 
 /// The SQLite file apps use when `DATABASE_URL` is unset.
 pub const DEFAULT_SQLITE_FILE: &str = "ferrule.sqlite3";

@@ -1,0 +1,84 @@
+//! `App::migrate` runs the runtime's migrations, then the app's, each recorded in its own table.
+
+use ferrule::db::sea_orm::{ConnectionTrait, DbBackend, Statement};
+use ferrule::db::sea_orm_migration_prelude::*;
+
+struct AppMigrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for AppMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(CreateNotes)]
+    }
+}
+
+struct CreateNotes;
+
+impl MigrationName for CreateNotes {
+    fn name(&self) -> &str {
+        "m0001_create_notes"
+    }
+}
+
+#[allow(elided_lifetimes_in_paths)]
+#[async_trait::async_trait]
+impl MigrationTrait for CreateNotes {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("notes")
+                .if_not_exists()
+                .col(
+                    ColumnDef::new("id")
+                        .integer()
+                        .primary_key()
+                        .auto_increment(),
+                )
+                .col(ColumnDef::new("body").text().not_null())
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table("notes").to_owned()).await
+    }
+}
+
+#[tokio::test]
+async fn app_and_runtime_migrations_run_together_and_only_once() {
+    let path = std::env::temp_dir().join(format!("ferrule-migrate-{}.sqlite3", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let db = ferrule::db::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    let app = ferrule::App::new()
+        .settings(ferrule::Settings::default())
+        .database(db.clone())
+        .migrations::<AppMigrator>();
+    app.migrate().await.unwrap();
+    app.migrate().await.expect("a second run has nothing to do");
+    let tables: Vec<String> = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String>("", "name").unwrap())
+        .collect();
+    for t in [
+        "ferrule_migrations",
+        "ferrule_users",
+        "ferrule_sessions",
+        "notes",
+        "seaql_migrations",
+    ] {
+        assert!(
+            tables.iter().any(|n| n == t),
+            "missing table {t}: {tables:?}"
+        );
+    }
+    let _ = std::fs::remove_file(&path);
+}
