@@ -113,6 +113,7 @@ pub fn init_tracing() {
         .unwrap_or_else(|| "info".to_owned());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::new(filter))
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }

@@ -236,9 +236,19 @@ fn run_counting(what: &str, cmd: &mut Command) -> Result<(u64, u64)> {
 fn demo() -> Result<()> {
     setup()?;
     let addr = std::env::var("FERRULE_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
+    // The app's SQLite file sits beside it, as in a generated app.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/counter");
+    run(
+        "counter migrate",
+        cargo()
+            .args(["run", "-q", "-p", "counter", "--", "migrate"])
+            .current_dir(&dir),
+    )?;
     eprintln!("serving the counter example on http://{addr} (Ctrl-C stops it)");
     run(
         "counter serve",
-        cargo().args(["run", "-p", "counter", "--", "serve"]),
+        cargo()
+            .args(["run", "-q", "-p", "counter", "--", "serve"])
+            .current_dir(&dir),
     )
 }
