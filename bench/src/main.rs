@@ -60,6 +60,9 @@ enum Cmd {
         login: Option<String>,
         #[arg(long, default_value = "bench_state.bump")]
         event: String,
+        /// Total events per second across connections, paced (0: as fast as answers come).
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
     },
     /// Opens N connections, prints `CONNECTED`, and holds them for `hold` seconds.
     Idle {
@@ -330,6 +333,7 @@ async fn load(
     pipeline: usize,
     login_as: Option<String>,
     event: String,
+    rate: u64,
 ) -> Result<()> {
     let cookie = match login_as {
         Some(creds) => Some(login(addr, &creds).await?),
@@ -345,12 +349,23 @@ async fn load(
         .ok();
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for mut c in clients {
+    // Paced runs: each connection sends every `conns / rate` seconds, starts staggered.
+    let period = (rate > 0).then(|| Duration::from_secs_f64(conns as f64 / rate as f64));
+    for (i, mut c) in clients.into_iter().enumerate() {
         let event = event.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(events);
             let mut sent = 0;
+            let mut ticks = period.map(|p| {
+                let start = tokio::time::Instant::now() + p.mul_f64(i as f64 / conns as f64);
+                let mut t = tokio::time::interval_at(start, p);
+                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                t
+            });
             while sent < events {
+                if let Some(t) = ticks.as_mut() {
+                    t.tick().await;
+                }
                 let batch = pipeline.min(events - sent);
                 let t = Instant::now();
                 let mut ids = Vec::with_capacity(batch);
@@ -416,7 +431,8 @@ async fn main() -> Result<()> {
             pipeline,
             login,
             event,
-        } => load(addr, conns, events, pipeline.max(1), login, event).await,
+            rate,
+        } => load(addr, conns, events, pipeline.max(1), login, event, rate).await,
         Cmd::Idle { addr, conns, hold } => {
             let clients = connect_many(addr, conns, None).await?;
             println!("CONNECTED {}", clients.len());

@@ -84,6 +84,7 @@ fn load(
     conns: usize,
     events: usize,
     pipeline: usize,
+    rate: u64,
     login: bool,
 ) -> Result<Value> {
     let mut cmd = Command::new(bin);
@@ -94,7 +95,8 @@ fn load(
             "--events",
             &events.to_string(),
         ])
-        .args(["--pipeline", &pipeline.to_string()]);
+        .args(["--pipeline", &pipeline.to_string()])
+        .args(["--rate", &rate.to_string()]);
     if login {
         cmd.args(["--login", "bench:bench-password"]);
     }
@@ -228,7 +230,7 @@ pub(crate) fn run(
         let mut runs = Vec::new();
         for &n in levels {
             let events = (total / n).max(if quick { 5 } else { 20 });
-            let mut v = load(&bin, &server, n, events, 1, c.login)?;
+            let mut v = load(&bin, &server, n, events, 1, 0, c.login)?;
             v["conns"] = json!(n);
             v["mode"] = json!("sequential");
             eprintln!(
@@ -247,6 +249,7 @@ pub(crate) fn run(
             pc,
             if quick { 20 } else { 1000 },
             pp,
+            0,
             c.login,
         )?;
         v["conns"] = json!(pc);
@@ -254,6 +257,25 @@ pub(crate) fn run(
         eprintln!(
             "    pipelined: {:>9.0} ev/s",
             v["events_per_sec"].as_f64().unwrap_or(0.0)
+        );
+        runs.push(v);
+        // Paced: latency under a steady load below capacity, where closed-loop runs mostly
+        // measure queueing behind the other connections.
+        let (rc, rate, secs) = if quick { (10, 200, 1) } else { (100, 5000, 5) };
+        let mut v = load(
+            &bin,
+            &server,
+            rc,
+            (rate * secs / rc as u64) as usize,
+            1,
+            rate,
+            c.login,
+        )?;
+        v["conns"] = json!(rc);
+        v["mode"] = json!(format!("paced {rate}/s"));
+        eprintln!(
+            "    paced {rate}/s over {rc} conns: p50 {} µs  p99 {} µs",
+            v["p50_us"], v["p99_us"]
         );
         runs.push(v);
         let per_conn = idle_memory(&bin, &server, idle)?;
