@@ -267,41 +267,11 @@ async fn serve_echo() -> Result<()> {
     Ok(())
 }
 
-fn cookie_of(resp: &ferrule::testing::TestResponse, name: &str) -> Option<String> {
-    resp.headers
-        .iter()
-        .filter(|(k, _)| k == "set-cookie")
-        .map(|(_, v)| v.split(';').next().unwrap_or("").to_owned())
-        .find(|kv| kv.starts_with(&format!("{name}=")))
-}
-
 async fn login(addr: SocketAddr, creds: &str) -> Result<String> {
     let (user, pass) = creds
         .split_once(':')
         .context("--login takes user:password")?;
-    let first = http_request(addr, "GET", "/bench/metrics", &[], b"").await?;
-    let csrf = cookie_of(&first, "csrftoken").context("no csrftoken cookie")?;
-    let token = csrf
-        .split_once('=')
-        .map(|(_, v)| v.to_owned())
-        .unwrap_or_default();
-    let body = json!({"username": user, "password": pass}).to_string();
-    let resp = http_request(
-        addr,
-        "POST",
-        "/_auth/login",
-        &[
-            ("content-type", "application/json"),
-            ("x-csrftoken", &token),
-            ("cookie", &csrf),
-        ],
-        body.as_bytes(),
-    )
-    .await?;
-    if resp.status != 200 {
-        bail!("login failed: {} {}", resp.status, resp.text());
-    }
-    cookie_of(&resp, "ferrule_session").context("no session cookie")
+    Ok(ferrule::testing::login_at(addr, user, pass).await?)
 }
 
 async fn connect_many(addr: SocketAddr, n: usize, cookie: Option<&str>) -> Result<Vec<TestClient>> {

@@ -100,6 +100,17 @@ impl TestServer {
         self.http("GET", path, &[], b"").await
     }
 
+    /// A CSRF token from any page: `(token, "csrftoken=<token>")`.
+    pub async fn csrf(&self) -> Result<(String, String), TestError> {
+        csrf_at(self.addr).await
+    }
+
+    /// Logs in over HTTP as a browser would and returns the session cookie
+    /// (`ferrule_session=...`), ready for [`ClientOptions::header`]`("cookie", ..)`.
+    pub async fn login(&self, username: &str, password: &str) -> Result<String, TestError> {
+        login_at(self.addr, username, password).await
+    }
+
     /// A connected client with a fresh token.
     pub async fn client(&self) -> Result<TestClient, TestError> {
         TestClient::connect(self.addr, ClientOptions::default()).await
@@ -135,6 +146,44 @@ impl TestServer {
             Err(_) => None,
         }
     }
+}
+
+/// A CSRF token from any page of the server at `addr`: `(token, "csrftoken=<token>")`.
+pub async fn csrf_at(addr: SocketAddr) -> Result<(String, String), TestError> {
+    let page = http_request(addr, "GET", "/", &[], b"").await?;
+    let cookie = page
+        .cookie("csrftoken")
+        .ok_or_else(|| TestError::Protocol("no csrftoken cookie: is App::database set?".into()))?;
+    let token = cookie
+        .split_once('=')
+        .map(|(_, v)| v.to_owned())
+        .unwrap_or_default();
+    Ok((token, cookie))
+}
+
+/// Logs in over HTTP at the server at `addr` and returns the session cookie.
+pub async fn login_at(
+    addr: SocketAddr,
+    username: &str,
+    password: &str,
+) -> Result<String, TestError> {
+    let (token, csrf) = csrf_at(addr).await?;
+    let body = serde_json::json!({"username": username, "password": password}).to_string();
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-csrftoken", token.as_str()),
+        ("cookie", csrf.as_str()),
+    ];
+    let resp = http_request(addr, "POST", "/_auth/login", &headers, body.as_bytes()).await?;
+    if resp.status != 200 {
+        return Err(TestError::Protocol(format!(
+            "login failed: {} {}",
+            resp.status,
+            resp.text()
+        )));
+    }
+    resp.cookie("ferrule_session")
+        .ok_or_else(|| TestError::Protocol("login set no session cookie".into()))
 }
 
 /// Sends one HTTP/1.1 request to `addr` and reads the whole answer (`Connection: close`).
@@ -236,6 +285,15 @@ impl TestResponse {
             .iter()
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// `name=value` of the `Set-Cookie` header for cookie `name`, if the answer sets it.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == "set-cookie")
+            .map(|(_, v)| v.split(';').next().unwrap_or("").trim().to_owned())
+            .find(|kv| kv.split_once('=').is_some_and(|(k, _)| k == name))
     }
 
     /// The body as text.

@@ -117,11 +117,7 @@ async fn fixture(backend: Backend, settings: Settings) -> Option<Fixture> {
 
 /// The `name=value` of a Set-Cookie header for `name`.
 fn set_cookie(resp: &TestResponse, name: &str) -> Option<String> {
-    resp.headers
-        .iter()
-        .filter(|(k, _)| k == "set-cookie")
-        .map(|(_, v)| v.split(';').next().unwrap_or("").to_owned())
-        .find(|kv| kv.starts_with(&format!("{name}=")))
+    resp.cookie(name)
 }
 
 fn set_cookie_attrs(resp: &TestResponse, name: &str) -> Option<String> {
@@ -132,18 +128,11 @@ fn set_cookie_attrs(resp: &TestResponse, name: &str) -> Option<String> {
         .find(|v| v.starts_with(&format!("{name}=")))
 }
 
-/// A CSRF cookie from any GET.
+/// A CSRF token from any GET.
 async fn csrf(server: &TestServer) -> String {
-    let resp = server.get("/me").await.unwrap();
-    set_cookie(&resp, "csrftoken")
-        .expect("a csrftoken cookie")
-        .split_once('=')
-        .unwrap()
-        .1
-        .to_owned()
+    server.csrf().await.unwrap().0
 }
 
-/// Logs in over HTTP; returns the session cookie `ferrule_session=...`.
 /// POSTs JSON with a fresh CSRF token, plus `cookie` (`name=value`) when given.
 async fn post_json(
     server: &TestServer,

@@ -71,34 +71,7 @@ async fn a_tab_moved_to_another_node_keeps_state_and_login() {
         .unwrap();
 
     // Log in on node A over HTTP.
-    let probe = a.get("/nowhere").await.unwrap();
-    let csrf = probe
-        .headers
-        .iter()
-        .find(|(k, v)| k == "set-cookie" && v.starts_with("csrftoken="))
-        .map(|(_, v)| v.split(';').next().unwrap().to_owned())
-        .unwrap();
-    let token = csrf.split_once('=').unwrap().1.to_owned();
-    let login = a
-        .http(
-            "POST",
-            "/_auth/login",
-            &[
-                ("content-type", "application/json"),
-                ("x-csrftoken", &token),
-                ("cookie", &csrf),
-            ],
-            br#"{"username":"nina","password":"two-nodes-pw"}"#,
-        )
-        .await
-        .unwrap();
-    assert_eq!(login.status, 200, "{}", login.text());
-    let session = login
-        .headers
-        .iter()
-        .find(|(k, v)| k == "set-cookie" && v.starts_with("ferrule_session="))
-        .map(|(_, v)| v.split(';').next().unwrap().to_owned())
-        .unwrap();
+    let session = a.login("nina", "two-nodes-pw").await.unwrap();
 
     let tab = ClientOptions::default()
         .token("tab-travels")

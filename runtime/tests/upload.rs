@@ -80,32 +80,7 @@ async fn server(db: &TestDb, settings: Settings) -> TestServer {
 }
 
 async fn login(server: &TestServer) -> String {
-    let probe = server.http("GET", "/nowhere", &[], b"").await.unwrap();
-    let csrf = probe
-        .headers
-        .iter()
-        .find(|(k, v)| k == "set-cookie" && v.starts_with("csrftoken="))
-        .map(|(_, v)| v.split(';').next().unwrap().to_owned())
-        .unwrap();
-    let token = csrf.split_once('=').unwrap().1.to_owned();
-    let resp = server
-        .http(
-            "POST",
-            "/_auth/login",
-            &[
-                ("content-type", "application/json"),
-                ("x-csrftoken", &token),
-                ("cookie", &csrf),
-            ],
-            br#"{"username":"ada","password":"analytical"}"#,
-        )
-        .await
-        .unwrap();
-    resp.headers
-        .iter()
-        .find(|(k, v)| k == "set-cookie" && v.starts_with("ferrule_session="))
-        .map(|(_, v)| v.split(';').next().unwrap().to_owned())
-        .unwrap()
+    server.login("ada", "analytical").await.unwrap()
 }
 
 const BOUNDARY: &str = "ferruleboundary42";

@@ -59,33 +59,7 @@ async fn only_logged_in_users_may_reset() {
     assert_eq!(update.events[0].path(), Some("/login?next=%2F"));
     assert!(!update.delta.contains_key("counter_state"));
 
-    let csrf = server.get("/").await.unwrap();
-    let token = csrf
-        .headers
-        .iter()
-        .find(|(k, v)| k == "set-cookie" && v.starts_with("csrftoken="))
-        .map(|(_, v)| v.split(';').next().unwrap()["csrftoken=".len()..].to_owned())
-        .unwrap();
-    let login = server
-        .http(
-            "POST",
-            "/_auth/login",
-            &[
-                ("content-type", "application/json"),
-                ("x-csrftoken", &token),
-                ("cookie", &format!("csrftoken={token}")),
-            ],
-            br#"{"username":"ada","password":"analytical"}"#,
-        )
-        .await
-        .unwrap();
-    assert_eq!(login.status, 200, "{}", login.text());
-    let session = login
-        .headers
-        .iter()
-        .find(|(k, v)| k == "set-cookie" && v.starts_with("ferrule_session="))
-        .map(|(_, v)| v.split(';').next().unwrap().to_owned())
-        .unwrap();
+    let session = server.login("ada", "analytical").await.unwrap();
     let mut ada = server
         .client_with(ferrule::testing::ClientOptions::default().header("cookie", session))
         .await
