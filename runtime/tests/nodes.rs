@@ -103,18 +103,5 @@ async fn a_tab_moved_to_another_node_keeps_state_and_login() {
     assert_eq!(full.delta["cart_state"]["owner"], "nina");
     b.stop().await.unwrap();
     db.cleanup().await;
-    let client = redis::Client::open(redis.as_str()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("ferrule:{prefix}:*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL")
-            .arg(keys)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-    }
+    dbsupport::redis_cleanup(&redis, &prefix).await;
 }

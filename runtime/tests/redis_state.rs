@@ -1,6 +1,8 @@
 //! States in a real Redis server (127.0.0.1:6379 on our machines): they survive a restart, and
 //! one tab's events stay ordered across two server processes.
 
+mod dbsupport;
+
 use ferrule::redis_state::RedisStateManager;
 use ferrule::testing::{ClientOptions, TestServer};
 use ferrule::{App, EventContext, Handlers, Settings, State};
@@ -68,20 +70,7 @@ async fn server(url: &str, prefix: &str) -> TestServer {
 }
 
 async fn cleanup(url: &str, prefix: &str) {
-    let client = redis::Client::open(url).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("ferrule:{prefix}:*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL")
-            .arg(keys)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-    }
+    dbsupport::redis_cleanup(url, prefix).await;
 }
 
 #[tokio::test]

@@ -203,7 +203,7 @@ impl Auth {
         else {
             return Ok(None);
         };
-        Ok(Some(self.with_access(row).await?))
+        self.load(row.id).await
     }
 
     /// The user with `id`, with groups and permissions.
@@ -276,37 +276,6 @@ impl Auth {
         Ok(found)
     }
 
-    /// Adds groups and permissions to a user row, in one query.
-    async fn with_access(&self, row: user::Model) -> Result<User, AuthError> {
-        let backend = self.db.get_database_backend();
-        let sql = "SELECT 'g' AS kind, g.name AS name FROM ferrule_user_groups ug \
-                   JOIN ferrule_groups g ON g.id = ug.group_id WHERE ug.user_id = ? \
-                   UNION ALL SELECT 'p', p.codename FROM ferrule_user_permissions up \
-                   JOIN ferrule_permissions p ON p.id = up.permission_id WHERE up.user_id = ? \
-                   UNION ALL SELECT 'p', p.codename FROM ferrule_user_groups ug \
-                   JOIN ferrule_group_permissions gp ON gp.group_id = ug.group_id \
-                   JOIN ferrule_permissions p ON p.id = gp.permission_id WHERE ug.user_id = ?";
-        let rows = self
-            .db
-            .query_all_raw(stmt(
-                backend,
-                sql,
-                vec![row.id.into(), row.id.into(), row.id.into()],
-            ))
-            .await?;
-        let (mut groups, mut perms) = (BTreeSet::new(), BTreeSet::new());
-        for r in rows {
-            let kind: String = r.try_get("", "kind")?;
-            let name: String = r.try_get("", "name")?;
-            if kind == "g" {
-                groups.insert(name);
-            } else {
-                perms.insert(name);
-            }
-        }
-        Ok(to_user(row, groups, perms))
-    }
-
     /// Checks credentials. Unknown users cost the same hashing work as wrong passwords, so
     /// timing does not tell which usernames exist. Inactive users never authenticate.
     pub async fn authenticate(
@@ -329,7 +298,7 @@ impl Auth {
         if !verify_password(password, &row.password_hash).await || !row.is_active {
             return Ok(None);
         }
-        Ok(Some(self.with_access(row).await?))
+        self.load(row.id).await
     }
 
     /// Sets a new password; every session of the user but the one re-logged-in is void.

@@ -271,6 +271,15 @@ impl State for ProbeState {
     }
 }
 
+/// Which middleware ran and who the user is, as a state records them.
+fn seen(ctx: &EventContext) -> (Vec<String>, Option<String>) {
+    let trail = ctx
+        .extension::<Trail>()
+        .map(|t| t.0.iter().map(|s| s.to_string()).collect())
+        .unwrap_or_default();
+    (trail, ctx.user().username().map(str::to_owned))
+}
+
 /// A high-frequency state that opts out of the chain.
 #[derive(Clone, Default, Serialize, Deserialize)]
 pub struct CursorState {
@@ -280,11 +289,7 @@ pub struct CursorState {
 
 impl CursorState {
     async fn record(&mut self, ctx: EventContext) {
-        self.trail = ctx
-            .extension::<Trail>()
-            .map(|t| t.0.iter().map(|s| s.to_string()).collect())
-            .unwrap_or_default();
-        self.user = ctx.user().username().map(str::to_owned);
+        (self.trail, self.user) = seen(&ctx);
     }
 }
 
@@ -304,11 +309,7 @@ pub struct BadgeState {
 
 impl BadgeState {
     async fn record(&mut self, ctx: EventContext) {
-        self.trail = ctx
-            .extension::<Trail>()
-            .map(|t| t.0.iter().map(|s| s.to_string()).collect())
-            .unwrap_or_default();
-        self.user = ctx.user().username().map(str::to_owned);
+        (self.trail, self.user) = seen(&ctx);
     }
 }
 
