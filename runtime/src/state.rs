@@ -320,6 +320,17 @@ impl<S: State> Handlers<S> {
         self
     }
 
+    /// Registers `handler` for action `A`, under the name the browser emits it with
+    /// ([`Action::HANDLER`](crate::protocol::Action::HANDLER)), so the name is written once.
+    pub fn action<A, M, H>(&mut self, handler: H) -> &mut Self
+    where
+        A: crate::protocol::Action<State = S>,
+        M: 'static,
+        H: Handler<S, M>,
+    {
+        self.on(A::HANDLER, handler)
+    }
+
     /// Registers an upload handler: it takes `Vec<UploadedFile>` as its payload and runs for
     /// `POST /_upload`, never for a socket event.
     pub fn upload<M: 'static, H: Handler<S, M>>(&mut self, name: &str, handler: H) -> &mut Self {

@@ -17,6 +17,9 @@ pub const EVENT: &str = "event";
 /// Engine.IO path of the socket endpoint.
 pub const EVENT_PATH: &str = "/_event";
 
+/// Cookie holding the CSRF token that unsafe HTTP requests must repeat (readable by scripts).
+pub const CSRF_COOKIE: &str = "csrftoken";
+
 /// Event name a client sends to receive every state of its token in full.
 pub const HYDRATE: &str = "_hydrate";
 
@@ -187,6 +190,65 @@ impl ClientEvent {
     pub fn level(&self) -> Option<ToastLevel> {
         serde_json::from_value(self.payload.get("level")?.clone()).ok()
     }
+}
+
+/// A handler event, typed: the payload a client sends and the handler it runs.
+///
+/// The browser emits values of these types and the server's handlers take them, so app code names
+/// a handler once, in Rust, on both sides. [`actions!`](crate::actions) writes the impls.
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Default, Clone, Serialize, Deserialize)]
+/// pub struct CounterState { pub count: i64 }
+///
+/// #[derive(Serialize, Deserialize)]
+/// pub struct Increment;
+///
+/// #[derive(Serialize, Deserialize)]
+/// pub struct Add { pub amount: i64 }
+///
+/// ferrule::actions!(CounterState { increment: Increment, add: Add });
+///
+/// use ferrule::protocol::Action;
+/// assert_eq!(Add::event_name(), "counter_state.add");
+/// ```
+pub trait Action: Serialize {
+    /// The state whose handler runs this action.
+    type State: 'static;
+    /// The handler's name within its state, e.g. `add_item`.
+    const HANDLER: &'static str;
+
+    /// The full wire name, `<state>.<handler>`.
+    fn event_name() -> String {
+        format!(
+            "{}.{}",
+            state_name_of(std::any::type_name::<Self::State>()),
+            Self::HANDLER
+        )
+    }
+
+    /// The payload as the wire carries it: an object for structs, `{}` for unit structs.
+    fn payload(&self) -> Value {
+        match serde_json::to_value(self) {
+            Ok(Value::Null) | Err(_) => Value::Object(Map::new()),
+            Ok(v) => v,
+        }
+    }
+}
+
+/// Implements [`Action`](crate::protocol::Action) for payload types: `State { handler: Type, .. }`.
+#[macro_export]
+macro_rules! actions {
+    ($state:ty { $($handler:ident : $action:ty),* $(,)? }) => {
+        $(
+            impl $crate::protocol::Action for $action {
+                type State = $state;
+                const HANDLER: &'static str = stringify!($handler);
+            }
+        )*
+    };
 }
 
 /// The state name for a Rust type name: the last path segment in snake case.
