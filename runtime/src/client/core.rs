@@ -1,0 +1,394 @@
+//! The connection as a state machine with no I/O: text frames and clock readings in, frames to
+//! send and updates to apply out.
+//!
+//! The browser runtime feeds it from a `web_sys::WebSocket` and timers; tests feed it from
+//! tokio-tungstenite against the official Node `socket.io` server. Keeping the protocol logic
+//! here means both run the same code.
+
+use std::collections::VecDeque;
+
+use serde_json::{Value, json};
+
+use crate::protocol::codec::{EnginePacket, SocketPacket};
+use crate::protocol::{EVENT, Event, HYDRATE, RouterData, StateUpdate};
+
+/// How many unsent events a disconnected client keeps; beyond it the oldest are dropped.
+pub const MAX_QUEUED: usize = 1000;
+
+/// First reconnect delay, in milliseconds; it doubles per failed attempt.
+pub const BACKOFF_BASE_MS: f64 = 250.0;
+/// Longest reconnect delay, in milliseconds.
+pub const BACKOFF_MAX_MS: f64 = 10_000.0;
+
+/// Where the connection stands, as an app shows it ("connecting…", "offline, retrying").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Status {
+    /// The first connection is being made.
+    #[default]
+    Connecting,
+    /// Connected: events go straight to the server.
+    Connected,
+    /// The connection dropped; events are queued until it is back.
+    Reconnecting {
+        /// How many attempts failed since the connection was last up.
+        attempt: u32,
+    },
+}
+
+impl Status {
+    /// `true` while events reach the server directly.
+    pub fn is_connected(self) -> bool {
+        self == Self::Connected
+    }
+}
+
+/// What the caller has to do after feeding the machine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Send this text frame on the socket.
+    Send(String),
+    /// The namespace connection is up (after a reconnect too): show it.
+    Connected,
+    /// An update from the server: apply its delta and run its client events.
+    Update(StateUpdate),
+    /// The server refused the connection (or closed it): close the transport and reconnect.
+    Close(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// No transport.
+    Idle,
+    /// Transport open, waiting for Engine.IO's handshake.
+    Handshake,
+    /// Socket.IO CONNECT sent, waiting for the answer.
+    Connecting,
+    /// Events flow.
+    Connected,
+}
+
+/// One client's connection: the tab token, the event ids, the queue and the heartbeat.
+#[derive(Debug)]
+pub struct Connection {
+    token: String,
+    phase: Phase,
+    next_id: u64,
+    queue: VecDeque<Event>,
+    dropped: u64,
+    last_heard_ms: f64,
+    heartbeat_ms: f64,
+    attempt: u32,
+    was_connected: bool,
+}
+
+impl Connection {
+    /// A connection for tab `token`, not yet opened.
+    pub fn new(token: impl Into<String>) -> Self {
+        Self {
+            token: token.into(),
+            phase: Phase::Idle,
+            next_id: 1,
+            queue: VecDeque::new(),
+            dropped: 0,
+            last_heard_ms: 0.0,
+            heartbeat_ms: 45_000.0,
+            attempt: 0,
+            was_connected: false,
+        }
+    }
+
+    /// The tab token the connection sends in its CONNECT auth.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// What to show the user now.
+    pub fn status(&self) -> Status {
+        match (self.phase, self.was_connected) {
+            (Phase::Connected, _) => Status::Connected,
+            (_, false) if self.attempt == 0 => Status::Connecting,
+            _ => Status::Reconnecting {
+                attempt: self.attempt,
+            },
+        }
+    }
+
+    /// Events waiting for the connection.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Events dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// The transport (WebSocket) opened at `now_ms`; the server speaks first.
+    pub fn transport_opened(&mut self, now_ms: f64) {
+        self.phase = Phase::Handshake;
+        self.last_heard_ms = now_ms;
+    }
+
+    /// The transport closed (or failed to open). Returns how long to wait before reopening it:
+    /// exponential backoff from [`BACKOFF_BASE_MS`] to [`BACKOFF_MAX_MS`], with `jitter` in
+    /// `[0, 1)` spreading clients so a restarted server is not hit by all of them at once.
+    pub fn transport_closed(&mut self, jitter: f64) -> f64 {
+        self.phase = Phase::Idle;
+        self.attempt = self.attempt.saturating_add(1);
+        backoff_ms(self.attempt, jitter)
+    }
+
+    /// `true` when the server has been silent for longer than its heartbeat allows: the
+    /// connection is dead even if the transport has not noticed, so close and reconnect.
+    pub fn is_silent(&self, now_ms: f64) -> bool {
+        self.phase != Phase::Idle && now_ms - self.last_heard_ms > self.heartbeat_ms
+    }
+
+    /// Feeds one text frame received at `now_ms`.
+    pub fn receive(&mut self, frame: &str, now_ms: f64) -> Vec<Output> {
+        self.last_heard_ms = now_ms;
+        let packet = match EnginePacket::decode(frame) {
+            Ok(p) => p,
+            Err(e) => return vec![Output::Close(format!("bad Engine.IO frame: {e}"))],
+        };
+        match packet {
+            EnginePacket::Open(info) => {
+                // The server pings every `ping_interval` and gives up after `ping_timeout`
+                // more; allow the same before calling the connection dead.
+                self.heartbeat_ms = (info.ping_interval + info.ping_timeout) as f64 + 1000.0;
+                self.phase = Phase::Connecting;
+                let auth = json!({ "token": self.token });
+                vec![Output::Send(message(&SocketPacket::connect(auth)))]
+            }
+            EnginePacket::Ping(data) => vec![Output::Send(EnginePacket::Pong(data).encode())],
+            EnginePacket::Close => vec![Output::Close("the server closed the connection".into())],
+            EnginePacket::Message(text) => self.receive_socket(&text),
+            EnginePacket::Pong(_) | EnginePacket::Upgrade | EnginePacket::Noop => Vec::new(),
+        }
+    }
+
+    fn receive_socket(&mut self, text: &str) -> Vec<Output> {
+        let packet = match SocketPacket::decode(text) {
+            Ok(p) => p,
+            Err(e) => return vec![Output::Close(format!("bad Socket.IO packet: {e}"))],
+        };
+        match packet {
+            SocketPacket::Connect { .. } => self.connected(),
+            SocketPacket::ConnectError { data, .. } => {
+                let why = data
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("connection refused")
+                    .to_owned();
+                vec![Output::Close(why)]
+            }
+            SocketPacket::Disconnect { .. } => {
+                vec![Output::Close("the server ended the session".into())]
+            }
+            SocketPacket::Event { name, args, .. } => {
+                if name != EVENT {
+                    return Vec::new();
+                }
+                match args
+                    .into_iter()
+                    .next()
+                    .map(serde_json::from_value::<StateUpdate>)
+                {
+                    Some(Ok(update)) => vec![Output::Update(update)],
+                    _ => Vec::new(),
+                }
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn connected(&mut self) -> Vec<Output> {
+        self.phase = Phase::Connected;
+        self.attempt = 0;
+        self.was_connected = true;
+        // Resync first (the server may have restarted or another node may hold newer states),
+        // then what the user did while offline, in order, once.
+        let hydrate = self.event(HYDRATE.to_owned(), Value::Null, RouterData::default());
+        let mut out = vec![Output::Connected, Output::Send(frame_for(&hydrate))];
+        out.extend(self.queue.drain(..).map(|e| Output::Send(frame_for(&e))));
+        out
+    }
+
+    fn event(&mut self, name: String, payload: Value, router_data: RouterData) -> Event {
+        let id = self.next_id;
+        self.next_id += 1;
+        Event {
+            id,
+            name,
+            payload,
+            router_data,
+        }
+    }
+
+    /// Emits `name` with `payload` from the page at `router_data`. Returns its id and the frame
+    /// to send now, or `None` when it was queued for the next connection.
+    pub fn emit(
+        &mut self,
+        name: impl Into<String>,
+        payload: Value,
+        router_data: RouterData,
+    ) -> (u64, Option<String>) {
+        let event = self.event(name.into(), payload, router_data);
+        let id = event.id;
+        if self.phase == Phase::Connected {
+            return (id, Some(frame_for(&event)));
+        }
+        if self.queue.len() >= MAX_QUEUED {
+            self.queue.pop_front();
+            self.dropped += 1;
+        }
+        self.queue.push_back(event);
+        (id, None)
+    }
+}
+
+/// The reconnect delay after `attempt` failures, with `jitter` in `[0, 1)`: between half and
+/// all of `min(base · 2^(attempt-1), max)`.
+pub fn backoff_ms(attempt: u32, jitter: f64) -> f64 {
+    let exp = attempt.saturating_sub(1).min(16);
+    let ceiling = (BACKOFF_BASE_MS * f64::from(1u32 << exp)).min(BACKOFF_MAX_MS);
+    ceiling * (0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+}
+
+fn message(packet: &SocketPacket) -> String {
+    EnginePacket::Message(packet.encode()).encode()
+}
+
+/// The text frame of one event.
+pub fn frame_for(event: &Event) -> String {
+    let value = serde_json::to_value(event).unwrap_or(Value::Null);
+    message(&SocketPacket::event(EVENT, vec![value]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open_frame() -> String {
+        r#"0{"sid":"abc","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#
+            .to_owned()
+    }
+
+    fn connect(c: &mut Connection) -> Vec<Output> {
+        c.transport_opened(0.0);
+        let out = c.receive(&open_frame(), 1.0);
+        assert_eq!(
+            out,
+            vec![Output::Send(r#"40{"token":"tok"}"#.to_owned())],
+            "CONNECT carries the tab token as auth"
+        );
+        c.receive(r#"40{"sid":"s1"}"#, 2.0)
+    }
+
+    #[test]
+    fn connects_with_the_token_then_hydrates() {
+        let mut c = Connection::new("tok");
+        assert_eq!(c.status(), Status::Connecting);
+        let out = connect(&mut c);
+        assert_eq!(out[0], Output::Connected);
+        let Output::Send(frame) = &out[1] else {
+            panic!("expected a frame, got {out:?}")
+        };
+        assert!(
+            frame.starts_with(r#"42["event",{"id":1,"name":"_hydrate""#),
+            "{frame}"
+        );
+        assert_eq!(c.status(), Status::Connected);
+    }
+
+    #[test]
+    fn answers_pings_and_parses_updates() {
+        let mut c = Connection::new("tok");
+        connect(&mut c);
+        assert_eq!(c.receive("2", 3.0), vec![Output::Send("3".into())]);
+        let out = c.receive(
+            r#"42["event",{"id":4,"delta":{"counter_state":{"count":2}},"events":[],"final":true}]"#,
+            4.0,
+        );
+        let [Output::Update(u)] = out.as_slice() else {
+            panic!("{out:?}")
+        };
+        assert_eq!(u.id, Some(4));
+        assert_eq!(u.delta["counter_state"]["count"], 2);
+        assert!(u.is_final);
+    }
+
+    #[test]
+    fn queues_while_disconnected_and_sends_once_after_the_resync() {
+        let mut c = Connection::new("tok");
+        let (a, now) = c.emit("counter_state.increment", json!({}), RouterData::default());
+        assert!(now.is_none());
+        let (b, _) = c.emit("counter_state.increment", json!({}), RouterData::default());
+        assert_eq!((a, b), (1, 2));
+        let out = connect(&mut c);
+        let frames: Vec<_> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Send(f) => Some(f.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(frames.len(), 3, "{frames:?}");
+        assert!(frames[0].contains("_hydrate"));
+        assert!(frames[1].contains(r#""id":1"#) && frames[2].contains(r#""id":2"#));
+        assert_eq!(c.queued(), 0);
+        // A drop and reconnect does not send them again.
+        c.transport_closed(0.5);
+        let again = connect(&mut c);
+        assert_eq!(again.len(), 2, "only Connected and the resync: {again:?}");
+    }
+
+    #[test]
+    fn reconnecting_status_counts_attempts_and_resets_when_up() {
+        let mut c = Connection::new("tok");
+        connect(&mut c);
+        c.transport_closed(0.0);
+        assert_eq!(c.status(), Status::Reconnecting { attempt: 1 });
+        c.transport_closed(0.0);
+        assert_eq!(c.status(), Status::Reconnecting { attempt: 2 });
+        connect(&mut c);
+        assert_eq!(c.status(), Status::Connected);
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        assert_eq!(backoff_ms(1, 1.0), BACKOFF_BASE_MS);
+        assert_eq!(backoff_ms(2, 1.0), 2.0 * BACKOFF_BASE_MS);
+        assert_eq!(backoff_ms(1, 0.0), BACKOFF_BASE_MS / 2.0);
+        assert_eq!(backoff_ms(30, 1.0), BACKOFF_MAX_MS);
+        assert!(backoff_ms(30, 0.3) < BACKOFF_MAX_MS);
+    }
+
+    #[test]
+    fn silence_beyond_the_heartbeat_is_a_dead_connection() {
+        let mut c = Connection::new("tok");
+        connect(&mut c);
+        assert!(!c.is_silent(40_000.0));
+        assert!(c.is_silent(2.0 + 25_000.0 + 20_000.0 + 1001.0));
+    }
+
+    #[test]
+    fn refusal_and_garbage_close_the_transport() {
+        let mut c = Connection::new("tok");
+        c.transport_opened(0.0);
+        c.receive(&open_frame(), 1.0);
+        let out = c.receive(r#"44{"message":"origin not allowed"}"#, 2.0);
+        assert_eq!(out, vec![Output::Close("origin not allowed".into())]);
+        assert!(matches!(c.receive("x", 3.0)[0], Output::Close(_)));
+    }
+
+    #[test]
+    fn a_full_queue_drops_the_oldest() {
+        let mut c = Connection::new("tok");
+        for _ in 0..MAX_QUEUED + 5 {
+            c.emit("s.h", Value::Null, RouterData::default());
+        }
+        assert_eq!(c.queued(), MAX_QUEUED);
+        assert_eq!(c.dropped(), 5);
+    }
+}
