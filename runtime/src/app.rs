@@ -251,6 +251,8 @@ impl App {
         let (layer, io) = SocketIo::builder()
             .req_path(crate::protocol::EVENT_PATH)
             .max_payload(settings.max_event_bytes as u64)
+            .ping_interval(Duration::from_millis(settings.ping_interval_ms))
+            .ping_timeout(Duration::from_millis(settings.ping_timeout_ms))
             .build_layer();
         io.ns(
             "/",

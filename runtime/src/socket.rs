@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{SocketRef, TryData};
+use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::{FromMessageParts, MessageHandler};
 use socketioxide::socket::Socket;
 use tokio::sync::mpsc;
@@ -29,8 +29,9 @@ pub(crate) fn tab_room(token: &str) -> String {
 const QUEUE: usize = 256;
 
 /// What the worker of one socket receives.
-enum Job {
-    Event(Value),
+enum Job<A: Adapter> {
+    /// An event, with the ack to answer when the client asked for one.
+    Event(Value, Option<AckSender<A>>),
     Stop,
 }
 
@@ -176,46 +177,64 @@ async fn worker<A: Adapter>(
     bridge: Arc<EventBridge>,
     mut info: SocketInfo,
     s: SocketRef<A>,
-    mut rx: mpsc::Receiver<Job>,
+    mut rx: mpsc::Receiver<Job<A>>,
 ) {
     while let Some(job) = rx.recv().await {
-        let Job::Event(raw) = job else { break };
+        let Job::Event(raw, ack) = job else { break };
         let update = bridge.handle_counted(&mut info, raw).await;
-        if let Err(e) = s.emit(EVENT, &update) {
+        // A client that asked for an ack (socket.io's `emitWithAck`) gets the final update as
+        // the ack's argument instead of an `event` packet.
+        let sent = match ack {
+            Some(ack) => ack.send(&update),
+            None => s.emit(EVENT, &update),
+        };
+        if let Err(e) = sent {
             tracing::debug!(error = %e, "could not send an update; the socket is gone");
         }
     }
 }
 
 /// socketioxide message handler that enqueues `event` messages in arrival order.
-pub(crate) struct EventSink {
-    tx: mpsc::Sender<Job>,
+pub(crate) struct EventSink<A: Adapter> {
+    tx: mpsc::Sender<Job<A>>,
 }
 
 /// Marker for our `MessageHandler` impl.
 pub(crate) struct SinkMarker;
 
-impl<A: Adapter> MessageHandler<A, SinkMarker> for EventSink {
+impl<A: Adapter> MessageHandler<A, SinkMarker> for EventSink<A> {
     fn call(&self, s: Arc<Socket<A>>, mut v: socketioxide_core::Value, ack_id: Option<i64>) {
+        let ack = ack_id.map(
+            |_| match AckSender::from_message_parts(&s, &mut v, &ack_id) {
+                Ok(ack) => ack,
+                Err(never) => match never {},
+            },
+        );
         let raw = match TryData::<Value>::from_message_parts(&s, &mut v, &ack_id) {
             Ok(TryData(Ok(raw))) => raw,
             Ok(TryData(Err(e))) => {
-                reply_error(&s, format!("malformed event: {e}"));
+                reply_error(&s, ack, format!("malformed event: {e}"));
                 return;
             }
             Err(never) => match never {},
         };
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(Job::Event(raw)) {
+        if let Err(mpsc::error::TrySendError::Full(Job::Event(_, ack))) =
+            self.tx.try_send(Job::Event(raw, ack))
+        {
             reply_error(
                 &s,
+                ack,
                 format!("too many events in flight (more than {QUEUE}); slow down"),
             );
         }
     }
 }
 
-fn reply_error<A: Adapter>(s: &Arc<Socket<A>>, message: String) {
+fn reply_error<A: Adapter>(s: &Arc<Socket<A>>, ack: Option<AckSender<A>>, message: String) {
     let mut u = StateUpdate::final_for(None);
     u.events.push(ClientEvent::error(message));
-    let _ = s.emit(EVENT, &u);
+    let _ = match ack {
+        Some(ack) => ack.send(&u),
+        None => s.emit(EVENT, &u),
+    };
 }
