@@ -13,7 +13,7 @@ use crate::Error;
 use crate::middleware::{self, Named, Next, Request, Response};
 
 /// Name of the cookie holding the token.
-pub const CSRF_COOKIE: &str = "csrftoken";
+pub const CSRF_COOKIE: &str = crate::protocol::CSRF_COOKIE;
 /// Header a script sends the token in.
 pub const CSRF_HEADER: &str = "x-csrftoken";
 /// Form field a plain HTML form sends the token in.
@@ -38,6 +38,11 @@ pub(crate) fn cookie_value(req: &Request, name: &str) -> Option<String> {
             (k == name).then(|| v.to_owned())
         })
 }
+
+/// The request's CSRF token, in its extensions for pages to put in forms (`csrf_token` field):
+/// the cookie's value, or the new token the response's cookie will carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsrfToken(pub String);
 
 fn new_token() -> String {
     use rand::Rng;
@@ -102,13 +107,15 @@ pub fn csrf_middleware(secure: bool) -> Named {
             } else {
                 req
             };
+            let fresh = cookie.is_none().then(new_token);
+            let mut req = req;
+            if let Some(token) = cookie.as_ref().or(fresh.as_ref()) {
+                req.extensions_mut().insert(CsrfToken(token.clone()));
+            }
             let mut resp: Response = next.run(req).await?;
-            if cookie.is_none() {
+            if let Some(token) = fresh {
                 let secure = if secure { "; Secure" } else { "" };
-                let c = format!(
-                    "{CSRF_COOKIE}={}; SameSite=Lax; Path=/{secure}",
-                    new_token()
-                );
+                let c = format!("{CSRF_COOKIE}={token}; SameSite=Lax; Path=/{secure}");
                 if let Ok(v) = HeaderValue::from_str(&c) {
                     resp.headers_mut().append(header::SET_COOKIE, v);
                 }

@@ -42,6 +42,13 @@
 
 pub mod protocol;
 
+#[cfg(feature = "client")]
+pub mod client;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+#[cfg(feature = "ui")]
+pub mod ui;
+
 #[cfg(feature = "server")]
 mod app;
 #[cfg(feature = "server")]

@@ -58,6 +58,11 @@ pub struct Settings {
     pub trusted_proxies: Vec<String>,
     /// Largest socket message in bytes.
     pub max_event_bytes: usize,
+    /// Milliseconds between the server's heartbeat pings (Engine.IO `pingInterval`). Lower it
+    /// when a proxy drops idle connections sooner than every 25 s.
+    pub ping_interval_ms: u64,
+    /// Milliseconds the server waits for a pong before dropping the socket (`pingTimeout`).
+    pub ping_timeout_ms: u64,
     /// Origins (`https://shop.example`) allowed to open the socket; empty means same origin
     /// only (the `Origin` header must match `Host`).
     pub allowed_origins: Vec<String>,
@@ -92,6 +97,8 @@ impl Default for Settings {
             default_tier: Tier::Full,
             trusted_proxies: Vec::new(),
             max_event_bytes: 1 << 20,
+            ping_interval_ms: 25_000,
+            ping_timeout_ms: 20_000,
             allowed_origins: Vec::new(),
             login_url: "/login".to_owned(),
             session_cookie: "ferrule_session".to_owned(),
@@ -143,10 +150,12 @@ pub enum SettingsError {
 const OTHER_ENV: &[&str] = &[
     "FERRULE_CONFIG",
     "FERRULE_LOG",
+    "FERRULE_SITE_ROOT",
     "FERRULE_SUPERUSER_PASSWORD",
     "FERRULE_TEST_POSTGRES",
     "FERRULE_TEST_REDIS",
     "FERRULE_TEST_SKIP_MISSING",
+    "FERRULE_WASM_MODE",
 ];
 
 impl Settings {
@@ -225,6 +234,14 @@ impl Settings {
                     self.max_event_bytes =
                         value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
                 }
+                "ping_interval_ms" => {
+                    self.ping_interval_ms =
+                        value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
+                }
+                "ping_timeout_ms" => {
+                    self.ping_timeout_ms =
+                        value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
+                }
                 "allowed_origins" => self.allowed_origins = list(),
                 "login_url" => self.login_url = value.clone(),
                 "session_cookie" => self.session_cookie = value.clone(),
@@ -248,7 +265,7 @@ impl Settings {
                         "not a Ferrule setting (known: addr, event_middleware_skip, \
                          auto_redirect_from_middleware, event_post_from_payload, \
                          run_middleware_chain, default_tier, trusted_proxies, max_event_bytes, \
-                         allowed_origins, login_url, session_cookie, secure_cookies, allow_register, \
+                         ping_interval_ms, ping_timeout_ms, allowed_origins, login_url, session_cookie, secure_cookies, allow_register, \
                          auth_cache_ms, upload_max_file_bytes, upload_max_request_bytes, upload_dir)"
                             .to_owned(),
                     ));
@@ -260,6 +277,12 @@ impl Settings {
 
     /// Checks values that parse but cannot work.
     pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.ping_interval_ms == 0 || self.ping_timeout_ms == 0 {
+            return Err(SettingsError::Env {
+                name: "ping_interval_ms / ping_timeout_ms".to_owned(),
+                message: "must be more than 0 milliseconds".to_owned(),
+            });
+        }
         self.proxies().map(|_| ())
     }
 

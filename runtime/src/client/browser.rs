@@ -1,0 +1,374 @@
+//! The connection in the browser: a `web_sys::WebSocket` driving [`Connection`], timers for
+//! reconnects and the heartbeat, and the tab token in `sessionStorage`.
+//!
+//! wasm is single-threaded, so the one client of a page lives in a thread-local.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use serde_json::Value;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use web_sys::{BroadcastChannel, CloseEvent, MessageEvent, WebSocket};
+
+use super::core::{Connection, Output, Status};
+use crate::protocol::{EVENT_PATH, RouterData, StateUpdate};
+
+const TOKEN_KEY: &str = "ferrule_token";
+const TABS_CHANNEL: &str = "ferrule_tabs";
+/// How long a tab with a stored token waits to hear whether another live tab holds it.
+const DUPLICATE_PROBE_MS: i32 = 100;
+const HEARTBEAT_CHECK_MS: i32 = 2000;
+
+/// The channel on which this tab answers "who holds token X?", with its handler.
+type TabProbe = (BroadcastChannel, Closure<dyn FnMut(MessageEvent)>);
+
+/// What the client tells the page.
+pub(crate) struct Callbacks {
+    pub(crate) update: Box<dyn Fn(StateUpdate)>,
+    pub(crate) status: Box<dyn Fn(Status)>,
+}
+
+struct Inner {
+    conn: Connection,
+    ws: Option<WebSocket>,
+    /// Bumped per socket, so events of a socket already replaced are ignored.
+    generation: u64,
+    callbacks: Callbacks,
+    // Closures must live as long as the JS objects that call them.
+    handlers: Vec<Closure<dyn FnMut(web_sys::Event)>>,
+    _tabs: Option<TabProbe>,
+    _heartbeat: Option<Closure<dyn FnMut()>>,
+}
+
+thread_local! {
+    static CLIENT: RefCell<Option<Rc<RefCell<Inner>>>> = const { RefCell::new(None) };
+}
+
+fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+fn window() -> web_sys::Window {
+    web_sys::window().expect("the Ferrule client runs in a browser window")
+}
+
+/// Starts the page's client (once; later calls do nothing).
+pub(crate) fn start(callbacks: Callbacks) {
+    if CLIENT.with(|c| c.borrow().is_some()) {
+        return;
+    }
+    let stored = session_storage().and_then(|s| s.get_item(TOKEN_KEY).ok().flatten());
+    match stored {
+        None => begin(new_token(), callbacks),
+        Some(token) => {
+            // A duplicated tab carries a copy of sessionStorage: ask the other tabs whether one
+            // of them is using this token, and take a fresh one if so.
+            let answered = Rc::new(RefCell::new(false));
+            let probe = BroadcastChannel::new(TABS_CHANNEL).ok();
+            let on_answer = {
+                let answered = answered.clone();
+                let token = token.clone();
+                Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+                    if e.data().as_string().as_deref() == Some(&format!("a:{token}")) {
+                        *answered.borrow_mut() = true;
+                    }
+                })
+            };
+            if let Some(ch) = &probe {
+                ch.set_onmessage(Some(on_answer.as_ref().unchecked_ref()));
+                let _ = ch.post_message(&format!("q:{token}").into());
+            }
+            let callbacks = RefCell::new(Some(callbacks));
+            let decide = Closure::once_into_js(move || {
+                if let Some(ch) = probe {
+                    ch.set_onmessage(None);
+                    ch.close();
+                }
+                drop(on_answer);
+                let token = if *answered.borrow() {
+                    new_token()
+                } else {
+                    token
+                };
+                if let Some(cb) = callbacks.borrow_mut().take() {
+                    begin(token, cb);
+                }
+            });
+            let _ = window().set_timeout_with_callback_and_timeout_and_arguments_0(
+                decide.unchecked_ref(),
+                DUPLICATE_PROBE_MS,
+            );
+        }
+    }
+}
+
+fn begin(token: String, callbacks: Callbacks) {
+    if let Some(s) = session_storage() {
+        let _ = s.set_item(TOKEN_KEY, &token);
+    }
+    let tabs = answer_tab_probes(token.clone());
+    let inner = Rc::new(RefCell::new(Inner {
+        conn: Connection::new(token),
+        ws: None,
+        generation: 0,
+        callbacks,
+        handlers: Vec::new(),
+        _tabs: tabs,
+        _heartbeat: None,
+    }));
+    let beat = {
+        let inner = Rc::downgrade(&inner);
+        Closure::<dyn FnMut()>::new(move || {
+            let Some(inner) = inner.upgrade() else { return };
+            let ws = {
+                let i = inner.borrow();
+                if !i.conn.is_silent(now_ms()) {
+                    return;
+                }
+                i.ws.clone()
+            };
+            if let Some(ws) = ws {
+                let _ = ws.close();
+            }
+        })
+    };
+    let _ = window().set_interval_with_callback_and_timeout_and_arguments_0(
+        beat.as_ref().unchecked_ref(),
+        HEARTBEAT_CHECK_MS,
+    );
+    inner.borrow_mut()._heartbeat = Some(beat);
+    CLIENT.with(|c| *c.borrow_mut() = Some(inner.clone()));
+    open(&inner);
+}
+
+/// Answers other tabs asking whether this tab holds `token`.
+fn answer_tab_probes(token: String) -> Option<TabProbe> {
+    let ch = BroadcastChannel::new(TABS_CHANNEL).ok()?;
+    let reply = ch.clone();
+    let on_query = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+        if e.data().as_string().as_deref() == Some(&format!("q:{token}")) {
+            let _ = reply.post_message(&format!("a:{token}").into());
+        }
+    });
+    ch.set_onmessage(Some(on_query.as_ref().unchecked_ref()));
+    Some((ch, on_query))
+}
+
+fn socket_url() -> String {
+    let loc = window().location();
+    let scheme = if loc.protocol().ok().as_deref() == Some("https:") {
+        "wss"
+    } else {
+        "ws"
+    };
+    let host = loc.host().unwrap_or_default();
+    format!("{scheme}://{host}{EVENT_PATH}/?EIO=4&transport=websocket")
+}
+
+fn open(inner: &Rc<RefCell<Inner>>) {
+    let ws = match WebSocket::new(&socket_url()) {
+        Ok(ws) => ws,
+        Err(_) => {
+            schedule_reconnect(inner);
+            return;
+        }
+    };
+    let generation = {
+        let mut i = inner.borrow_mut();
+        i.generation += 1;
+        i.handlers.clear();
+        i.generation
+    };
+    let weak = Rc::downgrade(inner);
+    let on_open = {
+        let weak = weak.clone();
+        Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+            if let Some(inner) = current(&weak, generation) {
+                inner.borrow_mut().conn.transport_opened(now_ms());
+            }
+        })
+    };
+    let on_message = {
+        let weak = weak.clone();
+        Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+            let Some(inner) = current(&weak, generation) else {
+                return;
+            };
+            let Some(text) = e
+                .dyn_ref::<MessageEvent>()
+                .and_then(|m| m.data().as_string())
+            else {
+                return;
+            };
+            let outputs = inner.borrow_mut().conn.receive(&text, now_ms());
+            perform(&inner, outputs);
+        })
+    };
+    let on_close = {
+        Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+            if let Some(inner) = current(&weak, generation) {
+                if let Some(c) = e.dyn_ref::<CloseEvent>() {
+                    web_sys::console::debug_1(
+                        &format!("ferrule: socket closed ({})", c.code()).into(),
+                    );
+                }
+                schedule_reconnect(&inner);
+            }
+        })
+    };
+    ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    let mut i = inner.borrow_mut();
+    i.handlers.extend([on_open, on_message, on_close]);
+    i.ws = Some(ws);
+}
+
+fn current(weak: &std::rc::Weak<RefCell<Inner>>, generation: u64) -> Option<Rc<RefCell<Inner>>> {
+    let inner = weak.upgrade()?;
+    let live = inner.borrow().generation == generation;
+    live.then_some(inner)
+}
+
+fn schedule_reconnect(inner: &Rc<RefCell<Inner>>) {
+    let (delay, status) = {
+        let mut i = inner.borrow_mut();
+        if let Some(ws) = i.ws.take() {
+            ws.set_onopen(None);
+            ws.set_onmessage(None);
+            ws.set_onclose(None);
+            let _ = ws.close();
+        }
+        // Socket callbacks of the closed socket are ignored from here on.
+        i.generation += 1;
+        let delay = i.conn.transport_closed(js_sys::Math::random());
+        (delay, i.conn.status())
+    };
+    (inner.borrow().callbacks.status)(status);
+    let weak = Rc::downgrade(inner);
+    let retry = Closure::once_into_js(move || {
+        if let Some(inner) = weak.upgrade() {
+            open(&inner);
+        }
+    });
+    let _ = window()
+        .set_timeout_with_callback_and_timeout_and_arguments_0(retry.unchecked_ref(), delay as i32);
+}
+
+fn perform(inner: &Rc<RefCell<Inner>>, outputs: Vec<Output>) {
+    for out in outputs {
+        match out {
+            Output::Send(frame) => {
+                let ws = inner.borrow().ws.clone();
+                if let Some(ws) = ws {
+                    let _ = ws.send_with_str(&frame);
+                }
+            }
+            Output::Connected => {
+                let status = inner.borrow().conn.status();
+                (inner.borrow().callbacks.status)(status);
+            }
+            Output::Update(update) => (inner.borrow().callbacks.update)(update),
+            Output::Close(why) => {
+                web_sys::console::warn_1(&format!("ferrule: {why}; reconnecting").into());
+                schedule_reconnect(inner);
+                return;
+            }
+        }
+    }
+}
+
+/// Emits an event from the current page; queued while disconnected. Returns its id.
+pub(crate) fn emit(name: String, payload: Value) -> Option<u64> {
+    let inner = CLIENT.with(|c| c.borrow().clone())?;
+    let (id, frame) = inner.borrow_mut().conn.emit(name, payload, router_data());
+    if let Some(frame) = frame {
+        let ws = inner.borrow().ws.clone();
+        if let Some(ws) = ws {
+            let _ = ws.send_with_str(&frame);
+        }
+    }
+    Some(id)
+}
+
+fn router_data() -> RouterData {
+    let loc = window().location();
+    RouterData {
+        path: loc.pathname().unwrap_or_else(|_| "/".into()),
+        query: loc
+            .search()
+            .unwrap_or_default()
+            .trim_start_matches('?')
+            .to_owned(),
+    }
+}
+
+fn session_storage() -> Option<web_sys::Storage> {
+    window().session_storage().ok().flatten()
+}
+
+/// 128 random bits from the browser's CSPRNG: the token names the tab's states, so it must not
+/// be guessable.
+fn new_token() -> String {
+    let mut bytes = [0u8; 16];
+    if let Ok(crypto) = window().crypto() {
+        let _ = crypto.get_random_values_with_u8_array(&mut bytes);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Sends a login's or logout's one-time code to `url`, which answers with the new session
+/// cookie (HttpOnly, so only an HTTP response can set it).
+pub(crate) fn follow_session(url: String, code: String) {
+    wasm_bindgen_futures::spawn_local(async move {
+        let init = web_sys::RequestInit::new();
+        init.set_method("POST");
+        init.set_credentials(web_sys::RequestCredentials::SameOrigin);
+        let headers = web_sys::Headers::new().ok();
+        if let Some(h) = &headers {
+            let _ = h.set("content-type", "application/x-www-form-urlencoded");
+            init.set_headers(h);
+        }
+        let body: String = js_sys::encode_uri_component(&code).into();
+        init.set_body(&format!("code={body}").into());
+        let promise = window().fetch_with_str_and_init(&url, &init);
+        if wasm_bindgen_futures::JsFuture::from(promise).await.is_err() {
+            web_sys::console::error_1(&"ferrule: could not update the session cookie".into());
+        }
+    });
+}
+
+/// Navigates the whole page (used when the app has no client-side router for the path).
+pub(crate) fn assign_location(path: &str, replace: bool) {
+    let loc = window().location();
+    let _ = if replace {
+        loc.replace(path)
+    } else {
+        loc.assign(path)
+    };
+}
+
+/// Runs `f` after `ms` milliseconds.
+pub(crate) fn after(ms: i32, f: impl FnOnce() + 'static) {
+    let cb = Closure::once_into_js(f);
+    let _ = window().set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), ms);
+}
+
+/// Logs an error to the browser console.
+pub(crate) fn console_error(message: &str) {
+    web_sys::console::error_1(&message.into());
+}
+
+/// The value of cookie `name` as the page's script sees it (HttpOnly cookies are invisible).
+pub(crate) fn cookie(name: &str) -> Option<String> {
+    let doc = window()
+        .document()?
+        .dyn_into::<web_sys::HtmlDocument>()
+        .ok()?;
+    let all = doc.cookie().ok()?;
+    all.split(';').find_map(|kv| {
+        let (k, v) = kv.trim().split_once('=')?;
+        (k == name).then(|| v.to_owned())
+    })
+}

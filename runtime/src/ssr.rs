@@ -1,0 +1,105 @@
+//! Leptos pages on the server: rendered through the app's HTTP middleware chain, with the built
+//! client (wasm, JS, CSS) served from the site directory.
+//!
+//! ```ignore
+//! let options = ferrule::ssr::site_options("counter");
+//! App::new().merge(ferrule::ssr::pages(options, shell, App))
+//! ```
+//!
+//! `shell` renders the whole document (with `<HydrationScripts>`), `App` the routes; the router
+//! that [`pages`] returns is merged into [`App`](crate::App) like any other, so the page routes
+//! sit behind the same middleware as every HTTP route.
+
+use std::path::{Path, PathBuf};
+
+use axum::Router;
+use http::HeaderValue;
+use http::header::CACHE_CONTROL;
+use leptos::config::LeptosOptions;
+use leptos::prelude::IntoView;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+
+/// The environment variable naming the site directory (the client build's output).
+pub const SITE_ROOT_ENV: &str = "FERRULE_SITE_ROOT";
+
+/// Where the built client of app `name` is: `FERRULE_SITE_ROOT` when set, else
+/// `<target dir>/site/<name>` beside the running binary (where `cargo xtask site` and
+/// `ferrule build` put it), else `site` in the working directory.
+pub fn site_root(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os(SITE_ROOT_ENV) {
+        return PathBuf::from(dir);
+    }
+    let beside_binary = std::env::current_exe().ok().and_then(|exe| {
+        // <target>/<profile>/<bin> or <target>/<profile>/deps/<test bin>
+        exe.ancestors()
+            .skip(1)
+            .take(3)
+            .map(|dir| dir.join("site").join(name))
+            .find(|dir| dir.join("pkg").is_dir())
+    });
+    beside_binary.unwrap_or_else(|| PathBuf::from("site"))
+}
+
+/// Leptos options for app `name` (the crate name of its client), with the site directory of
+/// [`site_root`] and the client's files under `/pkg`.
+pub fn site_options(name: &str) -> LeptosOptions {
+    let root = site_root(name);
+    LeptosOptions::builder()
+        .output_name(name.replace('-', "_"))
+        .site_root(root.to_string_lossy().into_owned())
+        .site_pkg_dir("pkg")
+        .build()
+}
+
+/// The page routes of `app` rendered inside `shell`, plus the client's files under `/pkg`.
+///
+/// The files are served with `Cache-Control: no-cache`: browsers keep them and revalidate with
+/// `If-Modified-Since`, so a rebuilt client is picked up at once and an unchanged one costs a 304.
+pub fn pages<Shell, ShellView, AppFn, AppView>(
+    options: LeptosOptions,
+    shell: Shell,
+    app: AppFn,
+) -> Router
+where
+    Shell: Fn(LeptosOptions) -> ShellView + Clone + Send + Sync + 'static,
+    ShellView: IntoView + 'static,
+    AppFn: Fn() -> AppView + Clone + Send + Sync + 'static,
+    AppView: IntoView + 'static,
+{
+    let routes = generate_route_list(app);
+    let pkg_dir = Path::new(&*options.site_root).join(&*options.site_pkg_dir);
+    if !pkg_dir.is_dir() {
+        tracing::warn!(
+            dir = %pkg_dir.display(),
+            "the client is not built: pages render but will not hydrate (build it with `cargo xtask site`, or set {SITE_ROOT_ENV})"
+        );
+    }
+    let files = tower::ServiceBuilder::new()
+        .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            CACHE_CONTROL,
+            HeaderValue::from_static("no-cache"),
+        ))
+        .service(tower_http::services::ServeDir::new(pkg_dir));
+    let render_options = options.clone();
+    Router::new()
+        .leptos_routes(&options, routes, move || shell(render_options.clone()))
+        .nest_service(&format!("/{}", options.site_pkg_dir), files)
+        .with_state(options)
+}
+
+/// The CSRF token of the request being rendered, for the `csrf_token` field of a plain HTML form
+/// (`None` outside a server render or without the CSRF middleware).
+pub fn csrf_token() -> Option<String> {
+    leptos::prelude::use_context::<http::request::Parts>().and_then(|p| {
+        p.extensions
+            .get::<crate::csrf::CsrfToken>()
+            .map(|t| t.0.clone())
+    })
+}
+
+/// The user of the request being rendered (anonymous outside a server render).
+pub fn current_user() -> crate::CurrentUser {
+    leptos::prelude::use_context::<http::request::Parts>()
+        .and_then(|p| p.extensions.get::<crate::CurrentUser>().cloned())
+        .unwrap_or_default()
+}

@@ -1,0 +1,393 @@
+//! Ferrule in Leptos components: reactive states, typed emit, toasts and the connection status.
+//!
+//! Call [`provide`] once, inside `<Router>`, in the app's root component. Then any component can
+//! read a state with [`use_state`] and send handler events with [`use_emit`]:
+//!
+//! ```ignore
+//! #[component]
+//! fn Counter() -> impl IntoView {
+//!     let counter = ferrule::ui::use_state::<CounterState>();
+//!     let count = counter.field(|s| s.count); // re-renders only when `count` changes
+//!     let emit = ferrule::ui::use_emit();
+//!     view! { <button on:click=move |_| emit.send(Increment)>{count}</button> }
+//! }
+//! ```
+//!
+//! On the server (`ssr`) states render with their default values and emitting does nothing; in
+//! the browser (`hydrate`) the page connects after hydration, resyncs every state and applies
+//! each delta to the signals of the states it names.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use leptos::prelude::*;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::client::{StateStore, Status};
+use crate::protocol::{Action, ClientEvent, StateUpdate, ToastLevel, state_name_of};
+
+type Refresher = Arc<dyn Fn(&StateStore) + Send + Sync>;
+type EventHook = Arc<dyn Fn(&Value) + Send + Sync>;
+type Navigate = Arc<dyn Fn(&str, bool) + Send + Sync>;
+
+/// One toast on screen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Toast {
+    /// Unique per page, for keyed rendering and dismissal.
+    pub id: u64,
+    /// Severity, also the CSS class `ferrule-toast-<level>`.
+    pub level: ToastLevel,
+    /// The text shown.
+    pub message: String,
+}
+
+/// The page's Ferrule runtime, shared through Leptos context ([`provide`], [`use_ferrule`]).
+#[derive(Clone, Copy)]
+pub struct Ferrule {
+    store: StoredValue<StateStore>,
+    refreshers: StoredValue<HashMap<String, Vec<Refresher>>>,
+    hooks: StoredValue<HashMap<String, Vec<EventHook>>>,
+    navigate: StoredValue<Option<Navigate>>,
+    status: RwSignal<Status>,
+    toasts: RwSignal<Vec<Toast>>,
+    next_toast: StoredValue<u64>,
+}
+
+/// Sets up Ferrule for this page: call it once in the root component, inside `<Router>` (so
+/// `_redirect` navigates client-side). In the browser it connects after hydration.
+pub fn provide() -> Ferrule {
+    let ferrule = Ferrule {
+        store: StoredValue::new(StateStore::default()),
+        refreshers: StoredValue::new(HashMap::new()),
+        hooks: StoredValue::new(HashMap::new()),
+        navigate: StoredValue::new(None),
+        status: RwSignal::new(Status::Connecting),
+        toasts: RwSignal::new(Vec::new()),
+        next_toast: StoredValue::new(1),
+    };
+    provide_context(ferrule);
+    #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
+    {
+        let navigate = leptos_router::hooks::use_navigate();
+        ferrule
+            .navigate
+            .set_value(Some(Arc::new(move |path: &str, replace: bool| {
+                navigate(
+                    path,
+                    leptos_router::NavigateOptions {
+                        replace,
+                        ..Default::default()
+                    },
+                )
+            })));
+        // Effects run only in the browser, after hydration: the page is interactive before the
+        // socket is up, and events clicked meanwhile are queued.
+        Effect::new(move |_| {
+            crate::client::browser::start(crate::client::browser::Callbacks {
+                update: Box::new(move |u| ferrule.apply(u)),
+                status: Box::new(move |s| ferrule.status.set(s)),
+            });
+        });
+    }
+    ferrule
+}
+
+/// The page's runtime; panics with a clear message when [`provide`] was not called.
+pub fn use_ferrule() -> Ferrule {
+    use_context::<Ferrule>()
+        .expect("ferrule::ui::provide() must be called in the app's root component first")
+}
+
+/// A state mirrored from the server, as a reactive value.
+pub struct StateHandle<S: Send + Sync + 'static> {
+    signal: RwSignal<S>,
+}
+
+impl<S: Send + Sync + 'static> Clone for StateHandle<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S: Send + Sync + 'static> Copy for StateHandle<S> {}
+
+impl<S: Clone + Send + Sync + 'static> StateHandle<S> {
+    /// The whole state (re-runs the reader on any change of the state).
+    pub fn get(&self) -> S {
+        self.signal.get()
+    }
+
+    /// Reads the state by reference.
+    pub fn with<R>(&self, f: impl FnOnce(&S) -> R) -> R {
+        self.signal.with(f)
+    }
+
+    /// One part of the state as a memo: its readers re-render only when that part changes,
+    /// not when a delta touches other fields.
+    pub fn field<T>(&self, f: impl Fn(&S) -> T + Send + Sync + 'static) -> Memo<T>
+    where
+        T: PartialEq + Clone + Send + Sync + 'static,
+    {
+        let signal = self.signal;
+        Memo::new(move |_| signal.with(&f))
+    }
+}
+
+/// The state `S` of this tab, updated by every delta that names it. Renders `S::default()` on
+/// the server and until the first resync.
+pub fn use_state<S>() -> StateHandle<S>
+where
+    S: Clone + Default + Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    use_state_named(&state_name_of(std::any::type_name::<S>()))
+}
+
+/// [`use_state`] for a state whose server side overrides `State::NAME`.
+pub fn use_state_named<S>(name: &str) -> StateHandle<S>
+where
+    S: Clone + Default + Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    let ferrule = use_ferrule();
+    let initial = S::default();
+    ferrule
+        .store
+        .update_value(|store| store.register(name, &initial));
+    let current = ferrule
+        .store
+        .with_value(|store| store.decode::<S>(name))
+        .unwrap_or(initial);
+    let signal = RwSignal::new(current);
+    let state_name = name.to_owned();
+    let refresh: Refresher =
+        Arc::new(
+            move |store: &StateStore| match store.decode::<S>(&state_name) {
+                Ok(value) => signal.set(value),
+                Err(e) => report_error(&e),
+            },
+        );
+    ferrule.refreshers.update_value(|r| {
+        r.entry(name.to_owned()).or_default().push(refresh);
+    });
+    StateHandle { signal }
+}
+
+/// Sends handler events; `Copy`, so event handlers can capture it.
+#[derive(Clone, Copy)]
+pub struct Emitter {
+    _ferrule: Ferrule,
+}
+
+impl Emitter {
+    /// Emits `action` to its handler; returns the event id (`None` on the server).
+    pub fn send<A: Action>(&self, action: A) -> Option<u64> {
+        self.send_named(A::event_name(), action.payload())
+    }
+
+    /// Emits an event by its wire name, for names known only at run time.
+    pub fn send_named(&self, name: String, payload: Value) -> Option<u64> {
+        #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
+        {
+            crate::client::browser::emit(name, payload)
+        }
+        #[cfg(not(all(feature = "hydrate", target_arch = "wasm32")))]
+        {
+            let _ = (name, payload);
+            None
+        }
+    }
+}
+
+/// The emitter of this page.
+pub fn use_emit() -> Emitter {
+    Emitter {
+        _ferrule: use_ferrule(),
+    }
+}
+
+/// The connection status, for an indicator.
+pub fn use_connection() -> Signal<Status> {
+    use_ferrule().status.into()
+}
+
+/// The toasts on screen.
+pub fn use_toasts() -> Signal<Vec<Toast>> {
+    use_ferrule().toasts.into()
+}
+
+impl Ferrule {
+    /// Runs `hook` for every client event named `name` (app-defined events).
+    pub fn on_event(&self, name: &str, hook: impl Fn(&Value) + Send + Sync + 'static) {
+        self.hooks.update_value(|h| {
+            h.entry(name.to_owned()).or_default().push(Arc::new(hook));
+        });
+    }
+
+    /// Shows a toast; it disappears by itself after a few seconds in the browser.
+    pub fn toast(&self, level: ToastLevel, message: impl Into<String>) {
+        let id = self.next_toast.get_value();
+        self.next_toast.set_value(id + 1);
+        self.toasts.update(|t| {
+            t.push(Toast {
+                id,
+                level,
+                message: message.into(),
+            })
+        });
+        #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
+        {
+            let toasts = self.toasts;
+            crate::client::browser::after(6000, move || {
+                toasts.try_update(|t| t.retain(|x| x.id != id));
+            });
+        }
+    }
+
+    /// Removes toast `id` (its close button).
+    pub fn dismiss(&self, id: u64) {
+        self.toasts.update(|t| t.retain(|x| x.id != id));
+    }
+
+    /// Applies one update from the server: the delta to the states, then the client events.
+    pub fn apply(&self, update: StateUpdate) {
+        let changed = self
+            .store
+            .try_update_value(|s| s.apply(&update.delta))
+            .unwrap_or_default();
+        for name in changed {
+            let refreshers = self
+                .refreshers
+                .with_value(|r| r.get(&name).cloned().unwrap_or_default());
+            self.store.with_value(|store| {
+                for refresh in &refreshers {
+                    refresh(store);
+                }
+            });
+        }
+        for event in update.events {
+            self.run(event);
+        }
+    }
+
+    fn run(&self, event: ClientEvent) {
+        match event.name.as_str() {
+            ClientEvent::REDIRECT => {
+                let path = event.path().unwrap_or("/").to_owned();
+                let replace = event
+                    .payload
+                    .get("replace")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                match self.navigate.get_value() {
+                    Some(nav) if path.starts_with('/') => nav(&path, replace),
+                    _ => {
+                        #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
+                        crate::client::browser::assign_location(&path, replace);
+                    }
+                }
+            }
+            ClientEvent::TOAST => {
+                let level = event.level().unwrap_or(ToastLevel::Info);
+                self.toast(level, event.message().unwrap_or_default());
+            }
+            ClientEvent::ERROR => {
+                let message = event.message().unwrap_or("error").to_owned();
+                report_error(&message);
+                // Users of a development build see what went wrong; release builds only log it.
+                if cfg!(debug_assertions) {
+                    self.toast(ToastLevel::Error, message);
+                }
+            }
+            "_session" => {
+                #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
+                {
+                    let field = |k: &str| {
+                        event
+                            .payload
+                            .get(k)
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    };
+                    if let (Some(code), Some(url)) = (field("code"), field("url")) {
+                        crate::client::browser::follow_session(url, code);
+                    }
+                }
+            }
+            name => {
+                let hooks = self
+                    .hooks
+                    .with_value(|h| h.get(name).cloned().unwrap_or_default());
+                for hook in hooks {
+                    hook(&event.payload);
+                }
+            }
+        }
+    }
+}
+
+/// The CSRF token for the `csrf_token` field of a plain HTML form: from the request on the server,
+/// from the `csrftoken` cookie in the browser (pages reached by client-side navigation render
+/// there). Empty when there is none yet.
+pub fn csrf_token() -> String {
+    #[cfg(feature = "ssr")]
+    if let Some(token) = crate::ssr::csrf_token() {
+        return token;
+    }
+    #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
+    if let Some(token) = crate::client::browser::cookie(crate::protocol::CSRF_COOKIE) {
+        return token;
+    }
+    String::new()
+}
+
+fn report_error(message: &str) {
+    #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
+    crate::client::browser::console_error(&format!("ferrule: {message}"));
+    #[cfg(not(all(feature = "hydrate", target_arch = "wasm32")))]
+    leptos::logging::error!("ferrule: {message}");
+}
+
+/// The toasts of the page, newest last; put it once in the root component. Each toast has the
+/// classes `ferrule-toast ferrule-toast-<level>` and a close button.
+#[component]
+pub fn Toasts() -> impl IntoView {
+    let ferrule = use_ferrule();
+    view! {
+        <div class="ferrule-toasts" role="status" aria-live="polite">
+            <For
+                each=move || ferrule.toasts.get()
+                key=|t| t.id
+                children=move |t: Toast| {
+                    let level = format!("{:?}", t.level).to_lowercase();
+                    let id = t.id;
+                    view! {
+                        <div class=format!("ferrule-toast ferrule-toast-{level}") data-level=level>
+                            <span class="ferrule-toast-message">{t.message}</span>
+                            <button class="ferrule-toast-close" aria-label="Dismiss"
+                                on:click=move |_| ferrule.dismiss(id)>"×"</button>
+                        </div>
+                    }
+                }
+            />
+        </div>
+    }
+}
+
+/// A small badge showing the connection: `data-status` is `connecting`, `connected` or
+/// `reconnecting`, for styling and tests.
+#[component]
+pub fn ConnectionIndicator() -> impl IntoView {
+    let status = use_connection();
+    let key = move || match status.get() {
+        Status::Connecting => "connecting",
+        Status::Connected => "connected",
+        Status::Reconnecting { .. } => "reconnecting",
+    };
+    let label = move || match status.get() {
+        Status::Connecting => "Connecting…".to_owned(),
+        Status::Connected => "Live".to_owned(),
+        Status::Reconnecting { attempt } => format!("Offline, reconnecting (attempt {attempt})"),
+    };
+    view! { <span class="ferrule-connection" data-status=key>{label}</span> }
+}
