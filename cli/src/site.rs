@@ -1,0 +1,318 @@
+//! The build pipeline of an app's site: the browser client compiled to wasm32 with feature
+//! `hydrate`, passed through wasm-bindgen (as a library, at exactly the `wasm-bindgen` version in
+//! Cargo.lock), and the app's CSS, into `<target dir>/site/<app>/pkg`, where the server finds it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// The wasm-bindgen version this build of the CLI generates bindings for. Cargo.lock pins the
+/// runtime's `wasm-bindgen` to the same version (`=` requirement in cli/Cargo.toml), and a test
+/// checks that the two agree.
+pub const WASM_BINDGEN_VERSION: &str = "0.2.130";
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct SiteOptions {
+    /// The directory cargo runs in (the app's workspace).
+    pub workspace: PathBuf,
+    /// The app's package name (`counter`); its library is the client.
+    pub package: String,
+    /// Where the package's sources are (its `style/*.css` are bundled).
+    pub package_dir: PathBuf,
+    /// Optimised for size (`wasm-release` profile) instead of quick to build (`wasm-dev`).
+    pub release: bool,
+    /// The cargo target directory.
+    pub target_dir: PathBuf,
+}
+
+/// How long each step took, for progress output and the build-time table in the docs.
+#[derive(Debug, Clone)]
+pub struct SiteReport {
+    /// The site directory (pass it as `FERRULE_SITE_ROOT` when it is not beside the binary).
+    pub site_root: PathBuf,
+    /// `cargo rustc` of the client.
+    pub compile: Duration,
+    /// wasm-bindgen.
+    pub bindgen: Duration,
+    /// Size of the wasm file served to browsers.
+    pub wasm_bytes: u64,
+}
+
+impl SiteOptions {
+    /// Options for `package` in `workspace`, with the target directory cargo reports.
+    pub fn new(workspace: &Path, package: &str, release: bool) -> Result<Self> {
+        let meta = cargo_metadata(workspace)?;
+        let target_dir = PathBuf::from(
+            meta["target_directory"]
+                .as_str()
+                .context("cargo metadata has no target_directory")?,
+        );
+        let package_dir = meta["packages"]
+            .as_array()
+            .and_then(|ps| {
+                ps.iter()
+                    .find(|p| p["name"].as_str() == Some(package))?
+                    .get("manifest_path")?
+                    .as_str()
+                    .map(|m| {
+                        Path::new(m)
+                            .parent()
+                            .unwrap_or(Path::new("."))
+                            .to_path_buf()
+                    })
+            })
+            .with_context(|| {
+                format!(
+                    "no package `{package}` in the workspace at {}",
+                    workspace.display()
+                )
+            })?;
+        Ok(Self {
+            workspace: workspace.to_path_buf(),
+            package: package.to_owned(),
+            package_dir,
+            release,
+            target_dir,
+        })
+    }
+
+    /// `<target dir>/site/<package>`: where the server looks by default.
+    pub fn site_root(&self) -> PathBuf {
+        self.target_dir.join("site").join(&self.package)
+    }
+
+    fn profile(&self) -> &'static str {
+        if self.release {
+            "wasm-release"
+        } else {
+            "wasm-dev"
+        }
+    }
+
+    fn crate_name(&self) -> String {
+        self.package.replace('-', "_")
+    }
+}
+
+fn cargo_metadata(workspace: &Path) -> Result<serde_json::Value> {
+    let out = cargo()
+        .current_dir(workspace)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .context("could not run cargo metadata")?;
+    if !out.status.success() {
+        bail!(
+            "cargo metadata failed in {}: {}",
+            workspace.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// The cargo that runs this program (`CARGO` under cargo), else `cargo` from PATH.
+pub fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+}
+
+/// Whether the active rustc has the wasm32 standard library (`rustup target add` installed it).
+pub fn has_native_wasm_std() -> bool {
+    let Ok(out) = Command::new("rustc").args(["--print", "sysroot"]).output() else {
+        return false;
+    };
+    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    std::fs::read_dir(
+        Path::new(&sysroot)
+            .join("lib/rustlib")
+            .join(WASM_TARGET)
+            .join("lib"),
+    )
+    .map(|d| {
+        d.flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
+    })
+    .unwrap_or(false)
+}
+
+/// Debian's rustc-web with its std source and wasm-ld: the route for machines where rustup cannot
+/// add the wasm32 target (std is then built from source with `-Zbuild-std`).
+pub const DEBIAN_WASM_LINKER: &str = "/usr/lib/llvm-22/bin/wasm-ld";
+
+fn has_debian_route() -> bool {
+    Path::new("/usr/lib/rustlib/src/rust/library").is_dir()
+        && Path::new(DEBIAN_WASM_LINKER).exists()
+        && Path::new("/usr/bin/cargo").exists()
+}
+
+/// A cargo command for wasm32 builds: rustup's toolchain when it has the target, else the Debian
+/// route. Errors say how to get either.
+pub fn wasm_cargo() -> Result<(Command, Vec<String>)> {
+    let forced = std::env::var("FERRULE_WASM_MODE").ok();
+    if forced.as_deref() != Some("debian") && has_native_wasm_std() {
+        let mut cmd = cargo();
+        cmd.env_remove("RUSTC_BOOTSTRAP");
+        return Ok((cmd, Vec::new()));
+    }
+    if has_debian_route() {
+        let mut cmd = Command::new("/usr/bin/cargo");
+        cmd.env("RUSTC", "/usr/bin/rustc")
+            .env("RUSTC_BOOTSTRAP", "1")
+            .env(
+                "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER",
+                DEBIAN_WASM_LINKER,
+            );
+        return Ok((cmd, vec!["-Zbuild-std=std,panic_abort".to_owned()]));
+    }
+    bail!(
+        "no Rust standard library for {WASM_TARGET}: run `rustup target add {WASM_TARGET}` \
+         (or, where rustup cannot, `apt-get install rustc-web cargo-web rust-web-src lld-22`); \
+         `cargo xtask setup` does this"
+    )
+}
+
+/// Builds the browser client of `opts.package` into its site directory.
+pub fn build_client(opts: &SiteOptions) -> Result<SiteReport> {
+    let (mut cmd, extra) = wasm_cargo()?;
+    cmd.current_dir(&opts.workspace)
+        .env("CARGO_TARGET_DIR", &opts.target_dir)
+        .args([
+            "rustc",
+            "-p",
+            &opts.package,
+            "--lib",
+            "--crate-type",
+            "cdylib",
+        ])
+        .args([
+            "--target",
+            WASM_TARGET,
+            "--no-default-features",
+            "--features",
+            "hydrate",
+        ])
+        .args(["--profile", opts.profile()])
+        .args(&extra);
+    let started = Instant::now();
+    let status = cmd
+        .status()
+        .context("could not run cargo for the wasm client")?;
+    if !status.success() {
+        bail!(
+            "the browser client of `{}` did not compile (features `hydrate`, target {WASM_TARGET}); the errors are above",
+            opts.package
+        );
+    }
+    let compile = started.elapsed();
+    let wasm = opts
+        .target_dir
+        .join(WASM_TARGET)
+        .join(opts.profile())
+        .join(format!("{}.wasm", opts.crate_name()));
+    let pkg = opts.site_root().join("pkg");
+    std::fs::create_dir_all(&pkg).with_context(|| format!("creating {}", pkg.display()))?;
+    let started = Instant::now();
+    wasm_bindgen_cli_support::Bindgen::new()
+        .input_path(&wasm)
+        .web(true)?
+        .typescript(false)
+        .out_name(&opts.crate_name())
+        .generate(&pkg)
+        .with_context(|| format!("wasm-bindgen on {}", wasm.display()))?;
+    let bindgen = started.elapsed();
+    bundle_css(
+        &opts.package_dir.join("style"),
+        &pkg.join(format!("{}.css", opts.crate_name())),
+    )?;
+    let wasm_bytes = std::fs::metadata(pkg.join(format!("{}_bg.wasm", opts.crate_name())))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    Ok(SiteReport {
+        site_root: opts.site_root(),
+        compile,
+        bindgen,
+        wasm_bytes,
+    })
+}
+
+/// Concatenates `dir/*.css` in name order into `out` (an empty file when there are none, so the
+/// page's stylesheet link never 404s).
+fn bundle_css(dir: &Path, out: &Path) -> Result<()> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "css"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    let mut css = String::new();
+    for f in files {
+        css.push_str(
+            &std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?,
+        );
+        css.push('\n');
+    }
+    std::fs::write(out, css).with_context(|| format!("writing {}", out.display()))
+}
+
+/// Builds the server binary of `opts.package` (feature `ssr`, the default).
+pub fn build_server(opts: &SiteOptions) -> Result<PathBuf> {
+    let mut cmd = cargo();
+    cmd.current_dir(&opts.workspace)
+        .env("CARGO_TARGET_DIR", &opts.target_dir)
+        .args(["build", "-p", &opts.package, "--bin", &opts.package]);
+    if opts.release {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().context("could not run cargo for the server")?;
+    if !status.success() {
+        bail!(
+            "the server of `{}` did not compile; the errors are above",
+            opts.package
+        );
+    }
+    let profile = if opts.release { "release" } else { "debug" };
+    Ok(opts.target_dir.join(profile).join(&opts.package))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bindgen_library_matches_the_lockfile_wasm_bindgen() {
+        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"))
+            .expect("Cargo.lock at the workspace root");
+        let mut versions = lock
+            .split("[[package]]")
+            .filter(|p| p.contains("\nname = \"wasm-bindgen\"\n"))
+            .filter_map(|p| p.split("\nversion = \"").nth(1)?.split('"').next());
+        assert_eq!(versions.next(), Some(WASM_BINDGEN_VERSION));
+        assert_eq!(
+            versions.next(),
+            None,
+            "one wasm-bindgen version in the lock"
+        );
+    }
+
+    #[test]
+    fn css_is_bundled_in_name_order_and_missing_dirs_give_an_empty_file() {
+        let dir = std::env::temp_dir().join(format!("ferrule-css-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("b.css"), "b{}").unwrap();
+        std::fs::write(dir.join("a.css"), "a{}").unwrap();
+        std::fs::write(dir.join("notes.txt"), "no").unwrap();
+        let out = dir.join("out.css");
+        bundle_css(&dir, &out).unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "a{}\nb{}\n");
+        bundle_css(&dir.join("nope"), &out).unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
