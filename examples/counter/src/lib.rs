@@ -1,86 +1,134 @@
-//! The smallest Ferrule app: one state, one custom middleware, and a handler only logged-in
-//! users may run.
+//! The smallest Ferrule app: one state, one page, one custom middleware, and a handler only
+//! logged-in users may run.
 //!
-//! Run with `cargo run -p counter -- migrate` once, then `cargo run -p counter -- serve`, and emit `counter_state.increment` over Socket.IO
-//! at `ws://127.0.0.1:3000/_event/`.
+//! The same crate is the server (feature `ssr`, the default) and the browser client (feature
+//! `hydrate`, built for wasm32 by `cargo xtask site`). The state and its actions are shared, so
+//! the button and the handler name `Increment` once, in Rust.
 
-use std::time::Instant;
-
-use ferrule::middleware::{self, Next, Request, Response};
-use ferrule::{App, EventContext, Handlers, State};
+use ferrule::ui::{self, ConnectionIndicator, Toasts};
+use leptos::prelude::*;
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "ssr")]
+mod server;
+#[cfg(feature = "ssr")]
+pub use server::{app, shell};
+
 /// The count every tab sees and changes.
-#[derive(Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CounterState {
     /// The current count.
     pub count: i64,
 }
 
-/// Payload of `counter_state.add`.
-#[derive(Deserialize)]
+/// `counter_state.increment`: adds one.
+#[derive(Serialize, Deserialize)]
+pub struct Increment;
+
+/// `counter_state.add`: adds `amount` (may be negative).
+#[derive(Serialize, Deserialize)]
 pub struct Add {
-    /// How much to add (may be negative).
+    /// How much to add.
     pub amount: i64,
 }
 
-impl CounterState {
-    async fn increment(&mut self, _ctx: EventContext) {
-        self.count += 1;
-    }
+/// `counter_state.reset`: back to zero; logged-in users only.
+#[derive(Serialize, Deserialize)]
+pub struct Reset;
 
-    /// Only logged-in users may reset the count (anonymous users are sent to log in).
-    async fn reset(&mut self, ctx: EventContext) {
-        tracing::info!(user = ctx.user().username().unwrap_or(""), "counter reset");
-        self.count = 0;
-    }
+ferrule::actions!(CounterState {
+    increment: Increment,
+    add: Add,
+    reset: Reset,
+});
 
-    async fn add(&mut self, _ctx: EventContext, p: Add) -> Result<(), ferrule::Error> {
-        self.count = self
-            .count
-            .checked_add(p.amount)
-            .ok_or_else(|| ferrule::Error::bad_request("That would overflow the counter."))?;
-        Ok(())
-    }
-}
-
-impl State for CounterState {
-    fn handlers(h: &mut Handlers<Self>) {
-        h.on("increment", Self::increment)
-            .on("add", Self::add)
-            .on("reset", Self::reset)
-            .login_required();
+/// The app's root component: the router and the Ferrule runtime.
+#[component]
+pub fn App() -> impl IntoView {
+    view! {
+        <Router>
+            <Layout/>
+        </Router>
     }
 }
 
-/// Custom middleware: times every request and event; HTTP answers get a `Server-Timing` header.
-async fn timing(req: Request, next: Next) -> Result<Response, ferrule::Error> {
-    let started = Instant::now();
-    let is_event = req
-        .extensions()
-        .get::<ferrule::context::EventInfo>()
-        .is_some();
-    let what = req.uri().path().to_owned();
-    let mut resp = next.run(req).await?;
-    let micros = started.elapsed().as_micros();
-    if is_event {
-        tracing::debug!(page = %what, micros, "event handled");
-    } else if let Ok(v) = format!("app;dur={:.3}", micros as f64 / 1000.0).parse() {
-        resp.headers_mut().insert("server-timing", v);
+#[component]
+fn Layout() -> impl IntoView {
+    ui::provide();
+    view! {
+        <header>
+            <a href="/">"Counter"</a>
+            " "
+            <a href="/private">"Private page"</a>
+            " "
+            <ConnectionIndicator/>
+        </header>
+        <main>
+            <Routes fallback=|| view! { <h1>"Not found"</h1> }>
+                <Route path=path!("") view=Home/>
+                <Route path=path!("/login") view=Login/>
+                <Route path=path!("/private") view=Private/>
+            </Routes>
+        </main>
+        <Toasts/>
     }
-    Ok(resp)
 }
 
-/// The counter app on database `db` (sessions and users live there).
-pub fn app(db: ferrule::db::sea_orm::DatabaseConnection) -> App {
-    App::new()
-        .database(db)
-        .state::<CounterState>()
-        .middleware(middleware::from_fn("timing", timing))
-        .route(
-            "/",
-            axum::routing::get(|| async {
-                "Ferrule counter example. Emit counter_state.increment or counter_state.add over /_event/."
-            }),
-        )
+#[component]
+fn Home() -> impl IntoView {
+    let counter = ui::use_state::<CounterState>();
+    let count = counter.field(|s| s.count);
+    let emit = ui::use_emit();
+    view! {
+        <h1>"Ferrule counter"</h1>
+        <p>"Count: " <output id="count">{move || count.get()}</output></p>
+        <button id="increment" on:click=move |_| { emit.send(Increment); }>"Increment"</button>
+        " "
+        <button id="add-ten" on:click=move |_| { emit.send(Add { amount: 10 }); }>"Add 10"</button>
+        " "
+        <button id="overflow" on:click=move |_| { emit.send(Add { amount: i64::MAX }); }>
+            "Add too much"
+        </button>
+        " "
+        <button id="reset" on:click=move |_| { emit.send(Reset); }>"Reset (logged-in users)"</button>
+    }
+}
+
+/// A plain HTML form: it works before the client loads, and the CSRF token comes from the
+/// server render.
+#[component]
+fn Login() -> impl IntoView {
+    let query = leptos_router::hooks::use_query_map();
+    let next = move || query.with(|q| q.get("next").unwrap_or_else(|| "/".to_owned()));
+    let csrf = ui::csrf_token();
+    view! {
+        <h1>"Log in"</h1>
+        <form method="post" action="/_auth/login">
+            <input type="hidden" name="csrf_token" value=csrf/>
+            <input type="hidden" name="next" value=next/>
+            <label>"Username " <input name="username" autocomplete="username"/></label>
+            <label>"Password " <input name="password" type="password" autocomplete="current-password"/></label>
+            <button type="submit">"Log in"</button>
+        </form>
+    }
+}
+
+/// Only reachable when logged in: the app's `private_pages` middleware redirects anonymous
+/// requests to the login page before this renders.
+#[component]
+fn Private() -> impl IntoView {
+    view! {
+        <h1>"Private"</h1>
+        <p>"Only logged-in users see this page."</p>
+    }
+}
+
+/// The browser entry point: hydrates the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
 }

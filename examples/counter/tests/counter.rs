@@ -118,5 +118,36 @@ async fn http_pages_go_through_the_timing_middleware() {
             .unwrap()
             .starts_with("app;dur=")
     );
-    assert!(resp.text().contains("counter_state.increment"));
+    let html = resp.text();
+    assert!(html.contains("<h1>Ferrule counter</h1>"), "{html}");
+    assert!(
+        html.contains(r#"<output id="count">0</output>"#),
+        "the state renders with its default value: {html}"
+    );
+    assert!(
+        html.contains("/pkg/counter.js"),
+        "the hydration script is linked"
+    );
+}
+
+#[tokio::test]
+async fn private_pages_redirect_anonymous_visitors_before_rendering() {
+    let server = server().await;
+    let resp = server.get("/private").await.unwrap();
+    assert_eq!(resp.status, 303);
+    assert_eq!(
+        resp.header("location"),
+        Some("/login?next=%2Fprivate"),
+        "the HTTP middleware chain protects server-rendered pages"
+    );
+    assert!(!resp.text().contains("Only logged-in users"));
+    let login = server.get("/login?next=%2Fprivate").await.unwrap();
+    assert_eq!(login.status, 200);
+    let html = login.text();
+    assert!(html.contains(r#"name="next" value="/private""#), "{html}");
+    assert!(
+        html.contains(r#"name="csrf_token" value=""#)
+            && !html.contains(r#"name="csrf_token" value="""#),
+        "the login form carries the CSRF token of the cookie it sets: {html}"
+    );
 }

@@ -1,0 +1,103 @@
+//! The server side: handlers, middleware, and the page routes.
+
+use std::time::Instant;
+
+use ferrule::middleware::{self, Next, Request, Response};
+use ferrule::{App, EventContext, Handlers, State};
+use leptos::prelude::*;
+
+use crate::{Add, CounterState, Increment, Reset};
+
+impl CounterState {
+    async fn increment(&mut self, _ctx: EventContext) {
+        self.count += 1;
+    }
+
+    /// Only logged-in users may reset the count (anonymous users are sent to log in).
+    async fn reset(&mut self, ctx: EventContext) {
+        tracing::info!(user = ctx.user().username().unwrap_or(""), "counter reset");
+        self.count = 0;
+    }
+
+    async fn add(&mut self, _ctx: EventContext, p: Add) -> Result<(), ferrule::Error> {
+        self.count = self
+            .count
+            .checked_add(p.amount)
+            .ok_or_else(|| ferrule::Error::bad_request("That would overflow the counter."))?;
+        Ok(())
+    }
+}
+
+impl State for CounterState {
+    fn handlers(h: &mut Handlers<Self>) {
+        h.action::<Increment, _, _>(Self::increment)
+            .action::<Add, _, _>(Self::add)
+            .action::<Reset, _, _>(Self::reset)
+            .login_required();
+    }
+}
+
+/// Custom middleware: times every request and event; HTTP answers get a `Server-Timing` header.
+async fn timing(req: Request, next: Next) -> Result<Response, ferrule::Error> {
+    let started = Instant::now();
+    let is_event = req
+        .extensions()
+        .get::<ferrule::context::EventInfo>()
+        .is_some();
+    let what = req.uri().path().to_owned();
+    let mut resp = next.run(req).await?;
+    let micros = started.elapsed().as_micros();
+    if is_event {
+        tracing::debug!(page = %what, micros, "event handled");
+    } else if let Ok(v) = format!("app;dur={:.3}", micros as f64 / 1000.0).parse() {
+        resp.headers_mut().insert("server-timing", v);
+    }
+    Ok(resp)
+}
+
+/// Custom middleware: pages under `/private` need a logged-in user. It runs in the same chain as
+/// everything else, so the server-rendered page is protected, not just its events.
+async fn private_pages(req: Request, next: Next) -> Result<Response, ferrule::Error> {
+    let anonymous = !req
+        .extensions()
+        .get::<ferrule::CurrentUser>()
+        .is_some_and(ferrule::CurrentUser::is_authenticated);
+    if anonymous && req.uri().path().starts_with("/private") {
+        let to = ferrule::auth::guard::login_redirect("/login", req.uri().path());
+        return Ok(axum::response::IntoResponse::into_response(
+            axum::response::Redirect::to(&to),
+        ));
+    }
+    next.run(req).await
+}
+
+/// The whole HTML document around [`App`](crate::App): what the server renders for a page.
+pub fn shell(options: leptos::config::LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="icon" href="data:,"/>
+                <title>"Ferrule counter"</title>
+                <link rel="stylesheet" href="/pkg/counter.css"/>
+                <HydrationScripts options/>
+            </head>
+            <body>
+                <crate::App/>
+            </body>
+        </html>
+    }
+}
+
+/// The counter app on database `db` (sessions and users live there).
+pub fn app(db: ferrule::db::sea_orm::DatabaseConnection) -> App {
+    let options = ferrule::ssr::site_options("counter");
+    App::new()
+        .database(db)
+        .state::<CounterState>()
+        .middleware(middleware::from_fn("timing", timing))
+        .middleware(middleware::from_fn("private_pages", private_pages))
+        .merge(ferrule::ssr::pages(options, shell, crate::App))
+}
