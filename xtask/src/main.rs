@@ -1,10 +1,11 @@
-//! Project tasks: `cargo xtask setup | test | demo`.
+//! Project tasks: `cargo xtask setup | test | demo | site | e2e | bench`.
 //!
 //! `test` is what CI runs: formatting, clippy, every test of the workspace (doc tests too),
 //! with the real PostgreSQL and Redis servers when they are reachable. Where they are not, it
 //! says so loudly and the tests that need them skip; with `CI=true` their absence fails the run.
 
 use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,15 @@ fn main() -> Result<()> {
         "setup" => setup(),
         "test" => test(),
         "demo" => demo(),
+        "site" => {
+            let release = args.iter().any(|a| a == "--release");
+            setup()?;
+            site("counter", release).map(|_| ())
+        }
+        "e2e" => {
+            setup()?;
+            e2e().map(|_| ())
+        }
         "bench" => {
             let quick = args.iter().any(|a| a == "--quick");
             let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -34,7 +44,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  setup   install what builds and tests need (idempotent)\n  test    fmt, clippy and every test (what CI runs)\n  demo    build and serve the counter example on FERRULE_ADDR (default 127.0.0.1:3000)\n  bench   what one event costs, as ratios to bare socketioxide (--quick: harness check)"
+                "usage: cargo xtask <task>\n\n  setup   install what builds and tests need (idempotent)\n  test    fmt, clippy and every test (what CI runs)\n  demo    build and serve the counter example on FERRULE_ADDR (default 127.0.0.1:3000)\n  site    build the counter's browser client into <target>/site/counter (--release: size-optimised)\n  e2e     browser and protocol-peer tests (headless Chromium, node)\n  bench   what one event costs, as ratios to bare socketioxide (--quick: harness check)"
             );
             if task == "help" {
                 Ok(())
@@ -85,13 +95,82 @@ fn setup() -> Result<()> {
             .status()
             .is_ok_and(|s| s.success());
         if !ok {
+            // Where rustup cannot fetch the target: Debian's rustc with its std source and
+            // wasm-ld; the site build then compiles std itself (`-Zbuild-std`).
             eprintln!(
-                "!!! could not install the wasm32-unknown-unknown target with rustup; the fallback route is in the shared toolchain notes (Debian rustc-web, -Zbuild-std)"
+                "!!! rustup could not add wasm32-unknown-unknown; trying Debian's rustc-web route"
             );
+            apt_install(&["rustc-web", "cargo-web", "rust-web-src", "lld-22"])?;
         }
+    }
+    // wasm-bindgen needs no install: the `ferrule-cli` library links the version Cargo.lock pins.
+    if !Path::new(CHROMIUM).exists() {
+        apt_install(&["chromium"])?;
+    }
+    if which("node").is_none() || which("npm").is_none() {
+        apt_install(&["nodejs", "npm"])?;
+    }
+    let e2e = root()?.join("e2e");
+    let lock = e2e.join("package-lock.json");
+    let installed = e2e.join("node_modules/.package-lock.json");
+    let fresh = match (std::fs::metadata(&lock), std::fs::metadata(&installed)) {
+        (Ok(l), Ok(i)) => i.modified()? >= l.modified()?,
+        _ => false,
+    };
+    if !fresh {
+        run(
+            "npm ci (playwright-core, socket.io, socket.io-client)",
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                .current_dir(&e2e),
+        )?;
     }
     eprintln!("setup: toolchain ready");
     Ok(())
+}
+
+/// Debian's headless Chromium, driven by playwright-core (never a downloaded browser).
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn root() -> Result<PathBuf> {
+    Ok(Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()?)
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Installs Debian packages (as root, or through sudo), updating the index once if needed.
+fn apt_install(packages: &[&str]) -> Result<()> {
+    let what = format!("apt-get install {}", packages.join(" "));
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let apt = |args: &[&str]| {
+        let mut cmd = if is_root {
+            Command::new("apt-get")
+        } else {
+            let mut c = Command::new("sudo");
+            c.arg("apt-get");
+            c
+        };
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        cmd.status().is_ok_and(|s| s.success())
+    };
+    let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
+    args.extend_from_slice(packages);
+    eprintln!("==> {what}");
+    if apt(&args) || (apt(&["update", "-q"]) && apt(&args)) {
+        return Ok(());
+    }
+    bail!("{what} failed: install them by hand (the browser tests and the wasm client need them)")
 }
 
 /// Whether the active toolchain has the wasm32 standard library.
@@ -150,7 +229,8 @@ fn test() -> Result<()> {
             "clippy",
             "--workspace",
             "--all-targets",
-            "--all-features",
+            "--features",
+            TEST_FEATURES,
             "--",
             "-D",
             "warnings",
@@ -169,15 +249,38 @@ fn test() -> Result<()> {
                 "wasm32-unknown-unknown",
             ]),
         )?;
+        run(
+            "cargo clippy -D warnings on the browser client (wasm32, hydrate)",
+            cargo().args([
+                "clippy",
+                "-q",
+                "-p",
+                "counter",
+                "--lib",
+                "--no-default-features",
+                "--features",
+                "hydrate",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--profile",
+                "wasm-dev",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        )?;
     } else {
         eprintln!("!!! no wasm32 target: skipping the wasm32 build of the protocol types");
     }
     let mut tests = cargo();
     tests
-        .args(["test", "--workspace", "--all-features"])
+        .args(["test", "--workspace", "--features", TEST_FEATURES])
         .env("RUST_BACKTRACE", "1");
     services(&mut tests)?;
-    let (passed, failed) = run_counting("cargo test (unit, integration, doc)", &mut tests)?;
+    let (mut passed, mut failed) = run_counting("cargo test (unit, integration, doc)", &mut tests)?;
+    let (e2e_passed, e2e_failed) = e2e()?;
+    passed += e2e_passed;
+    failed += e2e_failed;
     // Benchmarks are not tests: nothing fails on a number, but the harness must keep working.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
@@ -233,8 +336,114 @@ fn run_counting(what: &str, cmd: &mut Command) -> Result<(u64, u64)> {
     Ok((passed, failed))
 }
 
+/// Features for the native test and clippy runs: everything but the browser client (which only
+/// builds for wasm32 and is linted there).
+const TEST_FEATURES: &str = "ferrule/testing,ferrule/redis,ferrule/ssr,ferrule/client";
+
+/// Builds app `package`'s browser client into its site directory.
+fn site(package: &str, release: bool) -> Result<PathBuf> {
+    let opts = ferrule_cli::site::SiteOptions::new(&root()?, package, release)?;
+    eprintln!(
+        "==> browser client of {package} ({})",
+        if release { "wasm-release" } else { "wasm-dev" }
+    );
+    let report = ferrule_cli::site::build_client(&opts)?;
+    eprintln!(
+        "    client: compiled in {:.1}s, wasm-bindgen {:.1}s, {} KiB of wasm → {}",
+        report.compile.as_secs_f64(),
+        report.bindgen.as_secs_f64(),
+        report.wasm_bytes / 1024,
+        report.site_root.display()
+    );
+    Ok(report.site_root)
+}
+
+/// The browser tests (headless Chromium) and the protocol-peer tests (official socket.io
+/// packages under node), with the counter example's client and server built first. Returns
+/// (passed, failed).
+fn e2e() -> Result<(u64, u64)> {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    let missing: Vec<&str> = [
+        (
+            !has_wasm_target() && !ferrule_cli::site::has_native_wasm_std(),
+            "the wasm32 target",
+        ),
+        (
+            !Path::new(CHROMIUM).exists(),
+            "Chromium (/usr/bin/chromium)",
+        ),
+        (which("node").is_none(), "node"),
+    ]
+    .into_iter()
+    .filter_map(|(gone, what)| gone.then_some(what))
+    .collect();
+    if !missing.is_empty() {
+        let list = missing.join(", ");
+        if ci {
+            bail!("CI=true but {list} is missing: the browser tests cannot run");
+        }
+        eprintln!(
+            "\n!!! {list} missing: the browser and protocol-peer tests SKIP (`cargo xtask setup` installs them)\n"
+        );
+        return Ok((0, 0));
+    }
+    site("counter", false)?;
+    let opts = ferrule_cli::site::SiteOptions::new(&root()?, "counter", false)?;
+    eprintln!("==> counter server");
+    let server = ferrule_cli::site::build_server(&opts)?;
+    let artifacts = opts.target_dir.join("e2e-artifacts");
+    let _ = std::fs::remove_dir_all(&artifacts);
+    let mut cmd = Command::new("node");
+    cmd.args(["--test", "--test-reporter=spec", "--test-concurrency=1"])
+        .current_dir(root()?.join("e2e"))
+        .env("E2E_SERVER_BIN", &server)
+        .env("E2E_ARTIFACTS", &artifacts)
+        .env("E2E_CHROMIUM", CHROMIUM);
+    let result = run_node_tests("node --test e2e (Chromium, socket.io peers)", &mut cmd);
+    if result.is_err() && artifacts.is_dir() {
+        eprintln!("    screenshots of the failures: {}", artifacts.display());
+    }
+    result
+}
+
+/// Runs node's test runner, echoing its output, and reads its `ℹ pass N` / `ℹ fail N` summary.
+fn run_node_tests(what: &str, cmd: &mut Command) -> Result<(u64, u64)> {
+    use std::io::{BufRead, BufReader};
+    eprintln!("==> {what}");
+    let started = Instant::now();
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("could not start: {what}"))?;
+    let out = child.stdout.take().context("test output")?;
+    let (mut passed, mut failed) = (0, 0);
+    for line in BufReader::new(out).lines() {
+        let line = line?;
+        println!("{line}");
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let [_, key, n] = words.as_slice() {
+            match (*key, n.parse::<u64>()) {
+                ("pass", Ok(n)) => passed = n,
+                ("fail", Ok(n)) => failed = n,
+                _ => {}
+            }
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() || failed > 0 {
+        println!("tests: {passed} passed, {failed} failed");
+        bail!("{what} failed ({status})");
+    }
+    eprintln!(
+        "    {what}: {passed} passed in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok((passed, failed))
+}
+
 fn demo() -> Result<()> {
     setup()?;
+    site("counter", false)?;
     let addr = std::env::var("FERRULE_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     // The app's SQLite file sits beside it, as in a generated app.
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/counter");

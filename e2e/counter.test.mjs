@@ -1,0 +1,170 @@
+// The counter example in a real browser: server-rendered, hydrated, driven over Socket.IO.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launchBrowser, watch, withArtifacts, count, waitCount, waitConnected } from './lib/harness.mjs';
+
+let browser;
+before(async () => { browser = await launchBrowser(); });
+after(async () => { await browser?.close(); });
+
+/** A fresh server and browser context per test, so no state leaks between tests. */
+async function scenario(t, body, { contextOptions = {} } = {}) {
+  const server = await startServer();
+  const context = await browser.newContext(contextOptions);
+  const problems = [];
+  try {
+    await withArtifacts(t, context, () => body({ server, context, problems }));
+  } finally {
+    await context.close();
+    await server.stop();
+  }
+}
+
+const token = (page) => page.evaluate(() => sessionStorage.getItem('ferrule_token'));
+
+test('the page is rendered on the server, before any script runs', async (t) => {
+  await scenario(t, async ({ server, context }) => {
+    const page = await context.newPage();
+    const resp = await page.goto(server.url);
+    assert.equal(resp.status(), 200);
+    assert.equal(await page.textContent('h1'), 'Ferrule counter');
+    assert.equal(await count(page), '0');
+    assert.equal(await page.getAttribute('.ferrule-connection', 'data-status'), 'connecting');
+  }, { contextOptions: { javaScriptEnabled: false } });
+});
+
+test('a click reaches the handler and the count comes back as a delta, with no console errors', async (t) => {
+  await scenario(t, async ({ server, context, problems }) => {
+    const page = watch(await context.newPage(), problems);
+    await page.goto(server.url);
+    await waitConnected(page);
+    assert.equal(await count(page), '0', 'hydration keeps the server-rendered value: no flash');
+    await page.click('#increment');
+    await waitCount(page, 1);
+    await page.click('#increment');
+    await page.click('#add-ten');
+    await waitCount(page, 12);
+    assert.deepEqual(problems, []);
+  });
+});
+
+test('two tabs have separate states, and a reload keeps its tab\'s state', async (t) => {
+  await scenario(t, async ({ server, context, problems }) => {
+    const a = watch(await context.newPage(), problems);
+    const b = watch(await context.newPage(), problems);
+    await a.goto(server.url);
+    await b.goto(server.url);
+    await waitConnected(a);
+    await waitConnected(b);
+    await a.click('#increment');
+    await a.click('#increment');
+    await b.click('#increment');
+    await waitCount(a, 2);
+    await waitCount(b, 1);
+    assert.notEqual(await token(a), await token(b));
+    await a.reload();
+    await waitConnected(a);
+    await waitCount(a, 2);
+    assert.equal(await count(b), '1');
+    assert.deepEqual(problems, []);
+  });
+});
+
+test('a duplicated tab (a copy of sessionStorage) takes a token of its own', async (t) => {
+  await scenario(t, async ({ server, context, problems }) => {
+    const a = watch(await context.newPage(), problems);
+    await a.goto(server.url);
+    await waitConnected(a);
+    await a.click('#increment');
+    await waitCount(a, 1);
+    const original = await token(a);
+    // What "Duplicate tab" does: the new tab starts with the old tab's sessionStorage.
+    const dup = watch(await context.newPage(), problems);
+    await dup.addInitScript((tok) => {
+      if (!sessionStorage.getItem('ferrule_dup_seeded')) {
+        sessionStorage.setItem('ferrule_token', tok);
+        sessionStorage.setItem('ferrule_dup_seeded', '1');
+      }
+    }, original);
+    await dup.goto(server.url);
+    await waitConnected(dup);
+    assert.notEqual(await token(dup), original, 'the duplicate must not share the token');
+    await dup.click('#increment');
+    await dup.click('#increment');
+    await waitCount(dup, 2);
+    await a.click('#increment');
+    await waitCount(a, 2);
+    assert.equal(await count(dup), '2');
+    assert.deepEqual(problems, []);
+  });
+});
+
+test('after a server restart the client reconnects and sends what was clicked meanwhile, once', async (t) => {
+  await scenario(t, async ({ server, context }) => {
+    const page = await context.newPage();
+    await page.goto(server.url);
+    await waitConnected(page);
+    await page.click('#increment');
+    await waitCount(page, 1);
+    await server.stop();
+    await page.waitForSelector('.ferrule-connection[data-status="reconnecting"]', { timeout: 10000 });
+    await page.click('#increment');
+    await page.click('#increment');
+    await server.start();
+    await waitConnected(page, 30000);
+    // The restarted server kept states in memory, so it starts from 0: the resync shows that,
+    // then the two queued clicks arrive, exactly once each.
+    await waitCount(page, 2);
+    await page.waitForTimeout(500);
+    assert.equal(await count(page), '2');
+    await page.click('#increment');
+    await waitCount(page, 3);
+  });
+});
+
+test('a handler error shows an error toast and changes nothing', async (t) => {
+  await scenario(t, async ({ server, context, problems }) => {
+    const page = watch(await context.newPage(), problems);
+    await page.goto(server.url);
+    await waitConnected(page);
+    await page.click('#add-ten');
+    await waitCount(page, 10);
+    await page.click('#overflow');
+    const toast = await page.waitForSelector('.ferrule-toast-error', { timeout: 10000 });
+    assert.match(await toast.textContent(), /That would overflow the counter\./);
+    assert.equal(await count(page), '10');
+    await page.click('.ferrule-toast-close');
+    await page.waitForSelector('.ferrule-toast', { state: 'detached', timeout: 5000 });
+    assert.deepEqual(problems, []);
+  });
+});
+
+test('a guard redirect navigates to the login page; after logging in the handler runs and private pages render', async (t) => {
+  await scenario(t, async ({ server, context, problems }) => {
+    const made = server.run(['createsuperuser', '--username', 'ada', '--email', 'ada@example.com'],
+      { FERRULE_SUPERUSER_PASSWORD: 'correct horse battery' });
+    assert.equal(made.status, 0, made.stderr);
+    const page = watch(await context.newPage(), problems);
+    await page.goto(server.url);
+    await waitConnected(page);
+    await page.click('#increment');
+    await waitCount(page, 1);
+    await page.click('#reset');
+    await page.waitForURL(/\/login\?next=%2F$/, { timeout: 10000 });
+    assert.equal(await page.textContent('h1'), 'Log in');
+    // The private page is protected on the server too: the HTTP middleware redirects.
+    const resp = await page.request.get(`${server.url}/private`, { maxRedirects: 0 });
+    assert.equal(resp.status(), 303);
+    assert.equal(resp.headers()['location'], '/login?next=%2Fprivate');
+    await page.fill('input[name=username]', 'ada');
+    await page.fill('input[name=password]', 'correct horse battery');
+    await Promise.all([page.waitForURL(`${server.url}/`), page.click('button[type=submit]')]);
+    await waitConnected(page);
+    await waitCount(page, 1);
+    await page.click('#reset');
+    await waitCount(page, 0);
+    await page.goto(`${server.url}/private`);
+    assert.equal(await page.textContent('h1'), 'Private');
+    assert.deepEqual(problems, []);
+  });
+});

@@ -1,0 +1,111 @@
+// Shared by the e2e tests: start the counter example's server on its own port and SQLite file,
+// launch Debian's headless Chromium through playwright-core, and keep screenshots of failures.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import net from 'node:net';
+import { chromium } from 'playwright-core';
+
+export const CHROMIUM = process.env.E2E_CHROMIUM || '/usr/bin/chromium';
+export const ARTIFACTS = process.env.E2E_ARTIFACTS || join(tmpdir(), 'ferrule-e2e-artifacts');
+
+function serverBin() {
+  const bin = process.env.E2E_SERVER_BIN;
+  if (!bin) throw new Error('E2E_SERVER_BIN is not set: run these tests with `cargo xtask test` (or `cargo xtask e2e`)');
+  return bin;
+}
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A counter server with its own database; `restart()` brings it back on the same port. */
+export async function startServer(env = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'ferrule-e2e-'));
+  const port = await freePort();
+  const baseEnv = {
+    ...process.env,
+    DATABASE_URL: `sqlite://${join(dir, 'app.sqlite3')}?mode=rwc`,
+    FERRULE_ADDR: `127.0.0.1:${port}`,
+    FERRULE_LOG: process.env.FERRULE_LOG || 'warn',
+    ...env,
+  };
+  const migrate = spawnSync(serverBin(), ['migrate'], { env: baseEnv, cwd: dir, encoding: 'utf8' });
+  if (migrate.status !== 0) throw new Error(`migrate failed: ${migrate.stderr}`);
+  const server = { url: `http://127.0.0.1:${port}`, port, dir, env: baseEnv, child: null, log: '' };
+  server.run = (args, env = {}) => spawnSync(serverBin(), args, { env: { ...baseEnv, ...env }, cwd: dir, encoding: 'utf8', input: '' });
+  server.start = async () => {
+    const child = spawn(serverBin(), ['serve'], { env: baseEnv, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', (d) => { server.log += d; });
+    child.stderr.on('data', (d) => { server.log += d; });
+    server.child = child;
+    const deadline = Date.now() + 20000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`server exited: ${server.log}`);
+      try {
+        const r = await fetch(`${server.url}/_health`);
+        if (r.ok) return;
+      } catch { /* not up yet */ }
+      if (Date.now() > deadline) throw new Error(`server did not come up: ${server.log}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  server.stop = async () => {
+    const child = server.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  };
+  server.restart = async () => { await server.stop(); await server.start(); };
+  await server.start();
+  return server;
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+/** Records what a user would see go wrong: console errors, page errors, failed requests. */
+export function watch(page, problems) {
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()} ${r.url()}`); });
+  return page;
+}
+
+/** Runs `body(t)`; on failure saves a screenshot of every open page as a test artifact. */
+export async function withArtifacts(t, context, body) {
+  try {
+    await body();
+  } catch (e) {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const safe = t.name.replace(/[^a-z0-9]+/gi, '-');
+    let i = 0;
+    for (const p of context.pages()) {
+      const path = join(ARTIFACTS, `${safe}-${i++}.png`);
+      await p.screenshot({ path }).catch(() => {});
+      console.error(`screenshot: ${path}`);
+    }
+    throw e;
+  }
+}
+
+export const count = (page) => page.textContent('#count');
+export const waitCount = (page, n, timeout = 10000) =>
+  page.waitForFunction((n) => document.querySelector('#count')?.textContent === String(n), n, { timeout });
+export const waitConnected = (page, timeout = 20000) =>
+  page.waitForSelector('.ferrule-connection[data-status="connected"]', { timeout });
