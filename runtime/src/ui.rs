@@ -168,7 +168,16 @@ where
             },
         );
     ferrule.refreshers.update_value(|r| {
-        r.entry(name.to_owned()).or_default().push(refresh);
+        r.entry(name.to_owned()).or_default().push(refresh.clone());
+    });
+    // A component that goes away (a route left) stops listening, so refreshers do not pile up.
+    let key = name.to_owned();
+    on_cleanup(move || {
+        ferrule.refreshers.try_update_value(|r| {
+            if let Some(list) = r.get_mut(&key) {
+                list.retain(|x| !Arc::ptr_eq(x, &refresh));
+            }
+        });
     });
     StateHandle { signal }
 }
@@ -390,4 +399,86 @@ pub fn ConnectionIndicator() -> impl IntoView {
         Status::Reconnecting { attempt } => format!("Offline, reconnecting (attempt {attempt})"),
     };
     view! { <span class="ferrule-connection" data-status=key>{label}</span> }
+}
+
+/// A file input that uploads what the user picks to an upload handler (`Handlers::upload`), with
+/// a progress bar. The handler's state update arrives over the socket like any other; a refusal
+/// (too large, not allowed) shows as an error toast. `data-state` on the wrapper is `idle`,
+/// `uploading`, `done` or `failed`.
+#[component]
+pub fn FileUpload(
+    /// The upload handler's wire name, e.g. `SetAvatar::event_name()`.
+    #[prop(into)]
+    handler: String,
+    /// Form field the files are sent under (default `file`).
+    #[prop(optional, into)]
+    name: Option<String>,
+    /// The input's `accept` filter, e.g. `image/*`.
+    #[prop(optional, into)]
+    accept: Option<String>,
+    /// Allow several files at once.
+    #[prop(optional)]
+    multiple: bool,
+) -> impl IntoView {
+    let ferrule = use_ferrule();
+    let progress = RwSignal::new(0.0_f64);
+    let state = RwSignal::new("idle");
+    let on_change = move |ev: leptos::ev::Event| {
+        #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
+        {
+            use crate::client::browser::{UploadEnd, upload};
+            use wasm_bindgen::JsCast;
+            let Some(input) = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+            else {
+                return;
+            };
+            progress.set(0.0);
+            state.set("uploading");
+            let picked = input.clone();
+            let result = upload(
+                &handler,
+                &input,
+                move |p| progress.set(p),
+                move |end| {
+                    match end {
+                        UploadEnd::Done => {
+                            progress.set(1.0);
+                            state.set("done");
+                        }
+                        UploadEnd::Failed(message) => {
+                            state.set("failed");
+                            ferrule.toast(ToastLevel::Error, message);
+                        }
+                    }
+                    // So that picking the same file again uploads it again.
+                    picked.set_value("");
+                },
+            );
+            if let Err(e) = result {
+                state.set("failed");
+                ferrule.toast(ToastLevel::Error, e);
+            }
+        }
+        #[cfg(not(all(feature = "hydrate", target_arch = "wasm32")))]
+        let _ = (ev, &handler, ferrule);
+    };
+    view! {
+        <span class="ferrule-upload" data-state=move || state.get()>
+            <input
+                type="file"
+                name=name.unwrap_or_else(|| "file".to_owned())
+                accept=accept
+                multiple=multiple
+                on:change=on_change
+            />
+            <progress
+                class="ferrule-upload-progress"
+                max="1"
+                value=move || progress.get()
+                hidden=move || state.get() == "idle"
+            ></progress>
+        </span>
+    }
 }
