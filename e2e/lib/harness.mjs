@@ -1,4 +1,4 @@
-// Shared by the e2e tests: start the counter example's server on its own port and SQLite file,
+// Shared by the e2e tests: start an example's server on its own port, SQLite file and directory,
 // launch Debian's headless Chromium through playwright-core, and keep screenshots of failures.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync } from 'node:fs';
@@ -10,11 +10,15 @@ import { chromium } from 'playwright-core';
 export const CHROMIUM = process.env.E2E_CHROMIUM || '/usr/bin/chromium';
 export const ARTIFACTS = process.env.E2E_ARTIFACTS || join(tmpdir(), 'ferrule-e2e-artifacts');
 
-function serverBin() {
-  const bin = process.env.E2E_SERVER_BIN;
-  if (!bin) throw new Error('E2E_SERVER_BIN is not set: run these tests with `cargo xtask test` (or `cargo xtask e2e`)');
-  return bin;
+/** The server binary of example `app`, built by `cargo xtask e2e` into E2E_BIN_DIR. */
+function serverBin(app) {
+  const dir = process.env.E2E_BIN_DIR;
+  if (!dir) throw new Error('E2E_BIN_DIR is not set: run these tests with `cargo xtask test` (or `cargo xtask e2e`)');
+  return join(dir, app);
 }
+
+/** The repository's root (for example files such as an app's Ferrule.toml). */
+export const ROOT = new URL('../..', import.meta.url).pathname;
 
 async function freePort() {
   return new Promise((resolve, reject) => {
@@ -27,8 +31,9 @@ async function freePort() {
   });
 }
 
-/** A counter server with its own database; `restart()` brings it back on the same port. */
-export async function startServer(env = {}) {
+/** A server of example `app` with its own database and working directory; `restart()` brings
+ * it back on the same port. */
+export async function startServer(env = {}, app = 'counter') {
   const dir = mkdtempSync(join(tmpdir(), 'ferrule-e2e-'));
   const port = await freePort();
   const baseEnv = {
@@ -38,12 +43,12 @@ export async function startServer(env = {}) {
     FERRULE_LOG: process.env.FERRULE_LOG || 'warn',
     ...env,
   };
-  const migrate = spawnSync(serverBin(), ['migrate'], { env: baseEnv, cwd: dir, encoding: 'utf8' });
+  const migrate = spawnSync(serverBin(app), ['migrate'], { env: baseEnv, cwd: dir, encoding: 'utf8' });
   if (migrate.status !== 0) throw new Error(`migrate failed: ${migrate.stderr}`);
   const server = { url: `http://127.0.0.1:${port}`, port, dir, env: baseEnv, child: null, log: '' };
-  server.run = (args, env = {}) => spawnSync(serverBin(), args, { env: { ...baseEnv, ...env }, cwd: dir, encoding: 'utf8', input: '' });
+  server.run = (args, env = {}) => spawnSync(serverBin(app), args, { env: { ...baseEnv, ...env }, cwd: dir, encoding: 'utf8', input: '' });
   server.start = async () => {
-    const child = spawn(serverBin(), ['serve'], { env: baseEnv, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(serverBin(app), ['serve'], { env: baseEnv, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.on('data', (d) => { server.log += d; });
     child.stderr.on('data', (d) => { server.log += d; });
     server.child = child;

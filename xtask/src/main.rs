@@ -22,8 +22,13 @@ fn main() -> Result<()> {
         "demo" => demo(),
         "site" => {
             let release = args.iter().any(|a| a == "--release");
+            let app = args
+                .iter()
+                .position(|a| a == "-p")
+                .and_then(|i| args.get(i + 1))
+                .map_or("counter", String::as_str);
             setup()?;
-            site("counter", release).map(|_| ())
+            site(app, release).map(|_| ())
         }
         "e2e" => {
             setup()?;
@@ -44,7 +49,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  setup   install what builds and tests need (idempotent)\n  test    fmt, clippy and every test (what CI runs)\n  demo    build and serve the counter example on FERRULE_ADDR (default 127.0.0.1:3000)\n  site    build the counter's browser client into <target>/site/counter (--release: size-optimised)\n  e2e     browser and protocol-peer tests (headless Chromium, node)\n  bench   what one event costs, as ratios to bare socketioxide (--quick: harness check)"
+                "usage: cargo xtask <task>\n\n  setup   install what builds and tests need (idempotent)\n  test    fmt, clippy and every test (what CI runs)\n  demo    build and serve the counter example on FERRULE_ADDR (default 127.0.0.1:3000)\n  site    build an example's browser client into <target>/site/APP ([-p APP], default counter; --release: size-optimised)\n  e2e     browser and protocol-peer tests (headless Chromium, node)\n  bench   what one event costs, as ratios to bare socketioxide (--quick: harness check)"
             );
             if task == "help" {
                 Ok(())
@@ -256,6 +261,8 @@ fn test() -> Result<()> {
                 "-q",
                 "-p",
                 "counter",
+                "-p",
+                "uploads",
                 "--lib",
                 "--no-default-features",
                 "--features",
@@ -340,6 +347,9 @@ fn run_counting(what: &str, cmd: &mut Command) -> Result<(u64, u64)> {
 /// builds for wasm32 and is linted there).
 const TEST_FEATURES: &str = "ferrule/testing,ferrule/redis,ferrule/ssr,ferrule/client";
 
+/// The examples whose pages the browser tests drive.
+const E2E_APPS: [&str; 2] = ["counter", "uploads"];
+
 /// Builds app `package`'s browser client into its site directory.
 fn site(package: &str, release: bool) -> Result<PathBuf> {
     let opts = ferrule_cli::site::SiteOptions::new(&root()?, package, release)?;
@@ -387,16 +397,22 @@ fn e2e() -> Result<(u64, u64)> {
         );
         return Ok((0, 0));
     }
-    site("counter", false)?;
-    let opts = ferrule_cli::site::SiteOptions::new(&root()?, "counter", false)?;
-    eprintln!("==> counter server");
-    let server = ferrule_cli::site::build_server(&opts)?;
+    let mut bin_dir = None;
+    for app in E2E_APPS {
+        site(app, false)?;
+        let opts = ferrule_cli::site::SiteOptions::new(&root()?, app, false)?;
+        eprintln!("==> {app} server");
+        let server = ferrule_cli::site::build_server(&opts)?;
+        bin_dir = server.parent().map(Path::to_path_buf);
+    }
+    let bin_dir = bin_dir.context("no example to test")?;
+    let opts = ferrule_cli::site::SiteOptions::new(&root()?, E2E_APPS[0], false)?;
     let artifacts = opts.target_dir.join("e2e-artifacts");
     let _ = std::fs::remove_dir_all(&artifacts);
     let mut cmd = Command::new("node");
     cmd.args(["--test", "--test-reporter=spec", "--test-concurrency=1"])
         .current_dir(root()?.join("e2e"))
-        .env("E2E_SERVER_BIN", &server)
+        .env("E2E_BIN_DIR", &bin_dir)
         .env("E2E_ARTIFACTS", &artifacts)
         .env("E2E_CHROMIUM", CHROMIUM);
     let result = run_node_tests("node --test e2e (Chromium, socket.io peers)", &mut cmd);

@@ -1,0 +1,91 @@
+//! Avatar upload with progress and a size limit.
+//!
+//! The upload goes to `POST /_upload` with the tab's token and the handler's name; the runtime
+//! streams it to a temporary file, runs it through the middleware chain with the tab's session and
+//! user, and the handler's state update reaches the tab over its socket.
+
+use ferrule::protocol::Action;
+use ferrule::ui::{self, ConnectionIndicator, FileUpload, Toasts};
+use leptos::prelude::*;
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "ssr")]
+mod server;
+#[cfg(feature = "ssr")]
+pub use server::{MediaDir, app, app_with_media, shell};
+
+/// The tab's avatar, as the server last accepted it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AvatarState {
+    /// The file name the browser sent, if an avatar was uploaded.
+    pub file_name: Option<String>,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Where the server keeps it (under `media/`).
+    pub stored_as: Option<String>,
+    /// How many avatars this tab uploaded.
+    pub uploads: u32,
+}
+
+/// `avatar_state.set_avatar`: the upload handler (its payload is the uploaded files).
+#[derive(Serialize, Deserialize)]
+pub struct SetAvatar;
+
+ferrule::actions!(AvatarState {
+    set_avatar: SetAvatar
+});
+
+/// The app's root component.
+#[component]
+pub fn App() -> impl IntoView {
+    view! {
+        <Router>
+            <Layout/>
+        </Router>
+    }
+}
+
+#[component]
+fn Layout() -> impl IntoView {
+    ui::provide();
+    view! {
+        <header><ConnectionIndicator/></header>
+        <main>
+            <Routes fallback=|| view! { <h1>"Not found"</h1> }>
+                <Route path=path!("") view=Home/>
+            </Routes>
+        </main>
+        <Toasts/>
+    }
+}
+
+#[component]
+fn Home() -> impl IntoView {
+    let avatar = ui::use_state::<AvatarState>();
+    let name = avatar.field(|a| a.file_name.clone());
+    let size = avatar.field(|a| a.size);
+    let uploads = avatar.field(|a| a.uploads);
+    view! {
+        <h1>"Your avatar"</h1>
+        <p>"Pick an image of at most 1 MiB."</p>
+        <FileUpload handler=SetAvatar::event_name() accept="image/*"/>
+        <dl>
+            <dt>"File"</dt>
+            <dd id="avatar-name">{move || name.get().unwrap_or_else(|| "none yet".to_owned())}</dd>
+            <dt>"Size"</dt>
+            <dd id="avatar-size">{move || size.get()}</dd>
+            <dt>"Uploads"</dt>
+            <dd id="uploads">{move || uploads.get()}</dd>
+        </dl>
+    }
+}
+
+/// The browser entry point: hydrates the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}
