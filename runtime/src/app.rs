@@ -58,6 +58,9 @@ pub struct App {
     auth: Option<Auth>,
     lifespan: Lifespan,
     app_migrations: Option<MigrateFn>,
+    rooms: crate::rooms::Rooms,
+    #[cfg(feature = "redis")]
+    redis_broadcast: Option<crate::rooms::RedisBroadcast>,
 }
 
 /// Runs an app's own migrations.
@@ -84,7 +87,25 @@ impl App {
             auth: None,
             lifespan: Lifespan::default(),
             app_migrations: None,
+            rooms: crate::rooms::Rooms::default(),
+            #[cfg(feature = "redis")]
+            redis_broadcast: None,
         }
+    }
+
+    /// Broadcasts and room membership for code outside handlers (tasks, hooks); usable once the
+    /// server runs. Handlers use [`EventContext::join`](crate::EventContext::join) and
+    /// [`EventContext::broadcast`](crate::EventContext::broadcast).
+    pub fn rooms(&self) -> crate::rooms::Rooms {
+        self.rooms.clone()
+    }
+
+    /// Carries rooms and broadcasts between server processes through Redis, so a broadcast on
+    /// one node reaches the clients of all of them. Use it on every node, with one prefix.
+    #[cfg(feature = "redis")]
+    pub fn broadcast_over_redis(mut self, redis: crate::rooms::RedisBroadcast) -> Self {
+        self.redis_broadcast = Some(redis);
+        self
     }
 
     /// Keeps sessions and users in `db`: adds the session, CSRF and auth middleware at the
@@ -208,7 +229,16 @@ impl App {
     /// hooks and background tasks run only with [`App::serve`] and
     /// [`App::serve_with_shutdown`].
     pub fn into_router(self) -> Result<Router, BuildError> {
-        Ok(self.build()?.router)
+        let built = self.build()?;
+        if let Some(init) = built.init {
+            // Broadcasts over Redis subscribe in the background here; `serve` waits for it.
+            tokio::spawn(async move {
+                if let Err(e) = init.await {
+                    tracing::error!(error = %e, "broadcasts between nodes will not work");
+                }
+            });
+        }
+        Ok(built.router)
     }
 
     fn build(mut self) -> Result<Built, BuildError> {
@@ -243,36 +273,54 @@ impl App {
                 memory
             }
         };
-        let bridge = EventBridge::new(settings.clone(), registry, manager, &self.chain, follow);
+        let bridge = EventBridge::new(
+            settings.clone(),
+            registry,
+            manager,
+            &self.chain,
+            follow,
+            self.rooms.clone(),
+        );
         let env = Arc::new(SocketEnv {
             bridge: bridge.clone(),
             trusted: trusted.clone(),
         });
-        let (layer, io) = SocketIo::builder()
-            .req_path(crate::protocol::EVENT_PATH)
-            .max_payload(settings.max_event_bytes as u64)
-            .ping_interval(Duration::from_millis(settings.ping_interval_ms))
-            .ping_timeout(Duration::from_millis(settings.ping_timeout_ms))
-            .build_layer();
-        io.ns(
-            "/",
-            (async || {}).with(connect_middleware::<socketioxide::adapter::LocalAdapter>(
-                env,
-            )),
-        );
         let http = self.router.layer(self.chain.clone().into_layer());
         let origins = OriginPolicy {
             allowed: settings.allowed_origins.clone().into(),
         };
-        bridge.set_io(io.clone());
         let trusted = Arc::new(trusted);
-        let router = reserved_routes(doc, bridge.clone(), trusted.clone())
-            .merge(http_fallback(http, trusted))
-            .layer(layer)
-            .layer(axum::Extension(origins));
+        let base = reserved_routes(doc, bridge.clone(), trusted.clone())
+            .merge(http_fallback(http, trusted));
+        #[cfg(feature = "redis")]
+        let redis = self.redis_broadcast.take();
+        #[cfg(not(feature = "redis"))]
+        let redis: Option<std::convert::Infallible> = None;
+        let (router, io, init) = match redis {
+            #[cfg(feature = "redis")]
+            Some(redis) => {
+                let builder =
+                    SocketIo::builder().with_adapter::<crate::rooms::RedisAdapter>(redis.ctr);
+                let (layer, io, init) = socket_server(builder, &settings, env);
+                let init: InitFuture = Box::pin(async move {
+                    init.await
+                        .map_err(|e| format!("cannot subscribe to Redis for broadcasts: {e}"))
+                });
+                (base.layer(layer), crate::rooms::Io::Redis(io), Some(init))
+            }
+            #[cfg(not(feature = "redis"))]
+            Some(never) => match never {},
+            None => {
+                let (layer, io, ()) = socket_server(SocketIo::builder(), &settings, env);
+                (base.layer(layer), crate::rooms::Io::Local(io), None)
+            }
+        };
+        self.rooms.set(io.clone());
+        let router = router.layer(axum::Extension(origins));
         Ok(Built {
             router,
             io,
+            init,
             bridge,
             lifespan: self.lifespan,
         })
@@ -383,9 +431,13 @@ impl App {
         let Built {
             router,
             io,
+            init,
             bridge,
             lifespan,
         } = self.build().map_err(std::io::Error::other)?;
+        if let Some(init) = init {
+            init.await.map_err(std::io::Error::other)?;
+        }
         run_hooks("startup", lifespan.startup)
             .await
             .map_err(std::io::Error::other)?;
@@ -400,7 +452,11 @@ impl App {
             if !bridge.drain(DRAIN).await {
                 tracing::warn!(?DRAIN, "events still running at shutdown; closing anyway");
             }
-            io.close().await;
+            match io {
+                crate::rooms::Io::Local(io) => io.close().await,
+                #[cfg(feature = "redis")]
+                crate::rooms::Io::Redis(io) => io.close().await,
+            }
         };
         let served = axum::serve(
             nodelay(listener),
@@ -613,9 +669,33 @@ const DRAIN: Duration = Duration::from_secs(10);
 /// What [`App::build`] makes.
 struct Built {
     router: Router,
-    io: SocketIo,
+    io: crate::rooms::Io,
+    /// Subscribing to the broadcast channels (Redis only); awaited before serving.
+    init: Option<InitFuture>,
     bridge: Arc<EventBridge>,
     lifespan: Lifespan,
+}
+
+type InitFuture = BoxFuture<'static, Result<(), String>>;
+
+/// The socket.io server on `/_event/` with the runtime's connect middleware, for adapter `A`.
+fn socket_server<A: socketioxide::adapter::Adapter + socketioxide_core::adapter::DefinedAdapter>(
+    builder: socketioxide::SocketIoBuilder<A>,
+    settings: &Settings,
+    env: Arc<SocketEnv>,
+) -> (
+    socketioxide::layer::SocketIoLayer<A>,
+    SocketIo<A>,
+    A::InitRes,
+) {
+    let (layer, io) = builder
+        .req_path(crate::protocol::EVENT_PATH)
+        .max_payload(settings.max_event_bytes as u64)
+        .ping_interval(Duration::from_millis(settings.ping_interval_ms))
+        .ping_timeout(Duration::from_millis(settings.ping_timeout_ms))
+        .build_layer();
+    let init = io.ns("/", (async || {}).with(connect_middleware::<A>(env)));
+    (layer, io, init)
 }
 
 /// Drops idle tokens' states every minute until cancelled.

@@ -67,6 +67,21 @@ impl<S: State> Background<S> {
         &self.ctx
     }
 
+    /// Broadcasts and room membership, applied at once (a background handler has no commit to
+    /// wait for). `None` once the server has shut down.
+    pub fn rooms(&self) -> Option<crate::rooms::Rooms> {
+        self.bridge.upgrade().map(|b| b.rooms().clone())
+    }
+
+    /// Puts this tab into `room` now (and records it, so reconnects stay in it).
+    pub async fn join(&self, room: &str) -> Result<(), crate::Error> {
+        let bridge = self
+            .bridge
+            .upgrade()
+            .ok_or_else(|| crate::Error::internal("the server has shut down"))?;
+        bridge.join_room(&self.ctx.event().token, room).await
+    }
+
     /// Whether the server is shutting down: end soon.
     pub fn is_shutting_down(&self) -> bool {
         self.bridge

@@ -63,7 +63,7 @@ pub(crate) struct SessionFollow {
 pub(crate) struct EventBridge {
     me: Weak<Self>,
     shutdown: tokio_util::sync::CancellationToken,
-    io: std::sync::OnceLock<socketioxide::SocketIo>,
+    rooms: crate::rooms::Rooms,
     in_flight: std::sync::atomic::AtomicUsize,
     idle: tokio::sync::Notify,
     follow: Option<SessionFollow>,
@@ -82,8 +82,19 @@ impl EventBridge {
         manager: Arc<dyn StateManager>,
         chain: &MiddlewareChain,
         follow: Option<SessionFollow>,
+        rooms: crate::rooms::Rooms,
     ) -> Arc<Self> {
-        Arc::new_cyclic(|me| Self::build(me.clone(), settings, registry, manager, chain, follow))
+        Arc::new_cyclic(|me| {
+            Self::build(
+                me.clone(),
+                settings,
+                registry,
+                manager,
+                chain,
+                follow,
+                rooms,
+            )
+        })
     }
 
     fn build(
@@ -93,12 +104,13 @@ impl EventBridge {
         manager: Arc<dyn StateManager>,
         chain: &MiddlewareChain,
         follow: Option<SessionFollow>,
+        rooms: crate::rooms::Rooms,
     ) -> Self {
         let skip = &settings.event_middleware_skip;
         Self {
             me,
             shutdown: tokio_util::sync::CancellationToken::new(),
-            io: std::sync::OnceLock::new(),
+            rooms,
             in_flight: std::sync::atomic::AtomicUsize::new(0),
             idle: tokio::sync::Notify::new(),
             follow,
@@ -153,14 +165,28 @@ impl EventBridge {
         )
     }
 
-    /// Sends `update` to every socket of tab `token` (on this node).
+    /// Sends `update` to every socket of tab `token` (on every node when rooms go over Redis).
     pub(crate) async fn push_to_tab(&self, token: &str, update: &StateUpdate) {
-        if let Some(io) = self.io.get() {
-            let room = crate::socket::tab_room(token);
-            if let Err(e) = io.to(room).emit(crate::protocol::EVENT, update).await {
-                tracing::debug!(error = %e, "could not push an update to a tab");
-            }
+        let room = crate::socket::tab_room(token);
+        if let Err(e) = self.rooms.emit_to(room, update).await {
+            tracing::debug!(error = %e, "could not push an update to a tab");
         }
+    }
+
+    /// The rooms and broadcasts of this server.
+    pub(crate) fn rooms(&self) -> &crate::rooms::Rooms {
+        &self.rooms
+    }
+
+    /// Puts tab `token` into `room` now and records it with the tab's states.
+    pub(crate) async fn join_room(&self, token: &str, room: &str) -> Result<(), Error> {
+        let mut lock = self.manager.lock(token).await?;
+        record_rooms(
+            lock.states(),
+            &[crate::rooms::RoomOp::Join(room.to_owned())],
+        );
+        lock.release().await?;
+        self.rooms.join_tab(token, &[room.to_owned()]).await
     }
 
     /// Cancelled when the server begins to shut down (background handlers watch it).
@@ -214,11 +240,6 @@ impl EventBridge {
         })();
         lock.release().await?;
         result
-    }
-
-    /// Gives the bridge the socket server, for pushes.
-    pub(crate) fn set_io(&self, io: socketioxide::SocketIo) {
-        let _ = self.io.set(io);
     }
 
     async fn counted(&self, socket: &mut SocketInfo, raw: Value, via_upload: bool) -> StateUpdate {
@@ -375,7 +396,12 @@ impl EventBridge {
         }
         metrics::record(Phase::Commit, commit_started);
         update.events.extend(outcome.events);
+        let mut room_ops = Vec::new();
         if let Some(ctx) = &outcome.ctx {
+            if outcome.handler_ok {
+                room_ops = ctx.take_room_ops();
+                record_rooms(lock.states(), &room_ops);
+            }
             self.follow_session(socket, ctx, outcome.handler_ok, &mut update);
             if self.resolves_users(&entry) && (outcome.handler_ok || ctx.session_change().is_none())
             {
@@ -386,6 +412,10 @@ impl EventBridge {
             tracing::error!(event = %event.name, error = %e, "could not store states");
             update.delta.clear();
             update.events.push(toast_for(&e));
+            room_ops.clear();
+        }
+        if !room_ops.is_empty() {
+            self.rooms.apply(&socket.token, room_ops).await;
         }
         update
     }
@@ -575,6 +605,11 @@ impl EventBridge {
             let mut ignored = StateUpdate::final_for(None);
             self.sync_auth_state(lock.states(), user, &mut ignored);
         }
+        // A reconnecting tab (maybe on another node) is back in its rooms before it resyncs.
+        let rooms = lock.states().rooms();
+        if let Err(e) = self.rooms.join_tab(&socket.token, &rooms).await {
+            tracing::warn!(error = %e, "could not put a reconnected tab back in its rooms");
+        }
         for entry in self.registry.by_name.values() {
             match lock.states().slot(entry) {
                 Ok(slot) => {
@@ -726,6 +761,26 @@ impl EventBridge {
                 .extend(changed);
         }
     }
+}
+
+/// Keeps the tab's room list (stored with its states) in step with its joins and leaves.
+fn record_rooms(states: &mut crate::state::TokenStates, ops: &[crate::rooms::RoomOp]) {
+    use crate::rooms::RoomOp;
+    if !ops
+        .iter()
+        .any(|op| matches!(op, RoomOp::Join(_) | RoomOp::Leave(_)))
+    {
+        return;
+    }
+    let mut rooms = states.rooms();
+    for op in ops {
+        match op {
+            RoomOp::Join(r) if !rooms.contains(r) => rooms.push(r.clone()),
+            RoomOp::Leave(r) => rooms.retain(|x| x != r),
+            _ => {}
+        }
+    }
+    states.set_rooms(rooms);
 }
 
 /// Name of the client event carrying the one-time cookie code.

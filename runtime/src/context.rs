@@ -13,6 +13,8 @@ use http::request::Parts;
 use http::{HeaderMap, StatusCode};
 
 use crate::auth::CurrentUser;
+use crate::protocol::ClientEvent;
+use crate::rooms::RoomOp;
 
 tokio::task_local! {
     static CURRENT: EventContext;
@@ -76,6 +78,7 @@ struct Inner {
     user: Mutex<CurrentUser>,
     response: Option<ResponseHead>,
     session_change: Mutex<Option<SessionChange>>,
+    rooms: Mutex<Vec<RoomOp>>,
 }
 
 /// A login or logout a handler did: the socket's session must follow.
@@ -122,6 +125,7 @@ impl EventContext {
                 user: Mutex::new(user),
                 response,
                 session_change: Mutex::new(None),
+                rooms: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -188,6 +192,36 @@ impl EventContext {
             crate::Error::internal("no session on this event: is the session middleware skipped?")
         })?;
         Ok((auth, session))
+    }
+
+    /// Puts this tab into `room` once the handler succeeds; it stays there across reconnects
+    /// (see [`crate::rooms`]).
+    pub fn join(&self, room: impl Into<String>) {
+        self.room_op(RoomOp::Join(room.into()));
+    }
+
+    /// Takes this tab out of `room` once the handler succeeds.
+    pub fn leave(&self, room: impl Into<String>) {
+        self.room_op(RoomOp::Leave(room.into()));
+    }
+
+    /// Sends `event` to every tab in `room` (this one too, when it is in) once the handler
+    /// succeeded and its state is stored; on every node when broadcasts go over Redis.
+    pub fn broadcast(&self, room: impl Into<String>, event: ClientEvent) {
+        self.room_op(RoomOp::Broadcast(room.into(), vec![event]));
+    }
+
+    fn room_op(&self, op: RoomOp) {
+        self.inner
+            .rooms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(op);
+    }
+
+    /// The room changes the handler asked for, in order.
+    pub(crate) fn take_room_ops(&self) -> Vec<RoomOp> {
+        std::mem::take(&mut *self.inner.rooms.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     pub(crate) fn session_change(&self) -> Option<SessionChange> {

@@ -78,6 +78,8 @@ pub mod middleware;
 #[cfg(feature = "redis")]
 pub mod redis_state;
 #[cfg(feature = "server")]
+pub mod rooms;
+#[cfg(feature = "server")]
 pub mod session;
 #[cfg(feature = "server")]
 pub mod settings;

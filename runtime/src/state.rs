@@ -454,6 +454,9 @@ pub(crate) struct Slot {
     pub(crate) json: Value,
 }
 
+/// Where a tab's rooms are kept among its states; not a state name (those never start with `_`).
+const ROOMS_KEY: &str = "_rooms";
+
 /// Every state of one client token. Managers store it; the bridge reads and writes it.
 #[derive(Default)]
 pub struct TokenStates {
@@ -467,6 +470,23 @@ impl TokenStates {
         Self {
             live: HashMap::new(),
             stored,
+        }
+    }
+
+    /// The rooms the tab is in (kept with its states, so they follow it to other nodes).
+    pub(crate) fn rooms(&self) -> Vec<String> {
+        self.stored
+            .get(ROOMS_KEY)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default()
+    }
+
+    /// Records the tab's rooms.
+    pub(crate) fn set_rooms(&mut self, rooms: Vec<String>) {
+        if rooms.is_empty() {
+            self.stored.remove(ROOMS_KEY);
+        } else {
+            self.stored.insert(ROOMS_KEY.to_owned(), Value::from(rooms));
         }
     }
 

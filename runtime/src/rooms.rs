@@ -1,0 +1,188 @@
+//! Rooms of tabs, and broadcasts to them: a chat room, a live list, a presence count.
+//!
+//! A handler puts its tab into a room with [`EventContext::join`](crate::EventContext::join) and
+//! sends client events to everyone in a room with
+//! [`EventContext::broadcast`](crate::EventContext::broadcast); both take effect only when the
+//! handler succeeds, after its state is stored. Membership belongs to the *tab* (its token), not
+//! to one socket: it is kept with the tab's states, so a reconnect, even to another node, is back
+//! in its rooms once it resyncs.
+//!
+//! Code outside handlers (tasks, hooks) broadcasts through [`Rooms`], from [`App::rooms`].
+//!
+//! With one process nothing more is needed. With several, build each with
+//! [`App::broadcast_over_redis`] and a [`RedisBroadcast`]: broadcasts then travel through
+//! Redis pub/sub to the clients of every node.
+//!
+//! [`App::rooms`]: crate::App::rooms
+//! [`App::broadcast_over_redis`]: crate::App::broadcast_over_redis
+
+use std::sync::{Arc, OnceLock};
+
+use socketioxide::SocketIo;
+use socketioxide::adapter::{Adapter, LocalAdapter};
+
+use crate::Error;
+use crate::protocol::{ClientEvent, EVENT, StateUpdate};
+
+/// The socket server with the adapter it was built with.
+#[derive(Clone)]
+pub(crate) enum Io {
+    /// One process: rooms live in memory.
+    Local(SocketIo<LocalAdapter>),
+    /// Several processes: rooms and broadcasts go through Redis.
+    #[cfg(feature = "redis")]
+    Redis(SocketIo<RedisAdapter>),
+}
+
+#[cfg(feature = "redis")]
+pub(crate) type RedisAdapter = socketioxide_redis::RedisAdapter<socketioxide::adapter::Emitter>;
+
+/// The room name on the wire: app rooms are kept apart from the runtime's per-tab rooms.
+fn app_room(room: &str) -> String {
+    format!("room:{room}")
+}
+
+/// A change a handler asked for, applied after it succeeded.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RoomOp {
+    Join(String),
+    Leave(String),
+    Broadcast(String, Vec<ClientEvent>),
+}
+
+/// Broadcasts and room membership from anywhere in the app. Cheap to clone; usable once the
+/// server is built (before that, calls fail with a clear error).
+#[derive(Clone, Default)]
+pub struct Rooms {
+    io: Arc<OnceLock<Io>>,
+}
+
+impl Rooms {
+    pub(crate) fn set(&self, io: Io) {
+        let _ = self.io.set(io);
+    }
+
+    fn io(&self) -> Result<&Io, Error> {
+        self.io
+            .get()
+            .ok_or_else(|| Error::internal("rooms are used before the server was built"))
+    }
+
+    /// Sends `update` to every socket in socket.io room `room` (on every node with Redis).
+    pub(crate) async fn emit_to(&self, room: String, update: &StateUpdate) -> Result<(), Error> {
+        async fn emit<A: Adapter>(
+            io: &SocketIo<A>,
+            room: String,
+            u: &StateUpdate,
+        ) -> Result<(), String> {
+            io.to(room).emit(EVENT, u).await.map_err(|e| e.to_string())
+        }
+        let sent = match self.io()? {
+            Io::Local(io) => emit(io, room, update).await,
+            #[cfg(feature = "redis")]
+            Io::Redis(io) => emit(io, room, update).await,
+        };
+        sent.map_err(|e| Error::internal(format!("broadcast failed: {e}")))
+    }
+
+    /// Sends `events` to every tab in `room`, as an update with no delta and `id: null`.
+    pub async fn broadcast(&self, room: &str, events: Vec<ClientEvent>) -> Result<(), Error> {
+        let mut update = StateUpdate::final_for(None);
+        update.events = events;
+        self.emit_to(app_room(room), &update).await
+    }
+
+    /// Puts every socket of tab `token` into `rooms` (on every node with Redis).
+    pub(crate) async fn join_tab(&self, token: &str, rooms: &[String]) -> Result<(), Error> {
+        if rooms.is_empty() {
+            return Ok(());
+        }
+        async fn join<A: Adapter>(
+            io: &SocketIo<A>,
+            tab: String,
+            rooms: Vec<String>,
+        ) -> Result<(), String> {
+            io.to(tab).join(rooms).await.map_err(|e| e.to_string())
+        }
+        let tab = crate::socket::tab_room(token);
+        let rooms: Vec<String> = rooms.iter().map(|r| app_room(r)).collect();
+        let done = match self.io()? {
+            Io::Local(io) => join(io, tab, rooms).await,
+            #[cfg(feature = "redis")]
+            Io::Redis(io) => join(io, tab, rooms).await,
+        };
+        done.map_err(|e| Error::internal(format!("joining rooms failed: {e}")))
+    }
+
+    /// Takes every socket of tab `token` out of `room`.
+    pub(crate) async fn leave_tab(&self, token: &str, room: &str) -> Result<(), Error> {
+        async fn leave<A: Adapter>(
+            io: &SocketIo<A>,
+            tab: String,
+            room: String,
+        ) -> Result<(), String> {
+            io.to(tab).leave(room).await.map_err(|e| e.to_string())
+        }
+        let tab = crate::socket::tab_room(token);
+        let done = match self.io()? {
+            Io::Local(io) => leave(io, tab, app_room(room)).await,
+            #[cfg(feature = "redis")]
+            Io::Redis(io) => leave(io, tab, app_room(room)).await,
+        };
+        done.map_err(|e| Error::internal(format!("leaving a room failed: {e}")))
+    }
+
+    /// Applies what a handler of tab `token` asked for: joins and leaves first, then broadcasts,
+    /// so a handler that joins and then speaks hears itself.
+    pub(crate) async fn apply(&self, token: &str, ops: Vec<RoomOp>) {
+        let mut broadcasts = Vec::new();
+        for op in ops {
+            let done = match op {
+                RoomOp::Join(room) => self.join_tab(token, &[room]).await,
+                RoomOp::Leave(room) => self.leave_tab(token, &room).await,
+                RoomOp::Broadcast(room, events) => {
+                    broadcasts.push((room, events));
+                    Ok(())
+                }
+            };
+            if let Err(e) = done {
+                tracing::warn!(error = %e, "room change not applied");
+            }
+        }
+        for (room, events) in broadcasts {
+            if let Err(e) = self.broadcast(&room, events).await {
+                tracing::warn!(room = %room, error = %e, "broadcast not sent");
+            }
+        }
+    }
+}
+
+/// The Redis connection that carries broadcasts between server processes.
+#[cfg(feature = "redis")]
+pub struct RedisBroadcast {
+    pub(crate) ctr:
+        socketioxide_redis::RedisAdapterCtr<socketioxide_redis::drivers::redis::RedisDriver>,
+}
+
+#[cfg(feature = "redis")]
+impl RedisBroadcast {
+    /// Connects to Redis at `url` (Redis 7 or later: RESP3 is used). Processes that share a
+    /// `prefix` share rooms; give each deployment (and each test) its own.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, Error> {
+        let url = if url.contains("protocol=") {
+            url.to_owned()
+        } else if url.contains('?') {
+            format!("{url}&protocol=resp3")
+        } else {
+            format!("{url}?protocol=resp3")
+        };
+        let client = redis::Client::open(url.as_str())
+            .map_err(|e| Error::internal(format!("bad Redis URL: {e}")))?;
+        let config = socketioxide_redis::RedisAdapterConfig::new()
+            .with_prefix(format!("{prefix}-socket.io"));
+        let ctr = socketioxide_redis::RedisAdapterCtr::new_with_redis_config(&client, config)
+            .await
+            .map_err(|e| Error::internal(format!("cannot reach Redis for broadcasts: {e}")))?;
+        Ok(Self { ctr })
+    }
+}

@@ -1,0 +1,285 @@
+//! Rooms and broadcasts: a handler joins its tab to a room and speaks to everyone in it; only a
+//! successful handler's broadcast goes out; membership survives a reconnect; with Redis, a
+//! broadcast on node A reaches a tab on node B, and a tab that moves to B stays in its rooms.
+
+mod dbsupport;
+
+use std::time::Duration;
+
+use ferrule::redis_state::RedisStateManager;
+use ferrule::rooms::RedisBroadcast;
+use ferrule::testing::{ClientOptions, TestClient, TestServer};
+use ferrule::{App, ClientEvent, Error, EventContext, Handlers, Settings, State};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct ChatState {
+    room: Option<String>,
+    sent: u32,
+}
+
+#[derive(Deserialize)]
+struct Join {
+    room: String,
+}
+
+#[derive(Deserialize)]
+struct Say {
+    text: String,
+}
+
+impl ChatState {
+    async fn join(&mut self, ctx: EventContext, j: Join) {
+        if let Some(old) = self.room.take() {
+            ctx.leave(old);
+        }
+        ctx.join(j.room.clone());
+        self.room = Some(j.room);
+    }
+
+    async fn say(&mut self, ctx: EventContext, s: Say) -> Result<(), Error> {
+        let room = self
+            .room
+            .clone()
+            .ok_or_else(|| Error::bad_request("Join a room first."))?;
+        ctx.broadcast(
+            room,
+            ClientEvent::new("chat.message", json!({ "text": s.text })),
+        );
+        if s.text == "fail" {
+            // The broadcast above must not go out: the handler failed.
+            return Err(Error::bad_request("refused"));
+        }
+        self.sent += 1;
+        Ok(())
+    }
+}
+
+impl State for ChatState {
+    fn handlers(h: &mut Handlers<Self>) {
+        h.on("join", Self::join).on("say", Self::say);
+    }
+}
+
+fn app() -> App {
+    App::new()
+        .settings(Settings::default())
+        .state::<ChatState>()
+}
+
+/// The next message pushed to `client` (an update with `id: null` carrying `chat.message`),
+/// or `None` when nothing arrives within `wait`.
+async fn next_message(client: &mut TestClient, wait: Duration) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let update = tokio::time::timeout_at(deadline, client.next_update())
+            .await
+            .ok()?
+            .ok()?;
+        if let Some(ev) = update.events_named("chat.message").next() {
+            assert_eq!(update.id, None, "broadcasts are pushes");
+            return ev.payload["text"].as_str().map(str::to_owned);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_broadcast_reaches_the_tabs_in_the_room_and_no_one_else() {
+    let server = TestServer::start(app()).await.unwrap();
+    let mut ann = server.client().await.unwrap();
+    let mut bob = server.client().await.unwrap();
+    let mut eve = server.client().await.unwrap();
+    ann.call("chat_state.join", json!({"room": "lobby"}))
+        .await
+        .unwrap();
+    bob.call("chat_state.join", json!({"room": "lobby"}))
+        .await
+        .unwrap();
+    eve.call("chat_state.join", json!({"room": "elsewhere"}))
+        .await
+        .unwrap();
+    ann.call("chat_state.say", json!({"text": "hello"}))
+        .await
+        .unwrap();
+    let wait = Duration::from_secs(5);
+    assert_eq!(next_message(&mut bob, wait).await.as_deref(), Some("hello"));
+    assert_eq!(
+        next_message(&mut ann, wait).await.as_deref(),
+        Some("hello"),
+        "the speaker is in the room too"
+    );
+    assert_eq!(
+        next_message(&mut eve, Duration::from_millis(300)).await,
+        None
+    );
+}
+
+#[tokio::test]
+async fn a_failed_handler_broadcasts_nothing_and_leaving_stops_messages() {
+    let server = TestServer::start(app()).await.unwrap();
+    let mut ann = server.client().await.unwrap();
+    let mut bob = server.client().await.unwrap();
+    for c in [&mut ann, &mut bob] {
+        c.call("chat_state.join", json!({"room": "lobby"}))
+            .await
+            .unwrap();
+    }
+    let refused = ann
+        .call("chat_state.say", json!({"text": "fail"}))
+        .await
+        .unwrap();
+    assert!(refused.delta.is_empty());
+    assert_eq!(
+        next_message(&mut bob, Duration::from_millis(300)).await,
+        None
+    );
+    // Bob moves to another room: lobby messages no longer reach him.
+    bob.call("chat_state.join", json!({"room": "kitchen"}))
+        .await
+        .unwrap();
+    ann.call("chat_state.say", json!({"text": "anyone?"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_message(&mut bob, Duration::from_millis(300)).await,
+        None
+    );
+}
+
+#[tokio::test]
+async fn a_reconnected_tab_is_back_in_its_rooms_after_it_resyncs() {
+    let server = TestServer::start(app()).await.unwrap();
+    let mut ann = server.client().await.unwrap();
+    let mut bob = server
+        .client_with(ClientOptions::default().token("bob-tab"))
+        .await
+        .unwrap();
+    for c in [&mut ann, &mut bob] {
+        c.call("chat_state.join", json!({"room": "lobby"}))
+            .await
+            .unwrap();
+    }
+    bob.close().await.unwrap();
+    let mut bob = server
+        .client_with(ClientOptions::default().token("bob-tab"))
+        .await
+        .unwrap();
+    // What the browser client does first on every (re)connect.
+    bob.hydrate().await.unwrap();
+    ann.call("chat_state.say", json!({"text": "welcome back"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_message(&mut bob, Duration::from_secs(5))
+            .await
+            .as_deref(),
+        Some("welcome back")
+    );
+}
+
+#[tokio::test]
+async fn rooms_from_outside_a_handler_reach_the_room() {
+    let app = app();
+    let rooms = app.rooms();
+    assert!(
+        rooms.broadcast("lobby", vec![]).await.is_err(),
+        "before the server is built, a clear error instead of a silent drop"
+    );
+    let server = TestServer::start(app).await.unwrap();
+    let mut bob = server.client().await.unwrap();
+    bob.call("chat_state.join", json!({"room": "lobby"}))
+        .await
+        .unwrap();
+    rooms
+        .broadcast(
+            "lobby",
+            vec![ClientEvent::new(
+                "chat.message",
+                json!({"text": "from a task"}),
+            )],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        next_message(&mut bob, Duration::from_secs(5))
+            .await
+            .as_deref(),
+        Some("from a task")
+    );
+}
+
+fn redis_url() -> Option<String> {
+    match std::env::var("FERRULE_TEST_REDIS") {
+        Ok(url) => Some(url),
+        Err(_) => {
+            assert!(
+                !std::env::var("CI").is_ok_and(|v| v == "true"),
+                "CI=true but FERRULE_TEST_REDIS is not set"
+            );
+            eprintln!("SKIPPED: cross-node broadcast test (no FERRULE_TEST_REDIS)");
+            None
+        }
+    }
+}
+
+async fn node(redis: &str, prefix: &str) -> TestServer {
+    let states = RedisStateManager::connect(redis, prefix).await.unwrap();
+    let broadcast = RedisBroadcast::connect(redis, prefix).await.unwrap();
+    TestServer::start(app().state_manager(states).broadcast_over_redis(broadcast))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn with_redis_a_broadcast_on_node_a_reaches_a_tab_on_node_b() {
+    let Some(redis) = redis_url() else { return };
+    let prefix = format!(
+        "rooms-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let a = node(&redis, &prefix).await;
+    let b = node(&redis, &prefix).await;
+    let mut ann = a.client().await.unwrap();
+    let mut bob = b
+        .client_with(ClientOptions::default().token("bob-moves"))
+        .await
+        .unwrap();
+    for c in [&mut ann, &mut bob] {
+        c.call("chat_state.join", json!({"room": "lobby"}))
+            .await
+            .unwrap();
+    }
+    ann.call("chat_state.say", json!({"text": "across nodes"}))
+        .await
+        .unwrap();
+    let wait = Duration::from_secs(5);
+    assert_eq!(
+        next_message(&mut bob, wait).await.as_deref(),
+        Some("across nodes")
+    );
+    // Bob's tab moves to node A: after its resync it is still in the lobby.
+    bob.close().await.unwrap();
+    let mut bob = a
+        .client_with(ClientOptions::default().token("bob-moves"))
+        .await
+        .unwrap();
+    let full = bob.hydrate().await.unwrap();
+    assert_eq!(full.delta["chat_state"]["room"], Value::from("lobby"));
+    let mut cy = b.client().await.unwrap();
+    cy.call("chat_state.join", json!({"room": "lobby"}))
+        .await
+        .unwrap();
+    cy.call("chat_state.say", json!({"text": "from b"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_message(&mut bob, wait).await.as_deref(),
+        Some("from b")
+    );
+    dbsupport::redis_cleanup(&redis, &prefix).await;
+}
