@@ -182,6 +182,11 @@ where
     StateHandle { signal }
 }
 
+/// Who is logged in (the built-in `auth_state`), anonymous until the first resync.
+pub fn use_auth() -> StateHandle<crate::protocol::AuthState> {
+    use_state_named("auth_state")
+}
+
 /// Sends handler events; `Copy`, so event handlers can capture it.
 #[derive(Clone, Copy)]
 pub struct Emitter {

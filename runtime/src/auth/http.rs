@@ -169,7 +169,9 @@ async fn fields(req: Request) -> Result<(http::request::Parts, HashMap<String, S
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/json"));
-    let map = if is_json {
+    let map = if bytes.is_empty() {
+        HashMap::new()
+    } else if is_json {
         let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
             error(
                 StatusCode::BAD_REQUEST,
@@ -256,12 +258,8 @@ async fn login(s: AuthRoutes, req: Request) -> Response {
         return crate::Error::from(e).into_response();
     }
     let next = safe_next(f.get("next"));
-    if let (Some(next), true) = (&next, wants_redirect(&parts)) {
-        return http::Response::builder()
-            .status(StatusCode::SEE_OTHER)
-            .header(header::LOCATION, next)
-            .body(Body::empty())
-            .unwrap_or_default();
+    if let Some(resp) = form_redirect(&parts, next.as_deref()) {
+        return resp;
     }
     json_response(
         StatusCode::OK,
@@ -269,13 +267,27 @@ async fn login(s: AuthRoutes, req: Request) -> Response {
     )
 }
 
+/// A plain HTML form (not JSON) that names a safe `next` page is answered with a 303 there.
+fn form_redirect(parts: &http::request::Parts, next: Option<&str>) -> Option<Response> {
+    let next = next.filter(|_| wants_redirect(parts))?;
+    http::Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, next)
+        .body(Body::empty())
+        .ok()
+}
+
 async fn logout(s: AuthRoutes, req: Request) -> Response {
-    let (parts, _) = req.into_parts();
+    let (parts, f) = match fields(req).await {
+        Ok(x) => x,
+        Err(resp) => return resp,
+    };
     let Some(session) = session_of(&parts) else {
         return no_session();
     };
     match s.auth.logout(&session).await {
-        Ok(()) => json_response(StatusCode::OK, json!({"ok": true})),
+        Ok(()) => form_redirect(&parts, safe_next(f.get("next")).as_deref())
+            .unwrap_or_else(|| json_response(StatusCode::OK, json!({"ok": true}))),
         Err(e) => crate::Error::from(e).into_response(),
     }
 }
@@ -303,6 +315,9 @@ async fn register(s: AuthRoutes, req: Request) -> Response {
     };
     if let Err(e) = s.auth.login(&session, &user).await {
         return crate::Error::from(e).into_response();
+    }
+    if let Some(resp) = form_redirect(&parts, safe_next(f.get("next")).as_deref()) {
+        return resp;
     }
     json_response(StatusCode::CREATED, json!({"username": user.username}))
 }

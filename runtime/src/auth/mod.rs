@@ -99,22 +99,7 @@ pub const SESSION_AUTH_HASH: &str = "_auth_hash";
 /// Name of the authentication middleware in the chain.
 pub const AUTH_MIDDLEWARE: &str = "auth";
 
-/// The built-in state every client has when auth is on: who is logged in, as the page shows it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct AuthState {
-    /// Whether a user is logged in.
-    pub is_authenticated: bool,
-    /// The username, empty when anonymous.
-    pub username: String,
-    /// The e-mail, if any.
-    pub email: Option<String>,
-    /// Staff flag.
-    pub is_staff: bool,
-    /// Superuser flag.
-    pub is_superuser: bool,
-    /// Group names, sorted.
-    pub groups: Vec<String>,
-}
+pub use crate::protocol::AuthState;
 
 impl AuthState {
     /// The state for `user`.

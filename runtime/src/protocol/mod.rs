@@ -192,6 +192,25 @@ impl ClientEvent {
     }
 }
 
+/// The built-in state every client has when auth is on (`auth_state`): who is logged in, as the
+/// page shows it. The server keeps it equal to the event's user; pages read it with
+/// `ferrule::ui::use_auth()`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthState {
+    /// Whether a user is logged in.
+    pub is_authenticated: bool,
+    /// The username, empty when anonymous.
+    pub username: String,
+    /// The e-mail, if any.
+    pub email: Option<String>,
+    /// Staff flag.
+    pub is_staff: bool,
+    /// Superuser flag.
+    pub is_superuser: bool,
+    /// Group names, sorted.
+    pub groups: Vec<String>,
+}
+
 /// A handler event, typed: the payload a client sends and the handler it runs.
 ///
 /// The browser emits values of these types and the server's handlers take them, so app code names
