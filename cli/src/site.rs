@@ -81,9 +81,10 @@ impl SiteOptions {
         })
     }
 
-    /// `<target dir>/site/<package>`: where the server looks by default.
+    /// `<target dir>/site/<crate name>` (the package name with `_` for `-`): where the server
+    /// looks by default (`ferrule::ssr::site_options(<crate name>)`).
     pub fn site_root(&self) -> PathBuf {
-        self.target_dir.join("site").join(&self.package)
+        self.target_dir.join("site").join(self.crate_name())
     }
 
     fn profile(&self) -> &'static str {

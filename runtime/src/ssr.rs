@@ -22,19 +22,20 @@ use leptos_axum::{LeptosRoutes, generate_route_list};
 /// The environment variable naming the site directory (the client build's output).
 pub const SITE_ROOT_ENV: &str = "FERRULE_SITE_ROOT";
 
-/// Where the built client of app `name` is: `FERRULE_SITE_ROOT` when set, else
-/// `<target dir>/site/<name>` beside the running binary (where `cargo xtask site` and
+/// Where the built client of app `name` (its crate name, `_` for `-`) is: `FERRULE_SITE_ROOT`
+/// when set, else `<target dir>/site/<name>` beside the running binary (where `cargo xtask site` and
 /// `ferrule build` put it), else `site` in the working directory.
 pub fn site_root(name: &str) -> PathBuf {
     if let Some(dir) = std::env::var_os(SITE_ROOT_ENV) {
         return PathBuf::from(dir);
     }
+    let name = name.replace('-', "_");
     let beside_binary = std::env::current_exe().ok().and_then(|exe| {
         // <target>/<profile>/<bin> or <target>/<profile>/deps/<test bin>
         exe.ancestors()
             .skip(1)
             .take(3)
-            .map(|dir| dir.join("site").join(name))
+            .map(|dir| dir.join("site").join(&name))
             .find(|dir| dir.join("pkg").is_dir())
     });
     beside_binary.unwrap_or_else(|| PathBuf::from("site"))
