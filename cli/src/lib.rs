@@ -1,4 +1,5 @@
 //! The library behind the `ferrule` command, shared with the repository's `cargo xtask`: the
-//! build pipeline of an app's site ([`site`]).
+//! generator ([`new`]) and the build pipeline of an app's site ([`site`]).
 
+pub mod new;
 pub mod site;

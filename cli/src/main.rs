@@ -1,12 +1,16 @@
-//! The `ferrule` command. For now: `ferrule doctor`, which checks the machine for what building
-//! and testing a Ferrule app needs and says how to fix each problem. `ferrule new`, `dev`,
-//! `build` and `generate` come with the generator.
+//! The `ferrule` command: `new` creates an app from the embedded template, `build` and `serve`
+//! build its server and browser client, `doctor` checks the machine, and any other command
+//! (`migrate`, `createsuperuser`, `routes`, ...) goes to the app's own binary.
 
 use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use ferrule_cli::new::{Database, NewOptions, new_app};
+use ferrule_cli::site::{SiteOptions, build_client, build_server};
 
 #[derive(Parser)]
 #[command(name = "ferrule", version, about = "Ferrule: full-stack Rust apps")]
@@ -19,6 +23,141 @@ struct Cli {
 enum Cmd {
     /// Check the toolchain and services and say how to fix what is missing.
     Doctor,
+    /// Create a new app in ./NAME (or PATH/NAME).
+    New {
+        /// The app's name: lowercase letters, digits, `-` and `_`.
+        name: String,
+        /// The database the app uses by default.
+        #[arg(long, value_enum, default_value = "sqlite")]
+        db: Database,
+        /// The directory to create the app in.
+        #[arg(long)]
+        path: Option<PathBuf>,
+        /// A Ferrule checkout's `runtime/` to depend on (default: the one this binary was built
+        /// from, else the published crate).
+        #[arg(long)]
+        ferrule_path: Option<PathBuf>,
+    },
+    /// Build the app in this directory: its server and its browser client.
+    Build {
+        /// Optimised builds (the client for size).
+        #[arg(long)]
+        release: bool,
+    },
+    /// Build, then serve the app in this directory on FERRULE_ADDR (default 127.0.0.1:3000).
+    Serve {
+        /// Optimised builds.
+        #[arg(long)]
+        release: bool,
+    },
+    /// Any other command runs the app's binary: migrate, createsuperuser, changepassword, routes.
+    #[command(external_subcommand)]
+    App(Vec<String>),
+}
+
+/// The package of the app in `dir` (the root package of its workspace).
+fn app_package(dir: &std::path::Path) -> Result<String> {
+    let out = Command::new("cargo")
+        .current_dir(dir)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .context("could not run cargo metadata")?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "no app here: {} (run this in an app's directory)",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    meta["packages"]
+        .as_array()
+        .and_then(|p| p.first())
+        .and_then(|p| p["name"].as_str())
+        .map(str::to_owned)
+        .context("cargo metadata lists no package")
+}
+
+/// Builds client and server of the app in the current directory; returns its binary.
+fn build(release: bool) -> Result<PathBuf> {
+    let dir = std::env::current_dir()?;
+    let package = app_package(&dir)?;
+    let opts = SiteOptions::new(&dir, &package, release)?;
+    eprintln!("building the browser client of {package}…");
+    let report = build_client(&opts)?;
+    eprintln!(
+        "  client: {:.1}s to compile, {:.1}s wasm-bindgen, {} KiB",
+        report.compile.as_secs_f64(),
+        report.bindgen.as_secs_f64(),
+        report.wasm_bytes / 1024
+    );
+    eprintln!("building the server of {package}…");
+    build_server(&opts)
+}
+
+fn run_app(bin: &std::path::Path, args: &[String]) -> Result<ExitCode> {
+    let status = Command::new(bin)
+        .args(args)
+        .status()
+        .with_context(|| format!("could not run {}", bin.display()))?;
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn run(cmd: Cmd) -> Result<ExitCode> {
+    match cmd {
+        Cmd::Doctor => Ok(report_doctor()),
+        Cmd::New {
+            name,
+            db,
+            path,
+            ferrule_path,
+        } => {
+            let parent = match path {
+                Some(p) => p,
+                None => std::env::current_dir()?,
+            };
+            let ferrule_dep = match ferrule_path {
+                Some(p) => {
+                    let p = p
+                        .canonicalize()
+                        .with_context(|| format!("--ferrule-path {}", p.display()))?;
+                    Some(format!("path = {:?}", p.display().to_string()))
+                }
+                None => None,
+            };
+            let dir = new_app(&NewOptions {
+                name,
+                database: db,
+                parent,
+                ferrule_dep,
+            })?;
+            println!(
+                "created {}\n\nnext:\n  cd {}\n  ferrule migrate\n  ferrule serve",
+                dir.display(),
+                dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Build { release } => {
+            let bin = build(release)?;
+            println!("built {}", bin.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Serve { release } => {
+            let bin = build(release)?;
+            run_app(&bin, &["serve".to_owned()])
+        }
+        Cmd::App(args) => {
+            let dir = std::env::current_dir()?;
+            let package = app_package(&dir)?;
+            let opts = SiteOptions::new(&dir, &package, false)?;
+            let bin = build_server(&opts)?;
+            run_app(&bin, &args)
+        }
+    }
 }
 
 /// One line of the doctor's report.
@@ -118,30 +257,36 @@ fn doctor() -> Vec<Check> {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
-        Cmd::Doctor => {
-            let checks = doctor();
-            let mut failed = false;
-            for c in &checks {
-                let mark = if c.ok {
-                    "ok  "
-                } else if c.required {
-                    "FAIL"
-                } else {
-                    "warn"
-                };
-                println!("[{mark}] {:<16} {}", c.name, c.detail);
-                if !c.ok {
-                    println!("       fix: {}", c.fix);
-                    failed |= c.required;
-                }
-            }
-            if failed {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            }
+    match run(Cli::parse().command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
         }
+    }
+}
+
+fn report_doctor() -> ExitCode {
+    let checks = doctor();
+    let mut failed = false;
+    for c in &checks {
+        let mark = if c.ok {
+            "ok  "
+        } else if c.required {
+            "FAIL"
+        } else {
+            "warn"
+        };
+        println!("[{mark}] {:<16} {}", c.name, c.detail);
+        if !c.ok {
+            println!("       fix: {}", c.fix);
+            failed |= c.required;
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -1,0 +1,240 @@
+//! `ferrule new`: a complete app from the template embedded in this binary, expanded with
+//! cargo-generate (local template only, so it works offline).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use include_dir::{Dir, include_dir};
+
+/// The template, compiled into the binary so `ferrule new` needs no checkout and no network.
+static TEMPLATE: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../template");
+
+/// The database a new app uses by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Database {
+    /// A SQLite file beside the app: nothing to install.
+    Sqlite,
+    /// PostgreSQL on 127.0.0.1 (or `DATABASE_URL`).
+    Postgres,
+}
+
+impl Database {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// What `ferrule new` makes.
+#[derive(Debug, Clone)]
+pub struct NewOptions {
+    /// The app's name: its package, binary and directory.
+    pub name: String,
+    /// Its default database.
+    pub database: Database,
+    /// The directory to create the app in (the current one by default).
+    pub parent: PathBuf,
+    /// How the app depends on Ferrule, as a Cargo dependency spec (`path = ".."` or
+    /// `version = ".."`); `None` picks the checkout this binary was built from when it exists.
+    pub ferrule_dep: Option<String>,
+}
+
+/// Words a package may not be called: Rust keywords (the crate name would not compile) and
+/// names that clash with what every app already has.
+const RESERVED: &[&str] = &[
+    "as",
+    "async",
+    "await",
+    "break",
+    "const",
+    "continue",
+    "crate",
+    "dyn",
+    "else",
+    "enum",
+    "extern",
+    "false",
+    "fn",
+    "for",
+    "if",
+    "impl",
+    "in",
+    "let",
+    "loop",
+    "match",
+    "mod",
+    "move",
+    "mut",
+    "pub",
+    "ref",
+    "return",
+    "self",
+    "static",
+    "struct",
+    "super",
+    "trait",
+    "true",
+    "type",
+    "unsafe",
+    "use",
+    "where",
+    "while",
+    "abstract",
+    "become",
+    "box",
+    "do",
+    "final",
+    "macro",
+    "override",
+    "priv",
+    "try",
+    "typeof",
+    "unsized",
+    "virtual",
+    "yield",
+    "gen",
+    "test",
+    "std",
+    "core",
+    "alloc",
+    "proc_macro",
+    "ferrule",
+    "leptos",
+    "build",
+];
+
+/// Checks `name` is a usable app name, saying what is wrong when it is not.
+pub fn check_name(name: &str) -> Result<()> {
+    let Some(first) = name.chars().next() else {
+        bail!("the app needs a name, e.g. `ferrule new shop`");
+    };
+    if !first.is_ascii_lowercase() {
+        bail!("invalid app name `{name}`: it must start with a lowercase letter (a-z)");
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '_'))
+    {
+        bail!(
+            "invalid app name `{name}`: `{bad}` is not allowed; use lowercase letters, digits, `-` and `_`"
+        );
+    }
+    if name.len() > 64 {
+        bail!("invalid app name `{name}`: at most 64 characters");
+    }
+    if RESERVED.contains(&name.replace('-', "_").as_str()) {
+        bail!(
+            "invalid app name `{name}`: it is a Rust keyword or clashes with a crate every app uses"
+        );
+    }
+    Ok(())
+}
+
+/// The dependency spec for the Ferrule checkout this binary was built from, if it still exists.
+pub fn local_ferrule_dep() -> Option<String> {
+    let runtime = Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtime");
+    let runtime = runtime.canonicalize().ok()?;
+    runtime
+        .join("Cargo.toml")
+        .is_file()
+        .then(|| format!("path = {:?}", runtime.display().to_string()))
+}
+
+/// Creates the app; returns its directory. Nothing is left behind when it fails.
+pub fn new_app(opts: &NewOptions) -> Result<PathBuf> {
+    check_name(&opts.name)?;
+    let dest = opts.parent.join(&opts.name);
+    if dest.exists() {
+        let empty = std::fs::read_dir(&dest)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        if !empty {
+            bail!(
+                "{} already exists and is not empty: refusing to overwrite it (pick another name or --path)",
+                dest.display()
+            );
+        }
+    }
+    std::fs::create_dir_all(&opts.parent)
+        .with_context(|| format!("cannot create {}", opts.parent.display()))?;
+    let dep = opts
+        .ferrule_dep
+        .clone()
+        .or_else(local_ferrule_dep)
+        .unwrap_or_else(|| r#"version = "0.1""#.to_owned());
+
+    let scratch = tempdir("template")?;
+    TEMPLATE
+        .extract(&scratch)
+        .with_context(|| format!("cannot unpack the template into {}", scratch.display()))?;
+    let args = cargo_generate::GenerateArgs {
+        template_path: cargo_generate::TemplatePath {
+            path: Some(scratch.display().to_string()),
+            ..Default::default()
+        },
+        name: Some(opts.name.clone()),
+        destination: Some(opts.parent.clone()),
+        silent: true,
+        quiet: true,
+        vcs: Some(cargo_generate::Vcs::None),
+        no_workspace: true,
+        define: vec![
+            format!("database={}", opts.database.as_str()),
+            format!("ferrule_dep={dep}"),
+        ],
+        ..Default::default()
+    };
+    let created_dir = !dest.exists();
+    let result = cargo_generate::generate(args);
+    let _ = std::fs::remove_dir_all(&scratch);
+    match result {
+        Ok(dir) => Ok(dir),
+        Err(e) => {
+            if created_dir {
+                let _ = std::fs::remove_dir_all(&dest);
+            }
+            Err(e.context(format!("could not generate {}", opts.name)))
+        }
+    }
+}
+
+fn tempdir(what: &str) -> Result<PathBuf> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!("ferrule-{what}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked_with_a_reason() {
+        assert!(check_name("shop").is_ok());
+        assert!(check_name("my-shop_2").is_ok());
+        for (bad, why) in [
+            ("", "needs a name"),
+            ("Shop", "lowercase letter"),
+            ("9lives", "lowercase letter"),
+            ("my shop", "` ` is not allowed"),
+            ("café", "`é` is not allowed"),
+            ("fn", "Rust keyword"),
+            ("ferrule", "clashes"),
+        ] {
+            let err = check_name(bad).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_template_is_embedded() {
+        assert!(TEMPLATE.get_file("cargo-generate.toml").is_some());
+        assert!(TEMPLATE.get_file("src/lib.rs").is_some());
+    }
+}

@@ -1,0 +1,90 @@
+//! The server side: handlers, middleware and the page routes.
+
+use ferrule::middleware::{self, Next, Request, Response};
+use ferrule::{App, EventContext, Handlers, State};
+use leptos::prelude::*;
+
+use crate::{CounterState, Increment};
+
+/// The tenant of a request, from its `X-Tenant` header (`public` without one). A real app would
+/// look the host name or the user up; handlers and pages read it from the request either way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tenant(pub String);
+
+/// Middleware: puts the [`Tenant`] into every request, HTTP and socket events alike.
+async fn tenant(mut req: Request, next: Next) -> Result<Response, ferrule::Error> {
+    let name = req
+        .headers()
+        .get("x-tenant")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .unwrap_or("public")
+        .to_owned();
+    req.extensions_mut().insert(Tenant(name));
+    next.run(req).await
+}
+
+/// Middleware: pages under `/private` need a logged-in user. It runs in the same chain as
+/// everything else, so the server-rendered page is protected, not just its events.
+async fn private_pages(req: Request, next: Next) -> Result<Response, ferrule::Error> {
+    let anonymous = !req
+        .extensions()
+        .get::<ferrule::CurrentUser>()
+        .is_some_and(ferrule::CurrentUser::is_authenticated);
+    if anonymous && req.uri().path().starts_with("/private") {
+        let to = ferrule::auth::guard::login_redirect("/login", req.uri().path());
+        let mut resp = Response::new(Default::default());
+        *resp.status_mut() = http::StatusCode::SEE_OTHER;
+        if let Ok(location) = to.parse() {
+            resp.headers_mut().insert(http::header::LOCATION, location);
+        }
+        return Ok(resp);
+    }
+    next.run(req).await
+}
+
+impl CounterState {
+    async fn increment(&mut self, ctx: EventContext) {
+        self.count += 1;
+        if let Some(Tenant(name)) = ctx.extension::<Tenant>() {
+            self.tenant = name.clone();
+        }
+    }
+}
+
+impl State for CounterState {
+    fn handlers(h: &mut Handlers<Self>) {
+        h.action::<Increment, _, _>(Self::increment);
+    }
+}
+
+/// The whole HTML document around [`App`](crate::App): what the server renders for a page.
+pub fn shell(options: leptos::config::LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="icon" href="data:,"/>
+                <title>"{{project-name}}"</title>
+                <link rel="stylesheet" href="/pkg/{{crate_name}}.css"/>
+                <HydrationScripts options/>
+            </head>
+            <body>
+                <crate::App/>
+            </body>
+        </html>
+    }
+}
+
+/// The app on database `db` (sessions and users live there).
+pub fn app(db: ferrule::db::sea_orm::DatabaseConnection) -> App {
+    let options = ferrule::ssr::site_options("{{crate_name}}");
+    App::new()
+        .database(db)
+        .state::<CounterState>()
+        .middleware(middleware::from_fn("tenant", tenant))
+        .middleware(middleware::from_fn("private_pages", private_pages))
+        .merge(ferrule::ssr::pages(options, shell, crate::App))
+}
