@@ -34,6 +34,10 @@ fn main() -> Result<()> {
             setup()?;
             e2e().map(|_| ())
         }
+        "generated" => {
+            setup()?;
+            generated_app().map(|_| ())
+        }
         "bench" => {
             let quick = args.iter().any(|a| a == "--quick");
             let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -49,7 +53,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  setup   install what builds and tests need (idempotent)\n  test    fmt, clippy and every test (what CI runs)\n  demo    build and serve the counter example on FERRULE_ADDR (default 127.0.0.1:3000)\n  site    build an example's browser client into <target>/site/APP ([-p APP], default counter; --release: size-optimised)\n  e2e     browser and protocol-peer tests (headless Chromium, node)\n  bench   what one event costs, as ratios to bare socketioxide (--quick: harness check)"
+                "usage: cargo xtask <task>\n\n  setup   install what builds and tests need (idempotent)\n  test    fmt, clippy and every test (what CI runs)\n  demo    ferrule new an app, build, migrate and serve it on FERRULE_ADDR (default 127.0.0.1:3000)\n  site    build an example's browser client into <target>/site/APP ([-p APP], default counter; --release: size-optimised)\n  e2e     browser and protocol-peer tests (headless Chromium, node)\n  generated  ferrule new an app and run its fmt, clippy, tests and browser test\n  bench   what one event costs, as ratios to bare socketioxide (--quick: harness check)"
             );
             if task == "help" {
                 Ok(())
@@ -109,6 +113,14 @@ fn setup() -> Result<()> {
         }
     }
     // wasm-bindgen needs no install: the `ferrule-cli` library links the version Cargo.lock pins.
+    // cargo-generate (in `ferrule new`) links libgit2 with HTTPS, which needs OpenSSL's headers.
+    let has_openssl = Command::new("pkg-config")
+        .args(["--exists", "openssl"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_openssl {
+        apt_install(&["libssl-dev", "pkg-config"])?;
+    }
     if !Path::new(CHROMIUM).exists() {
         apt_install(&["chromium"])?;
     }
@@ -288,6 +300,9 @@ fn test() -> Result<()> {
     let (e2e_passed, e2e_failed) = e2e()?;
     passed += e2e_passed;
     failed += e2e_failed;
+    let (gen_passed, gen_failed) = generated_app()?;
+    passed += gen_passed;
+    failed += gen_failed;
     // Benchmarks are not tests: nothing fails on a number, but the harness must keep working.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
@@ -422,6 +437,66 @@ fn e2e() -> Result<(u64, u64)> {
     result
 }
 
+/// `ferrule new` as a newcomer runs it: an app generated into the target dir, its own tests and
+/// clippy run there (sharing the target dir and the workspace's Cargo.lock, so dependencies are
+/// not built again), and its browser client built. Returns (passed, failed) of its tests.
+fn generated_app() -> Result<(u64, u64)> {
+    let root = root()?;
+    let opts = ferrule_cli::site::SiteOptions::new(&root, "counter", false)?;
+    let parent = opts.target_dir.join("generated");
+    let dir = parent.join("newcomer-app");
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("==> ferrule new newcomer-app (into {})", parent.display());
+    ferrule_cli::new::new_app(&ferrule_cli::new::NewOptions {
+        name: "newcomer-app".into(),
+        database: ferrule_cli::new::Database::Sqlite,
+        parent,
+        ferrule_dep: None,
+    })?;
+    std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock"))?;
+    run(
+        "cargo fmt --check in the generated app",
+        cargo().current_dir(&dir).args(["fmt", "--", "--check"]),
+    )?;
+    run(
+        "cargo clippy -D warnings in the generated app",
+        cargo()
+            .current_dir(&dir)
+            .env("CARGO_TARGET_DIR", &opts.target_dir)
+            .args(["clippy", "-q", "--all-targets", "--", "-D", "warnings"]),
+    )?;
+    let mut tests = cargo();
+    tests
+        .current_dir(&dir)
+        .env("CARGO_TARGET_DIR", &opts.target_dir)
+        .args(["test"]);
+    let counts = run_counting("the generated app's own tests", &mut tests)?;
+    let app = ferrule_cli::site::SiteOptions {
+        workspace: dir.clone(),
+        package: "newcomer-app".into(),
+        package_dir: dir.clone(),
+        release: false,
+        target_dir: opts.target_dir,
+    };
+    eprintln!("==> the generated app's browser client and server");
+    ferrule_cli::site::build_client(&app)?;
+    let bin = ferrule_cli::site::build_server(&app)?;
+    if !Path::new(CHROMIUM).exists() || which("node").is_none() {
+        eprintln!("!!! no Chromium or node: the generated app's browser test SKIPS");
+        return Ok(counts);
+    }
+    let mut cmd = Command::new("node");
+    cmd.args(["--test", "--test-reporter=spec", "generated-app.e2e.mjs"])
+        .current_dir(root.join("e2e"))
+        .env("E2E_BIN_DIR", bin.parent().context("binary directory")?)
+        .env("E2E_APP", "newcomer-app")
+        .env("E2E_ARTIFACTS", app.target_dir.join("e2e-artifacts"))
+        .env("E2E_CHROMIUM", CHROMIUM);
+    let (e2e_passed, e2e_failed) =
+        run_node_tests("node --test the generated app in Chromium", &mut cmd)?;
+    Ok((counts.0 + e2e_passed, counts.1 + e2e_failed))
+}
+
 /// Runs node's test runner, echoing its output, and reads its `ℹ pass N` / `ℹ fail N` summary.
 fn run_node_tests(what: &str, cmd: &mut Command) -> Result<(u64, u64)> {
     use std::io::{BufRead, BufReader};
@@ -457,23 +532,50 @@ fn run_node_tests(what: &str, cmd: &mut Command) -> Result<(u64, u64)> {
     Ok((passed, failed))
 }
 
+/// The newcomer path: `ferrule new` an app (SQLite, the default), build its server and client,
+/// migrate its database and serve it. The app is kept in `<target dir>/demo/demo-app` and reused
+/// on later runs, so what was saved there (users, data) survives.
 fn demo() -> Result<()> {
     setup()?;
-    site("counter", false)?;
-    let addr = std::env::var("FERRULE_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
-    // The app's SQLite file sits beside it, as in a generated app.
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/counter");
+    let root = root()?;
+    let target_dir = ferrule_cli::site::SiteOptions::new(&root, "counter", false)?.target_dir;
+    let parent = target_dir.join("demo");
+    let dir = parent.join("demo-app");
+    if dir.join("Cargo.toml").is_file() {
+        eprintln!("==> reusing the app generated earlier in {}", dir.display());
+    } else {
+        eprintln!("==> ferrule new demo-app (in {})", parent.display());
+        ferrule_cli::new::new_app(&ferrule_cli::new::NewOptions {
+            name: "demo-app".into(),
+            database: ferrule_cli::new::Database::Sqlite,
+            parent,
+            ferrule_dep: None,
+        })?;
+        // The versions this repository is tested with, and builds shared with it.
+        std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock"))?;
+    }
+    let app = ferrule_cli::site::SiteOptions {
+        workspace: dir.clone(),
+        package: "demo-app".into(),
+        package_dir: dir.clone(),
+        release: false,
+        target_dir,
+    };
+    eprintln!("==> its browser client");
+    ferrule_cli::site::build_client(&app)?;
+    eprintln!("==> its server");
+    let bin = ferrule_cli::site::build_server(&app)?;
     run(
-        "counter migrate",
-        cargo()
-            .args(["run", "-q", "-p", "counter", "--", "migrate"])
-            .current_dir(&dir),
+        "demo-app migrate",
+        Command::new(&bin).arg("migrate").current_dir(&dir),
     )?;
-    eprintln!("serving the counter example on http://{addr} (Ctrl-C stops it)");
+    let addr = std::env::var("FERRULE_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
+    eprintln!(
+        "serving {} on http://{addr}: register, log in, click (Ctrl-C stops it)",
+        dir.display()
+    );
     run(
-        "counter serve",
-        cargo()
-            .args(["run", "-q", "-p", "counter", "--", "serve"])
-            .current_dir(&dir),
+        "demo-app serve",
+        Command::new(&bin).arg("serve").current_dir(&dir),
     )
 }

@@ -1,0 +1,46 @@
+// The app `ferrule new` generates, in a real browser, as a newcomer uses it: register, see who is
+// logged in, click, open the private page, log out. Run by `cargo xtask test` after generating
+// the app (E2E_APP names it); not picked up by a bare `node --test`.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launchBrowser, watch, withArtifacts, waitCount, waitConnected } from './lib/harness.mjs';
+
+const APP = process.env.E2E_APP || 'newcomer-app';
+let browser;
+before(async () => { browser = await launchBrowser(); });
+after(async () => { await browser?.close(); });
+
+test('a newcomer registers, clicks, opens the private page and logs out', async (t) => {
+  const server = await startServer({}, APP);
+  const context = await browser.newContext();
+  const problems = [];
+  try {
+    await withArtifacts(t, context, async () => {
+      const page = watch(await context.newPage(), problems);
+      await page.goto(server.url);
+      await waitConnected(page);
+      assert.equal(await page.textContent('#user'), 'anonymous');
+      await page.click('a[href="/register"]');
+      assert.equal(await page.textContent('h1'), 'Register');
+      await page.fill('input[name=username]', 'newbie');
+      await page.fill('input[name=password]', 'correct horse battery');
+      await Promise.all([page.waitForURL(`${server.url}/`), page.click('button:has-text("Create my account")')]);
+      await waitConnected(page);
+      await page.waitForFunction(() => document.querySelector('#user')?.textContent === 'newbie', null, { timeout: 10000 });
+      await page.click('#increment');
+      await waitCount(page, 1);
+      assert.equal(await page.textContent('#tenant'), 'public', 'the tenant middleware ran on the event');
+      await page.goto(`${server.url}/private`);
+      assert.equal(await page.textContent('h1'), 'Private');
+      await Promise.all([page.waitForURL(`${server.url}/`), page.click('#logout')]);
+      await waitConnected(page);
+      await page.waitForFunction(() => document.querySelector('#user')?.textContent === 'anonymous', null, { timeout: 10000 });
+      const resp = await page.request.get(`${server.url}/private`, { maxRedirects: 0 });
+      assert.equal(resp.status(), 303, 'logged out: the private page redirects again');
+      assert.deepEqual(problems, []);
+    });
+  } finally {
+    await context.close();
+    await server.stop();
+  }
+});
