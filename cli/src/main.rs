@@ -219,6 +219,20 @@ fn doctor() -> Vec<Check> {
         fix: "`rustup target add wasm32-unknown-unknown` (needed for the browser client)",
         required: false,
     });
+    // An app's wasm-bindgen must be the version this tool generates bindings for.
+    if let Ok(lock) = std::fs::read_to_string("Cargo.lock") {
+        let want = ferrule_cli::site::WASM_BINDGEN_VERSION;
+        let have = ferrule_cli::site::locked_versions(&lock, "wasm-bindgen");
+        if !have.is_empty() {
+            checks.push(Check {
+                name: "wasm-bindgen",
+                ok: have.iter().all(|v| v == want),
+                detail: format!("Cargo.lock pins {}; this tool generates {want}", have.join(", ")),
+                fix: "`cargo update -p wasm-bindgen --precise 0.2.130` (the version `ferrule` links)",
+                required: true,
+            });
+        }
+    }
     let db = std::env::var("DATABASE_URL").unwrap_or_default();
     let db_ok = db.is_empty() || db.starts_with("sqlite:") || db.starts_with("postgres");
     checks.push(Check {

@@ -15,6 +15,16 @@ pub const WASM_BINDGEN_VERSION: &str = "0.2.130";
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
+/// The versions of `package` a Cargo.lock's text pins (usually one).
+pub fn locked_versions(lock: &str, package: &str) -> Vec<String> {
+    let name = format!("\nname = \"{package}\"\n");
+    lock.split("[[package]]")
+        .filter(|p| p.contains(&name))
+        .filter_map(|p| p.split("\nversion = \"").nth(1)?.split('"').next())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// What to build.
 #[derive(Debug, Clone)]
 pub struct SiteOptions {

@@ -156,3 +156,30 @@ fn an_existing_non_empty_directory_is_left_alone() {
     assert_eq!(read(parent.join("shop/notes.txt")), "mine");
     std::fs::remove_dir_all(&parent).unwrap();
 }
+
+#[test]
+fn doctor_flags_an_app_whose_wasm_bindgen_differs_from_the_tools() {
+    let app = scratch("doctor");
+    std::fs::write(
+        app.join("Cargo.lock"),
+        "version = 4\n\n[[package]]\nname = \"wasm-bindgen\"\nversion = \"0.2.999\"\n",
+    )
+    .unwrap();
+    let out = ferrule(&["doctor"], &app);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("[FAIL] wasm-bindgen"), "{text}");
+    assert!(
+        text.contains("cargo update -p wasm-bindgen --precise"),
+        "{text}"
+    );
+    std::fs::write(
+        app.join("Cargo.lock"),
+        "version = 4\n\n[[package]]\nname = \"wasm-bindgen\"\nversion = \"0.2.130\"\n",
+    )
+    .unwrap();
+    let out = ferrule(&["doctor"], &app);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("[ok  ] wasm-bindgen"), "{text}");
+    std::fs::remove_dir_all(&app).unwrap();
+}
