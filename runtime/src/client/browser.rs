@@ -43,6 +43,9 @@ struct Inner {
 
 thread_local! {
     static CLIENT: RefCell<Option<Rc<RefCell<Inner>>>> = const { RefCell::new(None) };
+    /// Events emitted before the client started (a click between hydration and the token
+    /// decision): handed to the connection's queue when it starts.
+    static EARLY: RefCell<Vec<(String, Value, RouterData)>> = const { RefCell::new(Vec::new()) };
 }
 
 fn now_ms() -> f64 {
@@ -108,8 +111,12 @@ fn begin(token: String, callbacks: Callbacks) {
         let _ = s.set_item(TOKEN_KEY, &token);
     }
     let tabs = answer_tab_probes(token.clone());
+    let mut conn = Connection::new(token);
+    for (name, payload, router) in EARLY.with(|e| std::mem::take(&mut *e.borrow_mut())) {
+        conn.emit(name, payload, router);
+    }
     let inner = Rc::new(RefCell::new(Inner {
-        conn: Connection::new(token),
+        conn,
         ws: None,
         generation: 0,
         callbacks,
@@ -279,9 +286,13 @@ fn perform(inner: &Rc<RefCell<Inner>>, outputs: Vec<Output>) {
     }
 }
 
-/// Emits an event from the current page; queued while disconnected. Returns its id.
+/// Emits an event from the current page; queued while disconnected (or not yet started).
+/// Returns its id once the connection has assigned one.
 pub(crate) fn emit(name: String, payload: Value) -> Option<u64> {
-    let inner = CLIENT.with(|c| c.borrow().clone())?;
+    let Some(inner) = CLIENT.with(|c| c.borrow().clone()) else {
+        EARLY.with(|e| e.borrow_mut().push((name, payload, router_data())));
+        return None;
+    };
     let (id, frame) = inner.borrow_mut().conn.emit(name, payload, router_data());
     if let Some(frame) = frame {
         let ws = inner.borrow().ws.clone();
