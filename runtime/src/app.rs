@@ -227,7 +227,8 @@ impl App {
     /// Assembles the whole app as one axum router (serve it with connect info for client
     /// addresses: `into_make_service_with_connect_info::<SocketAddr>()`). Startup and shutdown
     /// hooks and background tasks run only with [`App::serve`] and
-    /// [`App::serve_with_shutdown`].
+    /// [`App::serve_with_shutdown`]. With [`App::broadcast_over_redis`], call it inside a tokio
+    /// runtime: the Redis subscriptions start in the background.
     pub fn into_router(self) -> Result<Router, BuildError> {
         let built = self.build()?;
         if let Some(init) = built.init {
