@@ -1,5 +1,5 @@
 // The app `ferrule new` generates, in a real browser, as a newcomer uses it: register, see who is
-// logged in, click, open the private page, log out. Run by `cargo xtask test` after generating
+// logged in, click, write a note, open the private page, log out. Run by `cargo xtask test` after generating
 // the app (E2E_APP names it); not picked up by a bare `node --test`.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +10,7 @@ let browser;
 before(async () => { browser = await launchBrowser(); });
 after(async () => { await browser?.close(); });
 
-test('a newcomer registers, clicks, opens the private page and logs out', async (t) => {
+test('a newcomer registers, clicks, writes a note, opens the private page and logs out', async (t) => {
   const server = await startServer({}, APP);
   const context = await browser.newContext();
   const problems = [];
@@ -30,6 +30,13 @@ test('a newcomer registers, clicks, opens the private page and logs out', async 
       await page.click('#increment');
       await waitCount(page, 1);
       assert.equal(await page.textContent('#tenant'), 'public', 'the tenant middleware ran on the event');
+      // The app's own table: a note written through the page comes back in the list.
+      await page.click('a[href="/notes"]');
+      assert.equal(await page.textContent('h1'), 'Notes');
+      await page.fill('#note', 'my first note');
+      await page.click('#add-note');
+      await page.waitForFunction(() => document.querySelector('#notes li')?.textContent.includes('my first note'), null, { timeout: 10000 });
+      assert.match(await page.textContent('#notes li'), /newbie/);
       await page.goto(`${server.url}/private`);
       assert.equal(await page.textContent('h1'), 'Private');
       await Promise.all([page.waitForURL(`${server.url}/`), page.click('#logout')]);

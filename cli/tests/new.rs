@@ -63,6 +63,7 @@ fn a_sqlite_app_has_every_file_and_no_template_syntax_left() {
             "README.md",
             "src/lib.rs",
             "src/main.rs",
+            "src/notes.rs",
             "src/server.rs",
             "style/app.css",
             "tests/app.rs",

@@ -7,6 +7,7 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 use serde::{Deserialize, Serialize};
 
+pub mod notes;
 #[cfg(feature = "ssr")]
 mod server;
 #[cfg(feature = "ssr")]
@@ -53,6 +54,7 @@ fn Layout() -> impl IntoView {
     view! {
         <header>
             <a href="/">"{{project-name}}"</a>
+            <a href="/notes">"Notes"</a>
             <a href="/private">"Private page"</a>
             <a href="/login">"Log in"</a>
             <a href="/register">"Register"</a>
@@ -69,6 +71,7 @@ fn Layout() -> impl IntoView {
                 <Route path=path!("") view=Home/>
                 <Route path=path!("/login") view=Login/>
                 <Route path=path!("/register") view=Register/>
+                <Route path=path!("/notes") view=Notes/>
                 <Route path=path!("/private") view=Private/>
             </Routes>
         </main>
@@ -106,6 +109,37 @@ fn Register() -> impl IntoView {
             <label>"Password " <input name="password" type="password" autocomplete="new-password"/></label>
             <button type="submit">"Create my account"</button>
         </form>
+    }
+}
+
+/// The app's own table: the latest notes, and a form to add one (logged-in users; anonymous
+/// users are sent to log in).
+#[component]
+fn Notes() -> impl IntoView {
+    let state = ui::use_state::<notes::NotesState>();
+    let list = state.field(|s| s.notes.clone());
+    let emit = ui::use_emit();
+    let draft = RwSignal::new(String::new());
+    // Effects run in the browser only, once the page is live.
+    Effect::new(move |_| {
+        emit.send(notes::LoadNotes);
+    });
+    view! {
+        <h1>"Notes"</h1>
+        <form on:submit=move |ev| {
+            ev.prevent_default();
+            emit.send(notes::AddNote { body: draft.get() });
+            draft.set(String::new());
+        }>
+            <input id="note" maxlength="500" prop:value=move || draft.get()
+                on:input=move |ev| draft.set(event_target_value(&ev))/>
+            <button id="add-note" type="submit">"Add"</button>
+        </form>
+        <ul id="notes">
+            <For each=move || list.get() key=|n| n.id let:note>
+                <li>{note.body} " — " <em>{note.author}</em></li>
+            </For>
+        </ul>
     }
 }
 

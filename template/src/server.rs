@@ -4,6 +4,8 @@ use ferrule::middleware::{self, Next, Request, Response};
 use ferrule::{App, EventContext, Handlers, State};
 use leptos::prelude::*;
 
+use crate::notes::NotesState;
+use crate::notes::server::{Db, Migrator};
 use crate::{CounterState, Increment};
 
 /// The tenant of a request, from its `X-Tenant` header (`public` without one). A real app would
@@ -81,9 +83,19 @@ pub fn shell(options: leptos::config::LeptosOptions) -> impl IntoView {
 /// The app on database `db` (sessions and users live there).
 pub fn app(db: ferrule::db::sea_orm::DatabaseConnection) -> App {
     let options = ferrule::ssr::site_options("{{crate_name}}");
+    let handle = Db(db.clone());
     App::new()
         .database(db)
+        .migrations::<Migrator>()
         .state::<CounterState>()
+        .state::<NotesState>()
+        .middleware(middleware::from_fn(
+            "db",
+            move |mut req: Request, next: Next| {
+                req.extensions_mut().insert(handle.clone());
+                next.run(req)
+            },
+        ))
         .middleware(middleware::from_fn("tenant", tenant))
         .middleware(middleware::from_fn("private_pages", private_pages))
         .merge(ferrule::ssr::pages(options, shell, crate::App))

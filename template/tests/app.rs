@@ -12,10 +12,9 @@ async fn server() -> TestServer {
     let db = ferrule::db::connect(&format!("sqlite://{}?mode=rwc", path.display()))
         .await
         .unwrap();
-    ferrule::db::migrations::migrate(&db).await.unwrap();
-    TestServer::start({{crate_name}}::app(db).settings(ferrule::Settings::default()))
-        .await
-        .expect("the app starts")
+    let app = {{crate_name}}::app(db).settings(ferrule::Settings::default());
+    app.migrate().await.unwrap();
+    TestServer::start(app).await.expect("the app starts")
 }
 
 #[tokio::test]
@@ -72,4 +71,54 @@ async fn register_then_the_private_page_renders() {
         .unwrap();
     assert_eq!(private.status, 200);
     assert!(private.text().contains("Only logged-in users"));
+}
+
+#[tokio::test]
+async fn notes_are_stored_listed_and_guarded() {
+    let server = server().await;
+    let mut anonymous = server.client().await.unwrap();
+    let refused = anonymous
+        .call("notes_state.add", json!({"body": "hello"}))
+        .await
+        .unwrap();
+    assert!(
+        refused.events_named("_redirect").next().is_some(),
+        "anonymous users are sent to log in: {refused:?}"
+    );
+
+    let (csrf, csrf_cookie) = server.csrf().await.unwrap();
+    let form = format!("username=ada&password=correct+horse+battery&csrf_token={csrf}");
+    let registered = server
+        .http(
+            "POST",
+            "/_auth/register",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("cookie", csrf_cookie.as_str()),
+            ],
+            form.as_bytes(),
+        )
+        .await
+        .unwrap();
+    let session = registered.cookie("ferrule_session").expect("logged in");
+    let mut ada = server
+        .client_with(ClientOptions::default().header("cookie", session))
+        .await
+        .unwrap();
+    let empty = ada
+        .call("notes_state.add", json!({"body": "   "}))
+        .await
+        .unwrap();
+    assert!(!empty.delta.contains_key("notes_state"), "nothing written");
+    assert_eq!(empty.events[0].message(), Some("Write something first."));
+    for body in ["first", "second"] {
+        ada.call("notes_state.add", json!({ "body": body }))
+            .await
+            .unwrap();
+    }
+    let listed = anonymous.call("notes_state.load", json!({})).await.unwrap();
+    let notes = &listed.delta["notes_state"]["notes"];
+    assert_eq!(notes[0]["body"], "second", "newest first: {notes}");
+    assert_eq!(notes[1]["body"], "first");
+    assert_eq!(notes[0]["author"], "ada");
 }

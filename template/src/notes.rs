@@ -1,0 +1,189 @@
+//! Notes: the app's own table (a sea-orm entity and its migration, on the server) and the state
+//! that lists and adds them (shared with the browser).
+
+use serde::{Deserialize, Serialize};
+
+/// One note as pages show it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NoteView {
+    /// Primary key.
+    pub id: i64,
+    /// The text.
+    pub body: String,
+    /// Who wrote it.
+    pub author: String,
+}
+
+/// The latest notes, newest first.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NotesState {
+    /// Up to [`PAGE`] notes.
+    pub notes: Vec<NoteView>,
+}
+
+/// How many notes the page lists.
+pub const PAGE: u64 = 20;
+
+/// The longest note, in characters.
+pub const MAX_LEN: usize = 500;
+
+/// `notes_state.load`: reads the latest notes.
+#[derive(Serialize, Deserialize)]
+pub struct LoadNotes;
+
+/// `notes_state.add`: writes a note (logged-in users only).
+#[derive(Serialize, Deserialize)]
+pub struct AddNote {
+    /// The text, 1 to [`MAX_LEN`] characters.
+    pub body: String,
+}
+
+ferrule::actions!(NotesState {
+    load: LoadNotes,
+    add: AddNote,
+});
+
+/// The table on the server: entity, migration and handlers.
+#[cfg(feature = "ssr")]
+pub mod server {
+    use ferrule::db::sea_orm::{
+        ActiveModelTrait, ActiveValue, DatabaseConnection, EntityTrait, QueryOrder, QuerySelect,
+    };
+    use ferrule::db::sea_orm_migration_prelude::*;
+    use ferrule::{EventContext, Handlers, State};
+
+    use super::{AddNote, MAX_LEN, NoteView, NotesState, PAGE};
+
+    /// The `notes` table.
+    pub mod note {
+        use sea_orm::entity::prelude::*;
+
+        /// One row.
+        #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+        #[sea_orm(table_name = "notes")]
+        pub struct Model {
+            /// Primary key.
+            #[sea_orm(primary_key)]
+            pub id: i64,
+            /// The text.
+            pub body: String,
+            /// The author's username.
+            pub author: String,
+        }
+
+        /// No relations.
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+
+        impl ActiveModelBehavior for ActiveModel {}
+    }
+
+    /// The app's migrations; `migrate` runs them after Ferrule's own.
+    pub struct Migrator;
+
+    #[async_trait::async_trait]
+    impl MigratorTrait for Migrator {
+        fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+            vec![Box::new(CreateNotes)]
+        }
+    }
+
+    struct CreateNotes;
+
+    impl MigrationName for CreateNotes {
+        fn name(&self) -> &str {
+            "m0001_create_notes"
+        }
+    }
+
+    // sea-orm-migration's trait names the schema manager's lifetime implicitly.
+    #[allow(elided_lifetimes_in_paths)]
+    #[async_trait::async_trait]
+    impl MigrationTrait for CreateNotes {
+        async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+            m.create_table(
+                Table::create()
+                    .table("notes")
+                    .if_not_exists()
+                    .col(
+                        ColumnDef::new("id")
+                            .big_integer()
+                            .primary_key()
+                            .auto_increment(),
+                    )
+                    .col(ColumnDef::new("body").text().not_null())
+                    .col(ColumnDef::new("author").string().not_null())
+                    .to_owned(),
+            )
+            .await
+        }
+
+        async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+            m.drop_table(Table::drop().table("notes").to_owned()).await
+        }
+    }
+
+    /// The database handlers use, put into every request by the app (see `server.rs`).
+    #[derive(Clone)]
+    pub struct Db(pub DatabaseConnection);
+
+    fn db(ctx: &EventContext) -> Result<DatabaseConnection, ferrule::Error> {
+        ctx.extension::<Db>()
+            .map(|d| d.0.clone())
+            .ok_or_else(|| ferrule::Error::internal("no database in the request"))
+    }
+
+    fn failed(e: DbErr) -> ferrule::Error {
+        ferrule::Error::internal(format!("notes: {e}"))
+    }
+
+    impl NotesState {
+        async fn load(&mut self, ctx: EventContext) -> Result<(), ferrule::Error> {
+            let rows = note::Entity::find()
+                .order_by_desc(note::Column::Id)
+                .limit(PAGE)
+                .all(&db(&ctx)?)
+                .await
+                .map_err(failed)?;
+            self.notes = rows
+                .into_iter()
+                .map(|n| NoteView {
+                    id: n.id,
+                    body: n.body,
+                    author: n.author,
+                })
+                .collect();
+            Ok(())
+        }
+
+        async fn add(&mut self, ctx: EventContext, note: AddNote) -> Result<(), ferrule::Error> {
+            let body = note.body.trim().to_owned();
+            if body.is_empty() {
+                return Err(ferrule::Error::bad_request("Write something first."));
+            }
+            if body.chars().count() > MAX_LEN {
+                return Err(ferrule::Error::bad_request(format!(
+                    "A note has at most {MAX_LEN} characters."
+                )));
+            }
+            let author = ctx.user().username().unwrap_or_default().to_owned();
+            note::ActiveModel {
+                body: ActiveValue::Set(body),
+                author: ActiveValue::Set(author),
+                ..Default::default()
+            }
+            .insert(&db(&ctx)?)
+            .await
+            .map_err(failed)?;
+            self.load(ctx).await
+        }
+    }
+
+    impl State for NotesState {
+        fn handlers(h: &mut Handlers<Self>) {
+            h.action::<super::LoadNotes, _, _>(Self::load)
+                .action::<AddNote, _, _>(Self::add)
+                .login_required();
+        }
+    }
+}
