@@ -44,6 +44,8 @@ enum Cmd {
         #[arg(long)]
         release: bool,
     },
+    /// Build and serve the app in this directory; rebuild and restart on every change.
+    Dev,
     /// Build, then serve the app in this directory on FERRULE_ADDR (default 127.0.0.1:3000).
     Serve {
         /// Optimised builds.
@@ -144,6 +146,12 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
         Cmd::Build { release } => {
             let bin = build(release)?;
             println!("built {}", bin.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Dev => {
+            let dir = std::env::current_dir()?;
+            let package = app_package(&dir)?;
+            ferrule_cli::dev::run(&dir, &package)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Serve { release } => {

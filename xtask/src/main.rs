@@ -495,7 +495,96 @@ fn generated_app() -> Result<(u64, u64)> {
         .env("E2E_CHROMIUM", CHROMIUM);
     let (e2e_passed, e2e_failed) =
         run_node_tests("node --test the generated app in Chromium", &mut cmd)?;
-    Ok((counts.0 + e2e_passed, counts.1 + e2e_failed))
+    dev_loop(&root, &dir, &app.target_dir)?;
+    Ok((counts.0 + e2e_passed + 1, counts.1 + e2e_failed))
+}
+
+/// `ferrule dev` in the generated app: it serves, and an edited page is rebuilt and served
+/// again without anyone restarting anything.
+fn dev_loop(root: &Path, app: &Path, target_dir: &Path) -> Result<()> {
+    run(
+        "the ferrule command",
+        cargo()
+            .current_dir(root)
+            .env("CARGO_TARGET_DIR", target_dir)
+            .args(["build", "-q", "-p", "ferrule-cli", "--bin", "ferrule"]),
+    )?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    eprintln!("==> ferrule dev in the generated app, on {addr}");
+    let started = Instant::now();
+    let mut dev = Command::new(target_dir.join("debug/ferrule"))
+        .arg("dev")
+        .current_dir(app)
+        .env("CARGO_TARGET_DIR", target_dir)
+        .env("FERRULE_ADDR", &addr)
+        .spawn()
+        .context("could not start ferrule dev")?;
+    let result = (|| {
+        wait_for_page(&addr, "Welcome to newcomer-app", Duration::from_secs(300))?;
+        let lib = app.join("src/lib.rs");
+        let text = std::fs::read_to_string(&lib)?;
+        std::fs::write(&lib, text.replace("Welcome to", "Hello from"))?;
+        wait_for_page(&addr, "Hello from newcomer-app", Duration::from_secs(300))
+    })();
+    // Stop the server the loop runs (politely, by its own pid), then the loop.
+    for child in children_of(dev.id()) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.to_string()])
+            .status();
+    }
+    let _ = dev.kill();
+    let _ = dev.wait();
+    result?;
+    eprintln!(
+        "    ferrule dev: an edit was served again after {:.1}s in all",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The pids whose parent is `pid` (from /proc).
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    // "pid (comm) state ppid ..."; comm may hold spaces, so split after ')'.
+                    let rest = stat.rsplit_once(')')?.1;
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(pid)
+        })
+        .collect()
+}
+
+/// Polls `GET /` on `addr` until the page contains `text`.
+fn wait_for_page(addr: &str, text: &str, limit: Duration) -> Result<()> {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + limit;
+    loop {
+        let body = TcpStream::connect(addr).ok().and_then(|mut s| {
+            s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+                .ok()?;
+            let mut out = String::new();
+            s.read_to_string(&mut out).ok()?;
+            Some(out)
+        });
+        if body.is_some_and(|b| b.contains(text)) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("`{text}` not served on {addr} within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// Runs node's test runner, echoing its output, and reads its `ℹ pass N` / `ℹ fail N` summary.
