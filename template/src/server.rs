@@ -26,25 +26,6 @@ async fn tenant(mut req: Request, next: Next) -> Result<Response, ferrule::Error
     next.run(req).await
 }
 
-/// Middleware: pages under `/private` need a logged-in user. It runs in the same chain as
-/// everything else, so the server-rendered page is protected, not just its events.
-async fn private_pages(req: Request, next: Next) -> Result<Response, ferrule::Error> {
-    let anonymous = !req
-        .extensions()
-        .get::<ferrule::CurrentUser>()
-        .is_some_and(ferrule::CurrentUser::is_authenticated);
-    if anonymous && req.uri().path().starts_with("/private") {
-        let to = ferrule::auth::guard::login_redirect("/login", req.uri().path());
-        let mut resp = Response::new(Default::default());
-        *resp.status_mut() = http::StatusCode::SEE_OTHER;
-        if let Ok(location) = to.parse() {
-            resp.headers_mut().insert(http::header::LOCATION, location);
-        }
-        return Ok(resp);
-    }
-    next.run(req).await
-}
-
 impl CounterState {
     async fn increment(&mut self, ctx: EventContext) {
         self.count += 1;
@@ -97,6 +78,12 @@ pub fn app(db: ferrule::db::sea_orm::DatabaseConnection) -> App {
             },
         ))
         .middleware(middleware::from_fn("tenant", tenant))
-        .middleware(middleware::from_fn("private_pages", private_pages))
+        // Pages under /private need a logged-in user: the same chain runs for the server
+        // render, so the page is protected before it renders, not just its events.
+        .middleware(ferrule::auth::guard::login_required_under(
+            "private_pages",
+            &["/private"],
+            "/login",
+        ))
         .merge(ferrule::ssr::pages(options, shell, crate::App))
 }

@@ -55,22 +55,6 @@ async fn timing(req: Request, next: Next) -> Result<Response, ferrule::Error> {
     Ok(resp)
 }
 
-/// Custom middleware: pages under `/private` need a logged-in user. It runs in the same chain as
-/// everything else, so the server-rendered page is protected, not just its events.
-async fn private_pages(req: Request, next: Next) -> Result<Response, ferrule::Error> {
-    let anonymous = !req
-        .extensions()
-        .get::<ferrule::CurrentUser>()
-        .is_some_and(ferrule::CurrentUser::is_authenticated);
-    if anonymous && req.uri().path().starts_with("/private") {
-        let to = ferrule::auth::guard::login_redirect("/login", req.uri().path());
-        return Ok(axum::response::IntoResponse::into_response(
-            axum::response::Redirect::to(&to),
-        ));
-    }
-    next.run(req).await
-}
-
 /// The whole HTML document around [`App`](crate::App): what the server renders for a page.
 pub fn shell(options: leptos::config::LeptosOptions) -> impl IntoView {
     view! {
@@ -98,6 +82,12 @@ pub fn app(db: ferrule::db::sea_orm::DatabaseConnection) -> App {
         .database(db)
         .state::<CounterState>()
         .middleware(middleware::from_fn("timing", timing))
-        .middleware(middleware::from_fn("private_pages", private_pages))
+        // Pages under /private need a logged-in user: the same chain runs for the server
+        // render, so the page is protected before it renders, not just its events.
+        .middleware(ferrule::auth::guard::login_required_under(
+            "private_pages",
+            &["/private"],
+            "/login",
+        ))
         .merge(ferrule::ssr::pages(options, shell, crate::App))
 }

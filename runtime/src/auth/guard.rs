@@ -138,6 +138,40 @@ pub fn login_required_everywhere(public: &[&str], login_url: &str) -> Named {
     })
 }
 
+/// Anonymous users are sent to `login_url` (303, with `next`) from every path under one of
+/// `prefixes` (`/private` covers `/private` and `/private/...`); other paths are open. Named
+/// `name` in the chain. It runs on events too, where the redirect reaches the client as
+/// `_redirect`, so a protected page is protected whichever way it is reached.
+pub fn login_required_under(name: &'static str, prefixes: &[&str], login_url: &str) -> Named {
+    let prefixes: Vec<String> = prefixes.iter().map(|s| (*s).to_owned()).collect();
+    let login_url = login_url.to_owned();
+    middleware::from_fn(name, move |req: Request, next: Next| {
+        let guarded = prefixes.iter().any(|p| under(req.uri().path(), p));
+        let login_url = login_url.clone();
+        async move {
+            let anonymous = !req
+                .extensions()
+                .get::<CurrentUser>()
+                .is_some_and(CurrentUser::is_authenticated);
+            if guarded && anonymous {
+                let to = login_redirect(&login_url, req.uri().path());
+                return Ok(http::Response::builder()
+                    .status(http::StatusCode::SEE_OTHER)
+                    .header(http::header::LOCATION, to)
+                    .body(axum::body::Body::empty())
+                    .unwrap_or_default());
+            }
+            next.run(req).await
+        }
+    })
+}
+
+/// `path` is `prefix` or below it (`/privateer` is not under `/private`).
+fn under(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix.trim_end_matches('/'))
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +203,14 @@ mod tests {
         assert_eq!(Guard::Group("editors".into()).check(&u), Ok(()));
         assert_eq!(Guard::Staff.check(&u), Err(Denied::Forbidden));
         assert_eq!(Guard::Staff.check(&user(&[], &[], true)), Ok(()));
+    }
+
+    #[test]
+    fn prefixes_cover_the_path_and_below_only() {
+        assert!(under("/private", "/private"));
+        assert!(under("/private/x", "/private/"));
+        assert!(!under("/privateer", "/private"));
+        assert!(!under("/", "/private"));
     }
 
     #[test]
