@@ -68,6 +68,22 @@ fn app() -> App {
         .state::<ChatState>()
 }
 
+/// Puts `client`'s tab into `room` through the handler.
+async fn join(client: &mut TestClient, room: &str) {
+    client
+        .call("chat_state.join", json!({ "room": room }))
+        .await
+        .unwrap();
+}
+
+/// Says `text` in `client`'s room through the handler.
+async fn say(client: &mut TestClient, text: &str) {
+    client
+        .call("chat_state.say", json!({ "text": text }))
+        .await
+        .unwrap();
+}
+
 /// The next message pushed to `client` (an update with `id: null` carrying `chat.message`),
 /// or `None` when nothing arrives within `wait`.
 async fn next_message(client: &mut TestClient, wait: Duration) -> Option<String> {
@@ -90,18 +106,10 @@ async fn a_broadcast_reaches_the_tabs_in_the_room_and_no_one_else() {
     let mut ann = server.client().await.unwrap();
     let mut bob = server.client().await.unwrap();
     let mut eve = server.client().await.unwrap();
-    ann.call("chat_state.join", json!({"room": "lobby"}))
-        .await
-        .unwrap();
-    bob.call("chat_state.join", json!({"room": "lobby"}))
-        .await
-        .unwrap();
-    eve.call("chat_state.join", json!({"room": "elsewhere"}))
-        .await
-        .unwrap();
-    ann.call("chat_state.say", json!({"text": "hello"}))
-        .await
-        .unwrap();
+    join(&mut ann, "lobby").await;
+    join(&mut bob, "lobby").await;
+    join(&mut eve, "elsewhere").await;
+    say(&mut ann, "hello").await;
     let wait = Duration::from_secs(5);
     assert_eq!(next_message(&mut bob, wait).await.as_deref(), Some("hello"));
     assert_eq!(
@@ -121,9 +129,7 @@ async fn a_failed_handler_broadcasts_nothing_and_leaving_stops_messages() {
     let mut ann = server.client().await.unwrap();
     let mut bob = server.client().await.unwrap();
     for c in [&mut ann, &mut bob] {
-        c.call("chat_state.join", json!({"room": "lobby"}))
-            .await
-            .unwrap();
+        join(c, "lobby").await;
     }
     let refused = ann
         .call("chat_state.say", json!({"text": "fail"}))
@@ -135,12 +141,8 @@ async fn a_failed_handler_broadcasts_nothing_and_leaving_stops_messages() {
         None
     );
     // Bob moves to another room: lobby messages no longer reach him.
-    bob.call("chat_state.join", json!({"room": "kitchen"}))
-        .await
-        .unwrap();
-    ann.call("chat_state.say", json!({"text": "anyone?"}))
-        .await
-        .unwrap();
+    join(&mut bob, "kitchen").await;
+    say(&mut ann, "anyone?").await;
     assert_eq!(
         next_message(&mut bob, Duration::from_millis(300)).await,
         None
@@ -156,9 +158,7 @@ async fn a_reconnected_tab_is_back_in_its_rooms_after_it_resyncs() {
         .await
         .unwrap();
     for c in [&mut ann, &mut bob] {
-        c.call("chat_state.join", json!({"room": "lobby"}))
-            .await
-            .unwrap();
+        join(c, "lobby").await;
     }
     bob.close().await.unwrap();
     let mut bob = server
@@ -167,9 +167,7 @@ async fn a_reconnected_tab_is_back_in_its_rooms_after_it_resyncs() {
         .unwrap();
     // What the browser client does first on every (re)connect.
     bob.hydrate().await.unwrap();
-    ann.call("chat_state.say", json!({"text": "welcome back"}))
-        .await
-        .unwrap();
+    say(&mut ann, "welcome back").await;
     assert_eq!(
         next_message(&mut bob, Duration::from_secs(5))
             .await
@@ -188,9 +186,7 @@ async fn rooms_from_outside_a_handler_reach_the_room() {
     );
     let server = TestServer::start(app).await.unwrap();
     let mut bob = server.client().await.unwrap();
-    bob.call("chat_state.join", json!({"room": "lobby"}))
-        .await
-        .unwrap();
+    join(&mut bob, "lobby").await;
     rooms
         .broadcast(
             "lobby",
@@ -250,13 +246,9 @@ async fn with_redis_a_broadcast_on_node_a_reaches_a_tab_on_node_b() {
         .await
         .unwrap();
     for c in [&mut ann, &mut bob] {
-        c.call("chat_state.join", json!({"room": "lobby"}))
-            .await
-            .unwrap();
+        join(c, "lobby").await;
     }
-    ann.call("chat_state.say", json!({"text": "across nodes"}))
-        .await
-        .unwrap();
+    say(&mut ann, "across nodes").await;
     let wait = Duration::from_secs(5);
     assert_eq!(
         next_message(&mut bob, wait).await.as_deref(),
@@ -271,12 +263,8 @@ async fn with_redis_a_broadcast_on_node_a_reaches_a_tab_on_node_b() {
     let full = bob.hydrate().await.unwrap();
     assert_eq!(full.delta["chat_state"]["room"], Value::from("lobby"));
     let mut cy = b.client().await.unwrap();
-    cy.call("chat_state.join", json!({"room": "lobby"}))
-        .await
-        .unwrap();
-    cy.call("chat_state.say", json!({"text": "from b"}))
-        .await
-        .unwrap();
+    join(&mut cy, "lobby").await;
+    say(&mut cy, "from b").await;
     assert_eq!(
         next_message(&mut bob, wait).await.as_deref(),
         Some("from b")
