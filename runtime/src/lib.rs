@@ -111,6 +111,27 @@ pub use state::{Handlers, State};
 #[cfg(feature = "server")]
 #[doc(hidden)]
 pub use async_trait::async_trait;
+/// The book's chapters (`docs/src`): their Rust code blocks are doc tests of this crate, so the
+/// book cannot drift from the code. They need the server, rendering, testing and Redis features,
+/// which `cargo xtask test` turns on.
+#[cfg(all(doctest, feature = "ssr", feature = "testing", feature = "redis"))]
+mod book {
+    #[doc = include_str!("../../docs/src/frontend.md")]
+    mod frontend {}
+    #[doc = include_str!("../../docs/src/middleware.md")]
+    mod middleware {}
+    #[doc = include_str!("../../docs/src/sessions-and-auth.md")]
+    mod sessions_and_auth {}
+    #[doc = include_str!("../../docs/src/testing.md")]
+    mod testing {}
+    #[doc = include_str!("../../docs/src/uploads-and-lifespan.md")]
+    mod uploads_and_lifespan {}
+}
+
+/// The `http` crate requests and responses are made of, for middleware that reads or sets
+/// headers and status codes without depending on it directly.
+#[cfg(feature = "server")]
+pub use http;
 
 /// Logs to stderr with `tracing`, filtered by `FERRULE_LOG` or `RUST_LOG` (default `info`).
 #[cfg(feature = "server")]
