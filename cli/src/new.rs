@@ -34,6 +34,8 @@ pub struct NewOptions {
     pub name: String,
     /// Its default database.
     pub database: Database,
+    /// Whether it gets the account pages (log in, register, log out, a private page).
+    pub auth: bool,
     /// The directory to create the app in (the current one by default).
     pub parent: PathBuf,
     /// How the app depends on Ferrule, as a Cargo dependency spec (`path = ".."` or
@@ -182,6 +184,7 @@ pub fn new_app(opts: &NewOptions) -> Result<PathBuf> {
         no_workspace: true,
         define: vec![
             format!("database={}", opts.database.as_str()),
+            format!("auth={}", opts.auth),
             format!("ferrule_dep={dep}"),
         ],
         ..Default::default()
@@ -190,7 +193,12 @@ pub fn new_app(opts: &NewOptions) -> Result<PathBuf> {
     let result = cargo_generate::generate(args);
     let _ = std::fs::remove_dir_all(&scratch);
     match result {
-        Ok(dir) => Ok(dir),
+        Ok(dir) => {
+            // The template is laid out as rustfmt would for a short name; a long one can
+            // push a line past the width, so the new app is formatted as `cargo fmt` would.
+            rustfmt(rust_files(&dir));
+            Ok(dir)
+        }
         Err(e) => {
             if created_dir {
                 let _ = std::fs::remove_dir_all(&dest);
@@ -198,6 +206,38 @@ pub fn new_app(opts: &NewOptions) -> Result<PathBuf> {
             Err(e.context(format!("could not generate {}", opts.name)))
         }
     }
+}
+
+/// Formats `files` with rustfmt (edition 2024), those ending in `.rs` only. Best effort: without
+/// rustfmt the code is still valid, only laid out as written.
+pub fn rustfmt(files: impl IntoIterator<Item = PathBuf>) {
+    let rs: Vec<PathBuf> = files
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .collect();
+    if !rs.is_empty() {
+        let _ = std::process::Command::new("rustfmt")
+            .args(["--edition", "2024"])
+            .args(&rs)
+            .status();
+    }
+}
+
+/// Every `.rs` file under `dir`.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|e| e == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    out
 }
 
 fn tempdir(what: &str) -> Result<PathBuf> {

@@ -7,11 +7,13 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 use serde::{Deserialize, Serialize};
 
-pub mod notes;
+{% if auth %}pub mod auth;
+{% endif %}pub mod notes;
+// ferrule:modules (`ferrule generate` adds modules above this line)
 #[cfg(feature = "ssr")]
 mod server;
 #[cfg(feature = "ssr")]
-pub use server::{Tenant, app, shell};
+pub use server::{DEFAULT_DATABASE, Db, Tenant, app, shell};
 
 /// The count this tab sees and changes.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -43,77 +45,30 @@ pub fn App() -> impl IntoView {
 #[component]
 fn Layout() -> impl IntoView {
     ui::provide();
-    let auth = ui::use_auth();
-    let who = auth.field(|a| {
-        if a.is_authenticated {
-            a.username.clone()
-        } else {
-            "anonymous".to_owned()
-        }
-    });
     view! {
         <header>
             <a href="/">"{{project-name}}"</a>
             <a href="/notes">"Notes"</a>
-            <a href="/private">"Private page"</a>
-            <a href="/login">"Log in"</a>
-            <a href="/register">"Register"</a>
-            <span id="user">{move || who.get()}</span>
-            <form method="post" action="/_auth/logout">
-                <input type="hidden" name="csrf_token" value=ui::csrf_token()/>
-                <input type="hidden" name="next" value="/"/>
-                <button id="logout" type="submit">"Log out"</button>
-            </form>
-            <ConnectionIndicator/>
+            // ferrule:nav (`ferrule generate` adds links above this line)
+{% if auth %}            <auth::UserMenu/>
+{% endif %}            <ConnectionIndicator/>
         </header>
         <main>
             <Routes fallback=|| view! { <h1>"Not found"</h1> }>
                 <Route path=path!("") view=Home/>
-                <Route path=path!("/login") view=Login/>
-                <Route path=path!("/register") view=Register/>
                 <Route path=path!("/notes") view=Notes/>
-                <Route path=path!("/private") view=Private/>
+{% if auth %}                <Route path=path!("/login") view=auth::Login/>
+                <Route path=path!("/register") view=auth::Register/>
+                <Route path=path!("/private") view=auth::Private/>
+{% endif %}                // ferrule:routes (`ferrule generate` adds routes above this line)
             </Routes>
         </main>
         <Toasts/>
     }
 }
 
-/// Plain HTML forms: they work before the client loads, and the CSRF token comes from the
-/// request (server render) or the cookie (after client-side navigation).
-#[component]
-fn Login() -> impl IntoView {
-    let query = leptos_router::hooks::use_query_map();
-    let next = move || query.with(|q| q.get("next").unwrap_or_else(|| "/".to_owned()));
-    view! {
-        <h1>"Log in"</h1>
-        <form method="post" action="/_auth/login">
-            <input type="hidden" name="csrf_token" value=ui::csrf_token()/>
-            <input type="hidden" name="next" value=next/>
-            <label>"Username " <input name="username" autocomplete="username"/></label>
-            <label>"Password " <input name="password" type="password" autocomplete="current-password"/></label>
-            <button type="submit">"Log in"</button>
-        </form>
-    }
-}
-
-#[component]
-fn Register() -> impl IntoView {
-    view! {
-        <h1>"Register"</h1>
-        <form method="post" action="/_auth/register">
-            <input type="hidden" name="csrf_token" value=ui::csrf_token()/>
-            <input type="hidden" name="next" value="/"/>
-            <label>"Username " <input name="username" autocomplete="username"/></label>
-            <label>"E-mail " <input name="email" type="email" autocomplete="email"/></label>
-            <label>"Password " <input name="password" type="password" autocomplete="new-password"/></label>
-            <button type="submit">"Create my account"</button>
-        </form>
-    }
-}
-
-/// The app's own table: the latest notes, and a form to add one (logged-in users; anonymous
-/// users are sent to log in).
+/// The app's own table: the latest notes, and a form to add one{% if auth %} (logged-in users; anonymous
+/// users are sent to log in){% endif %}.
 #[component]
 fn Notes() -> impl IntoView {
     let state = ui::use_state::<notes::NotesState>();
@@ -140,16 +95,6 @@ fn Notes() -> impl IntoView {
                 <li>{note.body} " — " <em>{note.author}</em></li>
             </For>
         </ul>
-    }
-}
-
-/// Only reachable when logged in: the `private_pages` middleware redirects anonymous requests
-/// to the login page before this renders.
-#[component]
-fn Private() -> impl IntoView {
-    view! {
-        <h1>"Private"</h1>
-        <p>"Only logged-in users see this page."</p>
     }
 }
 

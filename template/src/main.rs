@@ -4,8 +4,7 @@
 
 use std::process::ExitCode;
 
-/// Where the data lives when `DATABASE_URL` is not set.
-const DEFAULT_DATABASE: &str = {% if database == "postgres" %}"postgres://postgres@127.0.0.1:5432/{{crate_name}}"{% else %}"sqlite://{{crate_name}}.sqlite3?mode=rwc"{% endif %};
+use {{crate_name}}::DEFAULT_DATABASE;
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -31,7 +31,7 @@ pub const MAX_LEN: usize = 500;
 #[derive(Serialize, Deserialize)]
 pub struct LoadNotes;
 
-/// `notes_state.add`: writes a note (logged-in users only).
+/// `notes_state.add`: writes a note{% if auth %} (logged-in users only){% endif %}.
 #[derive(Serialize, Deserialize)]
 pub struct AddNote {
     /// The text, 1 to [`MAX_LEN`] characters.
@@ -78,17 +78,8 @@ pub mod server {
         impl ActiveModelBehavior for ActiveModel {}
     }
 
-    /// The app's migrations; `migrate` runs them after Ferrule's own.
-    pub struct Migrator;
-
-    #[async_trait::async_trait]
-    impl MigratorTrait for Migrator {
-        fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-            vec![Box::new(CreateNotes)]
-        }
-    }
-
-    struct CreateNotes;
+    /// Creates the `notes` table.
+    pub struct CreateNotes;
 
     impl MigrationName for CreateNotes {
         fn name(&self) -> &str {
@@ -123,12 +114,8 @@ pub mod server {
         }
     }
 
-    /// The database handlers use, put into every request by the app (see `server.rs`).
-    #[derive(Clone)]
-    pub struct Db(pub DatabaseConnection);
-
     fn db(ctx: &EventContext) -> Result<DatabaseConnection, ferrule::Error> {
-        ctx.extension::<Db>()
+        ctx.extension::<crate::Db>()
             .map(|d| d.0.clone())
             .ok_or_else(|| ferrule::Error::internal("no database in the request"))
     }
@@ -166,7 +153,7 @@ pub mod server {
                     "A note has at most {MAX_LEN} characters."
                 )));
             }
-            let author = ctx.user().username().unwrap_or_default().to_owned();
+            let author = ctx.user().username().unwrap_or("anonymous").to_owned();
             note::ActiveModel {
                 body: ActiveValue::Set(body),
                 author: ActiveValue::Set(author),
@@ -182,8 +169,8 @@ pub mod server {
     impl State for NotesState {
         fn handlers(h: &mut Handlers<Self>) {
             h.action::<super::LoadNotes, _, _>(Self::load)
-                .action::<AddNote, _, _>(Self::add)
-                .login_required();
+                .action::<AddNote, _, _>(Self::add){% if auth %}
+                .login_required(){% endif %};
         }
     }
 }

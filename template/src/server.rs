@@ -1,12 +1,33 @@
 //! The server side: handlers, middleware and the page routes.
 
+use ferrule::db::sea_orm_migration_prelude::{MigrationTrait, MigratorTrait, async_trait};
 use ferrule::middleware::{self, Next, Request, Response};
 use ferrule::{App, EventContext, Handlers, State};
 use leptos::prelude::*;
 
 use crate::notes::NotesState;
-use crate::notes::server::{Db, Migrator};
 use crate::{CounterState, Increment};
+
+/// Where the data lives when `DATABASE_URL` is not set.
+pub const DEFAULT_DATABASE: &str = {% if database == "postgres" %}"postgres://postgres@127.0.0.1:5432/{{crate_name}}"{% else %}"sqlite://{{crate_name}}.sqlite3?mode=rwc"{% endif %};
+
+/// The app's migrations, in the order they run; `migrate` runs them after Ferrule's own.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(crate::notes::server::CreateNotes),
+            // ferrule:migrations (`ferrule generate` adds migrations above this line)
+        ]
+    }
+}
+
+/// The database, put into every request by the app: handlers read it with
+/// `ctx.extension::<Db>()`.
+#[derive(Clone)]
+pub struct Db(pub ferrule::db::sea_orm::DatabaseConnection);
 
 /// The tenant of a request, from its `X-Tenant` header (`public` without one). A real app would
 /// look the host name or the user up; handlers and pages read it from the request either way.
@@ -70,6 +91,7 @@ pub fn app(db: ferrule::db::sea_orm::DatabaseConnection) -> App {
         .migrations::<Migrator>()
         .state::<CounterState>()
         .state::<NotesState>()
+        // ferrule:states (`ferrule generate` adds states above this line)
         .middleware(middleware::from_fn(
             "db",
             move |mut req: Request, next: Next| {
@@ -78,12 +100,13 @@ pub fn app(db: ferrule::db::sea_orm::DatabaseConnection) -> App {
             },
         ))
         .middleware(middleware::from_fn("tenant", tenant))
-        // Pages under /private need a logged-in user: the same chain runs for the server
+{% if auth %}        // Pages under /private need a logged-in user: the same chain runs for the server
         // render, so the page is protected before it renders, not just its events.
         .middleware(ferrule::auth::guard::login_required_under(
             "private_pages",
             &["/private"],
             "/login",
         ))
+{% endif %}        // ferrule:middleware (`ferrule generate` adds middleware above this line)
         .merge(ferrule::ssr::pages(options, shell, crate::App))
 }
