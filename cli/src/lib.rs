@@ -1,7 +1,8 @@
 //! The library behind the `ferrule` command, shared with the repository's `cargo xtask`: the
-//! generator ([`new`]), the build pipeline of an app's site ([`site`]) and the dev loop
+//! generators ([`new`], [`generate`]), the build pipeline of an app's site ([`site`]) and the dev loop
 //! ([`dev`]).
 
 pub mod dev;
+pub mod generate;
 pub mod new;
 pub mod site;

@@ -30,6 +30,9 @@ enum Cmd {
         /// The database the app uses by default.
         #[arg(long, value_enum, default_value = "sqlite")]
         db: Database,
+        /// Leave out the account pages (log in, register, log out, the private page).
+        #[arg(long)]
+        no_auth: bool,
         /// The directory to create the app in.
         #[arg(long)]
         path: Option<PathBuf>,
@@ -37,6 +40,18 @@ enum Cmd {
         /// from, else the published crate).
         #[arg(long)]
         ferrule_path: Option<PathBuf>,
+    },
+    /// Add code to the app in this directory: a state, a page, a middleware, or a scaffold (a
+    /// table with its migration, a CRUD state with pagination, search and validation, its page,
+    /// and tests).
+    Generate {
+        /// What to make.
+        #[arg(value_enum)]
+        kind: ferrule_cli::generate::Kind,
+        /// Its name (snake_case, e.g. `product` or `blog_post`).
+        name: String,
+        /// For a scaffold: its fields as name:type (string, text, i32, i64, f64, bool).
+        fields: Vec<String>,
     },
     /// Build the app in this directory: its server and its browser client.
     Build {
@@ -114,6 +129,7 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
         Cmd::New {
             name,
             db,
+            no_auth,
             path,
             ferrule_path,
         } => {
@@ -133,6 +149,7 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
             let dir = new_app(&NewOptions {
                 name,
                 database: db,
+                auth: !no_auth,
                 parent,
                 ferrule_dep,
             })?;
@@ -141,6 +158,22 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
                 dir.display(),
                 dir.display()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Generate { kind, name, fields } => {
+            let dir = std::env::current_dir()?;
+            let plan = ferrule_cli::generate::plan(&dir, kind, &name, &fields)?;
+            for path in ferrule_cli::generate::apply(&dir, &plan)? {
+                let verb = if plan.create.iter().any(|(p, _)| *p == path) {
+                    "created"
+                } else {
+                    "updated"
+                };
+                println!("{verb:>8} {}", path.display());
+            }
+            for note in &plan.notes {
+                println!("\n{note}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Build { release } => {

@@ -371,3 +371,27 @@ fn an_app_with_a_long_name_is_laid_out_as_cargo_fmt_would() {
     }
     std::fs::remove_dir_all(&parent).unwrap();
 }
+
+#[test]
+fn a_missing_wasm_toolchain_is_named_with_its_fix() {
+    if Path::new("/usr/lib/rustlib/src/rust/library").is_dir() {
+        eprintln!("SKIPPED: Debian's wasm route is installed here, so nothing is missing");
+        return;
+    }
+    let parent = scratch("nowasm");
+    assert!(ferrule(&["new", "shop"], &parent).status.success());
+    // Forcing the Debian route on a machine without it: as if rustup had no wasm32 target.
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrule"))
+        .arg("build")
+        .current_dir(parent.join("shop"))
+        .env("FERRULE_WASM_MODE", "debian")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("rustup target add wasm32-unknown-unknown"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&parent).unwrap();
+}

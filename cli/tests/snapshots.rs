@@ -1,0 +1,151 @@
+//! What the generators write, snapshotted per placeholder combination (as Loco does for its
+//! generators): a template or generator change shows up as a reviewable diff of the output.
+//! Refresh with `INSTA_UPDATE=always cargo test -p ferrule-cli --test snapshots` and review.
+
+use std::path::{Path, PathBuf};
+
+use ferrule_cli::generate::{Kind, apply, plan};
+use ferrule_cli::new::{Database, NewOptions, new_app};
+
+fn scratch(what: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir = std::env::temp_dir().join(format!(
+        "ferrule-snap-{what}-{}-{nanos}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Every file under `dir`, relative, sorted.
+fn files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The listed files of `dir` in one text, each under its name (all files when `only` is empty).
+fn bundle(dir: &Path, only: &[&str]) -> String {
+    let mut out = String::new();
+    for f in files(dir) {
+        if !only.is_empty() && !only.contains(&f.as_str()) {
+            continue;
+        }
+        let text = std::fs::read_to_string(dir.join(&f)).unwrap();
+        // Migration names carry the time they were generated.
+        let text = redact_timestamps(&text);
+        out.push_str(&format!("==> {f}\n{text}\n"));
+    }
+    out
+}
+
+fn redact_timestamps(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("\"m20") {
+        out.push_str(&rest[..i + 2]);
+        let tail = &rest[i + 2..];
+        let stamp = tail.chars().take(15).collect::<String>();
+        if stamp.len() == 15 && stamp.as_bytes()[8] == b'_' {
+            out.push_str("YYYYMMDD_HHMMSS");
+            rest = &tail[15..];
+        } else {
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn generate_app(name: &str, database: Database, auth: bool) -> PathBuf {
+    let parent = scratch(name);
+    new_app(&NewOptions {
+        name: name.into(),
+        database,
+        auth,
+        parent: parent.clone(),
+        ferrule_dep: Some(r#"version = "0.1""#.into()),
+    })
+    .unwrap();
+    parent.join(name)
+}
+
+#[test]
+fn new_app_for_each_placeholder_combination() {
+    for (database, auth) in [
+        (Database::Sqlite, true),
+        (Database::Sqlite, false),
+        (Database::Postgres, true),
+        (Database::Postgres, false),
+    ] {
+        let label = format!(
+            "{}_{}",
+            if database == Database::Sqlite {
+                "sqlite"
+            } else {
+                "postgres"
+            },
+            if auth { "auth" } else { "no_auth" }
+        );
+        let dir = generate_app("shop", database, auth);
+        let listing = files(&dir).join("\n");
+        insta::assert_snapshot!(format!("new_{label}_files"), listing);
+        insta::assert_snapshot!(format!("new_{label}"), bundle(&dir, &[]));
+        let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+    }
+}
+
+#[test]
+fn generated_code_with_and_without_account_pages() {
+    for auth in [true, false] {
+        let dir = generate_app("shop", Database::Sqlite, auth);
+        for (kind, name, fields) in [
+            (
+                Kind::Scaffold,
+                "product",
+                &["name:string", "price:i64", "in_stock:bool"][..],
+            ),
+            (Kind::State, "cart", &[][..]),
+            (Kind::Page, "about", &[][..]),
+            (Kind::Middleware, "audit", &[][..]),
+        ] {
+            let fields: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();
+            let plan = plan(&dir, kind, name, &fields).unwrap();
+            apply(&dir, &plan).unwrap();
+        }
+        let label = if auth { "auth" } else { "no_auth" };
+        insta::assert_snapshot!(
+            format!("generate_{label}"),
+            bundle(
+                &dir,
+                &[
+                    "src/lib.rs",
+                    "src/server.rs",
+                    "src/product.rs",
+                    "src/cart.rs",
+                    "src/about.rs",
+                    "src/audit.rs",
+                    "tests/products.rs",
+                    "tests/cart.rs",
+                    "tests/about.rs",
+                    "tests/audit.rs",
+                ]
+            )
+        );
+        let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+    }
+}
