@@ -51,3 +51,55 @@ test('a newcomer registers, clicks, writes a note, opens the private page and lo
     await server.stop();
   }
 });
+
+// `cargo xtask test` runs `ferrule generate scaffold product name:string description:text
+// price:i64 weight:f64 in_stock:bool` in the app first: its page, as a user fills it in.
+test('a scaffolded table: a wrong number is named under its field, then save, edit and delete', async (t) => {
+  const server = await startServer({}, APP);
+  const context = await browser.newContext();
+  const problems = [];
+  try {
+    await withArtifacts(t, context, async () => {
+      const page = watch(await context.newPage(), problems);
+      await page.goto(`${server.url}/register`);
+      await page.fill('input[name=username]', 'shopkeeper');
+      await page.fill('input[name=password]', 'correct horse battery');
+      await Promise.all([page.waitForURL(`${server.url}/`), page.click('button:has-text("Create my account")')]);
+      await waitConnected(page);
+      await page.click('a[href="/products"]');
+      assert.equal(await page.textContent('h1'), 'Products');
+      const form = '#product-form';
+      await page.fill(`${form} input[name=name]`, 'Teapot');
+      await page.fill(`${form} textarea[name=description]`, 'Holds tea');
+      await page.fill(`${form} input[name=price]`, 'twelve');
+      await page.fill(`${form} input[name=weight]`, '0.8');
+      await page.check(`${form} input[name=in_stock]`);
+      await page.click(`${form} button[type=submit]`);
+      await page.waitForFunction(() => document.querySelector('.error[data-field=price]')?.textContent === 'Enter a whole number.', null, { timeout: 10000 });
+      assert.equal(await page.locator('#products tbody tr').count(), 0, 'nothing saved');
+      assert.equal(await page.inputValue(`${form} input[name=name]`), 'Teapot', 'what was typed is kept');
+
+      await page.fill(`${form} input[name=price]`, '12');
+      await page.click(`${form} button[type=submit]`);
+      await page.waitForFunction(() => document.querySelector('#products tbody tr')?.textContent.includes('Teapot'), null, { timeout: 10000 });
+      const row = await page.textContent('#products tbody tr');
+      for (const part of ['Holds tea', '12', '0.8', 'yes', 'shopkeeper']) assert.match(row, new RegExp(part), row);
+      assert.equal(await page.inputValue(`${form} input[name=name]`), '', 'the form is cleared once saved');
+      assert.equal(await page.textContent('.error[data-field=price]'), '');
+
+      await page.click('#products tbody tr button.edit');
+      assert.equal(await page.inputValue(`${form} input[name=name]`), 'Teapot');
+      await page.fill(`${form} input[name=name]`, 'Big teapot');
+      await page.click(`${form} button[type=submit]`);
+      await page.waitForFunction(() => document.querySelector('#products tbody tr')?.textContent.includes('Big teapot'), null, { timeout: 10000 });
+      assert.equal(await page.locator('#products tbody tr').count(), 1, 'edited, not added');
+
+      await page.click('#products tbody tr button.delete');
+      await page.waitForFunction(() => document.querySelectorAll('#products tbody tr').length === 0, null, { timeout: 10000 });
+      assert.deepEqual(problems, []);
+    });
+  } finally {
+    await context.close();
+    await server.stop();
+  }
+});

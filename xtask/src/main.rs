@@ -38,6 +38,7 @@ fn main() -> Result<()> {
             setup()?;
             generated_app().map(|_| ())
         }
+        "book" => book().map(|_| ()),
         "bench" => {
             let quick = args.iter().any(|a| a == "--quick");
             let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -53,7 +54,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  setup   install what builds and tests need (idempotent)\n  test    fmt, clippy and every test (what CI runs)\n  demo    ferrule new an app, build, migrate and serve it on FERRULE_ADDR (default 127.0.0.1:3000)\n  site    build an example's browser client into <target>/site/APP ([-p APP], default counter; --release: size-optimised)\n  e2e     browser and protocol-peer tests (headless Chromium, node)\n  generated  ferrule new an app and run its fmt, clippy, tests and browser test\n  bench   what one event costs, as ratios to bare socketioxide (--quick: harness check)"
+                "usage: cargo xtask <task>\n\n  setup   install what builds and tests need (idempotent)\n  test    fmt, clippy and every test (what CI runs)\n  demo    ferrule new an app, build, migrate and serve it on FERRULE_ADDR (default 127.0.0.1:3000)\n  site    build an example's browser client into <target>/site/APP ([-p APP], default counter; --release: size-optimised)\n  e2e     browser and protocol-peer tests (headless Chromium, node)\n  generated  ferrule new and generate apps (SQLite, PostgreSQL), run their fmt, clippy, tests and browser test; compare with stock cargo generate\n  book    build the book (docs/) with mdBook into <target>/book\n  bench   what one event costs, as ratios to bare socketioxide (--quick: harness check)"
             );
             if task == "help" {
                 Ok(())
@@ -303,6 +304,9 @@ fn test() -> Result<()> {
     let (gen_passed, gen_failed) = generated_app()?;
     passed += gen_passed;
     failed += gen_failed;
+    let (book_passed, book_failed) = book()?;
+    passed += book_passed;
+    failed += book_failed;
     // Benchmarks are not tests: nothing fails on a number, but the harness must keep working.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
@@ -438,65 +442,286 @@ fn e2e() -> Result<(u64, u64)> {
     result
 }
 
-/// `ferrule new` as a newcomer runs it: an app generated into the target dir, its own tests and
-/// clippy run there (sharing the target dir and the workspace's Cargo.lock, so dependencies are
-/// not built again), and its browser client built. Returns (passed, failed) of its tests.
-fn generated_app() -> Result<(u64, u64)> {
-    let root = root()?;
-    let opts = ferrule_cli::site::SiteOptions::new(&root, "counter", false)?;
-    let parent = opts.target_dir.join("generated");
-    let dir = parent.join("newcomer-app");
+/// What `ferrule generate` adds to the newcomer's app in the suite: one of each kind, and a
+/// scaffold with every field type.
+const NEWCOMER_GENERATE: &[&[&str]] = &[
+    &[
+        "scaffold",
+        "product",
+        "name:string",
+        "description:text",
+        "price:i64",
+        "weight:f64",
+        "in_stock:bool",
+    ],
+    &["state", "cart"],
+    &["page", "about"],
+    &["middleware", "audit"],
+];
+
+/// `ferrule new` (through the library, as the binary does) into `<target>/generated`, with this
+/// repository's Cargo.lock so it builds with the versions tested here.
+fn new_generated(
+    root: &Path,
+    target_dir: &Path,
+    name: &str,
+    database: ferrule_cli::new::Database,
+    auth: bool,
+) -> Result<PathBuf> {
+    let parent = target_dir.join("generated");
+    let dir = parent.join(name);
     let _ = std::fs::remove_dir_all(&dir);
-    eprintln!("==> ferrule new newcomer-app (into {})", parent.display());
+    eprintln!("==> ferrule new {name} (into {})", parent.display());
     ferrule_cli::new::new_app(&ferrule_cli::new::NewOptions {
-        name: "newcomer-app".into(),
-        database: ferrule_cli::new::Database::Sqlite,
+        name: name.into(),
+        database,
+        auth,
         parent,
         ferrule_dep: None,
     })?;
     std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock"))?;
+    Ok(dir)
+}
+
+/// `ferrule generate …` into `dir`, each command as a user types it.
+fn generate_into(dir: &Path, commands: &[&[&str]]) -> Result<()> {
+    for words in commands {
+        eprintln!("==> ferrule generate {}", words.join(" "));
+        let kind = match words[0] {
+            "state" => ferrule_cli::generate::Kind::State,
+            "page" => ferrule_cli::generate::Kind::Page,
+            "middleware" => ferrule_cli::generate::Kind::Middleware,
+            _ => ferrule_cli::generate::Kind::Scaffold,
+        };
+        let fields: Vec<String> = words[2..].iter().map(|w| (*w).to_owned()).collect();
+        let plan = ferrule_cli::generate::plan(dir, kind, words[1], &fields)?;
+        ferrule_cli::generate::apply(dir, &plan)?;
+    }
+    Ok(())
+}
+
+/// fmt, clippy -D warnings and the app's own tests; `env` goes to the tests.
+fn check_generated(dir: &Path, target_dir: &Path, env: &[(&str, String)]) -> Result<(u64, u64)> {
+    let name = dir
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     run(
-        "cargo fmt --check in the generated app",
-        cargo().current_dir(&dir).args(["fmt", "--", "--check"]),
+        &format!("cargo fmt --check in {name}"),
+        cargo().current_dir(dir).args(["fmt", "--", "--check"]),
     )?;
     run(
-        "cargo clippy -D warnings in the generated app",
+        &format!("cargo clippy -D warnings in {name}"),
         cargo()
-            .current_dir(&dir)
-            .env("CARGO_TARGET_DIR", &opts.target_dir)
+            .current_dir(dir)
+            .env("CARGO_TARGET_DIR", target_dir)
             .args(["clippy", "-q", "--all-targets", "--", "-D", "warnings"]),
     )?;
     let mut tests = cargo();
     tests
-        .current_dir(&dir)
-        .env("CARGO_TARGET_DIR", &opts.target_dir)
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", target_dir)
         .args(["test"]);
-    let counts = run_counting("the generated app's own tests", &mut tests)?;
+    for (k, v) in env {
+        tests.env(k, v);
+    }
+    run_counting(&format!("{name}'s own tests"), &mut tests)
+}
+
+/// Apps `ferrule new` makes, checked as their users would: the newcomer's (SQLite, account
+/// pages, one of everything `ferrule generate` makes) with its browser test and the dev loop,
+/// a PostgreSQL app without account pages tested against the real server, and the template
+/// through the stock `cargo generate` giving the same files as `ferrule new`.
+fn generated_app() -> Result<(u64, u64)> {
+    let root = root()?;
+    let target_dir = ferrule_cli::site::SiteOptions::new(&root, "counter", false)?.target_dir;
+    let dir = new_generated(
+        &root,
+        &target_dir,
+        "newcomer-app",
+        ferrule_cli::new::Database::Sqlite,
+        true,
+    )?;
+    generate_into(&dir, NEWCOMER_GENERATE)?;
+    let mut counts = check_generated(&dir, &target_dir, &[])?;
     let app = ferrule_cli::site::SiteOptions {
         workspace: dir.clone(),
         package: "newcomer-app".into(),
         package_dir: dir.clone(),
         release: false,
-        target_dir: opts.target_dir,
+        target_dir: target_dir.clone(),
     };
     eprintln!("==> the generated app's browser client and server");
     ferrule_cli::site::build_client(&app)?;
     let bin = ferrule_cli::site::build_server(&app)?;
     if !Path::new(CHROMIUM).exists() || which("node").is_none() {
         eprintln!("!!! no Chromium or node: the generated app's browser test SKIPS");
-        return Ok(counts);
+    } else {
+        let mut cmd = Command::new("node");
+        cmd.args(["--test", "--test-reporter=spec", "generated-app.e2e.mjs"])
+            .current_dir(root.join("e2e"))
+            .env("E2E_BIN_DIR", bin.parent().context("binary directory")?)
+            .env("E2E_APP", "newcomer-app")
+            .env("E2E_ARTIFACTS", target_dir.join("e2e-artifacts"))
+            .env("E2E_CHROMIUM", CHROMIUM);
+        let (p, f) = run_node_tests("node --test the generated app in Chromium", &mut cmd)?;
+        dev_loop(&root, &dir, &target_dir)?;
+        counts = (counts.0 + p + 1, counts.1 + f);
     }
-    let mut cmd = Command::new("node");
-    cmd.args(["--test", "--test-reporter=spec", "generated-app.e2e.mjs"])
-        .current_dir(root.join("e2e"))
-        .env("E2E_BIN_DIR", bin.parent().context("binary directory")?)
-        .env("E2E_APP", "newcomer-app")
-        .env("E2E_ARTIFACTS", app.target_dir.join("e2e-artifacts"))
-        .env("E2E_CHROMIUM", CHROMIUM);
-    let (e2e_passed, e2e_failed) =
-        run_node_tests("node --test the generated app in Chromium", &mut cmd)?;
-    dev_loop(&root, &dir, &app.target_dir)?;
-    Ok((counts.0 + e2e_passed + 1, counts.1 + e2e_failed))
+
+    let pg_dir = new_generated(
+        &root,
+        &target_dir,
+        "newcomer-pg",
+        ferrule_cli::new::Database::Postgres,
+        false,
+    )?;
+    generate_into(
+        &pg_dir,
+        &[&["scaffold", "task", "title:string", "done:bool"]],
+    )?;
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    if reachable("127.0.0.1:5432") {
+        // The app's own default URL: its tests make their databases on that server.
+        let (p, f) = check_generated(&pg_dir, &target_dir, &[])?;
+        counts = (counts.0 + p, counts.1 + f);
+    } else if ci {
+        bail!(
+            "CI=true but PostgreSQL on 127.0.0.1:5432 is not reachable: newcomer-pg's tests cannot run"
+        );
+    } else {
+        eprintln!("\n!!! PostgreSQL on 127.0.0.1:5432 not reachable: newcomer-pg's tests SKIP\n");
+    }
+    stock_cargo_generate(&root, &target_dir)?;
+    Ok((counts.0 + 1, counts.1))
+}
+
+/// The template through the stock `cargo generate` (installed from crates.io into
+/// `<target>/tools`, once) gives exactly the files `ferrule new` gives.
+fn stock_cargo_generate(root: &Path, target_dir: &Path) -> Result<()> {
+    let bin = install_tool(target_dir, "cargo-generate", "0.23.14", &[])?;
+    let out = target_dir.join("generated/stock");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out)?;
+    let dep = ferrule_cli::new::local_ferrule_dep().context("this checkout's runtime")?;
+    for (db, auth) in [("sqlite", true), ("postgres", false)] {
+        let name = format!("stock-{db}");
+        run(
+            &format!(
+                "cargo generate --path template --name {name} -d database={db} -d auth={auth}"
+            ),
+            Command::new(&bin)
+                .args(["generate", "--path"])
+                .arg(root.join("template"))
+                .args(["--name", &name, "--destination"])
+                .arg(&out)
+                .args(["--vcs", "none", "--silent", "--define"])
+                .arg(format!("database={db}"))
+                .arg("--define")
+                .arg(format!("auth={auth}"))
+                .arg("--define")
+                .arg(format!("ferrule_dep={dep}")),
+        )?;
+        let ours = out.join("ours");
+        ferrule_cli::new::new_app(&ferrule_cli::new::NewOptions {
+            name: name.clone(),
+            database: if db == "sqlite" {
+                ferrule_cli::new::Database::Sqlite
+            } else {
+                ferrule_cli::new::Database::Postgres
+            },
+            auth,
+            parent: ours.clone(),
+            ferrule_dep: Some(dep.clone()),
+        })?;
+        let (a, b) = (tree(&out.join(&name))?, tree(&ours.join(&name))?);
+        if a != b {
+            let names =
+                |t: &[(String, String)]| t.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
+            let differ: Vec<&String> = a
+                .iter()
+                .filter(|x| !b.contains(x))
+                .map(|(p, _)| p)
+                .collect();
+            bail!(
+                "cargo generate and ferrule new disagree for {name}: files {:?} vs {:?}; differing: {differ:?}",
+                names(&a),
+                names(&b)
+            );
+        }
+        eprintln!(
+            "    {name}: cargo generate and ferrule new made the same {} files",
+            a.len()
+        );
+    }
+    Ok(())
+}
+
+/// A tool from crates.io at an exact version, installed once into `<target>/tools` (its build
+/// directory removed afterwards); returns its binary.
+fn install_tool(target_dir: &Path, name: &str, version: &str, args: &[&str]) -> Result<PathBuf> {
+    let tools = target_dir.join("tools");
+    let bin = tools.join("bin").join(name);
+    let stamp = tools.join(format!("{name}.version"));
+    if bin.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|v| v == version) {
+        return Ok(bin);
+    }
+    let build = target_dir.join("tools-build");
+    run(
+        &format!(
+            "cargo install {name} {version} (once, into {})",
+            tools.display()
+        ),
+        cargo()
+            .args(["install", "-q", "--locked", "--force", name, "--version"])
+            .arg(format!("={version}"))
+            .args(args)
+            .arg("--root")
+            .arg(&tools)
+            .env("CARGO_TARGET_DIR", &build),
+    )?;
+    let _ = std::fs::remove_dir_all(&build);
+    std::fs::write(&stamp, version)?;
+    Ok(bin)
+}
+
+/// The book builds with mdBook (its Rust code blocks are doc tests of `ferrule`, run with the
+/// workspace's tests); a chapter SUMMARY.md lists but nobody wrote fails the build.
+fn book() -> Result<(u64, u64)> {
+    let root = root()?;
+    let target_dir = ferrule_cli::site::SiteOptions::new(&root, "counter", false)?.target_dir;
+    let mdbook = install_tool(&target_dir, "mdbook", "0.5.4", &["--no-default-features"])?;
+    let out = target_dir.join("book");
+    run(
+        "mdbook build docs",
+        Command::new(&mdbook)
+            .args(["build", "docs", "--dest-dir"])
+            .arg(&out)
+            .current_dir(&root),
+    )?;
+    if !out.join("index.html").is_file() {
+        bail!("mdbook wrote no {}", out.join("index.html").display());
+    }
+    eprintln!("    the book: {}", out.join("index.html").display());
+    Ok((1, 0))
+}
+
+/// Every file under `dir` with its text, sorted by path.
+fn tree(dir: &Path) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)?.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir)?.display().to_string();
+                out.push((rel, std::fs::read_to_string(&p).unwrap_or_default()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// `ferrule dev` in the generated app: it serves, and an edited page is rebuilt and served
@@ -638,6 +863,7 @@ fn demo() -> Result<()> {
         ferrule_cli::new::new_app(&ferrule_cli::new::NewOptions {
             name: "demo-app".into(),
             database: ferrule_cli::new::Database::Sqlite,
+            auth: true,
             parent,
             ferrule_dep: None,
         })?;
