@@ -276,6 +276,8 @@ fn test() -> Result<()> {
                 "counter",
                 "-p",
                 "uploads",
+                "-p",
+                "shop",
                 "--lib",
                 "--no-default-features",
                 "--features",
@@ -367,7 +369,7 @@ fn run_counting(what: &str, cmd: &mut Command) -> Result<(u64, u64)> {
 const TEST_FEATURES: &str = "ferrule/testing,ferrule/redis,ferrule/ssr,ferrule/client";
 
 /// The examples whose pages the browser tests drive.
-const E2E_APPS: [&str; 2] = ["counter", "uploads"];
+const E2E_APPS: [&str; 3] = ["counter", "uploads", "shop"];
 
 /// Builds app `package`'s browser client into its site directory.
 fn site(package: &str, release: bool) -> Result<PathBuf> {

@@ -1,0 +1,97 @@
+// examples/shop in Chromium, on its demo data: log in, add to the cart and see the count; a
+// user banned while logged in sees "Account suspended."; one shop never sees another's orders.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launchBrowser, watch, withArtifacts, waitConnected } from './lib/harness.mjs';
+
+const PASSWORD = 'correct horse battery';
+let browser;
+let server;
+before(async () => {
+  browser = await launchBrowser();
+  server = await startServer({}, 'shop');
+  const demo = server.run(['demo-data']);
+  assert.equal(demo.status, 0, demo.stderr);
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** A new browser (its own cookies) logged in as `user`, on the catalogue. */
+async function loggedIn(t, user, problems, body) {
+  const context = await browser.newContext();
+  try {
+    await withArtifacts(t, context, async () => {
+      const page = watch(await context.newPage(), problems);
+      await page.goto(`${server.url}/`);
+      await page.waitForURL(/\/login/);
+      await page.fill('input[name=username]', user);
+      await page.fill('input[name=password]', PASSWORD);
+      await Promise.all([page.waitForURL(`${server.url}/`), page.click('button:has-text("Log in")')]);
+      await waitConnected(page);
+      await page.waitForFunction(() => document.querySelectorAll('#products li').length > 0, null, { timeout: 10000 });
+      await body(page);
+    });
+  } finally {
+    await context.close();
+  }
+}
+
+const cartCount = (page, n) => page.waitForFunction((n) => document.querySelector('#cart-count')?.textContent === String(n), n, { timeout: 10000 });
+
+test('log in, add to the cart, see the count; search reads ?q=', async (t) => {
+  const problems = [];
+  await loggedIn(t, 'alice', problems, async (page) => {
+    assert.equal(await page.textContent('#user'), 'alice');
+    assert.equal(await page.locator('#products li').count(), 3, "acme's catalogue");
+    await page.click('button.add[data-name="Teapot"]');
+    await cartCount(page, 1);
+    await page.click('button.add[data-name="Teapot"]');
+    await cartCount(page, 2);
+    await page.goto(`${server.url}/?q=kettle`);
+    await waitConnected(page);
+    await page.waitForFunction(() => document.querySelectorAll('#products li').length === 1, null, { timeout: 10000 });
+    assert.match(await page.textContent('#products li'), /Tea kettle/);
+    await cartCount(page, 2);
+  });
+  assert.deepEqual(problems, []);
+});
+
+test('a user banned while logged in sees "Account suspended." and the click does nothing', async (t) => {
+  const problems = [];
+  await loggedIn(t, 'carol', problems, async (page) => {
+    const ban = server.run(['ban', 'carol']);
+    assert.equal(ban.status, 0, ban.stderr);
+    try {
+      await page.click('button.add[data-name="Green tea"]');
+      await page.waitForFunction(() => [...document.querySelectorAll('.ferrule-toast')].some((t) => t.textContent.includes('Account suspended.')), null, { timeout: 10000 });
+      assert.equal(await page.textContent('#cart-count'), '0', 'the handler did not run');
+    } finally {
+      server.run(['unban', 'carol']);
+    }
+  });
+});
+
+test("a user of one shop never sees another shop's orders", async (t) => {
+  const problems = [];
+  await loggedIn(t, 'bob', problems, async (page) => {
+    await page.click('button.add[data-name="Espresso beans"]');
+    await cartCount(page, 1);
+    await page.click('#pay');
+    await page.waitForFunction(() => document.querySelector('#payment')?.textContent === 'pending', null, { timeout: 10000 });
+    await cartCount(page, 0);
+    await page.click('a[href="/orders"]');
+    await page.waitForFunction(() => document.querySelector('#orders')?.textContent.includes('bob'), null, { timeout: 10000 });
+  });
+  await loggedIn(t, 'carol', problems, async (page) => {
+    await page.click('button.add[data-name="Green tea"]');
+    await cartCount(page, 1);
+    await page.click('#pay');
+    await page.waitForFunction(() => document.querySelector('#payment')?.textContent === 'pending', null, { timeout: 10000 });
+    await page.click('a[href="/orders"]');
+    await page.waitForFunction(() => document.querySelector('#orders')?.textContent.includes('carol'), null, { timeout: 10000 });
+    assert.doesNotMatch(await page.textContent('#orders'), /bob/, "globex's order is not listed in acme");
+  });
+  assert.deepEqual(problems, []);
+});

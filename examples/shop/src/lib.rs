@@ -1,0 +1,318 @@
+//! The shop: the worked examples of the reference pages, in Rust, as one app.
+//!
+//! - `CartState.add_item(product_id)` for the logged-in user (the event pipeline's step 9);
+//! - `SearchState.perform_search` reading `q` from the page's query string through the request;
+//! - `ProfileState.load_profile` with the functional helpers `current_user()` and
+//!   `current_session()`;
+//! - `BillingState.process_payment` writing to the session;
+//! - `OrderState.list_orders` scoped by the tenant the `tenant` middleware put into the request;
+//! - middleware `login_required` (public `/login`, `/register`, `/about`) and `banned_user`
+//!   (a banned user's events are refused with the toast "Account suspended.").
+//!
+//! The shared part (this file): the states, their actions and the pages. The server part
+//! (`server.rs`): the tables, the middleware and the handlers. `shop demo-data` fills the tables.
+
+use ferrule::ui::{self, ConnectionIndicator, Toasts};
+use leptos::prelude::*;
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "ssr")]
+pub mod server;
+#[cfg(feature = "ssr")]
+pub use server::{app, shell};
+
+/// A product as pages show it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductView {
+    /// Primary key.
+    pub id: i64,
+    /// What it is called.
+    pub name: String,
+    /// Its price in cents.
+    pub price_cents: i64,
+}
+
+/// One line of the cart.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CartLine {
+    /// The product.
+    pub product: ProductView,
+    /// How many.
+    pub quantity: i64,
+}
+
+/// The logged-in user's cart.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CartState {
+    /// How many items, all lines together.
+    pub count: i64,
+    /// What is in it.
+    pub lines: Vec<CartLine>,
+}
+
+/// `cart_state.add_item`: one more of a product of the user's shop.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AddItem {
+    /// The product.
+    pub product_id: i64,
+}
+
+/// `cart_state.load`: reads the cart.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct LoadCart;
+
+ferrule::actions!(CartState {
+    add_item: AddItem,
+    load: LoadCart,
+});
+
+/// The catalogue search of the home page.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchState {
+    /// What was searched for (`q` of the page's query string).
+    pub query: String,
+    /// The user's shop's products whose name contains it.
+    pub results: Vec<ProductView>,
+}
+
+/// `search_state.perform_search`: searches for the page's `?q=`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct PerformSearch;
+
+ferrule::actions!(SearchState {
+    perform_search: PerformSearch,
+});
+
+/// Who is logged in, for the profile page.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileState {
+    /// The username, or "Guest".
+    pub username: String,
+    /// The user's shop.
+    pub tenant: String,
+    /// What the last payment left in the session.
+    pub last_payment_status: String,
+}
+
+/// `profile_state.load_profile`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct LoadProfile;
+
+ferrule::actions!(ProfileState {
+    load_profile: LoadProfile,
+});
+
+/// The checkout.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingState {
+    /// The last payment's status.
+    pub status: String,
+    /// The order it made.
+    pub last_order: Option<i64>,
+}
+
+/// `billing_state.process_payment`: turns the cart into an order.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ProcessPayment;
+
+ferrule::actions!(BillingState {
+    process_payment: ProcessPayment,
+});
+
+/// An order as pages show it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderView {
+    /// Primary key.
+    pub id: i64,
+    /// Who ordered.
+    pub buyer: String,
+    /// The total in cents.
+    pub total_cents: i64,
+}
+
+/// The orders of the user's shop.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderState {
+    /// Newest first.
+    pub orders: Vec<OrderView>,
+}
+
+/// `order_state.list_orders`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ListOrders;
+
+ferrule::actions!(OrderState {
+    list_orders: ListOrders,
+});
+
+/// `1250` → `$12.50`.
+pub fn money(cents: i64) -> String {
+    format!("${}.{:02}", cents / 100, cents % 100)
+}
+
+/// The app's root component: the router and the Ferrule runtime.
+#[component]
+pub fn App() -> impl IntoView {
+    view! {
+        <Router>
+            <Layout/>
+        </Router>
+    }
+}
+
+#[component]
+fn Layout() -> impl IntoView {
+    ui::provide();
+    let auth = ui::use_auth();
+    let who = auth.field(|a| a.username.clone());
+    let logged_in = auth.field(|a| a.is_authenticated);
+    let cart = ui::use_state::<CartState>();
+    let count = cart.field(|c| c.count);
+    let emit = ui::use_emit();
+    Effect::new(move |_| {
+        if logged_in.get() {
+            emit.send(LoadCart);
+        }
+    });
+    view! {
+        <header>
+            <a href="/">"Shop"</a>
+            <a href="/orders">"Orders"</a>
+            <a href="/profile">"Profile"</a>
+            <a href="/about">"About"</a>
+            <span>"Cart: " <output id="cart-count">{move || count.get()}</output></span>
+            <span id="user">{move || who.get()}</span>
+            <form method="post" action="/_auth/logout">
+                <input type="hidden" name="csrf_token" value=ui::csrf_token()/>
+                <input type="hidden" name="next" value="/login"/>
+                <button id="logout" type="submit">"Log out"</button>
+            </form>
+            <ConnectionIndicator/>
+        </header>
+        <main>
+            <Routes fallback=|| view! { <h1>"Not found"</h1> }>
+                <Route path=path!("") view=Catalogue/>
+                <Route path=path!("/orders") view=Orders/>
+                <Route path=path!("/profile") view=Profile/>
+                <Route path=path!("/about") view=About/>
+                <Route path=path!("/login") view=Login/>
+            </Routes>
+        </main>
+        <Toasts/>
+    }
+}
+
+/// The catalogue: `?q=` searches it (a plain GET form), each product can go into the cart.
+#[component]
+fn Catalogue() -> impl IntoView {
+    let search = ui::use_state::<SearchState>();
+    let results = search.field(|s| s.results.clone());
+    let billing = ui::use_state::<BillingState>();
+    let status = billing.field(|b| b.status.clone());
+    let emit = ui::use_emit();
+    let query = leptos_router::hooks::use_query_map();
+    let q = move || query.with(|q| q.get("q").unwrap_or_default());
+    // Runs in the browser once live, and again when `?q=` changes: the event carries the page's
+    // query string, and the handler reads `q` from its request.
+    Effect::new(move |_| {
+        let _ = q();
+        emit.send(PerformSearch);
+    });
+    view! {
+        <h1>"Catalogue"</h1>
+        <form method="get" action="/">
+            <input name="q" type="search" placeholder="Search" value=q/>
+            <button type="submit">"Search"</button>
+        </form>
+        <ul id="products">
+            <For each=move || results.get() key=|p| p.id let:product>
+                <li>
+                    <span class="name">{product.name.clone()}</span> " " {money(product.price_cents)} " "
+                    <button class="add" data-name=product.name.clone()
+                        on:click=move |_| { emit.send(AddItem { product_id: product.id }); }>
+                        "Add to cart"
+                    </button>
+                </li>
+            </For>
+        </ul>
+        <button id="pay" on:click=move |_| {
+            emit.send(ProcessPayment);
+            emit.send(LoadCart);
+        }>"Pay for the cart"</button>
+        <p>"Payment: " <span id="payment">{move || status.get()}</span></p>
+    }
+}
+
+/// The orders of the user's shop: every user of one tenant sees the same list, and nobody sees
+/// another tenant's.
+#[component]
+fn Orders() -> impl IntoView {
+    let state = ui::use_state::<OrderState>();
+    let orders = state.field(|s| s.orders.clone());
+    let emit = ui::use_emit();
+    Effect::new(move |_| {
+        emit.send(ListOrders);
+    });
+    view! {
+        <h1>"Orders"</h1>
+        <ul id="orders">
+            <For each=move || orders.get() key=|o| o.id let:order>
+                <li>"#" {order.id} " " {order.buyer} " " {money(order.total_cents)}</li>
+            </For>
+        </ul>
+    }
+}
+
+#[component]
+fn Profile() -> impl IntoView {
+    let state = ui::use_state::<ProfileState>();
+    let name = state.field(|s| s.username.clone());
+    let tenant = state.field(|s| s.tenant.clone());
+    let payment = state.field(|s| s.last_payment_status.clone());
+    let emit = ui::use_emit();
+    Effect::new(move |_| {
+        emit.send(LoadProfile);
+    });
+    view! {
+        <h1>"Profile"</h1>
+        <p>"User: " <span id="profile-user">{move || name.get()}</span></p>
+        <p>"Shop: " <span id="profile-tenant">{move || tenant.get()}</span></p>
+        <p>"Last payment: " <span id="profile-payment">{move || payment.get()}</span></p>
+    }
+}
+
+/// Public: anonymous visitors may read it.
+#[component]
+fn About() -> impl IntoView {
+    view! {
+        <h1>"About"</h1>
+        <p>"A shop for several tenants, built with Ferrule."</p>
+    }
+}
+
+/// A plain HTML form: it works before the client loads.
+#[component]
+fn Login() -> impl IntoView {
+    let query = leptos_router::hooks::use_query_map();
+    let next = move || query.with(|q| q.get("next").unwrap_or_else(|| "/".to_owned()));
+    view! {
+        <h1>"Log in"</h1>
+        <form method="post" action="/_auth/login">
+            <input type="hidden" name="csrf_token" value=ui::csrf_token()/>
+            <input type="hidden" name="next" value=next/>
+            <label>"Username " <input name="username" autocomplete="username"/></label>
+            <label>"Password " <input name="password" type="password" autocomplete="current-password"/></label>
+            <button type="submit">"Log in"</button>
+        </form>
+    }
+}
+
+/// The browser entry point: hydrates the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

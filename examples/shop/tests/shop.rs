@@ -1,0 +1,259 @@
+//! The shop's handlers and middleware through a real server and Socket.IO client, on the demo
+//! data: each behaviour of the reference pages' worked examples.
+
+use ferrule::RouterData;
+use ferrule::testing::{ClientOptions, TestClient, TestDatabase, TestServer};
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// The shop on a fresh SQLite database with the demo data.
+async fn start() -> (TestServer, TestDatabase) {
+    let db = TestDatabase::create("sqlite://shop.sqlite3").await.unwrap();
+    let app = shop::app(db.connection()).settings(ferrule::Settings::default());
+    app.migrate().await.unwrap();
+    shop::server::demo_data(&db.connection(), PASSWORD)
+        .await
+        .unwrap();
+    (TestServer::start(app).await.unwrap(), db)
+}
+
+async fn tab(server: &TestServer, user: &str) -> TestClient {
+    let cookie = server.login(user, PASSWORD).await.unwrap();
+    server
+        .client_with(ClientOptions::default().header("cookie", cookie))
+        .await
+        .unwrap()
+}
+
+fn page(path: &str, query: &str) -> RouterData {
+    RouterData {
+        path: path.to_owned(),
+        query: query.to_owned(),
+    }
+}
+
+/// `perform_search` on `/?q=<q>`: the products it finds, by name.
+async fn search(client: &mut TestClient, q: &str) -> Vec<(String, i64)> {
+    let update = client
+        .call_from(
+            "search_state.perform_search",
+            json!({}),
+            page("/", &format!("q={q}")),
+        )
+        .await
+        .unwrap();
+    assert!(update.events.is_empty(), "{update:?}");
+    update.delta["search_state"]
+        .get("results")
+        .and_then(Value::as_array)
+        .map(|r| {
+            r.iter()
+                .map(|p| {
+                    (
+                        p["name"].as_str().unwrap().to_owned(),
+                        p["id"].as_i64().unwrap(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn anonymous_visitors_are_sent_to_log_in_except_on_public_pages() {
+    let (server, _db) = start().await;
+    let home = server.get("/").await.unwrap();
+    assert!(home.status == 302 || home.status == 303, "{}", home.status);
+    assert!(home.header("location").unwrap().starts_with("/login"));
+    for public in ["/about", "/login"] {
+        assert_eq!(server.get(public).await.unwrap().status, 200, "{public}");
+    }
+    let mut anonymous = server.client().await.unwrap();
+    let refused = anonymous
+        .call_from("order_state.list_orders", json!({}), page("/orders", ""))
+        .await
+        .unwrap();
+    let to = refused
+        .events_named("_redirect")
+        .next()
+        .expect("sent to log in");
+    assert!(to.path().unwrap().starts_with("/login"), "{refused:?}");
+    assert!(refused.delta.is_empty(), "the handler did not run");
+}
+
+#[tokio::test]
+async fn add_item_fills_the_logged_in_users_cart_from_their_shop_only() {
+    let (server, _db) = start().await;
+    let mut alice = tab(&server, "alice").await;
+    let mut bob = tab(&server, "bob").await;
+    let teas = search(&mut alice, "tea").await;
+    let green = teas.iter().find(|(n, _)| n == "Green tea").unwrap().1;
+    let teapot = teas.iter().find(|(n, _)| n == "Teapot").unwrap().1;
+    for id in [green, green, teapot] {
+        alice
+            .call("cart_state.add_item", json!({ "product_id": id }))
+            .await
+            .unwrap();
+    }
+    let cart = alice.call("cart_state.load", json!({})).await.unwrap();
+    assert!(cart.delta.is_empty(), "already up to date: {cart:?}");
+    let fresh = tab(&server, "alice")
+        .await
+        .call("cart_state.load", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(fresh.delta["cart_state"]["count"], 3);
+    let lines = &fresh.delta["cart_state"]["lines"];
+    assert_eq!(lines[0]["product"]["name"], "Green tea");
+    assert_eq!(lines[0]["quantity"], 2);
+
+    // Another shop's product is not for sale here.
+    let grinder = search(&mut bob, "grinder").await[0].1;
+    let refused = alice
+        .call("cart_state.add_item", json!({ "product_id": grinder }))
+        .await
+        .unwrap();
+    assert_eq!(refused.events[0].message(), Some("No such product."));
+    assert!(refused.delta.is_empty());
+}
+
+#[tokio::test]
+async fn perform_search_reads_q_from_the_pages_query_string() {
+    let (server, _db) = start().await;
+    let mut alice = tab(&server, "alice").await;
+    let names = |found: Vec<(String, i64)>| found.into_iter().map(|f| f.0).collect::<Vec<_>>();
+    assert_eq!(
+        names(search(&mut alice, "TEA").await),
+        ["Green tea", "Tea kettle", "Teapot"]
+    );
+    assert!(
+        names(search(&mut alice, "grinder").await).is_empty(),
+        "globex's grinder is not in acme's catalogue"
+    );
+    let mut bob = tab(&server, "bob").await;
+    assert_eq!(names(search(&mut bob, "grinder").await), ["Coffee grinder"]);
+}
+
+#[tokio::test]
+async fn process_payment_places_the_order_and_writes_the_session() {
+    let (server, _db) = start().await;
+    let cookie = server.login("alice", PASSWORD).await.unwrap();
+    let options = || ClientOptions::default().header("cookie", cookie.clone());
+    let mut alice = server.client_with(options()).await.unwrap();
+    let empty = alice
+        .call("billing_state.process_payment", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(empty.events[0].message(), Some("Your cart is empty."));
+
+    let kettle = search(&mut alice, "kettle").await[0].1;
+    alice
+        .call("cart_state.add_item", json!({ "product_id": kettle }))
+        .await
+        .unwrap();
+    let paid = alice
+        .call("billing_state.process_payment", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(paid.delta["billing_state"]["status"], "pending");
+    assert!(paid.delta["billing_state"]["last_order"].is_i64());
+    let cart = alice.call("cart_state.load", json!({})).await.unwrap();
+    assert_eq!(
+        cart.delta["cart_state"]["count"], 0,
+        "the cart became the order"
+    );
+
+    // Another tab of the same browser: the session (in the database) has the payment.
+    let mut other = server.client_with(options()).await.unwrap();
+    let profile = other
+        .call("profile_state.load_profile", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(profile.delta["profile_state"]["username"], "alice");
+    assert_eq!(profile.delta["profile_state"]["tenant"], "acme");
+    assert_eq!(
+        profile.delta["profile_state"]["last_payment_status"],
+        "pending"
+    );
+}
+
+#[tokio::test]
+async fn list_orders_shows_the_users_shop_and_never_another() {
+    let (server, _db) = start().await;
+    for (user, q) in [("alice", "teapot"), ("bob", "beans")] {
+        let mut client = tab(&server, user).await;
+        let id = search(&mut client, q).await[0].1;
+        client
+            .call("cart_state.add_item", json!({ "product_id": id }))
+            .await
+            .unwrap();
+        client
+            .call("billing_state.process_payment", json!({}))
+            .await
+            .unwrap();
+    }
+    let buyers = |update: ferrule::StateUpdate| -> Vec<String> {
+        update.delta["order_state"]["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["buyer"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut carol = tab(&server, "carol").await;
+    let acme = carol
+        .call("order_state.list_orders", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        buyers(acme),
+        ["alice"],
+        "acme's orders, whoever placed them"
+    );
+    let mut bob = tab(&server, "bob").await;
+    let globex = bob
+        .call("order_state.list_orders", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(buyers(globex), ["bob"]);
+}
+
+#[tokio::test]
+async fn a_banned_user_sees_account_suspended_and_no_handler_runs() {
+    let (server, _db) = start().await;
+    let mut mallory = tab(&server, "mallory").await;
+    for event in [
+        "profile_state.load_profile",
+        "order_state.list_orders",
+        "search_state.perform_search",
+    ] {
+        let refused = mallory.call(event, json!({})).await.unwrap();
+        assert_eq!(
+            refused.events[0].message(),
+            Some("Account suspended."),
+            "{event}"
+        );
+        assert!(refused.delta.is_empty(), "{event} did not run: {refused:?}");
+    }
+    let cookie = server.login("mallory", PASSWORD).await.unwrap();
+    let page = server
+        .http("GET", "/orders", &[("cookie", cookie.as_str())], b"")
+        .await
+        .unwrap();
+    assert_eq!(page.status, 403, "HTTP too: {}", page.text());
+}
+
+#[tokio::test]
+async fn demo_data_can_run_twice_without_duplicates() {
+    let (server, db) = start().await;
+    shop::server::demo_data(&db.connection(), PASSWORD)
+        .await
+        .unwrap();
+    let mut alice = tab(&server, "alice").await;
+    assert_eq!(
+        search(&mut alice, "").await.len(),
+        3,
+        "acme's three products, once"
+    );
+}
