@@ -278,6 +278,8 @@ fn test() -> Result<()> {
                 "uploads",
                 "-p",
                 "shop",
+                "-p",
+                "chat",
                 "--lib",
                 "--no-default-features",
                 "--features",
@@ -369,7 +371,7 @@ fn run_counting(what: &str, cmd: &mut Command) -> Result<(u64, u64)> {
 const TEST_FEATURES: &str = "ferrule/testing,ferrule/redis,ferrule/ssr,ferrule/client";
 
 /// The examples whose pages the browser tests drive.
-const E2E_APPS: [&str; 3] = ["counter", "uploads", "shop"];
+const E2E_APPS: [&str; 4] = ["counter", "uploads", "shop", "chat"];
 
 /// Builds app `package`'s browser client into its site directory.
 fn site(package: &str, release: bool) -> Result<PathBuf> {

@@ -1,0 +1,362 @@
+//! The server side of the chat: its tables, the handlers, and two tasks (the presence sweeper
+//! and the bot) that speak to rooms from outside any handler.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ferrule::db::sea_orm::{
+    ActiveModelTrait, ActiveValue, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+use ferrule::lifespan::OnPanic;
+use ferrule::middleware::{self, Next, Request};
+use ferrule::rooms::Rooms;
+use ferrule::{App, ClientEvent, EventContext, Handlers, State};
+use leptos::prelude::*;
+use serde_json::json;
+
+use crate::{ChatState, Here, JoinRoom, LeaveRoom, MESSAGE, Message, PRESENCE, Say};
+
+pub mod tables;
+
+use tables::{member, message};
+
+/// How the app's tasks behave; tests shorten the times.
+#[derive(Clone, Debug)]
+pub struct ChatOptions {
+    /// A tab not heard from for this long leaves its room.
+    pub presence_ttl: Duration,
+    /// How often the sweeper looks for such tabs.
+    pub sweep_every: Duration,
+    /// How often the bot posts in `lobby` (`None`: never).
+    pub bot_every: Option<Duration>,
+}
+
+impl Default for ChatOptions {
+    fn default() -> Self {
+        Self {
+            presence_ttl: Duration::from_secs(60),
+            sweep_every: Duration::from_secs(5),
+            bot_every: Some(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// How many messages a tab gets when it joins.
+pub const HISTORY: u64 = 50;
+
+/// The database, put into every request by the app.
+#[derive(Clone)]
+pub struct Db(pub DatabaseConnection);
+
+fn failed(e: DbErr) -> ferrule::Error {
+    ferrule::Error::internal(format!("chat: {e}"))
+}
+
+fn db(ctx: &EventContext) -> Result<DatabaseConnection, ferrule::Error> {
+    ctx.extension::<Db>()
+        .map(|d| d.0.clone())
+        .ok_or_else(|| ferrule::Error::internal("no database in the request"))
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The socket.io-level room a chat room is (ours are prefixed so names cannot clash).
+fn room_key(room: &str) -> String {
+    format!("chat:{room}")
+}
+
+/// The names in `room`, sorted, once each.
+async fn members_of(conn: &DatabaseConnection, room: &str) -> Result<Vec<String>, DbErr> {
+    let mut names: Vec<String> = member::Entity::find()
+        .filter(member::Column::Room.eq(room))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+fn presence(room: &str, members: &[String]) -> ClientEvent {
+    ClientEvent::new(PRESENCE, json!({ "room": room, "members": members }))
+}
+
+/// Stores a message and returns it as the client event.
+async fn post(
+    conn: &DatabaseConnection,
+    room: &str,
+    author: &str,
+    text: &str,
+) -> Result<ClientEvent, DbErr> {
+    message::ActiveModel {
+        room: ActiveValue::Set(room.to_owned()),
+        author: ActiveValue::Set(author.to_owned()),
+        text: ActiveValue::Set(text.to_owned()),
+        at_ms: ActiveValue::Set(now_ms()),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await?;
+    Ok(ClientEvent::new(
+        MESSAGE,
+        json!({ "author": author, "text": text }),
+    ))
+}
+
+fn check(what: &str, value: &str, max: usize, room: bool) -> Result<String, ferrule::Error> {
+    let value = value.trim();
+    let ok_chars = !room
+        || value
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '_');
+    if value.is_empty() || value.chars().count() > max || !ok_chars {
+        let rule = if room {
+            "letters, digits, - and _"
+        } else {
+            "any characters"
+        };
+        return Err(ferrule::Error::bad_request(format!(
+            "A {what} has 1 to {max} characters ({rule})."
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+impl ChatState {
+    async fn join(&mut self, ctx: EventContext, join: JoinRoom) -> Result<(), ferrule::Error> {
+        let room = check("room", &join.room, 32, true)?;
+        let name = check("name", &join.name, 32, false)?;
+        let conn = db(&ctx)?;
+        if !self.room.is_empty() && self.room != room {
+            self.leave(ctx.clone()).await?;
+        }
+        let row = member::ActiveModel {
+            token: ActiveValue::Set(ctx.token().to_owned()),
+            room: ActiveValue::Set(room.clone()),
+            name: ActiveValue::Set(name.clone()),
+            seen_ms: ActiveValue::Set(now_ms()),
+        };
+        member::Entity::insert(row)
+            .on_conflict(
+                sea_orm::sea_query::OnConflict::column(member::Column::Token)
+                    .update_columns([
+                        member::Column::Room,
+                        member::Column::Name,
+                        member::Column::SeenMs,
+                    ])
+                    .to_owned(),
+            )
+            .exec(&conn)
+            .await
+            .map_err(failed)?;
+        let mut history: Vec<Message> = message::Entity::find()
+            .filter(message::Column::Room.eq(&room))
+            .order_by_desc(message::Column::Id)
+            .limit(HISTORY)
+            .all(&conn)
+            .await
+            .map_err(failed)?
+            .into_iter()
+            .map(|m| Message {
+                author: m.author,
+                text: m.text,
+            })
+            .collect();
+        history.reverse();
+        self.members = members_of(&conn, &room).await.map_err(failed)?;
+        // Joins apply before broadcasts, so the tab hears its own arrival too.
+        ctx.join(room_key(&room));
+        ctx.broadcast(room_key(&room), presence(&room, &self.members));
+        self.history = history;
+        self.room = room;
+        self.name = name;
+        Ok(())
+    }
+
+    async fn say(&mut self, ctx: EventContext, say: Say) -> Result<(), ferrule::Error> {
+        if self.room.is_empty() {
+            return Err(ferrule::Error::bad_request("Join a room first."));
+        }
+        let text = check("message", &say.text, 500, false)?;
+        let conn = db(&ctx)?;
+        self.here(ctx.clone()).await?;
+        let event = post(&conn, &self.room, &self.name, &text)
+            .await
+            .map_err(failed)?;
+        ctx.broadcast(room_key(&self.room), event);
+        Ok(())
+    }
+
+    async fn leave(&mut self, ctx: EventContext) -> Result<(), ferrule::Error> {
+        if self.room.is_empty() {
+            return Ok(());
+        }
+        let conn = db(&ctx)?;
+        member::Entity::delete_by_id(ctx.token().to_owned())
+            .exec(&conn)
+            .await
+            .map_err(failed)?;
+        let left = std::mem::take(&mut self.room);
+        let members = members_of(&conn, &left).await.map_err(failed)?;
+        ctx.leave(room_key(&left));
+        ctx.broadcast(room_key(&left), presence(&left, &members));
+        self.members.clear();
+        self.history.clear();
+        Ok(())
+    }
+
+    /// Keeps the tab in its room's presence.
+    async fn here(&mut self, ctx: EventContext) -> Result<(), ferrule::Error> {
+        if self.room.is_empty() {
+            return Ok(());
+        }
+        member::Entity::update_many()
+            .col_expr(
+                member::Column::SeenMs,
+                sea_orm::sea_query::Expr::value(now_ms()),
+            )
+            .filter(member::Column::Token.eq(ctx.token()))
+            .exec(&db(&ctx)?)
+            .await
+            .map_err(failed)?;
+        Ok(())
+    }
+}
+
+impl State for ChatState {
+    fn handlers(h: &mut Handlers<Self>) {
+        h.action::<JoinRoom, _, _>(Self::join)
+            .action::<Say, _, _>(Self::say)
+            .action::<LeaveRoom, _, _>(Self::leave)
+            .action::<Here, _, _>(Self::here);
+    }
+}
+
+/// One sweep: drops members not heard from within `ttl` and tells each room that lost one.
+pub async fn sweep(
+    conn: &DatabaseConnection,
+    rooms: &Rooms,
+    ttl: Duration,
+) -> Result<(), ferrule::Error> {
+    let cutoff = now_ms() - i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    let gone = member::Entity::find()
+        .filter(member::Column::SeenMs.lt(cutoff))
+        .all(conn)
+        .await
+        .map_err(failed)?;
+    if gone.is_empty() {
+        return Ok(());
+    }
+    member::Entity::delete_many()
+        .filter(member::Column::SeenMs.lt(cutoff))
+        .exec(conn)
+        .await
+        .map_err(failed)?;
+    let mut touched: Vec<String> = gone.into_iter().map(|m| m.room).collect();
+    touched.sort();
+    touched.dedup();
+    for room in touched {
+        let members = members_of(conn, &room).await.map_err(failed)?;
+        rooms
+            .broadcast(&room_key(&room), vec![presence(&room, &members)])
+            .await?;
+    }
+    Ok(())
+}
+
+/// The bot's message number `n` in `lobby`.
+pub async fn bot_post(
+    conn: &DatabaseConnection,
+    rooms: &Rooms,
+    n: u64,
+) -> Result<(), ferrule::Error> {
+    let text = format!("Reminder #{n}: be kind, and say hello to whoever joins.");
+    let event = post(conn, "lobby", "bot", &text).await.map_err(failed)?;
+    rooms.broadcast(&room_key("lobby"), vec![event]).await
+}
+
+/// The whole HTML document around [`App`](crate::App): what the server renders for a page.
+pub fn shell(options: leptos::config::LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="icon" href="data:,"/>
+                <title>"Chat"</title>
+                <link rel="stylesheet" href="/pkg/chat.css"/>
+                <HydrationScripts options/>
+            </head>
+            <body>
+                <crate::App/>
+            </body>
+        </html>
+    }
+}
+
+/// The chat on database `db`, with its two tasks. For several processes, add
+/// `state_manager(RedisStateManager)` and `broadcast_over_redis(..)` (as `main.rs` does when
+/// `REDIS_URL` is set): presence and history live in the database every process shares.
+pub fn app(db: DatabaseConnection, options: ChatOptions) -> App {
+    let site = ferrule::ssr::site_options("chat");
+    let handle = Db(db.clone());
+    let app = App::new()
+        .database(db.clone())
+        .migrations::<tables::Migrator>()
+        .state::<ChatState>()
+        .middleware(middleware::from_fn(
+            "db",
+            move |mut req: Request, next: Next| {
+                req.extensions_mut().insert(handle.clone());
+                next.run(req)
+            },
+        ));
+    let rooms = app.rooms();
+    let (conn, ttl, every) = (db.clone(), options.presence_ttl, options.sweep_every);
+    let app = app.task("presence sweeper", OnPanic::Restart, move |cancel| {
+        let (conn, rooms) = (conn.clone(), rooms.clone());
+        async move {
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    () = tokio::time::sleep(every) => {
+                        if let Err(e) = sweep(&conn, &rooms, ttl).await {
+                            tracing::warn!(error = %e, "presence sweep failed");
+                        }
+                    }
+                }
+            }
+        }
+    });
+    let app = match options.bot_every {
+        Some(every) => {
+            let rooms = app.rooms();
+            app.task("bot", OnPanic::Restart, move |cancel| {
+                let (conn, rooms) = (db.clone(), rooms.clone());
+                async move {
+                    let mut n = 0;
+                    loop {
+                        tokio::select! {
+                            () = cancel.cancelled() => break,
+                            () = tokio::time::sleep(every) => {
+                                n += 1;
+                                if let Err(e) = bot_post(&conn, &rooms, n).await {
+                                    tracing::warn!(error = %e, "the bot could not post");
+                                }
+                            }
+                        }
+                    }
+                }
+            })
+        }
+        None => app,
+    };
+    app.merge(ferrule::ssr::pages(site, shell, crate::App))
+}
