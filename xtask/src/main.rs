@@ -693,6 +693,7 @@ fn install_tool(target_dir: &Path, name: &str, version: &str, args: &[&str]) -> 
 fn book() -> Result<(u64, u64)> {
     let root = root()?;
     let target_dir = ferrule_cli::site::SiteOptions::new(&root, "counter", false)?.target_dir;
+    check_includes(&root.join("docs/src"))?;
     let mdbook = install_tool(&target_dir, "mdbook", "0.5.4", &["--no-default-features"])?;
     let out = target_dir.join("book");
     run(
@@ -707,6 +708,44 @@ fn book() -> Result<(u64, u64)> {
     }
     eprintln!("    the book: {}", out.join("index.html").display());
     Ok((1, 0))
+}
+
+/// Every `{{#include FILE:ANCHOR}}` of the book names a file and an anchor that exist (mdBook
+/// would quietly include nothing), so a renamed function cannot empty a chapter's listing.
+fn check_includes(src: &Path) -> Result<()> {
+    let mut problems = Vec::new();
+    for entry in std::fs::read_dir(src)?.flatten() {
+        let chapter = entry.path();
+        if chapter.extension().is_none_or(|e| e != "md") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&chapter)?;
+        for part in text.split("{{#include ").skip(1) {
+            let Some(spec) = part.split("}}").next() else {
+                continue;
+            };
+            let (file, anchor) = spec.trim().split_once(':').unwrap_or((spec.trim(), ""));
+            let path = src.join(file);
+            let name = chapter.file_name().unwrap_or_default().to_string_lossy();
+            match std::fs::read_to_string(&path) {
+                Err(_) => problems.push(format!("{name}: {file} does not exist")),
+                Ok(code) => {
+                    let marked = code.contains(&format!("ANCHOR: {anchor}\n"))
+                        && code.contains(&format!("ANCHOR_END: {anchor}\n"));
+                    if !anchor.is_empty() && !marked {
+                        problems.push(format!("{name}: {file} has no anchor `{anchor}`"));
+                    }
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        bail!(
+            "the book includes what is not there:\n  {}",
+            problems.join("\n  ")
+        );
+    }
+    Ok(())
 }
 
 /// Every file under `dir` with its text, sorted by path.

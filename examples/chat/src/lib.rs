@@ -120,11 +120,13 @@ fn ChatPage() -> impl IntoView {
         messages.set(state.with(|s| s.history.clone()));
         members.set(state.with(|s| s.members.clone()));
     });
+    // ANCHOR: on_event
     ferrule.on_event(MESSAGE, move |payload| {
         if let Ok(m) = serde_json::from_value::<Message>(payload.clone()) {
             messages.update(|all| all.push(m));
         }
     });
+    // ANCHOR_END: on_event
     ferrule.on_event(PRESENCE, move |payload| {
         if let Some(list) = payload.get("members").and_then(|m| m.as_array()) {
             members.set(

@@ -19,6 +19,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // ANCHOR: redis
     let mut app = chat::app(db, ChatOptions::default());
     if let Ok(redis) = std::env::var("REDIS_URL") {
         let nodes = async {
@@ -37,4 +38,5 @@ async fn main() -> ExitCode {
         }
     }
     app.run_cli().await
+    // ANCHOR_END: redis
 }

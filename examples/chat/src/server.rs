@@ -129,6 +129,7 @@ fn check(what: &str, value: &str, max: usize, room: bool) -> Result<String, ferr
 }
 
 impl ChatState {
+    // ANCHOR: join_say
     async fn join(&mut self, ctx: EventContext, join: JoinRoom) -> Result<(), ferrule::Error> {
         let room = check("room", &join.room, 32, true)?;
         let name = check("name", &join.name, 32, false)?;
@@ -192,6 +193,7 @@ impl ChatState {
         ctx.broadcast(room_key(&self.room), event);
         Ok(())
     }
+    // ANCHOR_END: join_say
 
     async fn leave(&mut self, ctx: EventContext) -> Result<(), ferrule::Error> {
         if self.room.is_empty() {
@@ -238,6 +240,7 @@ impl State for ChatState {
     }
 }
 
+// ANCHOR: sweep
 /// One sweep: drops members not heard from within `ttl` and tells each room that lost one.
 pub async fn sweep(
     conn: &DatabaseConnection,
@@ -269,6 +272,7 @@ pub async fn sweep(
     }
     Ok(())
 }
+// ANCHOR_END: sweep
 
 /// The bot's message number `n` in `lobby`.
 pub async fn bot_post(
@@ -318,6 +322,7 @@ pub fn app(db: DatabaseConnection, options: ChatOptions) -> App {
                 next.run(req)
             },
         ));
+    // ANCHOR: sweeper_task
     let rooms = app.rooms();
     let (conn, ttl, every) = (db.clone(), options.presence_ttl, options.sweep_every);
     let app = app.task("presence sweeper", OnPanic::Restart, move |cancel| {
@@ -335,6 +340,7 @@ pub fn app(db: DatabaseConnection, options: ChatOptions) -> App {
             }
         }
     });
+    // ANCHOR_END: sweeper_task
     let app = match options.bot_every {
         Some(every) => {
             let rooms = app.rooms();

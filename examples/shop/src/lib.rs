@@ -204,6 +204,7 @@ fn Layout() -> impl IntoView {
     }
 }
 
+// ANCHOR: catalogue
 /// The catalogue: `?q=` searches it (a plain GET form), each product can go into the cart.
 #[component]
 fn Catalogue() -> impl IntoView {
@@ -244,6 +245,7 @@ fn Catalogue() -> impl IntoView {
         <p>"Payment: " <span id="payment">{move || status.get()}</span></p>
     }
 }
+// ANCHOR_END: catalogue
 
 /// The orders of the user's shop: every user of one tenant sees the same list, and nobody sees
 /// another tenant's.

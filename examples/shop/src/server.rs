@@ -61,6 +61,7 @@ fn user_id(ctx: &EventContext) -> Result<i64, ferrule::Error> {
         .ok_or_else(|| ferrule::Error::Unauthenticated("Please log in first.".into()))
 }
 
+// ANCHOR: tenant
 /// Middleware (the reference's `TenantMiddleware`): looks up the logged-in user's profile and
 /// puts it and its [`Tenant`] into the request, for HTTP requests and events alike.
 async fn tenant(mut req: Request, next: Next) -> Result<Response, ferrule::Error> {
@@ -89,7 +90,9 @@ async fn tenant(mut req: Request, next: Next) -> Result<Response, ferrule::Error
     }
     next.run(req).await
 }
+// ANCHOR_END: tenant
 
+// ANCHOR: banned
 /// Middleware (the reference's `BannedUserMiddleware`): a banned user's requests fail, so on an
 /// event the handler does not run and the user sees the toast "Account suspended.".
 async fn banned_user(req: Request, next: Next) -> Result<Response, ferrule::Error> {
@@ -102,6 +105,7 @@ async fn banned_user(req: Request, next: Next) -> Result<Response, ferrule::Erro
     }
     next.run(req).await
 }
+// ANCHOR_END: banned
 
 fn view(p: product::Model) -> ProductView {
     ProductView {
@@ -112,6 +116,7 @@ fn view(p: product::Model) -> ProductView {
 }
 
 impl CartState {
+    // ANCHOR: add_item
     /// The reference's `CartState.add_item(product_id)`: the product must be one of the user's
     /// shop; a second add raises the quantity.
     async fn add_item(&mut self, ctx: EventContext, add: AddItem) -> Result<(), ferrule::Error> {
@@ -151,6 +156,7 @@ impl CartState {
         }
         self.load(ctx).await
     }
+    // ANCHOR_END: add_item
 
     async fn load(&mut self, ctx: EventContext) -> Result<(), ferrule::Error> {
         let conn = db(&ctx)?;
@@ -185,6 +191,7 @@ impl State for CartState {
 }
 
 impl SearchState {
+    // ANCHOR: perform_search
     /// The reference's `SearchState.perform_search`: `q` comes from the request's query string
     /// (the page's, which the event carries), the results from the user's shop only.
     async fn perform_search(&mut self, ctx: EventContext) -> Result<(), ferrule::Error> {
@@ -205,6 +212,7 @@ impl SearchState {
         self.query = query;
         Ok(())
     }
+    // ANCHOR_END: perform_search
 }
 
 impl State for SearchState {
@@ -214,6 +222,7 @@ impl State for SearchState {
 }
 
 impl ProfileState {
+    // ANCHOR: load_profile
     /// The reference's `ProfileState.load_profile`, with the functional helpers: the current
     /// user and session come from the event being handled, without a parameter.
     async fn load_profile(&mut self, ctx: EventContext) -> Result<(), ferrule::Error> {
@@ -232,6 +241,7 @@ impl ProfileState {
         }
         Ok(())
     }
+    // ANCHOR_END: load_profile
 }
 
 impl State for ProfileState {
@@ -241,6 +251,7 @@ impl State for ProfileState {
 }
 
 impl BillingState {
+    // ANCHOR: process_payment
     /// The reference's `BillingState.process_payment`: the cart becomes an order of the user's
     /// shop, and the payment's status goes into the session (where the profile page reads it).
     async fn process_payment(
@@ -295,6 +306,7 @@ impl BillingState {
         self.last_order = Some(placed.id);
         Ok(None)
     }
+    // ANCHOR_END: process_payment
 }
 
 impl State for BillingState {
@@ -304,6 +316,7 @@ impl State for BillingState {
 }
 
 impl OrderState {
+    // ANCHOR: list_orders
     /// The reference's `OrderState.list_orders`: scoped by the tenant the middleware found, so
     /// one shop never sees another's orders.
     async fn list_orders(&mut self, ctx: EventContext) -> Result<(), ferrule::Error> {
@@ -324,6 +337,7 @@ impl OrderState {
             .collect();
         Ok(())
     }
+    // ANCHOR_END: list_orders
 }
 
 impl State for OrderState {
@@ -352,6 +366,7 @@ pub fn shell(options: leptos::config::LeptosOptions) -> impl IntoView {
     }
 }
 
+// ANCHOR: app
 /// The shop on database `db`. The chain: Ferrule's session, CSRF and auth, then the database
 /// handle, `login_required` (public `/login`, `/register`, `/about`), `tenant`, `banned_user`.
 pub fn app(db: DatabaseConnection) -> App {
@@ -380,6 +395,7 @@ pub fn app(db: DatabaseConnection) -> App {
         .middleware(middleware::from_fn("banned_user", banned_user))
         .merge(ferrule::ssr::pages(options, shell, crate::App))
 }
+// ANCHOR_END: app
 
 /// Who `demo-data` creates: (username, shop, banned).
 pub const DEMO_USERS: &[(&str, &str, bool)] = &[

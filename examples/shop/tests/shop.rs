@@ -219,6 +219,7 @@ async fn list_orders_shows_the_users_shop_and_never_another() {
     assert_eq!(buyers(globex), ["bob"]);
 }
 
+// ANCHOR: banned_test
 #[tokio::test]
 async fn a_banned_user_sees_account_suspended_and_no_handler_runs() {
     let (server, _db) = start().await;
@@ -243,6 +244,7 @@ async fn a_banned_user_sees_account_suspended_and_no_handler_runs() {
         .unwrap();
     assert_eq!(page.status, 403, "HTTP too: {}", page.text());
 }
+// ANCHOR_END: banned_test
 
 #[tokio::test]
 async fn demo_data_can_run_twice_without_duplicates() {
