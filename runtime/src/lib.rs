@@ -124,6 +124,10 @@ mod book {
     mod sessions_and_auth {}
     #[doc = include_str!("../../docs/src/testing.md")]
     mod testing {}
+    #[doc = include_str!("../../docs/src/states-and-handlers.md")]
+    mod states_and_handlers {}
+    #[doc = include_str!("../../docs/src/deployment.md")]
+    mod deployment {}
     #[doc = include_str!("../../docs/src/uploads-and-lifespan.md")]
     mod uploads_and_lifespan {}
 }
