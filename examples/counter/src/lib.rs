@@ -16,6 +16,7 @@ mod server;
 #[cfg(feature = "ssr")]
 pub use server::{app, shell};
 
+// ANCHOR: state
 /// The count every tab sees and changes.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CounterState {
@@ -43,6 +44,7 @@ ferrule::actions!(CounterState {
     add: Add,
     reset: Reset,
 });
+// ANCHOR_END: state
 
 /// The app's root component: the router and the Ferrule runtime.
 #[component]
@@ -76,6 +78,7 @@ fn Layout() -> impl IntoView {
     }
 }
 
+// ANCHOR: home
 #[component]
 fn Home() -> impl IntoView {
     let counter = ui::use_state::<CounterState>();
@@ -95,6 +98,7 @@ fn Home() -> impl IntoView {
         <button id="reset" on:click=move |_| { emit.send(Reset); }>"Reset (logged-in users)"</button>
     }
 }
+// ANCHOR_END: home
 
 /// A plain HTML form: it works before the client loads, and the CSRF token comes from the
 /// server render.

@@ -8,6 +8,7 @@ use leptos::prelude::*;
 
 use crate::{Add, CounterState, Increment, Reset};
 
+// ANCHOR: handlers
 impl CounterState {
     async fn increment(&mut self, _ctx: EventContext) {
         self.count += 1;
@@ -36,7 +37,9 @@ impl State for CounterState {
             .login_required();
     }
 }
+// ANCHOR_END: handlers
 
+// ANCHOR: timing
 /// Custom middleware: times every request and event; HTTP answers get a `Server-Timing` header.
 async fn timing(req: Request, next: Next) -> Result<Response, ferrule::Error> {
     let started = Instant::now();
@@ -54,6 +57,7 @@ async fn timing(req: Request, next: Next) -> Result<Response, ferrule::Error> {
     }
     Ok(resp)
 }
+// ANCHOR_END: timing
 
 /// The whole HTML document around [`App`](crate::App): what the server renders for a page.
 pub fn shell(options: leptos::config::LeptosOptions) -> impl IntoView {

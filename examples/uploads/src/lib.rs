@@ -68,18 +68,20 @@ fn Home() -> impl IntoView {
     let size = avatar.field(|a| a.size);
     let uploads = avatar.field(|a| a.uploads);
     view! {
-        <h1>"Your avatar"</h1>
-        <p>"Pick an image of at most 1 MiB."</p>
-        <FileUpload handler=SetAvatar::event_name() accept="image/*"/>
-        <dl>
-            <dt>"File"</dt>
-            <dd id="avatar-name">{move || name.get().unwrap_or_else(|| "none yet".to_owned())}</dd>
-            <dt>"Size"</dt>
-            <dd id="avatar-size">{move || size.get()}</dd>
-            <dt>"Uploads"</dt>
-            <dd id="uploads">{move || uploads.get()}</dd>
-        </dl>
-    }
+            <h1>"Your avatar"</h1>
+            <p>"Pick an image of at most 1 MiB."</p>
+    // ANCHOR: component
+            <FileUpload handler=SetAvatar::event_name() accept="image/*"/>
+    // ANCHOR_END: component
+            <dl>
+                <dt>"File"</dt>
+                <dd id="avatar-name">{move || name.get().unwrap_or_else(|| "none yet".to_owned())}</dd>
+                <dt>"Size"</dt>
+                <dd id="avatar-size">{move || size.get()}</dd>
+                <dt>"Uploads"</dt>
+                <dd id="uploads">{move || uploads.get()}</dd>
+            </dl>
+        }
 }
 
 /// The browser entry point: hydrates the server-rendered page.

@@ -14,6 +14,7 @@ use crate::{AvatarState, SetAvatar};
 #[derive(Clone, Debug)]
 pub struct MediaDir(pub PathBuf);
 
+// ANCHOR: handler
 impl AvatarState {
     /// Keeps the first file: the runtime deletes its temporary file after this returns, so it
     /// is copied under `media/` first.
@@ -72,6 +73,7 @@ impl State for AvatarState {
         );
     }
 }
+// ANCHOR_END: handler
 
 /// The whole HTML document around [`App`](crate::App).
 pub fn shell(options: leptos::config::LeptosOptions) -> impl IntoView {
