@@ -311,13 +311,7 @@ pub fn plan(root: &Path, kind: Kind, name: &str, fields: &[String]) -> Result<Pl
     let pascal = pascal_case(&snake);
     let plural_snake = plural(&snake);
     let plural_pascal = pascal_case(&plural_snake);
-    let title = {
-        let words = plural_snake.replace('_', " ");
-        let mut cs = words.chars();
-        cs.next()
-            .map(|c| c.to_ascii_uppercase().to_string() + cs.as_str())
-            .unwrap_or_default()
-    };
+    let title = title_of(&plural_snake);
     let module_file = format!("src/{snake}.rs");
     let test_file = match kind {
         Kind::Scaffold => format!("tests/{plural_snake}.rs"),

@@ -2,41 +2,14 @@
 //! generators): a template or generator change shows up as a reviewable diff of the output.
 //! Refresh with `INSTA_UPDATE=always cargo test -p ferrule-cli --test snapshots` and review.
 
+mod common;
+
 use std::path::{Path, PathBuf};
+
+use common::{files, scratch};
 
 use ferrule_cli::generate::{Kind, apply, plan};
 use ferrule_cli::new::{Database, NewOptions, new_app};
-
-fn scratch(what: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!(
-        "ferrule-snap-{what}-{}-{nanos}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Every file under `dir`, relative, sorted.
-fn files(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p.strip_prefix(dir).unwrap().display().to_string());
-            }
-        }
-    }
-    out.sort();
-    out
-}
 
 /// The listed files of `dir` in one text, each under its name (all files when `only` is empty).
 fn bundle(dir: &Path, only: &[&str]) -> String {
