@@ -1,4 +1,4 @@
-// The app `ferrule new` generates, in a real browser, as a newcomer uses it: register, see who is
+// The app `ferrule new` generates, in a real browser (on PostgreSQL when E2E_PG_ADMIN is set), as a newcomer uses it: register, see who is
 // logged in, click, write a note, open the private page, log out. Run by `cargo xtask test` after generating
 // the app (E2E_APP names it); not picked up by a bare `node --test`.
 import { test, before, after } from 'node:test';
@@ -24,7 +24,7 @@ async function withApp(t, body) {
     });
   } finally {
     await context.close();
-    await server.stop();
+    await server.close();
   }
 }
 

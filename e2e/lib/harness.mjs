@@ -31,14 +31,29 @@ async function freePort() {
   });
 }
 
+/** The database of one server: a SQLite file in `dir`, or, when E2E_PG_ADMIN names a
+ * PostgreSQL server (`postgres://user@host:port/postgres`), a new database there made with psql. */
+function database(dir, port) {
+  const admin = process.env.E2E_PG_ADMIN;
+  if (!admin) return { url: `sqlite://${join(dir, 'app.sqlite3')}?mode=rwc`, drop: () => {} };
+  const name = `ferrule_e2e_${process.pid}_${port}`;
+  const psql = (sql) => spawnSync('psql', [admin, '-qc', sql], { encoding: 'utf8' });
+  const made = psql(`CREATE DATABASE ${name}`);
+  if (made.status !== 0) throw new Error(`cannot create the database ${name} with psql: ${made.stderr || made.error}`);
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
 /** A server of example `app` with its own database and working directory; `restart()` brings
  * it back on the same port. */
 export async function startServer(env = {}, app = 'counter') {
   const dir = mkdtempSync(join(tmpdir(), 'ferrule-e2e-'));
   const port = await freePort();
+  const db = database(dir, port);
   const baseEnv = {
     ...process.env,
-    DATABASE_URL: `sqlite://${join(dir, 'app.sqlite3')}?mode=rwc`,
+    DATABASE_URL: db.url,
     FERRULE_ADDR: `127.0.0.1:${port}`,
     FERRULE_LOG: process.env.FERRULE_LOG || 'warn',
     ...env,
@@ -71,6 +86,8 @@ export async function startServer(env = {}, app = 'counter') {
     await exited;
   };
   server.restart = async () => { await server.stop(); await server.start(); };
+  /** Stops the server for good and deletes its database. */
+  server.close = async () => { await server.stop(); db.drop(); };
   await server.start();
   return server;
 }

@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use ferrule_cli::new::Database;
 
 mod bench;
 
@@ -469,7 +470,7 @@ fn new_generated(
     root: &Path,
     target_dir: &Path,
     name: &str,
-    database: ferrule_cli::new::Database,
+    database: Database,
     auth: bool,
 ) -> Result<PathBuf> {
     let parent = target_dir.join("generated");
@@ -532,71 +533,105 @@ fn check_generated(dir: &Path, target_dir: &Path, env: &[(&str, String)]) -> Res
 }
 
 /// Apps `ferrule new` makes, checked as their users would: the newcomer's (SQLite, account
-/// pages, one of everything `ferrule generate` makes) with its browser test and the dev loop,
-/// a PostgreSQL app without account pages tested against the real server, and the template
-/// through the stock `cargo generate` giving the same files as `ferrule new`.
+/// pages, one of everything `ferrule generate` makes) with its browser tests and the dev loop;
+/// the same on PostgreSQL, its tests and browser tests against the real server; an app without
+/// account pages; and the template through the stock `cargo generate` giving the same files as
+/// `ferrule new`.
 fn generated_app() -> Result<(u64, u64)> {
     let root = root()?;
     let target_dir = ferrule_cli::site::SiteOptions::new(&root, "counter", false)?.target_dir;
-    let dir = new_generated(
-        &root,
-        &target_dir,
-        "newcomer-app",
-        ferrule_cli::new::Database::Sqlite,
-        true,
-    )?;
+    let browsers = Path::new(CHROMIUM).exists() && which("node").is_some();
+    if !browsers {
+        eprintln!("!!! no Chromium or node: the generated apps' browser tests SKIP");
+    }
+    let mut counts = (0, 0);
+    let mut add = |(p, f): (u64, u64)| counts = (counts.0 + p, counts.1 + f);
+
+    let dir = new_generated(&root, &target_dir, "newcomer-app", Database::Sqlite, true)?;
     generate_into(&dir, NEWCOMER_GENERATE)?;
-    let mut counts = check_generated(&dir, &target_dir, &[])?;
-    let app = ferrule_cli::site::SiteOptions {
-        workspace: dir.clone(),
-        package: "newcomer-app".into(),
-        package_dir: dir.clone(),
-        release: false,
-        target_dir: target_dir.clone(),
-    };
-    eprintln!("==> the generated app's browser client and server");
-    ferrule_cli::site::build_client(&app)?;
-    let bin = ferrule_cli::site::build_server(&app)?;
-    if !Path::new(CHROMIUM).exists() || which("node").is_none() {
-        eprintln!("!!! no Chromium or node: the generated app's browser test SKIPS");
-    } else {
-        let mut cmd = Command::new("node");
-        cmd.args(["--test", "--test-reporter=spec", "generated-app.e2e.mjs"])
-            .current_dir(root.join("e2e"))
-            .env("E2E_BIN_DIR", bin.parent().context("binary directory")?)
-            .env("E2E_APP", "newcomer-app")
-            .env("E2E_ARTIFACTS", target_dir.join("e2e-artifacts"))
-            .env("E2E_CHROMIUM", CHROMIUM);
-        let (p, f) = run_node_tests("node --test the generated app in Chromium", &mut cmd)?;
+    add(check_generated(&dir, &target_dir, &[])?);
+    let bin = build_generated(&dir, &target_dir)?;
+    if browsers {
+        add(browser_test(&root, &bin, &target_dir, &[])?);
         dev_loop(&root, &dir, &target_dir)?;
-        counts = (counts.0 + p + 1, counts.1 + f);
+        add((1, 0));
     }
 
-    let pg_dir = new_generated(
-        &root,
-        &target_dir,
-        "newcomer-pg",
-        ferrule_cli::new::Database::Postgres,
-        false,
-    )?;
-    generate_into(
-        &pg_dir,
-        &[&["scaffold", "task", "title:string", "done:bool"]],
-    )?;
     let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
     if reachable("127.0.0.1:5432") {
+        let dir = new_generated(&root, &target_dir, "newcomer-pg", Database::Postgres, true)?;
+        generate_into(&dir, &NEWCOMER_GENERATE[..1])?;
         // The app's own default URL: its tests make their databases on that server.
-        let (p, f) = check_generated(&pg_dir, &target_dir, &[])?;
-        counts = (counts.0 + p, counts.1 + f);
+        add(check_generated(&dir, &target_dir, &[])?);
+        let bin = build_generated(&dir, &target_dir)?;
+        if browsers {
+            let admin = "postgres://postgres@127.0.0.1:5432/postgres".to_owned();
+            add(browser_test(
+                &root,
+                &bin,
+                &target_dir,
+                &[("E2E_PG_ADMIN", admin)],
+            )?);
+        }
     } else if ci {
         bail!(
-            "CI=true but PostgreSQL on 127.0.0.1:5432 is not reachable: newcomer-pg's tests cannot run"
+            "CI=true but PostgreSQL on 127.0.0.1:5432 is not reachable: newcomer-pg cannot be tested"
         );
     } else {
-        eprintln!("\n!!! PostgreSQL on 127.0.0.1:5432 not reachable: newcomer-pg's tests SKIP\n");
+        eprintln!("\n!!! PostgreSQL on 127.0.0.1:5432 not reachable: newcomer-pg SKIPS\n");
     }
+
+    let dir = new_generated(&root, &target_dir, "newcomer-lite", Database::Sqlite, false)?;
+    generate_into(&dir, &[&["scaffold", "task", "title:string", "done:bool"]])?;
+    add(check_generated(&dir, &target_dir, &[])?);
+
     stock_cargo_generate(&root, &target_dir)?;
-    Ok((counts.0 + 1, counts.1))
+    add((1, 0));
+    Ok(counts)
+}
+
+/// The generated app's browser client and server; returns the server binary.
+fn build_generated(dir: &Path, target_dir: &Path) -> Result<PathBuf> {
+    let package = dir
+        .file_name()
+        .context("app directory")?
+        .to_string_lossy()
+        .into_owned();
+    let app = ferrule_cli::site::SiteOptions {
+        workspace: dir.to_path_buf(),
+        package: package.clone(),
+        package_dir: dir.to_path_buf(),
+        release: false,
+        target_dir: target_dir.to_path_buf(),
+    };
+    eprintln!("==> {package}'s browser client and server");
+    ferrule_cli::site::build_client(&app)?;
+    ferrule_cli::site::build_server(&app)
+}
+
+/// `e2e/generated-app.e2e.mjs` against the generated app whose server is `bin`.
+fn browser_test(
+    root: &Path,
+    bin: &Path,
+    target_dir: &Path,
+    env: &[(&str, String)],
+) -> Result<(u64, u64)> {
+    let app = bin
+        .file_name()
+        .context("binary name")?
+        .to_string_lossy()
+        .into_owned();
+    let mut cmd = Command::new("node");
+    cmd.args(["--test", "--test-reporter=spec", "generated-app.e2e.mjs"])
+        .current_dir(root.join("e2e"))
+        .env("E2E_BIN_DIR", bin.parent().context("binary directory")?)
+        .env("E2E_APP", &app)
+        .env("E2E_ARTIFACTS", target_dir.join("e2e-artifacts"))
+        .env("E2E_CHROMIUM", CHROMIUM);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run_node_tests(&format!("node --test {app} in Chromium"), &mut cmd)
 }
 
 /// The template through the stock `cargo generate` (installed from crates.io into
@@ -629,9 +664,9 @@ fn stock_cargo_generate(root: &Path, target_dir: &Path) -> Result<()> {
         ferrule_cli::new::new_app(&ferrule_cli::new::NewOptions {
             name: name.clone(),
             database: if db == "sqlite" {
-                ferrule_cli::new::Database::Sqlite
+                Database::Sqlite
             } else {
-                ferrule_cli::new::Database::Postgres
+                Database::Postgres
             },
             auth,
             parent: ours.clone(),
@@ -905,7 +940,7 @@ fn demo() -> Result<()> {
         eprintln!("==> ferrule new demo-app (in {})", parent.display());
         ferrule_cli::new::new_app(&ferrule_cli::new::NewOptions {
             name: "demo-app".into(),
-            database: ferrule_cli::new::Database::Sqlite,
+            database: Database::Sqlite,
             auth: true,
             parent,
             ferrule_dep: None,
