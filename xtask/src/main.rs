@@ -126,6 +126,10 @@ fn setup() -> Result<()> {
     if !Path::new(CHROMIUM).exists() {
         apt_install(&["chromium"])?;
     }
+    // The generated PostgreSQL app's browser tests make their databases with psql.
+    if which("psql").is_none() {
+        apt_install(&["postgresql-client"])?;
+    }
     if which("node").is_none() || which("npm").is_none() {
         apt_install(&["nodejs", "npm"])?;
     }
