@@ -182,6 +182,7 @@ fn Layout() -> impl IntoView {
             <a href="/orders">"Orders"</a>
             <a href="/profile">"Profile"</a>
             <a href="/about">"About"</a>
+            <a href="/register">"Register"</a>
             <span>"Cart: " <output id="cart-count">{move || count.get()}</output></span>
             <span id="user">{move || who.get()}</span>
             <form method="post" action="/_auth/logout">
@@ -198,6 +199,7 @@ fn Layout() -> impl IntoView {
                 <Route path=path!("/profile") view=Profile/>
                 <Route path=path!("/about") view=About/>
                 <Route path=path!("/login") view=Login/>
+                <Route path=path!("/register") view=Register/>
             </Routes>
         </main>
         <Toasts/>
@@ -307,6 +309,22 @@ fn Login() -> impl IntoView {
             <label>"Username " <input name="username" autocomplete="username"/></label>
             <label>"Password " <input name="password" type="password" autocomplete="current-password"/></label>
             <button type="submit">"Log in"</button>
+        </form>
+    }
+}
+
+/// Public: a new account. It belongs to no shop until someone adds it to one (the demo data
+/// does for its users), so its catalogue stays empty and says why.
+#[component]
+fn Register() -> impl IntoView {
+    view! {
+        <h1>"Register"</h1>
+        <form method="post" action="/_auth/register">
+            <input type="hidden" name="csrf_token" value=ui::csrf_token()/>
+            <input type="hidden" name="next" value="/"/>
+            <label>"Username " <input name="username" autocomplete="username"/></label>
+            <label>"Password " <input name="password" type="password" autocomplete="new-password"/></label>
+            <button type="submit">"Create my account"</button>
         </form>
     }
 }

@@ -66,7 +66,7 @@ async fn anonymous_visitors_are_sent_to_log_in_except_on_public_pages() {
     let home = server.get("/").await.unwrap();
     assert!(home.status == 302 || home.status == 303, "{}", home.status);
     assert!(home.header("location").unwrap().starts_with("/login"));
-    for public in ["/about", "/login"] {
+    for public in ["/about", "/login", "/register"] {
         assert_eq!(server.get(public).await.unwrap().status, 200, "{public}");
     }
     let mut anonymous = server.client().await.unwrap();
@@ -245,6 +245,29 @@ async fn a_banned_user_sees_account_suspended_and_no_handler_runs() {
     assert_eq!(page.status, 403, "HTTP too: {}", page.text());
 }
 // ANCHOR_END: banned_test
+
+#[tokio::test]
+async fn a_new_account_belongs_to_no_shop_and_is_told_so() {
+    let (server, _db) = start().await;
+    let cookie = server.register("newcomer", PASSWORD).await.unwrap();
+    let mut tab = server
+        .client_with(ClientOptions::default().header("cookie", cookie))
+        .await
+        .unwrap();
+    let refused = tab
+        .call_from("search_state.perform_search", json!({}), page("/", ""))
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.events[0].message(),
+        Some("Your account belongs to no shop.")
+    );
+    let profile = tab
+        .call("profile_state.load_profile", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(profile.delta["profile_state"]["username"], "newcomer");
+}
 
 #[tokio::test]
 async fn demo_data_can_run_twice_without_duplicates() {
