@@ -681,7 +681,7 @@ async fn http_routes_have_guards_too(backend: Backend) {
         return;
     };
     let anon = f.server.get("/staff").await.unwrap();
-    assert_eq!(anon.status, 302);
+    assert_eq!(anon.status, 303);
     assert_eq!(anon.header("location"), Some("/login?next=%2Fstaff"));
     let cookie = set_cookie(
         &http_login(&f.server, "bob", "builder123", None).await,

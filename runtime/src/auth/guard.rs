@@ -57,9 +57,11 @@ pub fn login_redirect(login_url: &str, next: &str) -> String {
     format!("{login_url}?next={next}")
 }
 
+/// 303 See Other: the browser follows with a GET whatever the request was (a form post to a
+/// guarded path included), as the auth forms' own redirects do.
 fn redirect(to: &str) -> Response {
     http::Response::builder()
-        .status(http::StatusCode::FOUND)
+        .status(http::StatusCode::SEE_OTHER)
         .header(http::header::LOCATION, to)
         .body(axum::body::Body::empty())
         .unwrap_or_default()
@@ -154,12 +156,7 @@ pub fn login_required_under(name: &'static str, prefixes: &[&str], login_url: &s
                 .get::<CurrentUser>()
                 .is_some_and(CurrentUser::is_authenticated);
             if guarded && anonymous {
-                let to = login_redirect(&login_url, req.uri().path());
-                return Ok(http::Response::builder()
-                    .status(http::StatusCode::SEE_OTHER)
-                    .header(http::header::LOCATION, to)
-                    .body(axum::body::Body::empty())
-                    .unwrap_or_default());
+                return Ok(redirect(&login_redirect(&login_url, req.uri().path())));
             }
             next.run(req).await
         }
