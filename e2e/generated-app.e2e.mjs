@@ -33,6 +33,12 @@ test('a newcomer registers, clicks, writes a note, opens the private page and lo
     await page.goto(server.url);
     await waitConnected(page);
     assert.equal(await page.textContent('#user'), 'anonymous');
+    // A wrong password comes back to the login form with the reason, not as JSON.
+    await page.click('a[href="/login"]');
+    await page.fill('input[name=username]', 'nobody');
+    await page.fill('input[name=password]', 'wrong password');
+    await Promise.all([page.waitForURL(/error=/), page.click('button:has-text("Log in")')]);
+    assert.equal(await page.textContent('#form-error'), 'Wrong username or password.');
     await page.click('a[href="/register"]');
     assert.equal(await page.textContent('h1'), 'Register');
     await page.fill('input[name=username]', 'newbie');

@@ -63,6 +63,41 @@ async fn register_then_the_private_page_renders() {
 }
 
 #[tokio::test]
+async fn a_wrong_password_comes_back_to_the_login_page_with_the_error() {
+    let app = common::start().await;
+    app.register("ada", "correct horse battery").await.unwrap();
+    let (csrf, csrf_cookie) = app.csrf().await.unwrap();
+    let form = format!("username=ada&password=wrong&next=%2Fprivate&csrf_token={csrf}");
+    let referer = app.url("/login?next=%2Fprivate");
+    let refused = app
+        .http(
+            "POST",
+            "/_auth/login",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("cookie", csrf_cookie.as_str()),
+                ("referer", referer.as_str()),
+            ],
+            form.as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused.status, 303, "{}", refused.text());
+    let back = refused.header("location").unwrap().to_owned();
+    assert_eq!(
+        back,
+        "/login?next=%2Fprivate&error=Wrong+username+or+password."
+    );
+    assert!(refused.cookie("ferrule_session").is_none(), "not logged in");
+    let page = app.get(&back).await.unwrap();
+    assert!(
+        page.text().contains("Wrong username or password."),
+        "the login page says why: {}",
+        page.text()
+    );
+}
+
+#[tokio::test]
 async fn notes_are_stored_listed_and_guarded() {
     let app = common::start().await;
     let mut anonymous = app.client().await.unwrap();

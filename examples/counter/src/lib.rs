@@ -106,9 +106,12 @@ fn Home() -> impl IntoView {
 fn Login() -> impl IntoView {
     let query = leptos_router::hooks::use_query_map();
     let next = move || query.with(|q| q.get("next").unwrap_or_else(|| "/".to_owned()));
+    // A failed post comes back here with `?error=` (wrong password, too many tries).
+    let error = move || query.with(|q| q.get("error").unwrap_or_default());
     let csrf = ui::csrf_token();
     view! {
         <h1>"Log in"</h1>
+        <p class="form-error" id="form-error">{error}</p>
         <form method="post" action="/_auth/login">
             <input type="hidden" name="csrf_token" value=csrf/>
             <input type="hidden" name="next" value=next/>

@@ -301,8 +301,11 @@ fn About() -> impl IntoView {
 fn Login() -> impl IntoView {
     let query = leptos_router::hooks::use_query_map();
     let next = move || query.with(|q| q.get("next").unwrap_or_else(|| "/".to_owned()));
+    // A failed post comes back here with `?error=` (wrong password, too many tries).
+    let error = move || query.with(|q| q.get("error").unwrap_or_default());
     view! {
         <h1>"Log in"</h1>
+        <p class="form-error" id="form-error">{error}</p>
         <form method="post" action="/_auth/login">
             <input type="hidden" name="csrf_token" value=ui::csrf_token()/>
             <input type="hidden" name="next" value=next/>
@@ -317,8 +320,12 @@ fn Login() -> impl IntoView {
 /// does for its users), so its catalogue stays empty and says why.
 #[component]
 fn Register() -> impl IntoView {
+    let query = leptos_router::hooks::use_query_map();
+    // A refused account (name taken, password too short) comes back here with `?error=`.
+    let error = move || query.with(|q| q.get("error").unwrap_or_default());
     view! {
         <h1>"Register"</h1>
+        <p class="form-error" id="form-error">{error}</p>
         <form method="post" action="/_auth/register">
             <input type="hidden" name="csrf_token" value=ui::csrf_token()/>
             <input type="hidden" name="next" value="/"/>

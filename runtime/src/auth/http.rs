@@ -225,7 +225,8 @@ async fn login(s: AuthRoutes, req: Request) -> Response {
         Err(resp) => return resp,
     };
     let (Some(username), Some(pw)) = (f.get("username"), f.get("password")) else {
-        return error(
+        return form_error(
+            &parts,
             StatusCode::BAD_REQUEST,
             "username and password are required",
         );
@@ -237,7 +238,8 @@ async fn login(s: AuthRoutes, req: Request) -> Response {
         .unwrap_or(IpAddr::from([0, 0, 0, 0]));
     let key = (ip, username.to_lowercase());
     if s.failures.locked(&key) {
-        return error(
+        return form_error(
+            &parts,
             StatusCode::TOO_MANY_REQUESTS,
             "Too many failed logins. Try again in a few minutes.",
         );
@@ -246,7 +248,7 @@ async fn login(s: AuthRoutes, req: Request) -> Response {
         Ok(Some(u)) => u,
         Ok(None) => {
             s.failures.fail(key);
-            return error(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS);
+            return form_error(&parts, StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS);
         }
         Err(e) => return crate::Error::from(e).into_response(),
     };
@@ -265,6 +267,50 @@ async fn login(s: AuthRoutes, req: Request) -> Response {
         StatusCode::OK,
         json!({"username": user.username, "next": next}),
     )
+}
+
+/// A failed plain HTML form post goes back (303) to the page of this site it was posted from,
+/// with `error=<message>` in its query string, so that page can say what went wrong instead of
+/// the browser showing JSON. JSON callers, and posts without a same-site `Referer`, get the JSON
+/// error with `status`.
+fn form_error(parts: &http::request::Parts, status: StatusCode, message: &str) -> Response {
+    let back = wants_redirect(parts)
+        .then(|| referer_path(parts))
+        .flatten()
+        .map(|page| with_param(&page, "error", message));
+    match back.and_then(|to| HeaderValue::from_str(&to).ok()) {
+        Some(to) => http::Response::builder()
+            .status(StatusCode::SEE_OTHER)
+            .header(header::LOCATION, to)
+            .body(Body::empty())
+            .unwrap_or_default(),
+        None => error(status, message),
+    }
+}
+
+/// The path and query of the `Referer`, when it is a page of this host.
+fn referer_path(parts: &http::request::Parts) -> Option<String> {
+    let referer = parts.headers.get(header::REFERER)?.to_str().ok()?;
+    let host = parts.headers.get(header::HOST)?.to_str().ok()?;
+    let rest = referer
+        .strip_prefix("http://")
+        .or_else(|| referer.strip_prefix("https://"))?;
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    (authority.eq_ignore_ascii_case(host)).then(|| format!("/{path}"))
+}
+
+/// `page` with query parameter `key` set to `value` (replacing an earlier one).
+fn with_param(page: &str, key: &str, value: &str) -> String {
+    let page = page.split('#').next().unwrap_or(page);
+    let (path, query) = page.split_once('?').unwrap_or((page, ""));
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        if k != key {
+            out.append_pair(&k, &v);
+        }
+    }
+    out.append_pair(key, value);
+    format!("{path}?{}", out.finish())
 }
 
 /// A plain HTML form (not JSON) that names a safe `next` page is answered with a 303 there.
@@ -308,7 +354,13 @@ async fn register(s: AuthRoutes, req: Request) -> Response {
     };
     let user = match s.auth.create_user(new).await {
         Ok(u) => u,
-        Err(e) => return crate::Error::from(e).into_response(),
+        Err(e) => {
+            let e = crate::Error::from(e);
+            if e.status().is_client_error() {
+                return form_error(&parts, e.status(), &e.public_message());
+            }
+            return e.into_response();
+        }
     };
     let Some(session) = session_of(&parts) else {
         return no_session();
@@ -387,6 +439,41 @@ async fn exchange(s: AuthRoutes, req: Request) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_forms_go_back_to_their_page_with_the_error() {
+        let parts = |referer: &str, ct: &str| {
+            http::Request::builder()
+                .header(header::HOST, "shop.example:3000")
+                .header(header::REFERER, referer)
+                .header(header::CONTENT_TYPE, ct)
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0
+        };
+        let form = "application/x-www-form-urlencoded";
+        let back = form_error(
+            &parts(
+                "http://shop.example:3000/login?next=%2Fprivate&error=old",
+                form,
+            ),
+            StatusCode::UNAUTHORIZED,
+            "Wrong username or password.",
+        );
+        assert_eq!(back.status(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            back.headers()[header::LOCATION],
+            "/login?next=%2Fprivate&error=Wrong+username+or+password."
+        );
+        for (referer, ct) in [
+            ("http://evil.example/login", form),
+            ("http://shop.example:3000/login", "application/json"),
+        ] {
+            let kept = form_error(&parts(referer, ct), StatusCode::UNAUTHORIZED, "no");
+            assert_eq!(kept.status(), StatusCode::UNAUTHORIZED, "{referer} {ct}");
+        }
+    }
 
     #[test]
     fn next_must_stay_on_this_site() {
