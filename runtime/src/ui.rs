@@ -362,6 +362,56 @@ fn report_error(message: &str) {
     leptos::logging::error!("ferrule: {message}");
 }
 
+/// The query parameter `key` of the current page, reactive.
+fn query_param(key: &'static str) -> impl Fn() -> Option<String> + Copy + Send + Sync + 'static {
+    let query = leptos_router::hooks::use_query_map();
+    move || query.with(|q| q.get(key))
+}
+
+/// The log-in form: a plain HTML form (it works before the client loads) posting to
+/// `/_auth/login` with the CSRF token, which sends the browser on to the page's `?next=` (or `/`)
+/// or, on failure, back here with `?error=`, shown above the form in `#form-error`.
+#[component]
+pub fn LoginForm() -> impl IntoView {
+    let next = query_param("next");
+    let error = query_param("error");
+    view! {
+        <p class="form-error" id="form-error">{move || error().unwrap_or_default()}</p>
+        <form method="post" action="/_auth/login">
+            <input type="hidden" name="csrf_token" value=csrf_token()/>
+            <input type="hidden" name="next" value=move || next().unwrap_or_else(|| "/".to_owned())/>
+            <label>"Username " <input name="username" autocomplete="username"/></label>
+            <label>"Password " <input name="password" type="password" autocomplete="current-password"/></label>
+            <button type="submit">"Log in"</button>
+        </form>
+    }
+}
+
+/// The registration form, like [`LoginForm`]: posts to `/_auth/register`, which creates the
+/// account and logs it in; a refusal (name taken, password too short) comes back in `#form-error`.
+#[component]
+pub fn RegisterForm(
+    /// Adds an (optional) e-mail field.
+    #[prop(optional)]
+    email: bool,
+) -> impl IntoView {
+    let next = query_param("next");
+    let error = query_param("error");
+    view! {
+        <p class="form-error" id="form-error">{move || error().unwrap_or_default()}</p>
+        <form method="post" action="/_auth/register">
+            <input type="hidden" name="csrf_token" value=csrf_token()/>
+            <input type="hidden" name="next" value=move || next().unwrap_or_else(|| "/".to_owned())/>
+            <label>"Username " <input name="username" autocomplete="username"/></label>
+            {email.then(|| view! {
+                <label>"E-mail " <input name="email" type="email" autocomplete="email"/></label>
+            })}
+            <label>"Password " <input name="password" type="password" autocomplete="new-password"/></label>
+            <button type="submit">"Create my account"</button>
+        </form>
+    }
+}
+
 /// The toasts of the page, newest last; put it once in the root component. Each toast has the
 /// classes `ferrule-toast ferrule-toast-<level>` and a close button.
 #[component]

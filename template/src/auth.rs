@@ -1,47 +1,25 @@
-//! The account pages: log in, register, and who is logged in with a log-out button. Plain HTML
-//! forms: they work before the client loads, and the CSRF token comes from the request (server
-//! render) or the cookie (after client-side navigation).
+//! The account pages: log in, register, and who is logged in with a log-out button. The forms
+//! are plain HTML (they work before the client loads); a failed post comes back with `?error=`,
+//! which the forms show.
 
 use ferrule::ui;
 use leptos::prelude::*;
 
-/// `Log in`: posts to `/_auth/login`, which sends the browser on to `?next=` (or `/`).
+/// `Log in`: Ferrule's form, which sends the browser on to `?next=` (or `/`).
 #[component]
 pub fn Login() -> impl IntoView {
-    let query = leptos_router::hooks::use_query_map();
-    let next = move || query.with(|q| q.get("next").unwrap_or_else(|| "/".to_owned()));
-    // A failed post comes back here with `?error=` (wrong password, too many tries).
-    let error = move || query.with(|q| q.get("error").unwrap_or_default());
     view! {
         <h1>"Log in"</h1>
-        <p class="form-error" id="form-error">{error}</p>
-        <form method="post" action="/_auth/login">
-            <input type="hidden" name="csrf_token" value=ui::csrf_token()/>
-            <input type="hidden" name="next" value=next/>
-            <label>"Username " <input name="username" autocomplete="username"/></label>
-            <label>"Password " <input name="password" type="password" autocomplete="current-password"/></label>
-            <button type="submit">"Log in"</button>
-        </form>
+        <ui::LoginForm/>
     }
 }
 
 /// `Register`: creates the account and logs it in.
 #[component]
 pub fn Register() -> impl IntoView {
-    let query = leptos_router::hooks::use_query_map();
-    // A refused account (name taken, password too short) comes back here with `?error=`.
-    let error = move || query.with(|q| q.get("error").unwrap_or_default());
     view! {
         <h1>"Register"</h1>
-        <p class="form-error" id="form-error">{error}</p>
-        <form method="post" action="/_auth/register">
-            <input type="hidden" name="csrf_token" value=ui::csrf_token()/>
-            <input type="hidden" name="next" value="/"/>
-            <label>"Username " <input name="username" autocomplete="username"/></label>
-            <label>"E-mail " <input name="email" type="email" autocomplete="email"/></label>
-            <label>"Password " <input name="password" type="password" autocomplete="new-password"/></label>
-            <button type="submit">"Create my account"</button>
-        </form>
+        <ui::RegisterForm email=true/>
     }
 }
 

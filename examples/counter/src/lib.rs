@@ -100,25 +100,12 @@ fn Home() -> impl IntoView {
 }
 // ANCHOR_END: home
 
-/// A plain HTML form: it works before the client loads, and the CSRF token comes from the
-/// server render.
+/// Ferrule's log-in form: a plain HTML form that works before the client loads.
 #[component]
 fn Login() -> impl IntoView {
-    let query = leptos_router::hooks::use_query_map();
-    let next = move || query.with(|q| q.get("next").unwrap_or_else(|| "/".to_owned()));
-    // A failed post comes back here with `?error=` (wrong password, too many tries).
-    let error = move || query.with(|q| q.get("error").unwrap_or_default());
-    let csrf = ui::csrf_token();
     view! {
         <h1>"Log in"</h1>
-        <p class="form-error" id="form-error">{error}</p>
-        <form method="post" action="/_auth/login">
-            <input type="hidden" name="csrf_token" value=csrf/>
-            <input type="hidden" name="next" value=next/>
-            <label>"Username " <input name="username" autocomplete="username"/></label>
-            <label>"Password " <input name="password" type="password" autocomplete="current-password"/></label>
-            <button type="submit">"Log in"</button>
-        </form>
+        <ui::LoginForm/>
     }
 }
 

@@ -296,23 +296,12 @@ fn About() -> impl IntoView {
     }
 }
 
-/// A plain HTML form: it works before the client loads.
+/// Public: Ferrule's log-in form (a failed post comes back with its reason).
 #[component]
 fn Login() -> impl IntoView {
-    let query = leptos_router::hooks::use_query_map();
-    let next = move || query.with(|q| q.get("next").unwrap_or_else(|| "/".to_owned()));
-    // A failed post comes back here with `?error=` (wrong password, too many tries).
-    let error = move || query.with(|q| q.get("error").unwrap_or_default());
     view! {
         <h1>"Log in"</h1>
-        <p class="form-error" id="form-error">{error}</p>
-        <form method="post" action="/_auth/login">
-            <input type="hidden" name="csrf_token" value=ui::csrf_token()/>
-            <input type="hidden" name="next" value=next/>
-            <label>"Username " <input name="username" autocomplete="username"/></label>
-            <label>"Password " <input name="password" type="password" autocomplete="current-password"/></label>
-            <button type="submit">"Log in"</button>
-        </form>
+        <ui::LoginForm/>
     }
 }
 
@@ -320,19 +309,9 @@ fn Login() -> impl IntoView {
 /// does for its users), so its catalogue stays empty and says why.
 #[component]
 fn Register() -> impl IntoView {
-    let query = leptos_router::hooks::use_query_map();
-    // A refused account (name taken, password too short) comes back here with `?error=`.
-    let error = move || query.with(|q| q.get("error").unwrap_or_default());
     view! {
         <h1>"Register"</h1>
-        <p class="form-error" id="form-error">{error}</p>
-        <form method="post" action="/_auth/register">
-            <input type="hidden" name="csrf_token" value=ui::csrf_token()/>
-            <input type="hidden" name="next" value="/"/>
-            <label>"Username " <input name="username" autocomplete="username"/></label>
-            <label>"Password " <input name="password" type="password" autocomplete="new-password"/></label>
-            <button type="submit">"Create my account"</button>
-        </form>
+        <ui::RegisterForm/>
     }
 }
 
