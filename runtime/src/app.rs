@@ -285,13 +285,15 @@ impl App {
         let env = Arc::new(SocketEnv {
             bridge: bridge.clone(),
             trusted: trusted.clone(),
+            // As long as the heartbeat gives a silent client before closing its socket.
+            patience_ms: settings.ping_interval_ms + settings.ping_timeout_ms,
         });
         let http = self.router.layer(self.chain.clone().into_layer());
         let origins = OriginPolicy {
             allowed: settings.allowed_origins.clone().into(),
         };
         let trusted = Arc::new(trusted);
-        let base = reserved_routes(doc, bridge.clone(), trusted.clone())
+        let base = reserved_routes(doc, bridge.clone(), trusted.clone(), self.db.clone())
             .merge(http_fallback(http, trusted));
         #[cfg(feature = "redis")]
         let redis = self.redis_broadcast.take();
@@ -436,6 +438,7 @@ impl App {
             bridge,
             lifespan,
         } = self.build().map_err(std::io::Error::other)?;
+        let grace = Duration::from_millis(bridge.settings().shutdown_grace_ms);
         if let Some(init) = init {
             init.await.map_err(std::io::Error::other)?;
         }
@@ -449,9 +452,16 @@ impl App {
                 () = shutdown => {}
                 () = stop_server.cancelled() => {}
             }
+            // New sockets and events are refused from here on; accepted ones get `grace` to
+            // finish and be answered. What is left after it is given up (its locks released)
+            // and resent by the clients to the server they reconnect to.
             bridge.shutdown_token().cancel();
-            if !bridge.drain(DRAIN).await {
-                tracing::warn!(?DRAIN, "events still running at shutdown; closing anyway");
+            if !bridge.drain(grace).await {
+                tracing::warn!(
+                    ?grace,
+                    "events still queued or running when the shutdown grace ended; their clients resend them"
+                );
+                bridge.abort_token().cancel();
             }
             match io {
                 crate::rooms::Io::Local(io) => io.close().await,
@@ -470,7 +480,7 @@ impl App {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        supervisor.stop(DRAIN).await;
+        supervisor.stop(grace).await;
         let hooks = run_hooks("shutdown", lifespan.shutdown).await;
         served?;
         if let Some(task) = failed {
@@ -664,9 +674,6 @@ pub(crate) fn nodelay(
     listener.tap_io(tap as fn(&mut tokio::net::TcpStream))
 }
 
-/// How long shutdown waits for in-flight events, and then for background tasks.
-const DRAIN: Duration = Duration::from_secs(10);
-
 /// What [`App::build`] makes.
 struct Built {
     router: Router,
@@ -692,6 +699,9 @@ fn socket_server<A: socketioxide::adapter::Adapter + socketioxide_core::adapter:
     let (layer, io) = builder
         .req_path(crate::protocol::EVENT_PATH)
         .max_payload(settings.max_event_bytes as u64)
+        .ws_max_message_size(settings.max_event_bytes)
+        .ws_max_frame_size(settings.max_event_bytes)
+        .max_buffer_size(crate::socket::SEND_BUFFER)
         .ping_interval(Duration::from_millis(settings.ping_interval_ms))
         .ping_timeout(Duration::from_millis(settings.ping_timeout_ms))
         .build_layer();

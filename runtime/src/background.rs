@@ -157,6 +157,7 @@ where
                         _state: PhantomData,
                     };
                     let token = ctx.token().to_owned();
+                    let name = ctx.event().name.clone();
                     let fut = (self.f)(handle, payload);
                     if let Some(b) = bridge.upgrade() {
                         b.track(async move {
@@ -167,8 +168,9 @@ where
                                 Ok(r) => r.into_events().unwrap_or_else(|e| {
                                     vec![ClientEvent::toast(ToastLevel::Error, e.public_message())]
                                 }),
-                                Err(_) => {
-                                    tracing::error!("background handler panicked");
+                                Err(panic) => {
+                                    let msg = crate::state::panic_message(&panic);
+                                    tracing::error!(event = %name, panic = %msg, "background handler panicked");
                                     vec![ClientEvent::toast(
                                         ToastLevel::Error,
                                         crate::error::GENERIC_MESSAGE,

@@ -12,11 +12,13 @@
 //! 6. commit the copy and ship the fields that changed.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use bytes::Bytes;
+use futures_util::FutureExt;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -26,6 +28,7 @@ use crate::auth::guard::{Guard, denial};
 use crate::auth::http::CookieCodes;
 use crate::auth::{AuthState, CurrentUser};
 use crate::context::{ClientAddr, EventContext, EventInfo, Form, ResponseHead, SessionChange};
+use crate::in_flight::{InFlight, InFlightGuard};
 use crate::metrics::{self, Phase};
 use crate::middleware::{MiddlewareChain, Request, Response, Stack};
 use crate::protocol::{ClientEvent, Event, HYDRATE, StateUpdate, ToastLevel};
@@ -38,6 +41,8 @@ use crate::state::{
 #[derive(Debug, Clone)]
 pub(crate) struct SocketInfo {
     pub(crate) token: String,
+    /// The client's page load; with it, events resent after a reconnect are applied once.
+    pub(crate) epoch: Option<String>,
     pub(crate) headers: HeaderMap,
     pub(crate) client: ClientAddr,
     pub(crate) peer: Option<SocketAddr>,
@@ -63,9 +68,9 @@ pub(crate) struct SessionFollow {
 pub(crate) struct EventBridge {
     me: Weak<Self>,
     shutdown: tokio_util::sync::CancellationToken,
+    abort: tokio_util::sync::CancellationToken,
     rooms: crate::rooms::Rooms,
-    in_flight: std::sync::atomic::AtomicUsize,
-    idle: tokio::sync::Notify,
+    work: Arc<InFlight>,
     follow: Option<SessionFollow>,
     settings: Settings,
     registry: StateRegistry,
@@ -110,9 +115,9 @@ impl EventBridge {
         Self {
             me,
             shutdown: tokio_util::sync::CancellationToken::new(),
+            abort: tokio_util::sync::CancellationToken::new(),
             rooms,
-            in_flight: std::sync::atomic::AtomicUsize::new(0),
-            idle: tokio::sync::Notify::new(),
+            work: Arc::default(),
             follow,
             full: chain.event_stack(Tier::Full, skip),
             auth_only: chain.event_stack(Tier::AuthOnly, skip),
@@ -121,11 +126,6 @@ impl EventBridge {
             registry,
             manager,
         }
-    }
-
-    /// Handles one event, counted as in flight for [`EventBridge::drain`].
-    pub(crate) async fn handle_counted(&self, socket: &mut SocketInfo, raw: Value) -> StateUpdate {
-        self.counted(socket, raw, false).await
     }
 
     /// Handles an upload's event (its payload describes the files already on disk).
@@ -194,18 +194,32 @@ impl EventBridge {
         &self.shutdown
     }
 
+    /// Asks the state store outside this process whether it answers (`None`: states are in memory).
+    pub(crate) async fn ping_states(&self) -> Option<Result<(), Error>> {
+        self.manager.ping().await
+    }
+
+    /// The settings the app runs with.
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Cancelled when the grace time of a shutdown is over: queued events are given up.
+    pub(crate) fn abort_token(&self) -> &tokio_util::sync::CancellationToken {
+        &self.abort
+    }
+
+    /// Counts one piece of work (a queued event, an upload) as in flight until the guard drops.
+    pub(crate) fn enter(&self) -> InFlightGuard {
+        self.work.enter()
+    }
+
     /// Runs `fut` detached, counted as in flight so shutdown waits for it.
     pub(crate) fn track(&self, fut: impl Future<Output = ()> + Send + 'static) {
-        use std::sync::atomic::Ordering;
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        let me = self.me.clone();
+        let guard = self.work.enter();
         tokio::spawn(async move {
             fut.await;
-            if let Some(b) = me.upgrade()
-                && b.in_flight.fetch_sub(1, Ordering::SeqCst) == 1
-            {
-                b.idle.notify_waiters();
-            }
+            drop(guard);
         });
     }
 
@@ -243,28 +257,13 @@ impl EventBridge {
     }
 
     async fn counted(&self, socket: &mut SocketInfo, raw: Value, via_upload: bool) -> StateUpdate {
-        use std::sync::atomic::Ordering;
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        let update = self.handle(socket, raw, via_upload).await;
-        if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.idle.notify_waiters();
-        }
-        update
+        let _guard = self.work.enter();
+        self.handle(socket, raw, via_upload).await
     }
 
-    /// Waits until no event is running, up to `limit`; `false` if some still were.
+    /// Waits until no event is queued or running, up to `limit`; `false` if some still were.
     pub(crate) async fn drain(&self, limit: Duration) -> bool {
-        use std::sync::atomic::Ordering;
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            let notified = self.idle.notified();
-            if self.in_flight.load(Ordering::SeqCst) == 0 {
-                return true;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.in_flight.load(Ordering::SeqCst) == 0;
-            }
-        }
+        self.work.wait_idle(limit).await
     }
 
     /// Whether events of `entry` go through the middleware that resolves users.
@@ -353,6 +352,29 @@ impl EventBridge {
             Err(e) => return internal_error(id, &event.name, "state manager", &e),
         };
         metrics::record(Phase::Lock, lock_started);
+        if let Some(replay) = socket
+            .epoch
+            .as_deref()
+            .and_then(|epoch| lock.states().answered_before(epoch, event.id))
+        {
+            // Sent again after a reconnect, and handled before: the answer it had, with the
+            // state as it is now; never run twice.
+            tracing::debug!(event = %event.name, id = event.id, "resent event answered again");
+            let mut update = StateUpdate::final_for(Some(event.id));
+            update.events = replay;
+            match lock.states().slot(&entry) {
+                Ok(slot) => {
+                    if let Value::Object(fields) = &slot.json {
+                        update.delta.insert(entry.name.clone(), fields.clone());
+                    }
+                }
+                Err(e) => update.events.push(toast_for(&e)),
+            }
+            if let Err(e) = lock.release().await {
+                update.events.push(toast_for(&e));
+            }
+            return update;
+        }
         let working = match lock.states().slot(&entry) {
             Ok(slot) => slot.state.clone_box(),
             Err(e) => {
@@ -407,6 +429,9 @@ impl EventBridge {
             {
                 self.sync_auth_state(lock.states(), &ctx.user(), &mut update);
             }
+        }
+        if let Some(epoch) = &socket.epoch {
+            lock.states().record_answer(epoch, event.id, &update.events);
         }
         if let Err(e) = lock.release().await {
             tracing::error!(event = %event.name, error = %e, "could not store states");
@@ -480,7 +505,17 @@ impl EventBridge {
                 }
             }
         };
-        let result = self.stack_for(entry).run(req, endpoint).await;
+        let run = AssertUnwindSafe(self.stack_for(entry).run(req, endpoint)).catch_unwind();
+        let result = match run.await {
+            Ok(result) => result,
+            Err(panic) => {
+                // A middleware panicked, on the way in or out: nothing is committed, the
+                // socket goes on, and the user sees the generic message.
+                let msg = crate::state::panic_message(&panic);
+                tracing::error!(event = %info.name, panic = %msg, "the middleware chain panicked; state unchanged");
+                return Outcome::events(vec![toast_for(&Error::internal(msg))]);
+            }
+        };
         if let Some(end) = *handler_end.lock().unwrap_or_else(|p| p.into_inner()) {
             metrics::record(Phase::ChainOut, end);
         }
@@ -592,8 +627,18 @@ impl EventBridge {
                 );
                 Ok(Response::new(Body::empty()))
             };
-            if let Err(e) = self.auth_only.run(req, endpoint).await {
-                tracing::debug!(error = %e, "auth tier refused the hydrate; auth_state left as stored");
+            match AssertUnwindSafe(self.auth_only.run(req, endpoint))
+                .catch_unwind()
+                .await
+            {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "auth tier refused the hydrate; auth_state left as stored")
+                }
+                Err(panic) => {
+                    let msg = crate::state::panic_message(&panic);
+                    tracing::error!(event = HYDRATE, panic = %msg, "the auth middleware panicked; auth_state left as stored");
+                }
             }
             user = seen.lock().unwrap_or_else(|p| p.into_inner()).take();
         }

@@ -5,8 +5,8 @@
 //! |---|---|
 //! | `/_event/` | Socket.IO (Engine.IO v4 over WebSocket or polling) |
 //! | `/_upload` | `POST` multipart files for an upload handler (see [`crate::upload`]) |
-//! | `/_health` | `200` JSON `{"status": "ok", ...}` |
-//! | `/ping` | `200` `pong` |
+//! | `/_health` | readiness: `200` JSON `{"status": "ok", "database": "ok", "redis": "none", ..}`, `503` while a dependency is down or the server is stopping |
+//! | `/ping` | liveness: `200` `pong` while the process serves |
 //! | `/_all_routes` | `200` JSON of HTTP routes, states and handlers |
 //! | any other WebSocket upgrade | accepted, then closed with code 1011 and a reason |
 //!
@@ -14,6 +14,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -38,12 +39,17 @@ pub(crate) fn reserved_routes(
     routes_doc: Arc<Value>,
     bridge: Arc<crate::bridge::EventBridge>,
     trusted: Arc<Vec<IpNet>>,
+    db: Option<sea_orm::DatabaseConnection>,
 ) -> Router {
     Router::new()
         .route(
             "/_health",
-            get(|| async {
-                axum::Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+            get({
+                let bridge = bridge.clone();
+                move || {
+                    let (bridge, db) = (bridge.clone(), db.clone());
+                    async move { readiness(&bridge, db.as_ref()).await }
+                }
             }),
         )
         .route("/ping", get(|| async { "pong" }))
@@ -63,6 +69,52 @@ pub(crate) fn reserved_routes(
             })
             .layer(axum::extract::DefaultBodyLimit::disable()),
         )
+}
+
+/// How long the readiness check waits for each dependency before calling it down.
+const READINESS_LIMIT: Duration = Duration::from_secs(2);
+
+/// The readiness check: whether this server can serve events now, dependency by dependency.
+/// A load balancer stops sending it traffic on a 503; `/ping` says only that the process lives.
+async fn readiness(
+    bridge: &crate::bridge::EventBridge,
+    db: Option<&sea_orm::DatabaseConnection>,
+) -> Response {
+    let database = match db {
+        None => "none",
+        Some(db) => match tokio::time::timeout(READINESS_LIMIT, db.ping()).await {
+            Ok(Ok(())) => "ok",
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "readiness: the database does not answer");
+                "down"
+            }
+            Err(_) => "down",
+        },
+    };
+    let redis = match tokio::time::timeout(READINESS_LIMIT, bridge.ping_states()).await {
+        Ok(None) => "none",
+        Ok(Some(Ok(()))) => "ok",
+        Ok(Some(Err(e))) => {
+            tracing::warn!(error = %e, "readiness: the state store does not answer");
+            "down"
+        }
+        Err(_) => "down",
+    };
+    let stopping = bridge.shutdown_token().is_cancelled();
+    let (code, status) = if stopping {
+        (StatusCode::SERVICE_UNAVAILABLE, "stopping")
+    } else if database == "down" || redis == "down" {
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    } else {
+        (StatusCode::OK, "ok")
+    };
+    let body = json!({
+        "status": status,
+        "database": database,
+        "redis": redis,
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    (code, axum::Json(body)).into_response()
 }
 
 /// Sends every non-reserved request to `http`, after recording the client address; WebSocket

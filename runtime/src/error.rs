@@ -29,13 +29,20 @@ pub enum Error {
     /// Too many attempts (HTTP 429).
     #[error("{0}")]
     TooManyRequests(String),
-    /// A bug or an outage; the source is logged, the user sees a generic message (HTTP 500).
+    /// A service the app needs (the database, Redis) is unreachable; the cause is logged and
+    /// the user is asked to retry (HTTP 503). Nothing was changed.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// A bug; the source is logged, the user sees a generic message (HTTP 500).
     #[error("internal error: {0}")]
     Internal(#[source] BoxError),
 }
 
 /// What users see in place of an internal error's details.
 pub(crate) const GENERIC_MESSAGE: &str = "Something went wrong. Please try again.";
+
+/// What users see while a service the app needs is down.
+pub const UNAVAILABLE_MESSAGE: &str = "The service is temporarily unavailable, please retry.";
 
 impl Error {
     /// A permission error with a message for the user, like Django's `PermissionDenied`.
@@ -53,10 +60,21 @@ impl Error {
         Self::Internal(source.into())
     }
 
+    /// An outage of a service the app needs; `cause` is logged, never shown.
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        Self::Unavailable(cause.to_string())
+    }
+
+    /// Whether this is an outage (the client may retry later) rather than a refusal or a bug.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+
     /// The text a user may see.
     pub fn public_message(&self) -> String {
         match self {
             Self::Internal(_) => GENERIC_MESSAGE.to_owned(),
+            Self::Unavailable(_) => UNAVAILABLE_MESSAGE.to_owned(),
             other => other.to_string(),
         }
     }
@@ -69,6 +87,7 @@ impl Error {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -84,8 +103,14 @@ impl Error {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        if let Self::Internal(source) = &self {
-            tracing::error!(error = %source, "internal error answering an HTTP request");
+        match &self {
+            Self::Internal(source) => {
+                tracing::error!(error = %source, "internal error answering an HTTP request")
+            }
+            Self::Unavailable(cause) => {
+                tracing::warn!(%cause, "a service is down; answering 503")
+            }
+            _ => {}
         }
         (self.status(), self.public_message()).into_response()
     }
@@ -94,6 +119,40 @@ impl IntoResponse for Error {
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
         Self::Internal(Box::new(e))
+    }
+}
+
+impl From<sea_orm::DbErr> for Error {
+    /// Lost or refused database connections are outages; anything else is a bug.
+    fn from(e: sea_orm::DbErr) -> Self {
+        if is_db_outage(&e) {
+            Self::unavailable(format!("database: {e}"))
+        } else {
+            Self::Internal(Box::new(e))
+        }
+    }
+}
+
+/// Whether `e` says the database could not be reached (as opposed to a bad query).
+pub(crate) fn is_db_outage(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::DbErr;
+    match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(inner) | DbErr::Query(inner) => {
+            let text = inner.to_string().to_ascii_lowercase();
+            [
+                "connection",
+                "io error",
+                "broken pipe",
+                "pool timed out",
+                "pool closed",
+                "timed out",
+                "end of file",
+            ]
+            .iter()
+            .any(|needle| text.contains(needle))
+        }
+        _ => false,
     }
 }
 
@@ -119,6 +178,17 @@ mod tests {
         let e = Error::permission_denied("Account suspended.");
         assert_eq!(e.public_message(), "Account suspended.");
         assert_eq!(e.status(), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn outages_ask_to_retry_and_hide_their_cause() {
+        let e = Error::unavailable("redis: connection refused (10.0.0.7:6379)");
+        assert_eq!(e.public_message(), UNAVAILABLE_MESSAGE);
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let lost = sea_orm::DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout);
+        assert!(Error::from(lost).is_unavailable());
+        let bug = sea_orm::DbErr::Custom("no such column".into());
+        assert!(!Error::from(bug).is_unavailable());
     }
 
     #[test]

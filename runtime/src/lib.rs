@@ -69,6 +69,10 @@ pub mod db;
 pub mod dispatcher;
 #[cfg(feature = "server")]
 mod error;
+#[cfg(feature = "testing")]
+mod fault_proxy;
+#[cfg(feature = "server")]
+mod in_flight;
 #[cfg(feature = "server")]
 pub mod lifespan;
 #[cfg(feature = "server")]
@@ -99,7 +103,7 @@ pub use auth::{CurrentUser, User};
 #[cfg(feature = "server")]
 pub use context::{EventContext, current_context, current_request, current_session, current_user};
 #[cfg(feature = "server")]
-pub use error::{BoxError, Error};
+pub use error::{BoxError, Error, UNAVAILABLE_MESSAGE};
 #[cfg(feature = "server")]
 pub use middleware::MiddlewareChain;
 pub use protocol::{ClientEvent, Event, RouterData, StateUpdate, ToastLevel};

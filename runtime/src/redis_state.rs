@@ -51,9 +51,27 @@ pub struct RedisStateManager {
     pub lock_wait: Duration,
 }
 
-fn redis_err(e: redis::RedisError) -> Error {
-    Error::internal(format!("redis: {e}"))
+/// Unreachable Redis is an outage (the user is asked to retry); anything else is a bug.
+pub(crate) fn redis_err(e: redis::RedisError) -> Error {
+    if e.is_io_error()
+        || e.is_connection_refusal()
+        || e.is_connection_dropped()
+        || e.is_timeout()
+        || e.is_unrecoverable_error()
+    {
+        Error::unavailable(format!("redis: {e}"))
+    } else {
+        Error::internal(format!("redis: {e}"))
+    }
 }
+
+/// Deletes the lock only while we still hold it, for a lock given up without storing.
+const UNLOCK: &str = r#"
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+  return redis.call("DEL", KEYS[1])
+end
+return 0
+"#;
 
 impl RedisStateManager {
     /// Connects to `url`; keys go under `ferrule:<prefix>:` (use one prefix per app).
@@ -87,6 +105,34 @@ struct RedisLock {
     token: String,
     owner: String,
     states: TokenStates,
+    /// Set once `release` has run: dropping the lock before that gives it up at once.
+    released: bool,
+}
+
+impl Drop for RedisLock {
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        // The event was dropped half-way (a cancelled future, a shutdown past its grace):
+        // nothing is stored, and the next event of the tab must not wait out the lock's TTL.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let mut conn = self.manager.conn.clone();
+        let key = self.manager.key("lock", &self.token);
+        let owner = std::mem::take(&mut self.owner);
+        runtime.spawn(async move {
+            let done: Result<i64, _> = redis::Script::new(UNLOCK)
+                .key(key)
+                .arg(owner)
+                .invoke_async(&mut conn)
+                .await;
+            if let Err(e) = done {
+                tracing::warn!(error = %e, "could not give up a dropped state lock; it expires with its TTL");
+            }
+        });
+    }
 }
 
 impl StateLock for RedisLock {
@@ -94,7 +140,9 @@ impl StateLock for RedisLock {
         &mut self.states
     }
 
-    fn release(self: Box<Self>) -> BoxFuture<'static, Result<(), Error>> {
+    fn release(mut self: Box<Self>) -> BoxFuture<'static, Result<(), Error>> {
+        // From here on the store below owns the unlock, even if it fails half-way.
+        self.released = true;
         Box::pin(async move {
             let mut conn = self.manager.conn.clone();
             let json = Value::Object(self.states.to_json()).to_string();
@@ -170,6 +218,13 @@ impl StateManager for RedisStateManager {
             token: token.to_owned(),
             owner,
             states: TokenStates::from_json(stored),
+            released: false,
         }))
+    }
+
+    async fn ping(&self) -> Option<Result<(), Error>> {
+        let mut conn = self.conn.clone();
+        let pong: Result<String, _> = redis::cmd("PING").query_async(&mut conn).await;
+        Some(pong.map(|_| ()).map_err(redis_err))
     }
 }

@@ -63,6 +63,10 @@ pub struct Settings {
     pub ping_interval_ms: u64,
     /// Milliseconds the server waits for a pong before dropping the socket (`pingTimeout`).
     pub ping_timeout_ms: u64,
+    /// Milliseconds a stopping server (SIGTERM) gives events already accepted, running or
+    /// queued, to finish and be answered; what is left then is resent by the clients to the
+    /// next server. Background tasks get as long again.
+    pub shutdown_grace_ms: u64,
     /// Origins (`https://shop.example`) allowed to open the socket; empty means same origin
     /// only (the `Origin` header must match `Host`).
     pub allowed_origins: Vec<String>,
@@ -99,6 +103,7 @@ impl Default for Settings {
             max_event_bytes: 1 << 20,
             ping_interval_ms: 25_000,
             ping_timeout_ms: 20_000,
+            shutdown_grace_ms: 10_000,
             allowed_origins: Vec::new(),
             login_url: "/login".to_owned(),
             session_cookie: "ferrule_session".to_owned(),
@@ -242,6 +247,10 @@ impl Settings {
                     self.ping_timeout_ms =
                         value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
                 }
+                "shutdown_grace_ms" => {
+                    self.shutdown_grace_ms =
+                        value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
+                }
                 "allowed_origins" => self.allowed_origins = list(),
                 "login_url" => self.login_url = value.clone(),
                 "session_cookie" => self.session_cookie = value.clone(),
@@ -265,7 +274,7 @@ impl Settings {
                         "not a Ferrule setting (known: addr, event_middleware_skip, \
                          auto_redirect_from_middleware, event_post_from_payload, \
                          run_middleware_chain, default_tier, trusted_proxies, max_event_bytes, \
-                         ping_interval_ms, ping_timeout_ms, allowed_origins, login_url, session_cookie, secure_cookies, allow_register, \
+                         ping_interval_ms, ping_timeout_ms, shutdown_grace_ms, allowed_origins, login_url, session_cookie, secure_cookies, allow_register, \
                          auth_cache_ms, upload_max_file_bytes, upload_max_request_bytes, upload_dir)"
                             .to_owned(),
                     ));

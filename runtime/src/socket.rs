@@ -9,14 +9,22 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures_util::FutureExt;
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::{FromMessageParts, MessageHandler};
 use socketioxide::socket::Socket;
+use socketioxide::{SendError, SocketError};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::bridge::{EventBridge, SocketInfo, resolve_client, strip_upgrade_headers};
+use crate::in_flight::InFlightGuard;
 use crate::protocol::{ClientEvent, EVENT, StateUpdate};
 use crate::settings::IpNet;
 
@@ -25,20 +33,44 @@ pub(crate) fn tab_room(token: &str) -> String {
     format!("tab:{token}")
 }
 
-/// Events a socket may have queued before new ones are refused.
-const QUEUE: usize = 256;
+/// Events a socket may have queued before new ones are refused. The browser client never has
+/// more than [`EVENT_WINDOW`](crate::protocol::EVENT_WINDOW) unanswered, so its flushes are
+/// never refused.
+pub(crate) const QUEUE: usize = 256;
+/// Refusals (an id and an ack each) that may wait behind a full queue. A client past that
+/// sends without reading its answers: it is disconnected.
+const REFUSALS: usize = 4096;
+/// Engine.IO's outgoing buffer per socket, in packets: room for the answers of two full queues
+/// and for pushes.
+pub(crate) const SEND_BUFFER: usize = 4 * QUEUE;
 
-/// What the worker of one socket receives.
-enum Job<A: Adapter> {
-    /// An event, with the ack to answer when the client asked for one.
-    Event(Value, Option<AckSender<A>>),
-    Stop,
+/// What one socket has waiting in its queue, for admission.
+#[derive(Default)]
+struct Backlog {
+    events: AtomicUsize,
+    refusals: AtomicUsize,
 }
 
-/// Shared by every socket: the bridge and the proxies to trust.
+/// Where an answer goes: an `event` packet on the socket, or the ack the client asked for.
+struct Reply<A: Adapter> {
+    socket: Arc<Socket<A>>,
+    ack_id: Option<i64>,
+}
+
+/// What the worker of one socket receives, in the order the client sent it.
+enum Job<A: Adapter> {
+    /// An accepted event, counted as in flight until it is answered.
+    Event(Value, Reply<A>, InFlightGuard),
+    /// The final answer of an event that was refused before it was queued.
+    Refusal(StateUpdate, Reply<A>),
+}
+
+/// Shared by every socket: the bridge, the proxies to trust, and how long an answer may wait
+/// for a client that does not read.
 pub(crate) struct SocketEnv {
     pub(crate) bridge: Arc<EventBridge>,
     pub(crate) trusted: Vec<IpNet>,
+    pub(crate) patience_ms: u64,
 }
 
 /// Which origins may open the socket.
@@ -81,6 +113,9 @@ impl OriginPolicy {
 #[derive(serde::Deserialize)]
 pub(crate) struct Auth {
     token: String,
+    /// The client's page load (random per load): events resent under it are applied once.
+    #[serde(default)]
+    epoch: Option<String>,
 }
 
 /// Why a connection was refused; the message goes to the client as `connect_error`.
@@ -103,6 +138,11 @@ pub(crate) fn valid_token(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// Checks a page-load epoch: 1 to 64 characters of `[A-Za-z0-9_-]`.
+fn valid_epoch(epoch: &str) -> bool {
+    epoch.len() <= 64 && valid_token(epoch)
+}
+
 /// Checks the handshake and wires the socket, as socketioxide connect middleware.
 ///
 /// This runs *before* socketioxide answers the CONNECT packet. Wiring in the connect handler
@@ -116,7 +156,14 @@ pub(crate) fn connect_middleware<A: Adapter>(
 + Sync
 + 'static {
     move |s: SocketRef<A>, TryData(auth): TryData<Auth>| {
-        std::future::ready(check_auth(&s, auth).map(|token| on_connect(env, s, token)))
+        let checked = if env.bridge.shutdown_token().is_cancelled() {
+            Err(ConnectRefused(
+                "the server is shutting down; connect again (to another server)".into(),
+            ))
+        } else {
+            check_auth(&s, auth)
+        };
+        std::future::ready(checked.map(|(token, epoch)| on_connect(env, s, token, epoch)))
     }
 }
 
@@ -124,12 +171,15 @@ pub(crate) fn connect_middleware<A: Adapter>(
 fn check_auth<A: Adapter>(
     s: &SocketRef<A>,
     auth: Result<Auth, socketioxide::ParserError>,
-) -> Result<String, ConnectRefused> {
+) -> Result<(String, Option<String>), ConnectRefused> {
     if let Some(policy) = s.req_parts().extensions.get::<OriginPolicy>() {
         policy.check(&s.req_parts().headers)?;
     }
     match auth {
-        Ok(Auth { token }) if valid_token(&token) => Ok(token),
+        Ok(Auth { epoch: Some(e), .. }) if !valid_epoch(&e) => Err(ConnectRefused(
+            "invalid epoch: expected 1 to 64 characters of A-Z, a-z, 0-9, - and _".into(),
+        )),
+        Ok(Auth { token, epoch }) if valid_token(&token) => Ok((token, epoch)),
         Ok(_) => Err(ConnectRefused(
             "invalid token: expected 1 to 128 characters of A-Z, a-z, 0-9, - and _".into(),
         )),
@@ -140,7 +190,12 @@ fn check_auth<A: Adapter>(
 }
 
 /// Wires a socket: its info, its queue, its worker.
-fn on_connect<A: Adapter>(env: Arc<SocketEnv>, s: SocketRef<A>, token: String) {
+fn on_connect<A: Adapter>(
+    env: Arc<SocketEnv>,
+    s: SocketRef<A>,
+    token: String,
+    epoch: Option<String>,
+) {
     let parts = s.req_parts();
     let peer = parts
         .extensions
@@ -151,12 +206,23 @@ fn on_connect<A: Adapter>(env: Arc<SocketEnv>, s: SocketRef<A>, token: String) {
     let info = SocketInfo {
         client: resolve_client(peer.map(|p| p.ip()), &headers, &env.trusted),
         token,
+        epoch,
         headers,
         peer,
     };
     s.join(tab_room(&info.token));
-    let (tx, rx) = mpsc::channel(QUEUE);
-    s.on(EVENT, EventSink { tx: tx.clone() });
+    // Unbounded in type, bounded by admission: at most QUEUE events and REFUSALS refusals.
+    let (tx, rx) = mpsc::unbounded_channel();
+    let backlog = Arc::new(Backlog::default());
+    let gone = CancellationToken::new();
+    s.on(
+        EVENT,
+        EventSink {
+            tx,
+            backlog: backlog.clone(),
+            bridge: env.bridge.clone(),
+        },
+    );
     s.on_fallback(
         async |s: SocketRef<A>,
                socketioxide::extract::Event(name): socketioxide::extract::Event| {
@@ -164,39 +230,135 @@ fn on_connect<A: Adapter>(env: Arc<SocketEnv>, s: SocketRef<A>, token: String) {
             u.events.push(ClientEvent::error(format!(
                 "unknown socket event `{name}`: send events as `{EVENT}`"
             )));
-            let _ = s.emit(EVENT, &u);
+            if let Err(e) = s.emit(EVENT, &u) {
+                tracing::debug!(error = %e, "could not answer an unknown socket event");
+            }
         },
     );
-    s.on_disconnect(async move || {
-        let _ = tx.send(Job::Stop).await;
-    });
-    tokio::spawn(worker(env.bridge.clone(), info, s, rx));
+    {
+        let gone = gone.clone();
+        s.on_disconnect(async move || gone.cancel());
+    }
+    let patience = Duration::from_millis(env.patience_ms);
+    tokio::spawn(worker(
+        env.bridge.clone(),
+        info,
+        rx,
+        backlog,
+        gone,
+        patience,
+    ));
 }
 
+/// Runs one socket's events in order and sends each one's final answer, waiting for room in
+/// the socket's send buffer rather than dropping an answer.
 async fn worker<A: Adapter>(
     bridge: Arc<EventBridge>,
     mut info: SocketInfo,
-    s: SocketRef<A>,
-    mut rx: mpsc::Receiver<Job<A>>,
+    mut rx: mpsc::UnboundedReceiver<Job<A>>,
+    backlog: Arc<Backlog>,
+    gone: CancellationToken,
+    patience: Duration,
 ) {
-    while let Some(job) = rx.recv().await {
-        let Job::Event(raw, ack) = job else { break };
-        let update = bridge.handle_counted(&mut info, raw).await;
-        // A client that asked for an ack (socket.io's `emitWithAck`) gets the final update as
-        // the ack's argument instead of an `event` packet.
-        let sent = match ack {
-            Some(ack) => ack.send(&update),
-            None => s.emit(EVENT, &update),
+    let abort = bridge.abort_token().clone();
+    loop {
+        let job = tokio::select! {
+            biased;
+            () = abort.cancelled() => break,
+            () = gone.cancelled() => break,
+            job = rx.recv() => job,
         };
-        if let Err(e) = sent {
-            tracing::debug!(error = %e, "could not send an update; the socket is gone");
+        let Some(job) = job else { break };
+        let (update, reply, guard) = match job {
+            Job::Refusal(update, reply) => {
+                backlog.refusals.fetch_sub(1, Ordering::SeqCst);
+                (update, reply, None)
+            }
+            Job::Event(raw, reply, guard) => {
+                backlog.events.fetch_sub(1, Ordering::SeqCst);
+                let id = raw.get("id").and_then(Value::as_u64);
+                let name = raw
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?")
+                    .to_owned();
+                let handled = AssertUnwindSafe(bridge.handle(&mut info, raw, false)).catch_unwind();
+                // A shutdown past its grace time gives up the event where it stands; dropping
+                // the future releases its lock, and the client resends it to the next server.
+                let update = tokio::select! {
+                    biased;
+                    () = abort.cancelled() => break,
+                    handled = handled => handled.unwrap_or_else(|panic| {
+                        let msg = crate::state::panic_message(&panic);
+                        tracing::error!(event = %name, panic = %msg, "event panicked outside its handler; state unchanged");
+                        let mut u = StateUpdate::final_for(id);
+                        u.events.push(ClientEvent::toast(
+                            crate::protocol::ToastLevel::Error,
+                            crate::Error::internal(msg).public_message(),
+                        ));
+                        u
+                    }),
+                };
+                (update, reply, Some(guard))
+            }
+        };
+        if !deliver(&reply, &update, patience).await {
+            break;
+        }
+        drop(guard);
+    }
+}
+
+/// Sends `update` as the answer `reply` describes, waiting while the socket's send buffer is
+/// full. `false` when the socket is gone or the client has not read for `patience`: the socket
+/// is then left to the heartbeat, which closes it, and the client resends what it has no answer
+/// for after reconnecting.
+async fn deliver<A: Adapter>(reply: &Reply<A>, update: &StateUpdate, patience: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + patience;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let sent = match reply.ack_id {
+            // socketioxide's ack sender is used up by a try; a fresh one per try is the same ack.
+            Some(id) => {
+                let mut none = socketioxide_core::Value::Bytes(bytes::Bytes::new());
+                match AckSender::from_message_parts(&reply.socket, &mut none, &Some(id)) {
+                    Ok(ack) => ack.send(update),
+                    Err(never) => match never {},
+                }
+            }
+            None => reply.socket.emit(EVENT, update),
+        };
+        match sent {
+            Ok(()) => return true,
+            Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                if tokio::time::Instant::now() >= deadline {
+                    tracing::warn!(
+                        sid = %reply.socket.id,
+                        ?patience,
+                        "client has not read its answers; leaving its socket to the heartbeat to close"
+                    );
+                    return false;
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(SendError::Socket(SocketError::Closed)) => {
+                tracing::debug!(id = ?update.id, "socket gone before its answer; the client resends");
+                return false;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, id = ?update.id, "could not encode an answer");
+                return true;
+            }
         }
     }
 }
 
-/// socketioxide message handler that enqueues `event` messages in arrival order.
+/// socketioxide message handler that queues `event` messages in arrival order.
 pub(crate) struct EventSink<A: Adapter> {
-    tx: mpsc::Sender<Job<A>>,
+    tx: mpsc::UnboundedSender<Job<A>>,
+    backlog: Arc<Backlog>,
+    bridge: Arc<EventBridge>,
 }
 
 /// Marker for our `MessageHandler` impl.
@@ -204,37 +366,61 @@ pub(crate) struct SinkMarker;
 
 impl<A: Adapter> MessageHandler<A, SinkMarker> for EventSink<A> {
     fn call(&self, s: Arc<Socket<A>>, mut v: socketioxide_core::Value, ack_id: Option<i64>) {
-        let ack = ack_id.map(
-            |_| match AckSender::from_message_parts(&s, &mut v, &ack_id) {
-                Ok(ack) => ack,
-                Err(never) => match never {},
-            },
-        );
+        let reply = Reply {
+            socket: s.clone(),
+            ack_id,
+        };
         let raw = match TryData::<Value>::from_message_parts(&s, &mut v, &ack_id) {
             Ok(TryData(Ok(raw))) => raw,
             Ok(TryData(Err(e))) => {
-                reply_error(&s, ack, format!("malformed event: {e}"));
+                self.refuse(reply, None, format!("malformed event: {e}"));
                 return;
             }
             Err(never) => match never {},
         };
-        if let Err(mpsc::error::TrySendError::Full(Job::Event(_, ack))) =
-            self.tx.try_send(Job::Event(raw, ack))
-        {
-            reply_error(
-                &s,
-                ack,
-                format!("too many events in flight (more than {QUEUE}); slow down"),
+        if self.bridge.shutdown_token().is_cancelled() {
+            // Not accepted, so not answered: the socket closes soon and the client resends
+            // the event to the server it reconnects to.
+            tracing::debug!("event arrived during shutdown; the client will resend it");
+            return;
+        }
+        if self.backlog.events.load(Ordering::SeqCst) >= QUEUE {
+            let id = raw.get("id").and_then(Value::as_u64);
+            self.refuse(
+                reply,
+                id,
+                format!("too many events in flight (more than {QUEUE}): this one was not run; send it again once earlier ones are answered"),
             );
+            return;
+        }
+        let guard = self.bridge.enter();
+        self.backlog.events.fetch_add(1, Ordering::SeqCst);
+        if self.tx.send(Job::Event(raw, reply, guard)).is_err() {
+            // The worker is gone (the socket is closing): the client resends after reconnecting.
+            tracing::debug!("event arrived on a socket whose worker has ended");
         }
     }
 }
 
-fn reply_error<A: Adapter>(s: &Arc<Socket<A>>, ack: Option<AckSender<A>>, message: String) {
-    let mut u = StateUpdate::final_for(None);
-    u.events.push(ClientEvent::error(message));
-    let _ = match ack {
-        Some(ack) => ack.send(&u),
-        None => s.emit(EVENT, &u),
-    };
+impl<A: Adapter> EventSink<A> {
+    /// Queues the final answer of a refused event behind the answers of the events before it.
+    fn refuse(&self, reply: Reply<A>, id: Option<u64>, message: String) {
+        if self.backlog.refusals.load(Ordering::SeqCst) >= REFUSALS {
+            tracing::warn!(
+                sid = %reply.socket.id,
+                "a client floods its socket without reading the answers; disconnecting it"
+            );
+            if let Err(e) = reply.socket.disconnect() {
+                // Its send buffer is full too: the heartbeat closes it shortly.
+                tracing::debug!(error = %e, "could not disconnect a flooding client at once");
+            }
+            return;
+        }
+        let mut u = StateUpdate::final_for(id);
+        u.events.push(ClientEvent::error(message));
+        self.backlog.refusals.fetch_add(1, Ordering::SeqCst);
+        if self.tx.send(Job::Refusal(u, reply)).is_err() {
+            tracing::debug!("refusal for a socket whose worker has ended");
+        }
+    }
 }

@@ -289,7 +289,8 @@ impl<S: State, M: 'static, H: Handler<S, M>> ErasedHandler for Typed<S, M, H> {
     }
 }
 
-fn panic_message(panic: &Box<dyn Any + Send>) -> String {
+/// The message a panic was raised with, for the log.
+pub(crate) fn panic_message(panic: &Box<dyn Any + Send>) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
@@ -457,6 +458,23 @@ pub(crate) struct Slot {
 /// Where a tab's rooms are kept among its states; not a state name (those never start with `_`).
 const ROOMS_KEY: &str = "_rooms";
 
+/// Where a tab's delivery records are kept (see [`Delivered`]); not a state name either.
+const DELIVERED_KEY: &str = "_delivered";
+/// How many page loads of one tab keep their record; older ones cannot reconnect anyway.
+const EPOCHS_KEPT: usize = 16;
+
+/// What the server remembers of the events one page load (epoch) of a tab sent, so that an
+/// event sent again after a reconnect gets the answer it had instead of running twice.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+struct Delivered {
+    epoch: String,
+    /// The highest event id handled (committed, refused or failed).
+    last: u64,
+    /// The client events of the latest answers that had any (a failure's toast, a redirect),
+    /// oldest first; a client never has more than a window of events to send again.
+    replies: Vec<(u64, Vec<ClientEvent>)>,
+}
+
 /// Every state of one client token. Managers store it; the bridge reads and writes it.
 #[derive(Default)]
 pub struct TokenStates {
@@ -488,6 +506,58 @@ impl TokenStates {
         } else {
             self.stored.insert(ROOMS_KEY.to_owned(), Value::from(rooms));
         }
+    }
+
+    /// If event `id` of page load `epoch` was handled before, the client events its answer
+    /// carried (none for a plain success); `None` when it is new.
+    pub(crate) fn answered_before(&self, epoch: &str, id: u64) -> Option<Vec<ClientEvent>> {
+        let record = self.delivered().into_iter().find(|d| d.epoch == epoch)?;
+        if id > record.last {
+            return None;
+        }
+        let replay = record
+            .replies
+            .into_iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, events)| events)
+            .unwrap_or_default();
+        Some(replay)
+    }
+
+    /// Records that event `id` of page load `epoch` was handled and answered with `events`.
+    /// Kept with the states, so a tab that reconnects to another node is answered alike.
+    pub(crate) fn record_answer(&mut self, epoch: &str, id: u64, events: &[ClientEvent]) {
+        let mut all = self.delivered();
+        let mut record = all
+            .iter()
+            .position(|d| d.epoch == epoch)
+            .map(|i| all.remove(i))
+            .unwrap_or_else(|| Delivered {
+                epoch: epoch.to_owned(),
+                ..Delivered::default()
+            });
+        record.last = record.last.max(id);
+        if !events.is_empty() {
+            record.replies.push((id, events.to_vec()));
+            let excess = record
+                .replies
+                .len()
+                .saturating_sub(crate::protocol::EVENT_WINDOW);
+            record.replies.drain(..excess);
+        }
+        all.push(record);
+        let excess = all.len().saturating_sub(EPOCHS_KEPT);
+        all.drain(..excess);
+        if let Ok(value) = serde_json::to_value(&all) {
+            self.stored.insert(DELIVERED_KEY.to_owned(), value);
+        }
+    }
+
+    fn delivered(&self) -> Vec<Delivered> {
+        self.stored
+            .get(DELIVERED_KEY)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default()
     }
 
     /// Every state as JSON (transient fields are absent), for managers that store bytes.
@@ -546,6 +616,12 @@ pub trait StateLock: Send {
 pub trait StateManager: Send + Sync + 'static {
     /// Waits for and takes the lock on `token`'s states.
     async fn lock(&self, token: &str) -> Result<Box<dyn StateLock>, Error>;
+
+    /// Checks that the store outside this process (Redis) answers, for the readiness check;
+    /// `None` for a manager that keeps states in memory.
+    async fn ping(&self) -> Option<Result<(), Error>> {
+        None
+    }
 }
 
 struct MemoryEntry {
@@ -672,6 +748,34 @@ mod tests {
     }
 
     #[test]
+    fn answers_are_remembered_per_epoch_with_what_they_said() {
+        let mut states = TokenStates::default();
+        assert_eq!(states.answered_before("a", 1), None);
+        states.record_answer("a", 1, &[]);
+        let refused = ClientEvent::error("nope");
+        states.record_answer("a", 2, std::slice::from_ref(&refused));
+        states.record_answer("b", 1, &[]);
+        assert_eq!(states.answered_before("a", 1), Some(vec![]));
+        assert_eq!(states.answered_before("a", 2), Some(vec![refused]));
+        assert_eq!(states.answered_before("a", 3), None);
+        assert_eq!(states.answered_before("b", 2), None, "epochs are separate");
+        for i in 0..EPOCHS_KEPT {
+            states.record_answer(&format!("later-{i}"), 1, &[]);
+        }
+        assert_eq!(
+            states.answered_before("a", 1),
+            None,
+            "the oldest epochs are forgotten"
+        );
+        let stored = TokenStates::from_json(states.to_json());
+        assert_eq!(
+            stored.answered_before("later-0", 1),
+            Some(vec![]),
+            "kept with the states"
+        );
+    }
+
+    #[test]
     fn delta_has_only_changed_fields() {
         assert_eq!(
             Value::Object(delta(
@@ -698,7 +802,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn memory_manager_serializes_one_token() {
         let m = Arc::new(MemoryStateManager::default());
         let first = m.lock("t").await.unwrap();

@@ -25,6 +25,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::App;
+pub use crate::fault_proxy::FaultProxy;
 use crate::protocol::codec::{EnginePacket, SocketPacket};
 use crate::protocol::{EVENT, RouterData, StateUpdate};
 
@@ -487,14 +488,23 @@ pub struct ClientOptions {
     pub token: Option<String>,
     /// Extra handshake headers (`Cookie`, `Origin`, `X-Forwarded-For`, ...).
     pub headers: Vec<(String, String)>,
-    /// Auth object to send instead of `{"token": ..}` (for testing refusals).
+    /// Auth object to send instead of `{"token": .., "epoch": ..}` (for testing refusals).
     pub raw_auth: Option<Value>,
+    /// The page load this client stands for; a fresh one when `None`. Two clients with one
+    /// token and one epoch are one page reconnecting: ids they both send are applied once.
+    pub epoch: Option<String>,
 }
 
 impl ClientOptions {
     /// Connect with this token.
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
+        self
+    }
+
+    /// Connect as page load `epoch` (to resend, as a reconnecting browser does).
+    pub fn epoch(mut self, epoch: impl Into<String>) -> Self {
+        self.epoch = Some(epoch.into());
         self
     }
 
@@ -511,6 +521,7 @@ static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
 pub struct TestClient {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     token: String,
+    epoch: String,
     next_id: u64,
     backlog: VecDeque<StateUpdate>,
     timeout: Duration,
@@ -522,6 +533,13 @@ impl TestClient {
         let token = options.token.clone().unwrap_or_else(|| {
             format!(
                 "test-{}-{}",
+                std::process::id(),
+                NEXT_TOKEN.fetch_add(1, Ordering::Relaxed)
+            )
+        });
+        let epoch = options.epoch.clone().unwrap_or_else(|| {
+            format!(
+                "epoch-{}-{}",
                 std::process::id(),
                 NEXT_TOKEN.fetch_add(1, Ordering::Relaxed)
             )
@@ -539,6 +557,7 @@ impl TestClient {
         let mut client = Self {
             ws,
             token: token.clone(),
+            epoch: epoch.clone(),
             next_id: 1,
             backlog: VecDeque::new(),
             timeout: Duration::from_secs(10),
@@ -549,7 +568,7 @@ impl TestClient {
         }
         let auth = options
             .raw_auth
-            .unwrap_or_else(|| json!({ "token": token }));
+            .unwrap_or_else(|| json!({ "token": token, "epoch": epoch }));
         client.send_socket(&SocketPacket::connect(auth)).await?;
         match client.next_socket_packet().await? {
             SocketPacket::Connect { .. } => Ok(client),
@@ -563,6 +582,11 @@ impl TestClient {
     /// The tab token this client connected with.
     pub fn token(&self) -> &str {
         &self.token
+    }
+
+    /// The page load this client stands for.
+    pub fn epoch(&self) -> &str {
+        &self.epoch
     }
 
     /// Sets how long to wait for each update (default 10 s).
@@ -587,6 +611,14 @@ impl TestClient {
         let event = json!({"id": id, "name": name, "payload": payload, "router_data": router_data});
         self.emit_raw(event).await?;
         Ok(id)
+    }
+
+    /// Sends event `name` again under an id it was sent with before, as a browser does after
+    /// a reconnect for events that had no answer; later events continue after `id`.
+    pub async fn resend(&mut self, id: u64, name: &str, payload: Value) -> Result<(), TestError> {
+        self.next_id = self.next_id.max(id + 1);
+        let event = json!({"id": id, "name": name, "payload": payload, "router_data": RouterData::default()});
+        self.emit_raw(event).await
     }
 
     /// Emits any JSON as the `event` argument (for malformed-input tests).

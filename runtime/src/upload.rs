@@ -111,6 +111,7 @@ pub(crate) async fn handle(bridge: &EventBridge, trusted: &[IpNet], req: Request
     let mut info = SocketInfo {
         client: resolve_client(peer.map(|p| p.ip()), &headers, trusted),
         token: token.clone(),
+        epoch: None,
         headers,
         peer,
     };

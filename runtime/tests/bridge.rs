@@ -39,7 +39,7 @@ async fn probe(client: &mut ferrule::testing::TestClient) -> Value {
     Value::Object(client.hydrate().await.unwrap().delta["probe_state"].clone())
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn middleware_redirect_skips_handler() {
     let server = server(Settings::default()).await;
     let mut c = server.client().await.unwrap();
@@ -66,7 +66,7 @@ async fn middleware_redirect_skips_handler() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirect_reaches_handler_when_auto_redirect_is_off() {
     let settings = Settings {
         auto_redirect_from_middleware: false,
@@ -98,7 +98,7 @@ async fn redirect_reaches_handler_when_auto_redirect_is_off() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn middleware_error_skips_handler_with_toast() {
     let server = server(Settings::default()).await;
     let mut c = server
@@ -114,7 +114,7 @@ async fn middleware_error_skips_handler_with_toast() {
     assert_eq!(probe(&mut c).await["count"], 0);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn internal_middleware_error_shows_generic_toast() {
     let server = server(Settings::default()).await;
     let mut c = server.client().await.unwrap();
@@ -129,7 +129,7 @@ async fn internal_middleware_error_shows_generic_toast() {
     assert!(u.delta.is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn middleware_answering_with_4xx_text_becomes_the_toast() {
     let server = server(Settings::default()).await;
     let mut c = server.client().await.unwrap();
@@ -141,7 +141,7 @@ async fn middleware_answering_with_4xx_text_becomes_the_toast() {
     assert!(u.delta.is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skip_list_keeps_csrf_off_events_but_on_http() {
     let server = server(Settings::default()).await;
     let mut c = server.client().await.unwrap();
@@ -163,7 +163,7 @@ async fn skip_list_keeps_csrf_off_events_but_on_http() {
     assert_eq!(refused.text(), "CSRF token missing.");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skip_list_is_configurable() {
     let settings = Settings {
         event_middleware_skip: vec!["tenant".into(), "audit".into()],
@@ -179,7 +179,7 @@ async fn skip_list_is_configurable() {
     assert_eq!(field(&u, "probe_state", "tenant"), None, "tenant never ran");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenant_extension_reaches_handler() {
     let server = server(Settings::default()).await;
     let mut c = server
@@ -190,7 +190,7 @@ async fn tenant_extension_reaches_handler() {
     assert_eq!(field(&u, "probe_state", "tenant"), Some(&json!("acme")));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_from_middleware_reaches_handler_and_deeper_code() {
     let server = server(Settings::default()).await;
     let mut c = server
@@ -210,7 +210,7 @@ async fn user_from_middleware_reaches_handler_and_deeper_code() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn context_outside_events_is_empty() {
     assert!(ferrule::current_request().is_none());
     assert!(ferrule::current_context().is_none());
@@ -218,7 +218,7 @@ async fn context_outside_events_is_empty() {
     assert!(!ferrule::current_user().is_authenticated());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chain_off_means_no_middleware_and_anonymous() {
     let settings = Settings {
         run_middleware_chain: false,
@@ -243,7 +243,7 @@ async fn chain_off_means_no_middleware_and_anonymous() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiers_choose_how_much_of_the_chain_runs() {
     let server = server(Settings::default()).await;
     let mut c = server
@@ -278,7 +278,7 @@ async fn server_with(settings: Settings) -> TestServer {
     server(settings).await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_of_one_token_run_in_order() {
     let server = server(Settings::default()).await;
     let mut c = server.client().await.unwrap();
@@ -295,7 +295,7 @@ async fn events_of_one_token_run_in_order() {
     assert_eq!(log, json!((1..=20).collect::<Vec<i64>>()));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_sockets_of_one_token_share_state_without_lost_updates() {
     let server = server(Settings::default()).await;
     let mut a = server
@@ -317,7 +317,7 @@ async fn two_sockets_of_one_token_share_state_without_lost_updates() {
     assert_eq!(probe(&mut a).await["count"], 20);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn different_tokens_run_concurrently() {
     let server = server(Settings::default()).await;
     let mut a = server.client().await.unwrap();
@@ -330,7 +330,7 @@ async fn different_tokens_run_concurrently() {
     assert_eq!(field(&ub.unwrap(), "probe_state", "count"), Some(&json!(1)));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handler_error_leaves_state_unchanged() {
     let server = server(Settings::default()).await;
     let mut c = server.client().await.unwrap();
@@ -346,7 +346,7 @@ async fn handler_error_leaves_state_unchanged() {
     assert_eq!(probe(&mut c).await["count"], 1);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handler_panic_rolls_back_and_keeps_the_connection() {
     let server = server(Settings::default()).await;
     let mut c = server.client().await.unwrap();
@@ -363,7 +363,7 @@ async fn handler_panic_rolls_back_and_keeps_the_connection() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn middleware_sees_the_handler_outcome_on_the_way_out() {
     let (app, log) = app(Settings::default());
     let server = TestServer::start(app).await.unwrap();
@@ -384,7 +384,7 @@ async fn middleware_sees_the_handler_outcome_on_the_way_out() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_event_gets_error_and_connection_stays_up() {
     let server = server(Settings::default()).await;
     let mut c = server.client().await.unwrap();
@@ -418,7 +418,7 @@ async fn malformed_event_gets_error_and_connection_stays_up() {
     assert_eq!(field(&u, "probe_state", "count"), Some(&json!(1)));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_socket_event_name_gets_error() {
     let server = server(Settings::default()).await;
     let mut c = server.client().await.unwrap();
@@ -431,7 +431,7 @@ async fn unknown_socket_event_name_gets_error() {
     assert!(c.is_alive().await);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_state_or_handler_gets_error() {
     let server = server(Settings::default()).await;
     let mut c = server.client().await.unwrap();
@@ -450,7 +450,7 @@ async fn unknown_state_or_handler_gets_error() {
     assert!(c.is_alive().await);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payload_of_wrong_type_names_the_field() {
     let server = server(Settings::default()).await;
     let mut c = server.client().await.unwrap();
@@ -467,7 +467,7 @@ async fn payload_of_wrong_type_names_the_field() {
     assert_eq!(probe(&mut c).await["log"], json!([]));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn router_data_gives_real_path_and_repeated_query_keys() {
     let server = server(Settings::default()).await;
     let mut c = server.client().await.unwrap();
@@ -484,7 +484,7 @@ async fn router_data_gives_real_path_and_repeated_query_keys() {
     assert_eq!(field(&u, "probe_state", "method"), Some(&json!("GET")));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_changed_fields_ship_and_transient_fields_never() {
     let server = server(Settings::default()).await;
     let mut c = server.client().await.unwrap();
@@ -503,7 +503,7 @@ async fn only_changed_fields_ship_and_transient_fields_never() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handlers_return_client_events() {
     let server = server(Settings::default()).await;
     let mut c = server.client().await.unwrap();
@@ -513,7 +513,7 @@ async fn handlers_return_client_events() {
     assert_eq!(u.events[0].path(), Some("/home"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn post_from_payload_exposes_the_payload_as_form_data() {
     let settings = Settings {
         event_post_from_payload: true,
@@ -531,7 +531,7 @@ async fn post_from_payload_exposes_the_payload_as_form_data() {
     assert!(log.lock().unwrap()[0].starts_with("request POST /"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_address_honours_only_trusted_proxies() {
     let server = server(Settings::default()).await;
     let opts = ClientOptions::default()
@@ -557,7 +557,7 @@ async fn client_address_honours_only_trusted_proxies() {
     assert_eq!(field(&u, "probe_state", "https"), Some(&json!(true)));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_without_a_valid_token_is_refused() {
     let server = server(Settings::default()).await;
     let missing = ClientOptions {
@@ -582,7 +582,7 @@ async fn connect_without_a_valid_token_is_refused() {
     assert!(server.client().await.is_ok());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_event_right_after_connect_is_never_lost() {
     let server = server(Settings::default()).await;
     for _ in 0..40 {

@@ -82,3 +82,52 @@ async fn app_and_runtime_migrations_run_together_and_only_once() {
     }
     let _ = std::fs::remove_file(&path);
 }
+
+#[tokio::test]
+async fn migrating_again_keeps_every_row() {
+    // A `migrate` that refreshed (down, then up) would pass the test above while wiping data.
+    let path =
+        std::env::temp_dir().join(format!("ferrule-remigrate-{}.sqlite3", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let db = ferrule::db::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    let app = ferrule::App::new()
+        .settings(ferrule::Settings::default())
+        .database(db.clone())
+        .migrations::<AppMigrator>();
+    app.migrate().await.unwrap();
+    let auth = app.auth().expect("App::database sets up accounts");
+    auth.create_user(ferrule::auth::NewUser {
+        username: "keeper".into(),
+        password: "kept across migrations".into(),
+        ..ferrule::auth::NewUser::default()
+    })
+    .await
+    .unwrap();
+    db.execute_unprepared(
+        "INSERT INTO ferrule_sessions (id, data, expiry_date) VALUES ('s1', '{}', 4102444800); \
+         INSERT INTO notes (body) VALUES ('still here');",
+    )
+    .await
+    .unwrap();
+    app.migrate().await.unwrap();
+    let count = |table: &'static str| {
+        let db = db.clone();
+        async move {
+            db.query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                format!("SELECT COUNT(*) AS n FROM {table}"),
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap()
+        }
+    };
+    assert_eq!(count("ferrule_users").await, 1);
+    assert_eq!(count("ferrule_sessions").await, 1);
+    assert_eq!(count("notes").await, 1);
+    let _ = std::fs::remove_file(&path);
+}

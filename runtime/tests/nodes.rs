@@ -45,7 +45,7 @@ async fn node(db: &TestDb, redis: &str, prefix: &str) -> TestServer {
     TestServer::start(app).await.unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tab_moved_to_another_node_keeps_state_and_login() {
     let Ok(redis) = std::env::var("FERRULE_TEST_REDIS") else {
         assert!(

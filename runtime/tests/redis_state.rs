@@ -73,7 +73,7 @@ async fn cleanup(url: &str, prefix: &str) {
     dbsupport::redis_cleanup(url, prefix).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn states_survive_a_server_restart() {
     let Some(url) = redis_url() else { return };
     let p = prefix("restart");
@@ -104,7 +104,7 @@ async fn states_survive_a_server_restart() {
     cleanup(&url, &p).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_tab_on_two_servers_loses_no_update() {
     let Some(url) = redis_url() else { return };
     let p = prefix("two-nodes");
@@ -125,7 +125,7 @@ async fn one_tab_on_two_servers_loses_no_update() {
     cleanup(&url, &p).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_are_separate_and_unknown_servers_fail_clearly() {
     let Some(url) = redis_url() else { return };
     let p = prefix("separate");
@@ -150,7 +150,7 @@ async fn tokens_are_separate_and_unknown_servers_fail_clearly() {
     assert!(err.is_some_and(|e| e.contains("redis")));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_made_after_the_lock_expired_is_discarded_not_half_stored() {
     let Some(url) = redis_url() else { return };
     let p = prefix("expired-lock");

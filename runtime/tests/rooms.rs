@@ -100,7 +100,7 @@ async fn next_message(client: &mut TestClient, wait: Duration) -> Option<String>
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broadcast_reaches_the_tabs_in_the_room_and_no_one_else() {
     let server = TestServer::start(app()).await.unwrap();
     let mut ann = server.client().await.unwrap();
@@ -123,7 +123,7 @@ async fn a_broadcast_reaches_the_tabs_in_the_room_and_no_one_else() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_handler_broadcasts_nothing_and_leaving_stops_messages() {
     let server = TestServer::start(app()).await.unwrap();
     let mut ann = server.client().await.unwrap();
@@ -149,7 +149,7 @@ async fn a_failed_handler_broadcasts_nothing_and_leaving_stops_messages() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnected_tab_is_back_in_its_rooms_after_it_resyncs() {
     let server = TestServer::start(app()).await.unwrap();
     let mut ann = server.client().await.unwrap();
@@ -176,7 +176,7 @@ async fn a_reconnected_tab_is_back_in_its_rooms_after_it_resyncs() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rooms_from_outside_a_handler_reach_the_room() {
     let app = app();
     let rooms = app.rooms();
@@ -227,7 +227,7 @@ async fn node(redis: &str, prefix: &str) -> TestServer {
         .unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_a_broadcast_on_node_a_reaches_a_tab_on_node_b() {
     let Some(redis) = redis_url() else { return };
     let prefix = format!(

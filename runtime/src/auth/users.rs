@@ -40,10 +40,23 @@ pub enum AuthError {
     Session(#[from] tower_sessions::session::Error),
 }
 
+/// Whether a session error means the store is unreachable (our store reports every database
+/// failure as a backend error; bad data is a decode error).
+fn is_store_outage(e: &tower_sessions::session::Error) -> bool {
+    matches!(
+        e,
+        tower_sessions::session::Error::Store(tower_sessions::session_store::Error::Backend(_))
+    )
+}
+
 impl From<AuthError> for crate::Error {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::Db(_) | AuthError::Session(_) => Self::internal(e),
+            AuthError::Db(db) => db.into(),
+            AuthError::Session(ref s) if is_store_outage(s) => {
+                Self::unavailable(format!("session store: {s}"))
+            }
+            AuthError::Session(_) => Self::internal(e),
             AuthError::NoSuchUser(_) => Self::NotFound(e.to_string()),
             other => Self::BadRequest(other.to_string()),
         }
@@ -484,6 +497,10 @@ pub fn auth_middleware(auth: Auth) -> Named {
             let user = match req.extensions().get::<Session>().cloned() {
                 Some(session) => match auth.user_of(&session).await {
                     Ok(user) => user,
+                    // The store could not be reached: an outage, not a logout.
+                    Err(AuthError::Session(e)) if is_store_outage(&e) => {
+                        return Err(crate::Error::unavailable(format!("session store: {e}")));
+                    }
                     // A session that does not load (tampered, garbage) is simply anonymous.
                     Err(AuthError::Session(e)) => {
                         tracing::debug!(error = %e, "session did not load; anonymous");

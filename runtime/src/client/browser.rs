@@ -111,7 +111,9 @@ fn begin(token: String, callbacks: Callbacks) {
         let _ = s.set_item(TOKEN_KEY, &token);
     }
     let tabs = answer_tab_probes(token.clone());
-    let mut conn = Connection::new(token);
+    // A new epoch per page load: the server applies each event id of this load once, even
+    // when a reconnect sends it again.
+    let mut conn = Connection::new(token).with_epoch(random_hex());
     for (name, payload, router) in EARLY.with(|e| std::mem::take(&mut *e.borrow_mut())) {
         conn.emit(name, payload, router);
     }
@@ -322,6 +324,11 @@ fn session_storage() -> Option<web_sys::Storage> {
 /// 128 random bits from the browser's CSPRNG: the token names the tab's states, so it must not
 /// be guessable.
 fn new_token() -> String {
+    random_hex()
+}
+
+/// 128 random bits from the browser's CSPRNG, as hex.
+fn random_hex() -> String {
     let mut bytes = [0u8; 16];
     if let Ok(crypto) = window().crypto() {
         let _ = crypto.get_random_values_with_u8_array(&mut bytes);

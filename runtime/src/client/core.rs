@@ -10,9 +10,9 @@ use std::collections::VecDeque;
 use serde_json::{Value, json};
 
 use crate::protocol::codec::{EnginePacket, SocketPacket};
-use crate::protocol::{EVENT, Event, HYDRATE, RouterData, StateUpdate};
+use crate::protocol::{EVENT, EVENT_WINDOW, Event, HYDRATE, RouterData, StateUpdate};
 
-/// How many unsent events a disconnected client keeps; beyond it the oldest are dropped.
+/// How many unanswered events a client keeps; beyond it the oldest unsent ones are dropped.
 pub const MAX_QUEUED: usize = 1000;
 
 /// First reconnect delay, in milliseconds; it doubles per failed attempt.
@@ -67,13 +67,22 @@ enum Phase {
     Connected,
 }
 
-/// One client's connection: the tab token, the event ids, the queue and the heartbeat.
+/// One client's connection: the tab token, the event ids, the events still unanswered and the
+/// heartbeat.
+///
+/// Every event stays here until its final answer arrives. At most [`EVENT_WINDOW`] are out on
+/// the socket at once (the rest wait their turn), and those that were out when a socket died
+/// are sent again on the next one; with an epoch the server answers such a resend as already
+/// applied instead of running it twice.
 #[derive(Debug)]
 pub struct Connection {
     token: String,
+    epoch: Option<String>,
     phase: Phase,
     next_id: u64,
-    queue: VecDeque<Event>,
+    /// Events with no final answer yet, oldest first; the first `sent` are out on this socket.
+    pending: VecDeque<Event>,
+    sent: usize,
     dropped: u64,
     last_heard_ms: f64,
     heartbeat_ms: f64,
@@ -86,15 +95,24 @@ impl Connection {
     pub fn new(token: impl Into<String>) -> Self {
         Self {
             token: token.into(),
+            epoch: None,
             phase: Phase::Idle,
             next_id: 1,
-            queue: VecDeque::new(),
+            pending: VecDeque::new(),
+            sent: 0,
             dropped: 0,
             last_heard_ms: 0.0,
             heartbeat_ms: 45_000.0,
             attempt: 0,
             was_connected: false,
         }
+    }
+
+    /// Names this page load (random, 1 to 64 of `[A-Za-z0-9_-]`), so the server applies each
+    /// event id of it once even when a reconnect sends it again.
+    pub fn with_epoch(mut self, epoch: impl Into<String>) -> Self {
+        self.epoch = Some(epoch.into());
+        self
     }
 
     /// The tab token the connection sends in its CONNECT auth.
@@ -113,12 +131,17 @@ impl Connection {
         }
     }
 
-    /// Events waiting for the connection.
+    /// Events not sent yet (offline, or waiting for room in the window).
     pub fn queued(&self) -> usize {
-        self.queue.len()
+        self.pending.len() - self.sent
     }
 
-    /// Events dropped because the queue was full.
+    /// Events without a final answer yet, sent or not.
+    pub fn unanswered(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Events dropped because more than [`MAX_QUEUED`] were waiting.
     pub fn dropped(&self) -> u64 {
         self.dropped
     }
@@ -132,8 +155,10 @@ impl Connection {
     /// The transport closed (or failed to open). Returns how long to wait before reopening it:
     /// exponential backoff from [`BACKOFF_BASE_MS`] to [`BACKOFF_MAX_MS`], with `jitter` in
     /// `[0, 1)` spreading clients so a restarted server is not hit by all of them at once.
+    /// Events that were out without an answer go again on the next socket.
     pub fn transport_closed(&mut self, jitter: f64) -> f64 {
         self.phase = Phase::Idle;
+        self.sent = 0;
         self.attempt = self.attempt.saturating_add(1);
         backoff_ms(self.attempt, jitter)
     }
@@ -157,7 +182,10 @@ impl Connection {
                 // more; allow the same before calling the connection dead.
                 self.heartbeat_ms = (info.ping_interval + info.ping_timeout) as f64 + 1000.0;
                 self.phase = Phase::Connecting;
-                let auth = json!({ "token": self.token });
+                let mut auth = json!({ "token": self.token });
+                if let Some(epoch) = &self.epoch {
+                    auth["epoch"] = json!(epoch);
+                }
                 vec![Output::Send(message(&SocketPacket::connect(auth)))]
             }
             EnginePacket::Ping(data) => vec![Output::Send(EnginePacket::Pong(data).encode())],
@@ -194,7 +222,15 @@ impl Connection {
                     .next()
                     .map(serde_json::from_value::<StateUpdate>)
                 {
-                    Some(Ok(update)) => vec![Output::Update(update)],
+                    Some(Ok(update)) => {
+                        let answered = update.is_final.then_some(update.id).flatten();
+                        let mut out = vec![Output::Update(update)];
+                        if let Some(id) = answered {
+                            self.answered(id);
+                            out.extend(self.fill_window());
+                        }
+                        out
+                    }
                     _ => Vec::new(),
                 }
             }
@@ -202,15 +238,42 @@ impl Connection {
         }
     }
 
+    /// Event `id` has its final answer: it leaves the unanswered list.
+    fn answered(&mut self, id: u64) {
+        if let Some(i) = self.pending.iter().take(self.sent).position(|e| e.id == id) {
+            self.pending.remove(i);
+            self.sent -= 1;
+        }
+    }
+
+    /// Frames for the waiting events that fit in the window now.
+    fn fill_window(&mut self) -> Vec<Output> {
+        if self.phase != Phase::Connected {
+            return Vec::new();
+        }
+        let room = EVENT_WINDOW.saturating_sub(self.sent);
+        let out: Vec<Output> = self
+            .pending
+            .iter()
+            .skip(self.sent)
+            .take(room)
+            .map(|e| Output::Send(frame_for(e)))
+            .collect();
+        self.sent += out.len();
+        out
+    }
+
     fn connected(&mut self) -> Vec<Output> {
         self.phase = Phase::Connected;
         self.attempt = 0;
         self.was_connected = true;
+        self.sent = 0;
         // Resync first (the server may have restarted or another node may hold newer states),
-        // then what the user did while offline, in order, once.
+        // then every event still without an answer, in order: what the user did offline, and
+        // what was out on a socket that died before answering.
         let hydrate = self.event(HYDRATE.to_owned(), Value::Null, RouterData::default());
         let mut out = vec![Output::Connected, Output::Send(frame_for(&hydrate))];
-        out.extend(self.queue.drain(..).map(|e| Output::Send(frame_for(&e))));
+        out.extend(self.fill_window());
         out
     }
 
@@ -226,7 +289,7 @@ impl Connection {
     }
 
     /// Emits `name` with `payload` from the page at `router_data`. Returns its id and the frame
-    /// to send now, or `None` when it was queued for the next connection.
+    /// to send now, or `None` when it waits (offline, or [`EVENT_WINDOW`] events are out).
     pub fn emit(
         &mut self,
         name: impl Into<String>,
@@ -235,15 +298,17 @@ impl Connection {
     ) -> (u64, Option<String>) {
         let event = self.event(name.into(), payload, router_data);
         let id = event.id;
-        if self.phase == Phase::Connected {
-            return (id, Some(frame_for(&event)));
-        }
-        if self.queue.len() >= MAX_QUEUED {
-            self.queue.pop_front();
+        if self.pending.len() >= MAX_QUEUED && self.pending.len() > self.sent {
+            // Keep memory bounded: the oldest event not sent yet gives way.
+            self.pending.remove(self.sent);
             self.dropped += 1;
         }
-        self.queue.push_back(event);
-        (id, None)
+        self.pending.push_back(event);
+        let frame = match self.fill_window().pop() {
+            Some(Output::Send(frame)) => Some(frame),
+            _ => None,
+        };
+        (id, frame)
     }
 }
 
@@ -318,29 +383,81 @@ mod tests {
         assert!(u.is_final);
     }
 
+    fn frames(out: &[Output]) -> Vec<String> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Send(f) => Some(f.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn answer(c: &mut Connection, id: u64) -> Vec<Output> {
+        c.receive(
+            &format!(r#"42["event",{{"id":{id},"delta":{{}},"events":[],"final":true}}]"#),
+            5.0,
+        )
+    }
+
     #[test]
-    fn queues_while_disconnected_and_sends_once_after_the_resync() {
+    fn queues_while_disconnected_and_resends_only_what_has_no_answer() {
         let mut c = Connection::new("tok");
         let (a, now) = c.emit("counter_state.increment", json!({}), RouterData::default());
         assert!(now.is_none());
         let (b, _) = c.emit("counter_state.increment", json!({}), RouterData::default());
         assert_eq!((a, b), (1, 2));
         let out = connect(&mut c);
-        let frames: Vec<_> = out
-            .iter()
-            .filter_map(|o| match o {
-                Output::Send(f) => Some(f.clone()),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(frames.len(), 3, "{frames:?}");
-        assert!(frames[0].contains("_hydrate"));
-        assert!(frames[1].contains(r#""id":1"#) && frames[2].contains(r#""id":2"#));
+        let sent = frames(&out);
+        assert_eq!(sent.len(), 3, "{sent:?}");
+        assert!(sent[0].contains("_hydrate"));
+        assert!(sent[1].contains(r#""id":1"#) && sent[2].contains(r#""id":2"#));
         assert_eq!(c.queued(), 0);
-        // A drop and reconnect does not send them again.
+        assert_eq!(c.unanswered(), 2);
+        answer(&mut c, 1);
+        assert_eq!(c.unanswered(), 1);
+        // The socket dies before event 2 is answered: the next one sends it again, and only it.
         c.transport_closed(0.5);
-        let again = connect(&mut c);
-        assert_eq!(again.len(), 2, "only Connected and the resync: {again:?}");
+        let again = frames(&connect(&mut c));
+        assert_eq!(again.len(), 2, "the resync and event 2: {again:?}");
+        assert!(again[1].contains(r#""id":2"#), "{again:?}");
+        answer(&mut c, 2);
+        c.transport_closed(0.5);
+        assert_eq!(frames(&connect(&mut c)).len(), 1, "only the resync");
+    }
+
+    #[test]
+    fn at_most_a_window_of_events_is_out_and_answers_let_more_go() {
+        let mut c = Connection::new("tok");
+        connect(&mut c);
+        let mut out = 0;
+        for _ in 0..EVENT_WINDOW + 10 {
+            if c.emit("s.h", Value::Null, RouterData::default())
+                .1
+                .is_some()
+            {
+                out += 1;
+            }
+        }
+        assert_eq!(out, EVENT_WINDOW, "the window is full, the rest wait");
+        assert_eq!(c.queued(), 10);
+        // The hydrate answer (id 1) is not an event of the window and frees nothing.
+        assert!(frames(&answer(&mut c, 1)).is_empty());
+        let more = frames(&answer(&mut c, 2));
+        assert_eq!(more.len(), 1, "one answer lets one more go: {more:?}");
+        assert!(more[0].contains(&format!(r#""id":{}"#, EVENT_WINDOW + 2)));
+        assert_eq!(c.queued(), 9);
+    }
+
+    #[test]
+    fn the_epoch_goes_with_the_token() {
+        let mut c = Connection::new("tok").with_epoch("load-7");
+        c.transport_opened(0.0);
+        let out = c.receive(&open_frame(), 1.0);
+        let [Output::Send(frame)] = out.as_slice() else {
+            panic!("{out:?}")
+        };
+        let auth: Value = serde_json::from_str(frame.strip_prefix("40").unwrap()).unwrap();
+        assert_eq!(auth, json!({"token": "tok", "epoch": "load-7"}));
     }
 
     #[test]

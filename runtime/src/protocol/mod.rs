@@ -23,6 +23,11 @@ pub const CSRF_COOKIE: &str = "csrftoken";
 /// Event name a client sends to receive every state of its token in full.
 pub const HYDRATE: &str = "_hydrate";
 
+/// How many events a client keeps unanswered on one socket; the server queues more than this
+/// per socket, so a client that keeps to it (as ours does, also when it flushes what was
+/// clicked offline) is never refused for a full queue.
+pub const EVENT_WINDOW: usize = 128;
+
 /// One action of the user, as the client emits it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
