@@ -122,6 +122,33 @@ test('after a server restart the client reconnects and sends what was clicked me
   });
 });
 
+test('a thousand clicks around a network outage are all applied, exactly once', async (t) => {
+  await scenario(t, async ({ server, context }) => {
+    const page = await context.newPage();
+    await page.goto(server.url);
+    await waitConnected(page);
+    const click = (n) => page.evaluate((n) => {
+      const button = document.querySelector('#increment');
+      for (let i = 0; i < n; i++) button.click();
+    }, n);
+    // Some clicks are on the wire when the network goes, the rest are made offline: the train
+    // goes into a tunnel.
+    await click(50);
+    await context.setOffline(true);
+    await click(950);
+    await page.waitForSelector('.ferrule-connection[data-status="reconnecting"]', { timeout: 60000 });
+    await context.setOffline(false);
+    await waitConnected(page, 60000);
+    await waitCount(page, 1000, 60000);
+    await page.waitForTimeout(1000);
+    assert.equal(await count(page), '1000', 'none lost, none applied twice');
+    // The server's state says the same: a reload renders it from a resync.
+    await page.reload();
+    await waitConnected(page);
+    await waitCount(page, 1000);
+  });
+});
+
 test('a handler error shows an error toast and changes nothing', async (t) => {
   await scenario(t, async ({ server, context, problems }) => {
     const page = watch(await context.newPage(), problems);
@@ -166,5 +193,22 @@ test('a guard redirect navigates to the login page; after logging in the handler
     await page.goto(`${server.url}/private`);
     assert.equal(await page.textContent('h1'), 'Private');
     assert.deepEqual(problems, []);
+  });
+});
+
+test('a log-in link whose next page is on another site lands on this site', async (t) => {
+  await scenario(t, async ({ server, context }) => {
+    const made = server.run(['createsuperuser', '--username', 'ada', '--email', 'ada@example.com'],
+      { FERRULE_SUPERUSER_PASSWORD: 'correct horse battery' });
+    assert.equal(made.status, 0, made.stderr);
+    const page = await context.newPage();
+    for (const next of ['%2F%09%2Fevil.example', '%2F%2Fevil.example', '%2F%5Cevil.example',
+      'https%3A%2F%2Fevil.example', 'javascript%3Aalert(1)']) {
+      await page.goto(`${server.url}/login?next=${next}`);
+      await page.fill('input[name=username]', 'ada');
+      await page.fill('input[name=password]', 'correct horse battery');
+      await Promise.all([page.waitForURL(`${server.url}/`), page.click('button[type=submit]')]);
+      assert.equal(new URL(page.url()).host, new URL(server.url).host, `next=${next}`);
+    }
   });
 });

@@ -176,6 +176,8 @@ fn metrics_routes(app: App) -> App {
 async fn serve_ferrule(mode: Mode, database: Option<String>, redis: Option<String>) -> Result<()> {
     let settings = Settings {
         max_event_bytes: 1 << 16,
+        // Every load-generator connection comes from 127.0.0.1.
+        max_sockets_per_client: 0,
         ..Settings::default()
     };
     let app = match mode {

@@ -259,7 +259,7 @@ impl App {
         }
         let follow = self.install_auth(&settings);
         let registry = self.registry()?;
-        let doc = Arc::new(self.routes_doc(&registry));
+        let doc = Arc::new((!settings.is_production()).then(|| self.routes_doc(&registry)));
         let trusted = settings.proxies()?;
         let manager: Arc<dyn StateManager> = match self.manager.take() {
             Some(m) => m,
@@ -287,6 +287,8 @@ impl App {
             trusted: trusted.clone(),
             // As long as the heartbeat gives a silent client before closing its socket.
             patience_ms: settings.ping_interval_ms + settings.ping_timeout_ms,
+            max_per_client: settings.max_sockets_per_client,
+            per_client: Arc::default(),
         });
         let http = self.router.layer(self.chain.clone().into_layer());
         let origins = OriginPolicy {
@@ -319,7 +321,12 @@ impl App {
             }
         };
         self.rooms.set(io.clone());
-        let router = router.layer(axum::Extension(origins));
+        let headers = Arc::new(crate::dispatcher::security_header_list(&settings));
+        let router = router
+            .layer(axum::Extension(origins))
+            .layer(axum::middleware::map_response(move |resp| {
+                crate::dispatcher::security_headers(headers.clone(), resp)
+            }));
         Ok(Built {
             router,
             io,

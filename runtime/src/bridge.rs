@@ -317,6 +317,13 @@ impl EventBridge {
             return protocol_error(id, format!("unknown state `{state_name}`"));
         };
         let Some(handler) = entry.handlers.get(handler_name).cloned() else {
+            // In production the answer does not list what else there is to call.
+            if self.settings.is_production() {
+                return protocol_error(
+                    id,
+                    format!("state `{state_name}` has no handler `{handler_name}`"),
+                );
+            }
             let known: Vec<&str> = entry.handlers.keys().map(String::as_str).collect();
             return protocol_error(
                 id,

@@ -7,7 +7,7 @@
 //! | `/_upload` | `POST` multipart files for an upload handler (see [`crate::upload`]) |
 //! | `/_health` | readiness: `200` JSON `{"status": "ok", "database": "ok", "redis": "none", ..}`, `503` while a dependency is down or the server is stopping |
 //! | `/ping` | liveness: `200` `pong` while the process serves |
-//! | `/_all_routes` | `200` JSON of HTTP routes, states and handlers |
+//! | `/_all_routes` | `200` JSON of HTTP routes, states and handlers; `404` in production mode |
 //! | any other WebSocket upgrade | accepted, then closed with code 1011 and a reason |
 //!
 //! Reserved paths do not run the middleware chain (events run it themselves, per event).
@@ -36,7 +36,7 @@ pub const UNKNOWN_SOCKET_CLOSE_CODE: u16 = 1011;
 
 /// The inner app's plain HTTP endpoints (the socket endpoint is a layer over all of it).
 pub(crate) fn reserved_routes(
-    routes_doc: Arc<Value>,
+    routes_doc: Arc<Option<Value>>,
     bridge: Arc<crate::bridge::EventBridge>,
     trusted: Arc<Vec<IpNet>>,
     db: Option<sea_orm::DatabaseConnection>,
@@ -57,7 +57,13 @@ pub(crate) fn reserved_routes(
             "/_all_routes",
             get(move || {
                 let doc = routes_doc.clone();
-                async move { axum::Json((*doc).clone()) }
+                async move {
+                    // In production the map of every state and handler is not published.
+                    match doc.as_ref() {
+                        Some(doc) => axum::Json(doc.clone()).into_response(),
+                        None => StatusCode::NOT_FOUND.into_response(),
+                    }
+                }
             }),
         )
         .route(
@@ -69,6 +75,51 @@ pub(crate) fn reserved_routes(
             })
             .layer(axum::extract::DefaultBodyLimit::disable()),
         )
+}
+
+/// Adds the security headers the settings ask for to every answer that has none of its own.
+pub(crate) async fn security_headers(
+    headers: Arc<Vec<(header::HeaderName, HeaderValue)>>,
+    mut resp: Response,
+) -> Response {
+    for (name, value) in headers.iter() {
+        if !resp.headers().contains_key(name) {
+            resp.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    resp
+}
+
+/// The security headers `settings` turn on.
+pub(crate) fn security_header_list(
+    settings: &crate::settings::Settings,
+) -> Vec<(header::HeaderName, HeaderValue)> {
+    let mut out = Vec::new();
+    if settings.header_nosniff {
+        out.push((
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ));
+    }
+    if settings.header_frame_deny {
+        out.push((header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")));
+        out.push((
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'none'"),
+        ));
+    }
+    if let Ok(policy) = HeaderValue::from_str(&settings.referrer_policy)
+        && !settings.referrer_policy.is_empty()
+    {
+        out.push((header::REFERRER_POLICY, policy));
+    }
+    if settings.secure_cookies && settings.hsts_seconds > 0 {
+        let value = format!("max-age={}; includeSubDomains", settings.hsts_seconds);
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            out.push((header::STRICT_TRANSPORT_SECURITY, v));
+        }
+    }
+    out
 }
 
 /// How long the readiness check waits for each dependency before calling it down.

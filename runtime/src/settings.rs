@@ -88,6 +88,23 @@ pub struct Settings {
     pub upload_max_request_bytes: u64,
     /// Where uploads are spooled while their handler runs (default: the system temp dir).
     pub upload_dir: Option<PathBuf>,
+    /// Most files (multipart parts) in one upload request.
+    pub upload_max_files: usize,
+    /// Most sockets open at once from one client address (as `trusted_proxies` resolves it);
+    /// more are refused at the handshake. 0: no limit.
+    pub max_sockets_per_client: usize,
+    /// Send `X-Content-Type-Options: nosniff` on every answer.
+    pub header_nosniff: bool,
+    /// Forbid framing the site (`X-Frame-Options: DENY`, CSP `frame-ancestors 'none'`):
+    /// clickjacking protection.
+    pub header_frame_deny: bool,
+    /// The `Referrer-Policy` header (empty: none).
+    pub referrer_policy: String,
+    /// `Strict-Transport-Security` max-age in seconds, sent when `secure_cookies` is on (0: none).
+    pub hsts_seconds: u64,
+    /// Production mode: `/_all_routes` is off and errors do not list a state's handlers.
+    /// Unset: on in builds without debug assertions (`--release`), off otherwise.
+    pub production: Option<bool>,
 }
 
 impl Default for Settings {
@@ -113,6 +130,13 @@ impl Default for Settings {
             upload_max_file_bytes: 10 << 20,
             upload_max_request_bytes: 50 << 20,
             upload_dir: None,
+            upload_max_files: 16,
+            max_sockets_per_client: 256,
+            header_nosniff: true,
+            header_frame_deny: true,
+            referrer_policy: "same-origin".to_owned(),
+            hsts_seconds: 365 * 24 * 3600,
+            production: None,
         }
     }
 }
@@ -265,6 +289,21 @@ impl Settings {
                         value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
                 }
                 "upload_dir" => self.upload_dir = Some(PathBuf::from(&value)),
+                "upload_max_files" => {
+                    self.upload_max_files =
+                        value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
+                }
+                "max_sockets_per_client" => {
+                    self.max_sockets_per_client =
+                        value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
+                }
+                "header_nosniff" => self.header_nosniff = parse_bool(&value).map_err(bad)?,
+                "header_frame_deny" => self.header_frame_deny = parse_bool(&value).map_err(bad)?,
+                "referrer_policy" => self.referrer_policy = value.clone(),
+                "hsts_seconds" => {
+                    self.hsts_seconds = value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
+                }
+                "production" => self.production = Some(parse_bool(&value).map_err(bad)?),
                 "auth_cache_ms" => {
                     self.auth_cache_ms =
                         value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
@@ -275,7 +314,9 @@ impl Settings {
                          auto_redirect_from_middleware, event_post_from_payload, \
                          run_middleware_chain, default_tier, trusted_proxies, max_event_bytes, \
                          ping_interval_ms, ping_timeout_ms, shutdown_grace_ms, allowed_origins, login_url, session_cookie, secure_cookies, allow_register, \
-                         auth_cache_ms, upload_max_file_bytes, upload_max_request_bytes, upload_dir)"
+                         auth_cache_ms, upload_max_file_bytes, upload_max_request_bytes, upload_dir, \
+                         upload_max_files, max_sockets_per_client, header_nosniff, \
+                         header_frame_deny, referrer_policy, hsts_seconds, production)"
                             .to_owned(),
                     ));
                 }
@@ -293,6 +334,11 @@ impl Settings {
             });
         }
         self.proxies().map(|_| ())
+    }
+
+    /// Whether production mode is on (see [`Settings::production`]).
+    pub fn is_production(&self) -> bool {
+        self.production.unwrap_or(!cfg!(debug_assertions))
     }
 
     pub(crate) fn proxies(&self) -> Result<Vec<IpNet>, SettingsError> {

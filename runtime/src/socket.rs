@@ -6,8 +6,9 @@
 //! [`EventSink`] implements its `MessageHandler` directly: `call` runs synchronously in packet
 //! order and only enqueues, and one worker task per socket drains the queue.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -71,6 +72,47 @@ pub(crate) struct SocketEnv {
     pub(crate) bridge: Arc<EventBridge>,
     pub(crate) trusted: Vec<IpNet>,
     pub(crate) patience_ms: u64,
+    /// Most sockets at once from one client address (0: no limit), and how many each has.
+    pub(crate) max_per_client: usize,
+    pub(crate) per_client: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// One open socket of a client address; dropping it (the socket is gone) frees the place.
+struct ClientSlot {
+    ip: IpAddr,
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl ClientSlot {
+    /// Takes a place for `ip` unless it already has `max` sockets open.
+    fn take(env: &SocketEnv, ip: IpAddr) -> Result<Self, ConnectRefused> {
+        let mut counts = env.per_client.lock().unwrap_or_else(|p| p.into_inner());
+        let open = counts.entry(ip).or_default();
+        if env.max_per_client > 0 && *open >= env.max_per_client {
+            tracing::warn!(%ip, max = env.max_per_client, "socket refused: too many from one address");
+            return Err(ConnectRefused(format!(
+                "too many connections from your address (more than {})",
+                env.max_per_client
+            )));
+        }
+        *open += 1;
+        Ok(Self {
+            ip,
+            counts: env.per_client.clone(),
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(open) = counts.get_mut(&self.ip) {
+            *open -= 1;
+            if *open == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Which origins may open the socket.
@@ -163,7 +205,7 @@ pub(crate) fn connect_middleware<A: Adapter>(
         } else {
             check_auth(&s, auth)
         };
-        std::future::ready(checked.map(|(token, epoch)| on_connect(env, s, token, epoch)))
+        std::future::ready(checked.and_then(|(token, epoch)| on_connect(env, s, token, epoch)))
     }
 }
 
@@ -189,13 +231,13 @@ fn check_auth<A: Adapter>(
     }
 }
 
-/// Wires a socket: its info, its queue, its worker.
+/// Wires a socket: its info, its queue, its worker; refused when its address has too many.
 fn on_connect<A: Adapter>(
     env: Arc<SocketEnv>,
     s: SocketRef<A>,
     token: String,
     epoch: Option<String>,
-) {
+) -> Result<(), ConnectRefused> {
     let parts = s.req_parts();
     let peer = parts
         .extensions
@@ -210,6 +252,7 @@ fn on_connect<A: Adapter>(
         headers,
         peer,
     };
+    let slot = ClientSlot::take(&env, info.client.ip)?;
     s.join(tab_room(&info.token));
     // Unbounded in type, bounded by admission: at most QUEUE events and REFUSALS refusals.
     let (tx, rx) = mpsc::unbounded_channel();
@@ -237,7 +280,12 @@ fn on_connect<A: Adapter>(
     );
     {
         let gone = gone.clone();
-        s.on_disconnect(async move || gone.cancel());
+        let slot = Arc::new(Mutex::new(Some(slot)));
+        s.on_disconnect(async move || {
+            gone.cancel();
+            let freed = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+            drop(freed);
+        });
     }
     let patience = Duration::from_millis(env.patience_ms);
     tokio::spawn(worker(
@@ -248,6 +296,7 @@ fn on_connect<A: Adapter>(
         gone,
         patience,
     ));
+    Ok(())
 }
 
 /// Runs one socket's events in order and sends each one's final answer, waiting for room in

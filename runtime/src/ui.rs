@@ -287,14 +287,20 @@ impl Ferrule {
     fn run(&self, event: ClientEvent) {
         match event.name.as_str() {
             ClientEvent::REDIRECT => {
-                let path = event.path().unwrap_or("/").to_owned();
+                // Only paths of this site: a handler (or a forged answer) cannot send the tab
+                // to another site or run `javascript:`.
+                let path = event
+                    .path()
+                    .and_then(crate::protocol::same_site_path)
+                    .unwrap_or("/")
+                    .to_owned();
                 let replace = event
                     .payload
                     .get("replace")
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
                 match self.navigate.get_value() {
-                    Some(nav) if path.starts_with('/') => nav(&path, replace),
+                    Some(nav) => nav(&path, replace),
                     _ => {
                         #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
                         crate::client::browser::assign_location(&path, replace);

@@ -130,6 +130,12 @@ pub(crate) async fn handle(bridge: &EventBridge, trusted: &[IpNet], req: Request
             Ok(None) => break,
             Err(e) => return bad_request(format!("broken multipart body: {e}")),
         };
+        let max_files = bridge.settings().upload_max_files;
+        if described.len() >= max_files {
+            return too_large(format!(
+                "more than {max_files} files in one upload (upload_max_files setting)"
+            ));
+        }
         let field_name = field.name().unwrap_or("").to_owned();
         let file_name = field.file_name().map(str::to_owned);
         let content_type = field.content_type().map(str::to_owned);

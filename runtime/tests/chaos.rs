@@ -101,6 +101,8 @@ async fn node(redis: &str, prefix: &str) -> TestServer {
     let states = RedisStateManager::connect(redis, prefix).await.unwrap();
     let settings = Settings {
         shutdown_grace_ms: 300,
+        // Every tab comes from 127.0.0.1.
+        max_sockets_per_client: 0,
         ..Settings::default()
     };
     let app = App::new()

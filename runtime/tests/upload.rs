@@ -266,6 +266,53 @@ async fn oversize_uploads_get_413_and_leave_nothing() {
 }
 
 #[tokio::test]
+async fn an_upload_may_have_as_many_files_as_the_setting_and_not_one_more() {
+    let Some(db) = TestDb::new(Backend::Sqlite).await else {
+        return;
+    };
+    let dir = upload_dir("parts");
+    let settings = Settings {
+        upload_dir: Some(dir.clone()),
+        upload_max_files: 3,
+        ..Settings::default()
+    };
+    let server = server(&db, settings).await;
+    let part: &[u8] = b"1234";
+    let three = [("f", "a", part), ("f", "b", part), ("f", "c", part)];
+    let ok = post_upload(
+        &server,
+        "tab-parts",
+        "profile_state.bulk",
+        None,
+        &multipart(&three),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    let four = [
+        ("f", "a", part),
+        ("f", "b", part),
+        ("f", "c", part),
+        ("f", "d", part),
+    ];
+    let refused = post_upload(
+        &server,
+        "tab-parts",
+        "profile_state.bulk",
+        None,
+        &multipart(&four),
+    )
+    .await;
+    assert_eq!(refused.status, 413);
+    assert!(
+        refused.text().contains("more than 3 files"),
+        "{}",
+        refused.text()
+    );
+    assert_eq!(leftovers(&dir), 0, "no temporary file left behind");
+    db.cleanup().await;
+}
+
+#[tokio::test]
 async fn missing_or_bad_headers_are_named() {
     let Some(db) = TestDb::new(Backend::Sqlite).await else {
         return;

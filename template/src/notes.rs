@@ -120,10 +120,6 @@ pub mod server {
             .ok_or_else(|| ferrule::Error::internal("no database in the request"))
     }
 
-    fn failed(e: DbErr) -> ferrule::Error {
-        ferrule::Error::internal(format!("notes: {e}"))
-    }
-
     impl NotesState {
         async fn load(&mut self, ctx: EventContext) -> Result<(), ferrule::Error> {
             let rows = note::Entity::find()
@@ -131,7 +127,7 @@ pub mod server {
                 .limit(PAGE)
                 .all(&db(&ctx)?)
                 .await
-                .map_err(failed)?;
+                ?;
             self.notes = rows
                 .into_iter()
                 .map(|n| NoteView {
@@ -161,7 +157,7 @@ pub mod server {
             }
             .insert(&db(&ctx)?)
             .await
-            .map_err(failed)?;
+            ?;
             self.load(ctx).await
         }
     }

@@ -146,6 +146,40 @@ fn ratio(x: f64, base: f64) -> String {
     }
 }
 
+/// The long chaos run (the quick one is part of `cargo xtask test`): the chaos test of the
+/// runtime, optimised, sized by `FERRULE_CHAOS_CLIENTS` and `FERRULE_CHAOS_EVENTS` (default 500
+/// tabs × 200 events), against the Redis on 127.0.0.1:6379 or `FERRULE_TEST_REDIS`.
+pub(crate) fn chaos(root: &Path) -> Result<()> {
+    let redis =
+        std::env::var("FERRULE_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let size = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "test",
+            "--release",
+            "-p",
+            "ferrule",
+            "--features",
+            "testing,redis",
+            "--test",
+            "chaos",
+            "--",
+            "--nocapture",
+        ])
+        .env("FERRULE_TEST_REDIS", redis)
+        .env(
+            "FERRULE_CHAOS_CLIENTS",
+            size("FERRULE_CHAOS_CLIENTS", "500"),
+        )
+        .env("FERRULE_CHAOS_EVENTS", size("FERRULE_CHAOS_EVENTS", "200"))
+        .current_dir(root)
+        .status()?;
+    if !status.success() {
+        bail!("the chaos run failed");
+    }
+    Ok(())
+}
+
 pub(crate) fn run(
     root: &Path,
     target_dir: &Path,

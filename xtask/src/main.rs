@@ -44,6 +44,9 @@ fn main() -> Result<()> {
             let quick = args.iter().any(|a| a == "--quick");
             let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
             let root = root.canonicalize()?;
+            if args.iter().any(|a| a == "--chaos") {
+                return bench::chaos(&root);
+            }
             let pg = reachable("127.0.0.1:5432").then(|| {
                 std::env::var("FERRULE_TEST_POSTGRES")
                     .ok()
@@ -55,7 +58,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  setup   install what builds and tests need (idempotent)\n  test    fmt, clippy and every test (what CI runs)\n  demo    ferrule new an app, build, migrate and serve it on FERRULE_ADDR (default 127.0.0.1:3000)\n  site    build an example's browser client into <target>/site/APP ([-p APP], default counter; --release: size-optimised)\n  e2e     browser and protocol-peer tests (headless Chromium, node)\n  generated  ferrule new and generate apps (SQLite, PostgreSQL), run their fmt, clippy, tests and browser test; compare with stock cargo generate\n  book    build the book (docs/) with mdBook into <target>/book\n  bench   what one event costs, as ratios to bare socketioxide (--quick: harness check)"
+                "usage: cargo xtask <task>\n\n  setup   install what builds and tests need (idempotent)\n  test    fmt, clippy and every test (what CI runs)\n  demo    ferrule new an app, build, migrate and serve it on FERRULE_ADDR (default 127.0.0.1:3000)\n  site    build an example's browser client into <target>/site/APP ([-p APP], default counter; --release: size-optimised)\n  e2e     browser and protocol-peer tests (headless Chromium, node)\n  generated  ferrule new and generate apps (SQLite, PostgreSQL), run their fmt, clippy, tests and browser test; compare with stock cargo generate\n  book    build the book (docs/) with mdBook into <target>/book\n  bench   what one event costs, as ratios to bare socketioxide (--quick: harness check;\n          --chaos: the long chaos run, 500 tabs × 200 events, FERRULE_CHAOS_CLIENTS/_EVENTS to size)"
             );
             if task == "help" {
                 Ok(())

@@ -48,10 +48,6 @@ pub const HISTORY: u64 = 50;
 #[derive(Clone)]
 pub struct Db(pub DatabaseConnection);
 
-fn failed(e: DbErr) -> ferrule::Error {
-    ferrule::Error::internal(format!("chat: {e}"))
-}
-
 fn db(ctx: &EventContext) -> Result<DatabaseConnection, ferrule::Error> {
     ctx.extension::<Db>()
         .map(|d| d.0.clone())
@@ -154,15 +150,13 @@ impl ChatState {
                     .to_owned(),
             )
             .exec(&conn)
-            .await
-            .map_err(failed)?;
+            .await?;
         let mut history: Vec<Message> = message::Entity::find()
             .filter(message::Column::Room.eq(&room))
             .order_by_desc(message::Column::Id)
             .limit(HISTORY)
             .all(&conn)
-            .await
-            .map_err(failed)?
+            .await?
             .into_iter()
             .map(|m| Message {
                 author: m.author,
@@ -170,7 +164,7 @@ impl ChatState {
             })
             .collect();
         history.reverse();
-        self.members = members_of(&conn, &room).await.map_err(failed)?;
+        self.members = members_of(&conn, &room).await?;
         // Joins apply before broadcasts, so the tab hears its own arrival too.
         ctx.join(room_key(&room));
         ctx.broadcast(room_key(&room), presence(&room, &self.members));
@@ -187,9 +181,7 @@ impl ChatState {
         let text = check("message", &say.text, 500, false)?;
         let conn = db(&ctx)?;
         self.here(ctx.clone()).await?;
-        let event = post(&conn, &self.room, &self.name, &text)
-            .await
-            .map_err(failed)?;
+        let event = post(&conn, &self.room, &self.name, &text).await?;
         ctx.broadcast(room_key(&self.room), event);
         Ok(())
     }
@@ -202,10 +194,9 @@ impl ChatState {
         let conn = db(&ctx)?;
         member::Entity::delete_by_id(ctx.token().to_owned())
             .exec(&conn)
-            .await
-            .map_err(failed)?;
+            .await?;
         let left = std::mem::take(&mut self.room);
-        let members = members_of(&conn, &left).await.map_err(failed)?;
+        let members = members_of(&conn, &left).await?;
         ctx.leave(room_key(&left));
         ctx.broadcast(room_key(&left), presence(&left, &members));
         self.members.clear();
@@ -225,8 +216,7 @@ impl ChatState {
             )
             .filter(member::Column::Token.eq(ctx.token()))
             .exec(&db(&ctx)?)
-            .await
-            .map_err(failed)?;
+            .await?;
         Ok(())
     }
 }
@@ -251,21 +241,19 @@ pub async fn sweep(
     let gone = member::Entity::find()
         .filter(member::Column::SeenMs.lt(cutoff))
         .all(conn)
-        .await
-        .map_err(failed)?;
+        .await?;
     if gone.is_empty() {
         return Ok(());
     }
     member::Entity::delete_many()
         .filter(member::Column::SeenMs.lt(cutoff))
         .exec(conn)
-        .await
-        .map_err(failed)?;
+        .await?;
     let mut touched: Vec<String> = gone.into_iter().map(|m| m.room).collect();
     touched.sort();
     touched.dedup();
     for room in touched {
-        let members = members_of(conn, &room).await.map_err(failed)?;
+        let members = members_of(conn, &room).await?;
         rooms
             .broadcast(&room_key(&room), vec![presence(&room, &members)])
             .await?;
@@ -281,7 +269,7 @@ pub async fn bot_post(
     n: u64,
 ) -> Result<(), ferrule::Error> {
     let text = format!("Reminder #{n}: be kind, and say hello to whoever joins.");
-    let event = post(conn, "lobby", "bot", &text).await.map_err(failed)?;
+    let event = post(conn, "lobby", "bot", &text).await?;
     rooms.broadcast(&room_key("lobby"), vec![event]).await
 }
 

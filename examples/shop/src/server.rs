@@ -3,8 +3,8 @@
 
 use ferrule::auth::{Auth, NewUser};
 use ferrule::db::sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder,
 };
 use ferrule::middleware::{self, Next, Request, Response};
 use ferrule::{App, ClientEvent, CurrentUser, EventContext, Handlers, State};
@@ -37,10 +37,6 @@ pub struct Tenant {
 #[derive(Clone, Debug)]
 pub struct Profile(pub profile::Model);
 
-fn failed(e: DbErr) -> ferrule::Error {
-    ferrule::Error::internal(format!("shop: {e}"))
-}
-
 fn db(ctx: &EventContext) -> Result<DatabaseConnection, ferrule::Error> {
     ctx.extension::<Db>()
         .map(|d| d.0.clone())
@@ -71,16 +67,9 @@ async fn tenant(mut req: Request, next: Next) -> Result<Response, ferrule::Error
         .and_then(|u| u.user().map(|u| u.id));
     let conn = req.extensions().get::<Db>().map(|d| d.0.clone());
     if let (Some(user), Some(conn)) = (user, conn)
-        && let Some(row) = profile::Entity::find_by_id(user)
-            .one(&conn)
-            .await
-            .map_err(failed)?
+        && let Some(row) = profile::Entity::find_by_id(user).one(&conn).await?
     {
-        if let Some(t) = tenant::Entity::find_by_id(row.tenant_id)
-            .one(&conn)
-            .await
-            .map_err(failed)?
-        {
+        if let Some(t) = tenant::Entity::find_by_id(row.tenant_id).one(&conn).await? {
             req.extensions_mut().insert(Tenant {
                 id: t.id,
                 name: t.name,
@@ -126,21 +115,19 @@ impl CartState {
         let product = product::Entity::find_by_id(add.product_id)
             .filter(product::Column::TenantId.eq(shop.id))
             .one(&conn)
-            .await
-            .map_err(failed)?
+            .await?
             .ok_or_else(|| ferrule::Error::bad_request("No such product."))?;
         let existing = cart_item::Entity::find()
             .filter(cart_item::Column::UserId.eq(user))
             .filter(cart_item::Column::ProductId.eq(product.id))
             .one(&conn)
-            .await
-            .map_err(failed)?;
+            .await?;
         match existing {
             Some(line) => {
                 let quantity = line.quantity + 1;
                 let mut line: cart_item::ActiveModel = line.into();
                 line.quantity = ActiveValue::Set(quantity);
-                line.update(&conn).await.map_err(failed)?;
+                line.update(&conn).await?;
             }
             None => {
                 cart_item::ActiveModel {
@@ -150,8 +137,7 @@ impl CartState {
                     ..Default::default()
                 }
                 .insert(&conn)
-                .await
-                .map_err(failed)?;
+                .await?;
             }
         }
         self.load(ctx).await
@@ -165,8 +151,7 @@ impl CartState {
             .order_by_asc(cart_item::Column::Id)
             .find_also_related(product::Entity)
             .all(&conn)
-            .await
-            .map_err(failed)?;
+            .await?;
         self.lines = rows
             .into_iter()
             .filter_map(|(line, p)| {
@@ -201,8 +186,7 @@ impl SearchState {
             .filter(product::Column::TenantId.eq(shop.id))
             .order_by_asc(product::Column::Name)
             .all(&db(&ctx)?)
-            .await
-            .map_err(failed)?;
+            .await?;
         let needle = query.to_lowercase();
         self.results = rows
             .into_iter()
@@ -268,8 +252,7 @@ impl BillingState {
             .filter(cart_item::Column::UserId.eq(user))
             .find_also_related(product::Entity)
             .all(&conn)
-            .await
-            .map_err(failed)?;
+            .await?;
         let total: i64 = lines
             .iter()
             .filter_map(|(line, p)| p.as_ref().map(|p| p.price_cents * line.quantity))
@@ -285,13 +268,11 @@ impl BillingState {
             ..Default::default()
         }
         .insert(&conn)
-        .await
-        .map_err(failed)?;
+        .await?;
         cart_item::Entity::delete_many()
             .filter(cart_item::Column::UserId.eq(user))
             .exec(&conn)
-            .await
-            .map_err(failed)?;
+            .await?;
         let session = ctx
             .session()
             .ok_or_else(|| ferrule::Error::internal("no session"))?;
@@ -325,8 +306,7 @@ impl OrderState {
             .filter(order::Column::TenantId.eq(shop.id))
             .order_by_desc(order::Column::Id)
             .all(&db(&ctx)?)
-            .await
-            .map_err(failed)?;
+            .await?;
         self.orders = rows
             .into_iter()
             .map(|o| OrderView {
@@ -423,17 +403,17 @@ pub async fn demo_data(db: &DatabaseConnection, password: &str) -> Result<(), fe
         let row = match tenant::Entity::find()
             .filter(tenant::Column::Name.eq(name))
             .one(db)
-            .await
-            .map_err(failed)?
+            .await?
         {
             Some(t) => t,
-            None => tenant::ActiveModel {
-                name: ActiveValue::Set(name.to_owned()),
-                ..Default::default()
+            None => {
+                tenant::ActiveModel {
+                    name: ActiveValue::Set(name.to_owned()),
+                    ..Default::default()
+                }
+                .insert(db)
+                .await?
             }
-            .insert(db)
-            .await
-            .map_err(failed)?,
         };
         shops.push(row);
     }
@@ -444,8 +424,7 @@ pub async fn demo_data(db: &DatabaseConnection, password: &str) -> Result<(), fe
             .filter(product::Column::TenantId.eq(tenant_id))
             .filter(product::Column::Name.eq(*name))
             .one(db)
-            .await
-            .map_err(failed)?
+            .await?
             .is_some();
         if !exists {
             product::ActiveModel {
@@ -455,8 +434,7 @@ pub async fn demo_data(db: &DatabaseConnection, password: &str) -> Result<(), fe
                 ..Default::default()
             }
             .insert(db)
-            .await
-            .map_err(failed)?;
+            .await?;
         }
     }
     for (username, shop, banned) in DEMO_USERS {
@@ -473,8 +451,7 @@ pub async fn demo_data(db: &DatabaseConnection, password: &str) -> Result<(), fe
         };
         if profile::Entity::find_by_id(user.id)
             .one(db)
-            .await
-            .map_err(failed)?
+            .await?
             .is_none()
         {
             profile::ActiveModel {
@@ -483,8 +460,7 @@ pub async fn demo_data(db: &DatabaseConnection, password: &str) -> Result<(), fe
                 banned: ActiveValue::Set(*banned),
             }
             .insert(db)
-            .await
-            .map_err(failed)?;
+            .await?;
         }
     }
     Ok(())
@@ -503,11 +479,10 @@ pub async fn set_banned(
         .ok_or_else(|| ferrule::Error::bad_request(format!("no user {username}")))?;
     let row = profile::Entity::find_by_id(user.id)
         .one(db)
-        .await
-        .map_err(failed)?
+        .await?
         .ok_or_else(|| ferrule::Error::bad_request(format!("{username} belongs to no shop")))?;
     let mut row: profile::ActiveModel = row.into();
     row.banned = ActiveValue::Set(banned);
-    row.update(db).await.map_err(failed)?;
+    row.update(db).await?;
     Ok(())
 }

@@ -205,10 +205,15 @@ fn no_session() -> Response {
     )
 }
 
-/// A local path to go to after login; anything else (other hosts, `//x`) is ignored.
+/// A path of this site to go to after login; anything else (other hosts, `//x`, control
+/// characters a browser would drop) is ignored.
 fn safe_next(next: Option<&String>) -> Option<String> {
-    let n = next?;
-    (n.starts_with('/') && !n.starts_with("//") && !n.contains('\\')).then(|| n.clone())
+    crate::protocol::same_site_path(next?).map(str::to_owned)
+}
+
+/// Where a form that names a `next` page goes: that page when it is on this site, else `/`.
+fn next_page(next: Option<&String>) -> Option<String> {
+    next.map(|n| safe_next(Some(n)).unwrap_or_else(|| "/".to_owned()))
 }
 
 fn wants_redirect(parts: &http::request::Parts) -> bool {
@@ -259,7 +264,7 @@ async fn login(s: AuthRoutes, req: Request) -> Response {
     if let Err(e) = s.auth.login(&session, &user).await {
         return crate::Error::from(e).into_response();
     }
-    let next = safe_next(f.get("next"));
+    let next = next_page(f.get("next"));
     if let Some(resp) = form_redirect(&parts, next.as_deref()) {
         return resp;
     }
@@ -296,7 +301,9 @@ fn referer_path(parts: &http::request::Parts) -> Option<String> {
         .strip_prefix("http://")
         .or_else(|| referer.strip_prefix("https://"))?;
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    (authority.eq_ignore_ascii_case(host)).then(|| format!("/{path}"))
+    let page = format!("/{path}");
+    (authority.eq_ignore_ascii_case(host) && crate::protocol::same_site_path(&page).is_some())
+        .then_some(page)
 }
 
 /// `page` with query parameter `key` set to `value` (replacing an earlier one).
@@ -332,7 +339,7 @@ async fn logout(s: AuthRoutes, req: Request) -> Response {
         return no_session();
     };
     match s.auth.logout(&session).await {
-        Ok(()) => form_redirect(&parts, safe_next(f.get("next")).as_deref())
+        Ok(()) => form_redirect(&parts, next_page(f.get("next")).as_deref())
             .unwrap_or_else(|| json_response(StatusCode::OK, json!({"ok": true}))),
         Err(e) => crate::Error::from(e).into_response(),
     }
@@ -368,7 +375,7 @@ async fn register(s: AuthRoutes, req: Request) -> Response {
     if let Err(e) = s.auth.login(&session, &user).await {
         return crate::Error::from(e).into_response();
     }
-    if let Some(resp) = form_redirect(&parts, safe_next(f.get("next")).as_deref()) {
+    if let Some(resp) = form_redirect(&parts, next_page(f.get("next")).as_deref()) {
         return resp;
     }
     json_response(StatusCode::CREATED, json!({"username": user.username}))
@@ -468,6 +475,7 @@ mod tests {
         );
         for (referer, ct) in [
             ("http://evil.example/login", form),
+            ("http://shop.example:3000//evil.example/login", form),
             ("http://shop.example:3000/login", "application/json"),
         ] {
             let kept = form_error(&parts(referer, ct), StatusCode::UNAUTHORIZED, "no");
@@ -484,6 +492,7 @@ mod tests {
         assert_eq!(safe_next(Some(&"//evil.example".to_owned())), None);
         assert_eq!(safe_next(Some(&"https://evil.example".to_owned())), None);
         assert_eq!(safe_next(Some(&"/\\evil".to_owned())), None);
+        assert_eq!(safe_next(Some(&"/\t/evil.example".to_owned())), None);
     }
 
     #[test]

@@ -1,0 +1,139 @@
+//! Limits and headers, tried as an attacker would: oversized WebSocket messages, many sockets
+//! from one address, framing and sniffing, and what production mode keeps to itself.
+
+mod support;
+
+use std::time::Duration;
+
+use ferrule::Settings;
+use ferrule::testing::{ClientOptions, TestError};
+use serde_json::json;
+use support::server;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_message_over_max_event_bytes_is_not_run() {
+    let settings = Settings {
+        max_event_bytes: 64 * 1024,
+        ..Settings::default()
+    };
+    let server = server(settings).await;
+    let opts = ClientOptions::default().token("tab-big-message");
+    let mut c = server.client_with(opts.clone()).await.unwrap();
+    // At the limit's edge: a payload that fits is run.
+    let fits = "x".repeat(60 * 1024);
+    let u = c
+        .call("probe_state.increment", json!({ "pad": fits }))
+        .await
+        .unwrap();
+    assert_eq!(u.delta["probe_state"]["count"], 1);
+    // Past it: the message is refused by the transport and never reaches a handler.
+    let past = "x".repeat(70 * 1024);
+    c.set_timeout(Duration::from_secs(5));
+    let refused = match c
+        .emit("probe_state.increment", json!({ "pad": past }))
+        .await
+    {
+        Err(_) => true,
+        Ok(_) => c.next_update().await.is_err(),
+    };
+    assert!(refused, "an oversized message got an answer");
+    let mut again = server.client_with(opts).await.unwrap();
+    let full = again.hydrate().await.unwrap();
+    assert_eq!(
+        full.delta["probe_state"]["count"], 1,
+        "the big event never ran"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_may_open_as_many_sockets_as_the_setting_and_not_one_more() {
+    let settings = Settings {
+        max_sockets_per_client: 3,
+        ..Settings::default()
+    };
+    let server = server(settings).await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(server.client().await.expect("within the limit"));
+    }
+    match server.client().await {
+        Err(TestError::Refused(why)) => {
+            assert!(why.to_string().contains("too many connections"), "{why}")
+        }
+        Err(other) => panic!("expected a refusal, got {other}"),
+        Ok(_) => panic!("a fourth socket from one address was accepted"),
+    }
+    // The others are unaffected, and a closed socket frees its place.
+    assert!(open[0].is_alive().await);
+    open.pop().unwrap().close().await.unwrap();
+    let mut reopened = None;
+    for _ in 0..50 {
+        if let Ok(c) = server.client().await {
+            reopened = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        reopened.is_some(),
+        "the place of a closed socket is given back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_carry_the_security_headers_and_hsts_only_over_https() {
+    let plain = server(Settings::default()).await;
+    let page = plain.get("/nope").await.unwrap();
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    assert_eq!(
+        page.header("content-security-policy"),
+        Some("frame-ancestors 'none'")
+    );
+    assert_eq!(page.header("referrer-policy"), Some("same-origin"));
+    assert_eq!(page.header("strict-transport-security"), None);
+    let health = plain.get("/_health").await.unwrap();
+    assert_eq!(health.header("x-frame-options"), Some("DENY"));
+
+    let secure = server(Settings {
+        secure_cookies: true,
+        header_frame_deny: false,
+        ..Settings::default()
+    })
+    .await;
+    let page = secure.get("/nope").await.unwrap();
+    assert_eq!(
+        page.header("strict-transport-security"),
+        Some("max-age=31536000; includeSubDomains")
+    );
+    assert_eq!(
+        page.header("x-frame-options"),
+        None,
+        "each header is a setting"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_mode_keeps_the_handler_map_to_itself() {
+    let dev = server(Settings {
+        production: Some(false),
+        ..Settings::default()
+    })
+    .await;
+    assert_eq!(dev.get("/_all_routes").await.unwrap().status, 200);
+    let mut c = dev.client().await.unwrap();
+    let u = c.call("probe_state.nope", json!({})).await.unwrap();
+    assert!(u.events[0].message().unwrap().contains("it has:"), "{u:?}");
+
+    let prod = server(Settings {
+        production: Some(true),
+        ..Settings::default()
+    })
+    .await;
+    assert_eq!(prod.get("/_all_routes").await.unwrap().status, 404);
+    let mut c = prod.client().await.unwrap();
+    let u = c.call("probe_state.nope", json!({})).await.unwrap();
+    let message = u.events[0].message().unwrap();
+    assert!(message.contains("no handler `nope`"), "{message}");
+    assert!(!message.contains("increment"), "handlers listed: {message}");
+}
