@@ -123,30 +123,38 @@ test('after a server restart the client reconnects and sends what was clicked me
 });
 
 test('a thousand clicks around a network outage are all applied, exactly once', async (t) => {
-  await scenario(t, async ({ server, context }) => {
-    const page = await context.newPage();
-    await page.goto(server.url);
-    await waitConnected(page);
-    const click = (n) => page.evaluate((n) => {
-      const button = document.querySelector('#increment');
-      for (let i = 0; i < n; i++) button.click();
-    }, n);
-    // Some clicks are on the wire when the network goes, the rest are made offline: the train
-    // goes into a tunnel.
-    await click(50);
-    await context.setOffline(true);
-    await click(950);
-    await page.waitForSelector('.ferrule-connection[data-status="reconnecting"]', { timeout: 60000 });
-    await context.setOffline(false);
-    await waitConnected(page, 60000);
-    await waitCount(page, 1000, 60000);
-    await page.waitForTimeout(1000);
-    assert.equal(await count(page), '1000', 'none lost, none applied twice');
-    // The server's state says the same: a reload renders it from a resync.
-    await page.reload();
-    await waitConnected(page);
-    await waitCount(page, 1000);
-  });
+  // A short heartbeat, so the dead connection is noticed within seconds (25 + 20 s by default).
+  const server = await startServer({ FERRULE_PING_INTERVAL_MS: '1000', FERRULE_PING_TIMEOUT_MS: '1000' });
+  const context = await browser.newContext();
+  try {
+    await withArtifacts(t, context, async () => {
+      const page = await context.newPage();
+      await page.goto(server.url);
+      await waitConnected(page);
+      const click = (n) => page.evaluate((n) => {
+        const button = document.querySelector('#increment');
+        for (let i = 0; i < n; i++) button.click();
+      }, n);
+      // The train goes into a tunnel: some clicks are on the wire when the network goes, the
+      // rest are made offline, and the connection dies of silence before it comes back.
+      await click(50);
+      await context.setOffline(true);
+      await click(950);
+      await page.waitForSelector('.ferrule-connection[data-status="reconnecting"]', { timeout: 30000 });
+      await context.setOffline(false);
+      await waitConnected(page, 30000);
+      await waitCount(page, 1000, 60000);
+      await page.waitForTimeout(1000);
+      assert.equal(await count(page), '1000', 'none lost, none applied twice');
+      // The server's state says the same: a reload renders it from a resync.
+      await page.reload();
+      await waitConnected(page);
+      await waitCount(page, 1000);
+    });
+  } finally {
+    await context.close();
+    await server.close();
+  }
 });
 
 test('a handler error shows an error toast and changes nothing', async (t) => {

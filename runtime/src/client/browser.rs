@@ -130,16 +130,13 @@ fn begin(token: String, callbacks: Callbacks) {
         let inner = Rc::downgrade(&inner);
         Closure::<dyn FnMut()>::new(move || {
             let Some(inner) = inner.upgrade() else { return };
-            let ws = {
-                let i = inner.borrow();
-                if !i.conn.is_silent(now_ms()) {
-                    return;
-                }
-                i.ws.clone()
-            };
-            if let Some(ws) = ws {
-                let _ = ws.close();
+            if !inner.borrow().conn.is_silent(now_ms()) {
+                return;
             }
+            // A dead connection's close handshake may never finish (no network, a half-open
+            // TCP connection), so its `close` event may never come: give it up now and open a
+            // new one, which sends again what the dead one had no answer for.
+            schedule_reconnect(&inner);
         })
     };
     let _ = window().set_interval_with_callback_and_timeout_and_arguments_0(
