@@ -128,9 +128,11 @@ impl EventBridge {
         }
     }
 
-    /// Handles an upload's event (its payload describes the files already on disk).
+    /// Handles an upload's event (its payload describes the files already on disk), counted
+    /// as in flight so a shutdown waits for it.
     pub(crate) async fn handle_upload(&self, socket: &mut SocketInfo, raw: Value) -> StateUpdate {
-        self.counted(socket, raw, true).await
+        let _guard = self.work.enter();
+        self.handle(socket, raw, true).await
     }
 
     /// Checks that `name` is a registered upload handler.
@@ -256,11 +258,6 @@ impl EventBridge {
         result
     }
 
-    async fn counted(&self, socket: &mut SocketInfo, raw: Value, via_upload: bool) -> StateUpdate {
-        let _guard = self.work.enter();
-        self.handle(socket, raw, via_upload).await
-    }
-
     /// Waits until no event is queued or running, up to `limit`; `false` if some still were.
     pub(crate) async fn drain(&self, limit: Duration) -> bool {
         self.work.wait_idle(limit).await
@@ -369,14 +366,7 @@ impl EventBridge {
             tracing::debug!(event = %event.name, id = event.id, "resent event answered again");
             let mut update = StateUpdate::final_for(Some(event.id));
             update.events = replay;
-            match lock.states().slot(&entry) {
-                Ok(slot) => {
-                    if let Value::Object(fields) = &slot.json {
-                        update.delta.insert(entry.name.clone(), fields.clone());
-                    }
-                }
-                Err(e) => update.events.push(toast_for(&e)),
-            }
+            ship_in_full(lock.states(), &entry, &mut update);
             if let Err(e) = lock.release().await {
                 update.events.push(toast_for(&e));
             }
@@ -663,14 +653,7 @@ impl EventBridge {
             tracing::warn!(error = %e, "could not put a reconnected tab back in its rooms");
         }
         for entry in self.registry.by_name.values() {
-            match lock.states().slot(entry) {
-                Ok(slot) => {
-                    if let Value::Object(fields) = &slot.json {
-                        update.delta.insert(entry.name.clone(), fields.clone());
-                    }
-                }
-                Err(e) => update.events.push(toast_for(&e)),
-            }
+            ship_in_full(lock.states(), entry, &mut update);
         }
         if let Err(e) = lock.release().await {
             update.events.push(toast_for(&e));
@@ -812,6 +795,22 @@ impl EventBridge {
                 .or_default()
                 .extend(changed);
         }
+    }
+}
+
+/// Puts every field of `entry`'s state into `update` (a resync), or the error toast.
+fn ship_in_full(
+    states: &mut crate::state::TokenStates,
+    entry: &StateEntry,
+    update: &mut StateUpdate,
+) {
+    match states.slot(entry) {
+        Ok(slot) => {
+            if let Value::Object(fields) = &slot.json {
+                update.delta.insert(entry.name.clone(), fields.clone());
+            }
+        }
+        Err(e) => update.events.push(toast_for(&e)),
     }
 }
 
@@ -1065,6 +1064,18 @@ mod tests {
         );
         assert_eq!(trusted.ip.to_string(), "203.0.113.9");
         assert!(trusted.https);
+        // The client writes what it likes at the left: only the hops our proxies added count.
+        let mut spoofed = HeaderMap::new();
+        spoofed.insert(
+            "x-forwarded-for",
+            "6.6.6.6, 203.0.113.9, 10.0.0.2".parse().unwrap(),
+        );
+        let seen = resolve_client(
+            Some("10.0.0.1".parse().unwrap()),
+            &spoofed,
+            &nets(&["10.0.0.0/8"]),
+        );
+        assert_eq!(seen.ip.to_string(), "203.0.113.9");
     }
 
     #[test]

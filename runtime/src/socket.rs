@@ -1,17 +1,18 @@
-//! The socketioxide side of `/_event`: connect with a tab token, queue each socket's events in
-//! arrival order, and run them through the [`EventBridge`](crate::bridge::EventBridge) one at a
-//! time.
+//! The socketioxide side of `/_event`: connect with a tab token (and the page load's epoch),
+//! queue each socket's events in arrival order, run them through the
+//! [`EventBridge`](crate::bridge::EventBridge) one at a time, and send every event's final answer
+//! in that order.
 //!
 //! socketioxide spawns a task per message for ordinary handlers, which can reorder them. Our
 //! [`EventSink`] implements its `MessageHandler` directly: `call` runs synchronously in packet
-//! order and only enqueues, and one worker task per socket drains the queue.
+//! order and only enqueues (or refuses, in line), and one worker task per socket drains the
+//! queue. An answer waits for room in the socket's send buffer rather than being dropped.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
-
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -118,7 +119,7 @@ impl Drop for ClientSlot {
 /// Which origins may open the socket.
 #[derive(Clone, Debug)]
 pub(crate) struct OriginPolicy {
-    /// Explicitly allowed origins (`scheme://host[:port]`); empty means same origin only.
+    /// Origins (`scheme://host[:port]`) allowed besides the same origin, matched whole.
     pub(crate) allowed: Arc<[String]>,
 }
 
@@ -142,7 +143,7 @@ impl OriginPolicy {
             .and_then(|h| h.to_str().ok())
             .unwrap_or("");
         let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or("");
-        if self.allowed.is_empty() && !host.is_empty() && origin_host.eq_ignore_ascii_case(host) {
+        if !host.is_empty() && origin_host.eq_ignore_ascii_case(host) {
             return Ok(());
         }
         Err(ConnectRefused(format!(

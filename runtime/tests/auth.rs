@@ -556,6 +556,24 @@ async fn foreign_origin_cannot_open_the_socket(backend: Backend) {
     };
     let listed = ClientOptions::default().header("origin", "https://shop.example");
     assert!(f.server.client_with(listed).await.is_ok());
+    // The list adds to the same origin, it does not replace it.
+    let same = ClientOptions::default().header("origin", format!("http://{}", f.server.addr()));
+    assert!(f.server.client_with(same).await.is_ok());
+    // Listed origins match whole, never by prefix.
+    for near in [
+        "https://shop.example.evil.io",
+        "https://shop.examplex",
+        "http://shop.example",
+    ] {
+        let refused = ClientOptions::default().header("origin", near);
+        assert!(
+            matches!(
+                f.server.client_with(refused).await,
+                Err(ferrule::testing::TestError::Refused(_))
+            ),
+            "{near}"
+        );
+    }
     f.db.cleanup().await;
 }
 

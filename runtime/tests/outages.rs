@@ -33,6 +33,16 @@ impl State for TallyState {
     }
 }
 
+/// The update tells the user the service is down and changes nothing.
+fn assert_unavailable(u: &StateUpdate) {
+    assert_eq!(
+        toast_message(u).as_deref(),
+        Some(UNAVAILABLE_MESSAGE),
+        "{u:?}"
+    );
+    assert!(u.delta.is_empty(), "nothing changes: {u:?}");
+}
+
 fn toast_message(u: &StateUpdate) -> Option<String> {
     u.events_named("_toast")
         .next()
@@ -109,12 +119,7 @@ async fn a_database_outage_is_a_retry_toast_and_a_503_never_a_logout() {
 
     proxy.cut();
     let u = c.call("tally_state.bump", json!({})).await.unwrap();
-    assert_eq!(
-        toast_message(&u).as_deref(),
-        Some(UNAVAILABLE_MESSAGE),
-        "{u:?}"
-    );
-    assert!(u.delta.is_empty(), "nothing changes: {u:?}");
+    assert_unavailable(&u);
     assert!(
         u.events_named("_redirect").next().is_none(),
         "an outage does not send the user to the login page"
@@ -193,12 +198,7 @@ async fn a_redis_outage_is_a_retry_toast_a_slow_link_is_not_and_both_heal() {
 
     proxy.cut();
     let u = c.call("tally_state.bump", json!({})).await.unwrap();
-    assert_eq!(
-        toast_message(&u).as_deref(),
-        Some(UNAVAILABLE_MESSAGE),
-        "{u:?}"
-    );
-    assert!(u.delta.is_empty());
+    assert_unavailable(&u);
     let (code, body) = health(&server).await;
     assert_eq!((code, &body["redis"]), (503, &json!("down")));
 

@@ -160,7 +160,7 @@ pub(crate) fn chaos(root: &Path) -> Result<()> {
             "-p",
             "ferrule",
             "--features",
-            "testing,redis",
+            "testing,redis,client",
             "--test",
             "chaos",
             "--",

@@ -63,18 +63,31 @@ impl From<AuthError> for crate::Error {
     }
 }
 
+/// How many argon2 hashes run at once. Each takes 19 MiB and tens of milliseconds of a core, so
+/// a flood of logins waits its turn here instead of running on every blocking thread at once
+/// (512 × 19 MiB).
+const HASHES_AT_ONCE: usize = 4;
+
+static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(HASHES_AT_ONCE);
+
+/// Runs `work` on a blocking thread once one of the `HASHES_AT_ONCE` places is free.
+async fn hashing<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let _place = HASHING.acquire().await.ok()?;
+    tokio::task::spawn_blocking(work).await.ok()
+}
+
 /// Hashes `password` with argon2 on a blocking thread (it takes tens of milliseconds).
 pub async fn hash_password(password: &str) -> String {
     let password = password.to_owned();
-    tokio::task::spawn_blocking(move || password_auth::generate_hash(password))
+    hashing(move || password_auth::generate_hash(password))
         .await
-        .expect("hashing does not panic")
+        .expect("hashing does not panic and the semaphore is never closed")
 }
 
 /// Checks `password` against `hash` on a blocking thread.
 pub async fn verify_password(password: &str, hash: &str) -> bool {
     let (password, hash) = (password.to_owned(), hash.to_owned());
-    tokio::task::spawn_blocking(move || password_auth::verify_password(password, &hash).is_ok())
+    hashing(move || password_auth::verify_password(password, &hash).is_ok())
         .await
         .unwrap_or(false)
 }
@@ -518,4 +531,30 @@ pub fn auth_middleware(auth: Auth) -> Named {
         }
     })
     .auth_tier()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_more_than_a_few_hashes_run_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static RUNNING: AtomicUsize = AtomicUsize::new(0);
+        static PEAK: AtomicUsize = AtomicUsize::new(0);
+        let mut all = tokio::task::JoinSet::new();
+        for _ in 0..4 * HASHES_AT_ONCE {
+            all.spawn(hashing(|| {
+                let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+                PEAK.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                RUNNING.fetch_sub(1, Ordering::SeqCst);
+            }));
+        }
+        while let Some(done) = all.join_next().await {
+            assert!(done.unwrap().is_some());
+        }
+        let peak = PEAK.load(Ordering::SeqCst);
+        assert!((2..=HASHES_AT_ONCE).contains(&peak), "peak {peak}");
+    }
 }
