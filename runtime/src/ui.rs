@@ -299,12 +299,13 @@ impl Ferrule {
                     .get("replace")
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
-                match self.navigate.get_value() {
-                    Some(nav) => nav(&path, replace),
-                    _ => {
-                        #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
-                        crate::client::browser::assign_location(&path, replace);
-                    }
+                let router = self.navigate.get_value();
+                #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
+                if router.is_none() {
+                    crate::client::browser::assign_location(&path, replace);
+                }
+                if let Some(nav) = router {
+                    nav(&path, replace);
                 }
             }
             ClientEvent::TOAST => {

@@ -7,6 +7,7 @@ mod dbsupport;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use ferrule::background::Background;
 use ferrule::middleware::{self, Next, Request};
 use ferrule::protocol::StateUpdate;
 use ferrule::redis_state::RedisStateManager;
@@ -44,6 +45,10 @@ impl LedgerState {
         self.blob = format!("{id:>8}").repeat(128 * 1024);
     }
 
+    async fn explode(_: Background<Self>, _: serde_json::Value) {
+        panic!("background handler exploded");
+    }
+
     async fn refuse(&mut self, _: EventContext) -> Result<(), Error> {
         self.count += 1000;
         Err(Error::bad_request("refused on purpose"))
@@ -55,7 +60,8 @@ impl State for LedgerState {
         h.on("increment", Self::increment)
             .on("slow_increment", Self::slow_increment)
             .on("fill", Self::fill)
-            .on("refuse", Self::refuse);
+            .on("refuse", Self::refuse)
+            .background("explode", Self::explode);
     }
 }
 
@@ -290,6 +296,30 @@ async fn a_panic_anywhere_in_the_chain_is_a_toast_and_the_socket_keeps_working()
     }
     let u = c.call("ledger_state.increment", json!({})).await.unwrap();
     assert_eq!(count(&u), Some(2), "the socket and its state are fine");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_background_handler_is_a_toast_and_the_socket_keeps_working() {
+    let server = server().await;
+    let mut c = server.client().await.unwrap();
+    let started = c.call("ledger_state.explode", json!({})).await.unwrap();
+    assert!(
+        started.events.is_empty(),
+        "the event itself is answered at once"
+    );
+    let push = c
+        .next_update()
+        .await
+        .expect("the failure is pushed to the tab");
+    assert_eq!(push.id, None);
+    let toast = push.events_named("_toast").next().expect("a toast");
+    assert_eq!(toast.payload["level"], "error");
+    assert_eq!(
+        toast.payload["message"],
+        "Something went wrong. Please try again."
+    );
+    let u = c.call("ledger_state.increment", json!({})).await.unwrap();
+    assert_eq!(count(&u), Some(1), "the socket and its state are fine");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -324,12 +324,14 @@ fn new_token() -> String {
     random_hex()
 }
 
-/// 128 random bits from the browser's CSPRNG, as hex.
+/// 128 random bits from the browser's CSPRNG, as hex. There is no fallback: a predictable
+/// token would name someone else's states, so without `crypto.getRandomValues` the client stops.
 fn random_hex() -> String {
     let mut bytes = [0u8; 16];
-    if let Ok(crypto) = window().crypto() {
-        let _ = crypto.get_random_values_with_u8_array(&mut bytes);
-    }
+    window()
+        .crypto()
+        .and_then(|crypto| crypto.get_random_values_with_u8_array(&mut bytes))
+        .expect("the Ferrule client needs crypto.getRandomValues for its tab token");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
