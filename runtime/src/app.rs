@@ -322,8 +322,12 @@ impl App {
         };
         self.rooms.set(io.clone());
         let headers = Arc::new(crate::dispatcher::security_header_list(&settings));
+        let hosts = crate::dispatcher::HostPolicy::new(&settings);
         let router = router
             .layer(axum::Extension(origins))
+            .layer(axum::middleware::from_fn(move |req, next| {
+                crate::dispatcher::check_host(hosts.clone(), req, next)
+            }))
             .layer(axum::middleware::map_response(move |resp| {
                 crate::dispatcher::security_headers(headers.clone(), resp)
             }));

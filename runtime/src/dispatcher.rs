@@ -11,6 +11,8 @@
 //! | any other WebSocket upgrade | accepted, then closed with code 1011 and a reason |
 //!
 //! Reserved paths do not run the middleware chain (events run it themselves, per event).
+//! Every request, reserved or not, must name an allowed host (`allowed_hosts`) and gets the
+//! security headers.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -75,6 +77,79 @@ pub(crate) fn reserved_routes(
             })
             .layer(axum::extract::DefaultBodyLimit::disable()),
         )
+}
+
+/// The host names the server answers to (see [`Settings::allowed_hosts`](crate::settings::Settings::allowed_hosts)).
+#[derive(Clone, Debug)]
+pub(crate) struct HostPolicy {
+    allowed: Arc<[String]>,
+}
+
+impl HostPolicy {
+    /// The listen address, the loopback names, and what `settings` lists.
+    pub(crate) fn new(settings: &crate::settings::Settings) -> Self {
+        let mut allowed: Vec<String> = ["localhost", "127.0.0.1", "::1"]
+            .iter()
+            .map(|h| (*h).to_owned())
+            .collect();
+        allowed.push(settings.addr.ip().to_string());
+        allowed.extend(
+            settings
+                .allowed_hosts
+                .iter()
+                .map(|h| h.to_ascii_lowercase()),
+        );
+        Self {
+            allowed: allowed.into(),
+        }
+    }
+
+    /// Whether a `Host` header (with or without a port) names this server.
+    pub(crate) fn allows(&self, host_header: &str) -> bool {
+        let host = host_name(host_header).to_ascii_lowercase();
+        !host.is_empty()
+            && self.allowed.iter().any(|a| {
+                a == "*"
+                    || *a == host
+                    || a.strip_prefix('.')
+                        .is_some_and(|domain| host == domain || host.ends_with(a.as_str()))
+            })
+    }
+}
+
+/// `shop.example:8080` → `shop.example`, `[::1]:3000` → `::1`.
+fn host_name(header: &str) -> &str {
+    if let Some(rest) = header.strip_prefix('[') {
+        return rest.split_once(']').map_or("", |(ip, _)| ip);
+    }
+    match header.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => header,
+    }
+}
+
+/// Answers 400 to a request whose `Host` the policy does not allow (sockets included: their
+/// handshake is a request too).
+pub(crate) async fn check_host(
+    policy: HostPolicy,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().host())
+        .unwrap_or("");
+    if policy.allows(host) {
+        return next.run(req).await;
+    }
+    tracing::warn!(host, "request refused: its Host is not in allowed_hosts");
+    (
+        StatusCode::BAD_REQUEST,
+        format!("Bad Request: the host `{host}` is not served here (allowed_hosts setting)"),
+    )
+        .into_response()
 }
 
 /// Adds the security headers the settings ask for to every answer that has none of its own.
@@ -230,4 +305,46 @@ fn close_unknown_socket(mut req: Request) -> Response {
         h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_matched_whole_or_as_subdomains_of_a_dotted_entry() {
+        let settings = crate::settings::Settings {
+            allowed_hosts: vec!["shop.example".into(), ".example.org".into()],
+            ..crate::settings::Settings::default()
+        };
+        let policy = HostPolicy::new(&settings);
+        for ok in [
+            "127.0.0.1:3000",
+            "localhost",
+            "LOCALHOST:80",
+            "[::1]:3000",
+            "shop.example",
+            "shop.example:443",
+            "example.org",
+            "a.example.org",
+        ] {
+            assert!(policy.allows(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "evil.example",
+            "shop.example.evil.io",
+            "evilshop.example",
+            "notexample.org",
+            "example.org.evil.io",
+            "[::2]:3000",
+        ] {
+            assert!(!policy.allows(bad), "{bad}");
+        }
+        let any = HostPolicy::new(&crate::settings::Settings {
+            allowed_hosts: vec!["*".into()],
+            ..crate::settings::Settings::default()
+        });
+        assert!(any.allows("anything.example"));
+    }
 }

@@ -102,6 +102,11 @@ pub struct Settings {
     pub referrer_policy: String,
     /// `Strict-Transport-Security` max-age in seconds, sent when `secure_cookies` is on (0: none).
     pub hsts_seconds: u64,
+    /// Host names the server answers to besides the address it listens on and the loopback
+    /// names (`localhost`, `127.0.0.1`, `::1`): `shop.example`, `.example.org` for a domain and
+    /// its subdomains, `*` for any. A request or socket with another `Host` gets 400, which
+    /// stops DNS-rebinding pages from talking to the app with its users' cookies.
+    pub allowed_hosts: Vec<String>,
     /// Production mode: `/_all_routes` is off and errors do not list a state's handlers.
     /// Unset: on in builds without debug assertions (`--release`), off otherwise.
     pub production: Option<bool>,
@@ -136,6 +141,7 @@ impl Default for Settings {
             header_frame_deny: true,
             referrer_policy: "same-origin".to_owned(),
             hsts_seconds: 365 * 24 * 3600,
+            allowed_hosts: Vec::new(),
             production: None,
         }
     }
@@ -304,6 +310,7 @@ impl Settings {
                     self.hsts_seconds = value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
                 }
                 "production" => self.production = Some(parse_bool(&value).map_err(bad)?),
+                "allowed_hosts" => self.allowed_hosts = list(),
                 "auth_cache_ms" => {
                     self.auth_cache_ms =
                         value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
@@ -316,7 +323,7 @@ impl Settings {
                          ping_interval_ms, ping_timeout_ms, shutdown_grace_ms, allowed_origins, login_url, session_cookie, secure_cookies, allow_register, \
                          auth_cache_ms, upload_max_file_bytes, upload_max_request_bytes, upload_dir, \
                          upload_max_files, max_sockets_per_client, header_nosniff, \
-                         header_frame_deny, referrer_policy, hsts_seconds, production)"
+                         header_frame_deny, referrer_policy, hsts_seconds, allowed_hosts, production)"
                             .to_owned(),
                     ));
                 }

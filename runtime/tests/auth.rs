@@ -511,6 +511,29 @@ async fn csrf_is_required_for_unsafe_http(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(wrong.status, 403);
+    // A wrong token of the right length: the comparison is of the bytes, not the lengths.
+    let mut near: Vec<u8> = token.clone().into_bytes();
+    let last = near.len() - 1;
+    near[last] = if near[last] == b'0' { b'1' } else { b'0' };
+    let near = String::from_utf8(near).unwrap();
+    for (ct, header, body) in [
+        ("application/json", Some(near.as_str()), body.clone()),
+        (
+            "application/x-www-form-urlencoded",
+            None,
+            format!("username=alice&password=wonderland1&csrf_token={near}"),
+        ),
+    ] {
+        let cookie = format!("csrftoken={token}");
+        let mut headers = vec![("content-type", ct), ("cookie", cookie.as_str())];
+        headers.extend(header.map(|h| ("x-csrftoken", h)));
+        let refused = f
+            .server
+            .http("POST", "/_auth/login", &headers, body.as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(refused.status, 403, "{ct}: {}", refused.text());
+    }
     let form = format!("username=alice&password=wonderland1&csrf_token={token}&next=%2Forders");
     let ok = f
         .server
@@ -821,7 +844,56 @@ async fn changes_by_another_process_show_within_the_cache_ttl(backend: Backend) 
     f.db.cleanup().await;
 }
 
+/// With `secure_cookies`, every cookie the server sets is `Secure` (HTTPS only).
+async fn secure_cookies_are_secure(backend: Backend) {
+    let settings = Settings {
+        secure_cookies: true,
+        ..Settings::default()
+    };
+    let Some(f) = fixture(backend, settings).await else {
+        return;
+    };
+    let page = f.server.get("/").await.unwrap();
+    let token = page.cookie("csrftoken").expect("a CSRF cookie");
+    let set_cookies = |r: &ferrule::testing::TestResponse| -> Vec<String> {
+        r.headers
+            .iter()
+            .filter(|(k, _)| k == "set-cookie")
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let csrf = set_cookies(&page);
+    assert!(
+        !csrf.is_empty() && csrf.iter().all(|c| c.contains("; Secure")),
+        "{csrf:?}"
+    );
+    let value = token.split_once('=').unwrap().1;
+    let form = format!("username=alice&password=wonderland1&csrf_token={value}");
+    let login = f
+        .server
+        .http(
+            "POST",
+            "/_auth/login",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("cookie", token.as_str()),
+            ],
+            form.as_bytes(),
+        )
+        .await
+        .unwrap();
+    let session: Vec<String> = set_cookies(&login)
+        .into_iter()
+        .filter(|c| c.starts_with("ferrule_session="))
+        .collect();
+    assert_eq!(session.len(), 1, "{login:?}");
+    assert!(session[0].contains("Secure"), "{session:?}");
+    assert!(session[0].contains("HttpOnly"), "{session:?}");
+    f.db.cleanup().await;
+}
+
 on_both!(
+    secure_cookies_are_secure,
     changes_by_another_process_show_within_the_cache_ttl,
     http_routes_have_guards_too,
     login_required_everywhere_guards_pages_and_events,

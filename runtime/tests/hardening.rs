@@ -137,3 +137,91 @@ async fn production_mode_keeps_the_handler_map_to_itself() {
     assert!(message.contains("no handler `nope`"), "{message}");
     assert!(!message.contains("increment"), "handlers listed: {message}");
 }
+
+/// Every run of the guarded handler, wherever it came from: a side effect outside the state,
+/// like a row written to a database.
+static VAULT_WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+struct VaultState {
+    writes: u64,
+}
+
+impl VaultState {
+    async fn write(&mut self, _: ferrule::EventContext) {
+        VAULT_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.writes += 1;
+    }
+}
+
+impl ferrule::State for VaultState {
+    fn handlers(h: &mut ferrule::Handlers<Self>) {
+        h.on("write", Self::write).login_required();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guard_stops_an_anonymous_write_before_the_handler_runs() {
+    let app = ferrule::App::new()
+        .settings(Settings::default())
+        .state::<VaultState>();
+    let server = ferrule::testing::TestServer::start(app).await.unwrap();
+    let mut c = server.client().await.unwrap();
+    for _ in 0..3 {
+        let u = c.call("vault_state.write", json!({})).await.unwrap();
+        assert!(u.events_named("_redirect").next().is_some(), "{u:?}");
+        assert!(u.delta.is_empty());
+    }
+    assert_eq!(
+        VAULT_WRITES.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the handler never ran"
+    );
+}
+
+/// The status line's code of a GET sent with `host` as its `Host` header.
+async fn status_with_host(addr: std::net::SocketAddr, path: &str, host: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tcp.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    text.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_allowed_hosts_are_answered_pages_and_sockets_alike() {
+    let server = server(Settings {
+        allowed_hosts: vec!["shop.example".into()],
+        ..Settings::default()
+    })
+    .await;
+    let addr = server.addr();
+    let socket = "/_event/?EIO=4&transport=polling";
+    for host in [
+        addr.to_string(),
+        format!("localhost:{}", addr.port()),
+        "shop.example".into(),
+    ] {
+        assert_eq!(
+            status_with_host(addr, "/_health", &host).await,
+            200,
+            "{host}"
+        );
+        assert_eq!(status_with_host(addr, socket, &host).await, 200, "{host}");
+    }
+    // A DNS-rebinding page reaches us under its own name.
+    for host in ["rebind.evil.example", "shop.example.evil.io"] {
+        assert_eq!(
+            status_with_host(addr, "/_health", host).await,
+            400,
+            "{host}"
+        );
+        assert_eq!(status_with_host(addr, socket, host).await, 400, "{host}");
+    }
+}

@@ -126,8 +126,7 @@ pub mod server {
                 .order_by_desc(note::Column::Id)
                 .limit(PAGE)
                 .all(&db(&ctx)?)
-                .await
-                ?;
+                .await?;
             self.notes = rows
                 .into_iter()
                 .map(|n| NoteView {
@@ -156,8 +155,7 @@ pub mod server {
                 ..Default::default()
             }
             .insert(&db(&ctx)?)
-            .await
-            ?;
+            .await?;
             self.load(ctx).await
         }
     }

@@ -40,6 +40,7 @@ fn main() -> Result<()> {
             generated_app().map(|_| ())
         }
         "book" => book().map(|_| ()),
+        "fuzz" => fuzz(),
         "bench" => {
             let quick = args.iter().any(|a| a == "--quick");
             let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -58,7 +59,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  setup   install what builds and tests need (idempotent)\n  test    fmt, clippy and every test (what CI runs)\n  demo    ferrule new an app, build, migrate and serve it on FERRULE_ADDR (default 127.0.0.1:3000)\n  site    build an example's browser client into <target>/site/APP ([-p APP], default counter; --release: size-optimised)\n  e2e     browser and protocol-peer tests (headless Chromium, node)\n  generated  ferrule new and generate apps (SQLite, PostgreSQL), run their fmt, clippy, tests and browser test; compare with stock cargo generate\n  book    build the book (docs/) with mdBook into <target>/book\n  bench   what one event costs, as ratios to bare socketioxide (--quick: harness check;\n          --chaos: the long chaos run, 500 tabs × 200 events, FERRULE_CHAOS_CLIENTS/_EVENTS to size)"
+                "usage: cargo xtask <task>\n\n  setup   install what builds and tests need (idempotent)\n  test    fmt, clippy and every test (what CI runs)\n  demo    ferrule new an app, build, migrate and serve it on FERRULE_ADDR (default 127.0.0.1:3000)\n  site    build an example's browser client into <target>/site/APP ([-p APP], default counter; --release: size-optimised)\n  e2e     browser and protocol-peer tests (headless Chromium, node)\n  generated  ferrule new and generate apps (SQLite, PostgreSQL), run their fmt, clippy, tests and browser test; compare with stock cargo generate\n  book    build the book (docs/) with mdBook into <target>/book\n  fuzz    the wire-decoding property tests with ten million cases each (FERRULE_FUZZ_CASES to change), optimised\n  bench   what one event costs, as ratios to bare socketioxide (--quick: harness check;\n          --chaos: the long chaos run, 500 tabs × 200 events, FERRULE_CHAOS_CLIENTS/_EVENTS to size)"
             );
             if task == "help" {
                 Ok(())
@@ -331,6 +332,28 @@ fn test() -> Result<()> {
     // The summary line CI reads: every test binary's results added up.
     println!("tests: {passed} passed, {failed} failed");
     Ok(())
+}
+
+/// The long run of the wire-decoding property tests (the quick one is part of `test`).
+fn fuzz() -> Result<()> {
+    let cases = std::env::var("FERRULE_FUZZ_CASES").unwrap_or_else(|_| "10000000".to_owned());
+    run(
+        &format!("wire_fuzz with {cases} cases per property (release)"),
+        cargo()
+            .args([
+                "test",
+                "--release",
+                "-p",
+                "ferrule",
+                "--features",
+                "testing",
+                "--test",
+                "wire_fuzz",
+                "--",
+                "--nocapture",
+            ])
+            .env("FERRULE_FUZZ_CASES", cases),
+    )
 }
 
 /// Runs `cmd` (a `cargo test`), echoing its output, and adds up its `test result:` lines.

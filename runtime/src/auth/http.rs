@@ -55,9 +55,14 @@ impl CookieCodes {
 
     /// Takes the session id a code stands for; `None` if unknown, used or stale.
     fn redeem(&self, code: &str) -> Option<Option<String>> {
+        self.redeem_at(code, Instant::now())
+    }
+
+    /// [`CookieCodes::redeem`] as of `now`.
+    fn redeem_at(&self, code: &str, now: Instant) -> Option<Option<String>> {
         let mut codes = self.codes.lock().unwrap_or_else(|p| p.into_inner());
         let (id, at) = codes.remove(code)?;
-        (at.elapsed() < CODE_TTL).then_some(id)
+        (now.saturating_duration_since(at) < CODE_TTL).then_some(id)
     }
 }
 
@@ -66,9 +71,15 @@ struct Failures(Mutex<HashMap<(IpAddr, String), (u32, Instant)>>);
 
 impl Failures {
     fn locked(&self, key: &(IpAddr, String)) -> bool {
+        self.locked_at(key, Instant::now())
+    }
+
+    /// [`Failures::locked`] as of `now`.
+    fn locked_at(&self, key: &(IpAddr, String), now: Instant) -> bool {
         let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(key)
-            .is_some_and(|(n, since)| *n >= MAX_FAILURES && since.elapsed() < FAILURE_WINDOW)
+        map.get(key).is_some_and(|(n, since)| {
+            *n >= MAX_FAILURES && now.saturating_duration_since(*since) < FAILURE_WINDOW
+        })
     }
 
     fn fail(&self, key: (IpAddr, String)) {
@@ -501,6 +512,9 @@ mod tests {
         let c = codes.issue(Some("abc".into()));
         assert_eq!(codes.redeem(&c), Some(Some("abc".into())));
         assert_eq!(codes.redeem(&c), None);
+        let stale = codes.issue(Some("abc".into()));
+        let later = Instant::now() + CODE_TTL + Duration::from_secs(1);
+        assert_eq!(codes.redeem_at(&stale, later), None, "a code expires");
     }
 
     #[test]
@@ -513,6 +527,8 @@ mod tests {
         assert!(!f.locked(&key));
         f.fail(key.clone());
         assert!(f.locked(&key));
+        let later = Instant::now() + FAILURE_WINDOW + Duration::from_secs(1);
+        assert!(!f.locked_at(&key, later), "a lockout ends");
         f.clear(&key);
         assert!(!f.locked(&key));
     }
