@@ -693,6 +693,23 @@ async fn registration_creates_and_logs_in_or_is_off(backend: Backend) {
     assert!(taken.text().contains("taken"), "{}", taken.text());
     let short = register(json!({"username": "dave", "password": "short"})).await;
     assert!(short.text().contains("at least 8"), "{}", short.text());
+    for (password, why) in [
+        ("password1", "too common"),
+        ("dave1234", "similar to the username"),
+        ("        ", "only spaces"),
+        ("20260101", "only digits"),
+    ] {
+        let weak = register(json!({"username": "dave", "password": password})).await;
+        assert_eq!(weak.status, 400, "{password}");
+        assert!(weak.text().contains(why), "{password}: {}", weak.text());
+    }
+    let changed = ferrule::auth::Auth::new(f.db.conn.clone())
+        .set_password("carol", "carol12345")
+        .await;
+    assert!(
+        changed.is_err_and(|e| e.to_string().contains("similar")),
+        "changing a password goes through the same rules"
+    );
     f.db.cleanup().await;
 
     let Some(f) = fixture(

@@ -398,7 +398,7 @@ async fn a_100_mb_upload_streams_with_bounded_memory() {
     let before = peak_rss_kib();
     let mut s = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
     let req = format!(
-        "POST /_upload HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {len}\r\nFerrule-Client-Token: tab-huge\r\nFerrule-Event-Handler: profile_state.bulk\r\n\r\n{head}"
+        "POST /_upload HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {len}\r\nFerrule-Client-Token: tab-huge\r\nFerrule-Event-Handler: profile_state.bulk\r\n\r\n{head}"
     );
     s.write_all(req.as_bytes()).await.unwrap();
     let chunk = vec![b'z'; 64 << 10];

@@ -87,6 +87,7 @@ impl From<User> for CurrentUser {
 
 pub mod guard;
 pub mod http;
+pub mod password_policy;
 mod users;
 
 pub use users::{Auth, AuthError, NewUser, auth_middleware, hash_password, verify_password};

@@ -99,7 +99,8 @@ pub struct NewUser {
     pub username: String,
     /// Optional e-mail.
     pub email: Option<String>,
-    /// At least 8 characters.
+    /// Meets the password policy: at least 8 characters, not mostly the username or e-mail,
+    /// not a well-known password, not only digits or blanks.
     pub password: String,
     /// Staff flag.
     pub is_staff: bool,
@@ -132,13 +133,13 @@ pub(crate) fn validate_username(username: &str) -> Result<(), AuthError> {
     Ok(())
 }
 
-pub(crate) fn validate_password(password: &str) -> Result<(), AuthError> {
-    if password.chars().count() < 8 {
-        return Err(AuthError::Invalid(
-            "password must be at least 8 characters".into(),
-        ));
-    }
-    Ok(())
+/// Checks a new password of `username` (with `email`) against the password policy.
+pub(crate) fn validate_password(
+    password: &str,
+    username: &str,
+    email: Option<&str>,
+) -> Result<(), AuthError> {
+    super::password_policy::check(password, username, email).map_err(AuthError::Invalid)
 }
 
 /// Accounts in the app's database.
@@ -180,7 +181,7 @@ impl Auth {
     /// Creates an account.
     pub async fn create_user(&self, new: NewUser) -> Result<User, AuthError> {
         validate_username(&new.username)?;
-        validate_password(&new.password)?;
+        validate_password(&new.password, &new.username, new.email.as_deref())?;
         let email = new.email.filter(|e| !e.trim().is_empty());
         if let Some(e) = &email
             && !e.contains('@')
@@ -329,12 +330,12 @@ impl Auth {
 
     /// Sets a new password; every session of the user but the one re-logged-in is void.
     pub async fn set_password(&self, username: &str, password: &str) -> Result<(), AuthError> {
-        validate_password(password)?;
         let row = user::Entity::find()
             .filter(user::Column::Username.eq(username))
             .one(&self.db)
             .await?
             .ok_or_else(|| AuthError::NoSuchUser(username.to_owned()))?;
+        validate_password(password, username, row.email.as_deref())?;
         let mut active: user::ActiveModel = row.into();
         active.password_hash = Set(hash_password(password).await);
         let updated = active.update(&self.db).await?;
