@@ -383,19 +383,6 @@ async fn a_stopping_server_refuses_new_sockets() {
     stopping.await.unwrap().unwrap();
 }
 
-fn redis_url() -> Option<String> {
-    match std::env::var("FERRULE_TEST_REDIS") {
-        Ok(url) => Some(url),
-        Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true but FERRULE_TEST_REDIS is not set: Redis tests cannot run")
-        }
-        Err(_) => {
-            eprintln!("SKIPPED: Redis delivery test (no FERRULE_TEST_REDIS)");
-            None
-        }
-    }
-}
-
 async fn node(url: &str, prefix: &str, grace_ms: u64) -> TestServer {
     let manager = RedisStateManager::connect(url, prefix).await.unwrap();
     let settings = Settings {
@@ -409,7 +396,9 @@ async fn node(url: &str, prefix: &str, grace_ms: u64) -> TestServer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_cut_off_by_a_shutdown_are_resent_to_the_next_node_and_applied_once() {
-    let Some(url) = redis_url() else { return };
+    let Some(url) = dbsupport::redis_url("a Redis delivery test") else {
+        return;
+    };
     let prefix = format!("test-{}-handover", std::process::id());
     let a = node(&url, &prefix, 150).await;
     let b = node(&url, &prefix, 10_000).await;
@@ -460,7 +449,9 @@ async fn events_cut_off_by_a_shutdown_are_resent_to_the_next_node_and_applied_on
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_lock_is_given_up_at_once() {
-    let Some(url) = redis_url() else { return };
+    let Some(url) = dbsupport::redis_url("a Redis delivery test") else {
+        return;
+    };
     let prefix = format!("test-{}-dropped-lock", std::process::id());
     let mut manager = RedisStateManager::connect(&url, &prefix).await.unwrap();
     manager.lock_wait = Duration::from_secs(2);
@@ -478,7 +469,9 @@ async fn a_dropped_lock_is_given_up_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_never_deletes_another_holders_lock() {
-    let Some(url) = redis_url() else { return };
+    let Some(url) = dbsupport::redis_url("a Redis delivery test") else {
+        return;
+    };
     let prefix = format!("test-{}-two-holders", std::process::id());
     use ferrule::state::StateManager;
     let mut first = RedisStateManager::connect(&url, &prefix).await.unwrap();

@@ -45,9 +45,15 @@ impl MigrationTrait for CreateNotes {
     }
 }
 
-#[tokio::test]
-async fn app_and_runtime_migrations_run_together_and_only_once() {
-    let path = std::env::temp_dir().join(format!("ferrule-migrate-{}.sqlite3", std::process::id()));
+/// An app with the notes migration on a fresh SQLite file named after `name`.
+async fn app_on_a_fresh_file(
+    name: &str,
+) -> (
+    ferrule::App,
+    ferrule::db::sea_orm::DatabaseConnection,
+    std::path::PathBuf,
+) {
+    let path = std::env::temp_dir().join(format!("ferrule-{name}-{}.sqlite3", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let db = ferrule::db::connect(&format!("sqlite://{}?mode=rwc", path.display()))
         .await
@@ -56,6 +62,12 @@ async fn app_and_runtime_migrations_run_together_and_only_once() {
         .settings(ferrule::Settings::default())
         .database(db.clone())
         .migrations::<AppMigrator>();
+    (app, db, path)
+}
+
+#[tokio::test]
+async fn app_and_runtime_migrations_run_together_and_only_once() {
+    let (app, db, path) = app_on_a_fresh_file("migrate").await;
     app.migrate().await.unwrap();
     app.migrate().await.expect("a second run has nothing to do");
     let tables: Vec<String> = db
@@ -86,16 +98,7 @@ async fn app_and_runtime_migrations_run_together_and_only_once() {
 #[tokio::test]
 async fn migrating_again_keeps_every_row() {
     // A `migrate` that refreshed (down, then up) would pass the test above while wiping data.
-    let path =
-        std::env::temp_dir().join(format!("ferrule-remigrate-{}.sqlite3", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    let db = ferrule::db::connect(&format!("sqlite://{}?mode=rwc", path.display()))
-        .await
-        .unwrap();
-    let app = ferrule::App::new()
-        .settings(ferrule::Settings::default())
-        .database(db.clone())
-        .migrations::<AppMigrator>();
+    let (app, db, path) = app_on_a_fresh_file("remigrate").await;
     app.migrate().await.unwrap();
     let auth = app.auth().expect("App::database sets up accounts");
     auth.create_user(ferrule::auth::NewUser {

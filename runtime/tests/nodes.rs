@@ -47,12 +47,7 @@ async fn node(db: &TestDb, redis: &str, prefix: &str) -> TestServer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tab_moved_to_another_node_keeps_state_and_login() {
-    let Ok(redis) = std::env::var("FERRULE_TEST_REDIS") else {
-        assert!(
-            !std::env::var("CI").is_ok_and(|v| v == "true"),
-            "CI=true but FERRULE_TEST_REDIS is not set"
-        );
-        eprintln!("SKIPPED: two-node test (no FERRULE_TEST_REDIS)");
+    let Some(redis) = dbsupport::redis_url("the two-node test") else {
         return;
     };
     let Some(db) = TestDb::new(Backend::Postgres).await else {

@@ -160,12 +160,7 @@ async fn a_database_outage_is_a_retry_toast_and_a_503_never_a_logout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_outage_is_a_retry_toast_a_slow_link_is_not_and_both_heal() {
-    let Ok(url) = std::env::var("FERRULE_TEST_REDIS") else {
-        assert!(
-            !std::env::var("CI").is_ok_and(|v| v == "true"),
-            "CI=true but FERRULE_TEST_REDIS is not set"
-        );
-        eprintln!("SKIPPED: Redis outage test (no FERRULE_TEST_REDIS)");
+    let Some(url) = dbsupport::redis_url("the Redis outage test") else {
         return;
     };
     let upstream = url

@@ -39,21 +39,6 @@ impl State for TallyState {
     }
 }
 
-fn redis_url() -> Option<String> {
-    match std::env::var("FERRULE_TEST_REDIS") {
-        Ok(url) => Some(url),
-        Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true but FERRULE_TEST_REDIS is not set: Redis tests cannot run")
-        }
-        Err(_) => {
-            eprintln!(
-                "SKIPPED: Redis test (no FERRULE_TEST_REDIS; run through `cargo xtask test`)"
-            );
-            None
-        }
-    }
-}
-
 fn prefix(name: &str) -> String {
     format!("test-{}-{name}", std::process::id())
 }
@@ -75,7 +60,9 @@ async fn cleanup(url: &str, prefix: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn states_survive_a_server_restart() {
-    let Some(url) = redis_url() else { return };
+    let Some(url) = dbsupport::redis_url("a Redis state test") else {
+        return;
+    };
     let p = prefix("restart");
     let a = server(&url, &p).await;
     let mut c = a
@@ -106,7 +93,9 @@ async fn states_survive_a_server_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_tab_on_two_servers_loses_no_update() {
-    let Some(url) = redis_url() else { return };
+    let Some(url) = dbsupport::redis_url("a Redis state test") else {
+        return;
+    };
     let p = prefix("two-nodes");
     let (a, b) = (server(&url, &p).await, server(&url, &p).await);
     let opts = ClientOptions::default().token("tab-shared");
@@ -127,7 +116,9 @@ async fn one_tab_on_two_servers_loses_no_update() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_are_separate_and_unknown_servers_fail_clearly() {
-    let Some(url) = redis_url() else { return };
+    let Some(url) = dbsupport::redis_url("a Redis state test") else {
+        return;
+    };
     let p = prefix("separate");
     let s = server(&url, &p).await;
     let mut one = s
@@ -152,7 +143,9 @@ async fn tokens_are_separate_and_unknown_servers_fail_clearly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_made_after_the_lock_expired_is_discarded_not_half_stored() {
-    let Some(url) = redis_url() else { return };
+    let Some(url) = dbsupport::redis_url("a Redis state test") else {
+        return;
+    };
     let p = prefix("expired-lock");
     let mut manager = RedisStateManager::connect(&url, &p).await.unwrap();
     manager.lock_ttl = std::time::Duration::from_millis(100);

@@ -205,20 +205,6 @@ async fn rooms_from_outside_a_handler_reach_the_room() {
     );
 }
 
-fn redis_url() -> Option<String> {
-    match std::env::var("FERRULE_TEST_REDIS") {
-        Ok(url) => Some(url),
-        Err(_) => {
-            assert!(
-                !std::env::var("CI").is_ok_and(|v| v == "true"),
-                "CI=true but FERRULE_TEST_REDIS is not set"
-            );
-            eprintln!("SKIPPED: cross-node broadcast test (no FERRULE_TEST_REDIS)");
-            None
-        }
-    }
-}
-
 async fn node(redis: &str, prefix: &str) -> TestServer {
     let states = RedisStateManager::connect(redis, prefix).await.unwrap();
     let broadcast = RedisBroadcast::connect(redis, prefix).await.unwrap();
@@ -229,7 +215,9 @@ async fn node(redis: &str, prefix: &str) -> TestServer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_a_broadcast_on_node_a_reaches_a_tab_on_node_b() {
-    let Some(redis) = redis_url() else { return };
+    let Some(redis) = dbsupport::redis_url("the cross-node broadcast test") else {
+        return;
+    };
     let prefix = format!(
         "rooms-{}-{}",
         std::process::id(),

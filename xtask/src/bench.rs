@@ -153,31 +153,36 @@ pub(crate) fn chaos(root: &Path) -> Result<()> {
     let redis =
         std::env::var("FERRULE_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let size = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args([
-            "test",
-            "--release",
-            "-p",
-            "ferrule",
-            "--features",
-            "testing,redis,client",
-            "--test",
-            "chaos",
-            "--",
-            "--nocapture",
-        ])
-        .env("FERRULE_TEST_REDIS", redis)
+    let mut cmd = optimised_runtime_test("chaos", "testing,redis,client");
+    cmd.env("FERRULE_TEST_REDIS", redis)
         .env(
             "FERRULE_CHAOS_CLIENTS",
             size("FERRULE_CHAOS_CLIENTS", "500"),
         )
         .env("FERRULE_CHAOS_EVENTS", size("FERRULE_CHAOS_EVENTS", "200"))
-        .current_dir(root)
-        .status()?;
-    if !status.success() {
+        .current_dir(root);
+    if !cmd.status()?.success() {
         bail!("the chaos run failed");
     }
     Ok(())
+}
+
+/// `cargo test --release` of one test binary of the runtime, with its output shown.
+pub(crate) fn optimised_runtime_test(test: &str, features: &str) -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.args([
+        "test",
+        "--release",
+        "-p",
+        "ferrule",
+        "--features",
+        features,
+        "--test",
+        test,
+        "--",
+        "--nocapture",
+    ]);
+    cmd
 }
 
 pub(crate) fn run(

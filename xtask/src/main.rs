@@ -337,22 +337,11 @@ fn test() -> Result<()> {
 /// The long run of the wire-decoding property tests (the quick one is part of `test`).
 fn fuzz() -> Result<()> {
     let cases = std::env::var("FERRULE_FUZZ_CASES").unwrap_or_else(|_| "10000000".to_owned());
+    let mut cmd = bench::optimised_runtime_test("wire_fuzz", "testing");
+    cmd.env("FERRULE_FUZZ_CASES", &cases).current_dir(root()?);
     run(
         &format!("wire_fuzz with {cases} cases per property (release)"),
-        cargo()
-            .args([
-                "test",
-                "--release",
-                "-p",
-                "ferrule",
-                "--features",
-                "testing",
-                "--test",
-                "wire_fuzz",
-                "--",
-                "--nocapture",
-            ])
-            .env("FERRULE_FUZZ_CASES", cases),
+        &mut cmd,
     )
 }
 

@@ -88,6 +88,22 @@ impl TestDb {
     }
 }
 
+/// The Redis server `FERRULE_TEST_REDIS` names (the xtask sets it when one is reachable), or
+/// `None` after saying loudly that `what` is skipped; under `CI=true` its absence fails.
+pub fn redis_url(what: &str) -> Option<String> {
+    match std::env::var("FERRULE_TEST_REDIS") {
+        Ok(url) => Some(url),
+        Err(_) => {
+            assert!(
+                !std::env::var("CI").is_ok_and(|v| v == "true"),
+                "CI=true but FERRULE_TEST_REDIS is not set: {what} cannot run"
+            );
+            eprintln!("SKIPPED: {what} (no FERRULE_TEST_REDIS; run through `cargo xtask test`)");
+            None
+        }
+    }
+}
+
 /// Deletes every key under `ferrule:<prefix>:` on the Redis server at `url`.
 pub async fn redis_cleanup(url: &str, prefix: &str) {
     let client = redis::Client::open(url).unwrap();
