@@ -355,15 +355,15 @@ async fn a_graceful_stop_finishes_and_answers_every_queued_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopping_server_refuses_new_sockets() {
     let settings = Settings {
-        shutdown_grace_ms: 2000,
+        shutdown_grace_ms: 5000,
         ..Settings::default()
     };
     let server = TestServer::start(app(settings)).await.unwrap();
     let addr = server.addr();
     let mut busy = server.client().await.unwrap();
-    // Keep the server draining for a while, then ask it to stop.
+    // Two seconds of queued work keep the server draining while the new socket knocks.
     let mut first = None;
-    for _ in 0..20 {
+    for _ in 0..50 {
         let id = busy
             .emit("ledger_state.slow_increment", json!({}))
             .await

@@ -67,7 +67,7 @@ async fn one_address_may_open_as_many_sockets_as_the_setting_and_not_one_more() 
     assert!(open[0].is_alive().await);
     open.pop().unwrap().close().await.unwrap();
     let mut reopened = None;
-    for _ in 0..50 {
+    for _ in 0..250 {
         if let Ok(c) = server.client().await {
             reopened = Some(c);
             break;
