@@ -480,14 +480,21 @@ struct Delivered {
 pub struct TokenStates {
     live: HashMap<String, Slot>,
     stored: Map<String, Value>,
+    /// Parsed once per lock, not once per look-up: it is read and written on every event.
+    delivered: Vec<Delivered>,
 }
 
 impl TokenStates {
     /// Rebuilds the states of a token from what [`TokenStates::to_json`] produced.
-    pub fn from_json(stored: Map<String, Value>) -> Self {
+    pub fn from_json(mut stored: Map<String, Value>) -> Self {
+        let delivered = stored
+            .remove(DELIVERED_KEY)
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
         Self {
             live: HashMap::new(),
             stored,
+            delivered,
         }
     }
 
@@ -511,15 +518,15 @@ impl TokenStates {
     /// If event `id` of page load `epoch` was handled before, the client events its answer
     /// carried (none for a plain success); `None` when it is new.
     pub(crate) fn answered_before(&self, epoch: &str, id: u64) -> Option<Vec<ClientEvent>> {
-        let record = self.delivered().into_iter().find(|d| d.epoch == epoch)?;
+        let record = self.delivered.iter().find(|d| d.epoch == epoch)?;
         if id > record.last {
             return None;
         }
         let replay = record
             .replies
-            .into_iter()
+            .iter()
             .find(|(i, _)| *i == id)
-            .map(|(_, events)| events)
+            .map(|(_, events)| events.clone())
             .unwrap_or_default();
         Some(replay)
     }
@@ -527,11 +534,11 @@ impl TokenStates {
     /// Records that event `id` of page load `epoch` was handled and answered with `events`.
     /// Kept with the states, so a tab that reconnects to another node is answered alike.
     pub(crate) fn record_answer(&mut self, epoch: &str, id: u64, events: &[ClientEvent]) {
-        let mut all = self.delivered();
-        let mut record = all
+        let mut record = self
+            .delivered
             .iter()
             .position(|d| d.epoch == epoch)
-            .map(|i| all.remove(i))
+            .map(|i| self.delivered.remove(i))
             .unwrap_or_else(|| Delivered {
                 epoch: epoch.to_owned(),
                 ..Delivered::default()
@@ -545,24 +552,19 @@ impl TokenStates {
                 .saturating_sub(crate::protocol::EVENT_WINDOW);
             record.replies.drain(..excess);
         }
-        all.push(record);
-        let excess = all.len().saturating_sub(EPOCHS_KEPT);
-        all.drain(..excess);
-        if let Ok(value) = serde_json::to_value(&all) {
-            self.stored.insert(DELIVERED_KEY.to_owned(), value);
-        }
-    }
-
-    fn delivered(&self) -> Vec<Delivered> {
-        self.stored
-            .get(DELIVERED_KEY)
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-            .unwrap_or_default()
+        self.delivered.push(record);
+        let excess = self.delivered.len().saturating_sub(EPOCHS_KEPT);
+        self.delivered.drain(..excess);
     }
 
     /// Every state as JSON (transient fields are absent), for managers that store bytes.
     pub fn to_json(&self) -> Map<String, Value> {
         let mut out = self.stored.clone();
+        if !self.delivered.is_empty()
+            && let Ok(value) = serde_json::to_value(&self.delivered)
+        {
+            out.insert(DELIVERED_KEY.to_owned(), value);
+        }
         for (name, slot) in &self.live {
             out.insert(name.clone(), slot.json.clone());
         }
