@@ -252,7 +252,7 @@ impl Settings {
                     .collect::<Vec<_>>()
             };
             match key.to_ascii_lowercase().as_str() {
-                "addr" => self.addr = value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?,
+                "addr" => self.addr = parsed(&value).map_err(bad)?,
                 "event_middleware_skip" => self.event_middleware_skip = list(),
                 "auto_redirect_from_middleware" => {
                     self.auto_redirect_from_middleware = parse_bool(&value).map_err(bad)?
@@ -265,56 +265,33 @@ impl Settings {
                 }
                 "default_tier" => self.default_tier = value.parse().map_err(bad)?,
                 "trusted_proxies" => self.trusted_proxies = list(),
-                "max_event_bytes" => {
-                    self.max_event_bytes =
-                        value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
-                }
-                "ping_interval_ms" => {
-                    self.ping_interval_ms =
-                        value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
-                }
-                "ping_timeout_ms" => {
-                    self.ping_timeout_ms =
-                        value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
-                }
-                "shutdown_grace_ms" => {
-                    self.shutdown_grace_ms =
-                        value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
-                }
+                "max_event_bytes" => self.max_event_bytes = parsed(&value).map_err(bad)?,
+                "ping_interval_ms" => self.ping_interval_ms = parsed(&value).map_err(bad)?,
+                "ping_timeout_ms" => self.ping_timeout_ms = parsed(&value).map_err(bad)?,
+                "shutdown_grace_ms" => self.shutdown_grace_ms = parsed(&value).map_err(bad)?,
                 "allowed_origins" => self.allowed_origins = list(),
                 "login_url" => self.login_url = value.clone(),
                 "session_cookie" => self.session_cookie = value.clone(),
                 "secure_cookies" => self.secure_cookies = parse_bool(&value).map_err(bad)?,
                 "allow_register" => self.allow_register = parse_bool(&value).map_err(bad)?,
                 "upload_max_file_bytes" => {
-                    self.upload_max_file_bytes =
-                        value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
+                    self.upload_max_file_bytes = parsed(&value).map_err(bad)?
                 }
                 "upload_max_request_bytes" => {
-                    self.upload_max_request_bytes =
-                        value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
+                    self.upload_max_request_bytes = parsed(&value).map_err(bad)?
                 }
                 "upload_dir" => self.upload_dir = Some(PathBuf::from(&value)),
-                "upload_max_files" => {
-                    self.upload_max_files =
-                        value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
-                }
+                "upload_max_files" => self.upload_max_files = parsed(&value).map_err(bad)?,
                 "max_sockets_per_client" => {
-                    self.max_sockets_per_client =
-                        value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
+                    self.max_sockets_per_client = parsed(&value).map_err(bad)?
                 }
                 "header_nosniff" => self.header_nosniff = parse_bool(&value).map_err(bad)?,
                 "header_frame_deny" => self.header_frame_deny = parse_bool(&value).map_err(bad)?,
                 "referrer_policy" => self.referrer_policy = value.clone(),
-                "hsts_seconds" => {
-                    self.hsts_seconds = value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
-                }
+                "hsts_seconds" => self.hsts_seconds = parsed(&value).map_err(bad)?,
                 "production" => self.production = Some(parse_bool(&value).map_err(bad)?),
                 "allowed_hosts" => self.allowed_hosts = list(),
-                "auth_cache_ms" => {
-                    self.auth_cache_ms =
-                        value.parse().map_err(|e| bad(format!("{e}: `{value}`")))?
-                }
+                "auth_cache_ms" => self.auth_cache_ms = parsed(&value).map_err(bad)?,
                 _ => {
                     return Err(bad(
                         "not a Ferrule setting (known: addr, event_middleware_skip, \
@@ -354,6 +331,14 @@ impl Settings {
             .map(|s| IpNet::parse(s).ok_or_else(|| SettingsError::Proxy(s.clone())))
             .collect()
     }
+}
+
+/// `v` parsed as a `T`; the error quotes the value.
+fn parsed<T: std::str::FromStr>(v: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    v.parse().map_err(|e| format!("{e}: `{v}`"))
 }
 
 fn parse_bool(v: &str) -> Result<bool, String> {
