@@ -30,7 +30,7 @@ const answer = (socket, id) => new Promise((resolve, reject) => {
 
 test('socket.io-client connects with a token, emits events and gets deltas back', async () => {
   const server = await startServer();
-  const socket = connect(server, 'peer-tab-1');
+  const socket = connect(server, 'peer-tab-1-0123456789abcdef');
   try {
     await once(socket, 'connect');
     const first = answer(socket, 1);
@@ -49,7 +49,7 @@ test('socket.io-client connects with a token, emits events and gets deltas back'
 
 test('an event emitted with an ack gets its final update as the ack', async () => {
   const server = await startServer();
-  const socket = connect(server, 'peer-tab-ack');
+  const socket = connect(server, 'peer-tab-ack-0123456789abcdef');
   try {
     await once(socket, 'connect');
     const u = await socket.timeout(10000).emitWithAck('event', event(7, 'counter_state.increment'));
@@ -79,7 +79,7 @@ test('a connection without a token is refused with a message that says what to s
 
 test('heartbeats: the client answers pings and the connection outlives several ping intervals', async () => {
   const server = await startServer({ FERRULE_PING_INTERVAL_MS: '150', FERRULE_PING_TIMEOUT_MS: '300' });
-  const socket = connect(server, 'peer-tab-ping', { reconnection: false });
+  const socket = connect(server, 'peer-tab-ping-0123456789abcdef', { reconnection: false });
   try {
     await once(socket, 'connect');
     let pings = 0;
@@ -99,7 +99,7 @@ test('heartbeats: the client answers pings and the connection outlives several p
 
 test('socket.io-client reconnects to a restarted server and carries on', async () => {
   const server = await startServer();
-  const socket = connect(server, 'peer-tab-restart');
+  const socket = connect(server, 'peer-tab-restart-0123456789abcdef');
   try {
     await once(socket, 'connect');
     const u = await socket.timeout(5000).emitWithAck('event', event(1, 'counter_state.increment'));

@@ -29,6 +29,7 @@ use crate::settings::{Settings, SettingsError};
 use crate::socket::OriginPolicy;
 use crate::socket::{SocketEnv, connect_middleware};
 use crate::state::{MemoryStateManager, State, StateEntry, StateManager, StateRegistry};
+use crate::tab_binding::HandshakeBinder;
 
 /// Why an app could not be assembled.
 #[derive(Debug, thiserror::Error)]
@@ -257,7 +258,7 @@ impl App {
                 tracing::debug!(middleware = %skipped, "event_middleware_skip names a middleware the chain does not have");
             }
         }
-        let follow = self.install_auth(&settings);
+        let (follow, binder) = self.install_auth(&settings).unzip();
         let registry = self.registry()?;
         let doc = Arc::new((!settings.is_production()).then(|| self.routes_doc(&registry)));
         let trusted = settings.proxies()?;
@@ -323,6 +324,13 @@ impl App {
         self.rooms.set(io.clone());
         let headers = Arc::new(crate::dispatcher::security_header_list(&settings));
         let hosts = crate::dispatcher::HostPolicy::new(&settings);
+        let router = match binder {
+            // Outside the socket layer, so the handshake sees the binding it resolves.
+            Some(binder) => router.layer(axum::middleware::from_fn(move |req, next| {
+                binder.clone().bind(req, next)
+            })),
+            None => router,
+        };
         let router = router
             .layer(axum::Extension(origins))
             .layer(axum::middleware::from_fn(move |req, next| {
@@ -341,8 +349,9 @@ impl App {
     }
 
     /// With a database: the built-in middleware in front of the app's, the auth routes and
-    /// `auth_state`. Returns what the bridge needs to follow logins on sockets.
-    fn install_auth(&mut self, settings: &Settings) -> Option<SessionFollow> {
+    /// `auth_state`. Returns what the bridge needs to follow logins on sockets, and what binds
+    /// tabs to sessions at the socket handshake.
+    fn install_auth(&mut self, settings: &Settings) -> Option<(SessionFollow, HandshakeBinder)> {
         let db = self.db.clone()?;
         let cache = Duration::from_millis(settings.auth_cache_ms);
         let store = SeaOrmStore::new(db.clone()).with_cache(cache);
@@ -362,6 +371,7 @@ impl App {
             secure: settings.secure_cookies,
             ..SessionConfig::default()
         };
+        let binder = HandshakeBinder::new(store.clone(), config.clone());
         let mut chain = MiddlewareChain::new()
             .with(session_middleware(store, &config))
             .with(csrf_middleware(settings.secure_cookies))
@@ -391,10 +401,13 @@ impl App {
         if !self.states.iter().any(|s| s.name == "auth_state") {
             self.states.push(StateEntry::of::<AuthState>());
         }
-        Some(SessionFollow {
-            codes,
-            cookie_name: settings.session_cookie.clone(),
-        })
+        Some((
+            SessionFollow {
+                codes,
+                cookie_name: settings.session_cookie.clone(),
+            },
+            binder,
+        ))
     }
 
     /// Runs `hook` before the server accepts its first connection; an error stops the start.

@@ -27,7 +27,7 @@ use crate::Error;
 use crate::auth::guard::{Guard, denial};
 use crate::auth::http::CookieCodes;
 use crate::auth::{AuthState, CurrentUser};
-use crate::context::{ClientAddr, EventContext, EventInfo, Form, ResponseHead, SessionChange};
+use crate::context::{ClientAddr, EventContext, EventInfo, Form, ResponseHead};
 use crate::in_flight::{InFlight, InFlightGuard};
 use crate::metrics::{self, Phase};
 use crate::middleware::{MiddlewareChain, Request, Response, Stack};
@@ -36,16 +36,44 @@ use crate::settings::{IpNet, Settings, Tier};
 use crate::state::{
     AnyState, PreparedCall, RunOutcome, StateEntry, StateManager, StateRegistry, delta,
 };
+use crate::tab_binding::{TabBinding, storage_key};
 
 /// What the bridge knows about a socket from its handshake.
 #[derive(Debug, Clone)]
 pub(crate) struct SocketInfo {
+    /// Where the tab's states are kept: its token bound to its session (see
+    /// [`crate::tab_binding`]); it changes when the tab's own login or logout rebinds it.
     pub(crate) token: String,
+    /// The token the client presented, the key of states that are not session-bound.
+    pub(crate) client_token: String,
+    /// The binding of the socket's session; `None` without sessions.
+    pub(crate) binding: Option<TabBinding>,
     /// The client's page load; with it, events resent after a reconnect are applied once.
     pub(crate) epoch: Option<String>,
     pub(crate) headers: HeaderMap,
     pub(crate) client: ClientAddr,
     pub(crate) peer: Option<SocketAddr>,
+}
+
+impl SocketInfo {
+    /// The rooms every socket of this tab is in, for pushes: its bound key's and its token's
+    /// (pushes of states that are not session-bound).
+    pub(crate) fn tab_rooms(&self) -> Vec<String> {
+        let mut rooms = vec![crate::socket::tab_room(&self.token)];
+        if self.client_token != self.token {
+            rooms.push(crate::socket::tab_room(&self.client_token));
+        }
+        rooms
+    }
+
+    /// The key of `entry`'s states for this socket.
+    fn key_for(&self, entry: &StateEntry) -> &str {
+        if entry.session_bound {
+            &self.token
+        } else {
+            &self.client_token
+        }
+    }
 }
 
 /// Marks the response the event endpoint returns, so the bridge knows the handler ran.
@@ -149,6 +177,15 @@ impl EventBridge {
             return Err(format!("`{name}` is not an upload handler"));
         }
         Ok(())
+    }
+
+    /// The key of the states event `name` changes for `socket` (pushes go to its tab room).
+    pub(crate) fn key_of<'a>(&self, socket: &'a SocketInfo, name: &str) -> &'a str {
+        let state = name.split_once('.').map_or(name, |(s, _)| s);
+        match self.registry.by_name.get(state) {
+            Some(entry) => socket.key_for(entry),
+            None => &socket.token,
+        }
     }
 
     /// Where uploads are spooled.
@@ -351,7 +388,8 @@ impl EventBridge {
 
         metrics::record(Phase::BuildRequest, build_started);
         let lock_started = Instant::now();
-        let mut lock = match self.manager.lock(&socket.token).await {
+        let key = socket.key_for(&entry).to_owned();
+        let mut lock = match self.manager.lock(&key).await {
             Ok(lock) => lock,
             Err(e) => return internal_error(id, &event.name, "state manager", &e),
         };
@@ -382,7 +420,7 @@ impl EventBridge {
         let info = EventInfo {
             id: Some(event.id),
             name: event.name.clone(),
-            token: socket.token.clone(),
+            token: key.clone(),
         };
         let guards = entry.guards.get(handler_name).cloned();
         let outcome = {
@@ -416,13 +454,16 @@ impl EventBridge {
         metrics::record(Phase::Commit, commit_started);
         update.events.extend(outcome.events);
         let mut room_ops = Vec::new();
+        let mut rebound = None;
         if let Some(ctx) = &outcome.ctx {
             if outcome.handler_ok {
                 room_ops = ctx.take_room_ops();
                 record_rooms(lock.states(), &room_ops);
             }
-            self.follow_session(socket, ctx, outcome.handler_ok, &mut update);
-            if self.resolves_users(&entry) && (outcome.handler_ok || ctx.session_change().is_none())
+            rebound = self.follow_session(socket, ctx, outcome.handler_ok, &mut update);
+            if entry.session_bound
+                && self.resolves_users(&entry)
+                && (outcome.handler_ok || ctx.session_change().is_none())
             {
                 self.sync_auth_state(lock.states(), &ctx.user(), &mut update);
             }
@@ -437,9 +478,63 @@ impl EventBridge {
             room_ops.clear();
         }
         if !room_ops.is_empty() {
-            self.rooms.apply(&socket.token, room_ops).await;
+            self.rooms.apply(&key, room_ops).await;
+        }
+        if let (Some(binding), Some(ctx)) = (rebound, &outcome.ctx) {
+            self.rebind(socket, binding, &ctx.user(), event.id, &mut update)
+                .await;
         }
         update
+    }
+
+    /// Moves `socket` to its session's new binding after the tab's own logout, or a login of a
+    /// different user: the old tab's states are cleared (as the session's data was) and the
+    /// client gets the fresh tab's states in full.
+    async fn rebind(
+        &self,
+        socket: &mut SocketInfo,
+        binding: TabBinding,
+        user: &CurrentUser,
+        id: u64,
+        update: &mut StateUpdate,
+    ) {
+        let old = std::mem::replace(
+            &mut socket.token,
+            storage_key(&socket.client_token, Some(&binding)),
+        );
+        socket.binding = Some(binding);
+        tracing::debug!("tab rebound to its session's new binding; its old states cleared");
+        match self.manager.lock(&old).await {
+            Ok(mut lock) => {
+                lock.states().clear();
+                if let Err(e) = lock.release().await {
+                    tracing::warn!(error = %e, "could not clear a logged-out tab's states; they expire");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not clear a logged-out tab's states; they expire")
+            }
+        }
+        let mut lock = match self.manager.lock(&socket.token).await {
+            Ok(lock) => lock,
+            Err(e) => {
+                update.events.push(toast_for(&e));
+                return;
+            }
+        };
+        let mut ignored = StateUpdate::final_for(None);
+        self.sync_auth_state(lock.states(), user, &mut ignored);
+        for entry in self.registry.by_name.values() {
+            if entry.session_bound {
+                ship_in_full(lock.states(), entry, update);
+            }
+        }
+        if let Some(epoch) = &socket.epoch {
+            lock.states().record_answer(epoch, id, &update.events);
+        }
+        if let Err(e) = lock.release().await {
+            update.events.push(toast_for(&e));
+        }
     }
 
     async fn run(
@@ -647,18 +742,52 @@ impl EventBridge {
             let mut ignored = StateUpdate::final_for(None);
             self.sync_auth_state(lock.states(), user, &mut ignored);
         }
-        // A reconnecting tab (maybe on another node) is back in its rooms before it resyncs.
-        let rooms = lock.states().rooms();
-        if let Err(e) = self.rooms.join_tab(&socket.token, &rooms).await {
-            tracing::warn!(error = %e, "could not put a reconnected tab back in its rooms");
-        }
-        for entry in self.registry.by_name.values() {
-            ship_in_full(lock.states(), entry, &mut update);
-        }
+        let one_key = socket.client_token == socket.token;
+        let which = if one_key { None } else { Some(true) };
+        self.resync_key(&socket.token, lock.states(), which, &mut update)
+            .await;
         if let Err(e) = lock.release().await {
             update.events.push(toast_for(&e));
         }
+        if !one_key && self.registry.by_name.values().any(|e| !e.session_bound) {
+            match self.manager.lock(&socket.client_token).await {
+                Ok(mut lock) => {
+                    self.resync_key(
+                        &socket.client_token,
+                        lock.states(),
+                        Some(false),
+                        &mut update,
+                    )
+                    .await;
+                    if let Err(e) = lock.release().await {
+                        update.events.push(toast_for(&e));
+                    }
+                }
+                Err(e) => update.events.push(toast_for(&e)),
+            }
+        }
         update
+    }
+
+    /// For a resync: puts the tab back in the rooms recorded under `key` (a reconnecting tab,
+    /// maybe on another node) and ships in full the states kept there: the session-bound ones
+    /// (`Some(true)`), the others (`Some(false)`) or all when one key holds both (`None`).
+    async fn resync_key(
+        &self,
+        key: &str,
+        states: &mut crate::state::TokenStates,
+        session_bound: Option<bool>,
+        update: &mut StateUpdate,
+    ) {
+        let rooms = states.rooms();
+        if let Err(e) = self.rooms.join_tab(key, &rooms).await {
+            tracing::warn!(error = %e, "could not put a reconnected tab back in its rooms");
+        }
+        for entry in self.registry.by_name.values() {
+            if session_bound.is_none_or(|b| b == entry.session_bound) {
+                ship_in_full(states, entry, update);
+            }
+        }
     }
 
     /// Step 3: the synthetic request.
@@ -702,7 +831,7 @@ impl EventBridge {
         ext.insert(EventInfo {
             id: Some(event.id),
             name: event.name.clone(),
-            token: socket.token.clone(),
+            token: self.key_of(socket, &event.name).to_owned(),
         });
         ext.insert(socket.client);
         ext.insert(crate::background::BridgeRef(self.me.clone()));
@@ -743,29 +872,30 @@ impl Outcome {
 impl EventBridge {
     /// After a login or logout in a successful handler: the socket's next events carry the new
     /// session, and the browser gets a one-time code to fetch the matching cookie over HTTP.
+    /// Returns the session's new tab binding when it changed (the tab must move to it).
     fn follow_session(
         &self,
         socket: &mut SocketInfo,
         ctx: &EventContext,
         handler_ok: bool,
         update: &mut StateUpdate,
-    ) {
-        let (Some(change), Some(follow)) = (ctx.session_change(), &self.follow) else {
-            return;
+    ) -> Option<TabBinding> {
+        let (Some(_), Some(follow)) = (ctx.session_change(), &self.follow) else {
+            return None;
         };
         if !handler_ok {
-            return;
+            return None;
         }
-        let id = match change {
-            SessionChange::LoggedIn => ctx.session().and_then(|s| s.id()).map(|id| id.to_string()),
-            SessionChange::LoggedOut => None,
-        };
+        // After a logout the session is a fresh one holding only the tab's new binding.
+        let id = ctx.session().and_then(|s| s.id()).map(|id| id.to_string());
         set_cookie_in_header(&mut socket.headers, &follow.cookie_name, id.as_deref());
         let code = follow.codes.issue(id);
         update.events.push(ClientEvent::new(
             SESSION_EVENT,
             serde_json::json!({ "code": code, "url": "/_auth/session" }),
         ));
+        ctx.tab_binding()
+            .filter(|b| Some(b) != socket.binding.as_ref())
     }
 
     /// Keeps the built-in `auth_state` equal to the event's user, shipping it only when it changed.

@@ -78,6 +78,8 @@ struct Inner {
     user: Mutex<CurrentUser>,
     response: Option<ResponseHead>,
     session_change: Mutex<Option<SessionChange>>,
+    /// The session's tab binding after a login or logout.
+    binding: Mutex<Option<crate::tab_binding::TabBinding>>,
     rooms: Mutex<Vec<RoomOp>>,
 }
 
@@ -125,6 +127,7 @@ impl EventContext {
                 user: Mutex::new(user),
                 response,
                 session_change: Mutex::new(None),
+                binding: Mutex::new(None),
                 rooms: Mutex::new(Vec::new()),
             }),
         }
@@ -156,6 +159,7 @@ impl EventContext {
     pub async fn login(&self, user: &crate::User) -> Result<(), crate::Error> {
         let (auth, session) = self.auth_parts()?;
         auth.login(&session, user).await?;
+        self.rebind(&session).await?;
         *self.inner.user.lock().unwrap_or_else(|p| p.into_inner()) =
             CurrentUser::from(user.clone());
         *self
@@ -170,6 +174,9 @@ impl EventContext {
     pub async fn logout(&self) -> Result<(), crate::Error> {
         let (auth, session) = self.auth_parts()?;
         auth.logout(&session).await?;
+        // A fresh session with a fresh binding: the tab's states start afresh, as Django
+        // flushes the session's data.
+        self.rebind(&session).await?;
         *self.inner.user.lock().unwrap_or_else(|p| p.into_inner()) = CurrentUser::Anonymous;
         *self
             .inner
@@ -222,6 +229,23 @@ impl EventContext {
     /// The room changes the handler asked for, in order.
     pub(crate) fn take_room_ops(&self) -> Vec<RoomOp> {
         std::mem::take(&mut *self.inner.rooms.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Records the session's tab binding after a login or logout (a new one when it was
+    /// flushed), for the bridge to move the tab to.
+    async fn rebind(&self, session: &tower_sessions::Session) -> Result<(), crate::Error> {
+        let binding = crate::tab_binding::ensure(session).await?;
+        *self.inner.binding.lock().unwrap_or_else(|p| p.into_inner()) = Some(binding);
+        Ok(())
+    }
+
+    /// The session's tab binding, when a login or logout set it.
+    pub(crate) fn tab_binding(&self) -> Option<crate::tab_binding::TabBinding> {
+        self.inner
+            .binding
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub(crate) fn session_change(&self) -> Option<SessionChange> {

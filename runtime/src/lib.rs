@@ -91,6 +91,8 @@ pub mod settings;
 mod socket;
 #[cfg(feature = "server")]
 pub mod state;
+#[cfg(feature = "server")]
+mod tab_binding;
 #[cfg(feature = "testing")]
 pub mod testing;
 #[cfg(feature = "server")]

@@ -168,6 +168,16 @@ impl Default for SessionConfig {
     }
 }
 
+/// The `Set-Cookie` value that puts session `id` in the browser (a browser-session cookie; the
+/// session's idle expiry is kept on the server), or clears it with `None`.
+pub(crate) fn set_cookie(name: &str, id: Option<&str>, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    match id {
+        Some(id) => format!("{name}={id}; HttpOnly; SameSite=Lax; Path=/{secure}"),
+        None => format!("{name}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0{secure}"),
+    }
+}
+
 /// The session middleware: HttpOnly, SameSite=Lax cookie, sessions in `store`. It belongs to the
 /// auth tier, so `auth_only` states get sessions too.
 pub fn session_middleware(store: SeaOrmStore, config: &SessionConfig) -> Named {

@@ -29,6 +29,7 @@ use crate::bridge::{EventBridge, SocketInfo, resolve_client, strip_upgrade_heade
 use crate::in_flight::InFlightGuard;
 use crate::protocol::{ClientEvent, EVENT, StateUpdate};
 use crate::settings::IpNet;
+use crate::tab_binding::{TabBinding, storage_key};
 
 /// The room every socket of one tab is in, for pushes (uploads, background handlers).
 pub(crate) fn tab_room(token: &str) -> String {
@@ -173,9 +174,17 @@ impl std::fmt::Display for ConnectRefused {
 
 impl std::error::Error for ConnectRefused {}
 
-/// Checks the tab token: 1 to 128 characters of `[A-Za-z0-9_-]`.
+/// Fewest characters in a tab token: 22 base64url characters carry 128 bits (the browser
+/// sends 32 hex digits of the CSPRNG). A shorter token could be guessed.
+pub(crate) const MIN_TOKEN_CHARS: usize = 22;
+
+/// What a refused token is told.
+pub(crate) const TOKEN_RULE: &str =
+    "22 to 128 characters of A-Z, a-z, 0-9, - and _ (at least 128 random bits)";
+
+/// Checks the tab token: [`MIN_TOKEN_CHARS`] to 128 characters of `[A-Za-z0-9_-]`.
 pub(crate) fn valid_token(token: &str) -> bool {
-    (1..=128).contains(&token.len())
+    (MIN_TOKEN_CHARS..=128).contains(&token.len())
         && token
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -183,7 +192,10 @@ pub(crate) fn valid_token(token: &str) -> bool {
 
 /// Checks a page-load epoch: 1 to 64 characters of `[A-Za-z0-9_-]`.
 fn valid_epoch(epoch: &str) -> bool {
-    epoch.len() <= 64 && valid_token(epoch)
+    (1..=64).contains(&epoch.len())
+        && epoch
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Checks the handshake and wires the socket, as socketioxide connect middleware.
@@ -223,9 +235,9 @@ fn check_auth<A: Adapter>(
             "invalid epoch: expected 1 to 64 characters of A-Z, a-z, 0-9, - and _".into(),
         )),
         Ok(Auth { token, epoch }) if valid_token(&token) => Ok((token, epoch)),
-        Ok(_) => Err(ConnectRefused(
-            "invalid token: expected 1 to 128 characters of A-Z, a-z, 0-9, - and _".into(),
-        )),
+        Ok(_) => Err(ConnectRefused(format!(
+            "invalid token: expected {TOKEN_RULE}"
+        ))),
         Err(_) => Err(ConnectRefused(
             "missing auth: connect with {\"token\": \"<tab token>\"}".into(),
         )),
@@ -246,15 +258,18 @@ fn on_connect<A: Adapter>(
         .map(|c| c.0);
     let mut headers = parts.headers.clone();
     strip_upgrade_headers(&mut headers);
+    let binding = parts.extensions.get::<TabBinding>().cloned();
     let info = SocketInfo {
         client: resolve_client(peer.map(|p| p.ip()), &headers, &env.trusted),
-        token,
+        token: storage_key(&token, binding.as_ref()),
+        client_token: token,
+        binding,
         epoch,
         headers,
         peer,
     };
     let slot = ClientSlot::take(&env, info.client.ip)?;
-    s.join(tab_room(&info.token));
+    s.join(info.tab_rooms());
     // Unbounded in type, bounded by admission: at most QUEUE events and REFUSALS refusals.
     let (tx, rx) = mpsc::unbounded_channel();
     let backlog = Arc::new(Backlog::default());
@@ -332,6 +347,7 @@ async fn worker<A: Adapter>(
                     .and_then(Value::as_str)
                     .unwrap_or("?")
                     .to_owned();
+                let key = info.token.clone();
                 let handled = AssertUnwindSafe(bridge.handle(&mut info, raw, false)).catch_unwind();
                 // A shutdown past its grace time gives up the event where it stands; dropping
                 // the future releases its lock, and the client resends it to the next server.
@@ -349,6 +365,12 @@ async fn worker<A: Adapter>(
                         u
                     }),
                 };
+                if info.token != key {
+                    // The tab's own login or logout moved it to a fresh binding: its pushes
+                    // and rooms are the new tab's from here on.
+                    reply.socket.leave_all();
+                    reply.socket.join(info.tab_rooms());
+                }
                 (update, reply, Some(guard))
             }
         };

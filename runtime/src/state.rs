@@ -67,6 +67,11 @@ pub trait State: Clone + Default + Serialize + DeserializeOwned + Send + Sync + 
     const NAME: Option<&'static str> = None;
     /// How much of the bridge this state's events go through; `None` uses `default_tier`.
     const TIER: Option<Tier> = None;
+    /// `true` (the default): the state belongs to the tab *and its session*: another session
+    /// presenting the tab's token never sees it, and it is cleared at logout and when another
+    /// user logs in on the tab. `false` for public UI state (a theme, a layout) kept under the
+    /// token alone: it survives logouts, and any session presenting the token may read it.
+    const SESSION_BOUND: bool = true;
 
     /// Registers the handlers.
     fn handlers(handlers: &mut Handlers<Self>);
@@ -398,6 +403,8 @@ impl<S: State> Handlers<S> {
 pub(crate) struct StateEntry {
     pub(crate) name: String,
     pub(crate) tier: Option<Tier>,
+    /// [`State::SESSION_BOUND`].
+    pub(crate) session_bound: bool,
     pub(crate) handlers: BTreeMap<String, Arc<dyn ErasedHandler>>,
     pub(crate) guards: BTreeMap<String, Arc<[Guard]>>,
     pub(crate) uploads: std::collections::BTreeSet<String>,
@@ -418,6 +425,7 @@ impl StateEntry {
         Self {
             name: S::name(),
             tier: S::TIER,
+            session_bound: S::SESSION_BOUND,
             handlers: handlers.map,
             uploads: handlers.uploads,
             guards: handlers
@@ -555,6 +563,13 @@ impl TokenStates {
         self.delivered.push(record);
         let excess = self.delivered.len().saturating_sub(EPOCHS_KEPT);
         self.delivered.drain(..excess);
+    }
+
+    /// Forgets every state, room and delivery record of the tab (its logout).
+    pub(crate) fn clear(&mut self) {
+        self.live.clear();
+        self.stored.clear();
+        self.delivered.clear();
     }
 
     /// Every state as JSON (transient fields are absent), for managers that store bytes.

@@ -513,14 +513,48 @@ impl ClientOptions {
         self.headers.push((name.into(), value.into()));
         self
     }
+
+    /// Connect as the same browser tab as `client` (a reload or a reconnect): its token and
+    /// the cookies it has now, the session cookie its handshake was given included.
+    pub fn tab_of(mut self, client: &TestClient) -> Self {
+        self.token = Some(client.token.clone());
+        self.headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case("cookie"));
+        if let Some(cookies) = client.cookies() {
+            self.headers.push(("cookie".into(), cookies));
+        }
+        self
+    }
+}
+
+/// A fresh tab token as the browser makes one (128 random bits), marked as a test's.
+pub fn fresh_token() -> String {
+    use rand::Rng;
+    let bits: u128 = rand::rng().random();
+    format!(
+        "test-{}-{}-{bits:032x}",
+        std::process::id(),
+        NEXT_TOKEN.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
+
+/// The `name=value` pairs of `Cookie` headers.
+fn cookie_pairs<'a>(headers: impl Iterator<Item = &'a str>) -> Vec<(String, String)> {
+    headers
+        .flat_map(|h| h.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect()
+}
 
 /// A native Socket.IO client speaking Ferrule's wire protocol.
 pub struct TestClient {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     token: String,
+    /// The `Cookie` header of the handshake, with what its answer set.
+    cookies: Vec<(String, String)>,
     epoch: String,
     next_id: u64,
     backlog: VecDeque<StateUpdate>,
@@ -530,13 +564,7 @@ pub struct TestClient {
 impl TestClient {
     /// Opens `ws://addr/_event/?EIO=4&transport=websocket` and joins namespace `/`.
     pub async fn connect(addr: SocketAddr, options: ClientOptions) -> Result<Self, TestError> {
-        let token = options.token.clone().unwrap_or_else(|| {
-            format!(
-                "test-{}-{}",
-                std::process::id(),
-                NEXT_TOKEN.fetch_add(1, Ordering::Relaxed)
-            )
-        });
+        let token = options.token.clone().unwrap_or_else(fresh_token);
         let epoch = options.epoch.clone().unwrap_or_else(|| {
             format!(
                 "epoch-{}-{}",
@@ -553,10 +581,31 @@ impl TestClient {
                 .map_err(|e| TestError::Protocol(e.to_string()))?;
             request.headers_mut().append(name, value);
         }
-        let (ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
+        let (ws, answer) =
+            tokio_tungstenite::connect_async_with_config(request, None, true).await?;
+        let mut cookies = cookie_pairs(
+            options
+                .headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("cookie"))
+                .map(|(_, v)| v.as_str()),
+        );
+        for set in answer.headers().get_all(http::header::SET_COOKIE) {
+            let Some((name, value)) = set
+                .to_str()
+                .ok()
+                .and_then(|v| v.split(';').next())
+                .and_then(|kv| kv.trim().split_once('='))
+            else {
+                continue;
+            };
+            cookies.retain(|(n, _)| n != name);
+            cookies.push((name.to_owned(), value.to_owned()));
+        }
         let mut client = Self {
             ws,
             token: token.clone(),
+            cookies,
             epoch: epoch.clone(),
             next_id: 1,
             backlog: VecDeque::new(),
@@ -582,6 +631,18 @@ impl TestClient {
     /// The tab token this client connected with.
     pub fn token(&self) -> &str {
         &self.token
+    }
+
+    /// The `Cookie` header a browser would send now: the handshake's, with what its answer set
+    /// (the session a handshake without one was given).
+    pub fn cookies(&self) -> Option<String> {
+        (!self.cookies.is_empty()).then(|| {
+            self.cookies
+                .iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
     }
 
     /// The page load this client stands for.

@@ -26,6 +26,7 @@ use crate::bridge::{EventBridge, SocketInfo, resolve_client, strip_upgrade_heade
 use crate::middleware::Request;
 use crate::settings::IpNet;
 use crate::socket::valid_token;
+use crate::tab_binding::{TabBinding, storage_key};
 
 /// Header naming the tab (its client token).
 pub const TOKEN_HEADER: &str = "ferrule-client-token";
@@ -87,7 +88,8 @@ pub(crate) async fn handle(bridge: &EventBridge, trusted: &[IpNet], req: Request
     };
     if !valid_token(&token) {
         return bad_request(format!(
-            "invalid header {TOKEN_HEADER}: expected 1 to 128 characters of A-Z, a-z, 0-9, - and _"
+            "invalid header {TOKEN_HEADER}: expected {}",
+            crate::socket::TOKEN_RULE
         ));
     }
     let Some(name) = header(&req, HANDLER_HEADER).map(str::to_owned) else {
@@ -108,9 +110,12 @@ pub(crate) async fn handle(bridge: &EventBridge, trusted: &[IpNet], req: Request
     strip_upgrade_headers(&mut headers);
     headers.remove(http::header::CONTENT_TYPE);
     headers.remove(http::header::CONTENT_LENGTH);
+    let binding = req.extensions().get::<TabBinding>().cloned();
     let mut info = SocketInfo {
         client: resolve_client(peer.map(|p| p.ip()), &headers, trusted),
-        token: token.clone(),
+        token: storage_key(&token, binding.as_ref()),
+        client_token: token,
+        binding,
         epoch: None,
         headers,
         peer,
@@ -196,7 +201,9 @@ pub(crate) async fn handle(bridge: &EventBridge, trusted: &[IpNet], req: Request
     let mut update = bridge.handle_upload(&mut info, raw).await;
     update.id = None;
     drop(files);
-    bridge.push_to_tab(&token, &update).await;
+    // The other sockets of the tab (of its session) see the upload's change too.
+    let key = bridge.key_of(&info, &name).to_owned();
+    bridge.push_to_tab(&key, &update).await;
     (StatusCode::OK, axum::Json(update)).into_response()
 }
 

@@ -298,12 +298,9 @@ async fn events_of_one_token_run_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_sockets_of_one_token_share_state_without_lost_updates() {
     let server = server(Settings::default()).await;
-    let mut a = server
-        .client_with(ClientOptions::default().token("shared-tab"))
-        .await
-        .unwrap();
+    let mut a = server.client().await.unwrap();
     let mut b = server
-        .client_with(ClientOptions::default().token("shared-tab"))
+        .client_with(ClientOptions::default().tab_of(&a))
         .await
         .unwrap();
     for _ in 0..10 {

@@ -143,7 +143,7 @@ async fn tab(
     burst: usize,
     drop_per_mille: u64,
 ) -> TabReport {
-    let token = format!("chaos-{}-{index}", std::process::id());
+    let token = format!("chaos-tab-{:08}-{index:06}", std::process::id());
     let mut conn = Connection::new(token.clone()).with_epoch(format!("load-{index}"));
     let start = Instant::now();
     let now = || start.elapsed().as_secs_f64() * 1000.0;

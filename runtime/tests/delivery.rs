@@ -223,7 +223,9 @@ async fn a_burst_of_a_thousand_within_the_window_is_all_applied() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_resent_after_a_reconnect_are_applied_once() {
     let server = server().await;
-    let first = ClientOptions::default().token("tab-resend").epoch("load-1");
+    let first = ClientOptions::default()
+        .token("tab-resend-00000000000")
+        .epoch("load-1");
     let mut a = server.client_with(first.clone()).await.unwrap();
     for _ in 0..3 {
         a.call("ledger_state.increment", json!({})).await.unwrap();
@@ -264,7 +266,11 @@ async fn events_resent_after_a_reconnect_are_applied_once() {
 
     // Another page load of the same tab numbers its events anew: they are not resends.
     let mut other = server
-        .client_with(ClientOptions::default().token("tab-resend").epoch("load-2"))
+        .client_with(
+            ClientOptions::default()
+                .token("tab-resend-00000000000")
+                .epoch("load-2"),
+        )
         .await
         .unwrap();
     let u = other
@@ -403,7 +409,7 @@ async fn events_cut_off_by_a_shutdown_are_resent_to_the_next_node_and_applied_on
     let a = node(&url, &prefix, 150).await;
     let b = node(&url, &prefix, 10_000).await;
     let tab = ClientOptions::default()
-        .token("tab-handover")
+        .token("tab-handover-000000000")
         .epoch("load-1");
     let mut on_a = a.client_with(tab.clone()).await.unwrap();
     let mut ids = Vec::new();

@@ -17,7 +17,7 @@ async fn a_websocket_message_over_max_event_bytes_is_not_run() {
         ..Settings::default()
     };
     let server = server(settings).await;
-    let opts = ClientOptions::default().token("tab-big-message");
+    let opts = ClientOptions::default().token("tab-big-message-000000");
     let mut c = server.client_with(opts.clone()).await.unwrap();
     // At the limit's edge: a payload that fits is run.
     let fits = "x".repeat(60 * 1024);

@@ -69,7 +69,7 @@ async fn a_tab_moved_to_another_node_keeps_state_and_login() {
     let session = a.login("nina", "two-nodes-pw").await.unwrap();
 
     let tab = ClientOptions::default()
-        .token("tab-travels")
+        .token(ferrule::testing::fresh_token())
         .header("cookie", session);
     let mut on_a = a.client_with(tab.clone()).await.unwrap();
     on_a.call("cart_state.add", json!({"item": "tea"}))

@@ -66,7 +66,7 @@ async fn states_survive_a_server_restart() {
     let p = prefix("restart");
     let a = server(&url, &p).await;
     let mut c = a
-        .client_with(ClientOptions::default().token("tab-restart"))
+        .client_with(ClientOptions::default().token("tab-restart-0000000000"))
         .await
         .unwrap();
     for _ in 0..3 {
@@ -77,7 +77,7 @@ async fn states_survive_a_server_restart() {
 
     let b = server(&url, &p).await;
     let mut c = b
-        .client_with(ClientOptions::default().token("tab-restart"))
+        .client_with(ClientOptions::default().token("tab-restart-0000000000"))
         .await
         .unwrap();
     let full = c.hydrate().await.unwrap();
@@ -98,7 +98,7 @@ async fn one_tab_on_two_servers_loses_no_update() {
     };
     let p = prefix("two-nodes");
     let (a, b) = (server(&url, &p).await, server(&url, &p).await);
-    let opts = ClientOptions::default().token("tab-shared");
+    let opts = ClientOptions::default().token("tab-shared-00000000000");
     let mut ca = a.client_with(opts.clone()).await.unwrap();
     let mut cb = b.client_with(opts).await.unwrap();
     for _ in 0..15 {
@@ -122,11 +122,11 @@ async fn tokens_are_separate_and_unknown_servers_fail_clearly() {
     let p = prefix("separate");
     let s = server(&url, &p).await;
     let mut one = s
-        .client_with(ClientOptions::default().token("tab-one"))
+        .client_with(ClientOptions::default().token("tab-one-00000000000000"))
         .await
         .unwrap();
     let mut two = s
-        .client_with(ClientOptions::default().token("tab-two"))
+        .client_with(ClientOptions::default().token("tab-two-00000000000000"))
         .await
         .unwrap();
     one.call("tally_state.bump", json!({})).await.unwrap();

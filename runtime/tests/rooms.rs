@@ -153,18 +153,13 @@ async fn a_failed_handler_broadcasts_nothing_and_leaving_stops_messages() {
 async fn a_reconnected_tab_is_back_in_its_rooms_after_it_resyncs() {
     let server = TestServer::start(app()).await.unwrap();
     let mut ann = server.client().await.unwrap();
-    let mut bob = server
-        .client_with(ClientOptions::default().token("bob-tab"))
-        .await
-        .unwrap();
+    let mut bob = server.client().await.unwrap();
     for c in [&mut ann, &mut bob] {
         join(c, "lobby").await;
     }
+    let same_tab = ClientOptions::default().tab_of(&bob);
     bob.close().await.unwrap();
-    let mut bob = server
-        .client_with(ClientOptions::default().token("bob-tab"))
-        .await
-        .unwrap();
+    let mut bob = server.client_with(same_tab).await.unwrap();
     // What the browser client does first on every (re)connect.
     bob.hydrate().await.unwrap();
     say(&mut ann, "welcome back").await;
@@ -229,10 +224,7 @@ async fn with_redis_a_broadcast_on_node_a_reaches_a_tab_on_node_b() {
     let a = node(&redis, &prefix).await;
     let b = node(&redis, &prefix).await;
     let mut ann = a.client().await.unwrap();
-    let mut bob = b
-        .client_with(ClientOptions::default().token("bob-moves"))
-        .await
-        .unwrap();
+    let mut bob = b.client().await.unwrap();
     for c in [&mut ann, &mut bob] {
         join(c, "lobby").await;
     }
@@ -243,11 +235,9 @@ async fn with_redis_a_broadcast_on_node_a_reaches_a_tab_on_node_b() {
         Some("across nodes")
     );
     // Bob's tab moves to node A: after its resync it is still in the lobby.
+    let same_tab = ClientOptions::default().tab_of(&bob);
     bob.close().await.unwrap();
-    let mut bob = a
-        .client_with(ClientOptions::default().token("bob-moves"))
-        .await
-        .unwrap();
+    let mut bob = a.client_with(same_tab).await.unwrap();
     let full = bob.hydrate().await.unwrap();
     assert_eq!(full.delta["chat_state"]["room"], Value::from("lobby"));
     let mut cy = b.client().await.unwrap();

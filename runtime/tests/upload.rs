@@ -50,6 +50,9 @@ impl State for ProfileState {
     }
 }
 
+/// A tab token of the browser's length.
+const TAB_UP: &str = "tab-up-0123456789abcdef";
+
 fn upload_dir(name: &str) -> PathBuf {
     let dir =
         std::env::temp_dir().join(format!("ferrule-upload-test-{}-{name}", std::process::id()));
@@ -142,7 +145,7 @@ async fn authenticated_upload_reaches_the_handler_and_the_tab() {
     let mut tab = server
         .client_with(
             ClientOptions::default()
-                .token("tab-up")
+                .token(TAB_UP)
                 .header("cookie", cookie.clone()),
         )
         .await
@@ -153,7 +156,7 @@ async fn authenticated_upload_reaches_the_handler_and_the_tab() {
     ]);
     let resp = post_upload(
         &server,
-        "tab-up",
+        TAB_UP,
         "profile_state.avatar",
         Some(&cookie),
         &body,
@@ -194,7 +197,7 @@ async fn anonymous_upload_to_a_protected_handler_is_redirected() {
     .await;
     let resp = post_upload(
         &server,
-        "tab-anon",
+        "tab-anon-0123456789abcdef",
         "profile_state.avatar",
         None,
         &multipart(&[("f", "a", b"x")]),
@@ -224,7 +227,7 @@ async fn oversize_uploads_get_413_and_leave_nothing() {
     let big = vec![b'x'; 1001];
     let resp = post_upload(
         &server,
-        "tab-big",
+        "tab-big-0123456789abcdef",
         "profile_state.bulk",
         None,
         &multipart(&[("f", "big.bin", &big)]),
@@ -240,7 +243,7 @@ async fn oversize_uploads_get_413_and_leave_nothing() {
     let two = vec![b'y'; 800];
     let resp = post_upload(
         &server,
-        "tab-big",
+        "tab-big-0123456789abcdef",
         "profile_state.bulk",
         None,
         &multipart(&[("f", "a", &two), ("f", "b", &two)]),
@@ -255,7 +258,7 @@ async fn oversize_uploads_get_413_and_leave_nothing() {
     assert_eq!(leftovers(&dir), 0, "no temporary file left behind");
     let ok = post_upload(
         &server,
-        "tab-big",
+        "tab-big-0123456789abcdef",
         "profile_state.bulk",
         None,
         &multipart(&[("f", "a", &two)]),
@@ -281,7 +284,7 @@ async fn an_upload_may_have_as_many_files_as_the_setting_and_not_one_more() {
     let three = [("f", "a", part), ("f", "b", part), ("f", "c", part)];
     let ok = post_upload(
         &server,
-        "tab-parts",
+        "tab-parts-0123456789abcdef",
         "profile_state.bulk",
         None,
         &multipart(&three),
@@ -296,7 +299,7 @@ async fn an_upload_may_have_as_many_files_as_the_setting_and_not_one_more() {
     ];
     let refused = post_upload(
         &server,
-        "tab-parts",
+        "tab-parts-0123456789abcdef",
         "profile_state.bulk",
         None,
         &multipart(&four),
@@ -338,7 +341,14 @@ async fn missing_or_bad_headers_are_named() {
             .text()
             .contains("missing header ferrule-client-token")
     );
-    let not_upload = post_upload(&server, "tab-h", "profile_state.nope", None, &body).await;
+    let not_upload = post_upload(
+        &server,
+        "tab-h-0123456789abcdef",
+        "profile_state.nope",
+        None,
+        &body,
+    )
+    .await;
     assert_eq!(not_upload.status, 400);
     assert!(
         not_upload.text().contains("ferrule-event-handler"),
@@ -398,7 +408,7 @@ async fn a_100_mb_upload_streams_with_bounded_memory() {
     let before = peak_rss_kib();
     let mut s = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
     let req = format!(
-        "POST /_upload HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {len}\r\nFerrule-Client-Token: tab-huge\r\nFerrule-Event-Handler: profile_state.bulk\r\n\r\n{head}"
+        "POST /_upload HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {len}\r\nFerrule-Client-Token: tab-huge-0123456789abcdef\r\nFerrule-Event-Handler: profile_state.bulk\r\n\r\n{head}"
     );
     s.write_all(req.as_bytes()).await.unwrap();
     let chunk = vec![b'z'; 64 << 10];

@@ -436,17 +436,7 @@ async fn exchange(s: AuthRoutes, req: Request) -> Response {
     let Some(id) = f.get("code").and_then(|c| s.codes.redeem(c)) else {
         return error(StatusCode::BAD_REQUEST, "unknown or expired code");
     };
-    let secure = if s.cookie_secure { "; Secure" } else { "" };
-    let cookie = match id {
-        Some(id) => format!(
-            "{}={id}; HttpOnly; SameSite=Lax; Path=/{secure}",
-            s.cookie_name
-        ),
-        None => format!(
-            "{}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0{secure}",
-            s.cookie_name
-        ),
-    };
+    let cookie = crate::session::set_cookie(&s.cookie_name, id.as_deref(), s.cookie_secure);
     let mut resp = json_response(StatusCode::OK, json!({"ok": true}));
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().append(header::SET_COOKIE, v);

@@ -444,13 +444,19 @@ impl Auth {
     }
 
     /// Logs `user` in on `session`: a new session id (no fixation), the user's id and password
-    /// fingerprint stored, `last_login` updated.
+    /// fingerprint stored, `last_login` updated. The session's data (an anonymous cart, the
+    /// tab binding) is kept, unless another user was logged in on it: then it starts empty,
+    /// as in Django, so nothing of theirs carries over.
     pub async fn login(&self, session: &Session, user: &User) -> Result<(), AuthError> {
         let hash = user::Entity::find_by_id(user.id)
             .one(&self.db)
             .await?
             .ok_or_else(|| AuthError::NoSuchUser(user.username.clone()))?
             .password_hash;
+        let previous = session.get::<i64>(SESSION_USER_ID).await?;
+        if previous.is_some_and(|id| id != user.id) {
+            session.flush().await?;
+        }
         session.cycle_id().await?;
         session.insert(SESSION_USER_ID, user.id).await?;
         session.insert(SESSION_AUTH_HASH, auth_hash(&hash)).await?;
@@ -465,9 +471,12 @@ impl Auth {
         Ok(())
     }
 
-    /// Logs out: the session's data and row are deleted and its cookie cleared.
+    /// Logs out: the session's data and row are deleted and its cookie cleared. Anything the
+    /// session holds afterwards is stored under a new id: a copy of the old cookie never
+    /// reaches it (tower-sessions alone would reuse the old id).
     pub async fn logout(&self, session: &Session) -> Result<(), AuthError> {
         session.flush().await?;
+        session.cycle_id().await?;
         Ok(())
     }
 

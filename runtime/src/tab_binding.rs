@@ -1,0 +1,174 @@
+//! Tab tokens bound to sessions: a tab's states are stored under its token *and* a random value
+//! kept in its session's data, so a token is no key to anyone else's states.
+//!
+//! The binding lives in the session as Django keeps a user's data there: it survives the
+//! session id's rotation at login (an anonymous tab's cart carries into its login) and goes
+//! with the session at logout or when a different user logs in on it (the tab starts afresh).
+//! A socket or upload presenting a token from another session therefore finds a fresh tab:
+//! never the other's states, rooms or pushes. The socket handshake and `/_upload` create a
+//! session when the request has none, so every tab is bound from its first event.
+//!
+//! Without sessions (no `App::database`) there is nothing to bind to and the token alone is
+//! the key, as before; states may opt out with [`crate::State::SESSION_BOUND`] (public UI
+//! state that any session presenting the token may see, kept across logouts).
+
+use std::sync::Arc;
+
+use axum::response::IntoResponse;
+use http::{HeaderValue, header};
+use tower_sessions::Session;
+use tower_sessions::session::Id;
+
+use crate::Error;
+use crate::middleware::{Request, Response};
+use crate::session::{SeaOrmStore, SessionConfig};
+
+/// The session key holding the tab binding.
+pub(crate) const SESSION_KEY: &str = "_tab_binding";
+
+/// The binding of the session a request carries, put on the socket handshake and uploads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct TabBinding(pub(crate) String);
+
+/// Where the states of tab `token` are kept for a session with `binding`: the token and the
+/// binding (tokens never contain `~`, so no two pairs meet), or the token alone without one.
+pub(crate) fn storage_key(token: &str, binding: Option<&TabBinding>) -> String {
+    match binding {
+        Some(b) => format!("{token}~{}", b.0),
+        None => token.to_owned(),
+    }
+}
+
+/// The session's binding, made (random, 128 bits) and stored in its data when it has none.
+pub(crate) async fn ensure(session: &Session) -> Result<TabBinding, Error> {
+    if let Some(b) = session
+        .get::<String>(SESSION_KEY)
+        .await
+        .map_err(session_error)?
+    {
+        return Ok(TabBinding(b));
+    }
+    let fresh = random_binding();
+    session
+        .insert(SESSION_KEY, &fresh)
+        .await
+        .map_err(session_error)?;
+    Ok(TabBinding(fresh))
+}
+
+fn random_binding() -> String {
+    use rand::Rng;
+    let bytes: [u8; 16] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn session_error(e: tower_sessions::session::Error) -> Error {
+    Error::unavailable(format!("the session store failed: {e}"))
+}
+
+/// Resolves the binding of the socket handshake and `/_upload`, creating a session (and its
+/// cookie) for a request that has none.
+#[derive(Clone)]
+pub(crate) struct HandshakeBinder {
+    store: Arc<SeaOrmStore>,
+    config: SessionConfig,
+}
+
+impl HandshakeBinder {
+    pub(crate) fn new(store: SeaOrmStore, config: SessionConfig) -> Self {
+        Self {
+            store: Arc::new(store),
+            config,
+        }
+    }
+
+    /// Axum middleware: binds socket handshakes (the first request of an Engine.IO session,
+    /// without `sid`) and uploads; every other request passes untouched.
+    pub(crate) async fn bind(self, mut req: Request, next: axum::middleware::Next) -> Response {
+        if !needs_binding(&req) {
+            return next.run(req).await;
+        }
+        let cookie = crate::csrf::cookie_value(&req, &self.config.cookie_name);
+        let id = cookie.as_deref().and_then(|c| c.parse::<Id>().ok());
+        let expiry = Some(tower_sessions::Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::seconds(self.config.idle.as_secs() as i64),
+        ));
+        let session = Session::new(id, self.store.clone(), expiry);
+        let binding = match ensure(&session).await {
+            Ok(b) => b,
+            Err(e) => return e.into_response(),
+        };
+        if session.is_modified()
+            && let Err(e) = session.save().await
+        {
+            return session_error(e).into_response();
+        }
+        let new_id = session.id().filter(|new| Some(*new) != id);
+        if let Some(new) = new_id {
+            // The socket's events carry the session the handshake made.
+            crate::bridge::set_cookie_in_header(
+                req.headers_mut(),
+                &self.config.cookie_name,
+                Some(&new.to_string()),
+            );
+        }
+        req.extensions_mut().insert(binding);
+        let mut resp = next.run(req).await;
+        if let Some(new) = new_id
+            && let Ok(v) = HeaderValue::from_str(&crate::session::set_cookie(
+                &self.config.cookie_name,
+                Some(&new.to_string()),
+                self.config.secure,
+            ))
+        {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+        resp
+    }
+}
+
+/// A socket handshake (no Engine.IO `sid` yet) or an upload.
+fn needs_binding(req: &Request) -> bool {
+    let path = req.uri().path();
+    if path == "/_upload" {
+        return true;
+    }
+    path.starts_with("/_event")
+        && !req
+            .uri()
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .any(|kv| kv.starts_with("sid="))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bound_keys_differ_by_session_and_never_collide_with_plain_tokens() {
+        let a = TabBinding("aa".into());
+        let b = TabBinding("bb".into());
+        assert_ne!(storage_key("tab", Some(&a)), storage_key("tab", Some(&b)));
+        assert_ne!(storage_key("tab", Some(&a)), storage_key("tab", None));
+        assert_eq!(storage_key("tab", None), "tab");
+    }
+
+    #[test]
+    fn only_handshakes_and_uploads_are_bound() {
+        let req = |uri: &str| {
+            http::Request::builder()
+                .uri(uri)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        assert!(needs_binding(&req("/_event/?EIO=4&transport=websocket")));
+        assert!(needs_binding(&req("/_event/?EIO=4&transport=polling")));
+        assert!(!needs_binding(&req(
+            "/_event/?EIO=4&transport=polling&sid=abc"
+        )));
+        assert!(needs_binding(&req("/_upload")));
+        assert!(!needs_binding(&req("/login")));
+    }
+}

@@ -1,0 +1,350 @@
+//! Tab tokens bound to sessions, tried as an attacker would: a token is no key to another
+//! session's states, pushes or uploads; logout and another user's login start the tab afresh;
+//! an anonymous tab's cart carries into its login; public UI state opts out.
+
+mod dbsupport;
+
+use dbsupport::{Backend, TestDb};
+use ferrule::auth::NewUser;
+use ferrule::testing::{ClientOptions, TestClient, TestServer};
+use ferrule::upload::UploadedFile;
+use ferrule::{App, Error, EventContext, Handlers, State};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct CartState {
+    items: Vec<String>,
+    uploads: u32,
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+impl CartState {
+    async fn add(&mut self, _: EventContext, item: String) {
+        self.items.push(item);
+    }
+
+    async fn attach(&mut self, _: EventContext, files: Vec<UploadedFile>) {
+        self.uploads += files.len() as u32;
+    }
+
+    async fn login(&mut self, ctx: EventContext, c: Credentials) -> Result<(), Error> {
+        let auth = ctx
+            .auth()
+            .cloned()
+            .ok_or_else(|| Error::internal("no auth"))?;
+        let user = auth
+            .authenticate(&c.username, &c.password)
+            .await?
+            .ok_or_else(|| Error::Unauthenticated("Wrong username or password.".into()))?;
+        ctx.login(&user).await
+    }
+
+    async fn logout(&mut self, ctx: EventContext) -> Result<(), Error> {
+        ctx.logout().await
+    }
+}
+
+impl State for CartState {
+    fn handlers(h: &mut Handlers<Self>) {
+        h.on("add", Self::add)
+            .upload("attach", Self::attach)
+            .on("login", Self::login)
+            .on("logout", Self::logout);
+    }
+}
+
+/// Public UI state: kept under the token alone.
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct ThemeState {
+    dark: bool,
+}
+
+impl ThemeState {
+    async fn toggle(&mut self, _: EventContext) {
+        self.dark = !self.dark;
+    }
+}
+
+impl State for ThemeState {
+    const SESSION_BOUND: bool = false;
+
+    fn handlers(h: &mut Handlers<Self>) {
+        h.on("toggle", Self::toggle);
+    }
+}
+
+async fn server(db: &TestDb) -> TestServer {
+    let app = App::new()
+        .database(db.conn.clone())
+        .state::<CartState>()
+        .state::<ThemeState>();
+    let auth = app.auth().unwrap();
+    for (name, pw) in [("alice", "wonderland1"), ("bob", "builder123")] {
+        auth.create_user(NewUser {
+            username: name.into(),
+            password: pw.into(),
+            ..NewUser::default()
+        })
+        .await
+        .unwrap();
+    }
+    TestServer::start(app).await.unwrap()
+}
+
+async fn items(c: &mut TestClient) -> Value {
+    c.hydrate().await.unwrap().delta["cart_state"]["items"].clone()
+}
+
+async fn add(c: &mut TestClient, item: &str) -> Value {
+    let u = c.call("cart_state.add", json!(item)).await.unwrap();
+    assert!(u.delta.contains_key("cart_state"), "{u:?}");
+    u.delta["cart_state"]["items"].clone()
+}
+
+async fn socket_login(c: &mut TestClient, user: &str, pw: &str) -> ferrule::StateUpdate {
+    c.call(
+        "cart_state.login",
+        json!({ "username": user, "password": pw }),
+    )
+    .await
+    .unwrap()
+}
+
+async fn each_backend(test: impl AsyncFn(&TestDb)) {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        if let Some(db) = TestDb::new(backend).await {
+            test(&db).await;
+            db.cleanup().await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stolen_token_from_another_session_gets_a_fresh_tab() {
+    each_backend(async |db| {
+        let server = server(db).await;
+        let cookie = server.login("alice", "wonderland1").await.unwrap();
+        let mut victim = server
+            .client_with(ClientOptions::default().header("cookie", cookie))
+            .await
+            .unwrap();
+        add(&mut victim, "passport").await;
+
+        // The token alone, no cookie: the handshake makes a session of its own.
+        let stolen = ClientOptions::default().token(victim.token());
+        let mut thief = server.client_with(stolen.clone()).await.unwrap();
+        assert!(
+            thief
+                .cookies()
+                .is_some_and(|c| c.contains("ferrule_session=")),
+            "a handshake without a session is given one"
+        );
+        assert_eq!(
+            items(&mut thief).await,
+            json!([]),
+            "never the victim's states"
+        );
+        assert_eq!(add(&mut thief, "forged").await, json!(["forged"]));
+        // Another user's session presenting the token fares no better.
+        let bob = server.login("bob", "builder123").await.unwrap();
+        let mut other = server
+            .client_with(stolen.header("cookie", bob))
+            .await
+            .unwrap();
+        assert_eq!(items(&mut other).await, json!([]));
+
+        // Nor does an upload with the stolen token change the victim's tab or reach it.
+        let upload = post_upload(&server, victim.token(), None).await;
+        assert_eq!(upload.status, 200, "{}", upload.text());
+        assert_eq!(upload.json().unwrap()["delta"]["cart_state"]["uploads"], 1);
+        assert_eq!(items(&mut victim).await, json!(["passport"]));
+        let full = victim.hydrate().await.unwrap();
+        assert_eq!(full.delta["cart_state"]["uploads"], 0);
+        // The victim's own upload reaches the victim's tab, not the thief's sockets.
+        let own = post_upload(&server, victim.token(), victim.cookies().as_deref()).await;
+        assert_eq!(own.json().unwrap()["delta"]["cart_state"]["uploads"], 1);
+        let pushed = victim.next_update().await.unwrap();
+        assert_eq!(pushed.delta["cart_state"]["uploads"], 1);
+        thief.set_timeout(std::time::Duration::from_millis(500));
+        assert!(
+            thief.next_update().await.is_err(),
+            "no push of the victim's tab reaches the thief"
+        );
+        server.stop().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_tab_reconnecting_with_its_cookie_keeps_its_states() {
+    each_backend(async |db| {
+        let server = server(db).await;
+        let mut tab = server.client().await.unwrap();
+        add(&mut tab, "tea").await;
+        let again = ClientOptions::default().tab_of(&tab);
+        tab.close().await.unwrap();
+        let mut tab = server.client_with(again).await.unwrap();
+        assert_eq!(items(&mut tab).await, json!(["tea"]));
+        server.stop().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_anonymous_cart_carries_into_a_login_over_http() {
+    each_backend(async |db| {
+        let server = server(db).await;
+        let mut tab = server.client().await.unwrap();
+        add(&mut tab, "scones").await;
+        let session = tab.cookies().unwrap();
+        // The login form posts with the tab's session cookie; the session id changes.
+        let (csrf, csrf_cookie) = server.csrf().await.unwrap();
+        let cookies = format!("{session}; {csrf_cookie}");
+        let body = json!({"username": "alice", "password": "wonderland1"}).to_string();
+        let resp = server
+            .http(
+                "POST",
+                "/_auth/login",
+                &[
+                    ("content-type", "application/json"),
+                    ("x-csrftoken", csrf.as_str()),
+                    ("cookie", cookies.as_str()),
+                ],
+                body.as_bytes(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        let logged_in = resp.cookie("ferrule_session").unwrap();
+        assert_ne!(logged_in, session, "a new session id at login");
+        let mut reloaded = server
+            .client_with(
+                ClientOptions::default()
+                    .token(tab.token())
+                    .header("cookie", logged_in),
+            )
+            .await
+            .unwrap();
+        let full = reloaded.hydrate().await.unwrap();
+        assert_eq!(full.delta["cart_state"]["items"], json!(["scones"]));
+        assert_eq!(full.delta["auth_state"]["username"], "alice");
+        server.stop().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_and_another_users_login_start_the_tab_afresh_but_keep_public_state() {
+    each_backend(async |db| {
+        let server = server(db).await;
+        let mut tab = server.client().await.unwrap();
+        add(&mut tab, "cart-of-nobody").await;
+        tab.call("theme_state.toggle", json!({})).await.unwrap();
+        // Logging in on the socket keeps the anonymous cart (same binding).
+        let u = socket_login(&mut tab, "alice", "wonderland1").await;
+        assert_eq!(u.delta["auth_state"]["username"], "alice");
+        assert_eq!(items(&mut tab).await, json!(["cart-of-nobody"]));
+        add(&mut tab, "alices-secret").await;
+
+        // Logout: the answer ships the fresh tab in full; nothing of alice's is left.
+        let u = tab.call("cart_state.logout", json!({})).await.unwrap();
+        assert_eq!(u.delta["cart_state"]["items"], json!([]), "{u:?}");
+        assert_eq!(u.delta["auth_state"]["is_authenticated"], false);
+        assert_eq!(items(&mut tab).await, json!([]));
+        let theme = tab.hydrate().await.unwrap().delta["theme_state"]["dark"].clone();
+        assert_eq!(theme, true, "public UI state survives the logout");
+        // The browser's cookie follows the logout to a fresh session; a reload keeps the
+        // fresh tab, and the old session's states are gone for good.
+        let code = u.events_named("_session").next().unwrap().payload["code"].clone();
+        let body = json!({ "code": code }).to_string();
+        let resp = server
+            .http(
+                "POST",
+                "/_auth/session",
+                &[("content-type", "application/json")],
+                body.as_bytes(),
+            )
+            .await
+            .unwrap();
+        let fresh = resp
+            .cookie("ferrule_session")
+            .expect("a fresh session cookie");
+        let mut reloaded = server
+            .client_with(
+                ClientOptions::default()
+                    .token(tab.token())
+                    .header("cookie", fresh),
+            )
+            .await
+            .unwrap();
+        assert_eq!(items(&mut reloaded).await, json!([]));
+
+        // Bob logs in where alice was: alice's cart does not carry over.
+        socket_login(&mut tab, "alice", "wonderland1").await;
+        add(&mut tab, "alices-again").await;
+        let u = socket_login(&mut tab, "bob", "builder123").await;
+        assert_eq!(u.delta["auth_state"]["username"], "bob");
+        assert_eq!(u.delta["cart_state"]["items"], json!([]));
+        assert_eq!(items(&mut tab).await, json!([]));
+        server.stop().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_shorter_than_128_bits_are_refused() {
+    let Some(db) = TestDb::new(Backend::Sqlite).await else {
+        return;
+    };
+    let server = server(&db).await;
+    let at_limit = "a".repeat(22);
+    assert!(
+        server
+            .client_with(ClientOptions::default().token(at_limit))
+            .await
+            .is_ok()
+    );
+    let short = ClientOptions::default().token("a".repeat(21));
+    match server.client_with(short).await {
+        Err(ferrule::testing::TestError::Refused(data)) => {
+            assert!(data.to_string().contains("128"), "{data}")
+        }
+        Err(other) => panic!("expected a refusal, got {other}"),
+        Ok(_) => panic!("a 21-character token was accepted"),
+    }
+    let upload = post_upload(&server, &"b".repeat(21), None).await;
+    assert_eq!(upload.status, 400);
+    server.stop().await.unwrap();
+    db.cleanup().await;
+}
+
+const BOUNDARY: &str = "tabbindingboundary";
+
+async fn post_upload(
+    server: &TestServer,
+    token: &str,
+    cookie: Option<&str>,
+) -> ferrule::testing::TestResponse {
+    let body = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nhello\r\n--{BOUNDARY}--\r\n"
+    );
+    let ct = format!("multipart/form-data; boundary={BOUNDARY}");
+    let mut headers = vec![
+        ("content-type", ct.as_str()),
+        ("ferrule-client-token", token),
+        ("ferrule-event-handler", "cart_state.attach"),
+    ];
+    if let Some(c) = cookie {
+        headers.push(("cookie", c));
+    }
+    server
+        .http("POST", "/_upload", &headers, body.as_bytes())
+        .await
+        .unwrap()
+}
