@@ -323,6 +323,7 @@ impl App {
         };
         self.rooms.set(io.clone());
         let headers = Arc::new(crate::dispatcher::security_header_list(&settings));
+        let session_cookie: Arc<str> = settings.session_cookie.as_str().into();
         let hosts = crate::dispatcher::HostPolicy::new(&settings);
         let router = match binder {
             // Outside the socket layer, so the handshake sees the binding it resolves.
@@ -338,6 +339,9 @@ impl App {
             }))
             .layer(axum::middleware::map_response(move |resp| {
                 crate::dispatcher::security_headers(headers.clone(), resp)
+            }))
+            .layer(axum::middleware::map_response(move |resp| {
+                crate::session::settle_session_cookie(session_cookie.clone(), resp)
             }));
         Ok(Built {
             router,
@@ -364,6 +368,16 @@ impl App {
                 async move { store.sweep_until(Duration::from_secs(600), cancel).await }
             },
         ));
+        let expiring = crate::db::expiring::Expiring::new(db.clone());
+        let sweeper = expiring.clone();
+        self.lifespan.tasks.push(TaskSpec::new(
+            "expired codes and counters sweeper",
+            OnPanic::Restart,
+            move |cancel| {
+                let expiring = sweeper.clone();
+                async move { expiring.sweep_until(Duration::from_secs(600), cancel).await }
+            },
+        ));
         let auth = self.auth.clone().unwrap_or_else(|| Auth::new(db));
         auth.set_cache_ttl(cache);
         let config = SessionConfig {
@@ -380,7 +394,7 @@ impl App {
             chain.push(entry.clone());
         }
         self.chain = chain;
-        let codes = CookieCodes::default();
+        let codes = CookieCodes::new(expiring);
         let routes = AuthRoutes::new(
             auth,
             codes.clone(),

@@ -48,6 +48,9 @@ pub(crate) struct SocketInfo {
     pub(crate) client_token: String,
     /// The binding of the socket's session; `None` without sessions.
     pub(crate) binding: Option<TabBinding>,
+    /// The session cookies the tab's browser may hold, newest last: the handshake's, then
+    /// those handed over after logins and logouts on this socket (a code is good only there).
+    pub(crate) browser_sessions: Vec<Option<String>>,
     /// The client's page load; with it, events resent after a reconnect are applied once.
     pub(crate) epoch: Option<String>,
     pub(crate) headers: HeaderMap,
@@ -460,7 +463,9 @@ impl EventBridge {
                 room_ops = ctx.take_room_ops();
                 record_rooms(lock.states(), &room_ops);
             }
-            rebound = self.follow_session(socket, ctx, outcome.handler_ok, &mut update);
+            rebound = self
+                .follow_session(socket, ctx, outcome.handler_ok, &mut update)
+                .await;
             if entry.session_bound
                 && self.resolves_users(&entry)
                 && (outcome.handler_ok || ctx.session_change().is_none())
@@ -873,7 +878,7 @@ impl EventBridge {
     /// After a login or logout in a successful handler: the socket's next events carry the new
     /// session, and the browser gets a one-time code to fetch the matching cookie over HTTP.
     /// Returns the session's new tab binding when it changed (the tab must move to it).
-    fn follow_session(
+    async fn follow_session(
         &self,
         socket: &mut SocketInfo,
         ctx: &EventContext,
@@ -888,12 +893,31 @@ impl EventBridge {
         }
         // After a logout the session is a fresh one holding only the tab's new binding.
         let id = ctx.session().and_then(|s| s.id()).map(|id| id.to_string());
+        if socket.browser_sessions.is_empty() {
+            // The cookie of the handshake (the session it was given, when it had none).
+            let first = crate::csrf::cookie_in(&socket.headers, &follow.cookie_name);
+            socket.browser_sessions.push(first);
+        }
+        let handover = crate::auth::codes::CookieHandover {
+            session: id.clone(),
+            from: socket.browser_sessions.clone(),
+            tab: socket.client_token.clone(),
+        };
+        socket.browser_sessions.push(id.clone());
+        let excess = socket.browser_sessions.len().saturating_sub(8);
+        socket.browser_sessions.drain(..excess);
         set_cookie_in_header(&mut socket.headers, &follow.cookie_name, id.as_deref());
-        let code = follow.codes.issue(id);
-        update.events.push(ClientEvent::new(
-            SESSION_EVENT,
-            serde_json::json!({ "code": code, "url": "/_auth/session" }),
-        ));
+        match follow.codes.issue(&handover).await {
+            Ok(code) => update.events.push(ClientEvent::new(
+                SESSION_EVENT,
+                serde_json::json!({ "code": code, "url": crate::protocol::SESSION_EXCHANGE_PATH }),
+            )),
+            Err(e) => {
+                // The socket moved; the browser's cookie could not follow. Say so.
+                tracing::error!(error = %e, "could not issue a session code; the browser keeps its cookie");
+                update.events.push(toast_for(&e));
+            }
+        }
         ctx.tab_binding()
             .filter(|b| Some(b) != socket.binding.as_ref())
     }

@@ -24,11 +24,14 @@ pub const CSRF_MIDDLEWARE: &str = "csrf";
 /// The refusal message.
 pub const CSRF_REFUSED: &str = "CSRF token missing or incorrect.";
 
-/// Paths exempt from the check (the cookie-code exchange carries its own one-time secret).
-const EXEMPT: &[&str] = &["/_auth/session"];
-
+/// The value of cookie `name` the request carries.
 pub(crate) fn cookie_value(req: &Request, name: &str) -> Option<String> {
-    req.headers()
+    cookie_in(req.headers(), name)
+}
+
+/// The value of cookie `name` in the `Cookie` headers of `headers`.
+pub(crate) fn cookie_in(headers: &http::HeaderMap, name: &str) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -68,7 +71,7 @@ pub fn csrf_middleware(secure: bool) -> Named {
                 *req.method(),
                 Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
             );
-            let req = if unsafe_method && !EXEMPT.contains(&req.uri().path()) {
+            let req = if unsafe_method {
                 let Some(expected) = cookie.as_deref() else {
                     return Err(Error::permission_denied(CSRF_REFUSED));
                 };

@@ -18,7 +18,10 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{Error as StoreError, Result as StoreResult};
 pub use tower_sessions::{Expiry, Session, SessionManagerLayer, SessionStore};
 
+use http::{HeaderValue, header};
+
 use crate::db::entities::session as rows;
+use crate::middleware::Response;
 use crate::middleware::{self, Named};
 
 /// Name of the session middleware in the chain.
@@ -176,6 +179,34 @@ pub(crate) fn set_cookie(name: &str, id: Option<&str>, secure: bool) -> String {
         Some(id) => format!("{name}={id}; HttpOnly; SameSite=Lax; Path=/{secure}"),
         None => format!("{name}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0{secure}"),
     }
+}
+
+/// Put on a response, the session cookie it must end with: the session middleware may have
+/// added its own (a removal, for a request whose session is gone), and this one wins.
+#[derive(Clone, Debug)]
+pub(crate) struct FinalSessionCookie(pub(crate) HeaderValue);
+
+/// Outermost answer step: applies [`FinalSessionCookie`], dropping every other `Set-Cookie`
+/// of the session cookie `name`.
+pub(crate) async fn settle_session_cookie(name: Arc<str>, mut resp: Response) -> Response {
+    let Some(FinalSessionCookie(last)) = resp.extensions_mut().remove() else {
+        return resp;
+    };
+    let prefix = format!("{name}=");
+    let others: Vec<HeaderValue> = resp
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter(|v| !v.as_bytes().starts_with(prefix.as_bytes()))
+        .cloned()
+        .collect();
+    let headers = resp.headers_mut();
+    headers.remove(header::SET_COOKIE);
+    for v in others {
+        headers.append(header::SET_COOKIE, v);
+    }
+    headers.append(header::SET_COOKIE, last);
+    resp
 }
 
 /// The session middleware: HttpOnly, SameSite=Lax cookie, sessions in `store`. It belongs to the

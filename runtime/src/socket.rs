@@ -264,6 +264,7 @@ fn on_connect<A: Adapter>(
         token: storage_key(&token, binding.as_ref()),
         client_token: token,
         binding,
+        browser_sessions: Vec::new(),
         epoch,
         headers,
         peer,

@@ -552,6 +552,7 @@ fn cookie_pairs<'a>(headers: impl Iterator<Item = &'a str>) -> Vec<(String, Stri
 /// A native Socket.IO client speaking Ferrule's wire protocol.
 pub struct TestClient {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    addr: SocketAddr,
     token: String,
     /// The `Cookie` header of the handshake, with what its answer set.
     cookies: Vec<(String, String)>,
@@ -604,6 +605,7 @@ impl TestClient {
         }
         let mut client = Self {
             ws,
+            addr,
             token: token.clone(),
             cookies,
             epoch: epoch.clone(),
@@ -633,8 +635,65 @@ impl TestClient {
         &self.token
     }
 
+    /// Does what the browser client does with the `_session` event of `update` (a login or
+    /// logout in a handler): trades its code at `/_auth/session` with the tab's token, its
+    /// cookies and a CSRF token, and keeps the session cookie it gets. Returns the answer.
+    pub async fn follow_session(
+        &mut self,
+        update: &StateUpdate,
+    ) -> Result<TestResponse, TestError> {
+        self.follow_session_at(self.addr, update).await
+    }
+
+    /// [`TestClient::follow_session`] against the server at `addr` (another node).
+    pub async fn follow_session_at(
+        &mut self,
+        addr: SocketAddr,
+        update: &StateUpdate,
+    ) -> Result<TestResponse, TestError> {
+        let code = update
+            .events
+            .iter()
+            .find(|e| e.name == "_session")
+            .and_then(|e| e.payload.get("code"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| TestError::Protocol("the update has no _session code".into()))?
+            .to_owned();
+        let (csrf, csrf_cookie) = csrf_at(addr).await?;
+        let cookies = match self.cookies() {
+            Some(c) => format!("{c}; {csrf_cookie}"),
+            None => csrf_cookie,
+        };
+        let body = json!({ "code": code }).to_string();
+        let headers = [
+            ("content-type", "application/json"),
+            ("x-csrftoken", csrf.as_str()),
+            ("cookie", cookies.as_str()),
+            (crate::protocol::TOKEN_HEADER, self.token.as_str()),
+        ];
+        let resp = http_request(
+            addr,
+            "POST",
+            crate::protocol::SESSION_EXCHANGE_PATH,
+            &headers,
+            body.as_bytes(),
+        )
+        .await?;
+        for set in resp.headers.iter().filter(|(k, _)| k == "set-cookie") {
+            let first = set.1.split(';').next().unwrap_or("");
+            if let Some((name, value)) = first.trim().split_once('=') {
+                self.cookies.retain(|(n, _)| n != name);
+                if !value.is_empty() {
+                    self.cookies.push((name.to_owned(), value.to_owned()));
+                }
+            }
+        }
+        Ok(resp)
+    }
+
     /// The `Cookie` header a browser would send now: the handshake's, with what its answer set
-    /// (the session a handshake without one was given).
+    /// (the session a handshake without one was given) and what [`TestClient::follow_session`]
+    /// took.
     pub fn cookies(&self) -> Option<String> {
         (!self.cookies.is_empty()).then(|| {
             self.cookies

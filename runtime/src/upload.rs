@@ -28,8 +28,7 @@ use crate::settings::IpNet;
 use crate::socket::valid_token;
 use crate::tab_binding::{TabBinding, storage_key};
 
-/// Header naming the tab (its client token).
-pub const TOKEN_HEADER: &str = "ferrule-client-token";
+pub use crate::protocol::TOKEN_HEADER;
 /// Header naming the handler, `"<state>.<handler>"`.
 pub const HANDLER_HEADER: &str = "ferrule-event-handler";
 /// Optional header with the page path the upload came from.
@@ -116,6 +115,7 @@ pub(crate) async fn handle(bridge: &EventBridge, trusted: &[IpNet], req: Request
         token: storage_key(&token, binding.as_ref()),
         client_token: token,
         binding,
+        browser_sessions: Vec::new(),
         epoch: None,
         headers,
         peer,

@@ -238,14 +238,7 @@ async fn login_inside_a_handler_switches_socket_and_browser(backend: Backend) {
         u.delta["auth_state"]["is_authenticated"], true,
         "auth_state ships with the login"
     );
-    let code = u
-        .events_named("_session")
-        .next()
-        .expect("a _session event")
-        .payload["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let login = u.clone();
     // The socket's session switched on the server at once.
     let u = c.call("vault_state.secret", json!({})).await.unwrap();
     assert_eq!(u.delta["vault_state"]["secret"], "42");
@@ -253,35 +246,31 @@ async fn login_inside_a_handler_switches_socket_and_browser(backend: Backend) {
         !u.delta.contains_key("auth_state"),
         "unchanged auth_state is not shipped again"
     );
-    // The browser trades the code for the HttpOnly cookie; a second try fails.
-    let body = json!({"code": code}).to_string();
-    let resp = f
-        .server
-        .http(
-            "POST",
-            "/_auth/session",
-            &[("content-type", "application/json")],
-            body.as_bytes(),
+    // The code is the tab's own: another browser (no cookie of this tab, another tab token)
+    // presenting it is refused, and that uses it up.
+    let mut stranger = f.server.client().await.unwrap();
+    let stolen = stranger.follow_session(&login).await.unwrap();
+    assert_eq!(stolen.status, 400, "{}", stolen.text());
+    assert!(stolen.text().contains("another tab"), "{}", stolen.text());
+    assert!(set_cookie(&stolen, "ferrule_session").is_none());
+    // So the tab asks for a fresh one by logging in again, and trades it as the browser does;
+    // a second try fails.
+    let login = c
+        .call(
+            "vault_state.login",
+            json!({"username": "alice", "password": "wonderland1"}),
         )
         .await
         .unwrap();
-    assert_eq!(resp.status, 200);
+    let resp = c.follow_session(&login).await.unwrap();
+    assert_eq!(resp.status, 200, "{}", resp.text());
     assert!(
         set_cookie_attrs(&resp, "ferrule_session")
             .unwrap()
             .contains("HttpOnly")
     );
     let cookie = set_cookie(&resp, "ferrule_session").unwrap();
-    let again = f
-        .server
-        .http(
-            "POST",
-            "/_auth/session",
-            &[("content-type", "application/json")],
-            body.as_bytes(),
-        )
-        .await
-        .unwrap();
+    let again = c.follow_session(&login).await.unwrap();
     assert_eq!(again.status, 400);
     assert_eq!(get_me(&f.server, &cookie).await, "alice");
     let mut tab2 = client_with_cookie(&f.server, &cookie).await;
@@ -302,25 +291,31 @@ async fn logout_inside_a_handler(backend: Backend) {
     assert_eq!(whoami(&mut c).await.as_deref(), Some("bob"));
     let u = c.call("vault_state.logout", json!({})).await.unwrap();
     assert_eq!(u.delta["auth_state"]["is_authenticated"], false);
-    let code = u.events_named("_session").next().unwrap().payload["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    // The exchange is CSRF-checked like every unsafe request: without the token it is refused
+    // (and the code stays good for the browser's real try).
+    let code = u.events_named("_session").next().unwrap().payload["code"].clone();
+    let forged = f
+        .server
+        .http(
+            "POST",
+            "/_auth/session",
+            &[
+                ("content-type", "application/json"),
+                ("cookie", c.cookies().unwrap().as_str()),
+                ("ferrule-client-token", c.token()),
+            ],
+            json!({ "code": code }).to_string().as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(forged.status, 403, "{}", forged.text());
+    let resp = c.follow_session(&u).await.unwrap();
+    assert_eq!(resp.status, 200, "{}", resp.text());
     assert_eq!(
         whoami(&mut c).await,
         None,
         "the socket is anonymous at once"
     );
-    let resp = f
-        .server
-        .http(
-            "POST",
-            "/_auth/session",
-            &[("content-type", "application/json")],
-            json!({"code": code}).to_string().as_bytes(),
-        )
-        .await
-        .unwrap();
     // The browser moves to the fresh session the logout made (it holds the tab's new binding
     // and nothing of bob's).
     let fresh = set_cookie(&resp, "ferrule_session").expect("a fresh session cookie");
@@ -474,6 +469,128 @@ async fn repeated_failures_are_rate_limited(backend: Backend) {
             .status,
         200,
         "other users unaffected"
+    );
+    f.db.cleanup().await;
+}
+
+/// The texts of the update's toasts.
+fn toasts(u: &StateUpdate) -> Vec<String> {
+    u.events_named(ferrule::ClientEvent::TOAST)
+        .filter_map(|e| e.message().map(str::to_owned))
+        .collect()
+}
+
+/// A JSON login from client address `ip`, through a trusted proxy (the test server's peer).
+async fn login_from(server: &TestServer, ip: &str, username: &str, password: &str) -> u16 {
+    let (token, csrf_cookie) = server.csrf().await.unwrap();
+    let body = json!({"username": username, "password": password}).to_string();
+    server
+        .http(
+            "POST",
+            "/_auth/login",
+            &[
+                ("content-type", "application/json"),
+                ("x-csrftoken", token.as_str()),
+                ("cookie", csrf_cookie.as_str()),
+                ("x-forwarded-for", ip),
+            ],
+            body.as_bytes(),
+        )
+        .await
+        .unwrap()
+        .status
+}
+
+fn behind_a_proxy() -> Settings {
+    Settings {
+        trusted_proxies: vec!["127.0.0.1/32".into()],
+        ..Settings::default()
+    }
+}
+
+async fn spraying_usernames_from_one_address_is_refused(backend: Backend) {
+    let Some(f) = fixture(backend, behind_a_proxy()).await else {
+        return;
+    };
+    let per_address = ferrule::auth::throttle::PER_ADDRESS as usize;
+    for i in 0..per_address {
+        let status = login_from(&f.server, "10.1.1.1", &format!("user{i}"), "Summer2026!").await;
+        assert_eq!(status, 401, "failure {i} is an ordinary one");
+    }
+    // At the limit: this address is refused for any username, the right password too.
+    assert_eq!(
+        login_from(&f.server, "10.1.1.1", "alice", "wonderland1").await,
+        429
+    );
+    assert_eq!(
+        login_from(&f.server, "10.2.2.2", "alice", "wonderland1").await,
+        200,
+        "other addresses unaffected"
+    );
+    f.db.cleanup().await;
+}
+
+async fn one_username_from_many_addresses_is_refused(backend: Backend) {
+    let Some(f) = fixture(backend, behind_a_proxy()).await else {
+        return;
+    };
+    let per_username = ferrule::auth::throttle::PER_USERNAME as usize;
+    for i in 0..per_username - 1 {
+        let ip = format!("10.3.{}.{}", i / 200, i % 200 + 1);
+        assert_eq!(login_from(&f.server, &ip, "alice", "guess").await, 401);
+    }
+    // One failure short of the limit, the owner still gets in from a fresh address...
+    assert_eq!(
+        login_from(&f.server, "10.9.9.9", "alice", "wonderland1").await,
+        200
+    );
+    // ...and once it is reached, nobody does, whatever the address.
+    assert_eq!(
+        login_from(&f.server, "10.4.0.1", "alice", "guess").await,
+        401
+    );
+    assert_eq!(
+        login_from(&f.server, "10.9.9.8", "alice", "wonderland1").await,
+        429
+    );
+    assert_eq!(
+        login_from(&f.server, "10.9.9.8", "bob", "builder123").await,
+        200,
+        "other users unaffected"
+    );
+    f.db.cleanup().await;
+}
+
+async fn logins_inside_handlers_are_throttled_too(backend: Backend) {
+    let Some(f) = fixture(backend, Settings::default()).await else {
+        return;
+    };
+    let mut c = f.server.client().await.unwrap();
+    let attempt = |pw: &'static str| json!({"username": "alice", "password": pw});
+    for _ in 0..ferrule::auth::throttle::PER_ADDRESS_AND_USERNAME {
+        let u = c
+            .call("vault_state.login", attempt("guess-guess"))
+            .await
+            .unwrap();
+        assert!(toasts(&u).iter().any(|t| t.contains("Wrong")), "{u:?}");
+    }
+    let u = c
+        .call("vault_state.login", attempt("wonderland1"))
+        .await
+        .unwrap();
+    assert!(
+        toasts(&u)
+            .iter()
+            .any(|t| t == ferrule::auth::throttle::THROTTLED_MESSAGE),
+        "{u:?}"
+    );
+    assert_eq!(who(&u), None, "not logged in");
+    // The form over HTTP from the same address is locked as well: one count for both.
+    assert_eq!(
+        http_login(&f.server, "alice", "wonderland1", None)
+            .await
+            .status,
+        429
     );
     f.db.cleanup().await;
 }
@@ -923,6 +1040,9 @@ on_both!(
     inactive_user_is_anonymous,
     wrong_credentials_look_the_same,
     repeated_failures_are_rate_limited,
+    spraying_usernames_from_one_address_is_refused,
+    one_username_from_many_addresses_is_refused,
+    logins_inside_handlers_are_throttled_too,
     csrf_is_required_for_unsafe_http,
     foreign_origin_cannot_open_the_socket,
     guards_redirect_or_refuse,

@@ -7,7 +7,7 @@ use dbsupport::{Backend, TestDb};
 use ferrule::auth::NewUser;
 use ferrule::redis_state::RedisStateManager;
 use ferrule::testing::{ClientOptions, TestServer};
-use ferrule::{App, EventContext, Handlers, Settings, State};
+use ferrule::{App, Error, EventContext, Handlers, Settings, State};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -22,16 +22,35 @@ struct Add {
     item: String,
 }
 
+#[derive(Deserialize)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
 impl CartState {
     async fn add(&mut self, ctx: EventContext, a: Add) {
         self.owner = ctx.user().username().map(str::to_owned);
         self.items.push(a.item);
     }
+
+    async fn login(&mut self, ctx: EventContext, c: Credentials) -> Result<(), Error> {
+        let auth = ctx
+            .auth()
+            .cloned()
+            .ok_or_else(|| Error::internal("no auth"))?;
+        match auth.authenticate(&c.username, &c.password).await? {
+            Some(user) => ctx.login(&user).await,
+            None => Err(Error::Unauthenticated("Wrong username or password.".into())),
+        }
+    }
 }
 
 impl State for CartState {
     fn handlers(h: &mut Handlers<Self>) {
-        h.on("add", Self::add).login_required();
+        h.on("add", Self::add)
+            .login_required()
+            .on("login", Self::login);
     }
 }
 
@@ -96,6 +115,91 @@ async fn a_tab_moved_to_another_node_keeps_state_and_login() {
         .unwrap();
     assert_eq!(u.delta["cart_state"]["items"], json!(["tea", "scones"]));
     assert_eq!(full.delta["cart_state"]["owner"], "nina");
+    b.stop().await.unwrap();
+    db.cleanup().await;
+    dbsupport::redis_cleanup(&redis, &prefix).await;
+}
+
+/// Two nodes on one PostgreSQL database and one Redis, with user `nina`; `None` when either
+/// server is absent outside CI.
+async fn two_nodes(name: &str) -> Option<(TestServer, TestServer, TestDb, String, String)> {
+    let redis = dbsupport::redis_url(name)?;
+    let db = TestDb::new(Backend::Postgres).await?;
+    let prefix = format!("test-{}-{name}", std::process::id());
+    let a = node(&db, &redis, &prefix).await;
+    let b = node(&db, &redis, &prefix).await;
+    ferrule::auth::Auth::new(db.conn.clone())
+        .create_user(NewUser {
+            username: "nina".into(),
+            password: "two-nodes-pw".into(),
+            ..NewUser::default()
+        })
+        .await
+        .unwrap();
+    Some((a, b, db, redis, prefix))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_login_on_one_node_is_redeemed_on_another() {
+    let Some((a, b, db, redis, prefix)) = two_nodes("code-exchange").await else {
+        return;
+    };
+    let mut tab = a.client().await.unwrap();
+    let u = tab
+        .call(
+            "cart_state.login",
+            json!({"username": "nina", "password": "two-nodes-pw"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(u.delta["auth_state"]["username"], "nina", "{u:?}");
+    // The browser's exchange reaches node B (no sticky sessions): the code is found there, once.
+    let resp = tab.follow_session_at(b.addr(), &u).await.unwrap();
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let again = tab.follow_session_at(a.addr(), &u).await.unwrap();
+    assert_eq!(again.status, 400, "a code is good once, on any node");
+    // The cookie it gave is nina's, on either node.
+    let mut on_b = b
+        .client_with(ClientOptions::default().tab_of(&tab))
+        .await
+        .unwrap();
+    assert_eq!(
+        on_b.hydrate().await.unwrap().delta["auth_state"]["username"],
+        "nina"
+    );
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    db.cleanup().await;
+    dbsupport::redis_cleanup(&redis, &prefix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_count_across_nodes() {
+    let Some((a, b, db, redis, prefix)) = two_nodes("throttle").await else {
+        return;
+    };
+    let failed = |server: &TestServer| {
+        let addr = server.addr();
+        async move {
+            match ferrule::testing::login_at(addr, "nina", "not-her-password").await {
+                Err(ferrule::testing::TestError::Protocol(why)) => why,
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+        }
+    };
+    for node in [&a, &b, &a, &b, &a] {
+        assert!(failed(node).await.contains("401"));
+    }
+    // Five failures from this address, spread over two nodes: both refuse now, even the
+    // right password.
+    for node in [&a, &b] {
+        let refused = ferrule::testing::login_at(node.addr(), "nina", "two-nodes-pw").await;
+        assert!(
+            matches!(&refused, Err(ferrule::testing::TestError::Protocol(why)) if why.contains("429")),
+            "{refused:?}"
+        );
+    }
+    a.stop().await.unwrap();
     b.stop().await.unwrap();
     db.cleanup().await;
     dbsupport::redis_cleanup(&redis, &prefix).await;

@@ -249,6 +249,7 @@ async fn logout_and_another_users_login_start_the_tab_afresh_but_keep_public_sta
         // Logging in on the socket keeps the anonymous cart (same binding).
         let u = socket_login(&mut tab, "alice", "wonderland1").await;
         assert_eq!(u.delta["auth_state"]["username"], "alice");
+        assert_eq!(tab.follow_session(&u).await.unwrap().status, 200);
         assert_eq!(items(&mut tab).await, json!(["cart-of-nobody"]));
         add(&mut tab, "alices-secret").await;
 
@@ -261,26 +262,10 @@ async fn logout_and_another_users_login_start_the_tab_afresh_but_keep_public_sta
         assert_eq!(theme, true, "public UI state survives the logout");
         // The browser's cookie follows the logout to a fresh session; a reload keeps the
         // fresh tab, and the old session's states are gone for good.
-        let code = u.events_named("_session").next().unwrap().payload["code"].clone();
-        let body = json!({ "code": code }).to_string();
-        let resp = server
-            .http(
-                "POST",
-                "/_auth/session",
-                &[("content-type", "application/json")],
-                body.as_bytes(),
-            )
-            .await
-            .unwrap();
-        let fresh = resp
-            .cookie("ferrule_session")
-            .expect("a fresh session cookie");
+        let resp = tab.follow_session(&u).await.unwrap();
+        assert_eq!(resp.status, 200, "{}", resp.text());
         let mut reloaded = server
-            .client_with(
-                ClientOptions::default()
-                    .token(tab.token())
-                    .header("cookie", fresh),
-            )
+            .client_with(ClientOptions::default().tab_of(&tab))
             .await
             .unwrap();
         assert_eq!(items(&mut reloaded).await, json!([]));

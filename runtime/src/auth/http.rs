@@ -3,13 +3,11 @@
 //! the matching HttpOnly cookie.
 //!
 //! Wrong credentials get one answer (401, "Wrong username or password.") for unknown users and
-//! wrong passwords alike, and no cookie; five failures for one IP and username within five
-//! minutes lock that pair out for the rest of the window (429).
+//! wrong passwords alike, and no cookie; too many failures are refused with 429 (see
+//! [`super::throttle`]), a flood of password checks with 503.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -20,79 +18,14 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower_sessions::Session;
 
-use super::{Auth, CurrentUser, NewUser};
+use super::{Auth, AuthError, CurrentUser, NewUser};
 use crate::context::ClientAddr;
 use crate::middleware::{Request, Response};
 
 /// The message for every failed login.
 pub const WRONG_CREDENTIALS: &str = "Wrong username or password.";
 
-const MAX_FAILURES: u32 = 5;
-const FAILURE_WINDOW: Duration = Duration::from_secs(300);
-const CODE_TTL: Duration = Duration::from_secs(60);
-
-/// One-time codes that let the browser pick up the cookie of a login or logout that happened on
-/// the socket. A code is good once, for one minute.
-#[derive(Clone, Default)]
-pub struct CookieCodes {
-    codes: Arc<Mutex<Codes>>,
-}
-
-/// Code → (session id or `None` for a logout, when issued).
-type Codes = HashMap<String, (Option<String>, Instant)>;
-
-impl CookieCodes {
-    /// Issues a code for session `id` (`None`: clear the cookie).
-    pub fn issue(&self, session_id: Option<String>) -> String {
-        use rand::Rng;
-        let bytes: [u8; 24] = rand::rng().random();
-        let code: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let mut codes = self.codes.lock().unwrap_or_else(|p| p.into_inner());
-        codes.retain(|_, (_, at)| at.elapsed() < CODE_TTL);
-        codes.insert(code.clone(), (session_id, Instant::now()));
-        code
-    }
-
-    /// Takes the session id a code stands for; `None` if unknown, used or stale.
-    fn redeem(&self, code: &str) -> Option<Option<String>> {
-        self.redeem_at(code, Instant::now())
-    }
-
-    /// [`CookieCodes::redeem`] as of `now`.
-    fn redeem_at(&self, code: &str, now: Instant) -> Option<Option<String>> {
-        let mut codes = self.codes.lock().unwrap_or_else(|p| p.into_inner());
-        let (id, at) = codes.remove(code)?;
-        (now.saturating_duration_since(at) < CODE_TTL).then_some(id)
-    }
-}
-
-#[derive(Default)]
-struct Failures(Mutex<HashMap<(IpAddr, String), (u32, Instant)>>);
-
-impl Failures {
-    fn locked(&self, key: &(IpAddr, String)) -> bool {
-        self.locked_at(key, Instant::now())
-    }
-
-    /// [`Failures::locked`] as of `now`.
-    fn locked_at(&self, key: &(IpAddr, String), now: Instant) -> bool {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(key).is_some_and(|(n, since)| {
-            *n >= MAX_FAILURES && now.saturating_duration_since(*since) < FAILURE_WINDOW
-        })
-    }
-
-    fn fail(&self, key: (IpAddr, String)) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
-        let entry = map.entry(key).or_insert((0, Instant::now()));
-        entry.0 += 1;
-    }
-
-    fn clear(&self, key: &(IpAddr, String)) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
-    }
-}
+pub use super::codes::CookieCodes;
 
 /// What the auth endpoints need.
 #[derive(Clone)]
@@ -102,7 +35,6 @@ pub(crate) struct AuthRoutes {
     pub(crate) cookie_name: String,
     pub(crate) cookie_secure: bool,
     pub(crate) allow_register: bool,
-    failures: Arc<Failures>,
 }
 
 impl AuthRoutes {
@@ -119,7 +51,6 @@ impl AuthRoutes {
             cookie_name,
             cookie_secure,
             allow_register,
-            failures: Arc::default(),
         }
     }
 
@@ -252,23 +183,15 @@ async fn login(s: AuthRoutes, req: Request) -> Response {
         .get::<ClientAddr>()
         .map(|c| c.ip)
         .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    let key = (ip, username.to_lowercase());
-    if s.failures.locked(&key) {
-        return form_error(
-            &parts,
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many failed logins. Try again in a few minutes.",
-        );
-    }
-    let user = match s.auth.authenticate(username, pw).await {
+    let user = match s.auth.authenticate_from(Some(ip), username, pw).await {
         Ok(Some(u)) => u,
-        Ok(None) => {
-            s.failures.fail(key);
-            return form_error(&parts, StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS);
+        Ok(None) => return form_error(&parts, StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS),
+        Err(e @ (AuthError::Throttled | AuthError::Busy)) => {
+            let e = crate::Error::from(e);
+            return form_error(&parts, e.status(), &e.public_message());
         }
         Err(e) => return crate::Error::from(e).into_response(),
     };
-    s.failures.clear(&key);
     let Some(session) = session_of(&parts) else {
         return no_session();
     };
@@ -429,17 +352,32 @@ async fn password(s: AuthRoutes, req: Request) -> Response {
 }
 
 async fn exchange(s: AuthRoutes, req: Request) -> Response {
-    let (_, f) = match fields(req).await {
+    let (parts, f) = match fields(req).await {
         Ok(x) => x,
         Err(resp) => return resp,
     };
-    let Some(id) = f.get("code").and_then(|c| s.codes.redeem(c)) else {
-        return error(StatusCode::BAD_REQUEST, "unknown or expired code");
+    let Some(code) = f.get("code") else {
+        return error(StatusCode::BAD_REQUEST, "code is required");
+    };
+    let tab = parts
+        .headers
+        .get(crate::protocol::TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok());
+    // The cookie as sent: the session it names is gone (the login replaced it), so the
+    // session middleware no longer reports its id.
+    let from = crate::csrf::cookie_in(&parts.headers, &s.cookie_name);
+    let id = match s.codes.redeem(code, tab, from.as_deref()).await {
+        Ok(Ok(id)) => id,
+        Ok(Err(refused)) => return error(StatusCode::BAD_REQUEST, &refused.to_string()),
+        Err(e) => return e.into_response(),
     };
     let cookie = crate::session::set_cookie(&s.cookie_name, id.as_deref(), s.cookie_secure);
     let mut resp = json_response(StatusCode::OK, json!({"ok": true}));
     if let Ok(v) = HeaderValue::from_str(&cookie) {
-        resp.headers_mut().append(header::SET_COOKIE, v);
+        // The request's cookie names a session the login or logout replaced: the session
+        // middleware answers with its removal, which must not undo this one.
+        resp.extensions_mut()
+            .insert(crate::session::FinalSessionCookie(v));
     }
     resp
 }
@@ -494,32 +432,5 @@ mod tests {
         assert_eq!(safe_next(Some(&"https://evil.example".to_owned())), None);
         assert_eq!(safe_next(Some(&"/\\evil".to_owned())), None);
         assert_eq!(safe_next(Some(&"/\t/evil.example".to_owned())), None);
-    }
-
-    #[test]
-    fn codes_work_once() {
-        let codes = CookieCodes::default();
-        let c = codes.issue(Some("abc".into()));
-        assert_eq!(codes.redeem(&c), Some(Some("abc".into())));
-        assert_eq!(codes.redeem(&c), None);
-        let stale = codes.issue(Some("abc".into()));
-        let later = Instant::now() + CODE_TTL + Duration::from_secs(1);
-        assert_eq!(codes.redeem_at(&stale, later), None, "a code expires");
-    }
-
-    #[test]
-    fn failures_lock_after_five() {
-        let f = Failures::default();
-        let key = (IpAddr::from([127, 0, 0, 1]), "bob".to_owned());
-        for _ in 0..4 {
-            f.fail(key.clone());
-        }
-        assert!(!f.locked(&key));
-        f.fail(key.clone());
-        assert!(f.locked(&key));
-        let later = Instant::now() + FAILURE_WINDOW + Duration::from_secs(1);
-        assert!(!f.locked_at(&key, later), "a lockout ends");
-        f.clear(&key);
-        assert!(!f.locked(&key));
     }
 }

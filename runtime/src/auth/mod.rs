@@ -85,12 +85,17 @@ impl From<User> for CurrentUser {
     }
 }
 
+pub(crate) mod codes;
 pub mod guard;
 pub mod http;
 pub mod password_policy;
+pub mod throttle;
 mod users;
 
-pub use users::{Auth, AuthError, NewUser, auth_middleware, hash_password, verify_password};
+pub use users::{
+    Auth, AuthError, BUSY_MESSAGE, LOGINS_WAITING, NewUser, auth_middleware, hash_password,
+    verify_password,
+};
 
 /// Session key holding the logged-in user's id.
 pub const SESSION_USER_ID: &str = "_auth_user_id";

@@ -38,7 +38,16 @@ pub enum AuthError {
     /// The session store failed.
     #[error("session: {0}")]
     Session(#[from] tower_sessions::session::Error),
+    /// Too many failed logins for this address or username (see [`super::throttle`]).
+    #[error("{}", super::throttle::THROTTLED_MESSAGE)]
+    Throttled,
+    /// So many password checks are waiting that this one was turned away.
+    #[error("{BUSY_MESSAGE}")]
+    Busy,
 }
+
+/// What a login turned away under a flood of password checks is told.
+pub const BUSY_MESSAGE: &str = "The server is busy checking passwords. Try again in a moment.";
 
 /// Whether a session error means the store is unreachable (our store reports every database
 /// failure as a backend error; bad data is a decode error).
@@ -58,6 +67,8 @@ impl From<AuthError> for crate::Error {
             }
             AuthError::Session(_) => Self::internal(e),
             AuthError::NoSuchUser(_) => Self::NotFound(e.to_string()),
+            AuthError::Throttled => Self::TooManyRequests(e.to_string()),
+            AuthError::Busy => Self::unavailable(BUSY_MESSAGE),
             other => Self::BadRequest(other.to_string()),
         }
     }
@@ -67,13 +78,44 @@ impl From<AuthError> for crate::Error {
 /// a flood of logins waits its turn here instead of running on every blocking thread at once
 /// (512 × 19 MiB).
 const HASHES_AT_ONCE: usize = 4;
+/// How many password checks of logins may wait for a place; past that a login is turned away
+/// at once ([`AuthError::Busy`], HTTP 503) instead of queueing without bound.
+pub const LOGINS_WAITING: usize = 64;
 
 static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(HASHES_AT_ONCE);
+static WAITING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Runs `work` on a blocking thread once one of the `HASHES_AT_ONCE` places is free.
 async fn hashing<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     let _place = HASHING.acquire().await.ok()?;
     tokio::task::spawn_blocking(work).await.ok()
+}
+
+/// One place in the login queue, given back when dropped.
+struct Waiting;
+
+impl Waiting {
+    fn take() -> Result<Self, AuthError> {
+        use std::sync::atomic::Ordering;
+        if WAITING.fetch_add(1, Ordering::SeqCst) >= LOGINS_WAITING + HASHES_AT_ONCE {
+            WAITING.fetch_sub(1, Ordering::SeqCst);
+            tracing::warn!("a login was turned away: too many password checks waiting");
+            return Err(AuthError::Busy);
+        }
+        Ok(Self)
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        WAITING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// [`verify_password`] for a login: turned away when the queue is full.
+async fn verify_for_login(password: &str, hash: &str) -> Result<bool, AuthError> {
+    let _place = Waiting::take()?;
+    Ok(verify_password(password, hash).await)
 }
 
 /// Hashes `password` with argon2 on a blocking thread (it takes tens of milliseconds).
@@ -146,6 +188,7 @@ pub(crate) fn validate_password(
 #[derive(Clone)]
 pub struct Auth {
     db: DatabaseConnection,
+    throttle: super::throttle::Throttle,
     dummy_hash: Arc<tokio::sync::OnceCell<String>>,
     users: Arc<TtlCache<i64, (User, String)>>,
 }
@@ -160,6 +203,9 @@ impl Auth {
     /// Accounts in `db` (run the runtime's migrations first).
     pub fn new(db: DatabaseConnection) -> Self {
         Self {
+            throttle: super::throttle::Throttle::new(crate::db::expiring::Expiring::new(
+                db.clone(),
+            )),
             db,
             dummy_hash: Arc::default(),
             users: Arc::new(TtlCache::new(std::time::Duration::ZERO)),
@@ -304,28 +350,60 @@ impl Auth {
     }
 
     /// Checks credentials. Unknown users cost the same hashing work as wrong passwords, so
-    /// timing does not tell which usernames exist. Inactive users never authenticate.
+    /// timing does not tell which usernames exist. Inactive users never authenticate. Inside a
+    /// handler the client's address is the event's, so the login throttle applies as it does
+    /// to the login form.
     pub async fn authenticate(
         &self,
         username: &str,
         password: &str,
     ) -> Result<Option<User>, AuthError> {
+        let ip = crate::context::current_request().and_then(|r| {
+            r.extensions
+                .get::<crate::context::ClientAddr>()
+                .map(|c| c.ip)
+        });
+        self.authenticate_from(ip, username, password).await
+    }
+
+    /// [`Auth::authenticate`] for a request from `ip`: refused with [`AuthError::Throttled`]
+    /// after too many failures (per address and username, per address, per username, counted
+    /// in the database for every node), with [`AuthError::Busy`] under a flood.
+    pub async fn authenticate_from(
+        &self,
+        ip: Option<std::net::IpAddr>,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<User>, AuthError> {
+        if self.throttle.refused(ip, username).await? {
+            return Err(AuthError::Throttled);
+        }
         let row = user::Entity::find()
             .filter(user::Column::Username.eq(username))
             .one(&self.db)
             .await?;
-        let Some(row) = row else {
-            let dummy = self
-                .dummy_hash
-                .get_or_init(|| hash_password("not a real password"))
-                .await;
-            verify_password(password, dummy).await;
-            return Ok(None);
+        let user = match row {
+            None => {
+                let dummy = self
+                    .dummy_hash
+                    .get_or_init(|| hash_password("not a real password"))
+                    .await;
+                verify_for_login(password, dummy).await?;
+                None
+            }
+            Some(row) => {
+                if verify_for_login(password, &row.password_hash).await? && row.is_active {
+                    self.load(row.id).await?
+                } else {
+                    None
+                }
+            }
         };
-        if !verify_password(password, &row.password_hash).await || !row.is_active {
-            return Ok(None);
+        match &user {
+            Some(_) => self.throttle.succeeded(ip, username).await?,
+            None => self.throttle.failed(ip, username).await?,
         }
-        self.load(row.id).await
+        Ok(user)
     }
 
     /// Sets a new password; every session of the user but the one re-logged-in is void.
@@ -548,6 +626,23 @@ mod tests {
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_login_queue_holds_its_limit_and_turns_away_one_more() {
+        let places: Vec<Waiting> = (0..LOGINS_WAITING + HASHES_AT_ONCE)
+            .map(|_| Waiting::take().expect("room up to the limit"))
+            .collect();
+        assert!(matches!(Waiting::take(), Err(AuthError::Busy)));
+        drop(places);
+        assert!(Waiting::take().is_ok(), "places come back");
+        let busy = crate::Error::from(AuthError::Busy);
+        assert_eq!(busy.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.public_message(), crate::UNAVAILABLE_MESSAGE);
+        assert_eq!(
+            crate::Error::from(AuthError::Throttled).status(),
+            http::StatusCode::TOO_MANY_REQUESTS
+        );
+    }
+
+    #[tokio::test]
     async fn no_more_than_a_few_hashes_run_at_once() {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static RUNNING: AtomicUsize = AtomicUsize::new(0);

@@ -335,25 +335,63 @@ fn random_hex() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+thread_local! {
+    /// Codes waiting for their exchange, oldest first, and whether one is under way: a login
+    /// and a logout in quick succession must reach the browser's cookie in that order.
+    static HANDOVERS: RefCell<(std::collections::VecDeque<(String, String)>, bool)> =
+        RefCell::default();
+}
+
 /// Sends a login's or logout's one-time code to `url`, which answers with the new session
-/// cookie (HttpOnly, so only an HTTP response can set it).
+/// cookie (HttpOnly, so only an HTTP response can set it). The exchange carries the tab token
+/// and the CSRF token (the server gives the cookie only to the tab that got the code), and
+/// codes are exchanged one at a time, in the order they came.
 pub(crate) fn follow_session(url: String, code: String) {
-    wasm_bindgen_futures::spawn_local(async move {
-        let init = web_sys::RequestInit::new();
-        init.set_method("POST");
-        init.set_credentials(web_sys::RequestCredentials::SameOrigin);
-        let headers = web_sys::Headers::new().ok();
-        if let Some(h) = &headers {
-            let _ = h.set("content-type", "application/x-www-form-urlencoded");
-            init.set_headers(h);
-        }
-        let body: String = js_sys::encode_uri_component(&code).into();
-        init.set_body(&format!("code={body}").into());
-        let promise = window().fetch_with_str_and_init(&url, &init);
-        if wasm_bindgen_futures::JsFuture::from(promise).await.is_err() {
-            web_sys::console::error_1(&"ferrule: could not update the session cookie".into());
+    let start = HANDOVERS.with(|h| {
+        let mut h = h.borrow_mut();
+        h.0.push_back((url, code));
+        !std::mem::replace(&mut h.1, true)
+    });
+    if !start {
+        return;
+    }
+    wasm_bindgen_futures::spawn_local(async {
+        while let Some((url, code)) = HANDOVERS.with(|h| {
+            let mut h = h.borrow_mut();
+            let next = h.0.pop_front();
+            h.1 = next.is_some();
+            next
+        }) {
+            exchange_code(&url, &code).await;
         }
     });
+}
+
+async fn exchange_code(url: &str, code: &str) {
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_credentials(web_sys::RequestCredentials::SameOrigin);
+    let headers = web_sys::Headers::new().ok();
+    if let Some(h) = &headers {
+        let _ = h.set("content-type", "application/x-www-form-urlencoded");
+        if let Some(tab) = token() {
+            let _ = h.set(crate::protocol::TOKEN_HEADER, &tab);
+        }
+        if let Some(csrf) = cookie(crate::protocol::CSRF_COOKIE) {
+            let _ = h.set("x-csrftoken", &csrf);
+        }
+        init.set_headers(h);
+    }
+    let body: String = js_sys::encode_uri_component(code).into();
+    init.set_body(&format!("code={body}").into());
+    let promise = window().fetch_with_str_and_init(url, &init);
+    let ok = match wasm_bindgen_futures::JsFuture::from(promise).await {
+        Ok(resp) => resp.dyn_into::<web_sys::Response>().is_ok_and(|r| r.ok()),
+        Err(_) => false,
+    };
+    if !ok {
+        web_sys::console::error_1(&"ferrule: could not update the session cookie".into());
+    }
 }
 
 /// Navigates the whole page (used when the app has no client-side router for the path).
@@ -432,7 +470,7 @@ pub(crate) fn upload(
         .pathname()
         .unwrap_or_else(|_| "/".into());
     for (name, value) in [
-        ("ferrule-client-token", token.as_str()),
+        (crate::protocol::TOKEN_HEADER, token.as_str()),
         ("ferrule-event-handler", handler),
         ("ferrule-path", path.as_str()),
     ] {

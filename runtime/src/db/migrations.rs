@@ -15,7 +15,7 @@ impl MigratorTrait for Migrator {
     }
 
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Auth)]
+        vec![Box::new(M0001Auth), Box::new(M0002Expiring)]
     }
 }
 
@@ -159,5 +159,51 @@ impl MigrationTrait for M0001Auth {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Counters and tickets shared by every node (see `db::expiring`).
+struct M0002Expiring;
+
+impl MigrationName for M0002Expiring {
+    fn name(&self) -> &str {
+        "m0002_expiring_counters_and_tickets"
+    }
+}
+
+#[allow(elided_lifetimes_in_paths)]
+#[async_trait::async_trait]
+impl MigrationTrait for M0002Expiring {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("ferrule_expiring")
+                .if_not_exists()
+                .col(string_len("name", 255).primary_key())
+                .col(big_integer("hits"))
+                .col(text_null("value"))
+                .col(big_integer("expires"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("ferrule_expiring_expires")
+                .table("ferrule_expiring")
+                .col("expires")
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(
+            Table::drop()
+                .table("ferrule_expiring")
+                .if_exists()
+                .to_owned(),
+        )
+        .await
     }
 }

@@ -5,6 +5,7 @@
 //! working directory, created on first `migrate`.
 
 pub mod entities;
+pub(crate) mod expiring;
 pub mod migrations;
 
 use sea_orm::{

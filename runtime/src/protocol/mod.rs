@@ -20,6 +20,13 @@ pub const EVENT_PATH: &str = "/_event";
 /// Cookie holding the CSRF token that unsafe HTTP requests must repeat (readable by scripts).
 pub const CSRF_COOKIE: &str = "csrftoken";
 
+/// Header naming the tab (its token) on HTTP requests of the client runtime: uploads and the
+/// session-code exchange.
+pub const TOKEN_HEADER: &str = "ferrule-client-token";
+
+/// Where the browser trades a socket login's or logout's one-time code for its cookie.
+pub const SESSION_EXCHANGE_PATH: &str = "/_auth/session";
+
 /// Event name a client sends to receive every state of its token in full.
 pub const HYDRATE: &str = "_hydrate";
 
