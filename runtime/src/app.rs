@@ -395,13 +395,7 @@ impl App {
         }
         self.chain = chain;
         let codes = CookieCodes::new(expiring);
-        let routes = AuthRoutes::new(
-            auth,
-            codes.clone(),
-            settings.session_cookie.clone(),
-            settings.secure_cookies,
-            settings.allow_register,
-        );
+        let routes = AuthRoutes::new(auth, codes.clone(), settings);
         self.router = std::mem::take(&mut self.router).merge(routes.router());
         for p in [
             "/_auth/login",

@@ -78,6 +78,10 @@ pub struct Settings {
     pub secure_cookies: bool,
     /// Whether `POST /_auth/register` creates accounts.
     pub allow_register: bool,
+    /// Whether registering with an e-mail another account has says so (400). Off (the
+    /// default), the account is made without the e-mail and the answer is the same as for a
+    /// free one, so registration does not tell who has an account here.
+    pub register_reveals_taken_email: bool,
     /// Milliseconds a loaded session and user may be reused for later events (0: read them on
     /// every event). Changes made by this process apply at once; another process's changes
     /// (a second node, SQL by hand) can go unseen this long.
@@ -131,6 +135,7 @@ impl Default for Settings {
             session_cookie: "ferrule_session".to_owned(),
             secure_cookies: false,
             allow_register: true,
+            register_reveals_taken_email: false,
             auth_cache_ms: 1000,
             upload_max_file_bytes: 10 << 20,
             upload_max_request_bytes: 50 << 20,
@@ -274,6 +279,9 @@ impl Settings {
                 "session_cookie" => self.session_cookie = value.clone(),
                 "secure_cookies" => self.secure_cookies = parse_bool(&value).map_err(bad)?,
                 "allow_register" => self.allow_register = parse_bool(&value).map_err(bad)?,
+                "register_reveals_taken_email" => {
+                    self.register_reveals_taken_email = parse_bool(&value).map_err(bad)?
+                }
                 "upload_max_file_bytes" => {
                     self.upload_max_file_bytes = parsed(&value).map_err(bad)?
                 }
@@ -298,6 +306,7 @@ impl Settings {
                          auto_redirect_from_middleware, event_post_from_payload, \
                          run_middleware_chain, default_tier, trusted_proxies, max_event_bytes, \
                          ping_interval_ms, ping_timeout_ms, shutdown_grace_ms, allowed_origins, login_url, session_cookie, secure_cookies, allow_register, \
+                         register_reveals_taken_email, \
                          auth_cache_ms, upload_max_file_bytes, upload_max_request_bytes, upload_dir, \
                          upload_max_files, max_sockets_per_client, header_nosniff, \
                          header_frame_deny, referrer_policy, hsts_seconds, allowed_hosts, production)"

@@ -820,6 +820,39 @@ async fn registration_creates_and_logs_in_or_is_off(backend: Backend) {
         assert_eq!(weak.status, 400, "{password}");
         assert!(weak.text().contains(why), "{password}: {}", weak.text());
     }
+    // Alice's e-mail: the answer does not tell that it has an account; the new account is
+    // made without it, and alice keeps hers.
+    let probe = |email: &'static str, name: &'static str| {
+        register(json!({"username": name, "password": "probe-pass-77", "email": email}))
+    };
+    let taken = probe("alice@example.com", "mallory").await;
+    let free = probe("nobody@example.com", "mallet").await;
+    assert_eq!((taken.status, free.status), (201, 201), "{}", taken.text());
+    let strip = |t: String| t.replace("mallory", "NAME").replace("mallet", "NAME");
+    assert_eq!(
+        strip(taken.text()),
+        strip(free.text()),
+        "same answer either way"
+    );
+    assert_eq!(
+        f.auth
+            .find_by_username("mallory")
+            .await
+            .unwrap()
+            .unwrap()
+            .email,
+        None
+    );
+    assert_eq!(
+        f.auth
+            .find_by_username("alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .email
+            .as_deref(),
+        Some("alice@example.com")
+    );
     let changed = ferrule::auth::Auth::new(f.db.conn.clone())
         .set_password("carol", "carol12345")
         .await;
@@ -848,6 +881,28 @@ async fn registration_creates_and_logs_in_or_is_off(backend: Backend) {
     )
     .await;
     assert_eq!(off.status, 404);
+    f.db.cleanup().await;
+
+    let Some(f) = fixture(
+        backend,
+        Settings {
+            register_reveals_taken_email: true,
+            ..Settings::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let told = post_json(
+        &f.server,
+        "/_auth/register",
+        None,
+        json!({"username": "mallory", "password": "probe-pass-77", "email": "alice@example.com"}),
+    )
+    .await;
+    assert_eq!(told.status, 400);
+    assert!(told.text().contains("already used"), "{}", told.text());
     f.db.cleanup().await;
 }
 

@@ -43,8 +43,7 @@ fn main() -> Result<()> {
         "fuzz" => fuzz(),
         "bench" => {
             let quick = args.iter().any(|a| a == "--quick");
-            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-            let root = root.canonicalize()?;
+            let root = root()?;
             if args.iter().any(|a| a == "--chaos") {
                 return bench::chaos(&root);
             }
@@ -159,10 +158,20 @@ fn setup() -> Result<()> {
 /// Debian's headless Chromium, driven by playwright-core (never a downloaded browser).
 const CHROMIUM: &str = "/usr/bin/chromium";
 
+/// The checkout `cargo xtask` was run in: the nearest directory up from here that holds
+/// `xtask/Cargo.toml`. Not the path compiled in: checkouts sharing one target dir reuse one
+/// xtask binary, which must act on the checkout it was started from.
 fn root() -> Result<PathBuf> {
-    Ok(Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()?)
+    let here = std::env::current_dir()?;
+    let found = here
+        .ancestors()
+        .find(|dir| dir.join("xtask/Cargo.toml").is_file())
+        .map(Path::to_path_buf);
+    Ok(match found {
+        Some(dir) => dir,
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
+    }
+    .canonicalize()?)
 }
 
 fn which(program: &str) -> Option<PathBuf> {
@@ -321,9 +330,7 @@ fn test() -> Result<()> {
     passed += book_passed;
     failed += book_failed;
     // Benchmarks are not tests: nothing fails on a number, but the harness must keep working.
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()?;
+    let root = root()?;
     eprintln!("==> cargo xtask bench --quick (harness check)");
     let pg = reachable("127.0.0.1:5432").then(|| "postgres://postgres@127.0.0.1:5432".to_owned());
     let redis = reachable("127.0.0.1:6379").then(|| "redis://127.0.0.1:6379".to_owned());

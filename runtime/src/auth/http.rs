@@ -35,22 +35,18 @@ pub(crate) struct AuthRoutes {
     pub(crate) cookie_name: String,
     pub(crate) cookie_secure: bool,
     pub(crate) allow_register: bool,
+    pub(crate) reveal_taken_email: bool,
 }
 
 impl AuthRoutes {
-    pub(crate) fn new(
-        auth: Auth,
-        codes: CookieCodes,
-        cookie_name: String,
-        cookie_secure: bool,
-        allow_register: bool,
-    ) -> Self {
+    pub(crate) fn new(auth: Auth, codes: CookieCodes, settings: &crate::Settings) -> Self {
         Self {
             auth,
             codes,
-            cookie_name,
-            cookie_secure,
-            allow_register,
+            cookie_name: settings.session_cookie.clone(),
+            cookie_secure: settings.secure_cookies,
+            allow_register: settings.allow_register,
+            reveal_taken_email: settings.register_reveals_taken_email,
         }
     }
 
@@ -293,7 +289,16 @@ async fn register(s: AuthRoutes, req: Request) -> Response {
         password: f.get("password").cloned().unwrap_or_default(),
         ..NewUser::default()
     };
-    let user = match s.auth.create_user(new).await {
+    let created = match s.auth.create_user(new.clone()).await {
+        // Saying "taken" would tell anyone whose e-mail has an account here: the account is
+        // made without it instead, and the answer is the same as for a free one.
+        Err(AuthError::EmailTaken(_)) if !s.reveal_taken_email => {
+            tracing::info!("registration with a taken e-mail: account made without it");
+            s.auth.create_user(NewUser { email: None, ..new }).await
+        }
+        other => other,
+    };
+    let user = match created {
         Ok(u) => u,
         Err(e) => {
             let e = crate::Error::from(e);
