@@ -99,6 +99,39 @@ test('a duplicated tab (a copy of sessionStorage) takes a token of its own', asy
   });
 });
 
+test('a tab token carried to another browser opens a fresh tab there, never the first one\'s count', async (t) => {
+  await scenario(t, async ({ server, context, problems }) => {
+    const victim = watch(await context.newPage(), problems);
+    await victim.goto(server.url);
+    await waitConnected(victim);
+    for (let i = 0; i < 3; i++) await victim.click('#increment');
+    await waitCount(victim, 3);
+    const stolen = await token(victim);
+    assert.ok(stolen.length >= 32, `a 128-bit token, got ${stolen}`);
+    // Another browser (its own cookies, so its own session) starts with the victim's token.
+    const other = await browser.newContext();
+    try {
+      const thief = watch(await other.newPage(), problems);
+      await thief.addInitScript((tok) => sessionStorage.setItem('ferrule_token', tok), stolen);
+      await thief.goto(server.url);
+      await waitConnected(thief);
+      assert.equal(await token(thief), stolen, 'it did present the stolen token');
+      assert.equal(await count(thief), '0', 'a fresh tab, not the victim\'s');
+      await thief.click('#increment');
+      await waitCount(thief, 1);
+    } finally {
+      await other.close();
+    }
+    // The victim's tab is untouched, and still its own after a reload.
+    await victim.click('#increment');
+    await waitCount(victim, 4);
+    await victim.reload();
+    await waitConnected(victim);
+    await waitCount(victim, 4);
+    assert.deepEqual(problems, []);
+  });
+});
+
 test('after a server restart the client reconnects and sends what was clicked meanwhile, once', async (t) => {
   await scenario(t, async ({ server, context }) => {
     const page = await context.newPage();

@@ -567,7 +567,8 @@ impl App {
             Routes,
             /// Create or update the database tables (the runtime's, then the app's).
             Migrate,
-            /// Create a superuser; the password comes from FERRULE_SUPERUSER_PASSWORD or stdin.
+            /// Create a superuser; the password is asked twice without echo at a terminal, or
+            /// comes from FERRULE_SUPERUSER_PASSWORD or the first line of a piped stdin.
             Createsuperuser {
                 /// Login name.
                 #[arg(long)]
@@ -576,7 +577,7 @@ impl App {
                 #[arg(long)]
                 email: Option<String>,
             },
-            /// Set a user's password; the new one comes from FERRULE_SUPERUSER_PASSWORD or stdin.
+            /// Set a user's password; asked for like createsuperuser's.
             Changepassword {
                 /// Login name.
                 username: String,
@@ -653,7 +654,7 @@ impl App {
             eprintln!("error: this app has no database (App::database)");
             return ExitCode::from(2);
         };
-        let password = match read_password() {
+        let password = match crate::password_prompt::read_password() {
             Ok(p) => p,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -671,26 +672,6 @@ impl App {
             }
         }
     }
-}
-
-/// The password from `FERRULE_SUPERUSER_PASSWORD`, else the first line of stdin: never argv,
-/// where other users of the machine could read it.
-fn read_password() -> Result<String, String> {
-    if let Ok(p) = std::env::var("FERRULE_SUPERUSER_PASSWORD") {
-        return Ok(p);
-    }
-    eprint!("password: ");
-    let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
-    let p = line.trim_end_matches(['\r', '\n']).to_owned();
-    if p.is_empty() {
-        return Err(
-            "no password given (set FERRULE_SUPERUSER_PASSWORD or pipe it on stdin)".into(),
-        );
-    }
-    Ok(p)
 }
 
 /// Small socket writes (one update each) go out at once instead of waiting on Nagle's algorithm.

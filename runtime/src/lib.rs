@@ -79,6 +79,8 @@ pub mod lifespan;
 pub mod metrics;
 #[cfg(feature = "server")]
 pub mod middleware;
+#[cfg(feature = "server")]
+mod password_prompt;
 #[cfg(feature = "redis")]
 pub mod redis_state;
 #[cfg(feature = "server")]

@@ -149,3 +149,99 @@ fn sigterm_stops_serve_cleanly_with_exit_code_zero() {
     let rest: Vec<String> = rx.iter().collect();
     assert!(rest.iter().any(|l| l.contains("shutting down")), "{rest:?}");
 }
+
+/// Runs `createsuperuser --username <user>` in a pseudo-terminal (util-linux `script`), typing
+/// each answer once its prompt shows; returns whether it succeeded and what the terminal showed.
+fn createsuperuser_at_a_terminal(
+    db: &std::path::Path,
+    user: &str,
+    answers: &[&str],
+) -> (bool, String) {
+    use std::io::Read;
+    use std::sync::{Arc, Mutex};
+    let command = format!(
+        "{} createsuperuser --username {user}",
+        env!("CARGO_BIN_EXE_counter")
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", db.display()),
+        )
+        .env_remove("FERRULE_SUPERUSER_PASSWORD")
+        .env("FERRULE_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let shown = Arc::new(Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = {
+        let shown = shown.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                shown
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    for (typed, answer) in answers.iter().enumerate() {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while shown.lock().unwrap().matches("Password").count() <= typed {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no prompt {}: {}",
+                typed + 1,
+                shown.lock().unwrap()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // The prompt is written just before echo goes off: give it that moment.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        stdin.write_all(format!("{answer}\n").as_bytes()).unwrap();
+    }
+    let status = child.wait().unwrap();
+    drop(stdin);
+    reader.join().unwrap();
+    let shown = shown.lock().unwrap().clone();
+    (status.success(), shown)
+}
+
+#[test]
+fn at_a_terminal_the_password_is_asked_twice_without_echo() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: util-linux `script` is not here to make a terminal");
+        return;
+    }
+    let db = temp_db("tty");
+    assert!(
+        counter(&db)
+            .arg("migrate")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+
+    let secret = "tty-secret-pass-1";
+    let (ok, shown) = createsuperuser_at_a_terminal(&db, "ttyroot", &[secret, secret]);
+    assert!(ok, "{shown}");
+    assert!(shown.contains("Password (again)"), "{shown}");
+    assert!(!shown.contains(secret), "the password was echoed: {shown}");
+    assert!(shown.contains("superuser `ttyroot` created"), "{shown}");
+
+    let typos = ["first-try-pass-1", "first-try-pass-2"];
+    let (ok, shown) = createsuperuser_at_a_terminal(&db, "ttyother", &[typos; 3].concat());
+    assert!(!ok, "three mismatches must fail: {shown}");
+    assert!(shown.contains("differ"), "{shown}");
+    assert!(shown.contains("no matching password in 3 tries"), "{shown}");
+}
