@@ -211,7 +211,9 @@ impl EventBridge {
     pub(crate) async fn push_to_tab(&self, token: &str, update: &StateUpdate) {
         let room = crate::socket::tab_room(token);
         if let Err(e) = self.rooms.emit_to(room, update).await {
-            tracing::debug!(error = %e, "could not push an update to a tab");
+            // A socket whose send buffer is full misses the push; the tab has the state again
+            // at its next resync (every reconnect).
+            tracing::warn!(error = %e, "could not push an update to a tab");
         }
     }
 
