@@ -6,3 +6,4 @@ pub mod dev;
 pub mod generate;
 pub mod new;
 pub mod site;
+pub mod tools;

@@ -2,10 +2,8 @@
 //! build its server and browser client, `doctor` checks the machine, and any other command
 //! (`migrate`, `createsuperuser`, `routes`, ...) goes to the app's own binary.
 
-use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -224,11 +222,6 @@ fn rustc_minor(version: &str) -> Option<(u32, u32)> {
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
-fn reachable(addr: &str) -> bool {
-    addr.parse::<SocketAddr>()
-        .is_ok_and(|a| TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_ok())
-}
-
 fn doctor() -> Vec<Check> {
     let mut checks = Vec::new();
     let rustc = output("rustc", &["--version"]);
@@ -299,7 +292,7 @@ fn doctor() -> Vec<Check> {
             "start Redis to run the Redis tests",
         ),
     ] {
-        let ok = reachable(addr);
+        let ok = ferrule_cli::tools::reachable(addr);
         checks.push(Check {
             name,
             ok,

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+pub use crate::tools::cargo;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -124,11 +126,6 @@ fn cargo_metadata(workspace: &Path) -> Result<serde_json::Value> {
         );
     }
     Ok(serde_json::from_slice(&out.stdout)?)
-}
-
-/// The cargo that runs this program (`CARGO` under cargo), else `cargo` from PATH.
-pub fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
 }
 
 /// Whether the active rustc has the wasm32 standard library (`rustup target add` installed it).

@@ -33,16 +33,12 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::Error;
-use crate::bridge::EventBridge;
+use crate::bridge::{BridgeRef, EventBridge};
 use crate::context::EventContext;
 use crate::protocol::{ClientEvent, StateUpdate, ToastLevel};
 use crate::state::{
-    AnyState, ErasedHandler, IntoEvents, PreparedCall, RunOutcome, State, decode_payload,
+    AnyState, ErasedHandler, Handlers, IntoEvents, PreparedCall, RunOutcome, State, decode_payload,
 };
-
-/// The bridge, reachable from a running event (put into the request's extensions).
-#[derive(Clone)]
-pub(crate) struct BridgeRef(pub(crate) Weak<EventBridge>);
 
 /// A background handler's handle on its tab's state.
 pub struct Background<S> {
@@ -191,5 +187,20 @@ where
                 }) as BoxFuture<'static, RunOutcome>
             },
         ))
+    }
+}
+
+// Here rather than with the other registrations: the state module sits below this one.
+impl<S: State> Handlers<S> {
+    /// Registers a background handler: `async fn(Background<Self>, P) -> R`. The event is
+    /// answered at once; the work goes on detached, pushing updates with `bg.update(..)`.
+    pub fn background<P, F, Fut, R>(&mut self, name: &str, f: F) -> &mut Self
+    where
+        P: DeserializeOwned + Send + 'static,
+        F: Fn(Background<S>, P) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoEvents + 'static,
+    {
+        self.insert(name, Arc::new(BackgroundTyped::<S, P, F>::new(f)))
     }
 }

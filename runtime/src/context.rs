@@ -5,7 +5,6 @@
 //! deeper down reaches it with [`current_request`], [`current_user`] and [`current_session`]
 //! without threading it through every call. Outside an event they return `None` / anonymous.
 
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -13,6 +12,7 @@ use http::request::Parts;
 use http::{HeaderMap, StatusCode};
 
 use crate::auth::CurrentUser;
+pub use crate::net::ClientAddr;
 use crate::protocol::ClientEvent;
 use crate::rooms::RoomOp;
 
@@ -30,15 +30,6 @@ pub struct EventInfo {
     pub name: String,
     /// The client token (one per browser tab).
     pub token: String,
-}
-
-/// The client's address and scheme, after trusted-proxy headers were applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientAddr {
-    /// The client's IP (the peer's, or the forwarded one when the peer is a trusted proxy).
-    pub ip: IpAddr,
-    /// Whether the client reached the first proxy (or us) over HTTPS.
-    pub https: bool,
 }
 
 /// The event payload as form fields, present when `event_post_from_payload` is on.
@@ -322,7 +313,10 @@ impl EventContext {
 
     /// Runs `fut` with this context bound as the current one.
     pub(crate) async fn scope<F: Future>(self, fut: F) -> F::Output {
-        CURRENT.scope(self, fut).await
+        let client = self.client_addr();
+        CURRENT
+            .scope(self, crate::net::with_client(client, fut))
+            .await
     }
 }
 

@@ -26,20 +26,7 @@ pub const CSRF_REFUSED: &str = "CSRF token missing or incorrect.";
 
 /// The value of cookie `name` the request carries.
 pub(crate) fn cookie_value(req: &Request, name: &str) -> Option<String> {
-    cookie_in(req.headers(), name)
-}
-
-/// The value of cookie `name` in the `Cookie` headers of `headers`.
-pub(crate) fn cookie_in(headers: &http::HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|kv| {
-            let (k, v) = kv.trim().split_once('=')?;
-            (k == name).then(|| v.to_owned())
-        })
+    crate::net::cookie_in(req.headers(), name)
 }
 
 /// The request's CSRF token, in its extensions for pages to put in forms (`csrf_token` field):

@@ -27,7 +27,7 @@ use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::bridge::resolve_client;
+use crate::net::resolve_client;
 use crate::settings::IpNet;
 
 /// Paths the dispatcher keeps for the inner app.

@@ -37,8 +37,31 @@
 //! }
 //! ```
 //!
-//! The path of one click is the module list: [`dispatcher`] → `bridge` → [`middleware`] →
-//! [`context`] → [`state`]. `docs/src/event-pipeline.md` in the repository traces it step by step.
+//! ## The map
+//!
+//! Modules in layers; a module uses only its own layer and those below (`cargo xtask test`
+//! checks every `crate::` path against this list):
+//!
+//! | layer | modules | what they are |
+//! |---|---|---|
+//! | 8 | `app`, `testing` | the builder, assembly, serving, the app binary's CLI; the test server and client |
+//! | 7 | [`dispatcher`] | the reserved paths in front of the app's routes |
+//! | 6 | [`background`], `socket`, [`upload`] | where events come in (a socket, `/_upload`) and detached work |
+//! | 5 | `bridge`, `redis_state` | an event through the chain to its handler and back; states in Redis |
+//! | 4 | [`state`] | states, handlers, where a tab's states live |
+//! | 3 | [`context`] | what a handler sees of its event |
+//! | 2 | [`session`], [`csrf`], [`auth`], `tab_binding` | who is asking |
+//! | 1 | `net`, [`middleware`], [`rooms`] | the client's address and cookies, the chain, rooms |
+//! | 0 | [`protocol`], `error`, [`settings`], `cache`, [`metrics`], `in_flight`, [`db`], [`lifespan`] | wire types, errors, settings, the database |
+//!
+//! The browser's side (`client`, `ui`, `ssr`) stands on the protocol alone.
+//!
+//! The path of one click: the browser's `socket` message reaches the [`dispatcher`]'s socket
+//! layer; `socket` queues it for the tab's worker; the `bridge` decodes it, builds an
+//! `http::Request` from the handshake, locks the tab's [`state`]s, runs the app's
+//! [`middleware`] chain with the handler innermost (bound in the [`context`]), commits the
+//! state and answers with the fields that changed. `docs/src/event-pipeline.md` in the
+//! repository traces it step by step.
 
 pub mod protocol;
 
@@ -79,6 +102,8 @@ pub mod lifespan;
 pub mod metrics;
 #[cfg(feature = "server")]
 pub mod middleware;
+#[cfg(feature = "server")]
+mod net;
 #[cfg(feature = "server")]
 mod password_prompt;
 #[cfg(feature = "redis")]

@@ -104,7 +104,7 @@ impl Rooms {
         ) -> Result<(), String> {
             io.to(tab).join(rooms).await.map_err(|e| e.to_string())
         }
-        let tab = crate::socket::tab_room(token);
+        let tab = crate::net::tab_room(token);
         let rooms: Vec<String> = rooms.iter().map(|r| app_room(r)).collect();
         let done = match self.io()? {
             Io::Local(io) => join(io, tab, rooms).await,
@@ -123,7 +123,7 @@ impl Rooms {
         ) -> Result<(), String> {
             io.to(tab).leave(room).await.map_err(|e| e.to_string())
         }
-        let tab = crate::socket::tab_room(token);
+        let tab = crate::net::tab_room(token);
         let done = match self.io()? {
             Io::Local(io) => leave(io, tab, app_room(room)).await,
             #[cfg(feature = "redis")]

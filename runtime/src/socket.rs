@@ -25,16 +25,13 @@ use socketioxide::{SendError, SocketError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::bridge::{EventBridge, SocketInfo, resolve_client, strip_upgrade_headers};
+use crate::bridge::{EventBridge, SocketInfo};
 use crate::in_flight::InFlightGuard;
+use crate::net::{TOKEN_RULE, valid_token};
+use crate::net::{resolve_client, strip_upgrade_headers};
 use crate::protocol::{ClientEvent, EVENT, StateUpdate};
 use crate::settings::IpNet;
 use crate::tab_binding::{TabBinding, storage_key};
-
-/// The room every socket of one tab is in, for pushes (uploads, background handlers).
-pub(crate) fn tab_room(token: &str) -> String {
-    format!("tab:{token}")
-}
 
 /// Events a socket may have queued before new ones are refused. The browser client never has
 /// more than [`EVENT_WINDOW`](crate::protocol::EVENT_WINDOW) unanswered, so its flushes are
@@ -43,6 +40,8 @@ pub(crate) const QUEUE: usize = 256;
 /// Refusals (an id and an ack each) that may wait behind a full queue. A client past that
 /// sends without reading its answers: it is disconnected.
 const REFUSALS: usize = 4096;
+/// How long an answer waits for a socket that is not yet marked connected (see [`deliver`]).
+const CONNECTED_WAIT: Duration = Duration::from_secs(2);
 /// Engine.IO's outgoing buffer per socket, in packets: room for the answers of two full queues
 /// and for pushes.
 pub(crate) const SEND_BUFFER: usize = 4 * QUEUE;
@@ -173,22 +172,6 @@ impl std::fmt::Display for ConnectRefused {
 }
 
 impl std::error::Error for ConnectRefused {}
-
-/// Fewest characters in a tab token: 22 base64url characters carry 128 bits (the browser
-/// sends 32 hex digits of the CSPRNG). A shorter token could be guessed.
-pub(crate) const MIN_TOKEN_CHARS: usize = 22;
-
-/// What a refused token is told.
-pub(crate) const TOKEN_RULE: &str =
-    "22 to 128 characters of A-Z, a-z, 0-9, - and _ (at least 128 random bits)";
-
-/// Checks the tab token: [`MIN_TOKEN_CHARS`] to 128 characters of `[A-Za-z0-9_-]`.
-pub(crate) fn valid_token(token: &str) -> bool {
-    (MIN_TOKEN_CHARS..=128).contains(&token.len())
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
 
 /// Checks a page-load epoch: 1 to 64 characters of `[A-Za-z0-9_-]`.
 fn valid_epoch(epoch: &str) -> bool {
@@ -375,7 +358,7 @@ async fn worker<A: Adapter>(
                 (update, reply, Some(guard))
             }
         };
-        if !deliver(&reply, &update, patience).await {
+        if !deliver(&reply, &update, patience, &gone).await {
             break;
         }
         drop(guard);
@@ -386,8 +369,14 @@ async fn worker<A: Adapter>(
 /// full. `false` when the socket is gone or the client has not read for `patience`: the socket
 /// is then left to the heartbeat, which closes it, and the client resends what it has no answer
 /// for after reconnecting.
-async fn deliver<A: Adapter>(reply: &Reply<A>, update: &StateUpdate, patience: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + patience;
+async fn deliver<A: Adapter>(
+    reply: &Reply<A>,
+    update: &StateUpdate,
+    patience: Duration,
+    gone: &CancellationToken,
+) -> bool {
+    let started = tokio::time::Instant::now();
+    let deadline = started + patience;
     let mut pause = Duration::from_millis(1);
     loop {
         let sent = match reply.ack_id {

@@ -3,10 +3,11 @@
 //!
 //! ```ignore
 //! let options = ferrule::ssr::site_options("counter");
+//! let shell = ferrule::ssr::shell("Ferrule counter", App);
 //! App::new().merge(ferrule::ssr::pages(options, shell, App))
 //! ```
 //!
-//! `shell` renders the whole document (with `<HydrationScripts>`), `App` the routes; the router
+//! [`shell`] renders the whole document (with `<HydrationScripts>`), `App` the routes; the router
 //! that [`pages`] returns is merged into [`App`](crate::App) like any other, so the page routes
 //! sit behind the same middleware as every HTTP route.
 
@@ -86,6 +87,41 @@ where
         .leptos_routes(&options, routes, move || shell(render_options.clone()))
         .nest_service(&format!("/{}", options.site_pkg_dir), files)
         .with_state(options)
+}
+
+/// The whole HTML document around the app's root component `root`: the page title, the
+/// viewport for phones, the site's stylesheet (`/pkg/<app>.css`) and the hydration scripts.
+/// What every app renders around its pages, so none carries its own copy.
+pub fn shell<Root, RootView>(
+    title: impl Into<String>,
+    root: Root,
+) -> impl Fn(LeptosOptions) -> leptos::prelude::AnyView + Clone + Send + Sync + 'static
+where
+    Root: Fn() -> RootView + Clone + Send + Sync + 'static,
+    RootView: IntoView + 'static,
+{
+    use leptos::prelude::*;
+    let title: String = title.into();
+    move |options: LeptosOptions| {
+        let stylesheet = format!("/{}/{}.css", options.site_pkg_dir, options.output_name);
+        let title = title.clone();
+        let root = root.clone();
+        view! {
+            <!DOCTYPE html>
+            <html lang="en">
+                <head>
+                    <meta charset="utf-8"/>
+                    <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                    <link rel="icon" href="data:,"/>
+                    <title>{title}</title>
+                    <link rel="stylesheet" href=stylesheet/>
+                    <HydrationScripts options/>
+                </head>
+                <body>{root()}</body>
+            </html>
+        }
+        .into_any()
+    }
 }
 
 /// The CSRF token of the request being rendered, for the `csrf_token` field of a plain HTML form

@@ -106,7 +106,7 @@ impl HandshakeBinder {
         let new_id = session.id().filter(|new| Some(*new) != id);
         if let Some(new) = new_id {
             // The socket's events carry the session the handshake made.
-            crate::bridge::set_cookie_in_header(
+            crate::net::set_cookie_in_header(
                 req.headers_mut(),
                 &self.config.cookie_name,
                 Some(&new.to_string()),

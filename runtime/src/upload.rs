@@ -22,10 +22,11 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::bridge::{EventBridge, SocketInfo, resolve_client, strip_upgrade_headers};
+use crate::bridge::{EventBridge, SocketInfo};
 use crate::middleware::Request;
+use crate::net::valid_token;
+use crate::net::{resolve_client, strip_upgrade_headers};
 use crate::settings::IpNet;
-use crate::socket::valid_token;
 use crate::tab_binding::{TabBinding, storage_key};
 
 pub use crate::protocol::TOKEN_HEADER;
@@ -88,7 +89,7 @@ pub(crate) async fn handle(bridge: &EventBridge, trusted: &[IpNet], req: Request
     if !valid_token(&token) {
         return bad_request(format!(
             "invalid header {TOKEN_HEADER}: expected {}",
-            crate::socket::TOKEN_RULE
+            crate::net::TOKEN_RULE
         ));
     }
     let Some(name) = header(&req, HANDLER_HEADER).map(str::to_owned) else {

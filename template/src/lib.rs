@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "ssr")]
 mod server;
 #[cfg(feature = "ssr")]
-pub use server::{DEFAULT_DATABASE, Db, Tenant, app, shell};
+pub use server::{DEFAULT_DATABASE, Db, Tenant, app};
 
 /// The count this tab sees and changes.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

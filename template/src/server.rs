@@ -3,7 +3,6 @@
 use ferrule::db::sea_orm_migration_prelude::{MigrationTrait, MigratorTrait, async_trait};
 use ferrule::middleware::{self, Next, Request, Response};
 use ferrule::{App, EventContext, Handlers, State};
-use leptos::prelude::*;
 
 use crate::notes::NotesState;
 use crate::{CounterState, Increment};
@@ -62,26 +61,6 @@ impl State for CounterState {
     }
 }
 
-/// The whole HTML document around [`App`](crate::App): what the server renders for a page.
-pub fn shell(options: leptos::config::LeptosOptions) -> impl IntoView {
-    view! {
-        <!DOCTYPE html>
-        <html lang="en">
-            <head>
-                <meta charset="utf-8"/>
-                <meta name="viewport" content="width=device-width, initial-scale=1"/>
-                <link rel="icon" href="data:,"/>
-                <title>"{{project-name}}"</title>
-                <link rel="stylesheet" href="/pkg/{{crate_name}}.css"/>
-                <HydrationScripts options/>
-            </head>
-            <body>
-                <crate::App/>
-            </body>
-        </html>
-    }
-}
-
 /// The app on database `db` (sessions and users live there).
 pub fn app(db: ferrule::db::sea_orm::DatabaseConnection) -> App {
     let options = ferrule::ssr::site_options("{{crate_name}}");
@@ -108,5 +87,9 @@ pub fn app(db: ferrule::db::sea_orm::DatabaseConnection) -> App {
             "/login",
         ))
 {% endif %}        // ferrule:middleware (`ferrule generate` adds middleware above this line)
-        .merge(ferrule::ssr::pages(options, shell, crate::App))
+        .merge(ferrule::ssr::pages(
+            options,
+            ferrule::ssr::shell("{{project-name}}", crate::App),
+            crate::App,
+        ))
 }

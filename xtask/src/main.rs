@@ -4,15 +4,17 @@
 //! with the real PostgreSQL and Redis servers when they are reachable. Where they are not, it
 //! says so loudly and the tests that need them skip; with `CI=true` their absence fails the run.
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use ferrule_cli::new::Database;
+use ferrule_cli::tools::{cargo, reachable};
 
 mod bench;
+mod layers;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -67,10 +69,6 @@ fn main() -> Result<()> {
             }
         }
     }
-}
-
-fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
 }
 
 fn run(what: &str, cmd: &mut Command) -> Result<()> {
@@ -217,11 +215,6 @@ fn has_wasm_target() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("wasm32-unknown-unknown"))
 }
 
-fn reachable(addr: &str) -> bool {
-    let addr: SocketAddr = addr.parse().expect("static address");
-    TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
-}
-
 /// Finds the real servers and tells the tests where they are through the environment.
 fn services(cmd: &mut Command) -> Result<()> {
     let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
@@ -259,6 +252,7 @@ fn test() -> Result<()> {
         "cargo fmt --check",
         cargo().args(["fmt", "--all", "--", "--check"]),
     )?;
+    layers::check(&root()?)?;
     run(
         "cargo clippy -D warnings",
         cargo().args([

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "ssr")]
 pub mod server;
 #[cfg(feature = "ssr")]
-pub use server::{ChatOptions, app, shell};
+pub use server::{ChatOptions, app};
 
 /// The client event of a message said in the tab's room: `{"author", "text"}`.
 pub const MESSAGE: &str = "chat.message";

@@ -11,7 +11,6 @@ use ferrule::lifespan::OnPanic;
 use ferrule::middleware::{self, Next, Request};
 use ferrule::rooms::Rooms;
 use ferrule::{App, ClientEvent, EventContext, Handlers, State};
-use leptos::prelude::*;
 use serde_json::json;
 
 use crate::{ChatState, Here, JoinRoom, LeaveRoom, MESSAGE, Message, PRESENCE, Say};
@@ -273,26 +272,6 @@ pub async fn bot_post(
     rooms.broadcast(&room_key("lobby"), vec![event]).await
 }
 
-/// The whole HTML document around [`App`](crate::App): what the server renders for a page.
-pub fn shell(options: leptos::config::LeptosOptions) -> impl IntoView {
-    view! {
-        <!DOCTYPE html>
-        <html lang="en">
-            <head>
-                <meta charset="utf-8"/>
-                <meta name="viewport" content="width=device-width, initial-scale=1"/>
-                <link rel="icon" href="data:,"/>
-                <title>"Chat"</title>
-                <link rel="stylesheet" href="/pkg/chat.css"/>
-                <HydrationScripts options/>
-            </head>
-            <body>
-                <crate::App/>
-            </body>
-        </html>
-    }
-}
-
 /// The chat on database `db`, with its two tasks. For several processes, add
 /// `state_manager(RedisStateManager)` and `broadcast_over_redis(..)` (as `main.rs` does when
 /// `REDIS_URL` is set): presence and history live in the database every process shares.
@@ -352,5 +331,9 @@ pub fn app(db: DatabaseConnection, options: ChatOptions) -> App {
         }
         None => app,
     };
-    app.merge(ferrule::ssr::pages(site, shell, crate::App))
+    app.merge(ferrule::ssr::pages(
+        site,
+        ferrule::ssr::shell("Chat", crate::App),
+        crate::App,
+    ))
 }

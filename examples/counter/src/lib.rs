@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "ssr")]
 mod server;
 #[cfg(feature = "ssr")]
-pub use server::{app, shell};
+pub use server::app;
 
 // ANCHOR: state
 /// The count every tab sees and changes.

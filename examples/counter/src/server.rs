@@ -4,7 +4,6 @@ use std::time::Instant;
 
 use ferrule::middleware::{self, Next, Request, Response};
 use ferrule::{App, EventContext, Handlers, State};
-use leptos::prelude::*;
 
 use crate::{Add, CounterState, Increment, Reset};
 
@@ -59,26 +58,6 @@ async fn timing(req: Request, next: Next) -> Result<Response, ferrule::Error> {
 }
 // ANCHOR_END: timing
 
-/// The whole HTML document around [`App`](crate::App): what the server renders for a page.
-pub fn shell(options: leptos::config::LeptosOptions) -> impl IntoView {
-    view! {
-        <!DOCTYPE html>
-        <html lang="en">
-            <head>
-                <meta charset="utf-8"/>
-                <meta name="viewport" content="width=device-width, initial-scale=1"/>
-                <link rel="icon" href="data:,"/>
-                <title>"Ferrule counter"</title>
-                <link rel="stylesheet" href="/pkg/counter.css"/>
-                <HydrationScripts options/>
-            </head>
-            <body>
-                <crate::App/>
-            </body>
-        </html>
-    }
-}
-
 /// The counter app on database `db` (sessions and users live there).
 pub fn app(db: ferrule::db::sea_orm::DatabaseConnection) -> App {
     let options = ferrule::ssr::site_options("counter");
@@ -93,5 +72,9 @@ pub fn app(db: ferrule::db::sea_orm::DatabaseConnection) -> App {
             &["/private"],
             "/login",
         ))
-        .merge(ferrule::ssr::pages(options, shell, crate::App))
+        .merge(ferrule::ssr::pages(
+            options,
+            ferrule::ssr::shell("Ferrule counter", crate::App),
+            crate::App,
+        ))
 }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "ssr")]
 pub mod server;
 #[cfg(feature = "ssr")]
-pub use server::{app, shell};
+pub use server::app;
 
 /// A product as pages show it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

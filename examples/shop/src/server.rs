@@ -8,7 +8,6 @@ use ferrule::db::sea_orm::{
 };
 use ferrule::middleware::{self, Next, Request, Response};
 use ferrule::{App, ClientEvent, CurrentUser, EventContext, Handlers, State};
-use leptos::prelude::*;
 
 use crate::{
     AddItem, BillingState, CartLine, CartState, ListOrders, LoadCart, LoadProfile, OrderState,
@@ -326,26 +325,6 @@ impl State for OrderState {
     }
 }
 
-/// The whole HTML document around [`App`](crate::App): what the server renders for a page.
-pub fn shell(options: leptos::config::LeptosOptions) -> impl IntoView {
-    view! {
-        <!DOCTYPE html>
-        <html lang="en">
-            <head>
-                <meta charset="utf-8"/>
-                <meta name="viewport" content="width=device-width, initial-scale=1"/>
-                <link rel="icon" href="data:,"/>
-                <title>"Shop"</title>
-                <link rel="stylesheet" href="/pkg/shop.css"/>
-                <HydrationScripts options/>
-            </head>
-            <body>
-                <crate::App/>
-            </body>
-        </html>
-    }
-}
-
 // ANCHOR: app
 /// The shop on database `db`. The chain: Ferrule's session, CSRF and auth, then the database
 /// handle, `login_required` (public `/login`, `/register`, `/about`), `tenant`, `banned_user`.
@@ -373,7 +352,11 @@ pub fn app(db: DatabaseConnection) -> App {
         ))
         .middleware(middleware::from_fn("tenant", tenant))
         .middleware(middleware::from_fn("banned_user", banned_user))
-        .merge(ferrule::ssr::pages(options, shell, crate::App))
+        .merge(ferrule::ssr::pages(
+            options,
+            ferrule::ssr::shell("Shop", crate::App),
+            crate::App,
+        ))
 }
 // ANCHOR_END: app
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "ssr")]
 mod server;
 #[cfg(feature = "ssr")]
-pub use server::{MediaDir, app, app_with_media, shell};
+pub use server::{MediaDir, app, app_with_media};
 
 /// The tab's avatar, as the server last accepted it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

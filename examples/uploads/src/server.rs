@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use ferrule::middleware::{self, Next, Request};
 use ferrule::upload::UploadedFile;
 use ferrule::{App, ClientEvent, EventContext, Handlers, State, ToastLevel};
-use leptos::prelude::*;
 
 use crate::{AvatarState, SetAvatar};
 
@@ -75,26 +74,6 @@ impl State for AvatarState {
 }
 // ANCHOR_END: handler
 
-/// The whole HTML document around [`App`](crate::App).
-pub fn shell(options: leptos::config::LeptosOptions) -> impl IntoView {
-    view! {
-        <!DOCTYPE html>
-        <html lang="en">
-            <head>
-                <meta charset="utf-8"/>
-                <meta name="viewport" content="width=device-width, initial-scale=1"/>
-                <link rel="icon" href="data:,"/>
-                <title>"Ferrule uploads"</title>
-                <link rel="stylesheet" href="/pkg/uploads.css"/>
-                <HydrationScripts options/>
-            </head>
-            <body>
-                <crate::App/>
-            </body>
-        </html>
-    }
-}
-
 /// The uploads app on database `db`, keeping avatars in `media/` of the working directory.
 pub fn app(db: ferrule::db::sea_orm::DatabaseConnection) -> App {
     app_with_media(db, PathBuf::from("media"))
@@ -114,5 +93,9 @@ pub fn app_with_media(db: ferrule::db::sea_orm::DatabaseConnection, media: PathB
                 next.run(req)
             },
         ))
-        .merge(ferrule::ssr::pages(options, shell, crate::App))
+        .merge(ferrule::ssr::pages(
+            options,
+            ferrule::ssr::shell("Ferrule uploads", crate::App),
+            crate::App,
+        ))
 }

@@ -19,8 +19,8 @@ use serde_json::{Value, json};
 use tower_sessions::Session;
 
 use super::{Auth, AuthError, CurrentUser, NewUser};
-use crate::context::ClientAddr;
 use crate::middleware::{Request, Response};
+use crate::net::ClientAddr;
 
 /// The message for every failed login.
 pub const WRONG_CREDENTIALS: &str = "Wrong username or password.";
@@ -370,7 +370,7 @@ async fn exchange(s: AuthRoutes, req: Request) -> Response {
         .and_then(|v| v.to_str().ok());
     // The cookie as sent: the session it names is gone (the login replaced it), so the
     // session middleware no longer reports its id.
-    let from = crate::csrf::cookie_in(&parts.headers, &s.cookie_name);
+    let from = crate::net::cookie_in(&parts.headers, &s.cookie_name);
     let id = match s.codes.redeem(code, tab, from.as_deref()).await {
         Ok(Ok(id)) => id,
         Ok(Err(refused)) => return error(StatusCode::BAD_REQUEST, &refused.to_string()),

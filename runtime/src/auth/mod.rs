@@ -123,18 +123,3 @@ impl AuthState {
         }
     }
 }
-
-impl crate::State for AuthState {
-    const NAME: Option<&'static str> = Some("auth_state");
-    const TIER: Option<crate::Tier> = Some(crate::Tier::AuthOnly);
-    fn handlers(h: &mut crate::Handlers<Self>) {
-        h.on("refresh", Self::refresh);
-    }
-}
-
-impl AuthState {
-    /// Re-reads the user; the bridge ships the difference.
-    async fn refresh(&mut self, ctx: crate::EventContext) {
-        *self = Self::of(&ctx.user());
-    }
-}

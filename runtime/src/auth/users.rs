@@ -358,11 +358,7 @@ impl Auth {
         username: &str,
         password: &str,
     ) -> Result<Option<User>, AuthError> {
-        let ip = crate::context::current_request().and_then(|r| {
-            r.extensions
-                .get::<crate::context::ClientAddr>()
-                .map(|c| c.ip)
-        });
+        let ip = crate::net::current_client().map(|c| c.ip);
         self.authenticate_from(ip, username, password).await
     }
 

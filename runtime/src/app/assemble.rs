@@ -1,0 +1,290 @@
+//! Assembly: the registered states checked into a registry, the built-in auth installed, and
+//! everything put together into one axum router with the socket layer and the bridge.
+
+use super::*;
+
+impl App {
+    /// The routes document `/_all_routes` serves and `routes` prints.
+    pub(super) fn routes_doc(&self, registry: &StateRegistry) -> serde_json::Value {
+        let states: BTreeMap<&str, Vec<&str>> = registry
+            .by_name
+            .iter()
+            .map(|(name, e)| {
+                (
+                    name.as_str(),
+                    e.handlers.keys().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        let http: Vec<&str> = self.routes.iter().map(String::as_str).collect();
+        json!({
+            "reserved": RESERVED,
+            "http": http,
+            "states": states,
+            "middleware": self.chain.names().collect::<Vec<_>>(),
+        })
+    }
+
+    pub(super) fn registry(&self) -> Result<StateRegistry, BuildError> {
+        let mut registry = StateRegistry::default();
+        for entry in &self.states {
+            entry.check().map_err(BuildError::State)?;
+            if registry.by_name.contains_key(&entry.name) {
+                return Err(BuildError::State(format!(
+                    "state `{}` is registered twice (two types with one name? set State::NAME)",
+                    entry.name
+                )));
+            }
+            let entry = entry.clone();
+            registry.by_name.insert(entry.name.clone(), Arc::new(entry));
+        }
+        Ok(registry)
+    }
+
+    /// Assembles the whole app as one axum router (serve it with connect info for client
+    /// addresses: `into_make_service_with_connect_info::<SocketAddr>()`). Startup and shutdown
+    /// hooks and background tasks run only with [`App::serve`] and
+    /// [`App::serve_with_shutdown`]. With [`App::broadcast_over_redis`], call it inside a tokio
+    /// runtime: the Redis subscriptions start in the background.
+    pub fn into_router(self) -> Result<Router, BuildError> {
+        let built = self.build()?;
+        if let Some(init) = built.init {
+            // Broadcasts over Redis subscribe in the background here; `serve` waits for it.
+            tokio::spawn(async move {
+                if let Err(e) = init.await {
+                    tracing::error!(error = %e, "broadcasts between nodes will not work");
+                }
+            });
+        }
+        Ok(built.router)
+    }
+
+    pub(super) fn build(mut self) -> Result<Built, BuildError> {
+        let settings = self.resolved_settings()?.clone();
+        for path in &self.routes {
+            if RESERVED
+                .iter()
+                .any(|r| path == r || path.starts_with(&format!("{r}/")))
+            {
+                return Err(BuildError::ReservedRoute(path.clone()));
+            }
+        }
+        for skipped in &settings.event_middleware_skip {
+            if !self.chain.names().any(|n| n == skipped) {
+                tracing::debug!(middleware = %skipped, "event_middleware_skip names a middleware the chain does not have");
+            }
+        }
+        let (follow, binder) = self.install_auth(&settings).unzip();
+        let registry = self.registry()?;
+        let doc = Arc::new((!settings.is_production()).then(|| self.routes_doc(&registry)));
+        let trusted = settings.proxies()?;
+        let manager: Arc<dyn StateManager> = match self.manager.take() {
+            Some(m) => m,
+            None => {
+                let memory = Arc::new(MemoryStateManager::default());
+                let weak = Arc::downgrade(&memory);
+                self.lifespan.tasks.push(TaskSpec::new(
+                    "state sweeper",
+                    OnPanic::Restart,
+                    move |cancel| sweep_states(weak.clone(), cancel),
+                ));
+                memory
+            }
+        };
+        let bridge = EventBridge::new(
+            settings.clone(),
+            registry,
+            manager,
+            &self.chain,
+            follow,
+            self.rooms.clone(),
+        );
+        let env = Arc::new(SocketEnv {
+            bridge: bridge.clone(),
+            trusted: trusted.clone(),
+            // As long as the heartbeat gives a silent client before closing its socket.
+            patience_ms: settings.ping_interval_ms + settings.ping_timeout_ms,
+            max_per_client: settings.max_sockets_per_client,
+            per_client: Arc::default(),
+        });
+        let http = self.router.layer(self.chain.clone().into_layer());
+        let origins = OriginPolicy {
+            allowed: settings.allowed_origins.clone().into(),
+        };
+        let trusted = Arc::new(trusted);
+        let base = reserved_routes(doc, bridge.clone(), trusted.clone(), self.db.clone())
+            .merge(http_fallback(http, trusted));
+        #[cfg(feature = "redis")]
+        let redis = self.redis_broadcast.take();
+        #[cfg(not(feature = "redis"))]
+        let redis: Option<std::convert::Infallible> = None;
+        let (router, io, init) = match redis {
+            #[cfg(feature = "redis")]
+            Some(redis) => {
+                let builder =
+                    SocketIo::builder().with_adapter::<crate::rooms::RedisAdapter>(redis.ctr);
+                let (layer, io, init) = socket_server(builder, &settings, env);
+                let init: InitFuture = Box::pin(async move {
+                    init.await
+                        .map_err(|e| format!("cannot subscribe to Redis for broadcasts: {e}"))
+                });
+                (base.layer(layer), crate::rooms::Io::Redis(io), Some(init))
+            }
+            #[cfg(not(feature = "redis"))]
+            Some(never) => match never {},
+            None => {
+                let (layer, io, ()) = socket_server(SocketIo::builder(), &settings, env);
+                (base.layer(layer), crate::rooms::Io::Local(io), None)
+            }
+        };
+        self.rooms.set(io.clone());
+        let headers = Arc::new(crate::dispatcher::security_header_list(&settings));
+        let session_cookie: Arc<str> = settings.session_cookie.as_str().into();
+        let hosts = crate::dispatcher::HostPolicy::new(&settings);
+        let router = match binder {
+            // Outside the socket layer, so the handshake sees the binding it resolves.
+            Some(binder) => router.layer(axum::middleware::from_fn(move |req, next| {
+                binder.clone().bind(req, next)
+            })),
+            None => router,
+        };
+        let router = router
+            .layer(axum::Extension(origins))
+            .layer(axum::middleware::from_fn(move |req, next| {
+                crate::dispatcher::check_host(hosts.clone(), req, next)
+            }))
+            .layer(axum::middleware::map_response(move |resp| {
+                crate::dispatcher::security_headers(headers.clone(), resp)
+            }))
+            .layer(axum::middleware::map_response(move |resp| {
+                crate::session::settle_session_cookie(session_cookie.clone(), resp)
+            }));
+        Ok(Built {
+            router,
+            io,
+            init,
+            bridge,
+            lifespan: self.lifespan,
+        })
+    }
+
+    /// With a database: the built-in middleware in front of the app's, the auth routes and
+    /// `auth_state`. Returns what the bridge needs to follow logins on sockets, and what binds
+    /// tabs to sessions at the socket handshake.
+    pub(super) fn install_auth(
+        &mut self,
+        settings: &Settings,
+    ) -> Option<(SessionFollow, HandshakeBinder)> {
+        let db = self.db.clone()?;
+        let cache = Duration::from_millis(settings.auth_cache_ms);
+        let store = SeaOrmStore::new(db.clone()).with_cache(cache);
+        let sweeper = store.clone();
+        self.lifespan.tasks.push(TaskSpec::new(
+            "session sweeper",
+            OnPanic::Restart,
+            move |cancel| {
+                let store = sweeper.clone();
+                async move { store.sweep_until(Duration::from_secs(600), cancel).await }
+            },
+        ));
+        let expiring = crate::db::expiring::Expiring::new(db.clone());
+        let sweeper = expiring.clone();
+        self.lifespan.tasks.push(TaskSpec::new(
+            "expired codes and counters sweeper",
+            OnPanic::Restart,
+            move |cancel| {
+                let expiring = sweeper.clone();
+                async move { expiring.sweep_until(Duration::from_secs(600), cancel).await }
+            },
+        ));
+        let auth = self.auth.clone().unwrap_or_else(|| Auth::new(db));
+        auth.set_cache_ttl(cache);
+        let config = SessionConfig {
+            cookie_name: settings.session_cookie.clone().into(),
+            secure: settings.secure_cookies,
+            ..SessionConfig::default()
+        };
+        let binder = HandshakeBinder::new(store.clone(), config.clone());
+        let mut chain = MiddlewareChain::new()
+            .with(session_middleware(store, &config))
+            .with(csrf_middleware(settings.secure_cookies))
+            .with(auth_middleware(auth.clone()));
+        for entry in self.chain.entries() {
+            chain.push(entry.clone());
+        }
+        self.chain = chain;
+        let codes = CookieCodes::new(expiring);
+        let routes = AuthRoutes::new(auth, codes.clone(), settings);
+        self.router = std::mem::take(&mut self.router).merge(routes.router());
+        for p in [
+            "/_auth/login",
+            "/_auth/logout",
+            "/_auth/register",
+            "/_auth/password",
+            "/_auth/session",
+        ] {
+            self.routes.push(p.to_owned());
+        }
+        if !self.states.iter().any(|s| s.name == "auth_state") {
+            self.states.push(StateEntry::of::<AuthState>());
+        }
+        Some((
+            SessionFollow {
+                codes,
+                cookie_name: settings.session_cookie.clone(),
+            },
+            binder,
+        ))
+    }
+}
+
+/// What [`App::build`] makes.
+pub(super) struct Built {
+    pub(super) router: Router,
+    pub(super) io: crate::rooms::Io,
+    /// Subscribing to the broadcast channels (Redis only); awaited before serving.
+    pub(super) init: Option<InitFuture>,
+    pub(super) bridge: Arc<EventBridge>,
+    pub(super) lifespan: Lifespan,
+}
+
+pub(super) type InitFuture = BoxFuture<'static, Result<(), String>>;
+
+/// The socket.io server on `/_event/` with the runtime's connect middleware, for adapter `A`.
+fn socket_server<A: socketioxide::adapter::Adapter + socketioxide_core::adapter::DefinedAdapter>(
+    builder: socketioxide::SocketIoBuilder<A>,
+    settings: &Settings,
+    env: Arc<SocketEnv>,
+) -> (
+    socketioxide::layer::SocketIoLayer<A>,
+    SocketIo<A>,
+    A::InitRes,
+) {
+    let (layer, io) = builder
+        .req_path(crate::protocol::EVENT_PATH)
+        .max_payload(settings.max_event_bytes as u64)
+        .ws_max_message_size(settings.max_event_bytes)
+        .ws_max_frame_size(settings.max_event_bytes)
+        .max_buffer_size(crate::socket::SEND_BUFFER)
+        .ping_interval(Duration::from_millis(settings.ping_interval_ms))
+        .ping_timeout(Duration::from_millis(settings.ping_timeout_ms))
+        .build_layer();
+    let init = io.ns("/", (async || {}).with(connect_middleware::<A>(env)));
+    (layer, io, init)
+}
+
+/// Drops idle tokens' states every minute until cancelled.
+async fn sweep_states(memory: std::sync::Weak<MemoryStateManager>, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = cancel.cancelled() => return,
+        }
+        let Some(m) = memory.upgrade() else { return };
+        let gone = m.sweep();
+        if gone > 0 {
+            tracing::debug!(gone, "dropped idle client states");
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! The [`App`] builder: states, middleware, HTTP routes and settings in, a router or a running
+//! server out.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::MethodRouter;
+use serde_json::json;
+use socketioxide::SocketIo;
+use socketioxide::handler::ConnectHandler;
+
+use futures_util::future::BoxFuture;
+use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm_migration::MigratorTrait;
+
+use crate::auth::http::{AuthRoutes, CookieCodes};
+use crate::auth::{Auth, AuthState, auth_middleware};
+use crate::bridge::{EventBridge, SessionFollow};
+use crate::csrf::csrf_middleware;
+use crate::dispatcher::{RESERVED, http_fallback, reserved_routes};
+use crate::lifespan::{CancellationToken, Lifespan, OnPanic, Supervisor, TaskSpec, run_hooks};
+use crate::middleware::{MiddlewareChain, Named};
+use crate::session::{SeaOrmStore, SessionConfig, session_middleware};
+use crate::settings::{Settings, SettingsError};
+use crate::socket::OriginPolicy;
+use crate::socket::{SocketEnv, connect_middleware};
+use crate::state::{MemoryStateManager, State, StateEntry, StateManager, StateRegistry};
+use crate::tab_binding::HandshakeBinder;
+
+mod assemble;
+mod cli;
+mod serve;
+
+pub use serve::shutdown_signal;
+
+/// Why an app could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Settings did not load or validate.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// A state is registered twice or cannot work as a state.
+    #[error("{0}")]
+    State(String),
+    /// A route collides with a path the dispatcher reserves.
+    #[error(
+        "route `{0}` is reserved by Ferrule (reserved: /_event, /_upload, /_health, /ping, /_all_routes)"
+    )]
+    ReservedRoute(String),
+}
+
+/// A Ferrule application under construction.
+pub struct App {
+    settings: Option<Settings>,
+    states: Vec<StateEntry>,
+    chain: MiddlewareChain,
+    router: Router,
+    routes: Vec<String>,
+    manager: Option<Arc<dyn StateManager>>,
+    db: Option<DatabaseConnection>,
+    auth: Option<Auth>,
+    lifespan: Lifespan,
+    app_migrations: Option<MigrateFn>,
+    rooms: crate::rooms::Rooms,
+    #[cfg(feature = "redis")]
+    redis_broadcast: Option<crate::rooms::RedisBroadcast>,
+}
+
+/// Runs an app's own migrations.
+type MigrateFn = fn(&DatabaseConnection) -> BoxFuture<'_, Result<(), DbErr>>;
+
+impl Default for App {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl App {
+    /// An app with no states, no middleware and no routes; settings load from `Ferrule.toml`
+    /// and the environment unless [`App::settings`] gives them.
+    pub fn new() -> Self {
+        Self {
+            settings: None,
+            states: Vec::new(),
+            chain: MiddlewareChain::new(),
+            router: Router::new(),
+            routes: Vec::new(),
+            manager: None,
+            db: None,
+            auth: None,
+            lifespan: Lifespan::default(),
+            app_migrations: None,
+            rooms: crate::rooms::Rooms::default(),
+            #[cfg(feature = "redis")]
+            redis_broadcast: None,
+        }
+    }
+
+    /// Broadcasts and room membership for code outside handlers (tasks, hooks); usable once the
+    /// server runs. Handlers use [`EventContext::join`](crate::EventContext::join) and
+    /// [`EventContext::broadcast`](crate::EventContext::broadcast).
+    pub fn rooms(&self) -> crate::rooms::Rooms {
+        self.rooms.clone()
+    }
+
+    /// Carries rooms and broadcasts between server processes through Redis, so a broadcast on
+    /// one node reaches the clients of all of them. Use it on every node, with one prefix.
+    #[cfg(feature = "redis")]
+    pub fn broadcast_over_redis(mut self, redis: crate::rooms::RedisBroadcast) -> Self {
+        self.redis_broadcast = Some(redis);
+        self
+    }
+
+    /// Keeps sessions and users in `db`: adds the session, CSRF and auth middleware at the
+    /// front of the chain, the `/_auth/*` endpoints, the built-in `auth_state`, and the
+    /// `migrate`, `createsuperuser` and `changepassword` commands.
+    pub fn database(mut self, db: DatabaseConnection) -> Self {
+        self.auth = Some(Auth::new(db.clone()));
+        self.db = Some(db);
+        self
+    }
+
+    /// The accounts service the app uses (after [`App::database`]). Changes made through it
+    /// (deactivation, passwords, groups) apply to the very next event, whatever `auth_cache_ms`.
+    pub fn auth(&self) -> Option<Auth> {
+        self.auth.clone()
+    }
+
+    /// The app's own sea-orm migrator, run by `migrate` after the runtime's.
+    pub fn migrations<M: MigratorTrait + 'static>(mut self) -> Self {
+        self.app_migrations = Some(|db| Box::pin(M::up(db, None)));
+        self
+    }
+
+    /// Runs the runtime's migrations, then the app's.
+    pub async fn migrate(&self) -> Result<(), DbErr> {
+        let db = self
+            .db
+            .as_ref()
+            .ok_or_else(|| DbErr::Custom("no database: call App::database first".into()))?;
+        crate::db::migrations::migrate(db).await?;
+        if let Some(app) = self.app_migrations {
+            app(db).await?;
+        }
+        Ok(())
+    }
+
+    /// Uses `settings` instead of loading them.
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings = Some(settings);
+        self
+    }
+
+    /// Registers state `S` and its handlers.
+    pub fn state<S: State>(mut self) -> Self {
+        self.states.push(StateEntry::of::<S>());
+        self
+    }
+
+    /// Appends a middleware to the chain (the first added runs outermost).
+    pub fn middleware(mut self, entry: Named) -> Self {
+        self.chain.push(entry);
+        self
+    }
+
+    /// Adds an HTTP route; it runs behind the middleware chain.
+    pub fn route(mut self, path: &str, method_router: MethodRouter) -> Self {
+        self.routes.push(path.to_owned());
+        self.router = self.router.route(path, method_router);
+        self
+    }
+
+    /// Merges a whole axum router (its routes are not listed by `/_all_routes`).
+    pub fn merge(mut self, router: Router) -> Self {
+        self.router = self.router.merge(router);
+        self
+    }
+
+    /// Stores states with `manager` instead of in memory.
+    pub fn state_manager(mut self, manager: impl StateManager) -> Self {
+        self.manager = Some(Arc::new(manager));
+        self
+    }
+
+    /// The settings this app will run with (loaded now if none were given).
+    pub fn resolved_settings(&mut self) -> Result<&Settings, BuildError> {
+        if self.settings.is_none() {
+            self.settings = Some(Settings::load()?);
+        }
+        Ok(self.settings.as_ref().expect("set above"))
+    }
+
+    /// Runs `hook` before the server accepts its first connection; an error stops the start.
+    pub fn on_startup<F, Fut>(mut self, name: &str, hook: F) -> Self
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), crate::Error>> + Send + 'static,
+    {
+        self.lifespan
+            .startup
+            .push((name.to_owned(), Box::new(move || Box::pin(hook()))));
+        self
+    }
+
+    /// Runs `hook` after the server stopped and its tasks ended.
+    pub fn on_shutdown<F, Fut>(mut self, name: &str, hook: F) -> Self
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), crate::Error>> + Send + 'static,
+    {
+        self.lifespan
+            .shutdown
+            .push((name.to_owned(), Box::new(move || Box::pin(hook()))));
+        self
+    }
+
+    /// Runs a background task for the server's lifetime; it should end soon after its
+    /// [`CancellationToken`](crate::lifespan::CancellationToken) is cancelled.
+    pub fn task<F, Fut>(mut self, name: &str, on_panic: OnPanic, task: F) -> Self
+    where
+        F: Fn(crate::lifespan::CancellationToken) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.lifespan
+            .tasks
+            .push(TaskSpec::new(name, on_panic, task));
+        self
+    }
+}

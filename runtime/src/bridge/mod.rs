@@ -1,0 +1,364 @@
+//! The event bridge: every socket event becomes an `http::Request`, goes through the app's
+//! middleware chain with the handler innermost, and comes back as a [`StateUpdate`].
+//!
+//! The steps, in the order `handle` runs them:
+//! 1. decode the [`Event`]; find its state and handler; decode the payload (errors → `_error`);
+//! 2. build the request from the socket handshake and the event's `router_data`;
+//! 3. lock the token's states (events of one token run in order);
+//! 4. run the chain for the state's tier, the handler innermost, bound in the task-local
+//!    [`EventContext`]; the handler works on a copy of the state;
+//! 5. apply the policies: a 3xx from middleware → `_redirect`; an error → toast; a handler
+//!    error or panic → toast and the state stays as it was;
+//! 6. commit the copy and ship the fields that changed.
+
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+
+use crate::Error;
+use crate::auth::guard::{Guard, denial};
+use crate::auth::http::CookieCodes;
+use crate::auth::{AuthState, CurrentUser};
+use crate::context::{EventContext, EventInfo, Form, ResponseHead};
+use crate::in_flight::{InFlight, InFlightGuard};
+use crate::metrics::{self, Phase};
+use crate::middleware::{MiddlewareChain, Request, Response, Stack};
+use crate::net::{ClientAddr, set_cookie_in_header};
+use crate::protocol::{ClientEvent, Event, HYDRATE, StateUpdate, ToastLevel};
+use crate::settings::{Settings, Tier};
+use crate::state::{
+    AnyState, PreparedCall, RunOutcome, StateEntry, StateManager, StateRegistry, delta,
+};
+use crate::tab_binding::{TabBinding, storage_key};
+
+mod hydrate;
+mod pipeline;
+mod request;
+mod session_follow;
+
+/// What the bridge knows about a socket from its handshake.
+#[derive(Debug, Clone)]
+pub(crate) struct SocketInfo {
+    /// Where the tab's states are kept: its token bound to its session (see
+    /// [`crate::tab_binding`]); it changes when the tab's own login or logout rebinds it.
+    pub(crate) token: String,
+    /// The token the client presented, the key of states that are not session-bound.
+    pub(crate) client_token: String,
+    /// The binding of the socket's session; `None` without sessions.
+    pub(crate) binding: Option<TabBinding>,
+    /// The session cookies the tab's browser may hold, newest last: the handshake's, then
+    /// those handed over after logins and logouts on this socket (a code is good only there).
+    pub(crate) browser_sessions: Vec<Option<String>>,
+    /// The client's page load; with it, events resent after a reconnect are applied once.
+    pub(crate) epoch: Option<String>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) client: ClientAddr,
+    pub(crate) peer: Option<SocketAddr>,
+}
+
+impl SocketInfo {
+    /// The rooms every socket of this tab is in, for pushes: its bound key's and its token's
+    /// (pushes of states that are not session-bound).
+    pub(crate) fn tab_rooms(&self) -> Vec<String> {
+        let mut rooms = vec![crate::net::tab_room(&self.token)];
+        if self.client_token != self.token {
+            rooms.push(crate::net::tab_room(&self.client_token));
+        }
+        rooms
+    }
+
+    /// The key of `entry`'s states for this socket.
+    fn key_for(&self, entry: &StateEntry) -> &str {
+        if entry.session_bound {
+            &self.token
+        } else {
+            &self.client_token
+        }
+    }
+}
+
+/// The bridge, reachable from a running event (put into the request's extensions), for
+/// background handlers.
+#[derive(Clone)]
+pub(crate) struct BridgeRef(pub(crate) Weak<EventBridge>);
+
+/// What the bridge needs to move a socket's session after a login or logout in a handler.
+#[derive(Clone)]
+pub(crate) struct SessionFollow {
+    pub(crate) codes: CookieCodes,
+    pub(crate) cookie_name: String,
+}
+
+/// Runs events through the chain and the handlers.
+pub(crate) struct EventBridge {
+    me: Weak<Self>,
+    shutdown: tokio_util::sync::CancellationToken,
+    abort: tokio_util::sync::CancellationToken,
+    rooms: crate::rooms::Rooms,
+    work: Arc<InFlight>,
+    follow: Option<SessionFollow>,
+    settings: Settings,
+    registry: StateRegistry,
+    manager: Arc<dyn StateManager>,
+    full: Stack,
+    auth_only: Stack,
+    none: Stack,
+}
+
+impl EventBridge {
+    pub(crate) fn new(
+        settings: Settings,
+        registry: StateRegistry,
+        manager: Arc<dyn StateManager>,
+        chain: &MiddlewareChain,
+        follow: Option<SessionFollow>,
+        rooms: crate::rooms::Rooms,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|me| {
+            Self::build(
+                me.clone(),
+                settings,
+                registry,
+                manager,
+                chain,
+                follow,
+                rooms,
+            )
+        })
+    }
+
+    fn build(
+        me: Weak<Self>,
+        settings: Settings,
+        registry: StateRegistry,
+        manager: Arc<dyn StateManager>,
+        chain: &MiddlewareChain,
+        follow: Option<SessionFollow>,
+        rooms: crate::rooms::Rooms,
+    ) -> Self {
+        let skip = &settings.event_middleware_skip;
+        Self {
+            me,
+            shutdown: tokio_util::sync::CancellationToken::new(),
+            abort: tokio_util::sync::CancellationToken::new(),
+            rooms,
+            work: Arc::default(),
+            follow,
+            full: chain.event_stack(Tier::Full, skip),
+            auth_only: chain.event_stack(Tier::AuthOnly, skip),
+            none: chain.event_stack(Tier::None, skip),
+            settings,
+            registry,
+            manager,
+        }
+    }
+
+    /// Handles an upload's event (its payload describes the files already on disk), counted
+    /// as in flight so a shutdown waits for it.
+    pub(crate) async fn handle_upload(&self, socket: &mut SocketInfo, raw: Value) -> StateUpdate {
+        let _guard = self.work.enter();
+        self.handle(socket, raw, true).await
+    }
+
+    /// Checks that `name` is a registered upload handler.
+    pub(crate) fn check_upload_target(&self, name: &str) -> Result<(), String> {
+        let (state, handler) = name
+            .split_once('.')
+            .ok_or_else(|| format!("`{name}` must be `<state>.<handler>`"))?;
+        let entry = self
+            .registry
+            .by_name
+            .get(state)
+            .ok_or_else(|| format!("unknown state `{state}`"))?;
+        if !entry.uploads.contains(handler) {
+            return Err(format!("`{name}` is not an upload handler"));
+        }
+        Ok(())
+    }
+
+    /// The key of the states event `name` changes for `socket` (pushes go to its tab room).
+    pub(crate) fn key_of<'a>(&self, socket: &'a SocketInfo, name: &str) -> &'a str {
+        let state = name.split_once('.').map_or(name, |(s, _)| s);
+        match self.registry.by_name.get(state) {
+            Some(entry) => socket.key_for(entry),
+            None => &socket.token,
+        }
+    }
+
+    /// Where uploads are spooled.
+    pub(crate) fn upload_dir(&self) -> std::path::PathBuf {
+        self.settings
+            .upload_dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir)
+    }
+
+    /// (per file, per request) upload limits in bytes.
+    pub(crate) fn upload_limits(&self) -> (u64, u64) {
+        (
+            self.settings.upload_max_file_bytes,
+            self.settings.upload_max_request_bytes,
+        )
+    }
+
+    /// Sends `update` to every socket of tab `token` (on every node when rooms go over Redis).
+    pub(crate) async fn push_to_tab(&self, token: &str, update: &StateUpdate) {
+        let room = crate::net::tab_room(token);
+        if let Err(e) = self.rooms.emit_to(room, update).await {
+            // A socket whose send buffer is full misses the push; the tab has the state again
+            // at its next resync (every reconnect).
+            tracing::warn!(error = %e, "could not push an update to a tab");
+        }
+    }
+
+    /// The rooms and broadcasts of this server.
+    pub(crate) fn rooms(&self) -> &crate::rooms::Rooms {
+        &self.rooms
+    }
+
+    /// Puts tab `token` into `room` now and records it with the tab's states.
+    pub(crate) async fn join_room(&self, token: &str, room: &str) -> Result<(), Error> {
+        let mut lock = self.manager.lock(token).await?;
+        pipeline::record_rooms(
+            lock.states(),
+            &[crate::rooms::RoomOp::Join(room.to_owned())],
+        );
+        lock.release().await?;
+        self.rooms.join_tab(token, &[room.to_owned()]).await
+    }
+
+    /// Cancelled when the server begins to shut down (background handlers watch it).
+    pub(crate) fn shutdown_token(&self) -> &tokio_util::sync::CancellationToken {
+        &self.shutdown
+    }
+
+    /// Asks the state store outside this process whether it answers (`None`: states are in memory).
+    pub(crate) async fn ping_states(&self) -> Option<Result<(), Error>> {
+        self.manager.ping().await
+    }
+
+    /// The settings the app runs with.
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Cancelled when the grace time of a shutdown is over: queued events are given up.
+    pub(crate) fn abort_token(&self) -> &tokio_util::sync::CancellationToken {
+        &self.abort
+    }
+
+    /// Counts one piece of work (a queued event, an upload) as in flight until the guard drops.
+    pub(crate) fn enter(&self) -> InFlightGuard {
+        self.work.enter()
+    }
+
+    /// Runs `fut` detached, counted as in flight so shutdown waits for it.
+    pub(crate) fn track(&self, fut: impl Future<Output = ()> + Send + 'static) {
+        let guard = self.work.enter();
+        tokio::spawn(async move {
+            fut.await;
+            drop(guard);
+        });
+    }
+
+    /// Locks `token`'s states, applies `f` to a copy of state `name`, commits it and returns
+    /// the update to push (`id: null`).
+    pub(crate) async fn with_state<R>(
+        &self,
+        token: &str,
+        name: &str,
+        f: impl FnOnce(&mut dyn AnyState) -> R,
+    ) -> Result<(StateUpdate, R), Error> {
+        let entry = self
+            .registry
+            .by_name
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::internal(format!("state `{name}` is not registered")))?;
+        let mut lock = self.manager.lock(token).await?;
+        let result = (|| {
+            let slot = lock.states().slot(&entry)?;
+            let mut working = slot.state.clone_box();
+            let out = f(working.as_mut());
+            let new_json = working.to_json()?;
+            let changed = delta(&slot.json, &new_json);
+            slot.state = working;
+            slot.json = new_json;
+            let mut update = StateUpdate::final_for(None);
+            if !changed.is_empty() {
+                update.delta.insert(entry.name.clone(), changed);
+            }
+            Ok::<_, Error>((update, out))
+        })();
+        lock.release().await?;
+        result
+    }
+
+    /// Waits until no event is queued or running, up to `limit`; `false` if some still were.
+    pub(crate) async fn drain(&self, limit: Duration) -> bool {
+        self.work.wait_idle(limit).await
+    }
+
+    /// Whether events of `entry` go through the middleware that resolves users.
+    fn resolves_users(&self, entry: &StateEntry) -> bool {
+        self.settings.run_middleware_chain
+            && entry.tier.unwrap_or(self.settings.default_tier) != Tier::None
+    }
+
+    fn stack_for(&self, entry: &StateEntry) -> &Stack {
+        if !self.settings.run_middleware_chain {
+            return &self.none;
+        }
+        match entry.tier.unwrap_or(self.settings.default_tier) {
+            Tier::Full => &self.full,
+            Tier::AuthOnly => &self.auth_only,
+            Tier::None => &self.none,
+        }
+    }
+}
+
+/// Puts every field of `entry`'s state into `update` (a resync), or the error toast.
+fn ship_in_full(
+    states: &mut crate::state::TokenStates,
+    entry: &StateEntry,
+    update: &mut StateUpdate,
+) {
+    match states.slot(entry) {
+        Ok(slot) => {
+            if let Value::Object(fields) = &slot.json {
+                update.delta.insert(entry.name.clone(), fields.clone());
+            }
+        }
+        Err(e) => update.events.push(toast_for(&e)),
+    }
+}
+
+/// Name of the client event carrying the one-time cookie code.
+pub(crate) const SESSION_EVENT: &str = "_session";
+const AUTH_STATE: &str = "auth_state";
+
+fn protocol_error(id: Option<u64>, message: String) -> StateUpdate {
+    tracing::debug!(%message, "event refused");
+    let mut u = StateUpdate::final_for(id);
+    u.events.push(ClientEvent::error(message));
+    u
+}
+
+fn internal_error(id: Option<u64>, event: &str, what: &str, e: &Error) -> StateUpdate {
+    tracing::error!(event, error = %e, "{what} failed");
+    let mut u = StateUpdate::final_for(id);
+    u.events.push(toast_for(e));
+    u
+}
+
+fn toast_for(e: &Error) -> ClientEvent {
+    ClientEvent::toast(ToastLevel::Error, e.public_message())
+}

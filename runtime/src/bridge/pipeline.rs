@@ -1,0 +1,477 @@
+//! Steps 1 and 3 to 6 of an event: decode, lock, run the chain with the handler innermost,
+//! apply the policies to what came back, commit and answer.
+
+use super::*;
+
+/// Marks the response the event endpoint returns, so the bridge knows the handler ran.
+#[derive(Clone, Copy)]
+struct HandlerRan;
+
+type Pending = Arc<Mutex<Option<(PreparedCall, Box<dyn AnyState>)>>>;
+/// How the handler ended inside the chain: its new state and events, or a failure.
+type HandlerDone = Result<(Box<dyn AnyState>, Vec<ClientEvent>), ()>;
+type Finished = Arc<Mutex<Option<HandlerDone>>>;
+
+impl EventBridge {
+    /// Handles one raw event and returns the final update for it.
+    pub(crate) async fn handle(
+        &self,
+        socket: &mut SocketInfo,
+        raw: Value,
+        via_upload: bool,
+    ) -> StateUpdate {
+        let decode_started = Instant::now();
+        let id = raw.get("id").and_then(Value::as_u64);
+        let event: Event = match serde_path_to_error::deserialize(raw) {
+            Ok(e) => e,
+            Err(e) => {
+                let path = e.path().to_string();
+                let msg = if path == "." {
+                    format!("malformed event: {}", e.inner())
+                } else {
+                    format!("malformed event: `{path}`: {}", e.inner())
+                };
+                return protocol_error(id, msg);
+            }
+        };
+        if event.name == HYDRATE {
+            return self.hydrate(socket, &event).await;
+        }
+        let Some((state_name, handler_name)) = event.target() else {
+            return protocol_error(
+                id,
+                format!("event name `{}` must be `<state>.<handler>`", event.name),
+            );
+        };
+        let Some(entry) = self.registry.by_name.get(state_name).cloned() else {
+            return protocol_error(id, format!("unknown state `{state_name}`"));
+        };
+        let Some(handler) = entry.handlers.get(handler_name).cloned() else {
+            // In production the answer does not list what else there is to call.
+            if self.settings.is_production() {
+                return protocol_error(
+                    id,
+                    format!("state `{state_name}` has no handler `{handler_name}`"),
+                );
+            }
+            let known: Vec<&str> = entry.handlers.keys().map(String::as_str).collect();
+            return protocol_error(
+                id,
+                format!(
+                    "state `{state_name}` has no handler `{handler_name}` (it has: {})",
+                    known.join(", ")
+                ),
+            );
+        };
+        if entry.uploads.contains(handler_name) && !via_upload {
+            return protocol_error(
+                id,
+                format!("`{}` takes files: POST them to /_upload", event.name),
+            );
+        }
+        let call = match handler.prepare(event.payload.clone()) {
+            Ok(call) => call,
+            Err(why) => {
+                return protocol_error(id, format!("invalid payload for `{}`: {why}", event.name));
+            }
+        };
+        metrics::record(Phase::Decode, decode_started);
+        let build_started = Instant::now();
+        let req = match self.build_request(socket, &event) {
+            Ok(req) => req,
+            Err(why) => return protocol_error(id, why),
+        };
+
+        metrics::record(Phase::BuildRequest, build_started);
+        let lock_started = Instant::now();
+        let key = socket.key_for(&entry).to_owned();
+        let mut lock = match self.manager.lock(&key).await {
+            Ok(lock) => lock,
+            Err(e) => return internal_error(id, &event.name, "state manager", &e),
+        };
+        metrics::record(Phase::Lock, lock_started);
+        if let Some(replay) = socket
+            .epoch
+            .as_deref()
+            .and_then(|epoch| lock.states().answered_before(epoch, event.id))
+        {
+            // Sent again after a reconnect, and handled before: the answer it had, with the
+            // state as it is now; never run twice.
+            tracing::debug!(event = %event.name, id = event.id, "resent event answered again");
+            let mut update = StateUpdate::final_for(Some(event.id));
+            update.events = replay;
+            ship_in_full(lock.states(), &entry, &mut update);
+            if let Err(e) = lock.release().await {
+                update.events.push(toast_for(&e));
+            }
+            return update;
+        }
+        let working = match lock.states().slot(&entry) {
+            Ok(slot) => slot.state.clone_box(),
+            Err(e) => {
+                let _ = lock.release().await;
+                return internal_error(id, &event.name, "state", &e);
+            }
+        };
+        let info = EventInfo {
+            id: Some(event.id),
+            name: event.name.clone(),
+            token: key.clone(),
+        };
+        let guards = entry.guards.get(handler_name).cloned();
+        let outcome = {
+            let rebuild = || self.build_request(socket, &event).unwrap_or_default();
+            self.run(&entry, req, info, (call, working), guards, rebuild)
+                .await
+        };
+
+        let commit_started = Instant::now();
+        let mut update = StateUpdate::final_for(Some(event.id));
+        if let Some((new_state, events)) = outcome.commit {
+            match new_state.to_json() {
+                Ok(new_json) => {
+                    if let Ok(slot) = lock.states().slot(&entry) {
+                        let changed = delta(&slot.json, &new_json);
+                        slot.state = new_state;
+                        slot.json = new_json;
+                        if !changed.is_empty() {
+                            update.delta.insert(entry.name.clone(), changed);
+                        }
+                    }
+                    update.events = events;
+                }
+                Err(e) => {
+                    let e = Error::from(e);
+                    update.events.push(toast_for(&e));
+                    tracing::error!(event = %event.name, error = %e, "state does not serialize after the handler; change discarded");
+                }
+            }
+        }
+        metrics::record(Phase::Commit, commit_started);
+        update.events.extend(outcome.events);
+        let mut room_ops = Vec::new();
+        let mut rebound = None;
+        if let Some(ctx) = &outcome.ctx {
+            if outcome.handler_ok {
+                room_ops = ctx.take_room_ops();
+                record_rooms(lock.states(), &room_ops);
+            }
+            rebound = self
+                .follow_session(socket, ctx, outcome.handler_ok, &mut update)
+                .await;
+            if entry.session_bound
+                && self.resolves_users(&entry)
+                && (outcome.handler_ok || ctx.session_change().is_none())
+            {
+                self.sync_auth_state(lock.states(), &ctx.user(), &mut update);
+            }
+        }
+        if let Some(epoch) = &socket.epoch {
+            lock.states().record_answer(epoch, event.id, &update.events);
+        }
+        if let Err(e) = lock.release().await {
+            tracing::error!(event = %event.name, error = %e, "could not store states");
+            update.delta.clear();
+            update.events.push(toast_for(&e));
+            room_ops.clear();
+        }
+        if !room_ops.is_empty() {
+            self.rooms.apply(&key, room_ops).await;
+        }
+        if let (Some(binding), Some(ctx)) = (rebound, &outcome.ctx) {
+            self.rebind(socket, binding, &ctx.user(), event.id, &mut update)
+                .await;
+        }
+        update
+    }
+
+    async fn run(
+        &self,
+        entry: &StateEntry,
+        req: Request,
+        info: EventInfo,
+        job: (PreparedCall, Box<dyn AnyState>),
+        guards: Option<Arc<[Guard]>>,
+        rebuild: impl FnOnce() -> Request,
+    ) -> Outcome {
+        let pending: Pending = Arc::new(Mutex::new(Some(job)));
+        let finished: Finished = Arc::new(Mutex::new(None));
+        let ctx_slot: Arc<Mutex<Option<EventContext>>> = Arc::new(Mutex::new(None));
+        let handler_end: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let chain_entered = Instant::now();
+        let endpoint = {
+            let pending = pending.clone();
+            let finished = finished.clone();
+            let ctx_slot = ctx_slot.clone();
+            let info = info.clone();
+            let login_url = self.settings.login_url.clone();
+            let handler_end = handler_end.clone();
+            move |req: Request| async move {
+                metrics::record(Phase::ChainIn, chain_entered);
+                if let Some(guards) = guards {
+                    let user = req
+                        .extensions()
+                        .get::<CurrentUser>()
+                        .cloned()
+                        .unwrap_or_default();
+                    for g in guards.iter() {
+                        if let Err(denied) = g.check(&user) {
+                            return denial(denied, &login_url, req.uri().path());
+                        }
+                    }
+                }
+                let taken = pending.lock().unwrap_or_else(|p| p.into_inner()).take();
+                let Some((call, working)) = taken else {
+                    return Err(Error::internal("the event handler was called twice"));
+                };
+                let ctx = context_of(req, info, None).await;
+                *ctx_slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(ctx.clone());
+                let handler_started = Instant::now();
+                let result = run_handler(call, working, ctx).await;
+                metrics::record(Phase::Handler, handler_started);
+                *handler_end.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+                let mut slot = finished.lock().unwrap_or_else(|p| p.into_inner());
+                match result {
+                    Ok((state, events)) => {
+                        *slot = Some(Ok((state, events)));
+                        let mut resp = Response::new(Body::empty());
+                        resp.extensions_mut().insert(HandlerRan);
+                        Ok(resp)
+                    }
+                    Err(e) => {
+                        *slot = Some(Err(()));
+                        Err(e)
+                    }
+                }
+            }
+        };
+        let run = AssertUnwindSafe(self.stack_for(entry).run(req, endpoint)).catch_unwind();
+        let result = match run.await {
+            Ok(result) => result,
+            Err(panic) => {
+                // A middleware panicked, on the way in or out: nothing is committed, the
+                // socket goes on, and the user sees the generic message.
+                let msg = crate::state::panic_message(&panic);
+                tracing::error!(event = %info.name, panic = %msg, "the middleware chain panicked; state unchanged");
+                return Outcome::events(vec![toast_for(&Error::internal(msg))]);
+            }
+        };
+        if let Some(end) = *handler_end.lock().unwrap_or_else(|p| p.into_inner()) {
+            metrics::record(Phase::ChainOut, end);
+        }
+        let handler_result = finished.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let not_run = pending.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let ctx = ctx_slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let mut out = self
+            .policies(&info, result, handler_result, not_run, rebuild)
+            .await;
+        if out.ctx.is_none() {
+            out.ctx = ctx;
+        }
+        out
+    }
+
+    async fn policies(
+        &self,
+        info: &EventInfo,
+        result: Result<Response, Error>,
+        handler_result: Option<HandlerDone>,
+        not_run: Option<(PreparedCall, Box<dyn AnyState>)>,
+        rebuild: impl FnOnce() -> Request,
+    ) -> Outcome {
+        match (result, handler_result) {
+            (Err(e), Some(Err(()))) => {
+                // The handler failed and no middleware turned that into a response.
+                Outcome::events(vec![toast_for(&e)])
+            }
+            (Err(e), _) => {
+                tracing::warn!(event = %info.name, error = %e, "middleware refused the event; handler not run");
+                Outcome::events(vec![toast_for(&e)])
+            }
+            (Ok(resp), Some(Ok((state, events)))) => {
+                let mut out = Outcome::committed(state, events);
+                if resp.extensions().get::<HandlerRan>().is_none() && resp.status().is_redirection()
+                {
+                    // A middleware replaced the handler's answer with a redirect on the way out.
+                    out.events.extend(redirect_of(&resp));
+                }
+                out
+            }
+            (Ok(resp), Some(Err(()))) => {
+                // A middleware's process_exception answered for the failed handler.
+                let mut events = redirect_of(&resp);
+                if events.is_empty() {
+                    events.push(ClientEvent::toast(
+                        ToastLevel::Error,
+                        refusal_message(resp.status()),
+                    ));
+                }
+                Outcome::events(events)
+            }
+            (Ok(resp), None) => {
+                let status = resp.status();
+                if status.is_redirection() && self.settings.auto_redirect_from_middleware {
+                    tracing::debug!(event = %info.name, "middleware redirected; handler not run");
+                    return Outcome::events(redirect_of(&resp));
+                }
+                if status.is_redirection() {
+                    // auto_redirect_from_middleware = false: the handler runs and sees the response.
+                    let Some((call, working)) = not_run else {
+                        return Outcome::events(Vec::new());
+                    };
+                    let head = ResponseHead {
+                        status,
+                        headers: resp.headers().clone(),
+                    };
+                    // The chain kept the request it short-circuited; the handler gets a fresh one.
+                    let req = rebuild();
+                    let ctx = context_of(req, info.clone(), Some(head)).await;
+                    let mut out = match run_handler(call, working, ctx.clone()).await {
+                        Ok((state, events)) => Outcome::committed(state, events),
+                        Err(e) => Outcome::events(vec![toast_for(&e)]),
+                    };
+                    out.ctx = Some(ctx);
+                    return out;
+                }
+                tracing::warn!(event = %info.name, status = %status, "middleware answered the event itself; handler not run");
+                if status.is_success() {
+                    Outcome::events(Vec::new())
+                } else {
+                    let text = short_text_body(resp).await;
+                    Outcome::events(vec![ClientEvent::toast(
+                        ToastLevel::Error,
+                        text.unwrap_or_else(|| refusal_message(status)),
+                    )])
+                }
+            }
+        }
+    }
+}
+
+struct Outcome {
+    commit: Option<(Box<dyn AnyState>, Vec<ClientEvent>)>,
+    events: Vec<ClientEvent>,
+    ctx: Option<EventContext>,
+    handler_ok: bool,
+}
+
+impl Outcome {
+    fn events(events: Vec<ClientEvent>) -> Self {
+        Self {
+            commit: None,
+            events,
+            ctx: None,
+            handler_ok: false,
+        }
+    }
+
+    fn committed(state: Box<dyn AnyState>, events: Vec<ClientEvent>) -> Self {
+        Self {
+            commit: Some((state, events)),
+            events: Vec::new(),
+            ctx: None,
+            handler_ok: true,
+        }
+    }
+}
+
+async fn context_of(req: Request, info: EventInfo, response: Option<ResponseHead>) -> EventContext {
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    EventContext::new(parts, body, info, response)
+}
+
+/// Runs a prepared handler call with `ctx` bound; errors and panics leave no state to commit.
+async fn run_handler(
+    call: PreparedCall,
+    working: Box<dyn AnyState>,
+    ctx: EventContext,
+) -> Result<(Box<dyn AnyState>, Vec<ClientEvent>), Error> {
+    let name = ctx.event().name.clone();
+    match ctx.clone().scope(call(working, ctx)).await {
+        RunOutcome::Returned(state, Ok(events)) => Ok((state, events)),
+        RunOutcome::Returned(_, Err(e)) => {
+            match &e {
+                Error::Internal(source) => {
+                    tracing::error!(event = %name, error = %source, "handler failed; state unchanged")
+                }
+                other => {
+                    tracing::info!(event = %name, error = %other, "handler refused; state unchanged")
+                }
+            }
+            Err(e)
+        }
+        RunOutcome::Panicked(msg) => {
+            tracing::error!(event = %name, panic = %msg, "handler panicked; state unchanged");
+            Err(Error::internal(format!("handler panicked: {msg}")))
+        }
+    }
+}
+
+fn redirect_of(resp: &Response) -> Vec<ClientEvent> {
+    resp.headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|loc| vec![ClientEvent::redirect(loc)])
+        .unwrap_or_default()
+}
+
+fn refusal_message(status: StatusCode) -> String {
+    match status {
+        StatusCode::FORBIDDEN => "You do not have permission to do this.".to_owned(),
+        StatusCode::UNAUTHORIZED => "Please log in first.".to_owned(),
+        StatusCode::TOO_MANY_REQUESTS => "Too many requests. Please wait a moment.".to_owned(),
+        s if s.is_client_error() => format!(
+            "The request was refused ({} {}).",
+            s.as_u16(),
+            s.canonical_reason().unwrap_or("")
+        ),
+        _ => crate::error::GENERIC_MESSAGE.to_owned(),
+    }
+}
+
+/// The body of a 4xx answer when it is short plain text, for the toast.
+async fn short_text_body(resp: Response) -> Option<String> {
+    if !resp.status().is_client_error() {
+        return None;
+    }
+    let is_text = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/plain"));
+    if !is_text {
+        return None;
+    }
+    let body = http_body_util::Limited::new(resp.into_body(), 512)
+        .collect()
+        .await
+        .ok()?;
+    let text = String::from_utf8(body.to_bytes().to_vec()).ok()?;
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// Keeps the tab's room list (stored with its states) in step with its joins and leaves.
+pub(super) fn record_rooms(states: &mut crate::state::TokenStates, ops: &[crate::rooms::RoomOp]) {
+    use crate::rooms::RoomOp;
+    if !ops
+        .iter()
+        .any(|op| matches!(op, RoomOp::Join(_) | RoomOp::Leave(_)))
+    {
+        return;
+    }
+    let mut rooms = states.rooms();
+    for op in ops {
+        match op {
+            RoomOp::Join(r) if !rooms.contains(r) => rooms.push(r.clone()),
+            RoomOp::Leave(r) => rooms.retain(|x| x != r),
+            _ => {}
+        }
+    }
+    states.set_rooms(rooms);
+}

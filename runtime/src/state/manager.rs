@@ -1,0 +1,112 @@
+//! Where tabs' states live between events: the manager trait, and the in-memory manager
+//! (Redis is in `redis_state`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+
+use crate::Error;
+
+use super::TokenStates;
+
+/// Exclusive access to one token's states, held while one event of that token runs.
+pub trait StateLock: Send {
+    /// The token's states.
+    fn states(&mut self) -> &mut TokenStates;
+    /// Stores the states (where the manager stores anything) and lets the next event in.
+    fn release(self: Box<Self>) -> BoxFuture<'static, Result<(), Error>>;
+}
+
+/// Where states live between events: in memory (default) or, for several processes, Redis.
+///
+/// `lock` is how events of one token stay in order: the bridge holds the lock from before the
+/// middleware chain until the delta is computed.
+#[async_trait::async_trait]
+pub trait StateManager: Send + Sync + 'static {
+    /// Waits for and takes the lock on `token`'s states.
+    async fn lock(&self, token: &str) -> Result<Box<dyn StateLock>, Error>;
+
+    /// Checks that the store outside this process (Redis) answers, for the readiness check;
+    /// `None` for a manager that keeps states in memory.
+    async fn ping(&self) -> Option<Result<(), Error>> {
+        None
+    }
+}
+
+struct MemoryEntry {
+    states: Arc<tokio::sync::Mutex<TokenStates>>,
+    last_used: Instant,
+}
+
+/// Keeps states in this process's memory; tokens idle for longer than the TTL are dropped.
+pub struct MemoryStateManager {
+    tokens: StdMutex<HashMap<String, MemoryEntry>>,
+    ttl: Duration,
+}
+
+impl Default for MemoryStateManager {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(24 * 3600))
+    }
+}
+
+impl MemoryStateManager {
+    /// A manager that forgets a token after `ttl` without events.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            tokens: StdMutex::new(HashMap::new()),
+            ttl,
+        }
+    }
+
+    /// Drops tokens idle for longer than the TTL; returns how many went.
+    pub fn sweep(&self) -> usize {
+        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        let before = tokens.len();
+        let ttl = self.ttl;
+        tokens.retain(|_, e| Arc::strong_count(&e.states) > 1 || e.last_used.elapsed() < ttl);
+        before - tokens.len()
+    }
+
+    /// Number of tokens held.
+    pub fn len(&self) -> usize {
+        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether no token is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+struct MemoryLock(tokio::sync::OwnedMutexGuard<TokenStates>);
+
+impl StateLock for MemoryLock {
+    fn states(&mut self) -> &mut TokenStates {
+        &mut self.0
+    }
+    fn release(self: Box<Self>) -> BoxFuture<'static, Result<(), Error>> {
+        drop(self);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[async_trait::async_trait]
+impl StateManager for MemoryStateManager {
+    async fn lock(&self, token: &str) -> Result<Box<dyn StateLock>, Error> {
+        let states = {
+            let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+            let entry = tokens
+                .entry(token.to_owned())
+                .or_insert_with(|| MemoryEntry {
+                    states: Arc::default(),
+                    last_used: Instant::now(),
+                });
+            entry.last_used = Instant::now();
+            entry.states.clone()
+        };
+        Ok(Box::new(MemoryLock(states.lock_owned().await)))
+    }
+}

@@ -1,0 +1,403 @@
+//! A native Socket.IO client speaking Ferrule's wire protocol.
+
+use super::*;
+
+/// How a [`TestClient`] connects.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// The tab token; a fresh one when `None`.
+    pub token: Option<String>,
+    /// Extra handshake headers (`Cookie`, `Origin`, `X-Forwarded-For`, ...).
+    pub headers: Vec<(String, String)>,
+    /// Auth object to send instead of `{"token": .., "epoch": ..}` (for testing refusals).
+    pub raw_auth: Option<Value>,
+    /// The page load this client stands for; a fresh one when `None`. Two clients with one
+    /// token and one epoch are one page reconnecting: ids they both send are applied once.
+    pub epoch: Option<String>,
+}
+
+impl ClientOptions {
+    /// Connect with this token.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Connect as page load `epoch` (to resend, as a reconnecting browser does).
+    pub fn epoch(mut self, epoch: impl Into<String>) -> Self {
+        self.epoch = Some(epoch.into());
+        self
+    }
+
+    /// Add a handshake header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Connect as the same browser tab as `client` (a reload or a reconnect): its token and
+    /// the cookies it has now, the session cookie its handshake was given included.
+    pub fn tab_of(mut self, client: &TestClient) -> Self {
+        self.token = Some(client.token.clone());
+        self.headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case("cookie"));
+        if let Some(cookies) = client.cookies() {
+            self.headers.push(("cookie".into(), cookies));
+        }
+        self
+    }
+}
+
+/// A fresh tab token as the browser makes one (128 random bits), marked as a test's.
+pub fn fresh_token() -> String {
+    use rand::Rng;
+    let bits: u128 = rand::rng().random();
+    format!(
+        "test-{}-{}-{bits:032x}",
+        std::process::id(),
+        NEXT_TOKEN.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
+
+/// The `name=value` pairs of `Cookie` headers.
+fn cookie_pairs<'a>(headers: impl Iterator<Item = &'a str>) -> Vec<(String, String)> {
+    headers
+        .flat_map(|h| h.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// A native Socket.IO client speaking Ferrule's wire protocol.
+pub struct TestClient {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    addr: SocketAddr,
+    token: String,
+    /// The `Cookie` header of the handshake, with what its answer set.
+    cookies: Vec<(String, String)>,
+    epoch: String,
+    next_id: u64,
+    backlog: VecDeque<StateUpdate>,
+    timeout: Duration,
+}
+
+impl TestClient {
+    /// Opens `ws://addr/_event/?EIO=4&transport=websocket` and joins namespace `/`.
+    pub async fn connect(addr: SocketAddr, options: ClientOptions) -> Result<Self, TestError> {
+        let token = options.token.clone().unwrap_or_else(fresh_token);
+        let epoch = options.epoch.clone().unwrap_or_else(|| {
+            format!(
+                "epoch-{}-{}",
+                std::process::id(),
+                NEXT_TOKEN.fetch_add(1, Ordering::Relaxed)
+            )
+        });
+        let url = format!("ws://{addr}/_event/?EIO=4&transport=websocket");
+        let mut request = url.into_client_request()?;
+        for (name, value) in &options.headers {
+            let name = ::http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| TestError::Protocol(e.to_string()))?;
+            let value = ::http::HeaderValue::from_str(value)
+                .map_err(|e| TestError::Protocol(e.to_string()))?;
+            request.headers_mut().append(name, value);
+        }
+        let (ws, answer) =
+            tokio_tungstenite::connect_async_with_config(request, None, true).await?;
+        let mut cookies = cookie_pairs(
+            options
+                .headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("cookie"))
+                .map(|(_, v)| v.as_str()),
+        );
+        for set in answer.headers().get_all(::http::header::SET_COOKIE) {
+            let Some((name, value)) = set
+                .to_str()
+                .ok()
+                .and_then(|v| v.split(';').next())
+                .and_then(|kv| kv.trim().split_once('='))
+            else {
+                continue;
+            };
+            cookies.retain(|(n, _)| n != name);
+            cookies.push((name.to_owned(), value.to_owned()));
+        }
+        let mut client = Self {
+            ws,
+            addr,
+            token: token.clone(),
+            cookies,
+            epoch: epoch.clone(),
+            next_id: 1,
+            backlog: VecDeque::new(),
+            timeout: Duration::from_secs(10),
+        };
+        match client.next_engine_packet().await? {
+            EnginePacket::Open(_) => {}
+            other => return Err(TestError::Protocol(format!("expected open, got {other:?}"))),
+        }
+        let auth = options
+            .raw_auth
+            .unwrap_or_else(|| json!({ "token": token, "epoch": epoch }));
+        client.send_socket(&SocketPacket::connect(auth)).await?;
+        match client.next_socket_packet().await? {
+            SocketPacket::Connect { .. } => Ok(client),
+            SocketPacket::ConnectError { data, .. } => Err(TestError::Refused(data)),
+            other => Err(TestError::Protocol(format!(
+                "expected connect, got {other:?}"
+            ))),
+        }
+    }
+
+    /// The tab token this client connected with.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Does what the browser client does with the `_session` event of `update` (a login or
+    /// logout in a handler): trades its code at `/_auth/session` with the tab's token, its
+    /// cookies and a CSRF token, and keeps the session cookie it gets. Returns the answer.
+    pub async fn follow_session(
+        &mut self,
+        update: &StateUpdate,
+    ) -> Result<TestResponse, TestError> {
+        self.follow_session_at(self.addr, update).await
+    }
+
+    /// [`TestClient::follow_session`] against the server at `addr` (another node).
+    pub async fn follow_session_at(
+        &mut self,
+        addr: SocketAddr,
+        update: &StateUpdate,
+    ) -> Result<TestResponse, TestError> {
+        let code = update
+            .events
+            .iter()
+            .find(|e| e.name == "_session")
+            .and_then(|e| e.payload.get("code"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| TestError::Protocol("the update has no _session code".into()))?
+            .to_owned();
+        let (csrf, csrf_cookie) = csrf_at(addr).await?;
+        let cookies = match self.cookies() {
+            Some(c) => format!("{c}; {csrf_cookie}"),
+            None => csrf_cookie,
+        };
+        let body = json!({ "code": code }).to_string();
+        let headers = [
+            ("content-type", "application/json"),
+            ("x-csrftoken", csrf.as_str()),
+            ("cookie", cookies.as_str()),
+            (crate::protocol::TOKEN_HEADER, self.token.as_str()),
+        ];
+        let resp = http_request(
+            addr,
+            "POST",
+            crate::protocol::SESSION_EXCHANGE_PATH,
+            &headers,
+            body.as_bytes(),
+        )
+        .await?;
+        for set in resp.headers.iter().filter(|(k, _)| k == "set-cookie") {
+            let first = set.1.split(';').next().unwrap_or("");
+            if let Some((name, value)) = first.trim().split_once('=') {
+                self.cookies.retain(|(n, _)| n != name);
+                if !value.is_empty() {
+                    self.cookies.push((name.to_owned(), value.to_owned()));
+                }
+            }
+        }
+        Ok(resp)
+    }
+
+    /// The `Cookie` header a browser would send now: the handshake's, with what its answer set
+    /// (the session a handshake without one was given) and what [`TestClient::follow_session`]
+    /// took.
+    pub fn cookies(&self) -> Option<String> {
+        (!self.cookies.is_empty()).then(|| {
+            self.cookies
+                .iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+
+    /// The page load this client stands for.
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    /// Sets how long to wait for each update (default 10 s).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// Emits event `name` with `payload` from page `/`; returns its id.
+    pub async fn emit(&mut self, name: &str, payload: Value) -> Result<u64, TestError> {
+        self.emit_from(name, payload, RouterData::default()).await
+    }
+
+    /// Emits event `name` with `payload` from the page `router_data` describes.
+    pub async fn emit_from(
+        &mut self,
+        name: &str,
+        payload: Value,
+        router_data: RouterData,
+    ) -> Result<u64, TestError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let event = json!({"id": id, "name": name, "payload": payload, "router_data": router_data});
+        self.emit_raw(event).await?;
+        Ok(id)
+    }
+
+    /// Sends event `name` again under an id it was sent with before, as a browser does after
+    /// a reconnect for events that had no answer; later events continue after `id`.
+    pub async fn resend(&mut self, id: u64, name: &str, payload: Value) -> Result<(), TestError> {
+        self.next_id = self.next_id.max(id + 1);
+        let event = json!({"id": id, "name": name, "payload": payload, "router_data": RouterData::default()});
+        self.emit_raw(event).await
+    }
+
+    /// Emits any JSON as the `event` argument (for malformed-input tests).
+    pub async fn emit_raw(&mut self, data: Value) -> Result<(), TestError> {
+        self.send_socket(&SocketPacket::event(EVENT, vec![data]))
+            .await
+    }
+
+    /// Sends a raw Engine.IO text frame.
+    pub async fn send_text(&mut self, text: &str) -> Result<(), TestError> {
+        self.ws.send(Message::text(text)).await?;
+        Ok(())
+    }
+
+    /// Emits `name` and returns the final update answering it.
+    pub async fn call(&mut self, name: &str, payload: Value) -> Result<StateUpdate, TestError> {
+        let id = self.emit(name, payload).await?;
+        self.final_for(id).await
+    }
+
+    /// Like [`TestClient::call`] from the page `router_data` describes.
+    pub async fn call_from(
+        &mut self,
+        name: &str,
+        payload: Value,
+        router_data: RouterData,
+    ) -> Result<StateUpdate, TestError> {
+        let id = self.emit_from(name, payload, router_data).await?;
+        self.final_for(id).await
+    }
+
+    /// Every state of this token in full.
+    pub async fn hydrate(&mut self) -> Result<StateUpdate, TestError> {
+        self.call(crate::protocol::HYDRATE, Value::Null).await
+    }
+
+    /// Waits for the final update of event `id`; other updates stay queued.
+    pub async fn final_for(&mut self, id: u64) -> Result<StateUpdate, TestError> {
+        if let Some(pos) = self
+            .backlog
+            .iter()
+            .position(|u| u.id == Some(id) && u.is_final)
+        {
+            return Ok(self.backlog.remove(pos).expect("position is in range"));
+        }
+        loop {
+            let update = self.receive_update().await?;
+            if update.id == Some(id) && update.is_final {
+                return Ok(update);
+            }
+            self.backlog.push_back(update);
+        }
+    }
+
+    /// The next update, in arrival order.
+    pub async fn next_update(&mut self) -> Result<StateUpdate, TestError> {
+        if let Some(u) = self.backlog.pop_front() {
+            return Ok(u);
+        }
+        self.receive_update().await
+    }
+
+    /// Checks the connection is still up by a round trip through the bridge.
+    pub async fn is_alive(&mut self) -> bool {
+        self.hydrate().await.is_ok()
+    }
+
+    /// Closes the socket politely.
+    pub async fn close(mut self) -> Result<(), TestError> {
+        let _ = self
+            .send_socket(&SocketPacket::Disconnect { nsp: "/".into() })
+            .await;
+        self.ws.close(None).await?;
+        Ok(())
+    }
+
+    /// The next update, waiting at most the client's timeout in all (pings do not extend it).
+    async fn receive_update(&mut self) -> Result<StateUpdate, TestError> {
+        let limit = self.timeout;
+        tokio::time::timeout(limit, self.receive_update_untimed())
+            .await
+            .map_err(|_| TestError::Timeout("an update"))?
+    }
+
+    async fn receive_update_untimed(&mut self) -> Result<StateUpdate, TestError> {
+        match self.next_socket_packet().await? {
+            SocketPacket::Event { name, mut args, .. } if name == EVENT && !args.is_empty() => {
+                serde_json::from_value(args.remove(0))
+                    .map_err(|e| TestError::Protocol(format!("bad update: {e}")))
+            }
+            SocketPacket::Disconnect { .. } => Err(TestError::Closed),
+            other => Err(TestError::Protocol(format!("unexpected packet {other:?}"))),
+        }
+    }
+
+    async fn send_socket(&mut self, packet: &SocketPacket) -> Result<(), TestError> {
+        let text = EnginePacket::Message(packet.encode()).encode();
+        self.send_text(&text).await
+    }
+
+    async fn next_socket_packet(&mut self) -> Result<SocketPacket, TestError> {
+        loop {
+            if let EnginePacket::Message(text) = self.next_engine_packet().await? {
+                return SocketPacket::decode(&text).map_err(|e| TestError::Protocol(e.to_string()));
+            }
+        }
+    }
+
+    /// The next Engine.IO packet; pings are answered on the way.
+    async fn next_engine_packet(&mut self) -> Result<EnginePacket, TestError> {
+        loop {
+            let msg = tokio::time::timeout(self.timeout, self.ws.next())
+                .await
+                .map_err(|_| TestError::Timeout("a packet"))?;
+            let msg = match msg {
+                Some(m) => m?,
+                None => return Err(TestError::Closed),
+            };
+            match msg {
+                Message::Text(text) => {
+                    let packet = EnginePacket::decode(text.as_str())
+                        .map_err(|e| TestError::Protocol(e.to_string()))?;
+                    match packet {
+                        EnginePacket::Ping(data) => {
+                            self.send_text(&EnginePacket::Pong(data).encode()).await?
+                        }
+                        EnginePacket::Close => return Err(TestError::Closed),
+                        other => return Ok(other),
+                    }
+                }
+                Message::Close(_) => return Err(TestError::Closed),
+                Message::Binary(_) => {
+                    return Err(TestError::Protocol(
+                        "binary frame: attachments are not supported".into(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+}
