@@ -405,6 +405,14 @@ async fn deliver<A: Adapter>(
                 pause = (pause * 2).min(Duration::from_millis(50));
             }
             Err(SendError::Socket(SocketError::Closed)) => {
+                // socketioxide marks a socket connected only after it queued the CONNECT
+                // answer, so the first event's answer can race ahead of that: a socket that
+                // has not said it disconnected is waited for, briefly.
+                if !gone.is_cancelled() && started.elapsed() < CONNECTED_WAIT {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                    continue;
+                }
                 tracing::debug!(id = ?update.id, "socket gone before its answer; the client resends");
                 return false;
             }

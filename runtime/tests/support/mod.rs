@@ -345,6 +345,9 @@ pub fn app(settings: Settings) -> (App, Arc<Mutex<Vec<String>>>) {
 }
 
 pub async fn server(settings: Settings) -> ferrule::testing::TestServer {
+    if std::env::var_os("FERRULE_LOG").is_some() {
+        ferrule::init_tracing();
+    }
     ferrule::testing::TestServer::start(app(settings).0)
         .await
         .expect("server starts")
