@@ -161,6 +161,25 @@ impl EventContext {
         Ok(())
     }
 
+    /// Checks `username` and `password` (counted by the login throttle like the login form)
+    /// and logs the tab in: the user, or [`crate::Error::Unauthenticated`] with the one message
+    /// every wrong pair gets, so a handler does not tell which usernames exist.
+    pub async fn login_with_password(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<crate::User, crate::Error> {
+        let (auth, _) = self.auth_parts()?;
+        let user = auth
+            .authenticate(username, password)
+            .await?
+            .ok_or_else(|| {
+                crate::Error::Unauthenticated(crate::auth::http::WRONG_CREDENTIALS.into())
+            })?;
+        self.login(&user).await?;
+        Ok(user)
+    }
+
     /// Logs the tab out: the session is deleted and the browser's cookie cleared the same way.
     pub async fn logout(&self) -> Result<(), crate::Error> {
         let (auth, session) = self.auth_parts()?;

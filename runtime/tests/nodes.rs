@@ -35,14 +35,8 @@ impl CartState {
     }
 
     async fn login(&mut self, ctx: EventContext, c: Credentials) -> Result<(), Error> {
-        let auth = ctx
-            .auth()
-            .cloned()
-            .ok_or_else(|| Error::internal("no auth"))?;
-        match auth.authenticate(&c.username, &c.password).await? {
-            Some(user) => ctx.login(&user).await,
-            None => Err(Error::Unauthenticated("Wrong username or password.".into())),
-        }
+        ctx.login_with_password(&c.username, &c.password).await?;
+        Ok(())
     }
 }
 
@@ -66,23 +60,9 @@ async fn node(db: &TestDb, redis: &str, prefix: &str) -> TestServer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tab_moved_to_another_node_keeps_state_and_login() {
-    let Some(redis) = dbsupport::redis_url("the two-node test") else {
+    let Some((a, b, db, redis, prefix)) = two_nodes("nodes").await else {
         return;
     };
-    let Some(db) = TestDb::new(Backend::Postgres).await else {
-        return;
-    };
-    let prefix = format!("test-{}-nodes", std::process::id());
-    let a = node(&db, &redis, &prefix).await;
-    let b = node(&db, &redis, &prefix).await;
-    ferrule::auth::Auth::new(db.conn.clone())
-        .create_user(NewUser {
-            username: "nina".into(),
-            password: "two-nodes-pw".into(),
-            ..NewUser::default()
-        })
-        .await
-        .unwrap();
 
     // Log in on node A over HTTP.
     let session = a.login("nina", "two-nodes-pw").await.unwrap();

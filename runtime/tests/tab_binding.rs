@@ -34,15 +34,8 @@ impl CartState {
     }
 
     async fn login(&mut self, ctx: EventContext, c: Credentials) -> Result<(), Error> {
-        let auth = ctx
-            .auth()
-            .cloned()
-            .ok_or_else(|| Error::internal("no auth"))?;
-        let user = auth
-            .authenticate(&c.username, &c.password)
-            .await?
-            .ok_or_else(|| Error::Unauthenticated("Wrong username or password.".into()))?;
-        ctx.login(&user).await
+        ctx.login_with_password(&c.username, &c.password).await?;
+        Ok(())
     }
 
     async fn logout(&mut self, ctx: EventContext) -> Result<(), Error> {

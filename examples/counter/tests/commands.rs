@@ -22,6 +22,18 @@ fn temp_db(name: &str) -> std::path::PathBuf {
     path
 }
 
+/// A fresh database file with the app's tables.
+fn migrated_db(name: &str) -> std::path::PathBuf {
+    let db = temp_db(name);
+    let out = counter(&db).arg("migrate").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    db
+}
+
 #[test]
 fn serve_refuses_to_start_before_migrate() {
     let db = temp_db("unmigrated");
@@ -109,15 +121,7 @@ fn routes_lists_states_and_auth_endpoints() {
 #[test]
 fn sigterm_stops_serve_cleanly_with_exit_code_zero() {
     use std::io::BufRead;
-    let db = temp_db("sigterm");
-    assert!(
-        counter(&db)
-            .arg("migrate")
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
+    let db = migrated_db("sigterm");
     let mut child = counter(&db)
         .arg("serve")
         .env("FERRULE_LOG", "info")
@@ -222,15 +226,7 @@ fn at_a_terminal_the_password_is_asked_twice_without_echo() {
         eprintln!("skipped: util-linux `script` is not here to make a terminal");
         return;
     }
-    let db = temp_db("tty");
-    assert!(
-        counter(&db)
-            .arg("migrate")
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
+    let db = migrated_db("tty");
 
     let secret = "tty-secret-pass-1";
     let (ok, shown) = createsuperuser_at_a_terminal(&db, "ttyroot", &[secret, secret]);
