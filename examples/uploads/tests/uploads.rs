@@ -1,7 +1,7 @@
 //! The avatar upload through HTTP with a real tab: the update reaches the tab's socket, bad files
 //! are refused with a message, and the size limit answers 413.
 
-use ferrule::testing::TestServer;
+use ferrule::testing::{TestClient, TestServer};
 use serde_json::json;
 
 const BOUNDARY: &str = "uploadsboundary7";
@@ -40,20 +40,10 @@ async fn server(media: &std::path::Path, max_file: u64) -> TestServer {
         .expect("the uploads app starts")
 }
 
-async fn post(server: &TestServer, token: &str, body: &[u8]) -> ferrule::testing::TestResponse {
+/// Uploads `body` as an avatar from `tab`, as the browser does (its token and cookies).
+async fn post(tab: &TestClient, body: &[u8]) -> ferrule::testing::TestResponse {
     let ct = format!("multipart/form-data; boundary={BOUNDARY}");
-    server
-        .http(
-            "POST",
-            "/_upload",
-            &[
-                ("content-type", ct.as_str()),
-                ("ferrule-client-token", token),
-                ("ferrule-event-handler", "avatar_state.set_avatar"),
-                ("ferrule-path", "/"),
-            ],
-            body,
-        )
+    tab.upload("avatar_state.set_avatar", &ct, body)
         .await
         .unwrap()
 }
@@ -65,7 +55,7 @@ async fn an_avatar_is_stored_and_the_tab_sees_it() {
     let mut tab = server.client().await.unwrap();
     tab.hydrate().await.unwrap();
     let png = b"\x89PNG\r\n\x1a\nnot really an image but typed as one";
-    let resp = post(&server, tab.token(), &multipart("me.png", "image/png", png)).await;
+    let resp = post(&tab, &multipart("me.png", "image/png", png)).await;
     assert_eq!(resp.status, 200, "{}", resp.text());
     let pushed = tab.next_update().await.unwrap();
     assert_eq!(pushed.id, None, "a push, not an answer to an event");
@@ -84,12 +74,7 @@ async fn a_file_that_is_not_an_image_is_refused_and_changes_nothing() {
     let media = temp_dir("media");
     let server = server(&media, 1 << 20).await;
     let mut tab = server.client().await.unwrap();
-    let resp = post(
-        &server,
-        tab.token(),
-        &multipart("notes.txt", "text/plain", b"hi"),
-    )
-    .await;
+    let resp = post(&tab, &multipart("notes.txt", "text/plain", b"hi")).await;
     let update: ferrule::StateUpdate = serde_json::from_value(resp.json().unwrap()).unwrap();
     assert!(update.delta.is_empty(), "{update:?}");
     let messages: Vec<_> = update.events.iter().filter_map(|e| e.message()).collect();
@@ -108,12 +93,7 @@ async fn a_file_over_the_limit_gets_413_naming_the_limit() {
     let server = server(&media, 1024).await;
     let tab = server.client().await.unwrap();
     let big = vec![7u8; 4096];
-    let resp = post(
-        &server,
-        tab.token(),
-        &multipart("big.png", "image/png", &big),
-    )
-    .await;
+    let resp = post(&tab, &multipart("big.png", "image/png", &big)).await;
     assert_eq!(resp.status, 413);
     assert!(resp.text().contains("1024"), "{}", resp.text());
     assert_eq!(std::fs::read_dir(&media).unwrap().count(), 0);

@@ -212,6 +212,26 @@ impl TestClient {
         Ok(resp)
     }
 
+    /// Posts an upload to `/_upload` as the browser client does: the tab's token and cookies,
+    /// handler `handler` (`"<state>.<handler>"`), from page `/`, with a multipart `body` of
+    /// `content_type`. The other sockets of the tab get the update pushed.
+    pub async fn upload(
+        &self,
+        handler: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<TestResponse, TestError> {
+        let cookies = self.cookies().unwrap_or_default();
+        let headers = [
+            ("content-type", content_type),
+            (crate::protocol::TOKEN_HEADER, self.token.as_str()),
+            ("ferrule-event-handler", handler),
+            ("ferrule-path", "/"),
+            ("cookie", cookies.as_str()),
+        ];
+        http_request(self.addr, "POST", "/_upload", &headers, body).await
+    }
+
     /// The `Cookie` header a browser would send now: the handshake's, with what its answer set
     /// (the session a handshake without one was given) and what [`TestClient::follow_session`]
     /// took.
