@@ -1,0 +1,82 @@
+//! `cargo xtask book`: the book built with mdBook, its includes checked.
+
+use crate::*;
+
+/// The book builds with mdBook (its Rust code blocks are doc tests of `ferrule`, run with the
+/// workspace's tests); a chapter SUMMARY.md lists but nobody wrote fails the build.
+pub(crate) fn book() -> Result<(u64, u64)> {
+    let root = root()?;
+    let target_dir = ferrule_cli::site::SiteOptions::new(&root, "counter", false)?.target_dir;
+    check_includes(&root.join("docs/src"))?;
+    let mdbook = install_tool(&target_dir, "mdbook", "0.5.4", &["--no-default-features"])?;
+    let out = target_dir.join("book");
+    run(
+        "mdbook build docs",
+        Command::new(&mdbook)
+            .args(["build", "docs", "--dest-dir"])
+            .arg(&out)
+            .current_dir(&root),
+    )?;
+    if !out.join("index.html").is_file() {
+        bail!("mdbook wrote no {}", out.join("index.html").display());
+    }
+    eprintln!("    the book: {}", out.join("index.html").display());
+    Ok((1, 0))
+}
+
+/// Every `{{#include FILE:ANCHOR}}` of the book names a file and an anchor that exist (mdBook
+/// would quietly include nothing), so a renamed function cannot empty a chapter's listing.
+pub(crate) fn check_includes(src: &Path) -> Result<()> {
+    let mut problems = Vec::new();
+    for entry in std::fs::read_dir(src)?.flatten() {
+        let chapter = entry.path();
+        if chapter.extension().is_none_or(|e| e != "md") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&chapter)?;
+        for part in text.split("{{#include ").skip(1) {
+            let Some(spec) = part.split("}}").next() else {
+                continue;
+            };
+            let (file, anchor) = spec.trim().split_once(':').unwrap_or((spec.trim(), ""));
+            let path = src.join(file);
+            let name = chapter.file_name().unwrap_or_default().to_string_lossy();
+            match std::fs::read_to_string(&path) {
+                Err(_) => problems.push(format!("{name}: {file} does not exist")),
+                Ok(code) => {
+                    let marked = code.contains(&format!("ANCHOR: {anchor}\n"))
+                        && code.contains(&format!("ANCHOR_END: {anchor}\n"));
+                    if !anchor.is_empty() && !marked {
+                        problems.push(format!("{name}: {file} has no anchor `{anchor}`"));
+                    }
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        bail!(
+            "the book includes what is not there:\n  {}",
+            problems.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+/// Every file under `dir` with its text, sorted by path.
+pub(crate) fn tree(dir: &Path) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)?.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir)?.display().to_string();
+                out.push((rel, std::fs::read_to_string(&p).unwrap_or_default()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}

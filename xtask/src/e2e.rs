@@ -1,0 +1,115 @@
+//! `cargo xtask site` and `cargo xtask e2e`: the examples' browser clients, and the browser and
+//! protocol-peer tests against them.
+
+use crate::*;
+
+/// The examples whose pages the browser tests drive.
+pub(crate) const E2E_APPS: [&str; 4] = ["counter", "uploads", "shop", "chat"];
+
+/// Builds app `package`'s browser client into its site directory.
+pub(crate) fn site(package: &str, release: bool) -> Result<PathBuf> {
+    let opts = ferrule_cli::site::SiteOptions::new(&root()?, package, release)?;
+    eprintln!(
+        "==> browser client of {package} ({})",
+        if release { "wasm-release" } else { "wasm-dev" }
+    );
+    let report = ferrule_cli::site::build_client(&opts)?;
+    eprintln!(
+        "    client: compiled in {:.1}s, wasm-bindgen {:.1}s, {} KiB of wasm → {}",
+        report.compile.as_secs_f64(),
+        report.bindgen.as_secs_f64(),
+        report.wasm_bytes / 1024,
+        report.site_root.display()
+    );
+    Ok(report.site_root)
+}
+
+/// The browser tests (headless Chromium) and the protocol-peer tests (official socket.io
+/// packages under node), with the counter example's client and server built first. Returns
+/// (passed, failed).
+pub(crate) fn e2e() -> Result<(u64, u64)> {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    let missing: Vec<&str> = [
+        // rustup's wasm32 std, or Debian's rustc-web route (`site` picks whichever exists).
+        (
+            ferrule_cli::site::wasm_cargo().is_err(),
+            "the wasm32 target",
+        ),
+        (
+            !Path::new(CHROMIUM).exists(),
+            "Chromium (/usr/bin/chromium)",
+        ),
+        (which("node").is_none(), "node"),
+    ]
+    .into_iter()
+    .filter_map(|(gone, what)| gone.then_some(what))
+    .collect();
+    if !missing.is_empty() {
+        let list = missing.join(", ");
+        if ci {
+            bail!("CI=true but {list} is missing: the browser tests cannot run");
+        }
+        eprintln!(
+            "\n!!! {list} missing: the browser and protocol-peer tests SKIP (`cargo xtask setup` installs them)\n"
+        );
+        return Ok((0, 0));
+    }
+    let mut bin_dir = None;
+    for app in E2E_APPS {
+        site(app, false)?;
+        let opts = ferrule_cli::site::SiteOptions::new(&root()?, app, false)?;
+        eprintln!("==> {app} server");
+        let server = ferrule_cli::site::build_server(&opts)?;
+        bin_dir = server.parent().map(Path::to_path_buf);
+    }
+    let bin_dir = bin_dir.context("no example to test")?;
+    let opts = ferrule_cli::site::SiteOptions::new(&root()?, E2E_APPS[0], false)?;
+    let artifacts = opts.target_dir.join("e2e-artifacts");
+    let _ = std::fs::remove_dir_all(&artifacts);
+    let mut cmd = Command::new("node");
+    cmd.args(["--test", "--test-reporter=spec", "--test-concurrency=1"])
+        .current_dir(root()?.join("e2e"))
+        .env("E2E_BIN_DIR", &bin_dir)
+        .env("E2E_ARTIFACTS", &artifacts)
+        .env("E2E_CHROMIUM", CHROMIUM);
+    let result = run_node_tests("node --test e2e (Chromium, socket.io peers)", &mut cmd);
+    if result.is_err() && artifacts.is_dir() {
+        eprintln!("    screenshots of the failures: {}", artifacts.display());
+    }
+    result
+}
+
+/// Runs node's test runner, echoing its output, and reads its `ℹ pass N` / `ℹ fail N` summary.
+pub(crate) fn run_node_tests(what: &str, cmd: &mut Command) -> Result<(u64, u64)> {
+    use std::io::{BufRead, BufReader};
+    eprintln!("==> {what}");
+    let started = Instant::now();
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("could not start: {what}"))?;
+    let out = child.stdout.take().context("test output")?;
+    let (mut passed, mut failed) = (0, 0);
+    for line in BufReader::new(out).lines() {
+        let line = line?;
+        println!("{line}");
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let [_, key, n] = words.as_slice() {
+            match (*key, n.parse::<u64>()) {
+                ("pass", Ok(n)) => passed = n,
+                ("fail", Ok(n)) => failed = n,
+                _ => {}
+            }
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() || failed > 0 {
+        println!("tests: {passed} passed, {failed} failed");
+        bail!("{what} failed ({status})");
+    }
+    eprintln!(
+        "    {what}: {passed} passed in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok((passed, failed))
+}

@@ -1,0 +1,377 @@
+//! `cargo xtask generated`: apps made by `ferrule new` and `ferrule generate`, checked as a
+//! newcomer would use them, and compared with what stock cargo-generate makes.
+
+use crate::*;
+
+/// What `ferrule generate` adds to the newcomer's app in the suite: one of each kind, and a
+/// scaffold with every field type.
+pub(crate) const NEWCOMER_GENERATE: &[&[&str]] = &[
+    &[
+        "scaffold",
+        "product",
+        "name:string",
+        "description:text",
+        "price:i64",
+        "weight:f64",
+        "in_stock:bool",
+    ],
+    &["state", "cart"],
+    &["page", "about"],
+    &["middleware", "audit"],
+];
+
+/// `ferrule new` (through the library, as the binary does) into `<target>/generated`, with this
+/// repository's Cargo.lock so it builds with the versions tested here.
+pub(crate) fn new_generated(
+    root: &Path,
+    target_dir: &Path,
+    name: &str,
+    database: Database,
+    auth: bool,
+) -> Result<PathBuf> {
+    let parent = target_dir.join("generated");
+    let dir = parent.join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("==> ferrule new {name} (into {})", parent.display());
+    ferrule_cli::new::new_app(&ferrule_cli::new::NewOptions {
+        name: name.into(),
+        database,
+        auth,
+        parent,
+        ferrule_dep: None,
+    })?;
+    std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock"))?;
+    Ok(dir)
+}
+
+/// `ferrule generate …` into `dir`, each command as a user types it.
+pub(crate) fn generate_into(dir: &Path, commands: &[&[&str]]) -> Result<()> {
+    for words in commands {
+        eprintln!("==> ferrule generate {}", words.join(" "));
+        let kind = match words[0] {
+            "state" => ferrule_cli::generate::Kind::State,
+            "page" => ferrule_cli::generate::Kind::Page,
+            "middleware" => ferrule_cli::generate::Kind::Middleware,
+            _ => ferrule_cli::generate::Kind::Scaffold,
+        };
+        let fields: Vec<String> = words[2..].iter().map(|w| (*w).to_owned()).collect();
+        let plan = ferrule_cli::generate::plan(dir, kind, words[1], &fields)?;
+        ferrule_cli::generate::apply(dir, &plan)?;
+    }
+    Ok(())
+}
+
+/// fmt, clippy -D warnings and the app's own tests; `env` goes to the tests.
+pub(crate) fn check_generated(
+    dir: &Path,
+    target_dir: &Path,
+    env: &[(&str, String)],
+) -> Result<(u64, u64)> {
+    let name = dir
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    run(
+        &format!("cargo fmt --check in {name}"),
+        cargo().current_dir(dir).args(["fmt", "--", "--check"]),
+    )?;
+    run(
+        &format!("cargo clippy -D warnings in {name}"),
+        cargo()
+            .current_dir(dir)
+            .env("CARGO_TARGET_DIR", target_dir)
+            .args(["clippy", "-q", "--all-targets", "--", "-D", "warnings"]),
+    )?;
+    let mut tests = cargo();
+    tests
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", target_dir)
+        .args(["test"]);
+    for (k, v) in env {
+        tests.env(k, v);
+    }
+    run_counting(&format!("{name}'s own tests"), &mut tests)
+}
+
+/// Apps `ferrule new` makes, checked as their users would: the newcomer's (SQLite, account
+/// pages, one of everything `ferrule generate` makes) with its browser tests and the dev loop;
+/// the same on PostgreSQL, its tests and browser tests against the real server; an app without
+/// account pages; and the template through the stock `cargo generate` giving the same files as
+/// `ferrule new`.
+pub(crate) fn generated_app() -> Result<(u64, u64)> {
+    let root = root()?;
+    let target_dir = ferrule_cli::site::SiteOptions::new(&root, "counter", false)?.target_dir;
+    let browsers = Path::new(CHROMIUM).exists() && which("node").is_some();
+    if !browsers {
+        eprintln!("!!! no Chromium or node: the generated apps' browser tests SKIP");
+    }
+    let mut counts = (0, 0);
+    let mut add = |(p, f): (u64, u64)| counts = (counts.0 + p, counts.1 + f);
+
+    let dir = new_generated(&root, &target_dir, "newcomer-app", Database::Sqlite, true)?;
+    generate_into(&dir, NEWCOMER_GENERATE)?;
+    add(check_generated(&dir, &target_dir, &[])?);
+    let bin = build_generated(&dir, &target_dir)?;
+    if browsers {
+        add(browser_test(&root, &bin, &target_dir, &[])?);
+        dev_loop(&root, &dir, &target_dir)?;
+        add((1, 0));
+    }
+
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    if reachable("127.0.0.1:5432") {
+        let dir = new_generated(&root, &target_dir, "newcomer-pg", Database::Postgres, true)?;
+        generate_into(&dir, &NEWCOMER_GENERATE[..1])?;
+        // The app's own default URL: its tests make their databases on that server.
+        add(check_generated(&dir, &target_dir, &[])?);
+        let bin = build_generated(&dir, &target_dir)?;
+        if browsers {
+            let admin = "postgres://postgres@127.0.0.1:5432/postgres".to_owned();
+            add(browser_test(
+                &root,
+                &bin,
+                &target_dir,
+                &[("E2E_PG_ADMIN", admin)],
+            )?);
+        }
+    } else if ci {
+        bail!(
+            "CI=true but PostgreSQL on 127.0.0.1:5432 is not reachable: newcomer-pg cannot be tested"
+        );
+    } else {
+        eprintln!("\n!!! PostgreSQL on 127.0.0.1:5432 not reachable: newcomer-pg SKIPS\n");
+    }
+
+    let dir = new_generated(&root, &target_dir, "newcomer-lite", Database::Sqlite, false)?;
+    generate_into(&dir, &[&["scaffold", "task", "title:string", "done:bool"]])?;
+    add(check_generated(&dir, &target_dir, &[])?);
+
+    stock_cargo_generate(&root, &target_dir)?;
+    add((1, 0));
+    Ok(counts)
+}
+
+/// The generated app's browser client and server; returns the server binary.
+pub(crate) fn build_generated(dir: &Path, target_dir: &Path) -> Result<PathBuf> {
+    let package = dir
+        .file_name()
+        .context("app directory")?
+        .to_string_lossy()
+        .into_owned();
+    let app = ferrule_cli::site::SiteOptions {
+        workspace: dir.to_path_buf(),
+        package: package.clone(),
+        package_dir: dir.to_path_buf(),
+        release: false,
+        target_dir: target_dir.to_path_buf(),
+    };
+    eprintln!("==> {package}'s browser client and server");
+    ferrule_cli::site::build_client(&app)?;
+    ferrule_cli::site::build_server(&app)
+}
+
+/// `e2e/generated-app.e2e.mjs` against the generated app whose server is `bin`.
+pub(crate) fn browser_test(
+    root: &Path,
+    bin: &Path,
+    target_dir: &Path,
+    env: &[(&str, String)],
+) -> Result<(u64, u64)> {
+    let app = bin
+        .file_name()
+        .context("binary name")?
+        .to_string_lossy()
+        .into_owned();
+    let mut cmd = Command::new("node");
+    cmd.args(["--test", "--test-reporter=spec", "generated-app.e2e.mjs"])
+        .current_dir(root.join("e2e"))
+        .env("E2E_BIN_DIR", bin.parent().context("binary directory")?)
+        .env("E2E_APP", &app)
+        .env("E2E_ARTIFACTS", target_dir.join("e2e-artifacts"))
+        .env("E2E_CHROMIUM", CHROMIUM);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run_node_tests(&format!("node --test {app} in Chromium"), &mut cmd)
+}
+
+/// The template through the stock `cargo generate` (installed from crates.io into
+/// `<target>/tools`, once) gives exactly the files `ferrule new` gives.
+pub(crate) fn stock_cargo_generate(root: &Path, target_dir: &Path) -> Result<()> {
+    let bin = install_tool(target_dir, "cargo-generate", "0.23.14", &[])?;
+    let out = target_dir.join("generated/stock");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out)?;
+    let dep = ferrule_cli::new::local_ferrule_dep().context("this checkout's runtime")?;
+    for (db, auth) in [("sqlite", true), ("postgres", false)] {
+        let name = format!("stock-{db}");
+        run(
+            &format!(
+                "cargo generate --path template --name {name} -d database={db} -d auth={auth}"
+            ),
+            Command::new(&bin)
+                .args(["generate", "--path"])
+                .arg(root.join("template"))
+                .args(["--name", &name, "--destination"])
+                .arg(&out)
+                .args(["--vcs", "none", "--silent", "--define"])
+                .arg(format!("database={db}"))
+                .arg("--define")
+                .arg(format!("auth={auth}"))
+                .arg("--define")
+                .arg(format!("ferrule_dep={dep}")),
+        )?;
+        let ours = out.join("ours");
+        ferrule_cli::new::new_app(&ferrule_cli::new::NewOptions {
+            name: name.clone(),
+            database: if db == "sqlite" {
+                Database::Sqlite
+            } else {
+                Database::Postgres
+            },
+            auth,
+            parent: ours.clone(),
+            ferrule_dep: Some(dep.clone()),
+        })?;
+        let (a, b) = (tree(&out.join(&name))?, tree(&ours.join(&name))?);
+        if a != b {
+            let names =
+                |t: &[(String, String)]| t.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
+            let differ: Vec<&String> = a
+                .iter()
+                .filter(|x| !b.contains(x))
+                .map(|(p, _)| p)
+                .collect();
+            bail!(
+                "cargo generate and ferrule new disagree for {name}: files {:?} vs {:?}; differing: {differ:?}",
+                names(&a),
+                names(&b)
+            );
+        }
+        eprintln!(
+            "    {name}: cargo generate and ferrule new made the same {} files",
+            a.len()
+        );
+    }
+    Ok(())
+}
+
+/// A tool from crates.io at an exact version, installed once into `<target>/tools` (its build
+/// directory removed afterwards); returns its binary.
+pub(crate) fn install_tool(
+    target_dir: &Path,
+    name: &str,
+    version: &str,
+    args: &[&str],
+) -> Result<PathBuf> {
+    let tools = target_dir.join("tools");
+    let bin = tools.join("bin").join(name);
+    let stamp = tools.join(format!("{name}.version"));
+    if bin.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|v| v == version) {
+        return Ok(bin);
+    }
+    let build = target_dir.join("tools-build");
+    run(
+        &format!(
+            "cargo install {name} {version} (once, into {})",
+            tools.display()
+        ),
+        cargo()
+            .args(["install", "-q", "--locked", "--force", name, "--version"])
+            .arg(format!("={version}"))
+            .args(args)
+            .arg("--root")
+            .arg(&tools)
+            .env("CARGO_TARGET_DIR", &build),
+    )?;
+    let _ = std::fs::remove_dir_all(&build);
+    std::fs::write(&stamp, version)?;
+    Ok(bin)
+}
+
+/// `ferrule dev` in the generated app: it serves, and an edited page is rebuilt and served
+/// again without anyone restarting anything.
+pub(crate) fn dev_loop(root: &Path, app: &Path, target_dir: &Path) -> Result<()> {
+    run(
+        "the ferrule command",
+        cargo()
+            .current_dir(root)
+            .env("CARGO_TARGET_DIR", target_dir)
+            .args(["build", "-q", "-p", "ferrule-cli", "--bin", "ferrule"]),
+    )?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    eprintln!("==> ferrule dev in the generated app, on {addr}");
+    let started = Instant::now();
+    let mut dev = Command::new(target_dir.join("debug/ferrule"))
+        .arg("dev")
+        .current_dir(app)
+        .env("CARGO_TARGET_DIR", target_dir)
+        .env("FERRULE_ADDR", &addr)
+        .spawn()
+        .context("could not start ferrule dev")?;
+    let result = (|| {
+        wait_for_page(&addr, "Welcome to newcomer-app", Duration::from_secs(300))?;
+        let lib = app.join("src/lib.rs");
+        let text = std::fs::read_to_string(&lib)?;
+        std::fs::write(&lib, text.replace("Welcome to", "Hello from"))?;
+        wait_for_page(&addr, "Hello from newcomer-app", Duration::from_secs(300))
+    })();
+    // Stop the server the loop runs (politely, by its own pid), then the loop.
+    for child in children_of(dev.id()) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.to_string()])
+            .status();
+    }
+    let _ = dev.kill();
+    let _ = dev.wait();
+    result?;
+    eprintln!(
+        "    ferrule dev: an edit was served again after {:.1}s in all",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The pids whose parent is `pid` (from /proc).
+pub(crate) fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    // "pid (comm) state ppid ..."; comm may hold spaces, so split after ')'.
+                    let rest = stat.rsplit_once(')')?.1;
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(pid)
+        })
+        .collect()
+}
+
+/// Polls `GET /` on `addr` until the page contains `text`.
+pub(crate) fn wait_for_page(addr: &str, text: &str, limit: Duration) -> Result<()> {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + limit;
+    loop {
+        let body = TcpStream::connect(addr).ok().and_then(|mut s| {
+            s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+                .ok()?;
+            let mut out = String::new();
+            s.read_to_string(&mut out).ok()?;
+            Some(out)
+        });
+        if body.is_some_and(|b| b.contains(text)) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("`{text}` not served on {addr} within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
