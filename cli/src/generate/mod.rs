@@ -1,0 +1,323 @@
+//! `ferrule generate state|page|middleware|scaffold`: new code in an existing app.
+//!
+//! New files come from the templates in `cli/generators/` (Liquid, embedded in the binary); the
+//! app's existing files only get one line each, inserted above a `// ferrule:<place>` marker the
+//! app template puts where modules, routes, links, states, middleware and migrations are listed.
+//! Everything is checked before anything is written, and a failed write undoes the others, so a
+//! refused or failed run leaves the app as it was.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+mod edit;
+mod fields;
+mod names;
+
+pub use edit::apply;
+use edit::*;
+use fields::*;
+pub use fields::{Field, FieldType};
+use names::*;
+pub use names::{pascal_case, plural, snake_case};
+
+/// What `ferrule generate` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kind {
+    /// A state with one action, its handler and a test.
+    State,
+    /// A page at `/NAME` with a link in the header and a test.
+    Page,
+    /// A middleware function in the app's chain and a test.
+    Middleware,
+    /// A table (entity and migration), a CRUD state, its page and tests.
+    Scaffold,
+}
+
+/// The type names `field:type` accepts, for messages.
+pub const FIELD_TYPES: &str = "string, text, i32, i64, f64, bool";
+
+/// What one run writes: new files and the new text of edited ones.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Files to create (they must not exist), relative to the app.
+    pub create: Vec<(PathBuf, String)>,
+    /// Files to rewrite (their new text), relative to the app.
+    pub edit: Vec<(PathBuf, String)>,
+    /// What to tell the user afterwards.
+    pub notes: Vec<String>,
+}
+
+fn render(template: &str, globals: liquid::Object) -> Result<String> {
+    let parser = liquid::ParserBuilder::with_stdlib()
+        .build()
+        .context("template engine")?;
+    let tpl = parser
+        .parse(template)
+        .context("a generator template does not parse")?;
+    tpl.render(&globals)
+        .context("a generator template does not render")
+}
+
+const STATE: &str = include_str!("../../generators/state.rs.liquid");
+const STATE_TEST: &str = include_str!("../../generators/state_test.rs.liquid");
+const PAGE: &str = include_str!("../../generators/page.rs.liquid");
+const PAGE_TEST: &str = include_str!("../../generators/page_test.rs.liquid");
+const MIDDLEWARE: &str = include_str!("../../generators/middleware.rs.liquid");
+const MIDDLEWARE_TEST: &str = include_str!("../../generators/middleware_test.rs.liquid");
+const SCAFFOLD: &str = include_str!("../../generators/scaffold.rs.liquid");
+const SCAFFOLD_TEST: &str = include_str!("../../generators/scaffold_test.rs.liquid");
+
+/// Works out what `ferrule generate KIND NAME FIELDS…` writes into the app at `root`, without
+/// writing anything; fails with the reason when it cannot be done.
+pub fn plan(root: &Path, kind: Kind, name: &str, fields: &[String]) -> Result<Plan> {
+    let snake = snake_case(name);
+    check_ident(&snake, "generated")?;
+    if kind != Kind::Scaffold && !fields.is_empty() {
+        bail!(
+            "only `ferrule generate scaffold` takes fields (got {})",
+            fields.join(" ")
+        );
+    }
+    let fields = fields
+        .iter()
+        .map(|f| Field::parse(f))
+        .collect::<Result<Vec<_>>>()?;
+    if kind == Kind::Scaffold && fields.is_empty() {
+        bail!(
+            "a scaffold needs fields: `ferrule generate scaffold {snake} name:string price:i64` (types: {FIELD_TYPES})"
+        );
+    }
+    for (i, f) in fields.iter().enumerate() {
+        if fields[..i].iter().any(|g| g.name == f.name) {
+            bail!("field `{}` is listed twice", f.name);
+        }
+    }
+    let app = AppDir {
+        root,
+        auth: root.join("src/auth.rs").is_file(),
+    };
+    app.read("Cargo.toml")?;
+    if !root.join("tests/common/mod.rs").is_file() {
+        bail!(
+            "{} has no tests/common/mod.rs (the test helpers generated tests use): add it from a fresh `ferrule new` app",
+            root.display()
+        );
+    }
+
+    let pascal = pascal_case(&snake);
+    let plural_snake = plural(&snake);
+    let plural_pascal = pascal_case(&plural_snake);
+    let title = title_of(&plural_snake);
+    let module_file = format!("src/{snake}.rs");
+    let test_file = match kind {
+        Kind::Scaffold => format!("tests/{plural_snake}.rs"),
+        _ => format!("tests/{snake}.rs"),
+    };
+    for f in [&module_file, &test_file] {
+        if root.join(f).exists() {
+            bail!("{f} already exists: pick another name or remove it first");
+        }
+    }
+    if root.join("src").join(&snake).exists() {
+        bail!("src/{snake}/ already exists: pick another name");
+    }
+
+    let mut globals = liquid::object!({
+        "name": snake,
+        "pascal": pascal,
+        "plural": plural_snake,
+        "plural_pascal": plural_pascal,
+        "title": title,
+        "auth": app.auth,
+        "command": format!("ferrule generate {} {}", kind_name(kind), std::iter::once(snake.clone()).chain(fields.iter().map(|f| format!("{}:{}", f.name, type_name(f.ty)))).collect::<Vec<_>>().join(" ")),
+    });
+    let mut lib = Edit::of(&app, "src/lib.rs")?;
+    let mut server = Edit::of(&app, "src/server.rs")?;
+    let mut plan = Plan::default();
+    let (module, test) = match kind {
+        Kind::State => {
+            lib.insert("modules", &format!("pub mod {snake};"))?;
+            server.insert(
+                "states",
+                &format!(".state::<crate::{snake}::{pascal}State>()"),
+            )?;
+            plan.notes.push(format!(
+                "{pascal}State answers `{snake}_state.update`; read it in a page with `ui::use_state::<{snake}::{pascal}State>()`"
+            ));
+            (STATE, STATE_TEST)
+        }
+        Kind::Page => {
+            lib.insert("modules", &format!("pub mod {snake};"))?;
+            lib.insert(
+                "routes",
+                &format!("<Route path=path!(\"/{snake}\") view={snake}::{pascal}Page/>"),
+            )?;
+            lib.insert(
+                "nav",
+                &format!("<a href=\"/{snake}\">\"{}\"</a>", title_of(&snake)),
+            )?;
+            globals.insert(
+                "page_title".into(),
+                liquid::model::Value::scalar(title_of(&snake)),
+            );
+            plan.notes.push(format!("the page is at /{snake}"));
+            (PAGE, PAGE_TEST)
+        }
+        Kind::Middleware => {
+            lib.insert(
+                "modules",
+                &format!("#[cfg(feature = \"ssr\")]\npub mod {snake};"),
+            )?;
+            server.insert(
+                "middleware",
+                &format!(".middleware(ferrule::middleware::from_fn(\"{snake}\", crate::{snake}::{snake}))"),
+            )?;
+            plan.notes.push(format!(
+                "`{snake}` runs last in the chain, for every page and every event; move its line in src/server.rs to change that"
+            ));
+            (MIDDLEWARE, MIDDLEWARE_TEST)
+        }
+        Kind::Scaffold => {
+            lib.insert("modules", &format!("pub mod {snake};"))?;
+            lib.insert(
+                "routes",
+                &format!(
+                    "<Route path=path!(\"/{plural_snake}\") view={snake}::{plural_pascal}Page/>"
+                ),
+            )?;
+            lib.insert(
+                "nav",
+                &format!("<a href=\"/{plural_snake}\">\"{title}\"</a>"),
+            )?;
+            server.insert(
+                "states",
+                &format!(".state::<crate::{snake}::{plural_pascal}State>()"),
+            )?;
+            server.insert(
+                "migrations",
+                &format!("Box::new(crate::{snake}::server::Create{plural_pascal}),"),
+            )?;
+            globals.insert(
+                "migration".into(),
+                liquid::model::Value::scalar(format!("m{}_create_{plural_snake}", timestamp())),
+            );
+            globals.insert("fields".into(), field_values(&fields));
+            globals.insert(
+                "has_checks".into(),
+                liquid::model::Value::scalar(fields.iter().any(|f| f.ty != FieldType::Bool)),
+            );
+            globals.insert(
+                "searchable".into(),
+                liquid::model::Value::scalar(
+                    fields
+                        .iter()
+                        .any(|f| matches!(f.ty, FieldType::String | FieldType::Text)),
+                ),
+            );
+            plan.notes.push(format!(
+                "run `ferrule migrate` to create the `{plural_snake}` table; the page is at /{plural_snake}"
+            ));
+            if !app.auth {
+                plan.notes.push(
+                    "this app has no account pages, so anyone may change any row (with them, only its owner)".into(),
+                );
+            }
+            (SCAFFOLD, SCAFFOLD_TEST)
+        }
+    };
+    plan.create
+        .push((module_file.into(), render(module, globals.clone())?));
+    plan.create.push((test_file.into(), render(test, globals)?));
+    for edit in [lib, server] {
+        if edit.text != app.read(edit.file)? {
+            plan.edit.push((edit.file.into(), edit.text));
+        }
+    }
+    Ok(plan)
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::State => "state",
+        Kind::Page => "page",
+        Kind::Middleware => "middleware",
+        Kind::Scaffold => "scaffold",
+    }
+}
+
+/// `YYYYMMDD_HHMMSS` in UTC, for migration names that sort in creation order.
+fn timestamp() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}{:02}{:02}_{:02}{:02}{:02}",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_convert_between_cases() {
+        assert_eq!(snake_case("BlogPost"), "blog_post");
+        assert_eq!(snake_case("blog-post"), "blog_post");
+        assert_eq!(snake_case("product"), "product");
+        assert_eq!(pascal_case("blog_post"), "BlogPost");
+        assert_eq!(plural("product"), "products");
+        assert_eq!(plural("category"), "categories");
+        assert_eq!(plural("day"), "days");
+        assert_eq!(plural("box"), "boxes");
+        assert_eq!(plural("match"), "matches");
+    }
+
+    #[test]
+    fn fields_are_checked_with_a_reason() {
+        assert_eq!(
+            Field::parse("price:i64").unwrap(),
+            Field {
+                name: "price".into(),
+                ty: FieldType::I64
+            }
+        );
+        for (bad, why) in [
+            ("price", "has no type"),
+            ("price:money", "unknown field type `money`"),
+            ("Price:i64", "snake_case"),
+            ("id:i64", "already"),
+            ("type:string", "keyword"),
+        ] {
+            let err = Field::parse(bad).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn lines_go_above_their_marker_with_its_indentation() {
+        let text = "a\n    // ferrule:states (here)\nb\n";
+        let out = insert_at(text, "f.rs", "states", ".state::<X>()").unwrap();
+        assert_eq!(
+            out,
+            "a\n    .state::<X>()\n    // ferrule:states (here)\nb\n"
+        );
+        let err = insert_at("a\n", "f.rs", "states", "x").unwrap_err();
+        assert!(
+            err.to_string().contains("no `// ferrule:states` line"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn timestamps_sort_and_look_right() {
+        let t = timestamp();
+        assert_eq!(t.len(), 15, "{t}");
+        assert!(t.starts_with("20"), "{t}");
+    }
+}
