@@ -113,7 +113,7 @@ impl FastState {
 
 impl State for FastState {
     const NAME: Option<&'static str> = Some("bench_state");
-    const TIER: Option<Tier> = Some(Tier::None);
+    const TIER: Option<Tier> = Some(Tier::NoChain);
     fn handlers(h: &mut Handlers<Self>) {
         h.on("bump", Self::bump);
     }

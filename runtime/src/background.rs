@@ -35,7 +35,7 @@ use serde_json::Value;
 use crate::Error;
 use crate::bridge::{BridgeRef, EventBridge};
 use crate::context::EventContext;
-use crate::protocol::{ClientEvent, StateUpdate, ToastLevel};
+use crate::protocol::{ClientCommand, StateUpdate, ToastLevel};
 use crate::state::{
     AnyState, ErasedHandler, Handlers, IntoEvents, PreparedCall, RunOutcome, State, decode_payload,
 };
@@ -162,12 +162,12 @@ where
                                 .await
                             {
                                 Ok(r) => r.into_events().unwrap_or_else(|e| {
-                                    vec![ClientEvent::toast(ToastLevel::Error, e.public_message())]
+                                    vec![ClientCommand::toast(ToastLevel::Error, e.public_message())]
                                 }),
                                 Err(panic) => {
                                     let msg = crate::state::panic_message(&panic);
                                     tracing::error!(event = %name, panic = %msg, "background handler panicked");
-                                    vec![ClientEvent::toast(
+                                    vec![ClientCommand::toast(
                                         ToastLevel::Error,
                                         crate::error::GENERIC_MESSAGE,
                                     )]

@@ -13,7 +13,7 @@ use http::{HeaderMap, StatusCode};
 
 use crate::auth::CurrentUser;
 pub use crate::net::ClientAddr;
-use crate::protocol::ClientEvent;
+use crate::protocol::ClientCommand;
 use crate::rooms::RoomOp;
 
 tokio::task_local! {
@@ -224,7 +224,7 @@ impl EventContext {
 
     /// Sends `event` to every tab in `room` (this one too, when it is in) once the handler
     /// succeeded and its state is stored; on every node when broadcasts go over Redis.
-    pub fn broadcast(&self, room: impl Into<String>, event: ClientEvent) {
+    pub fn broadcast(&self, room: impl Into<String>, event: ClientCommand) {
         self.room_op(RoomOp::Broadcast(room.into(), vec![event]));
     }
 

@@ -135,7 +135,7 @@ pub use context::{EventContext, current_context, current_request, current_sessio
 pub use error::{BoxError, Error, UNAVAILABLE_MESSAGE};
 #[cfg(feature = "server")]
 pub use middleware::MiddlewareChain;
-pub use protocol::{ClientEvent, Event, RouterData, StateUpdate, ToastLevel};
+pub use protocol::{ClientCommand, Event, RouterData, StateUpdate, ToastLevel};
 #[cfg(feature = "server")]
 pub use settings::{Settings, Tier};
 #[cfg(feature = "server")]

@@ -331,7 +331,7 @@ impl MiddlewareChain {
                 .filter(|e| match tier {
                     Tier::Full => true,
                     Tier::AuthOnly => e.auth_tier,
-                    Tier::None => false,
+                    Tier::NoChain => false,
                 })
                 .map(|e| e.middleware.clone())
                 .collect(),
@@ -480,7 +480,7 @@ mod tests {
         let skip = vec!["csrf".to_owned()];
         assert_eq!(chain.event_stack(Tier::Full, &skip).len(), 2);
         assert_eq!(chain.event_stack(Tier::AuthOnly, &skip).len(), 1);
-        assert_eq!(chain.event_stack(Tier::None, &skip).len(), 0);
+        assert_eq!(chain.event_stack(Tier::NoChain, &skip).len(), 0);
         chain
             .event_stack(Tier::AuthOnly, &skip)
             .run(Request::new(Body::empty()), ok_endpoint(log.clone()))

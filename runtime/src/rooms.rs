@@ -22,7 +22,7 @@ use socketioxide::SocketIo;
 use socketioxide::adapter::{Adapter, LocalAdapter};
 
 use crate::Error;
-use crate::protocol::{ClientEvent, EVENT, StateUpdate};
+use crate::protocol::{ClientCommand, EVENT, StateUpdate};
 
 /// The socket server with the adapter it was built with.
 #[derive(Clone)]
@@ -47,7 +47,7 @@ fn app_room(room: &str) -> String {
 pub(crate) enum RoomOp {
     Join(String),
     Leave(String),
-    Broadcast(String, Vec<ClientEvent>),
+    Broadcast(String, Vec<ClientCommand>),
 }
 
 /// Broadcasts and room membership from anywhere in the app. Cheap to clone; usable once the
@@ -86,7 +86,7 @@ impl Rooms {
     }
 
     /// Sends `events` to every tab in `room`, as an update with no delta and `id: null`.
-    pub async fn broadcast(&self, room: &str, events: Vec<ClientEvent>) -> Result<(), Error> {
+    pub async fn broadcast(&self, room: &str, events: Vec<ClientCommand>) -> Result<(), Error> {
         let mut update = StateUpdate::final_for(None);
         update.events = events;
         self.emit_to(app_room(room), &update).await

@@ -19,8 +19,10 @@ pub enum Tier {
     Full,
     /// Only the middleware registered for the auth tier (session and user).
     AuthOnly,
-    /// No middleware: the handler runs with an anonymous user.
-    None,
+    /// No middleware chain at all: the handler runs with an anonymous user. Written `none` in
+    /// settings (the variant is not called `None`: `Some(Tier::None)` read like `Option`'s).
+    #[serde(rename = "none", alias = "no_chain")]
+    NoChain,
 }
 
 impl std::str::FromStr for Tier {
@@ -29,7 +31,7 @@ impl std::str::FromStr for Tier {
         match s {
             "full" => Ok(Self::Full),
             "auth_only" => Ok(Self::AuthOnly),
-            "none" => Ok(Self::None),
+            "none" | "no_chain" => Ok(Self::NoChain),
             other => Err(format!(
                 "unknown tier `{other}` (expected full, auth_only or none)"
             )),

@@ -29,7 +29,7 @@ use crate::bridge::{EventBridge, SocketInfo};
 use crate::in_flight::InFlightGuard;
 use crate::net::{TOKEN_RULE, valid_token};
 use crate::net::{resolve_client, strip_upgrade_headers};
-use crate::protocol::{ClientEvent, EVENT, StateUpdate};
+use crate::protocol::{ClientCommand, EVENT, StateUpdate};
 use crate::settings::IpNet;
 use crate::tab_binding::{TabBinding, storage_key};
 
@@ -270,7 +270,7 @@ fn on_connect<A: Adapter>(
         async |s: SocketRef<A>,
                socketioxide::extract::Event(name): socketioxide::extract::Event| {
             let mut u = StateUpdate::final_for(None);
-            u.events.push(ClientEvent::error(format!(
+            u.events.push(ClientCommand::error(format!(
                 "unknown socket event `{name}`: send events as `{EVENT}`"
             )));
             if let Err(e) = s.emit(EVENT, &u) {
@@ -342,7 +342,7 @@ async fn worker<A: Adapter>(
                         let msg = crate::state::panic_message(&panic);
                         tracing::error!(event = %name, panic = %msg, "event panicked outside its handler; state unchanged");
                         let mut u = StateUpdate::final_for(id);
-                        u.events.push(ClientEvent::toast(
+                        u.events.push(ClientCommand::toast(
                             crate::protocol::ToastLevel::Error,
                             crate::Error::internal(msg).public_message(),
                         ));
@@ -487,7 +487,7 @@ impl<A: Adapter> EventSink<A> {
             return;
         }
         let mut u = StateUpdate::final_for(id);
-        u.events.push(ClientEvent::error(message));
+        u.events.push(ClientCommand::error(message));
         self.backlog.refusals.fetch_add(1, Ordering::SeqCst);
         if self.tx.send(Job::Refusal(u, reply)).is_err() {
             tracing::debug!("refusal for a socket whose worker has ended");

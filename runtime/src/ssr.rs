@@ -3,11 +3,12 @@
 //!
 //! ```ignore
 //! let options = ferrule::ssr::site_options("counter");
-//! let shell = ferrule::ssr::shell("Ferrule counter", App);
-//! App::new().merge(ferrule::ssr::pages(options, shell, App))
+//! let shell = ferrule::ssr::shell("Ferrule counter", Root);
+//! App::new().merge(ferrule::ssr::pages(options, shell, Root))
 //! ```
 //!
-//! [`shell`] renders the whole document (with `<HydrationScripts>`), `App` the routes; the router
+//! [`shell`] renders the whole document (with `<HydrationScripts>`), the app's `Root` component
+//! (not called `App`, which is Ferrule's builder) the routes; the router
 //! that [`pages`] returns is merged into [`App`](crate::App) like any other, so the page routes
 //! sit behind the same middleware as every HTTP route.
 
@@ -126,7 +127,7 @@ where
 
 /// The CSRF token of the request being rendered, for the `csrf_token` field of a plain HTML form
 /// (`None` outside a server render or without the CSRF middleware).
-pub fn csrf_token() -> Option<String> {
+pub fn rendered_csrf_token() -> Option<String> {
     leptos::prelude::use_context::<http::request::Parts>().and_then(|p| {
         p.extensions
             .get::<crate::csrf::CsrfToken>()
@@ -135,7 +136,7 @@ pub fn csrf_token() -> Option<String> {
 }
 
 /// The user of the request being rendered (anonymous outside a server render).
-pub fn current_user() -> crate::CurrentUser {
+pub fn rendered_user() -> crate::CurrentUser {
     leptos::prelude::use_context::<http::request::Parts>()
         .and_then(|p| p.extensions.get::<crate::CurrentUser>().cloned())
         .unwrap_or_default()

@@ -26,7 +26,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::client::{StateStore, Status};
-use crate::protocol::{Action, ClientEvent, StateUpdate, ToastLevel, state_name_of};
+use crate::protocol::{Action, ClientCommand, StateUpdate, ToastLevel, state_name_of};
 
 type Refresher = Arc<dyn Fn(&StateStore) + Send + Sync>;
 type EventHook = Arc<dyn Fn(&Value) + Send + Sync>;
@@ -284,9 +284,9 @@ impl Ferrule {
         }
     }
 
-    fn run(&self, event: ClientEvent) {
+    fn run(&self, event: ClientCommand) {
         match event.name.as_str() {
-            ClientEvent::REDIRECT => {
+            ClientCommand::REDIRECT => {
                 // Only paths of this site: a handler (or a forged answer) cannot send the tab
                 // to another site or run `javascript:`.
                 let path = event
@@ -308,11 +308,11 @@ impl Ferrule {
                     nav(&path, replace);
                 }
             }
-            ClientEvent::TOAST => {
+            ClientCommand::TOAST => {
                 let level = event.level().unwrap_or(ToastLevel::Info);
                 self.toast(level, event.message().unwrap_or_default());
             }
-            ClientEvent::ERROR => {
+            ClientCommand::ERROR => {
                 let message = event.message().unwrap_or("error").to_owned();
                 report_error(&message);
                 // Users of a development build see what went wrong; release builds only log it.
@@ -352,7 +352,7 @@ impl Ferrule {
 /// there). Empty when there is none yet.
 pub fn csrf_token() -> String {
     #[cfg(feature = "ssr")]
-    if let Some(token) = crate::ssr::csrf_token() {
+    if let Some(token) = crate::ssr::rendered_csrf_token() {
         return token;
     }
     #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]

@@ -467,7 +467,7 @@ async fn repeated_failures_are_rate_limited(backend: Backend) {
 
 /// The texts of the update's toasts.
 fn toasts(u: &StateUpdate) -> Vec<String> {
-    u.events_named(ferrule::ClientEvent::TOAST)
+    u.events_named(ferrule::ClientCommand::TOAST)
         .filter_map(|e| e.message().map(str::to_owned))
         .collect()
 }

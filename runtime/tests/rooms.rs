@@ -9,7 +9,7 @@ use std::time::Duration;
 use ferrule::redis_state::RedisStateManager;
 use ferrule::rooms::RedisBroadcast;
 use ferrule::testing::{ClientOptions, TestClient, TestServer};
-use ferrule::{App, ClientEvent, Error, EventContext, Handlers, Settings, State};
+use ferrule::{App, ClientCommand, Error, EventContext, Handlers, Settings, State};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -45,7 +45,7 @@ impl ChatState {
             .ok_or_else(|| Error::bad_request("Join a room first."))?;
         ctx.broadcast(
             room,
-            ClientEvent::new("chat.message", json!({ "text": s.text })),
+            ClientCommand::new("chat.message", json!({ "text": s.text })),
         );
         if s.text == "fail" {
             // The broadcast above must not go out: the handler failed.
@@ -185,7 +185,7 @@ async fn rooms_from_outside_a_handler_reach_the_room() {
     rooms
         .broadcast(
             "lobby",
-            vec![ClientEvent::new(
+            vec![ClientCommand::new(
                 "chat.message",
                 json!({"text": "from a task"}),
             )],

@@ -34,7 +34,7 @@ ferrule::actions!(CounterState {
 
 /// The app's root component: the router and the Ferrule runtime.
 #[component]
-pub fn App() -> impl IntoView {
+pub fn Root() -> impl IntoView {
     view! {
         <Router>
             <Layout/>
@@ -117,5 +117,5 @@ fn Home() -> impl IntoView {
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(App);
+    leptos::mount::hydrate_body(Root);
 }

@@ -89,7 +89,7 @@ pub fn app(db: ferrule::db::sea_orm::DatabaseConnection) -> App {
 {% endif %}        // ferrule:middleware (`ferrule generate` adds middleware above this line)
         .merge(ferrule::ssr::pages(
             options,
-            ferrule::ssr::shell("{{project-name}}", crate::App),
-            crate::App,
+            ferrule::ssr::shell("{{project-name}}", crate::Root),
+            crate::Root,
         ))
 }

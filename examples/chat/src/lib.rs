@@ -82,7 +82,7 @@ ferrule::actions!(ChatState {
 
 /// The app's root component: the router and the Ferrule runtime.
 #[component]
-pub fn App() -> impl IntoView {
+pub fn Root() -> impl IntoView {
     view! {
         <Router>
             <Layout/>
@@ -185,5 +185,5 @@ fn ChatPage() -> impl IntoView {
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(App);
+    leptos::mount::hydrate_body(Root);
 }

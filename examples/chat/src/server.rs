@@ -10,7 +10,7 @@ use ferrule::db::sea_orm::{
 use ferrule::lifespan::OnPanic;
 use ferrule::middleware::{self, Next, Request};
 use ferrule::rooms::Rooms;
-use ferrule::{App, ClientEvent, EventContext, Handlers, State};
+use ferrule::{App, ClientCommand, EventContext, Handlers, State};
 use serde_json::json;
 
 use crate::{ChatState, Here, JoinRoom, LeaveRoom, MESSAGE, Message, PRESENCE, Say};
@@ -78,8 +78,8 @@ async fn members_of(conn: &DatabaseConnection, room: &str) -> Result<Vec<String>
     Ok(names)
 }
 
-fn presence(room: &str, members: &[String]) -> ClientEvent {
-    ClientEvent::new(PRESENCE, json!({ "room": room, "members": members }))
+fn presence(room: &str, members: &[String]) -> ClientCommand {
+    ClientCommand::new(PRESENCE, json!({ "room": room, "members": members }))
 }
 
 /// Stores a message and returns it as the client event.
@@ -88,7 +88,7 @@ async fn post(
     room: &str,
     author: &str,
     text: &str,
-) -> Result<ClientEvent, DbErr> {
+) -> Result<ClientCommand, DbErr> {
     message::ActiveModel {
         room: ActiveValue::Set(room.to_owned()),
         author: ActiveValue::Set(author.to_owned()),
@@ -98,7 +98,7 @@ async fn post(
     }
     .insert(conn)
     .await?;
-    Ok(ClientEvent::new(
+    Ok(ClientCommand::new(
         MESSAGE,
         json!({ "author": author, "text": text }),
     ))
@@ -333,7 +333,7 @@ pub fn app(db: DatabaseConnection, options: ChatOptions) -> App {
     };
     app.merge(ferrule::ssr::pages(
         site,
-        ferrule::ssr::shell("Chat", crate::App),
-        crate::App,
+        ferrule::ssr::shell("Chat", crate::Root),
+        crate::Root,
     ))
 }

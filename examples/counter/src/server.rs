@@ -74,7 +74,7 @@ pub fn app(db: ferrule::db::sea_orm::DatabaseConnection) -> App {
         ))
         .merge(ferrule::ssr::pages(
             options,
-            ferrule::ssr::shell("Ferrule counter", crate::App),
-            crate::App,
+            ferrule::ssr::shell("Ferrule counter", crate::Root),
+            crate::Root,
         ))
 }

@@ -154,7 +154,7 @@ pub fn money(cents: i64) -> String {
 
 /// The app's root component: the router and the Ferrule runtime.
 #[component]
-pub fn App() -> impl IntoView {
+pub fn Root() -> impl IntoView {
     view! {
         <Router>
             <Layout/>
@@ -320,5 +320,5 @@ fn Register() -> impl IntoView {
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(App);
+    leptos::mount::hydrate_body(Root);
 }

@@ -7,7 +7,7 @@ use ferrule::db::sea_orm::{
     QueryOrder,
 };
 use ferrule::middleware::{self, Next, Request, Response};
-use ferrule::{App, ClientEvent, CurrentUser, EventContext, Handlers, State};
+use ferrule::{App, ClientCommand, CurrentUser, EventContext, Handlers, State};
 
 use crate::{
     AddItem, BillingState, CartLine, CartState, ListOrders, LoadCart, LoadProfile, OrderState,
@@ -240,9 +240,9 @@ impl BillingState {
     async fn process_payment(
         &mut self,
         ctx: EventContext,
-    ) -> Result<Option<ClientEvent>, ferrule::Error> {
+    ) -> Result<Option<ClientCommand>, ferrule::Error> {
         if !ctx.user().is_authenticated() {
-            return Ok(Some(ClientEvent::redirect("/login")));
+            return Ok(Some(ClientCommand::redirect("/login")));
         }
         let conn = db(&ctx)?;
         let shop = tenant_of(&ctx)?;
@@ -354,8 +354,8 @@ pub fn app(db: DatabaseConnection) -> App {
         .middleware(middleware::from_fn("banned_user", banned_user))
         .merge(ferrule::ssr::pages(
             options,
-            ferrule::ssr::shell("Shop", crate::App),
-            crate::App,
+            ferrule::ssr::shell("Shop", crate::Root),
+            crate::Root,
         ))
 }
 // ANCHOR_END: app

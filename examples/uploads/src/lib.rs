@@ -39,7 +39,7 @@ ferrule::actions!(AvatarState {
 
 /// The app's root component.
 #[component]
-pub fn App() -> impl IntoView {
+pub fn Root() -> impl IntoView {
     view! {
         <Router>
             <Layout/>
@@ -89,5 +89,5 @@ fn Home() -> impl IntoView {
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(App);
+    leptos::mount::hydrate_body(Root);
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use ferrule::middleware::{self, Next, Request};
 use ferrule::upload::UploadedFile;
-use ferrule::{App, ClientEvent, EventContext, Handlers, State, ToastLevel};
+use ferrule::{App, ClientCommand, EventContext, Handlers, State, ToastLevel};
 
 use crate::{AvatarState, SetAvatar};
 
@@ -21,7 +21,7 @@ impl AvatarState {
         &mut self,
         ctx: EventContext,
         files: Vec<UploadedFile>,
-    ) -> Result<ClientEvent, ferrule::Error> {
+    ) -> Result<ClientCommand, ferrule::Error> {
         let media = ctx
             .extension::<MediaDir>()
             .map(|m| m.0.clone())
@@ -49,7 +49,7 @@ impl AvatarState {
         self.size = file.size;
         self.stored_as = Some(stored.display().to_string());
         self.uploads += 1;
-        Ok(ClientEvent::toast(ToastLevel::Success, "Avatar updated."))
+        Ok(ClientCommand::toast(ToastLevel::Success, "Avatar updated."))
     }
 }
 
@@ -95,7 +95,7 @@ pub fn app_with_media(db: ferrule::db::sea_orm::DatabaseConnection, media: PathB
         ))
         .merge(ferrule::ssr::pages(
             options,
-            ferrule::ssr::shell("Ferrule uploads", crate::App),
-            crate::App,
+            ferrule::ssr::shell("Ferrule uploads", crate::Root),
+            crate::Root,
         ))
 }

@@ -32,7 +32,7 @@ use crate::in_flight::{InFlight, InFlightGuard};
 use crate::metrics::{self, Phase};
 use crate::middleware::{MiddlewareChain, Request, Response, Stack};
 use crate::net::{ClientAddr, set_cookie_in_header};
-use crate::protocol::{ClientEvent, Event, HYDRATE, StateUpdate, ToastLevel};
+use crate::protocol::{ClientCommand, Event, HYDRATE, StateUpdate, ToastLevel};
 use crate::settings::{Settings, Tier};
 use crate::state::{
     AnyState, PreparedCall, RunOutcome, StateEntry, StateManager, StateRegistry, delta,
@@ -154,7 +154,7 @@ impl EventBridge {
             follow,
             full: chain.event_stack(Tier::Full, skip),
             auth_only: chain.event_stack(Tier::AuthOnly, skip),
-            none: chain.event_stack(Tier::None, skip),
+            none: chain.event_stack(Tier::NoChain, skip),
             settings,
             registry,
             manager,
@@ -310,7 +310,7 @@ impl EventBridge {
     /// Whether events of `entry` go through the middleware that resolves users.
     fn resolves_users(&self, entry: &StateEntry) -> bool {
         self.settings.run_middleware_chain
-            && entry.tier.unwrap_or(self.settings.default_tier) != Tier::None
+            && entry.tier.unwrap_or(self.settings.default_tier) != Tier::NoChain
     }
 
     fn stack_for(&self, entry: &StateEntry) -> &Stack {
@@ -320,7 +320,7 @@ impl EventBridge {
         match entry.tier.unwrap_or(self.settings.default_tier) {
             Tier::Full => &self.full,
             Tier::AuthOnly => &self.auth_only,
-            Tier::None => &self.none,
+            Tier::NoChain => &self.none,
         }
     }
 }
@@ -348,7 +348,7 @@ const AUTH_STATE: &str = "auth_state";
 fn protocol_error(id: Option<u64>, message: String) -> StateUpdate {
     tracing::debug!(%message, "event refused");
     let mut u = StateUpdate::final_for(id);
-    u.events.push(ClientEvent::error(message));
+    u.events.push(ClientCommand::error(message));
     u
 }
 
@@ -359,6 +359,6 @@ fn internal_error(id: Option<u64>, event: &str, what: &str, e: &Error) -> StateU
     u
 }
 
-fn toast_for(e: &Error) -> ClientEvent {
-    ClientEvent::toast(ToastLevel::Error, e.public_message())
+fn toast_for(e: &Error) -> ClientCommand {
+    ClientCommand::toast(ToastLevel::Error, e.public_message())
 }

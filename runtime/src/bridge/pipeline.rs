@@ -9,7 +9,7 @@ struct HandlerRan;
 
 type Pending = Arc<Mutex<Option<(PreparedCall, Box<dyn AnyState>)>>>;
 /// How the handler ended inside the chain: its new state and events, or a failure.
-type HandlerDone = Result<(Box<dyn AnyState>, Vec<ClientEvent>), ()>;
+type HandlerDone = Result<(Box<dyn AnyState>, Vec<ClientCommand>), ()>;
 type Finished = Arc<Mutex<Option<HandlerDone>>>;
 
 impl EventBridge {
@@ -301,7 +301,7 @@ impl EventBridge {
                 // A middleware's process_exception answered for the failed handler.
                 let mut events = redirect_of(&resp);
                 if events.is_empty() {
-                    events.push(ClientEvent::toast(
+                    events.push(ClientCommand::toast(
                         ToastLevel::Error,
                         refusal_message(resp.status()),
                     ));
@@ -338,7 +338,7 @@ impl EventBridge {
                     Outcome::events(Vec::new())
                 } else {
                     let text = short_text_body(resp).await;
-                    Outcome::events(vec![ClientEvent::toast(
+                    Outcome::events(vec![ClientCommand::toast(
                         ToastLevel::Error,
                         text.unwrap_or_else(|| refusal_message(status)),
                     )])
@@ -349,14 +349,14 @@ impl EventBridge {
 }
 
 struct Outcome {
-    commit: Option<(Box<dyn AnyState>, Vec<ClientEvent>)>,
-    events: Vec<ClientEvent>,
+    commit: Option<(Box<dyn AnyState>, Vec<ClientCommand>)>,
+    events: Vec<ClientCommand>,
     ctx: Option<EventContext>,
     handler_ok: bool,
 }
 
 impl Outcome {
-    fn events(events: Vec<ClientEvent>) -> Self {
+    fn events(events: Vec<ClientCommand>) -> Self {
         Self {
             commit: None,
             events,
@@ -365,7 +365,7 @@ impl Outcome {
         }
     }
 
-    fn committed(state: Box<dyn AnyState>, events: Vec<ClientEvent>) -> Self {
+    fn committed(state: Box<dyn AnyState>, events: Vec<ClientCommand>) -> Self {
         Self {
             commit: Some((state, events)),
             events: Vec::new(),
@@ -390,7 +390,7 @@ async fn run_handler(
     call: PreparedCall,
     working: Box<dyn AnyState>,
     ctx: EventContext,
-) -> Result<(Box<dyn AnyState>, Vec<ClientEvent>), Error> {
+) -> Result<(Box<dyn AnyState>, Vec<ClientCommand>), Error> {
     let name = ctx.event().name.clone();
     match ctx.clone().scope(call(working, ctx)).await {
         RunOutcome::Returned(state, Ok(events)) => Ok((state, events)),
@@ -412,11 +412,11 @@ async fn run_handler(
     }
 }
 
-fn redirect_of(resp: &Response) -> Vec<ClientEvent> {
+fn redirect_of(resp: &Response) -> Vec<ClientCommand> {
     resp.headers()
         .get(header::LOCATION)
         .and_then(|v| v.to_str().ok())
-        .map(|loc| vec![ClientEvent::redirect(loc)])
+        .map(|loc| vec![ClientCommand::redirect(loc)])
         .unwrap_or_default()
 }
 

@@ -88,7 +88,7 @@ impl EventBridge {
         socket.browser_sessions.drain(..excess);
         set_cookie_in_header(&mut socket.headers, &follow.cookie_name, id.as_deref());
         match follow.codes.issue(&handover).await {
-            Ok(code) => update.events.push(ClientEvent::new(
+            Ok(code) => update.events.push(ClientCommand::new(
                 SESSION_EVENT,
                 serde_json::json!({ "code": code, "url": crate::protocol::SESSION_EXCHANGE_PATH }),
             )),

@@ -2,7 +2,7 @@
 //!
 //! Nothing here does I/O, so the module compiles for `wasm32-unknown-unknown` as well. The shapes
 //! are the contract of `DESIGN.md`: a client emits one [`Event`] per action and the server answers
-//! with [`StateUpdate`]s carrying a delta of the changed fields and [`ClientEvent`]s.
+//! with [`StateUpdate`]s carrying a delta of the changed fields and [`ClientCommand`]s.
 
 pub mod codec;
 
@@ -111,7 +111,7 @@ pub struct StateUpdate {
     pub delta: Delta,
     /// Instructions for the client: redirect, toast, error, or app-defined names.
     #[serde(default)]
-    pub events: Vec<ClientEvent>,
+    pub events: Vec<ClientCommand>,
     /// `true` on the last update for the event.
     #[serde(rename = "final")]
     pub is_final: bool,
@@ -129,20 +129,31 @@ impl StateUpdate {
     }
 
     /// The client events named `name`, in order.
-    pub fn events_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a ClientEvent> + 'a {
+    pub fn events_named<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a ClientCommand> + 'a {
         self.events.iter().filter(move |e| e.name == name)
     }
 }
 
-/// An instruction the server gives the client alongside a delta.
+/// An instruction the server sends the client alongside a delta (server → client): a redirect,
+/// a toast, an error, or an app-defined name the client's hooks handle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClientEvent {
+pub struct ClientCommand {
     /// `_redirect`, `_toast`, `_error` or an app-defined name.
     pub name: String,
     /// Arguments of the instruction.
     #[serde(default)]
     pub payload: Value,
 }
+
+/// The old name of [`ClientCommand`]: it read like an event the client sends.
+#[deprecated(
+    since = "0.2.0",
+    note = "renamed to ClientCommand (an instruction to the client)"
+)]
+pub type ClientEvent = ClientCommand;
 
 /// Severity of a `_toast`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,7 +169,7 @@ pub enum ToastLevel {
     Error,
 }
 
-impl ClientEvent {
+impl ClientCommand {
     /// Name of the redirect instruction.
     pub const REDIRECT: &'static str = "_redirect";
     /// Name of the toast instruction.
@@ -403,10 +414,10 @@ mod tests {
     #[test]
     fn client_events_have_documented_payloads() {
         assert_eq!(
-            serde_json::to_value(ClientEvent::redirect("/login")).unwrap(),
+            serde_json::to_value(ClientCommand::redirect("/login")).unwrap(),
             json!({"name": "_redirect", "payload": {"path": "/login", "replace": false}})
         );
-        let t = ClientEvent::toast(ToastLevel::Error, "Account suspended.");
+        let t = ClientCommand::toast(ToastLevel::Error, "Account suspended.");
         assert_eq!(
             t.payload,
             json!({"level": "error", "message": "Account suspended."})

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::Error;
 use crate::context::EventContext;
-use crate::protocol::ClientEvent;
+use crate::protocol::ClientCommand;
 
 use super::{IntoEvents, State};
 
@@ -69,7 +69,7 @@ pub trait Handler<S, M>: Send + Sync + 'static {
         state: &'a mut S,
         ctx: EventContext,
         payload: Self::Payload,
-    ) -> BoxFuture<'a, Result<Vec<ClientEvent>, Error>>;
+    ) -> BoxFuture<'a, Result<Vec<ClientCommand>, Error>>;
 }
 
 #[doc(hidden)]
@@ -89,7 +89,7 @@ where
         state: &'a mut S,
         ctx: EventContext,
         _: IgnoredAny,
-    ) -> BoxFuture<'a, Result<Vec<ClientEvent>, Error>> {
+    ) -> BoxFuture<'a, Result<Vec<ClientCommand>, Error>> {
         let fut = self.invoke(state, ctx);
         Box::pin(async move { fut.await.into_events() })
     }
@@ -108,7 +108,7 @@ where
         state: &'a mut S,
         ctx: EventContext,
         payload: P,
-    ) -> BoxFuture<'a, Result<Vec<ClientEvent>, Error>> {
+    ) -> BoxFuture<'a, Result<Vec<ClientCommand>, Error>> {
         let fut = self.invoke(state, ctx, payload);
         Box::pin(async move { fut.await.into_events() })
     }
@@ -136,7 +136,7 @@ impl<S: State> AnyState for S {
 /// How a handler run ended.
 pub(crate) enum RunOutcome {
     /// It returned; the state is the one to commit on success.
-    Returned(Box<dyn AnyState>, Result<Vec<ClientEvent>, Error>),
+    Returned(Box<dyn AnyState>, Result<Vec<ClientCommand>, Error>),
     /// It panicked with this message; the working copy is gone.
     Panicked(String),
 }

@@ -6,7 +6,7 @@
 //! client nor stored by a state manager.
 //!
 //! ```
-//! use ferrule::{ClientEvent, EventContext, Handlers, State};
+//! use ferrule::{ClientCommand, EventContext, Handlers, State};
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Clone, Default, Serialize, Deserialize)]
@@ -51,7 +51,7 @@ use serde_json::Value;
 
 use crate::Error;
 use crate::auth::guard::Guard;
-use crate::protocol::{ClientEvent, state_name_of};
+use crate::protocol::{ClientCommand, state_name_of};
 use crate::settings::Tier;
 
 mod builtin;
@@ -93,35 +93,35 @@ pub trait State: Clone + Default + Serialize + DeserializeOwned + Send + Sync + 
 /// What a handler may return: nothing, client events, or a `Result` of those.
 pub trait IntoEvents {
     /// Converts to the client events to ship, or the error to show.
-    fn into_events(self) -> Result<Vec<ClientEvent>, Error>;
+    fn into_events(self) -> Result<Vec<ClientCommand>, Error>;
 }
 
 impl IntoEvents for () {
-    fn into_events(self) -> Result<Vec<ClientEvent>, Error> {
+    fn into_events(self) -> Result<Vec<ClientCommand>, Error> {
         Ok(Vec::new())
     }
 }
 
-impl IntoEvents for ClientEvent {
-    fn into_events(self) -> Result<Vec<ClientEvent>, Error> {
+impl IntoEvents for ClientCommand {
+    fn into_events(self) -> Result<Vec<ClientCommand>, Error> {
         Ok(vec![self])
     }
 }
 
-impl IntoEvents for Vec<ClientEvent> {
-    fn into_events(self) -> Result<Vec<ClientEvent>, Error> {
+impl IntoEvents for Vec<ClientCommand> {
+    fn into_events(self) -> Result<Vec<ClientCommand>, Error> {
         Ok(self)
     }
 }
 
-impl IntoEvents for Option<ClientEvent> {
-    fn into_events(self) -> Result<Vec<ClientEvent>, Error> {
+impl IntoEvents for Option<ClientCommand> {
+    fn into_events(self) -> Result<Vec<ClientCommand>, Error> {
         Ok(self.into_iter().collect())
     }
 }
 
 impl<T: IntoEvents, E: Into<Error>> IntoEvents for Result<T, E> {
-    fn into_events(self) -> Result<Vec<ClientEvent>, Error> {
+    fn into_events(self) -> Result<Vec<ClientCommand>, Error> {
         self.map_err(Into::into)?.into_events()
     }
 }
@@ -295,9 +295,9 @@ mod tests {
             self.a += 1;
             self.scratch += 1;
         }
-        async fn add(&mut self, _: EventContext, p: Amount) -> Result<ClientEvent, Error> {
+        async fn add(&mut self, _: EventContext, p: Amount) -> Result<ClientCommand, Error> {
             self.a += p.amount;
-            Ok(ClientEvent::redirect("/done"))
+            Ok(ClientCommand::redirect("/done"))
         }
     }
 
@@ -323,7 +323,7 @@ mod tests {
         let mut states = TokenStates::default();
         assert_eq!(states.answered_before("a", 1), None);
         states.record_answer("a", 1, &[]);
-        let refused = ClientEvent::error("nope");
+        let refused = ClientCommand::error("nope");
         states.record_answer("a", 2, std::slice::from_ref(&refused));
         states.record_answer("b", 1, &[]);
         assert_eq!(states.answered_before("a", 1), Some(vec![]));

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use crate::Error;
-use crate::protocol::ClientEvent;
+use crate::protocol::ClientCommand;
 
 use super::{AnyState, StateEntry};
 
@@ -33,7 +33,7 @@ struct Delivered {
     last: u64,
     /// The client events of the latest answers that had any (a failure's toast, a redirect),
     /// oldest first; a client never has more than a window of events to send again.
-    replies: Vec<(u64, Vec<ClientEvent>)>,
+    replies: Vec<(u64, Vec<ClientCommand>)>,
 }
 
 /// Every state of one client token. Managers store it; the bridge reads and writes it.
@@ -78,7 +78,7 @@ impl TokenStates {
 
     /// If event `id` of page load `epoch` was handled before, the client events its answer
     /// carried (none for a plain success); `None` when it is new.
-    pub(crate) fn answered_before(&self, epoch: &str, id: u64) -> Option<Vec<ClientEvent>> {
+    pub(crate) fn answered_before(&self, epoch: &str, id: u64) -> Option<Vec<ClientCommand>> {
         let record = self.delivered.iter().find(|d| d.epoch == epoch)?;
         if id > record.last {
             return None;
@@ -94,7 +94,7 @@ impl TokenStates {
 
     /// Records that event `id` of page load `epoch` was handled and answered with `events`.
     /// Kept with the states, so a tab that reconnects to another node is answered alike.
-    pub(crate) fn record_answer(&mut self, epoch: &str, id: u64, events: &[ClientEvent]) {
+    pub(crate) fn record_answer(&mut self, epoch: &str, id: u64, events: &[ClientCommand]) {
         let mut record = self
             .delivered
             .iter()

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ferrule::middleware::{self, Next, ProcessMiddleware, Request, RequestHead, Response};
 use ferrule::{
-    App, ClientEvent, CurrentUser, Error, EventContext, Handlers, Settings, State, Tier, User,
+    App, ClientCommand, CurrentUser, Error, EventContext, Handlers, Settings, State, Tier, User,
 };
 use serde::{Deserialize, Serialize};
 
@@ -248,10 +248,10 @@ impl ProbeState {
         Ok(())
     }
 
-    async fn go_home(&mut self, _: EventContext) -> Vec<ClientEvent> {
+    async fn go_home(&mut self, _: EventContext) -> Vec<ClientCommand> {
         vec![
-            ClientEvent::redirect("/home"),
-            ClientEvent::new("confetti", serde_json::json!({"n": 3})),
+            ClientCommand::redirect("/home"),
+            ClientCommand::new("confetti", serde_json::json!({"n": 3})),
         ]
     }
 }
@@ -294,7 +294,7 @@ impl CursorState {
 }
 
 impl State for CursorState {
-    const TIER: Option<Tier> = Some(Tier::None);
+    const TIER: Option<Tier> = Some(Tier::NoChain);
     fn handlers(h: &mut Handlers<Self>) {
         h.on("record", Self::record);
     }
