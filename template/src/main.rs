@@ -4,17 +4,8 @@
 
 use std::process::ExitCode;
 
-use {{crate_name}}::DEFAULT_DATABASE;
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE.to_owned());
-    let db = match ferrule::db::connect(&url).await {
-        Ok(db) => db,
-        Err(e) => {
-            eprintln!("error: cannot open the database {url}: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    {{crate_name}}::app(db).run_cli().await
+    let default = {{crate_name}}::DEFAULT_DATABASE;
+    ferrule::App::main_on_database(Some(default), async |db| Ok({{crate_name}}::app(db))).await
 }

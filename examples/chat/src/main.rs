@@ -11,32 +11,16 @@ use ferrule::rooms::RedisBroadcast;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let url = ferrule::db::database_url();
-    let db = match ferrule::db::connect(&url).await {
-        Ok(db) => db,
-        Err(e) => {
-            eprintln!("error: cannot open the database: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    // ANCHOR: redis
-    let mut app = chat::app(db, ChatOptions::default());
-    if let Ok(redis) = std::env::var("REDIS_URL") {
-        let nodes = async {
-            let states = RedisStateManager::connect(&redis, "chat").await?;
-            let broadcast = RedisBroadcast::connect(&redis, "chat").await?;
-            Ok::<_, ferrule::Error>((states, broadcast))
+    ferrule::App::main_on_database(None, async |db| {
+        // ANCHOR: redis
+        let app = chat::app(db, ChatOptions::default());
+        let Ok(redis) = std::env::var("REDIS_URL") else {
+            return Ok(app);
         };
-        match nodes.await {
-            Ok((states, broadcast)) => {
-                app = app.state_manager(states).broadcast_over_redis(broadcast);
-            }
-            Err(e) => {
-                eprintln!("error: REDIS_URL is set but Redis cannot be used: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
-    }
-    app.run_cli().await
-    // ANCHOR_END: redis
+        let states = RedisStateManager::connect(&redis, "chat").await?;
+        let broadcast = RedisBroadcast::connect(&redis, "chat").await?;
+        Ok(app.state_manager(states).broadcast_over_redis(broadcast))
+        // ANCHOR_END: redis
+    })
+    .await
 }

@@ -241,3 +241,20 @@ fn at_a_terminal_the_password_is_asked_twice_without_echo() {
     assert!(shown.contains("differ"), "{shown}");
     assert!(shown.contains("no matching password in 3 tries"), "{shown}");
 }
+
+#[test]
+fn a_database_that_cannot_be_opened_is_named_without_its_password() {
+    let out = Command::new(env!("CARGO_BIN_EXE_counter"))
+        .arg("migrate")
+        .env("DATABASE_URL", "postgres://ada:hunter2@127.0.0.1:1/shop")
+        .env("FERRULE_LOG", "warn")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot open the database postgres://ada:***@127.0.0.1:1/shop"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+}

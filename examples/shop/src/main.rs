@@ -8,11 +8,11 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let url = ferrule::db::database_url();
-    let db = match ferrule::db::connect(&url).await {
+    // Its own commands need the database outside the app: `main_on_database` does not fit.
+    let db = match ferrule::db::connect_from_env(None).await {
         Ok(db) => db,
         Err(e) => {
-            eprintln!("error: cannot open the database: {e}");
+            eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };

@@ -6,13 +6,5 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let url = ferrule::db::database_url();
-    let db = match ferrule::db::connect(&url).await {
-        Ok(db) => db,
-        Err(e) => {
-            eprintln!("error: cannot open the database: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    uploads::app(db).run_cli().await
+    ferrule::App::main_on_database(None, async |db| Ok(uploads::app(db))).await
 }

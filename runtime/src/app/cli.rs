@@ -4,6 +4,31 @@
 use super::*;
 
 impl App {
+    /// An app binary's whole `main`: opens the database ([`crate::db::connect_from_env`] with
+    /// `default_url`), builds the app on it with `build`, and runs the command line
+    /// ([`App::run_cli`]). A database that cannot be opened, or a build that fails, is said on
+    /// stderr with exit code 1.
+    pub async fn main_on_database<F, Fut>(default_url: Option<&str>, build: F) -> ExitCode
+    where
+        F: FnOnce(DatabaseConnection) -> Fut,
+        Fut: Future<Output = Result<Self, crate::Error>>,
+    {
+        let db = match crate::db::connect_from_env(default_url).await {
+            Ok(db) => db,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match build(db).await {
+            Ok(app) => app.run_cli().await,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+
     /// The app binary's command line: `serve`, `routes`, `migrate`, `createsuperuser`,
     /// `changepassword`.
     pub async fn run_cli(mut self) -> ExitCode {

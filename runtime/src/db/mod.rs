@@ -29,6 +29,33 @@ pub fn database_url() -> String {
         .unwrap_or_else(|| format!("sqlite://{DEFAULT_SQLITE_FILE}?mode=rwc"))
 }
 
+/// `url` with its password replaced by `***`, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Connects to the app's database: `DATABASE_URL`, else `default_url`, else the SQLite file
+/// [`DEFAULT_SQLITE_FILE`]. The error says which database (password hidden) and why.
+pub async fn connect_from_env(default_url: Option<&str>) -> Result<DatabaseConnection, String> {
+    let url = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .or_else(|| default_url.map(str::to_owned))
+        .unwrap_or_else(database_url);
+    connect(&url)
+        .await
+        .map_err(|e| format!("cannot open the database {}: {e}", redact(&url)))
+}
+
 /// Connects to `url` with a pool sized for this machine; the error names the database kind.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let mut opts = ConnectOptions::new(url.to_owned());

@@ -1,6 +1,7 @@
 //! A fresh database per test.
 
 use super::*;
+use crate::db::redact;
 
 /// A fresh, empty database for one test, of the kind the app uses: a new SQLite file for a
 /// `sqlite:` URL, a new database on the same server for a `postgres:` URL. It is deleted when
@@ -137,20 +138,6 @@ fn split_database(url: &str) -> (String, String) {
             )
         }
         None => (format!("{main}/{{db}}{query}"), String::new()),
-    }
-}
-
-/// The URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
     }
 }
 
