@@ -55,8 +55,26 @@ pub struct Ferrule {
     next_toast: StoredValue<u64>,
 }
 
-/// Sets up Ferrule for this page: call it once in the root component, inside `<Router>` (so
-/// `_redirect` navigates client-side). In the browser it connects after hydration.
+/// The Leptos `<Router>` with Ferrule set up inside it, around `children` (the app's layout and
+/// routes): what an app's root component holds, so no app repeats the setup.
+#[component]
+pub fn FerruleRouter(children: Children) -> impl IntoView {
+    view! {
+        <leptos_router::components::Router>
+            <Provided children/>
+        </leptos_router::components::Router>
+    }
+}
+
+/// Runs [`provide`] inside the router, then renders `children`.
+#[component]
+fn Provided(children: Children) -> impl IntoView {
+    provide();
+    children()
+}
+
+/// Sets up Ferrule for this page, inside `<Router>` (so `_redirect` navigates client-side);
+/// [`FerruleRouter`] calls it. In the browser it connects after hydration.
 pub fn provide() -> Ferrule {
     let ferrule = Ferrule {
         store: StoredValue::new(StateStore::default()),

@@ -3,7 +3,7 @@
 
 use ferrule::ui::{self, ConnectionIndicator, Toasts};
 use leptos::prelude::*;
-use leptos_router::components::{Route, Router, Routes};
+use leptos_router::components::{Route, Routes};
 use leptos_router::path;
 use serde::{Deserialize, Serialize};
 
@@ -36,15 +36,14 @@ ferrule::actions!(CounterState {
 #[component]
 pub fn Root() -> impl IntoView {
     view! {
-        <Router>
+        <ui::FerruleRouter>
             <Layout/>
-        </Router>
+        </ui::FerruleRouter>
     }
 }
 
 #[component]
 fn Layout() -> impl IntoView {
-    ui::provide();
     view! {
         <header>
             <a href="/">"{{project-name}}"</a>

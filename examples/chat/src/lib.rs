@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use ferrule::ui::{self, ConnectionIndicator, Toasts};
 use leptos::prelude::*;
-use leptos_router::components::{Route, Router, Routes};
+use leptos_router::components::{Route, Routes};
 use leptos_router::path;
 use serde::{Deserialize, Serialize};
 
@@ -84,15 +84,14 @@ ferrule::actions!(ChatState {
 #[component]
 pub fn Root() -> impl IntoView {
     view! {
-        <Router>
+        <ui::FerruleRouter>
             <Layout/>
-        </Router>
+        </ui::FerruleRouter>
     }
 }
 
 #[component]
 fn Layout() -> impl IntoView {
-    ui::provide();
     view! {
         <header>
             <a href="/">"Chat"</a>

@@ -14,7 +14,7 @@
 
 use ferrule::ui::{self, ConnectionIndicator, Toasts};
 use leptos::prelude::*;
-use leptos_router::components::{Route, Router, Routes};
+use leptos_router::components::{Route, Routes};
 use leptos_router::path;
 use serde::{Deserialize, Serialize};
 
@@ -156,15 +156,14 @@ pub fn money(cents: i64) -> String {
 #[component]
 pub fn Root() -> impl IntoView {
     view! {
-        <Router>
+        <ui::FerruleRouter>
             <Layout/>
-        </Router>
+        </ui::FerruleRouter>
     }
 }
 
 #[component]
 fn Layout() -> impl IntoView {
-    ui::provide();
     let auth = ui::use_auth();
     let who = auth.field(|a| a.username.clone());
     let logged_in = auth.field(|a| a.is_authenticated);

@@ -7,7 +7,7 @@
 use ferrule::protocol::Action;
 use ferrule::ui::{self, ConnectionIndicator, FileUpload, Toasts};
 use leptos::prelude::*;
-use leptos_router::components::{Route, Router, Routes};
+use leptos_router::components::{Route, Routes};
 use leptos_router::path;
 use serde::{Deserialize, Serialize};
 
@@ -41,15 +41,14 @@ ferrule::actions!(AvatarState {
 #[component]
 pub fn Root() -> impl IntoView {
     view! {
-        <Router>
+        <ui::FerruleRouter>
             <Layout/>
-        </Router>
+        </ui::FerruleRouter>
     }
 }
 
 #[component]
 fn Layout() -> impl IntoView {
-    ui::provide();
     view! {
         <header><ConnectionIndicator/></header>
         <main>
