@@ -274,11 +274,7 @@ async fn logout_inside_a_handler(backend: Backend) {
     let Some(f) = fixture(backend, Settings::default()).await else {
         return;
     };
-    let cookie = set_cookie(
-        &http_login(&f.server, "bob", "builder123", None).await,
-        "ferrule_session",
-    )
-    .unwrap();
+    let cookie = f.server.login("bob", "builder123").await.unwrap();
     let mut c = client_with_cookie(&f.server, &cookie).await;
     assert_eq!(whoami(&mut c).await.as_deref(), Some("bob"));
     let u = c.call("vault_state.logout", json!({})).await.unwrap();
@@ -325,11 +321,7 @@ async fn login_changes_the_session_id(backend: Backend) {
     let Some(f) = fixture(backend, Settings::default()).await else {
         return;
     };
-    let planted = set_cookie(
-        &http_login(&f.server, "bob", "builder123", None).await,
-        "ferrule_session",
-    )
-    .unwrap();
+    let planted = f.server.login("bob", "builder123").await.unwrap();
     let resp = http_login(&f.server, "alice", "wonderland1", Some(&planted)).await;
     let fresh = set_cookie(&resp, "ferrule_session").unwrap();
     assert_ne!(
@@ -355,11 +347,7 @@ async fn expired_session_is_anonymous(backend: Backend) {
     let Some(f) = fixture(backend, no_cache).await else {
         return;
     };
-    let cookie = set_cookie(
-        &http_login(&f.server, "alice", "wonderland1", None).await,
-        "ferrule_session",
-    )
-    .unwrap();
+    let cookie = f.server.login("alice", "wonderland1").await.unwrap();
     f.db.conn
         .execute_unprepared("UPDATE ferrule_sessions SET expiry_date = 1")
         .await
@@ -380,11 +368,7 @@ async fn tampered_cookie_is_anonymous(backend: Backend) {
     let Some(f) = fixture(backend, Settings::default()).await else {
         return;
     };
-    let cookie = set_cookie(
-        &http_login(&f.server, "alice", "wonderland1", None).await,
-        "ferrule_session",
-    )
-    .unwrap();
+    let cookie = f.server.login("alice", "wonderland1").await.unwrap();
     let mut tampered = cookie.clone();
     let last = tampered.pop().unwrap();
     tampered.push(if last == 'A' { 'B' } else { 'A' });
@@ -406,11 +390,7 @@ async fn inactive_user_is_anonymous(backend: Backend) {
     let Some(f) = fixture(backend, Settings::default()).await else {
         return;
     };
-    let cookie = set_cookie(
-        &http_login(&f.server, "alice", "wonderland1", None).await,
-        "ferrule_session",
-    )
-    .unwrap();
+    let cookie = f.server.login("alice", "wonderland1").await.unwrap();
     let mut c = client_with_cookie(&f.server, &cookie).await;
     assert_eq!(whoami(&mut c).await.as_deref(), Some("alice"));
     f.auth.set_active("alice", false).await.unwrap();
@@ -731,11 +711,7 @@ async fn guards_redirect_or_refuse(backend: Backend) {
     );
     assert!(!u.delta.contains_key("vault_state"));
 
-    let cookie = set_cookie(
-        &http_login(&f.server, "bob", "builder123", None).await,
-        "ferrule_session",
-    )
-    .unwrap();
+    let cookie = f.server.login("bob", "builder123").await.unwrap();
     let mut bob = client_with_cookie(&f.server, &cookie).await;
     let u = bob.call("vault_state.refund", json!({})).await.unwrap();
     let toast = u.events_named("_toast").next().expect("a toast");
@@ -756,16 +732,8 @@ async fn password_change_ends_other_sessions(backend: Backend) {
     let Some(f) = fixture(backend, Settings::default()).await else {
         return;
     };
-    let laptop = set_cookie(
-        &http_login(&f.server, "alice", "wonderland1", None).await,
-        "ferrule_session",
-    )
-    .unwrap();
-    let phone = set_cookie(
-        &http_login(&f.server, "alice", "wonderland1", None).await,
-        "ferrule_session",
-    )
-    .unwrap();
+    let laptop = f.server.login("alice", "wonderland1").await.unwrap();
+    let phone = f.server.login("alice", "wonderland1").await.unwrap();
     let resp = post_json(
         &f.server,
         "/_auth/password",
@@ -905,11 +873,7 @@ async fn http_routes_have_guards_too(backend: Backend) {
     let anon = f.server.get("/staff").await.unwrap();
     assert_eq!(anon.status, 303);
     assert_eq!(anon.header("location"), Some("/login?next=%2Fstaff"));
-    let cookie = set_cookie(
-        &http_login(&f.server, "bob", "builder123", None).await,
-        "ferrule_session",
-    )
-    .unwrap();
+    let cookie = f.server.login("bob", "builder123").await.unwrap();
     let bob = f
         .server
         .http("GET", "/staff", &[("cookie", &cookie)], b"")
@@ -926,11 +890,7 @@ async fn http_routes_have_guards_too(backend: Backend) {
         })
         .await
         .unwrap();
-    let cookie = set_cookie(
-        &http_login(&f.server, "sam", "staff-pass-1", None).await,
-        "ferrule_session",
-    )
-    .unwrap();
+    let cookie = f.server.login("sam", "staff-pass-1").await.unwrap();
     let sam = f
         .server
         .http("GET", "/staff", &[("cookie", &cookie)], b"")
@@ -999,11 +959,7 @@ async fn changes_by_another_process_show_within_the_cache_ttl(backend: Backend) 
     let Some(f) = fixture(backend, settings).await else {
         return;
     };
-    let cookie = set_cookie(
-        &http_login(&f.server, "alice", "wonderland1", None).await,
-        "ferrule_session",
-    )
-    .unwrap();
+    let cookie = f.server.login("alice", "wonderland1").await.unwrap();
     let mut c = client_with_cookie(&f.server, &cookie).await;
     assert_eq!(whoami(&mut c).await.as_deref(), Some("alice"));
     // Another process (a second Auth on the same database) deactivates her.
