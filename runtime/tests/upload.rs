@@ -82,6 +82,19 @@ async fn server(db: &TestDb, settings: Settings) -> TestServer {
     TestServer::start(app).await.unwrap()
 }
 
+/// A fresh database, upload directory `name` and server spooling uploads there; `None` when the
+/// database cannot be made outside CI.
+async fn fixture(name: &str, settings: Settings) -> Option<(TestDb, PathBuf, TestServer)> {
+    let db = TestDb::new(Backend::Sqlite).await?;
+    let dir = upload_dir(name);
+    let settings = Settings {
+        upload_dir: Some(dir.clone()),
+        ..settings
+    };
+    let server = server(&db, settings).await;
+    Some((db, dir, server))
+}
+
 async fn login(server: &TestServer) -> String {
     server.login("ada", "analytical").await.unwrap()
 }
@@ -129,18 +142,9 @@ async fn post_upload(
 
 #[tokio::test]
 async fn authenticated_upload_reaches_the_handler_and_the_tab() {
-    let Some(db) = TestDb::new(Backend::Sqlite).await else {
+    let Some((db, dir, server)) = fixture("auth", Settings::default()).await else {
         return;
     };
-    let dir = upload_dir("auth");
-    let server = server(
-        &db,
-        Settings {
-            upload_dir: Some(dir.clone()),
-            ..Settings::default()
-        },
-    )
-    .await;
     let cookie = login(&server).await;
     let mut tab = server
         .client_with(
@@ -183,18 +187,9 @@ async fn authenticated_upload_reaches_the_handler_and_the_tab() {
 
 #[tokio::test]
 async fn anonymous_upload_to_a_protected_handler_is_redirected() {
-    let Some(db) = TestDb::new(Backend::Sqlite).await else {
+    let Some((db, dir, server)) = fixture("anon", Settings::default()).await else {
         return;
     };
-    let dir = upload_dir("anon");
-    let server = server(
-        &db,
-        Settings {
-            upload_dir: Some(dir.clone()),
-            ..Settings::default()
-        },
-    )
-    .await;
     let resp = post_upload(
         &server,
         "tab-anon-0123456789abcdef",
@@ -213,17 +208,14 @@ async fn anonymous_upload_to_a_protected_handler_is_redirected() {
 
 #[tokio::test]
 async fn oversize_uploads_get_413_and_leave_nothing() {
-    let Some(db) = TestDb::new(Backend::Sqlite).await else {
-        return;
-    };
-    let dir = upload_dir("big");
     let settings = Settings {
-        upload_dir: Some(dir.clone()),
         upload_max_file_bytes: 1000,
         upload_max_request_bytes: 1500,
         ..Settings::default()
     };
-    let server = server(&db, settings).await;
+    let Some((db, dir, server)) = fixture("big", settings).await else {
+        return;
+    };
     let big = vec![b'x'; 1001];
     let resp = post_upload(
         &server,
@@ -270,16 +262,13 @@ async fn oversize_uploads_get_413_and_leave_nothing() {
 
 #[tokio::test]
 async fn an_upload_may_have_as_many_files_as_the_setting_and_not_one_more() {
-    let Some(db) = TestDb::new(Backend::Sqlite).await else {
-        return;
-    };
-    let dir = upload_dir("parts");
     let settings = Settings {
-        upload_dir: Some(dir.clone()),
         upload_max_files: 3,
         ..Settings::default()
     };
-    let server = server(&db, settings).await;
+    let Some((db, dir, server)) = fixture("parts", settings).await else {
+        return;
+    };
     let part: &[u8] = b"1234";
     let three = [("f", "a", part), ("f", "b", part), ("f", "c", part)];
     let ok = post_upload(
@@ -388,17 +377,14 @@ fn peak_rss_kib() -> u64 {
 
 #[tokio::test]
 async fn a_100_mb_upload_streams_with_bounded_memory() {
-    let Some(db) = TestDb::new(Backend::Sqlite).await else {
-        return;
-    };
-    let dir = upload_dir("huge");
     let settings = Settings {
-        upload_dir: Some(dir.clone()),
         upload_max_file_bytes: 200 << 20,
         upload_max_request_bytes: 200 << 20,
         ..Settings::default()
     };
-    let server = server(&db, settings).await;
+    let Some((db, dir, server)) = fixture("huge", settings).await else {
+        return;
+    };
     const SIZE: usize = 100 << 20;
     let head = format!(
         "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"f\"; filename=\"huge.bin\"\r\n\r\n"
