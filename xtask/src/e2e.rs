@@ -79,37 +79,16 @@ pub(crate) fn e2e() -> Result<(u64, u64)> {
     result
 }
 
-/// Runs node's test runner, echoing its output, and reads its `ℹ pass N` / `ℹ fail N` summary.
+/// Runs node's test runner and reads its `ℹ pass N` / `ℹ fail N` summary.
 pub(crate) fn run_node_tests(what: &str, cmd: &mut Command) -> Result<(u64, u64)> {
-    use std::io::{BufRead, BufReader};
-    eprintln!("==> {what}");
-    let started = Instant::now();
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .with_context(|| format!("could not start: {what}"))?;
-    let out = child.stdout.take().context("test output")?;
-    let (mut passed, mut failed) = (0, 0);
-    for line in BufReader::new(out).lines() {
-        let line = line?;
-        println!("{line}");
+    run_tallying(what, cmd, |line, passed, failed| {
         let words: Vec<&str> = line.split_whitespace().collect();
         if let [_, key, n] = words.as_slice() {
             match (*key, n.parse::<u64>()) {
-                ("pass", Ok(n)) => passed = n,
-                ("fail", Ok(n)) => failed = n,
+                ("pass", Ok(n)) => *passed = n,
+                ("fail", Ok(n)) => *failed = n,
                 _ => {}
             }
         }
-    }
-    let status = child.wait()?;
-    if !status.success() || failed > 0 {
-        println!("tests: {passed} passed, {failed} failed");
-        bail!("{what} failed ({status})");
-    }
-    eprintln!(
-        "    {what}: {passed} passed in {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
-    Ok((passed, failed))
+    })
 }

@@ -135,8 +135,13 @@ pub(crate) fn fuzz() -> Result<()> {
     )
 }
 
-/// Runs `cmd` (a `cargo test`), echoing its output, and adds up its `test result:` lines.
-pub(crate) fn run_counting(what: &str, cmd: &mut Command) -> Result<(u64, u64)> {
+/// Runs test command `cmd`, echoing its output line by line to `tally` (which counts passed
+/// and failed tests as its runner prints them); fails when the command or a test fails.
+pub(crate) fn run_tallying(
+    what: &str,
+    cmd: &mut Command,
+    tally: impl Fn(&str, &mut u64, &mut u64),
+) -> Result<(u64, u64)> {
     use std::io::{BufRead, BufReader};
     eprintln!("==> {what}");
     let started = Instant::now();
@@ -149,6 +154,23 @@ pub(crate) fn run_counting(what: &str, cmd: &mut Command) -> Result<(u64, u64)> 
     for line in BufReader::new(out).lines() {
         let line = line?;
         println!("{line}");
+        tally(&line, &mut passed, &mut failed);
+    }
+    let status = child.wait()?;
+    if !status.success() || failed > 0 {
+        println!("tests: {passed} passed, {failed} failed");
+        bail!("{what} failed ({status})");
+    }
+    eprintln!(
+        "    {what}: {passed} passed in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok((passed, failed))
+}
+
+/// Runs `cmd` (a `cargo test`) and adds up its `test result:` lines.
+pub(crate) fn run_counting(what: &str, cmd: &mut Command) -> Result<(u64, u64)> {
+    run_tallying(what, cmd, |line, passed, failed| {
         if let Some(rest) = line.strip_prefix("test result: ") {
             let count = |word: &str| {
                 rest.split(';')
@@ -163,17 +185,10 @@ pub(crate) fn run_counting(what: &str, cmd: &mut Command) -> Result<(u64, u64)> 
                     })
                     .unwrap_or(0)
             };
-            passed += count("passed");
-            failed += count("failed");
+            *passed += count("passed");
+            *failed += count("failed");
         }
-    }
-    let status = child.wait()?;
-    if !status.success() {
-        println!("tests: {passed} passed, {failed} failed");
-        bail!("{what} failed ({status})");
-    }
-    eprintln!("    {what}: ok in {:.1}s", started.elapsed().as_secs_f64());
-    Ok((passed, failed))
+    })
 }
 
 /// Features for the native test and clippy runs: everything but the browser client (which only
