@@ -24,8 +24,7 @@ use serde_json::json;
 
 use crate::bridge::{EventBridge, SocketInfo};
 use crate::middleware::Request;
-use crate::net::valid_token;
-use crate::net::{resolve_client, strip_upgrade_headers};
+use crate::net::{resolve_client, strip_upgrade_headers, valid_token};
 use crate::settings::IpNet;
 use crate::tab_binding::{TabBinding, storage_key};
 
