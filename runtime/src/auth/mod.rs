@@ -86,16 +86,19 @@ impl From<User> for CurrentUser {
 }
 
 pub(crate) mod codes;
+mod errors;
 pub mod guard;
+mod hashing;
 pub mod http;
+mod middleware;
 pub mod password_policy;
 pub mod throttle;
 mod users;
 
-pub use users::{
-    Auth, AuthError, BUSY_MESSAGE, LOGINS_WAITING, NewUser, auth_middleware, hash_password,
-    verify_password,
-};
+pub use errors::{AuthError, BUSY_MESSAGE};
+pub use hashing::{LOGINS_WAITING, hash_password, verify_password};
+pub use middleware::auth_middleware;
+pub use users::{Auth, NewUser};
 
 /// Session key holding the logged-in user's id.
 pub const SESSION_USER_ID: &str = "_auth_user_id";

@@ -1,5 +1,5 @@
-//! Users in the database: hashing, authentication, loading with groups and permissions, login
-//! and logout on a session, and the middleware that resolves the user of every request.
+//! Users in the database: accounts, authentication, loading with groups and permissions, login
+//! and logout on a session.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -12,127 +12,11 @@ use tower_sessions::Session;
 
 use crate::cache::TtlCache;
 
-use super::{AUTH_MIDDLEWARE, CurrentUser, SESSION_AUTH_HASH, SESSION_USER_ID, User};
+use super::errors::AuthError;
+use super::hashing::{hash_password, verify_for_login};
+use super::{CurrentUser, SESSION_AUTH_HASH, SESSION_USER_ID, User};
 use crate::db::entities::user;
 use crate::db::{now, stmt};
-use crate::middleware::{self, Named, Next, Request, Response};
-
-/// Why an account operation failed; messages are fit for the user.
-#[derive(Debug, thiserror::Error)]
-pub enum AuthError {
-    /// Username taken.
-    #[error("the username `{0}` is taken")]
-    UsernameTaken(String),
-    /// E-mail taken.
-    #[error("the e-mail `{0}` is already used by another account")]
-    EmailTaken(String),
-    /// Input fails a rule.
-    #[error("{0}")]
-    Invalid(String),
-    /// No such user.
-    #[error("no user `{0}`")]
-    NoSuchUser(String),
-    /// The database failed.
-    #[error("database: {0}")]
-    Db(#[from] sea_orm::DbErr),
-    /// The session store failed.
-    #[error("session: {0}")]
-    Session(#[from] tower_sessions::session::Error),
-    /// Too many failed logins for this address or username (see [`super::throttle`]).
-    #[error("{}", super::throttle::THROTTLED_MESSAGE)]
-    Throttled,
-    /// So many password checks are waiting that this one was turned away.
-    #[error("{BUSY_MESSAGE}")]
-    Busy,
-}
-
-/// What a login turned away under a flood of password checks is told.
-pub const BUSY_MESSAGE: &str = "The server is busy checking passwords. Try again in a moment.";
-
-/// Whether a session error means the store is unreachable (our store reports every database
-/// failure as a backend error; bad data is a decode error).
-fn is_store_outage(e: &tower_sessions::session::Error) -> bool {
-    matches!(
-        e,
-        tower_sessions::session::Error::Store(tower_sessions::session_store::Error::Backend(_))
-    )
-}
-
-impl From<AuthError> for crate::Error {
-    fn from(e: AuthError) -> Self {
-        match e {
-            AuthError::Db(db) => db.into(),
-            AuthError::Session(ref s) if is_store_outage(s) => {
-                Self::unavailable(format!("session store: {s}"))
-            }
-            AuthError::Session(_) => Self::internal(e),
-            AuthError::NoSuchUser(_) => Self::NotFound(e.to_string()),
-            AuthError::Throttled => Self::TooManyRequests(e.to_string()),
-            AuthError::Busy => Self::unavailable(BUSY_MESSAGE),
-            other => Self::BadRequest(other.to_string()),
-        }
-    }
-}
-
-/// How many argon2 hashes run at once. Each takes 19 MiB and tens of milliseconds of a core, so
-/// a flood of logins waits its turn here instead of running on every blocking thread at once
-/// (512 × 19 MiB).
-const HASHES_AT_ONCE: usize = 4;
-/// How many password checks of logins may wait for a place; past that a login is turned away
-/// at once ([`AuthError::Busy`], HTTP 503) instead of queueing without bound.
-pub const LOGINS_WAITING: usize = 64;
-
-static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(HASHES_AT_ONCE);
-static WAITING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// Runs `work` on a blocking thread once one of the `HASHES_AT_ONCE` places is free.
-async fn hashing<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    let _place = HASHING.acquire().await.ok()?;
-    tokio::task::spawn_blocking(work).await.ok()
-}
-
-/// One place in the login queue, given back when dropped.
-struct Waiting;
-
-impl Waiting {
-    fn take() -> Result<Self, AuthError> {
-        use std::sync::atomic::Ordering;
-        if WAITING.fetch_add(1, Ordering::SeqCst) >= LOGINS_WAITING + HASHES_AT_ONCE {
-            WAITING.fetch_sub(1, Ordering::SeqCst);
-            tracing::warn!("a login was turned away: too many password checks waiting");
-            return Err(AuthError::Busy);
-        }
-        Ok(Self)
-    }
-}
-
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        WAITING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-/// [`verify_password`] for a login: turned away when the queue is full.
-async fn verify_for_login(password: &str, hash: &str) -> Result<bool, AuthError> {
-    let _place = Waiting::take()?;
-    Ok(verify_password(password, hash).await)
-}
-
-/// Hashes `password` with argon2 on a blocking thread (it takes tens of milliseconds).
-pub async fn hash_password(password: &str) -> String {
-    let password = password.to_owned();
-    hashing(move || password_auth::generate_hash(password))
-        .await
-        .expect("hashing does not panic and the semaphore is never closed")
-}
-
-/// Checks `password` against `hash` on a blocking thread.
-pub async fn verify_password(password: &str, hash: &str) -> bool {
-    let (password, hash) = (password.to_owned(), hash.to_owned());
-    hashing(move || password_auth::verify_password(password, &hash).is_ok())
-        .await
-        .unwrap_or(false)
-}
 
 /// A new account.
 #[derive(Debug, Clone, Default)]
@@ -581,81 +465,5 @@ fn to_user(m: user::Model, groups: BTreeSet<String>, permissions: BTreeSet<Strin
         is_superuser: m.is_superuser,
         groups,
         permissions,
-    }
-}
-
-/// Resolves the user of every request and event from its session, eagerly, and makes [`Auth`]
-/// reachable for login and logout. Runs in the auth tier after the session middleware.
-pub fn auth_middleware(auth: Auth) -> Named {
-    middleware::from_fn(AUTH_MIDDLEWARE, move |mut req: Request, next: Next| {
-        let auth = auth.clone();
-        async move {
-            let started = std::time::Instant::now();
-            let user = match req.extensions().get::<Session>().cloned() {
-                Some(session) => match auth.user_of(&session).await {
-                    Ok(user) => user,
-                    // The store could not be reached: an outage, not a logout.
-                    Err(AuthError::Session(e)) if is_store_outage(&e) => {
-                        return Err(crate::Error::unavailable(format!("session store: {e}")));
-                    }
-                    // A session that does not load (tampered, garbage) is simply anonymous.
-                    Err(AuthError::Session(e)) => {
-                        tracing::debug!(error = %e, "session did not load; anonymous");
-                        CurrentUser::Anonymous
-                    }
-                    Err(e) => return Err(e.into()),
-                },
-                None => CurrentUser::Anonymous,
-            };
-            crate::metrics::record(crate::metrics::Phase::User, started);
-            req.extensions_mut().insert(user);
-            req.extensions_mut().insert(auth);
-            let resp: Response = next.run(req).await?;
-            Ok(resp)
-        }
-    })
-    .auth_tier()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_login_queue_holds_its_limit_and_turns_away_one_more() {
-        let places: Vec<Waiting> = (0..LOGINS_WAITING + HASHES_AT_ONCE)
-            .map(|_| Waiting::take().expect("room up to the limit"))
-            .collect();
-        assert!(matches!(Waiting::take(), Err(AuthError::Busy)));
-        drop(places);
-        assert!(Waiting::take().is_ok(), "places come back");
-        let busy = crate::Error::from(AuthError::Busy);
-        assert_eq!(busy.status(), http::StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(busy.public_message(), crate::UNAVAILABLE_MESSAGE);
-        assert_eq!(
-            crate::Error::from(AuthError::Throttled).status(),
-            http::StatusCode::TOO_MANY_REQUESTS
-        );
-    }
-
-    #[tokio::test]
-    async fn no_more_than_a_few_hashes_run_at_once() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static RUNNING: AtomicUsize = AtomicUsize::new(0);
-        static PEAK: AtomicUsize = AtomicUsize::new(0);
-        let mut all = tokio::task::JoinSet::new();
-        for _ in 0..4 * HASHES_AT_ONCE {
-            all.spawn(hashing(|| {
-                let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
-                PEAK.fetch_max(now, Ordering::SeqCst);
-                std::thread::sleep(std::time::Duration::from_millis(20));
-                RUNNING.fetch_sub(1, Ordering::SeqCst);
-            }));
-        }
-        while let Some(done) = all.join_next().await {
-            assert!(done.unwrap().is_some());
-        }
-        let peak = PEAK.load(Ordering::SeqCst);
-        assert!((2..=HASHES_AT_ONCE).contains(&peak), "peak {peak}");
     }
 }
