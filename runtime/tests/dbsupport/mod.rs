@@ -4,11 +4,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
-use ferrule::db::sea_orm::{ConnectionTrait, DatabaseConnection};
-
-static N: AtomicU32 = AtomicU32::new(0);
+use ferrule::db::sea_orm::DatabaseConnection;
+use ferrule::testing::TestDatabase;
 
 /// Which server a test runs against.
 #[derive(Clone, Copy, Debug)]
@@ -17,24 +14,19 @@ pub enum Backend {
     Postgres,
 }
 
-/// A database made for one test; `drop_later` cleans up PostgreSQL databases.
+/// A fresh, migrated database for one test: `ferrule::testing::TestDatabase` (which deletes it
+/// when dropped), with the runtime's tables.
 pub struct TestDb {
     pub conn: DatabaseConnection,
     pub url: String,
-    admin: Option<(String, String)>,
+    db: TestDatabase,
 }
 
 impl TestDb {
     /// Makes a fresh, migrated database, or `None` when the server is absent outside CI.
     pub async fn new(backend: Backend) -> Option<Self> {
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let name = format!("ferrule_test_{}_{n}", std::process::id());
-        let (url, admin) = match backend {
-            Backend::Sqlite => {
-                let path = std::env::temp_dir().join(format!("{name}.sqlite3"));
-                let _ = std::fs::remove_file(&path);
-                (format!("sqlite://{}?mode=rwc", path.display()), None)
-            }
+        let like = match backend {
+            Backend::Sqlite => "sqlite://test.sqlite3".to_owned(),
             Backend::Postgres => {
                 let Ok(admin_url) = std::env::var("FERRULE_TEST_POSTGRES") else {
                     if std::env::var("CI").is_ok_and(|v| v == "true") {
@@ -47,44 +39,27 @@ impl TestDb {
                     );
                     return None;
                 };
-                let admin = ferrule::db::connect(&admin_url)
-                    .await
-                    .expect("connect to PostgreSQL");
-                admin
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
-                    .await
-                    .expect("drop old test database");
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .expect("create test database");
-                let base = admin_url
-                    .rsplit_once('/')
-                    .map(|(b, _)| b)
-                    .unwrap_or(&admin_url)
-                    .to_owned();
-                (format!("{base}/{name}"), Some((admin_url, name.clone())))
+                admin_url
             }
         };
-        let conn = ferrule::db::connect(&url)
+        let db = TestDatabase::create(&like)
             .await
-            .expect("connect to the test database");
+            .expect("a fresh test database");
+        let conn = db.connection();
         ferrule::db::migrations::migrate(&conn)
             .await
             .expect("migrations apply");
-        Some(Self { conn, url, admin })
+        Some(Self {
+            url: db.url().to_owned(),
+            conn,
+            db,
+        })
     }
 
-    /// Closes the pool and drops a PostgreSQL database.
+    /// Closes the pool and deletes the database.
     pub async fn cleanup(self) {
         let _ = self.conn.close().await;
-        if let Some((admin_url, name)) = self.admin
-            && let Ok(admin) = ferrule::db::connect(&admin_url).await
-        {
-            let _ = admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await;
-        }
+        drop(self.db);
     }
 }
 
