@@ -1,25 +1,17 @@
 //! The counter answers over a real Socket.IO connection exactly as the wire contract says.
 
-use ferrule::testing::TestServer;
+use ferrule::testing::{TestDatabase, TestServer};
 use serde_json::json;
 
-async fn db() -> ferrule::db::sea_orm::DatabaseConnection {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path =
-        std::env::temp_dir().join(format!("counter-test-{}-{n}.sqlite3", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    let db = ferrule::db::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+async fn server() -> TestServer {
+    let db = TestDatabase::create("sqlite://counter.sqlite3")
         .await
         .unwrap();
-    ferrule::db::migrations::migrate(&db).await.unwrap();
-    db
-}
-
-async fn server() -> TestServer {
-    TestServer::start(counter::app(db().await).settings(ferrule::Settings::default()))
-        .await
-        .expect("counter starts")
+    TestServer::start_on(db, |db| {
+        counter::app(db).settings(ferrule::Settings::default())
+    })
+    .await
+    .expect("counter starts")
 }
 
 #[tokio::test]
@@ -38,16 +30,14 @@ async fn increment_ships_the_documented_update() {
 
 #[tokio::test]
 async fn only_logged_in_users_may_reset() {
-    let db = db().await;
-    ferrule::auth::Auth::new(db.clone())
+    let server = server().await;
+    let db = server.database().unwrap().connection();
+    ferrule::auth::Auth::new(db)
         .create_user(ferrule::auth::NewUser {
             username: "ada".into(),
             password: "analytical".into(),
             ..Default::default()
         })
-        .await
-        .unwrap();
-    let server = TestServer::start(counter::app(db).settings(ferrule::Settings::default()))
         .await
         .unwrap();
     let mut client = server.client().await.unwrap();

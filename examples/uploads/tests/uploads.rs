@@ -1,7 +1,7 @@
 //! The avatar upload through HTTP with a real tab: the update reaches the tab's socket, bad files
 //! are refused with a message, and the size limit answers 413.
 
-use ferrule::testing::{TestClient, TestServer};
+use ferrule::testing::{TestClient, TestDatabase, TestServer};
 use serde_json::json;
 
 const BOUNDARY: &str = "uploadsboundary7";
@@ -26,18 +26,19 @@ fn temp_dir(what: &str) -> std::path::PathBuf {
 }
 
 async fn server(media: &std::path::Path, max_file: u64) -> TestServer {
-    let path = temp_dir("db").join("app.sqlite3");
-    let db = ferrule::db::connect(&format!("sqlite://{}?mode=rwc", path.display()))
-        .await
-        .unwrap();
-    ferrule::db::migrations::migrate(&db).await.unwrap();
     let settings = ferrule::Settings {
         upload_max_file_bytes: max_file,
         ..ferrule::Settings::default()
     };
-    TestServer::start(uploads::app_with_media(db, media.to_path_buf()).settings(settings))
+    let db = TestDatabase::create("sqlite://uploads.sqlite3")
         .await
-        .expect("the uploads app starts")
+        .unwrap();
+    let media = media.to_path_buf();
+    TestServer::start_on(db, |db| {
+        uploads::app_with_media(db, media).settings(settings)
+    })
+    .await
+    .expect("the uploads app starts")
 }
 
 /// Uploads `body` as an avatar from `tab`, as the browser does (its token and cookies).

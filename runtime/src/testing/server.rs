@@ -7,6 +7,8 @@ pub struct TestServer {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// The database the server was started on, deleted after the server (declared last).
+    database: Option<TestDatabase>,
 }
 
 impl TestServer {
@@ -22,7 +24,29 @@ impl TestServer {
             addr,
             stop: Some(stop),
             task: Some(task),
+            database: None,
         })
+    }
+
+    /// Builds the app on `database` with `build` (the app's `app(db)` function), applies its
+    /// migrations (the runtime's and the app's) and starts it; the server keeps the database,
+    /// which is deleted after the server.
+    pub async fn start_on(
+        database: TestDatabase,
+        build: impl FnOnce(sea_orm::DatabaseConnection) -> App,
+    ) -> Result<Self, TestError> {
+        let app = build(database.connection());
+        app.migrate()
+            .await
+            .map_err(|e| TestError::Database(format!("migrations: {e}")))?;
+        let mut server = Self::start(app).await?;
+        server.database = Some(database);
+        Ok(server)
+    }
+
+    /// The database [`TestServer::start_on`] started the server on.
+    pub fn database(&self) -> Option<&TestDatabase> {
+        self.database.as_ref()
     }
 
     /// The address it listens on.
