@@ -247,8 +247,11 @@ pub fn build_client(opts: &SiteOptions) -> Result<SiteReport> {
     })
 }
 
-/// Concatenates `dir/*.css` in name order into `out` (an empty file when there are none, so the
-/// page's stylesheet link never 404s).
+/// The stylesheet of Ferrule's own components, first in every site's bundle.
+pub const RUNTIME_CSS: &str = include_str!("../../runtime/style/ferrule.css");
+
+/// Writes [`RUNTIME_CSS`], then `dir/*.css` in name order, into `out` (the app's rules come
+/// after Ferrule's, so they override them; a missing `dir` still gives a stylesheet).
 fn bundle_css(dir: &Path, out: &Path) -> Result<()> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|d| {
@@ -259,7 +262,7 @@ fn bundle_css(dir: &Path, out: &Path) -> Result<()> {
         })
         .unwrap_or_default();
     files.sort();
-    let mut css = String::new();
+    let mut css = format!("{RUNTIME_CSS}\n");
     for f in files {
         css.push_str(
             &std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?,
@@ -310,7 +313,7 @@ mod tests {
     }
 
     #[test]
-    fn css_is_bundled_in_name_order_and_missing_dirs_give_an_empty_file() {
+    fn css_is_bundled_after_ferrules_own_in_name_order() {
         let dir = std::env::temp_dir().join(format!("ferrule-css-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("b.css"), "b{}").unwrap();
@@ -318,9 +321,14 @@ mod tests {
         std::fs::write(dir.join("notes.txt"), "no").unwrap();
         let out = dir.join("out.css");
         bundle_css(&dir, &out).unwrap();
-        assert_eq!(std::fs::read_to_string(&out).unwrap(), "a{}\nb{}\n");
+        let ours = format!("{RUNTIME_CSS}\n");
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            format!("{ours}a{{}}\nb{{}}\n")
+        );
+        assert!(ours.contains(".ferrule-toast-error"), "{ours}");
         bundle_css(&dir.join("nope"), &out).unwrap();
-        assert_eq!(std::fs::read_to_string(&out).unwrap(), "");
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), ours);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
