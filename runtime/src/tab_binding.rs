@@ -5,8 +5,9 @@
 //! session id's rotation at login (an anonymous tab's cart carries into its login) and goes
 //! with the session at logout or when a different user logs in on it (the tab starts afresh).
 //! A socket or upload presenting a token from another session therefore finds a fresh tab:
-//! never the other's states, rooms or pushes. The socket handshake and `/_upload` create a
-//! session when the request has none, so every tab is bound from its first event.
+//! never the other's states, rooms or pushes. A page load, the socket handshake and `/_upload`
+//! create a session when the request has none, so every tab is bound from its first event and
+//! the tabs of one browser share one session.
 //!
 //! Without sessions (no `App::database`) there is nothing to bind to and the token alone is
 //! the key, as before; states may opt out with [`crate::State::SESSION_BOUND`] (public UI
@@ -83,17 +84,18 @@ impl HandshakeBinder {
     }
 
     /// Axum middleware: binds socket handshakes (the first request of an Engine.IO session,
-    /// without `sid`) and uploads; every other request passes untouched.
+    /// without `sid`) and uploads, and gives a page load without a session one; every other
+    /// request passes untouched.
     pub(crate) async fn bind(self, mut req: Request, next: axum::middleware::Next) -> Response {
+        if is_page_load(&req) {
+            return self.page(req, next).await;
+        }
         if !needs_binding(&req) {
             return next.run(req).await;
         }
-        let cookie = crate::csrf::cookie_value(&req, &self.config.cookie_name);
+        let cookie = crate::net::cookie_in(req.headers(), &self.config.cookie_name);
         let id = cookie.as_deref().and_then(|c| c.parse::<Id>().ok());
-        let expiry = Some(tower_sessions::Expiry::OnInactivity(
-            tower_sessions::cookie::time::Duration::seconds(self.config.idle.as_secs() as i64),
-        ));
-        let session = Session::new(id, self.store.clone(), expiry);
+        let session = self.session(id);
         let binding = match ensure(&session).await {
             Ok(b) => b,
             Err(e) => return e.into_response(),
@@ -125,6 +127,65 @@ impl HandshakeBinder {
         }
         resp
     }
+
+    fn session(&self, id: Option<Id>) -> Session {
+        let expiry = Some(tower_sessions::Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::seconds(self.config.idle.as_secs() as i64),
+        ));
+        Session::new(id, self.store.clone(), expiry)
+    }
+
+    /// A page served to a browser without a session cookie gets a session (with its binding)
+    /// along with the page. Otherwise two tabs opened one after the other would each make one
+    /// at their socket handshakes, the browser would keep only the last cookie, and the other
+    /// tab would find its states gone at its next reload.
+    async fn page(self, req: Request, next: axum::middleware::Next) -> Response {
+        let had_cookie = crate::net::cookie_in(req.headers(), &self.config.cookie_name).is_some();
+        let mut resp = next.run(req).await;
+        let is_html = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("text/html"));
+        let sets_session = resp.headers().get_all(header::SET_COOKIE).iter().any(|v| {
+            v.as_bytes()
+                .starts_with(format!("{}=", self.config.cookie_name).as_bytes())
+        });
+        if had_cookie || !is_html || sets_session || !resp.status().is_success() {
+            return resp;
+        }
+        let session = self.session(None);
+        if let Err(e) = ensure(&session).await {
+            // The page works without it; the socket handshake makes the session instead.
+            tracing::warn!(error = %e, "could not give a page load its session");
+            return resp;
+        }
+        if let Err(e) = session.save().await {
+            tracing::warn!(error = %e, "could not give a page load its session");
+            return resp;
+        }
+        if let Some(id) = session.id()
+            && let Ok(v) = HeaderValue::from_str(&crate::session::set_cookie(
+                &self.config.cookie_name,
+                Some(&id.to_string()),
+                self.config.secure,
+            ))
+        {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+        resp
+    }
+}
+
+/// A browser loading a page: a `GET` asking for HTML, outside the reserved paths.
+fn is_page_load(req: &Request) -> bool {
+    req.method() == http::Method::GET
+        && !req.uri().path().starts_with("/_")
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"))
 }
 
 /// A socket handshake (no Engine.IO `sid` yet) or an upload.

@@ -76,7 +76,11 @@ async fn server(db: &TestDb) -> TestServer {
     let app = App::new()
         .database(db.conn.clone())
         .state::<CartState>()
-        .state::<ThemeState>();
+        .state::<ThemeState>()
+        .route(
+            "/page",
+            axum::routing::get(|| async { axum::response::Html("<p>a page</p>") }),
+        );
     let auth = app.auth().unwrap();
     for (name, pw) in [("alice", "wonderland1"), ("bob", "builder123")] {
         auth.create_user(NewUser {
@@ -270,6 +274,44 @@ async fn logout_and_another_users_login_start_the_tab_afresh_but_keep_public_sta
         assert_eq!(u.delta["auth_state"]["username"], "bob");
         assert_eq!(u.delta["cart_state"]["items"], json!([]));
         assert_eq!(items(&mut tab).await, json!([]));
+        server.stop().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_load_gives_the_browser_its_session_so_its_tabs_share_it() {
+    each_backend(async |db| {
+        let server = server(db).await;
+        let html = [("accept", "text/html")];
+        let page = server.http("GET", "/page", &html, b"").await.unwrap();
+        let cookie = page
+            .cookie("ferrule_session")
+            .expect("a page without a session gives one");
+        // Not again with it, nor for what is no page.
+        let again = server
+            .http("GET", "/page", &[html[0], ("cookie", &cookie)], b"")
+            .await
+            .unwrap();
+        assert!(again.cookie("ferrule_session").is_none());
+        let missing = server.http("GET", "/nope", &html, b"").await.unwrap();
+        assert!(missing.cookie("ferrule_session").is_none());
+        // Two tabs opened after it carry the one cookie; a reload of the first finds its
+        // states (with a session per handshake, the browser kept only the second tab's).
+        let tab = || ClientOptions::default().header("cookie", cookie.clone());
+        let mut a = server.client_with(tab()).await.unwrap();
+        let mut b = server.client_with(tab()).await.unwrap();
+        assert!(
+            a.cookies() == b.cookies(),
+            "no handshake made its own session"
+        );
+        add(&mut a, "tea").await;
+        add(&mut b, "cake").await;
+        let mut reloaded = server
+            .client_with(ClientOptions::default().tab_of(&a))
+            .await
+            .unwrap();
+        assert_eq!(items(&mut reloaded).await, json!(["tea"]));
         server.stop().await.unwrap();
     })
     .await;
