@@ -145,3 +145,57 @@ pub(crate) async fn run_hooks(kind: &str, hooks: Vec<(String, Hook)>) -> Result<
     }
     Ok(())
 }
+
+/// Runs `tick` at once and then every `period` until `cancel` fires or `tick` answers
+/// `false`: the loop of the runtime's sweepers.
+pub(crate) async fn every<F, Fut>(period: Duration, cancel: CancellationToken, mut tick: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let mut interval = tokio::time::interval(period);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            () = cancel.cancelled() => return,
+        }
+        if !tick().await {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn every_runs_at_once_then_each_period_until_told_to_stop() {
+        let runs = AtomicUsize::new(0);
+        every(
+            Duration::from_millis(5),
+            CancellationToken::new(),
+            || async { runs.fetch_add(1, Ordering::SeqCst) < 2 },
+        )
+        .await;
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            3,
+            "until the third run says stop"
+        );
+
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let before = runs.load(Ordering::SeqCst);
+        every(Duration::from_secs(3600), cancel, || async {
+            runs.fetch_add(1, Ordering::SeqCst);
+            true
+        })
+        .await;
+        assert!(
+            runs.load(Ordering::SeqCst) - before <= 1,
+            "a cancelled loop ends"
+        );
+    }
+}

@@ -69,18 +69,15 @@ impl SeaOrmStore {
     /// Deletes expired sessions every `period` until `cancel` fires (the runtime registers this
     /// as a background task of the server).
     pub async fn sweep_until(&self, period: Duration, cancel: tokio_util::sync::CancellationToken) {
-        let mut tick = tokio::time::interval(period);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                () = cancel.cancelled() => return,
-            }
+        crate::lifespan::every(period, cancel, || async {
             match self.delete_expired().await {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(removed = n, "expired sessions swept"),
                 Err(e) => tracing::warn!(error = %e, "session sweep failed"),
             }
-        }
+            true
+        })
+        .await;
     }
 }
 

@@ -275,16 +275,18 @@ fn socket_server<A: socketioxide::adapter::Adapter + socketioxide_core::adapter:
 
 /// Drops idle tokens' states every minute until cancelled.
 async fn sweep_states(memory: std::sync::Weak<MemoryStateManager>, cancel: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = cancel.cancelled() => return,
+    crate::lifespan::every(Duration::from_secs(60), cancel, || {
+        let memory = memory.clone();
+        async move {
+            let Some(m) = memory.upgrade() else {
+                return false;
+            };
+            let gone = m.sweep();
+            if gone > 0 {
+                tracing::debug!(gone, "dropped idle client states");
+            }
+            true
         }
-        let Some(m) = memory.upgrade() else { return };
-        let gone = m.sweep();
-        if gone > 0 {
-            tracing::debug!(gone, "dropped idle client states");
-        }
-    }
+    })
+    .await;
 }

@@ -134,15 +134,12 @@ impl Expiring {
         period: Duration,
         cancel: tokio_util::sync::CancellationToken,
     ) {
-        let mut tick = tokio::time::interval(period);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                () = cancel.cancelled() => return,
-            }
+        crate::lifespan::every(period, cancel, || async {
             if let Err(e) = self.delete_expired().await {
                 tracing::warn!(error = %e, "sweeping expired codes and counters failed");
             }
-        }
+            true
+        })
+        .await;
     }
 }
