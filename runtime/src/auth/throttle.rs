@@ -60,17 +60,21 @@ impl Throttle {
         username: &str,
     ) -> Result<bool, sea_orm::DbErr> {
         let keys = Keys::of(ip, username);
-        if let Some(pair) = &keys.pair
-            && self.counters.hits(pair).await? >= PER_ADDRESS_AND_USERNAME
-        {
-            return Ok(true);
-        }
-        if let Some(address) = &keys.address
-            && self.counters.hits(address).await? >= PER_ADDRESS
-        {
-            return Ok(true);
-        }
-        Ok(self.counters.hits(&keys.username).await? >= PER_USERNAME)
+        let limits = [
+            (keys.pair.as_deref(), PER_ADDRESS_AND_USERNAME),
+            (keys.address.as_deref(), PER_ADDRESS),
+            (Some(keys.username.as_str()), PER_USERNAME),
+        ];
+        let counted: Vec<(&str, i64)> = limits
+            .iter()
+            .filter_map(|(key, limit)| key.map(|k| (k, *limit)))
+            .collect();
+        let names: Vec<&str> = counted.iter().map(|(k, _)| *k).collect();
+        let hits = self.counters.hits(&names).await?;
+        Ok(hits
+            .iter()
+            .zip(&counted)
+            .any(|(hits, (_, limit))| hits >= limit))
     }
 
     /// Counts a failed attempt.

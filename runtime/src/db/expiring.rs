@@ -54,18 +54,26 @@ impl Expiring {
         row.try_get::<i64>("", "hits")
     }
 
-    /// The value of counter `name` (zero when absent or expired).
-    pub(crate) async fn hits(&self, name: &str) -> Result<i64, DbErr> {
-        let sql = format!("SELECT hits FROM {TABLE} WHERE name = ? AND expires > ?");
+    /// The values of counters `names`, in their order (zero when absent or expired), in one
+    /// query.
+    pub(crate) async fn hits(&self, names: &[&str]) -> Result<Vec<i64>, DbErr> {
+        let marks = vec!["?"; names.len()].join(", ");
+        let sql = format!("SELECT name, hits FROM {TABLE} WHERE expires > ? AND name IN ({marks})");
+        let mut values: Vec<sea_orm::Value> = vec![now().into()];
+        values.extend(names.iter().map(|n| (*n).into()));
         let backend = self.db.get_database_backend();
-        let row = self
-            .db
-            .query_one_raw(stmt(backend, &sql, vec![name.into(), now().into()]))
-            .await?;
-        match row {
-            Some(row) => row.try_get::<i64>("", "hits"),
-            None => Ok(0),
+        let rows = self.db.query_all_raw(stmt(backend, &sql, values)).await?;
+        let mut found = std::collections::HashMap::new();
+        for row in rows {
+            found.insert(
+                row.try_get::<String>("", "name")?,
+                row.try_get::<i64>("", "hits")?,
+            );
         }
+        Ok(names
+            .iter()
+            .map(|n| found.get(*n).copied().unwrap_or(0))
+            .collect())
     }
 
     /// Removes record `name`.
