@@ -11,7 +11,7 @@ impl EventBridge {
         let mut user = None;
         if self.settings.run_middleware_chain
             && self.registry.by_name.contains_key(AUTH_STATE)
-            && let Ok(req) = self.build_request(socket, event)
+            && let Ok(req) = self.build_request(socket, event, &socket.token)
         {
             let seen: Arc<Mutex<Option<CurrentUser>>> = Arc::default();
             let slot = seen.clone();

@@ -114,6 +114,7 @@ pub(crate) struct EventBridge {
 }
 
 impl EventBridge {
+    /// The bridge, reachable from its own events through a weak reference to itself.
     pub(crate) fn new(
         settings: Settings,
         registry: StateRegistry,
@@ -123,42 +124,22 @@ impl EventBridge {
         rooms: crate::rooms::Rooms,
     ) -> Arc<Self> {
         Arc::new_cyclic(|me| {
-            Self::build(
-                me.clone(),
+            let skip = &settings.event_middleware_skip;
+            Self {
+                me: me.clone(),
+                shutdown: tokio_util::sync::CancellationToken::new(),
+                abort: tokio_util::sync::CancellationToken::new(),
+                rooms,
+                work: Arc::default(),
+                follow,
+                full: chain.event_stack(Tier::Full, skip),
+                auth_only: chain.event_stack(Tier::AuthOnly, skip),
+                none: chain.event_stack(Tier::NoChain, skip),
                 settings,
                 registry,
                 manager,
-                chain,
-                follow,
-                rooms,
-            )
+            }
         })
-    }
-
-    fn build(
-        me: Weak<Self>,
-        settings: Settings,
-        registry: StateRegistry,
-        manager: Arc<dyn StateManager>,
-        chain: &MiddlewareChain,
-        follow: Option<SessionFollow>,
-        rooms: crate::rooms::Rooms,
-    ) -> Self {
-        let skip = &settings.event_middleware_skip;
-        Self {
-            me,
-            shutdown: tokio_util::sync::CancellationToken::new(),
-            abort: tokio_util::sync::CancellationToken::new(),
-            rooms,
-            work: Arc::default(),
-            follow,
-            full: chain.event_stack(Tier::Full, skip),
-            auth_only: chain.event_stack(Tier::AuthOnly, skip),
-            none: chain.event_stack(Tier::NoChain, skip),
-            settings,
-            registry,
-            manager,
-        }
     }
 
     /// Handles an upload's event (its payload describes the files already on disk), counted

@@ -77,14 +77,14 @@ impl EventBridge {
         };
         metrics::record(Phase::Decode, decode_started);
         let build_started = Instant::now();
-        let req = match self.build_request(socket, &event) {
+        let key = socket.key_for(&entry).to_owned();
+        let req = match self.build_request(socket, &event, &key) {
             Ok(req) => req,
             Err(why) => return protocol_error(id, why),
         };
 
         metrics::record(Phase::BuildRequest, build_started);
         let lock_started = Instant::now();
-        let key = socket.key_for(&entry).to_owned();
         let mut lock = match self.manager.lock(&key).await {
             Ok(lock) => lock,
             Err(e) => return internal_error(id, &event.name, "state manager", &e),
@@ -120,7 +120,7 @@ impl EventBridge {
         };
         let guards = entry.guards.get(handler_name).cloned();
         let outcome = {
-            let rebuild = || self.build_request(socket, &event).unwrap_or_default();
+            let rebuild = || self.build_request(socket, &event, &key).unwrap_or_default();
             self.run(&entry, req, info, (call, working), guards, rebuild)
                 .await
         };

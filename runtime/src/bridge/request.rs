@@ -5,10 +5,12 @@ use super::*;
 
 impl EventBridge {
     /// Step 3: the synthetic request.
+    /// The request of `event` on `socket`, for the states under `key`.
     pub(super) fn build_request(
         &self,
         socket: &SocketInfo,
         event: &Event,
+        key: &str,
     ) -> Result<Request, String> {
         let rd = &event.router_data;
         if !rd.path.starts_with('/') {
@@ -49,7 +51,7 @@ impl EventBridge {
         ext.insert(EventInfo {
             id: Some(event.id),
             name: event.name.clone(),
-            token: self.key_of(socket, &event.name).to_owned(),
+            token: key.to_owned(),
         });
         ext.insert(socket.client);
         ext.insert(BridgeRef(self.me.clone()));
