@@ -116,16 +116,25 @@ impl HandshakeBinder {
         }
         req.extensions_mut().insert(binding);
         let mut resp = next.run(req).await;
-        if let Some(new) = new_id
-            && let Ok(v) = HeaderValue::from_str(&crate::session::set_cookie(
-                &self.config.cookie_name,
-                Some(&new.to_string()),
-                self.config.secure,
-            ))
-        {
-            resp.headers_mut().append(header::SET_COOKIE, v);
+        if let Some(new) = new_id {
+            self.give_cookie(&mut resp, new);
         }
         resp
+    }
+
+    /// Sets the browser's session cookie to session `id` on `resp`.
+    fn give_cookie(&self, resp: &mut Response, id: Id) {
+        let cookie = crate::session::set_cookie(
+            &self.config.cookie_name,
+            Some(&id.to_string()),
+            self.config.secure,
+        );
+        match HeaderValue::from_str(&cookie) {
+            Ok(v) => {
+                resp.headers_mut().append(header::SET_COOKIE, v);
+            }
+            Err(e) => tracing::error!(error = %e, "a session cookie that is no header value"),
+        }
     }
 
     fn session(&self, id: Option<Id>) -> Session {
@@ -164,14 +173,8 @@ impl HandshakeBinder {
             tracing::warn!(error = %e, "could not give a page load its session");
             return resp;
         }
-        if let Some(id) = session.id()
-            && let Ok(v) = HeaderValue::from_str(&crate::session::set_cookie(
-                &self.config.cookie_name,
-                Some(&id.to_string()),
-                self.config.secure,
-            ))
-        {
-            resp.headers_mut().append(header::SET_COOKIE, v);
+        if let Some(id) = session.id() {
+            self.give_cookie(&mut resp, id);
         }
         resp
     }
