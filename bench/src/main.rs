@@ -93,6 +93,8 @@ impl BenchState {
     }
 }
 
+impl ferrule::protocol::StateName for BenchState {}
+
 impl State for BenchState {
     fn handlers(h: &mut Handlers<Self>) {
         h.on("bump", Self::bump);
@@ -111,8 +113,13 @@ impl FastState {
     }
 }
 
-impl State for FastState {
+// Written by hand: `#[ferrule::state]` puts the server side behind an `ssr` feature, which this
+// server-only crate does not have.
+impl ferrule::protocol::StateName for FastState {
     const NAME: Option<&'static str> = Some("bench_state");
+}
+
+impl State for FastState {
     const TIER: Option<Tier> = Some(Tier::NoChain);
     fn handlers(h: &mut Handlers<Self>) {
         h.on("bump", Self::bump);

@@ -3,10 +3,11 @@
 //!
 //! ```no_run
 //! use ferrule::background::Background;
-//! use ferrule::{Handlers, State};
 //! # #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
 //! # struct ImportState { done: u32 }
+//! #[ferrule::state]
 //! impl ImportState {
+//!     #[background]
 //!     async fn import(bg: Background<Self>, rows: Vec<String>) -> Result<(), ferrule::Error> {
 //!         for _row in rows {
 //!             if bg.is_shutting_down() { break; }
@@ -14,11 +15,6 @@
 //!             bg.update(|s| s.done += 1).await?;     // locked, committed, pushed to the tab
 //!         }
 //!         Ok(())
-//!     }
-//! }
-//! impl State for ImportState {
-//!     fn handlers(h: &mut Handlers<Self>) {
-//!         h.background("import", Self::import);
 //!     }
 //! }
 //! ```
@@ -37,7 +33,8 @@ use crate::bridge::{BridgeRef, EventBridge};
 use crate::context::EventContext;
 use crate::protocol::{ClientCommand, StateUpdate, ToastLevel};
 use crate::state::{
-    AnyState, ErasedHandler, Handlers, IntoEvents, PreparedCall, RunOutcome, State, decode_payload,
+    AnyState, ErasedHandler, Handlers, IntoEvents, PreparedCall, Registered, RunOutcome, State,
+    decode_payload,
 };
 
 /// A background handler's handle on its tab's state.
@@ -194,7 +191,7 @@ where
 impl<S: State> Handlers<S> {
     /// Registers a background handler: `async fn(Background<Self>, P) -> R`. The event is
     /// answered at once; the work goes on detached, pushing updates with `bg.update(..)`.
-    pub fn background<P, F, Fut, R>(&mut self, name: &str, f: F) -> &mut Self
+    pub fn background<P, F, Fut, R>(&mut self, name: &str, f: F) -> Registered<'_, S>
     where
         P: DeserializeOwned + Send + 'static,
         F: Fn(Background<S>, P) -> Fut + Send + Sync + 'static,

@@ -4,7 +4,7 @@
 //! socket event goes through the same middleware chain as HTTP requests before its handler runs.
 //!
 //! ```no_run
-//! use ferrule::{App, EventContext, Handlers, State, middleware};
+//! use ferrule::{App, EventContext, middleware};
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Clone, Default, Serialize, Deserialize)]
@@ -12,15 +12,10 @@
 //!     count: i64,
 //! }
 //!
+//! #[ferrule::state]
 //! impl CounterState {
 //!     async fn increment(&mut self, _ctx: EventContext) {
 //!         self.count += 1;
-//!     }
-//! }
-//!
-//! impl State for CounterState {
-//!     fn handlers(h: &mut Handlers<Self>) {
-//!         h.on("increment", Self::increment);
 //!     }
 //! }
 //!
@@ -51,10 +46,10 @@
 //! | 4 | [`state`] | states, handlers, where a tab's states live |
 //! | 3 | [`context`] | what a handler sees of its event |
 //! | 2 | [`session`], [`csrf`], [`auth`], `tab_binding` | who is asking |
-//! | 1 | `net`, [`middleware`], [`rooms`] | the client's address and cookies, the chain, rooms |
+//! | 1 | `net`, [`middleware`], [`rooms`], `client` | the client's address and cookies, the chain, rooms; the browser's state mirror |
 //! | 0 | [`protocol`], `error`, [`settings`], `cache`, [`metrics`], `in_flight`, [`db`], [`lifespan`] | wire types, errors, settings, the database |
 //!
-//! The browser's side (`client`, `ui`, `ssr`) stands on the protocol alone.
+//! The rendering side (`ui`, `ssr`) stands on the layers below; `ui` on `client` and the protocol alone.
 //!
 //! The path of one click: the browser's `socket` message reaches the [`dispatcher`]'s socket
 //! layer; `socket` queues it for the tab's worker; the `bridge` decodes it, builds an
@@ -63,7 +58,19 @@
 //! state and answers with the fields that changed. `docs/src/event-pipeline.md` in the
 //! repository traces it step by step.
 
+// `#[ferrule::state]` writes `::ferrule::…` paths; this lets them resolve inside the crate too
+// (its doc tests and the book's).
+#[allow(unused_extern_crates)]
+extern crate self as ferrule;
+
 pub mod protocol;
+
+pub use ferrule_macros::state;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use serde;
+}
 
 #[cfg(feature = "client")]
 pub mod client;
@@ -157,6 +164,8 @@ mod book {
     mod sessions_and_auth {}
     #[doc = include_str!("../../docs/src/testing.md")]
     mod testing {}
+    #[doc = include_str!("../../docs/src/handlers.md")]
+    mod handlers {}
     #[doc = include_str!("../../docs/src/states-and-handlers.md")]
     mod states_and_handlers {}
     #[doc = include_str!("../../docs/src/deployment.md")]

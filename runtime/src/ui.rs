@@ -26,7 +26,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::client::{StateStore, Status};
-use crate::protocol::{Action, ClientCommand, StateUpdate, ToastLevel, state_name_of};
+use crate::protocol::{Action, ClientCommand, StateName, StateUpdate, ToastLevel};
 
 type Refresher = Arc<dyn Fn(&StateStore) + Send + Sync>;
 type EventHook = Arc<dyn Fn(&Value) + Send + Sync>;
@@ -154,15 +154,16 @@ impl<S: Clone + Send + Sync + 'static> StateHandle<S> {
 }
 
 /// The state `S` of this tab, updated by every delta that names it. Renders `S::default()` on
-/// the server and until the first resync.
+/// the server and until the first resync. The name is [`StateName::state_name`], the one the
+/// server and the actions use.
 pub fn use_state<S>() -> StateHandle<S>
 where
-    S: Clone + Default + Serialize + DeserializeOwned + Send + Sync + 'static,
+    S: StateName + Clone + Default + Serialize + DeserializeOwned + Send + Sync,
 {
-    use_state_named(&state_name_of(std::any::type_name::<S>()))
+    use_state_named(&S::state_name())
 }
 
-/// [`use_state`] for a state whose server side overrides `State::NAME`.
+/// [`use_state`] for a state known by a wire name only (a state of another crate, say).
 pub fn use_state_named<S>(name: &str) -> StateHandle<S>
 where
     S: Clone + Default + Serialize + DeserializeOwned + Send + Sync + 'static,
@@ -202,7 +203,7 @@ where
 
 /// Who is logged in (the built-in `auth_state`), anonymous until the first resync.
 pub fn use_auth() -> StateHandle<crate::protocol::AuthState> {
-    use_state_named("auth_state")
+    use_state()
 }
 
 /// Sends handler events; `Copy`, so event handlers can capture it.

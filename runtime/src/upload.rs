@@ -94,9 +94,10 @@ pub(crate) async fn handle(bridge: &EventBridge, trusted: &[IpNet], req: Request
     let Some(name) = header(&req, HANDLER_HEADER).map(str::to_owned) else {
         return bad_request(format!("missing header {HANDLER_HEADER}"));
     };
-    if let Err(why) = bridge.check_upload_target(&name) {
-        return bad_request(format!("invalid header {HANDLER_HEADER}: {why}"));
-    }
+    let limits = match bridge.upload_target_limits(&name) {
+        Ok(limits) => limits,
+        Err(why) => return bad_request(format!("invalid header {HANDLER_HEADER}: {why}")),
+    };
     let path = header(&req, PATH_HEADER).unwrap_or("/").to_owned();
     if !path.starts_with('/') {
         return bad_request(format!("invalid header {PATH_HEADER}: must start with `/`"));
@@ -121,7 +122,6 @@ pub(crate) async fn handle(bridge: &EventBridge, trusted: &[IpNet], req: Request
         peer,
     };
 
-    let limits = bridge.upload_limits();
     let mut files = TempFiles(Vec::new());
     let mut described = Vec::new();
     let mut multipart = match Multipart::from_request(req.map(Body::new), &()).await {

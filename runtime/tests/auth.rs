@@ -49,15 +49,16 @@ impl VaultState {
     }
 }
 
+impl ferrule::protocol::StateName for VaultState {}
+
 impl State for VaultState {
     fn handlers(h: &mut Handlers<Self>) {
-        h.on("whoami", Self::whoami)
-            .on("secret", Self::secret)
-            .login_required()
-            .on("refund", Self::refund)
-            .permission_required("shop.refund")
-            .on("login", Self::login)
-            .on("logout", Self::logout);
+        h.on("whoami", Self::whoami);
+        h.on("secret", Self::secret).login_required();
+        h.on("refund", Self::refund)
+            .permission_required("shop.refund");
+        h.on("login", Self::login);
+        h.on("logout", Self::logout);
     }
 }
 

@@ -46,6 +46,8 @@ impl ChaosState {
     }
 }
 
+impl ferrule::protocol::StateName for ChaosState {}
+
 impl State for ChaosState {
     fn handlers(h: &mut Handlers<Self>) {
         h.on("increment", Self::increment);

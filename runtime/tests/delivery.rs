@@ -55,13 +55,15 @@ impl LedgerState {
     }
 }
 
+impl ferrule::protocol::StateName for LedgerState {}
+
 impl State for LedgerState {
     fn handlers(h: &mut Handlers<Self>) {
-        h.on("increment", Self::increment)
-            .on("slow_increment", Self::slow_increment)
-            .on("fill", Self::fill)
-            .on("refuse", Self::refuse)
-            .background("explode", Self::explode);
+        h.on("increment", Self::increment);
+        h.on("slow_increment", Self::slow_increment);
+        h.on("fill", Self::fill);
+        h.on("refuse", Self::refuse);
+        h.background("explode", Self::explode);
     }
 }
 

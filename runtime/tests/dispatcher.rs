@@ -93,6 +93,8 @@ async fn routes_on_reserved_paths_are_refused_at_build() {
 async fn a_state_that_is_not_a_struct_is_refused_at_build() {
     #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
     struct Bare(i64);
+    impl ferrule::protocol::StateName for Bare {}
+
     impl ferrule::State for Bare {
         fn handlers(_: &mut ferrule::Handlers<Self>) {}
     }

@@ -154,6 +154,8 @@ impl VaultState {
     }
 }
 
+impl ferrule::protocol::StateName for VaultState {}
+
 impl ferrule::State for VaultState {
     fn handlers(h: &mut ferrule::Handlers<Self>) {
         h.on("write", Self::write).login_required();

@@ -22,6 +22,8 @@ impl SlowState {
     }
 }
 
+impl ferrule::protocol::StateName for SlowState {}
+
 impl State for SlowState {
     fn handlers(h: &mut Handlers<Self>) {
         h.on("work", Self::work);
@@ -187,11 +189,13 @@ impl ImportState {
     }
 }
 
+impl ferrule::protocol::StateName for ImportState {}
+
 impl State for ImportState {
     fn handlers(h: &mut Handlers<Self>) {
-        h.background("import", Self::import)
-            .background("wait_for_shutdown", Self::wait_for_shutdown)
-            .on("ping", Self::ping);
+        h.background("import", Self::import);
+        h.background("wait_for_shutdown", Self::wait_for_shutdown);
+        h.on("ping", Self::ping);
     }
 }
 

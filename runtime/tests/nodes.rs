@@ -40,11 +40,12 @@ impl CartState {
     }
 }
 
+impl ferrule::protocol::StateName for CartState {}
+
 impl State for CartState {
     fn handlers(h: &mut Handlers<Self>) {
-        h.on("add", Self::add)
-            .login_required()
-            .on("login", Self::login);
+        h.on("add", Self::add).login_required();
+        h.on("login", Self::login);
     }
 }
 

@@ -27,6 +27,8 @@ impl TallyState {
     }
 }
 
+impl ferrule::protocol::StateName for TallyState {}
+
 impl State for TallyState {
     fn handlers(h: &mut Handlers<Self>) {
         h.on("bump", Self::bump);

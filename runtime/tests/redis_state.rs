@@ -33,9 +33,12 @@ impl TallyState {
     }
 }
 
+impl ferrule::protocol::StateName for TallyState {}
+
 impl State for TallyState {
     fn handlers(h: &mut Handlers<Self>) {
-        h.on("bump", Self::bump).on("slow_bump", Self::slow_bump);
+        h.on("bump", Self::bump);
+        h.on("slow_bump", Self::slow_bump);
     }
 }
 

@@ -56,9 +56,12 @@ impl ChatState {
     }
 }
 
+impl ferrule::protocol::StateName for ChatState {}
+
 impl State for ChatState {
     fn handlers(h: &mut Handlers<Self>) {
-        h.on("join", Self::join).on("say", Self::say);
+        h.on("join", Self::join);
+        h.on("say", Self::say);
     }
 }
 

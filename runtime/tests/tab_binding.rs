@@ -43,12 +43,14 @@ impl CartState {
     }
 }
 
+impl ferrule::protocol::StateName for CartState {}
+
 impl State for CartState {
     fn handlers(h: &mut Handlers<Self>) {
-        h.on("add", Self::add)
-            .upload("attach", Self::attach)
-            .on("login", Self::login)
-            .on("logout", Self::logout);
+        h.on("add", Self::add);
+        h.upload("attach", Self::attach);
+        h.on("login", Self::login);
+        h.on("logout", Self::logout);
     }
 }
 
@@ -63,6 +65,8 @@ impl ThemeState {
         self.dark = !self.dark;
     }
 }
+
+impl ferrule::protocol::StateName for ThemeState {}
 
 impl State for ThemeState {
     const SESSION_BOUND: bool = false;

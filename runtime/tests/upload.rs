@@ -42,11 +42,12 @@ impl ProfileState {
     }
 }
 
+impl ferrule::protocol::StateName for ProfileState {}
+
 impl State for ProfileState {
     fn handlers(h: &mut Handlers<Self>) {
-        h.upload("avatar", Self::avatar)
-            .login_required()
-            .upload("bulk", Self::bulk);
+        h.upload("avatar", Self::avatar).login_required();
+        h.upload("bulk", Self::bulk);
     }
 }
 

@@ -128,9 +128,12 @@ mod through_a_server {
         }
     }
 
+    impl ferrule::protocol::StateName for EchoState {}
+
     impl State for EchoState {
         fn handlers(h: &mut Handlers<Self>) {
-            h.on("any", Self::any).on("typed", Self::typed);
+            h.on("any", Self::any);
+            h.on("typed", Self::typed);
         }
     }
 

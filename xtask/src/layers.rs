@@ -20,7 +20,9 @@ pub(crate) const LAYERS: &[&[&str]] = &[
         "password_prompt",
         "fault_proxy",
     ],
-    &["net", "middleware", "rooms"],
+    // `client` (the browser's state mirror and connection machine, no I/O) stands on the
+    // protocol alone; the test client mirrors states with it.
+    &["net", "middleware", "rooms", "client"],
     &["session", "csrf", "auth", "tab_binding"],
     &["context"],
     &["state"],
@@ -29,7 +31,7 @@ pub(crate) const LAYERS: &[&[&str]] = &[
     &["dispatcher"],
     &["app", "testing"],
     // The browser's side, on the protocol only.
-    &["client", "ssr", "ui"],
+    &["ssr", "ui"],
 ];
 
 /// Names the crate root re-exports, and the module each comes from.

@@ -29,11 +29,19 @@ impl App {
         let mut registry = StateRegistry::default();
         for entry in &self.states {
             entry.check().map_err(BuildError::State)?;
-            if registry.by_name.contains_key(&entry.name) {
-                return Err(BuildError::State(format!(
-                    "state `{}` is registered twice (two types with one name? set State::NAME)",
-                    entry.name
-                )));
+            if let Some(first) = registry.by_name.get(&entry.name) {
+                return Err(BuildError::State(if first.rust_type == entry.rust_type {
+                    format!(
+                        "state `{}` ({}) is registered twice",
+                        entry.name, entry.rust_type
+                    )
+                } else {
+                    format!(
+                        "states `{}` and `{}` have one wire name, `{}`: name one of them with \
+                         #[ferrule::state(name = \"…\")]",
+                        first.rust_type, entry.rust_type, entry.name
+                    )
+                }));
             }
             let entry = entry.clone();
             registry.by_name.insert(entry.name.clone(), Arc::new(entry));

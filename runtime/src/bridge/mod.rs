@@ -149,8 +149,9 @@ impl EventBridge {
         self.handle(socket, raw, true).await
     }
 
-    /// Checks that `name` is a registered upload handler.
-    pub(crate) fn check_upload_target(&self, name: &str) -> Result<(), String> {
+    /// Checks that `name` is a registered upload handler; its (per file, per request) limits in
+    /// bytes: the settings', the request's lowered by the handler's own `max_bytes`.
+    pub(crate) fn upload_target_limits(&self, name: &str) -> Result<(u64, u64), String> {
         let (state, handler) = name
             .split_once('.')
             .ok_or_else(|| format!("`{name}` must be `<state>.<handler>`"))?;
@@ -159,10 +160,14 @@ impl EventBridge {
             .by_name
             .get(state)
             .ok_or_else(|| format!("unknown state `{state}`"))?;
-        if !entry.uploads.contains(handler) {
+        let Some(own) = entry.uploads.get(handler) else {
             return Err(format!("`{name}` is not an upload handler"));
-        }
-        Ok(())
+        };
+        let request = self.settings.upload_max_request_bytes;
+        Ok((
+            self.settings.upload_max_file_bytes,
+            own.map_or(request, |own| own.min(request)),
+        ))
     }
 
     /// The key of the states event `name` changes for `socket` (pushes go to its tab room).
@@ -180,14 +185,6 @@ impl EventBridge {
             .upload_dir
             .clone()
             .unwrap_or_else(std::env::temp_dir)
-    }
-
-    /// (per file, per request) upload limits in bytes.
-    pub(crate) fn upload_limits(&self) -> (u64, u64) {
-        (
-            self.settings.upload_max_file_bytes,
-            self.settings.upload_max_request_bytes,
-        )
     }
 
     /// Sends `update` to every socket of tab `token` (on every node when rooms go over Redis).

@@ -63,7 +63,7 @@ impl EventBridge {
                 ),
             );
         };
-        if entry.uploads.contains(handler_name) && !via_upload {
+        if entry.uploads.contains_key(handler_name) && !via_upload {
             return protocol_error(
                 id,
                 format!("`{}` takes files: POST them to /_upload", event.name),

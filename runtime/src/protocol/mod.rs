@@ -249,10 +249,45 @@ pub struct AuthState {
     pub groups: Vec<String>,
 }
 
+/// A state's wire name, the one thing the browser and the server must agree on about a state:
+/// events are `<name>.<handler>` and deltas are keyed by it. [`#[ferrule::state]`](crate::state)
+/// and [`actions!`](crate::actions) implement it; the server's `State` and the page's
+/// `ui::use_state` both read it, so a name set here is seen everywhere.
+///
+/// ```
+/// use ferrule::protocol::StateName;
+///
+/// struct CartState;
+/// impl StateName for CartState {}
+/// assert_eq!(CartState::state_name(), "cart_state");
+///
+/// struct Basket;
+/// impl StateName for Basket {
+///     const NAME: Option<&'static str> = Some("cart");
+/// }
+/// assert_eq!(Basket::state_name(), "cart");
+/// ```
+pub trait StateName: 'static {
+    /// The wire name; `None` derives it from the type name (`CartState` → `cart_state`).
+    const NAME: Option<&'static str> = None;
+
+    /// The wire name of the state.
+    fn state_name() -> String {
+        Self::NAME
+            .map(str::to_owned)
+            .unwrap_or_else(|| state_name_of(std::any::type_name::<Self>()))
+    }
+}
+
+impl StateName for AuthState {
+    const NAME: Option<&'static str> = Some("auth_state");
+}
+
 /// A handler event, typed: the payload a client sends and the handler it runs.
 ///
 /// The browser emits values of these types and the server's handlers take them, so app code names
-/// a handler once, in Rust, on both sides. [`actions!`](crate::actions) writes the impls.
+/// a handler once, in Rust, on both sides. `#[ferrule::state]` writes the types and impls from
+/// the handlers' signatures; [`actions!`](crate::actions) writes the impls for types of your own.
 ///
 /// ```
 /// use serde::{Deserialize, Serialize};
@@ -273,17 +308,13 @@ pub struct AuthState {
 /// ```
 pub trait Action: Serialize {
     /// The state whose handler runs this action.
-    type State: 'static;
+    type State: StateName;
     /// The handler's name within its state, e.g. `add_item`.
     const HANDLER: &'static str;
 
     /// The full wire name, `<state>.<handler>`.
     fn event_name() -> String {
-        format!(
-            "{}.{}",
-            state_name_of(std::any::type_name::<Self::State>()),
-            Self::HANDLER
-        )
+        format!("{}.{}", Self::State::state_name(), Self::HANDLER)
     }
 
     /// The payload as the wire carries it: an object for structs, `{}` for unit structs.
@@ -295,16 +326,28 @@ pub trait Action: Serialize {
     }
 }
 
-/// Implements [`Action`](crate::protocol::Action) for payload types: `State { handler: Type, .. }`.
+/// Implements [`StateName`](crate::protocol::StateName) for a state and
+/// [`Action`](crate::protocol::Action) for its payload types: `State { handler: Type, .. }`, or
+/// `State as "wire_name" { .. }` to name the state. What `#[ferrule::state]` writes for you.
 #[macro_export]
 macro_rules! actions {
-    ($state:ty { $($handler:ident : $action:ty),* $(,)? }) => {
+    (@impls $state:ty { $($handler:ident : $action:ty),* }) => {
         $(
             impl $crate::protocol::Action for $action {
                 type State = $state;
                 const HANDLER: &'static str = stringify!($handler);
             }
         )*
+    };
+    ($state:ty { $($handler:ident : $action:ty),* $(,)? }) => {
+        impl $crate::protocol::StateName for $state {}
+        $crate::actions!(@impls $state { $($handler : $action),* });
+    };
+    ($state:ty as $name:literal { $($handler:ident : $action:ty),* $(,)? }) => {
+        impl $crate::protocol::StateName for $state {
+            const NAME: ::core::option::Option<&'static str> = ::core::option::Option::Some($name);
+        }
+        $crate::actions!(@impls $state { $($handler : $action),* });
     };
 }
 

@@ -3,7 +3,6 @@
 use crate::auth::AuthState;
 
 impl super::State for AuthState {
-    const NAME: Option<&'static str> = Some("auth_state");
     const TIER: Option<crate::Tier> = Some(crate::Tier::AuthOnly);
     fn handlers(h: &mut super::Handlers<Self>) {
         h.on("refresh", Self::refresh);

@@ -157,14 +157,22 @@ pub(crate) struct Typed<S, M, H> {
 
 /// Decodes a handler's payload; the error names the field that is wrong.
 pub(crate) fn decode_payload<P: DeserializeOwned>(payload: Value) -> Result<P, String> {
-    serde_path_to_error::deserialize(payload).map_err(|e| {
-        let path = e.path().to_string();
-        if path == "." {
-            e.inner().to_string()
-        } else {
-            format!("field `{path}`: {}", e.inner())
-        }
-    })
+    // A unit action (`struct Increment;`) goes on the wire as `{}`, which serde reads only as
+    // a map: an empty object the type refuses is read as the unit instead.
+    let empty = payload.as_object().is_some_and(|m| m.is_empty());
+    serde_path_to_error::deserialize(payload)
+        .or_else(|e| match empty {
+            true => serde_json::from_value::<P>(Value::Null).map_err(|_| e),
+            false => Err(e),
+        })
+        .map_err(|e| {
+            let path = e.path().to_string();
+            if path == "." {
+                e.inner().to_string()
+            } else {
+                format!("field `{path}`: {}", e.inner())
+            }
+        })
 }
 
 impl<S: State, M: 'static, H: Handler<S, M>> ErasedHandler for Typed<S, M, H> {

@@ -1,12 +1,13 @@
 //! States, their event handlers, and where each client's states live between events.
 //!
 //! A state is a serde struct. Its handlers are `async fn`s taking `&mut self`, the
-//! [`EventContext`] and, optionally, a typed payload; they return `()`, client events, or a
+//! [`EventContext`] and their payload's parameters; they return `()`, client events, or a
 //! `Result` of either. Fields marked `#[serde(skip)]` are transient: never shipped to the
-//! client nor stored by a state manager.
+//! client nor stored by a state manager. [`#[ferrule::state]`](crate::state()) declares them
+//! once, in shared code, and writes one action type per handler for the page and the tests:
 //!
 //! ```
-//! use ferrule::{ClientCommand, EventContext, Handlers, State};
+//! use ferrule::EventContext;
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Clone, Default, Serialize, Deserialize)]
@@ -16,33 +17,30 @@
 //!     clicks_since_load: u32, // transient
 //! }
 //!
-//! #[derive(Deserialize)]
-//! pub struct Add {
-//!     amount: i64,
-//! }
-//!
+//! #[ferrule::state]
 //! impl CounterState {
 //!     async fn increment(&mut self, _ctx: EventContext) {
 //!         self.count += 1;
 //!     }
-//!     async fn add(&mut self, _ctx: EventContext, p: Add) -> Result<(), ferrule::Error> {
-//!         if p.amount < 0 {
+//!     async fn add(&mut self, _ctx: EventContext, amount: i64) -> Result<(), ferrule::Error> {
+//!         if amount < 0 {
 //!             return Err(ferrule::Error::bad_request("amount must not be negative"));
 //!         }
-//!         self.count += p.amount;
+//!         self.count += amount;
 //!         Ok(())
 //!     }
 //! }
 //!
-//! impl State for CounterState {
-//!     fn handlers(h: &mut Handlers<Self>) {
-//!         h.on("increment", Self::increment).on("add", Self::add);
-//!     }
-//! }
+//! // What the page sends and the test client too: `counter_state.add` with `{"amount": 5}`.
+//! use ferrule::protocol::Action;
+//! assert_eq!(Add::event_name(), "counter_state.add");
 //! ```
+//!
+//! By hand, without the attribute, the same state is a [`StateName`], the action types with
+//! [`actions!`](crate::actions), and a [`State`] impl registering each handler with
+//! [`Handlers::action`]; the book's "Handlers" chapter puts the two side by side.
 
 use std::collections::BTreeMap;
-use std::marker::PhantomData;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -51,11 +49,12 @@ use serde_json::Value;
 
 use crate::Error;
 use crate::auth::guard::Guard;
-use crate::protocol::{ClientCommand, state_name_of};
+use crate::protocol::{ClientCommand, StateName};
 use crate::settings::Tier;
 
 mod builtin;
 mod handler;
+mod handlers;
 mod manager;
 mod store;
 
@@ -63,14 +62,18 @@ pub(crate) use handler::{
     AnyState, ErasedHandler, PreparedCall, RunOutcome, Typed, decode_payload, panic_message,
 };
 pub use handler::{AsyncHandler0, AsyncHandler1, Handler, NoPayload, WithPayload};
+#[doc(hidden)]
+pub use handlers::{Event, Upload};
+pub use handlers::{Handlers, Registered};
 pub use manager::{MemoryStateManager, StateLock, StateManager};
 pub use store::TokenStates;
 pub(crate) use store::delta;
 
-/// A piece of per-client state with event handlers.
-pub trait State: Clone + Default + Serialize + DeserializeOwned + Send + Sync + 'static {
-    /// The wire name; `None` derives it from the type name (`CartState` → `cart_state`).
-    const NAME: Option<&'static str> = None;
+/// A piece of per-client state with event handlers. Its wire name comes from [`StateName`],
+/// which the browser's side shares.
+pub trait State:
+    StateName + Clone + Default + Serialize + DeserializeOwned + Send + Sync + 'static
+{
     /// How much of the bridge this state's events go through; `None` uses `default_tier`.
     const TIER: Option<Tier> = None;
     /// `true` (the default): the state belongs to the tab *and its session*: another session
@@ -82,11 +85,9 @@ pub trait State: Clone + Default + Serialize + DeserializeOwned + Send + Sync + 
     /// Registers the handlers.
     fn handlers(handlers: &mut Handlers<Self>);
 
-    /// The wire name of the state.
+    /// The wire name of the state ([`StateName::state_name`]).
     fn name() -> String {
-        Self::NAME
-            .map(str::to_owned)
-            .unwrap_or_else(|| state_name_of(std::any::type_name::<Self>()))
+        Self::state_name()
     }
 }
 
@@ -126,115 +127,30 @@ impl<T: IntoEvents, E: Into<Error>> IntoEvents for Result<T, E> {
     }
 }
 
-/// The handlers of state `S`, filled in by [`State::handlers`].
-pub struct Handlers<S> {
-    map: BTreeMap<String, Arc<dyn ErasedHandler>>,
-    guards: BTreeMap<String, Vec<Guard>>,
-    uploads: std::collections::BTreeSet<String>,
-    last: Option<String>,
-    _state: PhantomData<fn() -> S>,
-}
-
-impl<S: State> Handlers<S> {
-    /// Registers `handler` under `name` (the part after the dot in the event name).
-    pub fn on<M: 'static, H: Handler<S, M>>(&mut self, name: &str, handler: H) -> &mut Self {
-        self.insert(
-            name,
-            Arc::new(Typed::<S, M, H> {
-                handler,
-                _marker: PhantomData,
-            }),
-        )
-    }
-
-    /// Registers an already type-erased handler (the background module's) under `name`.
-    pub(crate) fn insert(&mut self, name: &str, handler: Arc<dyn ErasedHandler>) -> &mut Self {
-        self.map.insert(name.to_owned(), handler);
-        self.last = Some(name.to_owned());
-        self
-    }
-
-    /// Registers `handler` for action `A`, under the name the browser emits it with
-    /// ([`Action::HANDLER`](crate::protocol::Action::HANDLER)), so the name is written once.
-    pub fn action<A, M, H>(&mut self, handler: H) -> &mut Self
-    where
-        A: crate::protocol::Action<State = S>,
-        M: 'static,
-        H: Handler<S, M>,
-    {
-        self.on(A::HANDLER, handler)
-    }
-
-    /// Registers an upload handler: it takes `Vec<UploadedFile>` as its payload and runs for
-    /// `POST /_upload`, never for a socket event.
-    pub fn upload<M: 'static, H: Handler<S, M>>(&mut self, name: &str, handler: H) -> &mut Self {
-        self.on(name, handler);
-        self.uploads.insert(name.to_owned());
-        self
-    }
-
-    /// Guards the handler registered last with `guard` (they all must pass).
-    pub fn guard(&mut self, guard: Guard) -> &mut Self {
-        let name = self
-            .last
-            .clone()
-            .expect("register a handler with `on` before guarding it");
-        self.guards.entry(name).or_default().push(guard);
-        self
-    }
-
-    /// The last handler needs a logged-in user (anonymous users are sent to `login_url`).
-    pub fn login_required(&mut self) -> &mut Self {
-        self.guard(Guard::LoginRequired)
-    }
-
-    /// The last handler needs permission `perm`.
-    pub fn permission_required(&mut self, perm: &str) -> &mut Self {
-        self.guard(Guard::Permission(perm.to_owned()))
-    }
-
-    /// The last handler needs membership of `group`.
-    pub fn group_required(&mut self, group: &str) -> &mut Self {
-        self.guard(Guard::Group(group.to_owned()))
-    }
-
-    /// The last handler needs a staff user.
-    pub fn staff_required(&mut self) -> &mut Self {
-        self.guard(Guard::Staff)
-    }
-
-    /// The last handler needs a superuser.
-    pub fn superuser_required(&mut self) -> &mut Self {
-        self.guard(Guard::Superuser)
-    }
-}
-
 /// Everything the bridge needs to know about one registered state type.
 #[derive(Clone)]
 pub(crate) struct StateEntry {
     pub(crate) name: String,
+    /// The Rust type, for errors that must tell two states apart.
+    pub(crate) rust_type: &'static str,
     pub(crate) tier: Option<Tier>,
     /// [`State::SESSION_BOUND`].
     pub(crate) session_bound: bool,
     pub(crate) handlers: BTreeMap<String, Arc<dyn ErasedHandler>>,
     pub(crate) guards: BTreeMap<String, Arc<[Guard]>>,
-    pub(crate) uploads: std::collections::BTreeSet<String>,
+    /// The upload handlers, with their own size limits.
+    pub(crate) uploads: BTreeMap<String, Option<u64>>,
     pub(crate) make_default: fn() -> Box<dyn AnyState>,
     pub(crate) from_json: fn(Value) -> Result<Box<dyn AnyState>, serde_json::Error>,
 }
 
 impl StateEntry {
     pub(crate) fn of<S: State>() -> Self {
-        let mut handlers = Handlers::<S> {
-            map: BTreeMap::new(),
-            guards: BTreeMap::new(),
-            uploads: Default::default(),
-            last: None,
-            _state: PhantomData,
-        };
+        let mut handlers = Handlers::<S>::default();
         S::handlers(&mut handlers);
         Self {
             name: S::name(),
+            rust_type: std::any::type_name::<S>(),
             tier: S::TIER,
             session_bound: S::SESSION_BOUND,
             handlers: handlers.map,
@@ -301,9 +217,12 @@ mod tests {
         }
     }
 
+    impl crate::protocol::StateName for Probe {}
+
     impl State for Probe {
         fn handlers(h: &mut Handlers<Self>) {
-            h.on("bump", Self::bump).on("add", Self::add);
+            h.on("bump", Self::bump);
+            h.on("add", Self::add);
         }
     }
 

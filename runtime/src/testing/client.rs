@@ -1,6 +1,10 @@
 //! A native Socket.IO client speaking Ferrule's wire protocol.
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
 use super::*;
+use crate::protocol::{Action, Delta, StateName};
 
 /// How a [`TestClient`] connects.
 #[derive(Debug, Clone, Default)]
@@ -80,6 +84,8 @@ pub struct TestClient {
     epoch: String,
     next_id: u64,
     backlog: VecDeque<StateUpdate>,
+    /// The states as this client has seen them, every update merged in arrival order.
+    seen: crate::client::StateStore,
     timeout: Duration,
 }
 
@@ -132,6 +138,7 @@ impl TestClient {
             epoch: epoch.clone(),
             next_id: 1,
             backlog: VecDeque::new(),
+            seen: Default::default(),
             timeout: Duration::from_secs(10),
         };
         match client.next_engine_packet().await? {
@@ -294,6 +301,27 @@ impl TestClient {
         Ok(())
     }
 
+    /// Sends `action` to its handler, as a page's `emit.send(action)` does, and returns the
+    /// final update answering it: `client.send(Add { amount: 5 }).await?`.
+    pub async fn send<A: Action>(&mut self, action: A) -> Result<StateUpdate, TestError> {
+        self.call(&A::event_name(), action.payload()).await
+    }
+
+    /// State `S` as this client has seen it: its default, with every field any update
+    /// received so far carried merged in (call [`TestClient::hydrate`] first for all of it).
+    pub fn state<S>(&self) -> Result<S, TestError>
+    where
+        S: StateName + Default + Serialize + DeserializeOwned,
+    {
+        let mut seen = crate::client::StateStore::default();
+        seen.register(&S::state_name(), &S::default());
+        if let Some(fields) = self.seen.fields(&S::state_name()) {
+            let delta = Delta::from([(S::state_name(), fields.clone())]);
+            seen.apply(&delta);
+        }
+        seen.decode(&S::state_name()).map_err(TestError::Protocol)
+    }
+
     /// Emits `name` and returns the final update answering it.
     pub async fn call(&mut self, name: &str, payload: Value) -> Result<StateUpdate, TestError> {
         let id = self.emit(name, payload).await?;
@@ -367,8 +395,10 @@ impl TestClient {
     async fn receive_update_untimed(&mut self) -> Result<StateUpdate, TestError> {
         match self.next_socket_packet().await? {
             SocketPacket::Event { name, mut args, .. } if name == EVENT && !args.is_empty() => {
-                serde_json::from_value(args.remove(0))
-                    .map_err(|e| TestError::Protocol(format!("bad update: {e}")))
+                let update: StateUpdate = serde_json::from_value(args.remove(0))
+                    .map_err(|e| TestError::Protocol(format!("bad update: {e}")))?;
+                self.seen.apply(&update.delta);
+                Ok(update)
             }
             SocketPacket::Disconnect { .. } => Err(TestError::Closed),
             other => Err(TestError::Protocol(format!("unexpected packet {other:?}"))),

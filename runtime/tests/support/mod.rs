@@ -8,9 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferrule::middleware::{self, Next, ProcessMiddleware, Request, RequestHead, Response};
-use ferrule::{
-    App, ClientCommand, CurrentUser, Error, EventContext, Handlers, Settings, State, Tier, User,
-};
+use ferrule::{App, ClientCommand, CurrentUser, Error, EventContext, Settings, User};
 use serde::{Deserialize, Serialize};
 
 /// Names of the middleware that ran, in order, as a request extension.
@@ -166,11 +164,6 @@ pub struct ProbeState {
     pub transient: u32,
 }
 
-#[derive(Deserialize)]
-pub struct Append {
-    pub n: i64,
-}
-
 /// The helper deeper down that reads the task-local context.
 fn who_is_calling() -> String {
     let req = ferrule::current_request();
@@ -186,6 +179,7 @@ fn who_is_calling() -> String {
 pub static BARRIER: std::sync::LazyLock<tokio::sync::Barrier> =
     std::sync::LazyLock::new(|| tokio::sync::Barrier::new(2));
 
+#[ferrule::state]
 impl ProbeState {
     async fn increment(&mut self, _: EventContext) {
         self.count += 1;
@@ -233,11 +227,11 @@ impl ProbeState {
         panic!("boom in handler");
     }
 
-    async fn append(&mut self, _: EventContext, p: Append) {
+    async fn append(&mut self, _: EventContext, n: i64) {
         // Later events sleep less, so any reordering would show in the log.
-        let wait = 20u64.saturating_sub(p.n.unsigned_abs());
+        let wait = 20u64.saturating_sub(n.unsigned_abs());
         tokio::time::sleep(Duration::from_millis(wait)).await;
-        self.log.push(p.n);
+        self.log.push(n);
     }
 
     async fn rendezvous(&mut self, _: EventContext) -> Result<(), Error> {
@@ -253,21 +247,6 @@ impl ProbeState {
             ClientCommand::redirect("/home"),
             ClientCommand::new("confetti", serde_json::json!({"n": 3})),
         ]
-    }
-}
-
-impl State for ProbeState {
-    fn handlers(h: &mut Handlers<Self>) {
-        h.on("increment", Self::increment)
-            .on("record", Self::record)
-            .on("deep", Self::deep)
-            .on("see_response", Self::see_response)
-            .on("fail", Self::fail)
-            .on("crash", Self::crash)
-            .on("explode", Self::explode)
-            .on("append", Self::append)
-            .on("rendezvous", Self::rendezvous)
-            .on("go_home", Self::go_home);
     }
 }
 
@@ -287,16 +266,12 @@ pub struct CursorState {
     pub user: Option<String>,
 }
 
+#[ferrule::state(tier = "none")]
 impl CursorState {
+    // The action types of one module share a namespace: ProbeState has a `record` too.
+    #[action(RecordCursor)]
     async fn record(&mut self, ctx: EventContext) {
         (self.trail, self.user) = seen(&ctx);
-    }
-}
-
-impl State for CursorState {
-    const TIER: Option<Tier> = Some(Tier::NoChain);
-    fn handlers(h: &mut Handlers<Self>) {
-        h.on("record", Self::record);
     }
 }
 
@@ -307,16 +282,11 @@ pub struct BadgeState {
     pub user: Option<String>,
 }
 
+#[ferrule::state(tier = "auth_only")]
 impl BadgeState {
+    #[action(RecordBadge)]
     async fn record(&mut self, ctx: EventContext) {
         (self.trail, self.user) = seen(&ctx);
-    }
-}
-
-impl State for BadgeState {
-    const TIER: Option<Tier> = Some(Tier::AuthOnly);
-    fn handlers(h: &mut Handlers<Self>) {
-        h.on("record", Self::record);
     }
 }
 
