@@ -6,8 +6,8 @@
 //! `chat.presence`. Tabs say they are still there every 20 s (`chat_state.here`); a task drops
 //! the ones that went quiet and tells their rooms. Another task, the bot, posts in `lobby`.
 //!
-//! The shared part (this file): the state, its actions and the page. The server part
-//! (`server.rs`): the tables, the handlers and the tasks.
+//! The shared part: the state and the page (this file) and its handlers (`handlers.rs`). The
+//! server part (`server.rs`): the tables, what the handlers look up, and the tasks.
 
 use std::time::Duration;
 
@@ -17,6 +17,8 @@ use leptos_router::components::{Route, Routes};
 use leptos_router::path;
 use serde::{Deserialize, Serialize};
 
+mod handlers;
+pub use handlers::*;
 #[cfg(feature = "ssr")]
 pub mod server;
 #[cfg(feature = "ssr")]
@@ -48,37 +50,6 @@ pub struct ChatState {
     /// Who was in the room when the tab joined; changes arrive as `chat.presence`.
     pub members: Vec<String>,
 }
-
-/// `chat_state.join`: into `room` as `name` (out of the room the tab was in).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct JoinRoom {
-    /// 1 to 32 letters, digits, `-` or `_`.
-    pub room: String,
-    /// 1 to 32 characters.
-    pub name: String,
-}
-
-/// `chat_state.say`: a message to the tab's room.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Say {
-    /// 1 to 500 characters.
-    pub text: String,
-}
-
-/// `chat_state.leave`: out of the room.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct LeaveRoom;
-
-/// `chat_state.here`: the tab is still open (sent every 20 s by the page).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Here;
-
-ferrule::actions!(ChatState {
-    join: JoinRoom,
-    say: Say,
-    leave: LeaveRoom,
-    here: Here,
-});
 
 /// The app's root component: the router and the Ferrule runtime.
 #[component]
@@ -152,7 +123,7 @@ fn ChatPage() -> impl IntoView {
         <h1>"Chat"</h1>
         <form id="join" on:submit=move |ev| {
             ev.prevent_default();
-            emit.send(JoinRoom { room: room_input.get(), name: name_input.get() });
+            emit.send(Join { room: room_input.get(), name: name_input.get() });
         }>
             <input name="room" prop:value=move || room_input.get()
                 on:input=move |ev| room_input.set(event_target_value(&ev))/>

@@ -4,16 +4,15 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ferrule::db::sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
 };
 use ferrule::lifespan::OnPanic;
 use ferrule::middleware::{self, Next, Request};
 use ferrule::rooms::Rooms;
-use ferrule::{App, ClientCommand, EventContext, Handlers, State};
+use ferrule::{App, ClientCommand, EventContext};
 use serde_json::json;
 
-use crate::{ChatState, Here, JoinRoom, LeaveRoom, MESSAGE, Message, PRESENCE, Say};
+use crate::{ChatState, MESSAGE, PRESENCE};
 
 pub mod tables;
 
@@ -47,25 +46,28 @@ pub const HISTORY: u64 = 50;
 #[derive(Clone)]
 pub struct Db(pub DatabaseConnection);
 
-fn db(ctx: &EventContext) -> Result<DatabaseConnection, ferrule::Error> {
+pub(crate) fn db(ctx: &EventContext) -> Result<DatabaseConnection, ferrule::Error> {
     ctx.extension::<Db>()
         .map(|d| d.0.clone())
         .ok_or_else(|| ferrule::Error::internal("no database in the request"))
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The socket.io-level room a chat room is (ours are prefixed so names cannot clash).
-fn room_key(room: &str) -> String {
+pub(crate) fn room_key(room: &str) -> String {
     format!("chat:{room}")
 }
 
 /// The names in `room`, sorted, once each.
-async fn members_of(conn: &DatabaseConnection, room: &str) -> Result<Vec<String>, DbErr> {
+pub(crate) async fn members_of(
+    conn: &DatabaseConnection,
+    room: &str,
+) -> Result<Vec<String>, DbErr> {
     let mut names: Vec<String> = member::Entity::find()
         .filter(member::Column::Room.eq(room))
         .all(conn)
@@ -78,12 +80,12 @@ async fn members_of(conn: &DatabaseConnection, room: &str) -> Result<Vec<String>
     Ok(names)
 }
 
-fn presence(room: &str, members: &[String]) -> ClientCommand {
+pub(crate) fn presence(room: &str, members: &[String]) -> ClientCommand {
     ClientCommand::new(PRESENCE, json!({ "room": room, "members": members }))
 }
 
 /// Stores a message and returns it as the client event.
-async fn post(
+pub(crate) async fn post(
     conn: &DatabaseConnection,
     room: &str,
     author: &str,
@@ -104,7 +106,12 @@ async fn post(
     ))
 }
 
-fn check(what: &str, value: &str, max: usize, room: bool) -> Result<String, ferrule::Error> {
+pub(crate) fn check(
+    what: &str,
+    value: &str,
+    max: usize,
+    room: bool,
+) -> Result<String, ferrule::Error> {
     let value = value.trim();
     let ok_chars = !room
         || value
@@ -121,112 +128,6 @@ fn check(what: &str, value: &str, max: usize, room: bool) -> Result<String, ferr
         )));
     }
     Ok(value.to_owned())
-}
-
-impl ChatState {
-    // ANCHOR: join_say
-    async fn join(&mut self, ctx: EventContext, join: JoinRoom) -> Result<(), ferrule::Error> {
-        let room = check("room", &join.room, 32, true)?;
-        let name = check("name", &join.name, 32, false)?;
-        let conn = db(&ctx)?;
-        if !self.room.is_empty() && self.room != room {
-            self.leave(ctx.clone()).await?;
-        }
-        let row = member::ActiveModel {
-            token: ActiveValue::Set(ctx.token().to_owned()),
-            room: ActiveValue::Set(room.clone()),
-            name: ActiveValue::Set(name.clone()),
-            seen_ms: ActiveValue::Set(now_ms()),
-        };
-        member::Entity::insert(row)
-            .on_conflict(
-                sea_orm::sea_query::OnConflict::column(member::Column::Token)
-                    .update_columns([
-                        member::Column::Room,
-                        member::Column::Name,
-                        member::Column::SeenMs,
-                    ])
-                    .to_owned(),
-            )
-            .exec(&conn)
-            .await?;
-        let mut history: Vec<Message> = message::Entity::find()
-            .filter(message::Column::Room.eq(&room))
-            .order_by_desc(message::Column::Id)
-            .limit(HISTORY)
-            .all(&conn)
-            .await?
-            .into_iter()
-            .map(|m| Message {
-                author: m.author,
-                text: m.text,
-            })
-            .collect();
-        history.reverse();
-        self.members = members_of(&conn, &room).await?;
-        // Joins apply before broadcasts, so the tab hears its own arrival too.
-        ctx.join(room_key(&room));
-        ctx.broadcast(room_key(&room), presence(&room, &self.members));
-        self.history = history;
-        self.room = room;
-        self.name = name;
-        Ok(())
-    }
-
-    async fn say(&mut self, ctx: EventContext, say: Say) -> Result<(), ferrule::Error> {
-        if self.room.is_empty() {
-            return Err(ferrule::Error::bad_request("Join a room first."));
-        }
-        let text = check("message", &say.text, 500, false)?;
-        let conn = db(&ctx)?;
-        self.here(ctx.clone()).await?;
-        let event = post(&conn, &self.room, &self.name, &text).await?;
-        ctx.broadcast(room_key(&self.room), event);
-        Ok(())
-    }
-    // ANCHOR_END: join_say
-
-    async fn leave(&mut self, ctx: EventContext) -> Result<(), ferrule::Error> {
-        if self.room.is_empty() {
-            return Ok(());
-        }
-        let conn = db(&ctx)?;
-        member::Entity::delete_by_id(ctx.token().to_owned())
-            .exec(&conn)
-            .await?;
-        let left = std::mem::take(&mut self.room);
-        let members = members_of(&conn, &left).await?;
-        ctx.leave(room_key(&left));
-        ctx.broadcast(room_key(&left), presence(&left, &members));
-        self.members.clear();
-        self.history.clear();
-        Ok(())
-    }
-
-    /// Keeps the tab in its room's presence.
-    async fn here(&mut self, ctx: EventContext) -> Result<(), ferrule::Error> {
-        if self.room.is_empty() {
-            return Ok(());
-        }
-        member::Entity::update_many()
-            .col_expr(
-                member::Column::SeenMs,
-                sea_orm::sea_query::Expr::value(now_ms()),
-            )
-            .filter(member::Column::Token.eq(ctx.token()))
-            .exec(&db(&ctx)?)
-            .await?;
-        Ok(())
-    }
-}
-
-impl State for ChatState {
-    fn handlers(h: &mut Handlers<Self>) {
-        h.action::<JoinRoom, _, _>(Self::join)
-            .action::<Say, _, _>(Self::say)
-            .action::<LeaveRoom, _, _>(Self::leave)
-            .action::<Here, _, _>(Self::here);
-    }
 }
 
 // ANCHOR: sweep

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use chat::ChatOptions;
+use chat::{ChatOptions, Join, Leave, Say};
 use ferrule::StateUpdate;
 use ferrule::redis_state::RedisStateManager;
 use ferrule::rooms::RedisBroadcast;
@@ -36,7 +36,10 @@ async fn start(db: &TestDatabase, options: ChatOptions) -> TestServer {
 
 async fn join(client: &mut TestClient, room: &str, name: &str) -> StateUpdate {
     let update = client
-        .call("chat_state.join", json!({ "room": room, "name": name }))
+        .send(Join {
+            room: room.into(),
+            name: name.into(),
+        })
         .await
         .unwrap();
     assert!(
@@ -111,9 +114,11 @@ async fn a_room_hears_its_messages_and_sees_who_is_there() {
     join(&mut ben, "lobby", "ben").await;
     presence_becomes(&mut ann, &["ann", "ben"]).await;
 
-    ben.call("chat_state.say", json!({"text": "hello"}))
-        .await
-        .unwrap();
+    ben.send(Say {
+        text: "hello".into(),
+    })
+    .await
+    .unwrap();
     let heard = next_event(&mut ann, chat::MESSAGE).await;
     assert_eq!(heard, json!({"author": "ben", "text": "hello"}));
     assert_eq!(next_event(&mut ben, chat::MESSAGE).await["text"], "hello");
@@ -122,7 +127,7 @@ async fn a_room_hears_its_messages_and_sees_who_is_there() {
         "another room hears nothing"
     );
 
-    ben.call("chat_state.leave", json!({})).await.unwrap();
+    ben.send(Leave).await.unwrap();
     presence_becomes(&mut ann, &["ann"]).await;
 }
 
@@ -132,10 +137,7 @@ async fn bad_input_is_refused_and_nobody_hears_it() {
     let server = start(&db, quiet()).await;
     let mut ann = server.client().await.unwrap();
     let mut ben = server.client().await.unwrap();
-    let early = ann
-        .call("chat_state.say", json!({"text": "hi"}))
-        .await
-        .unwrap();
+    let early = ann.send(Say { text: "hi".into() }).await.unwrap();
     assert_eq!(early.events[0].message(), Some("Join a room first."));
     for (room, name, why) in [
         ("", "ann", "A room has 1 to 32"),
@@ -143,7 +145,10 @@ async fn bad_input_is_refused_and_nobody_hears_it() {
         ("lobby", "   ", "A name has 1 to 32"),
     ] {
         let refused = ann
-            .call("chat_state.join", json!({ "room": room, "name": name }))
+            .send(Join {
+                room: room.into(),
+                name: name.into(),
+            })
             .await
             .unwrap();
         assert!(
@@ -154,10 +159,7 @@ async fn bad_input_is_refused_and_nobody_hears_it() {
     }
     join(&mut ann, "lobby", "ann").await;
     join(&mut ben, "lobby", "ben").await;
-    let blank = ann
-        .call("chat_state.say", json!({"text": "  "}))
-        .await
-        .unwrap();
+    let blank = ann.send(Say { text: "  ".into() }).await.unwrap();
     assert!(
         blank.events[0]
             .message()
@@ -165,7 +167,9 @@ async fn bad_input_is_refused_and_nobody_hears_it() {
             .starts_with("A message has")
     );
     let long = ann
-        .call("chat_state.say", json!({"text": "x".repeat(501)}))
+        .send(Say {
+            text: "x".repeat(501),
+        })
         .await
         .unwrap();
     assert!(
@@ -187,9 +191,7 @@ async fn a_tab_that_joins_gets_the_rooms_history() {
     let mut ann = server.client().await.unwrap();
     join(&mut ann, "lobby", "ann").await;
     for text in ["one", "two", "three"] {
-        ann.call("chat_state.say", json!({ "text": text }))
-            .await
-            .unwrap();
+        ann.send(Say { text: text.into() }).await.unwrap();
     }
     let mut late = server.client().await.unwrap();
     let joined = join(&mut late, "lobby", "late").await;
@@ -287,9 +289,11 @@ async fn two_processes_on_one_redis_are_one_chat() {
     join(&mut ann, "lobby", "ann").await;
     join(&mut ben, "lobby", "ben").await;
     presence_becomes(&mut ann, &["ann", "ben"]).await;
-    ben.call("chat_state.say", json!({"text": "from node b"}))
-        .await
-        .unwrap();
+    ben.send(Say {
+        text: "from node b".into(),
+    })
+    .await
+    .unwrap();
     assert_eq!(
         next_event(&mut ann, chat::MESSAGE).await["text"],
         "from node b"

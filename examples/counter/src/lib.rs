@@ -5,6 +5,10 @@
 //! `hydrate`, built for wasm32 by `cargo xtask site`). The state and its actions are shared, so
 //! the button and the handler name `Increment` once, in Rust.
 
+// Server-only names are imported for the server build only: the handlers that use them exist
+// only there.
+#[cfg(feature = "ssr")]
+use ferrule::EventContext;
 use ferrule::ui::{self, ConnectionIndicator, Toasts};
 use leptos::prelude::*;
 use leptos_router::components::{Route, Routes};
@@ -24,26 +28,32 @@ pub struct CounterState {
     pub count: i64,
 }
 
-/// `counter_state.increment`: adds one.
-#[derive(Serialize, Deserialize)]
-pub struct Increment;
+/// One method per handler. The attribute writes, for the page and the server alike, an action
+/// type per handler (`Increment`, `Add { amount }`, `Reset`); the methods themselves and their
+/// registration exist only in the server build.
+#[ferrule::state]
+impl CounterState {
+    /// Adds one.
+    pub async fn increment(&mut self, _ctx: EventContext) {
+        self.count += 1;
+    }
 
-/// `counter_state.add`: adds `amount` (may be negative).
-#[derive(Serialize, Deserialize)]
-pub struct Add {
-    /// How much to add.
-    pub amount: i64,
+    /// Adds `amount` (may be negative).
+    pub async fn add(&mut self, _ctx: EventContext, amount: i64) -> Result<(), ferrule::Error> {
+        self.count = self
+            .count
+            .checked_add(amount)
+            .ok_or_else(|| ferrule::Error::bad_request("That would overflow the counter."))?;
+        Ok(())
+    }
+
+    /// Back to zero; logged-in users only (anonymous users are sent to log in).
+    #[login_required]
+    pub async fn reset(&mut self, ctx: EventContext) {
+        tracing::info!(user = ctx.user().username().unwrap_or(""), "counter reset");
+        self.count = 0;
+    }
 }
-
-/// `counter_state.reset`: back to zero; logged-in users only.
-#[derive(Serialize, Deserialize)]
-pub struct Reset;
-
-ferrule::actions!(CounterState {
-    increment: Increment,
-    add: Add,
-    reset: Reset,
-});
 // ANCHOR_END: state
 
 /// The app's root component: the router and the Ferrule runtime.

@@ -1,42 +1,11 @@
-//! The server side: handlers, middleware, and the page routes.
+//! The server side: middleware and the page routes (the handlers are in `lib.rs`).
 
 use std::time::Instant;
 
+use ferrule::App;
 use ferrule::middleware::{self, Next, Request, Response};
-use ferrule::{App, EventContext, Handlers, State};
 
-use crate::{Add, CounterState, Increment, Reset};
-
-// ANCHOR: handlers
-impl CounterState {
-    async fn increment(&mut self, _ctx: EventContext) {
-        self.count += 1;
-    }
-
-    /// Only logged-in users may reset the count (anonymous users are sent to log in).
-    async fn reset(&mut self, ctx: EventContext) {
-        tracing::info!(user = ctx.user().username().unwrap_or(""), "counter reset");
-        self.count = 0;
-    }
-
-    async fn add(&mut self, _ctx: EventContext, p: Add) -> Result<(), ferrule::Error> {
-        self.count = self
-            .count
-            .checked_add(p.amount)
-            .ok_or_else(|| ferrule::Error::bad_request("That would overflow the counter."))?;
-        Ok(())
-    }
-}
-
-impl State for CounterState {
-    fn handlers(h: &mut Handlers<Self>) {
-        h.action::<Increment, _, _>(Self::increment)
-            .action::<Add, _, _>(Self::add)
-            .action::<Reset, _, _>(Self::reset)
-            .login_required();
-    }
-}
-// ANCHOR_END: handlers
+use crate::CounterState;
 
 // ANCHOR: timing
 /// Custom middleware: times every request and event; HTTP answers get a `Server-Timing` header.

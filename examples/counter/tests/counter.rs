@@ -1,5 +1,6 @@
 //! The counter answers over a real Socket.IO connection exactly as the wire contract says.
 
+use counter::{Add, CounterState, Increment, Reset};
 use ferrule::testing::{TestDatabase, TestServer};
 use serde_json::json;
 
@@ -41,54 +42,51 @@ async fn only_logged_in_users_may_reset() {
         .await
         .unwrap();
     let mut client = server.client().await.unwrap();
-    client
-        .call("counter_state.add", json!({"amount": 5}))
-        .await
-        .unwrap();
-    let update = client.call("counter_state.reset", json!({})).await.unwrap();
+    client.send(Add { amount: 5 }).await.unwrap();
+    let update = client.send(Reset).await.unwrap();
     assert_eq!(update.events[0].path(), Some("/login?next=%2F"));
     assert!(!update.delta.contains_key("counter_state"));
+    assert_eq!(client.state::<CounterState>().unwrap().count, 5);
 
     let session = server.login("ada", "analytical").await.unwrap();
     let mut ada = server
         .client_with(ferrule::testing::ClientOptions::default().header("cookie", session))
         .await
         .unwrap();
-    ada.call("counter_state.add", json!({"amount": 5}))
-        .await
-        .unwrap();
-    let update = ada.call("counter_state.reset", json!({})).await.unwrap();
+    ada.send(Add { amount: 5 }).await.unwrap();
+    assert_eq!(ada.state::<CounterState>().unwrap().count, 5);
+    let update = ada.send(Reset).await.unwrap();
     assert_eq!(update.delta["counter_state"]["count"], 0);
+    assert_eq!(ada.state::<CounterState>().unwrap().count, 0);
 }
 
 #[tokio::test]
 async fn add_takes_a_typed_amount() {
     let server = server().await;
     let mut client = server.client().await.unwrap();
-    let update = client
-        .call("counter_state.add", json!({"amount": 41}))
+    client.send(Add { amount: 41 }).await.unwrap();
+    assert_eq!(client.state::<CounterState>().unwrap().count, 41);
+    client.send(Increment).await.unwrap();
+    assert_eq!(client.state::<CounterState>().unwrap().count, 42);
+    let refused = client
+        .call("counter_state.add", json!({"amount": "ten"}))
         .await
         .unwrap();
-    assert_eq!(update.delta["counter_state"]["count"], 41);
-    let update = client
-        .call("counter_state.increment", json!({}))
-        .await
-        .unwrap();
-    assert_eq!(update.delta["counter_state"]["count"], 42);
+    assert!(
+        refused.events[0]
+            .message()
+            .is_some_and(|m| m.contains("field `amount`")),
+        "a payload that is not the action's type is refused naming the field: {refused:?}"
+    );
+    assert_eq!(client.state::<CounterState>().unwrap().count, 42);
 }
 
 #[tokio::test]
 async fn overflow_is_refused_and_the_count_kept() {
     let server = server().await;
     let mut client = server.client().await.unwrap();
-    client
-        .call("counter_state.add", json!({"amount": i64::MAX}))
-        .await
-        .unwrap();
-    let update = client
-        .call("counter_state.add", json!({"amount": 1}))
-        .await
-        .unwrap();
+    client.send(Add { amount: i64::MAX }).await.unwrap();
+    let update = client.send(Add { amount: 1 }).await.unwrap();
     assert!(update.delta.is_empty());
     assert_eq!(
         update.events[0].message(),

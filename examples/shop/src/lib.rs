@@ -9,143 +9,22 @@
 //! - middleware `login_required` (public `/login`, `/register`, `/about`) and `banned_user`
 //!   (a banned user's events are refused with the toast "Account suspended.").
 //!
-//! The shared part (this file): the states, their actions and the pages. The server part
-//! (`server.rs`): the tables, the middleware and the handlers. `shop demo-data` fills the tables.
+//! The shared part: the states with their handlers (`states.rs`) and the pages (this file). The
+//! server part (`server.rs`): the tables, the middleware and the app. `shop demo-data` fills the
+//! tables.
 
 use ferrule::ui::{self, ConnectionIndicator, Toasts};
 use leptos::prelude::*;
 use leptos_router::components::{Route, Routes};
 use leptos_router::path;
-use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
 pub mod server;
 #[cfg(feature = "ssr")]
 pub use server::app;
 
-/// A product as pages show it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProductView {
-    /// Primary key.
-    pub id: i64,
-    /// What it is called.
-    pub name: String,
-    /// Its price in cents.
-    pub price_cents: i64,
-}
-
-/// One line of the cart.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CartLine {
-    /// The product.
-    pub product: ProductView,
-    /// How many.
-    pub quantity: i64,
-}
-
-/// The logged-in user's cart.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CartState {
-    /// How many items, all lines together.
-    pub count: i64,
-    /// What is in it.
-    pub lines: Vec<CartLine>,
-}
-
-/// `cart_state.add_item`: one more of a product of the user's shop.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct AddItem {
-    /// The product.
-    pub product_id: i64,
-}
-
-/// `cart_state.load`: reads the cart.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct LoadCart;
-
-ferrule::actions!(CartState {
-    add_item: AddItem,
-    load: LoadCart,
-});
-
-/// The catalogue search of the home page.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SearchState {
-    /// What was searched for (`q` of the page's query string).
-    pub query: String,
-    /// The user's shop's products whose name contains it.
-    pub results: Vec<ProductView>,
-}
-
-/// `search_state.perform_search`: searches for the page's `?q=`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct PerformSearch;
-
-ferrule::actions!(SearchState {
-    perform_search: PerformSearch,
-});
-
-/// Who is logged in, for the profile page.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProfileState {
-    /// The username, or "Guest".
-    pub username: String,
-    /// The user's shop.
-    pub tenant: String,
-    /// What the last payment left in the session.
-    pub last_payment_status: String,
-}
-
-/// `profile_state.load_profile`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct LoadProfile;
-
-ferrule::actions!(ProfileState {
-    load_profile: LoadProfile,
-});
-
-/// The checkout.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BillingState {
-    /// The last payment's status.
-    pub status: String,
-    /// The order it made.
-    pub last_order: Option<i64>,
-}
-
-/// `billing_state.process_payment`: turns the cart into an order.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct ProcessPayment;
-
-ferrule::actions!(BillingState {
-    process_payment: ProcessPayment,
-});
-
-/// An order as pages show it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderView {
-    /// Primary key.
-    pub id: i64,
-    /// Who ordered.
-    pub buyer: String,
-    /// The total in cents.
-    pub total_cents: i64,
-}
-
-/// The orders of the user's shop.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderState {
-    /// Newest first.
-    pub orders: Vec<OrderView>,
-}
-
-/// `order_state.list_orders`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct ListOrders;
-
-ferrule::actions!(OrderState {
-    list_orders: ListOrders,
-});
+mod states;
+pub use states::*;
 
 /// `1250` → `$12.50`.
 pub fn money(cents: i64) -> String {

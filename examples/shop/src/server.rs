@@ -1,22 +1,18 @@
-//! The server side of the shop: its tables, the middleware of the reference pages, the handlers
-//! and the demo data.
+//! The server side of the shop: its tables, the middleware of the reference pages, what the
+//! handlers look up (in `states.rs`), and the demo data.
 
 use ferrule::auth::{Auth, NewUser};
 use ferrule::db::sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder,
 };
 use ferrule::middleware::{self, Next, Request, Response};
-use ferrule::{App, ClientCommand, CurrentUser, EventContext, Handlers, State};
+use ferrule::{App, CurrentUser, EventContext};
 
-use crate::{
-    AddItem, BillingState, CartLine, CartState, ListOrders, LoadCart, LoadProfile, OrderState,
-    OrderView, PerformSearch, ProcessPayment, ProductView, ProfileState, SearchState,
-};
+use crate::{BillingState, CartState, OrderState, ProductView, ProfileState, SearchState};
 
 pub mod tables;
 
-use tables::{cart_item, order, product, profile, tenant};
+use tables::{product, profile, tenant};
 
 /// The database, put into every request: handlers and middleware read it from there.
 #[derive(Clone)]
@@ -36,20 +32,20 @@ pub struct Tenant {
 #[derive(Clone, Debug)]
 pub struct Profile(pub profile::Model);
 
-fn db(ctx: &EventContext) -> Result<DatabaseConnection, ferrule::Error> {
+pub(crate) fn db(ctx: &EventContext) -> Result<DatabaseConnection, ferrule::Error> {
     ctx.extension::<Db>()
         .map(|d| d.0.clone())
         .ok_or_else(|| ferrule::Error::internal("no database in the request"))
 }
 
 /// The user's shop; a logged-in user without a profile (a superuser, say) has none.
-fn tenant_of(ctx: &EventContext) -> Result<Tenant, ferrule::Error> {
+pub(crate) fn tenant_of(ctx: &EventContext) -> Result<Tenant, ferrule::Error> {
     ctx.extension::<Tenant>()
         .cloned()
         .ok_or_else(|| ferrule::Error::permission_denied("Your account belongs to no shop."))
 }
 
-fn user_id(ctx: &EventContext) -> Result<i64, ferrule::Error> {
+pub(crate) fn user_id(ctx: &EventContext) -> Result<i64, ferrule::Error> {
     ctx.user()
         .user()
         .map(|u| u.id)
@@ -95,233 +91,11 @@ async fn banned_user(req: Request, next: Next) -> Result<Response, ferrule::Erro
 }
 // ANCHOR_END: banned
 
-fn view(p: product::Model) -> ProductView {
+pub(crate) fn view(p: product::Model) -> ProductView {
     ProductView {
         id: p.id,
         name: p.name,
         price_cents: p.price_cents,
-    }
-}
-
-impl CartState {
-    // ANCHOR: add_item
-    /// The reference's `CartState.add_item(product_id)`: the product must be one of the user's
-    /// shop; a second add raises the quantity.
-    async fn add_item(&mut self, ctx: EventContext, add: AddItem) -> Result<(), ferrule::Error> {
-        let conn = db(&ctx)?;
-        let shop = tenant_of(&ctx)?;
-        let user = user_id(&ctx)?;
-        let product = product::Entity::find_by_id(add.product_id)
-            .filter(product::Column::TenantId.eq(shop.id))
-            .one(&conn)
-            .await?
-            .ok_or_else(|| ferrule::Error::bad_request("No such product."))?;
-        let existing = cart_item::Entity::find()
-            .filter(cart_item::Column::UserId.eq(user))
-            .filter(cart_item::Column::ProductId.eq(product.id))
-            .one(&conn)
-            .await?;
-        match existing {
-            Some(line) => {
-                let quantity = line.quantity + 1;
-                let mut line: cart_item::ActiveModel = line.into();
-                line.quantity = ActiveValue::Set(quantity);
-                line.update(&conn).await?;
-            }
-            None => {
-                cart_item::ActiveModel {
-                    user_id: ActiveValue::Set(user),
-                    product_id: ActiveValue::Set(product.id),
-                    quantity: ActiveValue::Set(1),
-                    ..Default::default()
-                }
-                .insert(&conn)
-                .await?;
-            }
-        }
-        self.load(ctx).await
-    }
-    // ANCHOR_END: add_item
-
-    async fn load(&mut self, ctx: EventContext) -> Result<(), ferrule::Error> {
-        let conn = db(&ctx)?;
-        let rows = cart_item::Entity::find()
-            .filter(cart_item::Column::UserId.eq(user_id(&ctx)?))
-            .order_by_asc(cart_item::Column::Id)
-            .find_also_related(product::Entity)
-            .all(&conn)
-            .await?;
-        self.lines = rows
-            .into_iter()
-            .filter_map(|(line, p)| {
-                p.map(|p| CartLine {
-                    product: view(p),
-                    quantity: line.quantity,
-                })
-            })
-            .collect();
-        self.count = self.lines.iter().map(|l| l.quantity).sum();
-        Ok(())
-    }
-}
-
-impl State for CartState {
-    fn handlers(h: &mut Handlers<Self>) {
-        h.action::<AddItem, _, _>(Self::add_item)
-            .login_required()
-            .action::<LoadCart, _, _>(Self::load)
-            .login_required();
-    }
-}
-
-impl SearchState {
-    // ANCHOR: perform_search
-    /// The reference's `SearchState.perform_search`: `q` comes from the request's query string
-    /// (the page's, which the event carries), the results from the user's shop only.
-    async fn perform_search(&mut self, ctx: EventContext) -> Result<(), ferrule::Error> {
-        let query = ctx.query("q").unwrap_or_default().trim().to_owned();
-        let shop = tenant_of(&ctx)?;
-        let rows = product::Entity::find()
-            .filter(product::Column::TenantId.eq(shop.id))
-            .order_by_asc(product::Column::Name)
-            .all(&db(&ctx)?)
-            .await?;
-        let needle = query.to_lowercase();
-        self.results = rows
-            .into_iter()
-            .filter(|p| p.name.to_lowercase().contains(&needle))
-            .map(view)
-            .collect();
-        self.query = query;
-        Ok(())
-    }
-    // ANCHOR_END: perform_search
-}
-
-impl State for SearchState {
-    fn handlers(h: &mut Handlers<Self>) {
-        h.action::<PerformSearch, _, _>(Self::perform_search);
-    }
-}
-
-impl ProfileState {
-    // ANCHOR: load_profile
-    /// The reference's `ProfileState.load_profile`, with the functional helpers: the current
-    /// user and session come from the event being handled, without a parameter.
-    async fn load_profile(&mut self, ctx: EventContext) -> Result<(), ferrule::Error> {
-        let user = ferrule::current_user();
-        self.username = user.username().unwrap_or("Guest").to_owned();
-        self.tenant = ctx
-            .extension::<Tenant>()
-            .map(|t| t.name.clone())
-            .unwrap_or_default();
-        if let Some(session) = ferrule::current_session() {
-            self.last_payment_status = session
-                .get::<String>("last_payment_status")
-                .await
-                .map_err(ferrule::Error::internal)?
-                .unwrap_or_default();
-        }
-        Ok(())
-    }
-    // ANCHOR_END: load_profile
-}
-
-impl State for ProfileState {
-    fn handlers(h: &mut Handlers<Self>) {
-        h.action::<LoadProfile, _, _>(Self::load_profile);
-    }
-}
-
-impl BillingState {
-    // ANCHOR: process_payment
-    /// The reference's `BillingState.process_payment`: the cart becomes an order of the user's
-    /// shop, and the payment's status goes into the session (where the profile page reads it).
-    async fn process_payment(
-        &mut self,
-        ctx: EventContext,
-    ) -> Result<Option<ClientCommand>, ferrule::Error> {
-        if !ctx.user().is_authenticated() {
-            return Ok(Some(ClientCommand::redirect("/login")));
-        }
-        let conn = db(&ctx)?;
-        let shop = tenant_of(&ctx)?;
-        let user = user_id(&ctx)?;
-        let lines = cart_item::Entity::find()
-            .filter(cart_item::Column::UserId.eq(user))
-            .find_also_related(product::Entity)
-            .all(&conn)
-            .await?;
-        let total: i64 = lines
-            .iter()
-            .filter_map(|(line, p)| p.as_ref().map(|p| p.price_cents * line.quantity))
-            .sum();
-        if lines.is_empty() {
-            return Err(ferrule::Error::bad_request("Your cart is empty."));
-        }
-        let placed = order::ActiveModel {
-            tenant_id: ActiveValue::Set(shop.id),
-            user_id: ActiveValue::Set(user),
-            buyer: ActiveValue::Set(ctx.user().username().unwrap_or_default().to_owned()),
-            total_cents: ActiveValue::Set(total),
-            ..Default::default()
-        }
-        .insert(&conn)
-        .await?;
-        cart_item::Entity::delete_many()
-            .filter(cart_item::Column::UserId.eq(user))
-            .exec(&conn)
-            .await?;
-        let session = ctx
-            .session()
-            .ok_or_else(|| ferrule::Error::internal("no session"))?;
-        session
-            .insert("last_payment_status", "pending")
-            .await
-            .map_err(ferrule::Error::internal)?;
-        if let Some(addr) = ctx.client_addr() {
-            tracing::info!(order = placed.id, ip = %addr.ip, "payment started");
-        }
-        self.status = "pending".to_owned();
-        self.last_order = Some(placed.id);
-        Ok(None)
-    }
-    // ANCHOR_END: process_payment
-}
-
-impl State for BillingState {
-    fn handlers(h: &mut Handlers<Self>) {
-        h.action::<ProcessPayment, _, _>(Self::process_payment);
-    }
-}
-
-impl OrderState {
-    // ANCHOR: list_orders
-    /// The reference's `OrderState.list_orders`: scoped by the tenant the middleware found, so
-    /// one shop never sees another's orders.
-    async fn list_orders(&mut self, ctx: EventContext) -> Result<(), ferrule::Error> {
-        let shop = tenant_of(&ctx)?;
-        let rows = order::Entity::find()
-            .filter(order::Column::TenantId.eq(shop.id))
-            .order_by_desc(order::Column::Id)
-            .all(&db(&ctx)?)
-            .await?;
-        self.orders = rows
-            .into_iter()
-            .map(|o| OrderView {
-                id: o.id,
-                buyer: o.buyer,
-                total_cents: o.total_cents,
-            })
-            .collect();
-        Ok(())
-    }
-    // ANCHOR_END: list_orders
-}
-
-impl State for OrderState {
-    fn handlers(h: &mut Handlers<Self>) {
-        h.action::<ListOrders, _, _>(Self::list_orders);
     }
 }
 

@@ -4,6 +4,7 @@
 use ferrule::RouterData;
 use ferrule::testing::{ClientOptions, TestClient, TestDatabase, TestServer};
 use serde_json::{Value, json};
+use shop::{AddItem, ListOrders, LoadCart, LoadProfile, ProcessPayment};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -91,18 +92,11 @@ async fn add_item_fills_the_logged_in_users_cart_from_their_shop_only() {
     let green = teas.iter().find(|(n, _)| n == "Green tea").unwrap().1;
     let teapot = teas.iter().find(|(n, _)| n == "Teapot").unwrap().1;
     for id in [green, green, teapot] {
-        alice
-            .call("cart_state.add_item", json!({ "product_id": id }))
-            .await
-            .unwrap();
+        alice.send(AddItem { product_id: id }).await.unwrap();
     }
-    let cart = alice.call("cart_state.load", json!({})).await.unwrap();
+    let cart = alice.send(LoadCart).await.unwrap();
     assert!(cart.delta.is_empty(), "already up to date: {cart:?}");
-    let fresh = tab(&server, "alice")
-        .await
-        .call("cart_state.load", json!({}))
-        .await
-        .unwrap();
+    let fresh = tab(&server, "alice").await.send(LoadCart).await.unwrap();
     assert_eq!(fresh.delta["cart_state"]["count"], 3);
     let lines = &fresh.delta["cart_state"]["lines"];
     assert_eq!(lines[0]["product"]["name"], "Green tea");
@@ -111,7 +105,9 @@ async fn add_item_fills_the_logged_in_users_cart_from_their_shop_only() {
     // Another shop's product is not for sale here.
     let grinder = search(&mut bob, "grinder").await[0].1;
     let refused = alice
-        .call("cart_state.add_item", json!({ "product_id": grinder }))
+        .send(AddItem {
+            product_id: grinder,
+        })
         .await
         .unwrap();
     assert_eq!(refused.events[0].message(), Some("No such product."));
@@ -141,24 +137,15 @@ async fn process_payment_places_the_order_and_writes_the_session() {
     let cookie = server.login("alice", PASSWORD).await.unwrap();
     let options = || ClientOptions::default().header("cookie", cookie.clone());
     let mut alice = server.client_with(options()).await.unwrap();
-    let empty = alice
-        .call("billing_state.process_payment", json!({}))
-        .await
-        .unwrap();
+    let empty = alice.send(ProcessPayment).await.unwrap();
     assert_eq!(empty.events[0].message(), Some("Your cart is empty."));
 
     let kettle = search(&mut alice, "kettle").await[0].1;
-    alice
-        .call("cart_state.add_item", json!({ "product_id": kettle }))
-        .await
-        .unwrap();
-    let paid = alice
-        .call("billing_state.process_payment", json!({}))
-        .await
-        .unwrap();
+    alice.send(AddItem { product_id: kettle }).await.unwrap();
+    let paid = alice.send(ProcessPayment).await.unwrap();
     assert_eq!(paid.delta["billing_state"]["status"], "pending");
     assert!(paid.delta["billing_state"]["last_order"].is_i64());
-    let cart = alice.call("cart_state.load", json!({})).await.unwrap();
+    let cart = alice.send(LoadCart).await.unwrap();
     assert_eq!(
         cart.delta["cart_state"]["count"], 0,
         "the cart became the order"
@@ -166,10 +153,7 @@ async fn process_payment_places_the_order_and_writes_the_session() {
 
     // Another tab of the same browser: the session (in the database) has the payment.
     let mut other = server.client_with(options()).await.unwrap();
-    let profile = other
-        .call("profile_state.load_profile", json!({}))
-        .await
-        .unwrap();
+    let profile = other.send(LoadProfile).await.unwrap();
     assert_eq!(profile.delta["profile_state"]["username"], "alice");
     assert_eq!(profile.delta["profile_state"]["tenant"], "acme");
     assert_eq!(
@@ -184,14 +168,8 @@ async fn list_orders_shows_the_users_shop_and_never_another() {
     for (user, q) in [("alice", "teapot"), ("bob", "beans")] {
         let mut client = tab(&server, user).await;
         let id = search(&mut client, q).await[0].1;
-        client
-            .call("cart_state.add_item", json!({ "product_id": id }))
-            .await
-            .unwrap();
-        client
-            .call("billing_state.process_payment", json!({}))
-            .await
-            .unwrap();
+        client.send(AddItem { product_id: id }).await.unwrap();
+        client.send(ProcessPayment).await.unwrap();
     }
     let buyers = |update: ferrule::StateUpdate| -> Vec<String> {
         update.delta["order_state"]["orders"]
@@ -202,20 +180,14 @@ async fn list_orders_shows_the_users_shop_and_never_another() {
             .collect()
     };
     let mut carol = tab(&server, "carol").await;
-    let acme = carol
-        .call("order_state.list_orders", json!({}))
-        .await
-        .unwrap();
+    let acme = carol.send(ListOrders).await.unwrap();
     assert_eq!(
         buyers(acme),
         ["alice"],
         "acme's orders, whoever placed them"
     );
     let mut bob = tab(&server, "bob").await;
-    let globex = bob
-        .call("order_state.list_orders", json!({}))
-        .await
-        .unwrap();
+    let globex = bob.send(ListOrders).await.unwrap();
     assert_eq!(buyers(globex), ["bob"]);
 }
 
@@ -262,10 +234,7 @@ async fn a_new_account_belongs_to_no_shop_and_is_told_so() {
         refused.events[0].message(),
         Some("Your account belongs to no shop.")
     );
-    let profile = tab
-        .call("profile_state.load_profile", json!({}))
-        .await
-        .unwrap();
+    let profile = tab.send(LoadProfile).await.unwrap();
     assert_eq!(profile.delta["profile_state"]["username"], "newcomer");
 }
 

@@ -5,7 +5,12 @@
 //! user, and the handler's state update reaches the tab over its socket.
 
 use ferrule::protocol::Action;
+// Server-only names, for the handler's body, which only the server build compiles.
 use ferrule::ui::{self, ConnectionIndicator, FileUpload, Toasts};
+#[cfg(feature = "ssr")]
+use ferrule::upload::UploadedFile;
+#[cfg(feature = "ssr")]
+use ferrule::{ClientCommand, EventContext, ToastLevel};
 use leptos::prelude::*;
 use leptos_router::components::{Route, Routes};
 use leptos_router::path;
@@ -29,13 +34,52 @@ pub struct AvatarState {
     pub uploads: u32,
 }
 
-/// `avatar_state.set_avatar`: the upload handler (its payload is the uploaded files).
-#[derive(Serialize, Deserialize)]
-pub struct SetAvatar;
+/// The most an avatar upload may carry; one byte more is answered 413.
+pub const AVATAR_MAX_BYTES: u64 = 1 << 20;
 
-ferrule::actions!(AvatarState {
-    set_avatar: SetAvatar
-});
+// ANCHOR: handler
+#[ferrule::state]
+impl AvatarState {
+    /// The upload handler (`SetAvatar` names it for the page); its payload is the uploaded
+    /// files, at most 1 MiB in all. Keeps the first file: the runtime deletes its temporary
+    /// file after this returns, so it is copied under `media/` first.
+    #[upload(max_bytes = AVATAR_MAX_BYTES)]
+    pub async fn set_avatar(
+        &mut self,
+        ctx: EventContext,
+        files: Vec<UploadedFile>,
+    ) -> Result<ClientCommand, ferrule::Error> {
+        let media = ctx
+            .extension::<server::MediaDir>()
+            .map(|m| m.0.clone())
+            .ok_or_else(|| ferrule::Error::internal("the media_dir middleware did not run"))?;
+        let file = files
+            .into_iter()
+            .next()
+            .ok_or_else(|| ferrule::Error::bad_request("Pick a file to upload."))?;
+        if !file
+            .content_type
+            .as_deref()
+            .is_some_and(|ct| ct.starts_with("image/"))
+        {
+            return Err(ferrule::Error::bad_request("An avatar must be an image."));
+        }
+        tokio::fs::create_dir_all(&media).await.map_err(|e| {
+            ferrule::Error::internal(format!("cannot create {}: {e}", media.display()))
+        })?;
+        // Never trust the browser's file name as a path: store under a name of our own.
+        let stored = media.join(format!("avatar-{}", server::unique()));
+        tokio::fs::copy(&file.path, &stored)
+            .await
+            .map_err(|e| ferrule::Error::internal(format!("cannot store the avatar: {e}")))?;
+        self.file_name = file.file_name;
+        self.size = file.size;
+        self.stored_as = Some(stored.display().to_string());
+        self.uploads += 1;
+        Ok(ClientCommand::toast(ToastLevel::Success, "Avatar updated."))
+    }
+}
+// ANCHOR_END: handler
 
 /// The app's root component.
 #[component]

@@ -1,8 +1,10 @@
 //! The avatar upload through HTTP with a real tab: the update reaches the tab's socket, bad files
 //! are refused with a message, and the size limit answers 413.
 
+use ferrule::protocol::Action;
 use ferrule::testing::{TestClient, TestDatabase, TestServer};
 use serde_json::json;
+use uploads::{AVATAR_MAX_BYTES, SetAvatar};
 
 const BOUNDARY: &str = "uploadsboundary7";
 
@@ -44,7 +46,7 @@ async fn server(media: &std::path::Path, max_file: u64) -> TestServer {
 /// Uploads `body` as an avatar from `tab`, as the browser does (its token and cookies).
 async fn post(tab: &TestClient, body: &[u8]) -> ferrule::testing::TestResponse {
     let ct = format!("multipart/form-data; boundary={BOUNDARY}");
-    tab.upload("avatar_state.set_avatar", &ct, body)
+    tab.upload(&SetAvatar::event_name(), &ct, body)
         .await
         .unwrap()
 }
@@ -98,4 +100,31 @@ async fn a_file_over_the_limit_gets_413_naming_the_limit() {
     assert_eq!(resp.status, 413);
     assert!(resp.text().contains("1024"), "{}", resp.text());
     assert_eq!(std::fs::read_dir(&media).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn the_handlers_own_limit_applies_below_the_settings() {
+    let media = temp_dir("media");
+    let server = server(&media, 1 << 30).await;
+    let mut tab = server.client().await.unwrap();
+    let at_limit = vec![7u8; AVATAR_MAX_BYTES as usize];
+    let resp = post(&tab, &multipart("big.png", "image/png", &at_limit)).await;
+    assert_eq!(resp.status, 200, "at the limit: {}", resp.text());
+    tab.next_update().await.unwrap();
+
+    let one_past = vec![7u8; AVATAR_MAX_BYTES as usize + 1];
+    let resp = post(&tab, &multipart("bigger.png", "image/png", &one_past)).await;
+    assert_eq!(resp.status, 413, "one past: {}", resp.text());
+    assert!(
+        resp.text().contains(&AVATAR_MAX_BYTES.to_string()),
+        "{}",
+        resp.text()
+    );
+    tab.hydrate().await.unwrap();
+    assert_eq!(
+        tab.state::<uploads::AvatarState>().unwrap().uploads,
+        1,
+        "the refused upload changed nothing"
+    );
+    assert_eq!(std::fs::read_dir(&media).unwrap().count(), 1);
 }
