@@ -1,6 +1,8 @@
 //! {{project-name}}: a Ferrule app. The same crate is the server (feature `ssr`, the default)
 //! and the browser client (feature `hydrate`, built for wasm32 by `ferrule build`).
 
+#[cfg(feature = "ssr")]
+use ferrule::EventContext;
 use ferrule::ui::{self, ConnectionIndicator, Toasts};
 use leptos::prelude::*;
 use leptos_router::components::{Route, Routes};
@@ -24,13 +26,18 @@ pub struct CounterState {
     pub tenant: String,
 }
 
-/// `counter_state.increment`: adds one.
-#[derive(Serialize, Deserialize)]
-pub struct Increment;
-
-ferrule::actions!(CounterState {
-    increment: Increment
-});
+// One method per handler: `#[ferrule::state]` writes the action (`Increment`) that the page
+// sends, and keeps the bodies to the server build.
+#[ferrule::state]
+impl CounterState {
+    /// Adds one, and notes the tenant the click came from.
+    pub async fn increment(&mut self, ctx: EventContext) {
+        self.count += 1;
+        if let Some(Tenant(name)) = ctx.extension::<Tenant>() {
+            self.tenant = name.clone();
+        }
+    }
+}
 
 /// The app's root component: the router and the Ferrule runtime.
 #[component]

@@ -3,6 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
+// The handlers' bodies are compiled in the server build only, and so are their imports.
+#[cfg(feature = "ssr")]
+use ferrule::EventContext;
+#[cfg(feature = "ssr")]
+use ferrule::db::sea_orm::{ActiveModelTrait, ActiveValue, EntityTrait, QueryOrder, QuerySelect};
+#[cfg(feature = "ssr")]
+use server::note;
+
 /// One note as pages show it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct NoteView {
@@ -27,32 +35,58 @@ pub const PAGE: u64 = 20;
 /// The longest note, in characters.
 pub const MAX_LEN: usize = 500;
 
-/// `notes_state.load`: reads the latest notes.
-#[derive(Serialize, Deserialize)]
-pub struct LoadNotes;
+#[ferrule::state]
+impl NotesState {
+    /// Reads the latest notes.
+    #[action(LoadNotes)]
+    pub async fn load(&mut self, ctx: EventContext) -> Result<(), ferrule::Error> {
+        let rows = note::Entity::find()
+            .order_by_desc(note::Column::Id)
+            .limit(PAGE)
+            .all(&server::db(&ctx)?)
+            .await?;
+        self.notes = rows
+            .into_iter()
+            .map(|n| NoteView {
+                id: n.id,
+                body: n.body,
+                author: n.author,
+            })
+            .collect();
+        Ok(())
+    }
 
-/// `notes_state.add`: writes a note{% if auth %} (logged-in users only){% endif %}.
-#[derive(Serialize, Deserialize)]
-pub struct AddNote {
-    /// The text, 1 to [`MAX_LEN`] characters.
-    pub body: String,
+    /// Writes a note of 1 to [`MAX_LEN`] characters{% if auth %} (logged-in users only){% endif %}.
+    #[action(AddNote)]{% if auth %}
+    #[login_required]{% endif %}
+    pub async fn add(&mut self, ctx: EventContext, body: String) -> Result<(), ferrule::Error> {
+        let body = body.trim().to_owned();
+        if body.is_empty() {
+            return Err(ferrule::Error::bad_request("Write something first."));
+        }
+        if body.chars().count() > MAX_LEN {
+            return Err(ferrule::Error::bad_request(format!(
+                "A note has at most {MAX_LEN} characters."
+            )));
+        }
+        let author = ctx.user().username().unwrap_or("anonymous").to_owned();
+        note::ActiveModel {
+            body: ActiveValue::Set(body),
+            author: ActiveValue::Set(author),
+            ..Default::default()
+        }
+        .insert(&server::db(&ctx)?)
+        .await?;
+        self.load(ctx).await
+    }
 }
 
-ferrule::actions!(NotesState {
-    load: LoadNotes,
-    add: AddNote,
-});
-
-/// The table on the server: entity, migration and handlers.
+/// The table on the server: entity and migration.
 #[cfg(feature = "ssr")]
 pub mod server {
-    use ferrule::db::sea_orm::{
-        ActiveModelTrait, ActiveValue, DatabaseConnection, EntityTrait, QueryOrder, QuerySelect,
-    };
+    use ferrule::EventContext;
+    use ferrule::db::sea_orm::DatabaseConnection;
     use ferrule::db::sea_orm_migration_prelude::*;
-    use ferrule::{EventContext, Handlers, State};
-
-    use super::{AddNote, MAX_LEN, NoteView, NotesState, PAGE};
 
     /// The `notes` table.
     pub mod note {
@@ -114,57 +148,10 @@ pub mod server {
         }
     }
 
-    fn db(ctx: &EventContext) -> Result<DatabaseConnection, ferrule::Error> {
+    /// The database the app put into the request.
+    pub(super) fn db(ctx: &EventContext) -> Result<DatabaseConnection, ferrule::Error> {
         ctx.extension::<crate::Db>()
             .map(|d| d.0.clone())
             .ok_or_else(|| ferrule::Error::internal("no database in the request"))
-    }
-
-    impl NotesState {
-        async fn load(&mut self, ctx: EventContext) -> Result<(), ferrule::Error> {
-            let rows = note::Entity::find()
-                .order_by_desc(note::Column::Id)
-                .limit(PAGE)
-                .all(&db(&ctx)?)
-                .await?;
-            self.notes = rows
-                .into_iter()
-                .map(|n| NoteView {
-                    id: n.id,
-                    body: n.body,
-                    author: n.author,
-                })
-                .collect();
-            Ok(())
-        }
-
-        async fn add(&mut self, ctx: EventContext, note: AddNote) -> Result<(), ferrule::Error> {
-            let body = note.body.trim().to_owned();
-            if body.is_empty() {
-                return Err(ferrule::Error::bad_request("Write something first."));
-            }
-            if body.chars().count() > MAX_LEN {
-                return Err(ferrule::Error::bad_request(format!(
-                    "A note has at most {MAX_LEN} characters."
-                )));
-            }
-            let author = ctx.user().username().unwrap_or("anonymous").to_owned();
-            note::ActiveModel {
-                body: ActiveValue::Set(body),
-                author: ActiveValue::Set(author),
-                ..Default::default()
-            }
-            .insert(&db(&ctx)?)
-            .await?;
-            self.load(ctx).await
-        }
-    }
-
-    impl State for NotesState {
-        fn handlers(h: &mut Handlers<Self>) {
-            h.action::<super::LoadNotes, _, _>(Self::load)
-                .action::<AddNote, _, _>(Self::add){% if auth %}
-                .login_required(){% endif %};
-        }
     }
 }

@@ -1,11 +1,12 @@
-//! The server side: handlers, middleware and the page routes.
+//! The server side: migrations, middleware and the page routes (handlers live with their
+//! states).
 
+use ferrule::App;
 use ferrule::db::sea_orm_migration_prelude::{MigrationTrait, MigratorTrait, async_trait};
 use ferrule::middleware::{self, Next, Request, Response};
-use ferrule::{App, EventContext, Handlers, State};
 
+use crate::CounterState;
 use crate::notes::NotesState;
-use crate::{CounterState, Increment};
 
 /// Where the data lives when `DATABASE_URL` is not set.
 pub const DEFAULT_DATABASE: &str = {% if database == "postgres" %}"postgres://postgres@127.0.0.1:5432/{{crate_name}}"{% else %}"sqlite://{{crate_name}}.sqlite3?mode=rwc"{% endif %};
@@ -44,21 +45,6 @@ async fn tenant(mut req: Request, next: Next) -> Result<Response, ferrule::Error
         .to_owned();
     req.extensions_mut().insert(Tenant(name));
     next.run(req).await
-}
-
-impl CounterState {
-    async fn increment(&mut self, ctx: EventContext) {
-        self.count += 1;
-        if let Some(Tenant(name)) = ctx.extension::<Tenant>() {
-            self.tenant = name.clone();
-        }
-    }
-}
-
-impl State for CounterState {
-    fn handlers(h: &mut Handlers<Self>) {
-        h.action::<Increment, _, _>(Self::increment);
-    }
 }
 
 /// The app on database `db` (sessions and users live there).

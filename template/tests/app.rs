@@ -3,7 +3,8 @@
 mod common;
 
 use ferrule::testing::ClientOptions;
-use serde_json::json;
+use {{crate_name}}::notes::{AddNote, LoadNotes, NotesState};
+use {{crate_name}}::{CounterState, Increment};
 
 #[tokio::test]
 async fn increment_counts_and_records_the_tenant() {
@@ -12,12 +13,19 @@ async fn increment_counts_and_records_the_tenant() {
         .client_with(ClientOptions::default().header("x-tenant", "acme"))
         .await
         .unwrap();
-    let update = client
-        .call("counter_state.increment", json!({}))
-        .await
-        .unwrap();
-    assert_eq!(update.delta["counter_state"]["count"], 1);
-    assert_eq!(update.delta["counter_state"]["tenant"], "acme");
+    // The action `#[ferrule::state]` wrote for the handler, sent as the page sends it.
+    let update = client.send(Increment).await.unwrap();
+    assert_eq!(
+        update.delta["counter_state"]["count"], 1,
+        "the documented wire update"
+    );
+    assert_eq!(
+        client.state::<CounterState>().unwrap(),
+        CounterState {
+            count: 1,
+            tenant: "acme".into()
+        }
+    );
 }
 
 #[tokio::test]
@@ -102,7 +110,9 @@ async fn notes_are_stored_listed_and_guarded() {
     let app = common::start().await;
     let mut anonymous = app.client().await.unwrap();
     let refused = anonymous
-        .call("notes_state.add", json!({"body": "hello"}))
+        .send(AddNote {
+            body: "hello".into(),
+        })
         .await
         .unwrap();
     assert!(
@@ -115,22 +125,17 @@ async fn notes_are_stored_listed_and_guarded() {
         .client_with(ClientOptions::default().header("cookie", session))
         .await
         .unwrap();
-    let empty = ada
-        .call("notes_state.add", json!({"body": "   "}))
-        .await
-        .unwrap();
+    let empty = ada.send(AddNote { body: "   ".into() }).await.unwrap();
     assert!(!empty.delta.contains_key("notes_state"), "nothing written");
     assert_eq!(empty.events[0].message(), Some("Write something first."));
     for body in ["first", "second"] {
-        ada.call("notes_state.add", json!({ "body": body }))
-            .await
-            .unwrap();
+        ada.send(AddNote { body: body.into() }).await.unwrap();
     }
-    let listed = anonymous.call("notes_state.load", json!({})).await.unwrap();
-    let notes = &listed.delta["notes_state"]["notes"];
-    assert_eq!(notes[0]["body"], "second", "newest first: {notes}");
-    assert_eq!(notes[1]["body"], "first");
-    assert_eq!(notes[0]["author"], "ada");
+    anonymous.send(LoadNotes).await.unwrap();
+    let notes = anonymous.state::<NotesState>().unwrap().notes;
+    assert_eq!(notes[0].body, "second", "newest first: {notes:?}");
+    assert_eq!(notes[1].body, "first");
+    assert_eq!(notes[0].author, "ada");
 }
 {% else %}
 #[tokio::test]
@@ -146,23 +151,17 @@ async fn there_are_no_account_pages() {
 async fn notes_are_stored_and_listed() {
     let app = common::start().await;
     let mut writer = app.client().await.unwrap();
-    let empty = writer
-        .call("notes_state.add", json!({"body": "   "}))
-        .await
-        .unwrap();
+    let empty = writer.send(AddNote { body: "   ".into() }).await.unwrap();
     assert!(!empty.delta.contains_key("notes_state"), "nothing written");
     assert_eq!(empty.events[0].message(), Some("Write something first."));
     for body in ["first", "second"] {
-        writer
-            .call("notes_state.add", json!({ "body": body }))
-            .await
-            .unwrap();
+        writer.send(AddNote { body: body.into() }).await.unwrap();
     }
     let mut reader = app.client().await.unwrap();
-    let listed = reader.call("notes_state.load", json!({})).await.unwrap();
-    let notes = &listed.delta["notes_state"]["notes"];
-    assert_eq!(notes[0]["body"], "second", "newest first: {notes}");
-    assert_eq!(notes[1]["body"], "first");
-    assert_eq!(notes[0]["author"], "anonymous");
+    reader.send(LoadNotes).await.unwrap();
+    let notes = reader.state::<NotesState>().unwrap().notes;
+    assert_eq!(notes[0].body, "second", "newest first: {notes:?}");
+    assert_eq!(notes[1].body, "first");
+    assert_eq!(notes[0].author, "anonymous");
 }
 {% endif %}

@@ -18,6 +18,22 @@ impl AppDir<'_> {
             )
         })
     }
+
+    /// The app's crate name as Rust code writes it (`my-shop` → `my_shop`), from the `name` of
+    /// `[package]` in its `Cargo.toml`.
+    pub(crate) fn crate_name(&self) -> Result<String> {
+        let manifest = self.read("Cargo.toml")?;
+        let package = manifest
+            .split("\n[")
+            .find(|section| section.trim_start_matches('[').starts_with("package]"))
+            .context("Cargo.toml has no [package] section")?;
+        package
+            .lines()
+            .filter_map(|line| line.split_once('='))
+            .find(|(key, _)| key.trim() == "name")
+            .map(|(_, value)| value.trim().trim_matches('"').replace('-', "_"))
+            .context("Cargo.toml's [package] has no name")
+    }
 }
 
 /// Inserts `line` above the line holding `// ferrule:<marker>`, with that line's indentation.

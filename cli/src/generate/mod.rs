@@ -98,7 +98,7 @@ pub fn plan(root: &Path, kind: Kind, name: &str, fields: &[String]) -> Result<Pl
         root,
         auth: root.join("src/auth.rs").is_file(),
     };
-    app.read("Cargo.toml")?;
+    let crate_name = app.crate_name()?;
     if !root.join("tests/common/mod.rs").is_file() {
         bail!(
             "{} has no tests/common/mod.rs (the test helpers generated tests use): add it from a fresh `ferrule new` app",
@@ -131,6 +131,7 @@ pub fn plan(root: &Path, kind: Kind, name: &str, fields: &[String]) -> Result<Pl
         "plural_pascal": plural_pascal,
         "title": title,
         "auth": app.auth,
+        "crate": crate_name,
         "command": format!("ferrule generate {} {}", kind_name(kind), std::iter::once(snake.clone()).chain(fields.iter().map(|f| format!("{}:{}", f.name, type_name(f.ty)))).collect::<Vec<_>>().join(" ")),
     });
     let mut lib = Edit::of(&app, "src/lib.rs")?;
