@@ -129,22 +129,22 @@ impl HandlerOptions {
         let mut options = Self::default();
         let mut kept = Vec::with_capacity(attrs.len());
         for attr in attrs.drain(..) {
-            let Some(name) = attr.path().get_ident().map(|i| i.to_string()) else {
+            let Some((name, span)) = attr.path().get_ident().map(|i| (i.to_string(), i.span()))
+            else {
                 kept.push(attr);
                 continue;
             };
             match name.as_str() {
                 "login_required" | "staff_required" | "superuser_required" => {
                     attr.meta.require_path_only()?;
-                    let method = syn::Ident::new(&name, attr.path().span_ident());
+                    let method = syn::Ident::new(&name, span);
                     options.guards.push(GuardCall(quote!(.#method())));
                 }
                 "permission" | "group" => {
                     let value: LitStr = attr.parse_args().map_err(|_| {
                         syn::Error::new_spanned(&attr, format!("expected `#[{name}(\"…\")]`"))
                     })?;
-                    let method =
-                        syn::Ident::new(&format!("{name}_required"), attr.path().span_ident());
+                    let method = syn::Ident::new(&format!("{name}_required"), span);
                     options.guards.push(GuardCall(quote!(.#method(#value))));
                 }
                 "upload" => {
@@ -169,7 +169,7 @@ impl HandlerOptions {
                 }
                 "background" => {
                     attr.meta.require_path_only()?;
-                    options.background = Some(attr.path().span_ident());
+                    options.background = Some(span);
                 }
                 _ => {
                     if let Some(meant) = KNOWN.iter().find(|k| strsim::levenshtein(k, &name) <= 2) {
@@ -198,17 +198,5 @@ impl HandlerOptions {
             || self.upload.is_some()
             || self.background.is_some()
             || self.action.is_some()
-    }
-}
-
-trait SpanIdent {
-    fn span_ident(&self) -> Span;
-}
-
-impl SpanIdent for syn::Path {
-    fn span_ident(&self) -> Span {
-        self.segments
-            .last()
-            .map_or_else(Span::call_site, |s| s.ident.span())
     }
 }

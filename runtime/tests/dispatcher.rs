@@ -94,7 +94,6 @@ async fn a_state_that_is_not_a_struct_is_refused_at_build() {
     #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
     struct Bare(i64);
     impl ferrule::protocol::StateName for Bare {}
-
     impl ferrule::State for Bare {
         fn handlers(_: &mut ferrule::Handlers<Self>) {}
     }
@@ -106,4 +105,62 @@ async fn a_state_that_is_not_a_struct_is_refused_at_build() {
         panic!("a tuple struct was accepted as a state")
     };
     assert!(err.to_string().contains("not an object"), "{err}");
+}
+
+/// Two states of one type name in two modules.
+mod shop {
+    #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+    pub struct CartState {
+        pub items: u32,
+    }
+
+    #[ferrule::state]
+    impl CartState {
+        pub async fn add(&mut self, _ctx: ferrule::EventContext) {
+            self.items += 1;
+        }
+    }
+}
+
+mod wishlist {
+    #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+    pub struct CartState {
+        pub wished: u32,
+    }
+
+    #[ferrule::state]
+    impl CartState {
+        pub async fn wish(&mut self, _ctx: ferrule::EventContext) {
+            self.wished += 1;
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_states_with_one_wire_name_are_refused_at_build_naming_both() {
+    let built = ferrule::App::new()
+        .settings(Settings::default())
+        .state::<shop::CartState>()
+        .state::<wishlist::CartState>()
+        .into_router();
+    let Err(err) = built else {
+        panic!("two states named `cart_state` were accepted")
+    };
+    let message = err.to_string();
+    assert!(
+        message.contains("dispatcher::shop::CartState")
+            && message.contains("dispatcher::wishlist::CartState")
+            && message.contains("`cart_state`"),
+        "{message}"
+    );
+    // Registering one state twice is an error of its own, not a clash.
+    let twice = ferrule::App::new()
+        .settings(Settings::default())
+        .state::<shop::CartState>()
+        .state::<shop::CartState>()
+        .into_router();
+    let Err(err) = twice else {
+        panic!("one state registered twice was accepted")
+    };
+    assert!(err.to_string().contains("registered twice"), "{err}");
 }
