@@ -81,13 +81,15 @@ fn action(h: &Handler, self_ty: &syn::Type) -> TokenStream {
     let body = if fields.is_empty() {
         quote!(;)
     } else {
+        // The fields are as visible as the handler, so an action can be built wherever it
+        // can be named.
         let fields = fields.iter().map(|f| {
             let (name, ty, serde) = (&f.name, &f.ty, &f.serde);
             let doc = format!(" The handler's `{name}`.");
             quote! {
                 #[doc = #doc]
                 #(#serde)*
-                pub #name: #ty,
+                #vis #name: #ty,
             }
         });
         quote!({ #(#fields)* })

@@ -110,13 +110,13 @@ async fn a_state_that_is_not_a_struct_is_refused_at_build() {
 /// Two states of one type name in two modules.
 mod shop {
     #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
-    pub struct CartState {
-        pub items: u32,
+    pub(crate) struct CartState {
+        pub(crate) items: u32,
     }
 
     #[ferrule::state]
     impl CartState {
-        pub async fn add(&mut self, _ctx: ferrule::EventContext) {
+        pub(crate) async fn add(&mut self, _ctx: ferrule::EventContext) {
             self.items += 1;
         }
     }
@@ -124,13 +124,13 @@ mod shop {
 
 mod wishlist {
     #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
-    pub struct CartState {
-        pub wished: u32,
+    pub(crate) struct CartState {
+        pub(crate) wished: u32,
     }
 
     #[ferrule::state]
     impl CartState {
-        pub async fn wish(&mut self, _ctx: ferrule::EventContext) {
+        pub(crate) async fn wish(&mut self, _ctx: ferrule::EventContext) {
             self.wished += 1;
         }
     }
