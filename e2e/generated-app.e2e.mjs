@@ -32,7 +32,8 @@ test('a newcomer registers, clicks, writes a note, opens the private page and lo
   await withApp(t, async (server, page) => {
     await page.goto(server.url);
     await waitConnected(page);
-    assert.equal(await page.textContent('#user'), 'anonymous');
+    assert.equal(await page.locator('#user').count(), 0, 'anonymous: no user in the header');
+    assert.equal(await page.locator('#logout').count(), 0, 'anonymous: no log-out button');
     // A wrong password comes back to the login form with the reason, not as JSON.
     await page.click('a[href="/login"]');
     await page.fill('input[name=username]', 'nobody');
@@ -46,6 +47,17 @@ test('a newcomer registers, clicks, writes a note, opens the private page and lo
     await Promise.all([page.waitForURL(`${server.url}/`), page.click('button:has-text("Create my account")')]);
     await waitConnected(page);
     await page.waitForFunction(() => document.querySelector('#user')?.textContent === 'newbie', null, { timeout: 10000 });
+    assert.equal(await page.locator('header a[href="/login"]').count(), 0, 'logged in: no log-in link');
+    // A reload with scripts off shows what the server's first response alone says: who is logged in.
+    const noScript = await browser.newContext({ javaScriptEnabled: false, storageState: await page.context().storageState() });
+    try {
+      const bare = await noScript.newPage();
+      await bare.goto(server.url);
+      assert.equal(await bare.textContent('#user'), 'newbie', 'the first response renders the session\'s user');
+      assert.equal(await bare.locator('header a[href="/login"]').count(), 0);
+    } finally {
+      await noScript.close();
+    }
     await page.click('#increment');
     await waitCount(page, 1);
     assert.equal(await page.textContent('#tenant'), 'public', 'the tenant middleware ran on the event');
@@ -60,7 +72,7 @@ test('a newcomer registers, clicks, writes a note, opens the private page and lo
     assert.equal(await page.textContent('h1'), 'Private');
     await Promise.all([page.waitForURL(`${server.url}/`), page.click('#logout')]);
     await waitConnected(page);
-    await page.waitForFunction(() => document.querySelector('#user')?.textContent === 'anonymous', null, { timeout: 10000 });
+    await page.waitForFunction(() => !document.querySelector('#user') && document.querySelector('header a[href="/login"]'), null, { timeout: 10000 });
     const resp = await page.request.get(`${server.url}/private`, { maxRedirects: 0 });
     assert.equal(resp.status(), 303, 'logged out: the private page redirects again');
   });

@@ -23,27 +23,32 @@ pub fn Register() -> impl IntoView {
     }
 }
 
-/// The header's account links: who is logged in, and log in, register and log out.
+/// The header's account links: "Log in · Register" to anonymous visitors, "username · Log out"
+/// to a logged-in user. Rendered on the server with the request's user, so a reload shows the
+/// right links before any script runs.
 #[component]
 pub fn UserMenu() -> impl IntoView {
     let auth = ui::use_auth();
-    let who = auth.field(|a| {
-        if a.is_authenticated {
-            a.username.clone()
-        } else {
-            "anonymous".to_owned()
-        }
-    });
+    let logged_in = auth.field(|a| a.is_authenticated);
+    let who = auth.field(|a| a.username.clone());
     view! {
-        <a href="/private">"Private page"</a>
-        <a href="/login">"Log in"</a>
-        <a href="/register">"Register"</a>
-        <span id="user">{move || who.get()}</span>
-        <form method="post" action="/_auth/logout">
-            <input type="hidden" name="csrf_token" value=ui::csrf_token()/>
-            <input type="hidden" name="next" value="/"/>
-            <button id="logout" type="submit">"Log out"</button>
-        </form>
+        <Show
+            when=move || logged_in.get()
+            fallback=|| view! {
+                <a href="/login">"Log in"</a>
+                " · "
+                <a href="/register">"Register"</a>
+            }
+        >
+            <a href="/private">"Private page"</a>
+            <span id="user">{move || who.get()}</span>
+            " · "
+            <form method="post" action="/_auth/logout">
+                <input type="hidden" name="csrf_token" value=ui::csrf_token()/>
+                <input type="hidden" name="next" value="/"/>
+                <button id="logout" type="submit">"Log out"</button>
+            </form>
+        </Show>
     }
 }
 

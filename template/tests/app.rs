@@ -68,6 +68,19 @@ async fn register_then_the_private_page_renders() {
         .unwrap();
     assert_eq!(private.status, 200);
     assert!(private.text().contains("Only logged-in users"));
+
+    // The header of the first response already says who is logged in; anonymous visitors get
+    // the account links instead.
+    let home = app
+        .http("GET", "/", &[("cookie", cookies.as_str())], b"")
+        .await
+        .unwrap();
+    let html = home.text();
+    assert!(html.contains(r#"<span id="user">ada"#), "{html}");
+    assert!(!html.contains(r#"href="/login""#), "{html}");
+    let anonymous_home = app.get("/").await.unwrap().text();
+    assert!(anonymous_home.contains(r#"href="/login""#), "{anonymous_home}");
+    assert!(!anonymous_home.contains(r#"id="user""#), "{anonymous_home}");
 }
 
 #[tokio::test]

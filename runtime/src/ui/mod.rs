@@ -25,6 +25,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+mod rendered;
+
 use crate::client::{StateStore, Status};
 use crate::protocol::{Action, ClientCommand, StateName, StateUpdate, ToastLevel};
 
@@ -66,11 +68,20 @@ pub fn FerruleRouter(children: Children) -> impl IntoView {
     }
 }
 
-/// Runs [`provide`] inside the router, then renders `children`.
+/// Runs [`provide`] inside the router, then renders `children` from the states the server
+/// rendered the page with (who is logged in), which the page carries to the browser.
 #[component]
 fn Provided(children: Children) -> impl IntoView {
-    provide();
-    children()
+    let ferrule = provide();
+    let rendered = rendered::rendered_states();
+    ferrule.store.update_value(|store| {
+        store.apply(&rendered);
+    });
+    view! {
+        <script type="application/json" id=rendered::ELEMENT_ID
+            inner_html=rendered::script_text(&rendered)></script>
+        {children()}
+    }
 }
 
 /// Sets up Ferrule for this page, inside `<Router>` (so `_redirect` navigates client-side);
@@ -201,7 +212,8 @@ where
     StateHandle { signal }
 }
 
-/// Who is logged in (the built-in `auth_state`), anonymous until the first resync.
+/// Who is logged in (the built-in `auth_state`): the request's user from the server's render on,
+/// kept current by the socket.
 pub fn use_auth() -> StateHandle<crate::protocol::AuthState> {
     use_state()
 }

@@ -1,0 +1,68 @@
+//! The states a page is rendered with, carried from the server's render to the browser's
+//! hydration: who is logged in shows in the first response, and the browser starts from the same
+//! values, so the page does not jump when the socket's first resync arrives.
+
+use crate::protocol::Delta;
+
+/// The id of the `<script type="application/json">` that carries them.
+pub(super) const ELEMENT_ID: &str = "ferrule-rendered-states";
+
+/// On the server: `auth_state` of the request being rendered (anonymous outside a render, or
+/// in an app without accounts). In the browser: what the server embedded. Elsewhere: nothing.
+pub(super) fn rendered_states() -> Delta {
+    #[cfg(feature = "ssr")]
+    {
+        let auth = crate::auth::AuthState::of(&crate::ssr::rendered_user());
+        match serde_json::to_value(auth) {
+            Ok(serde_json::Value::Object(fields)) => Delta::from([(
+                <crate::protocol::AuthState as crate::protocol::StateName>::state_name(),
+                fields,
+            )]),
+            _ => Delta::new(),
+        }
+    }
+    #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
+    {
+        let embedded = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.get_element_by_id(ELEMENT_ID))
+            .and_then(|e| e.text_content());
+        match embedded.map(|text| serde_json::from_str::<Delta>(&text)) {
+            Some(Ok(states)) => states,
+            Some(Err(e)) => {
+                super::report_error(&format!("the page's rendered states do not parse: {e}"));
+                Delta::new()
+            }
+            None => Delta::new(),
+        }
+    }
+    #[cfg(not(any(feature = "ssr", all(feature = "hydrate", target_arch = "wasm32"))))]
+    {
+        Delta::new()
+    }
+}
+
+/// `states` as the text of a `<script>` element: JSON with every `<` escaped, so no value can
+/// close the element early.
+pub(super) fn script_text(states: &Delta) -> String {
+    serde_json::to_string(states)
+        .unwrap_or_else(|_| "{}".to_owned())
+        .replace('<', "\\u003c")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_value_cannot_close_the_script_element() {
+        let states: Delta = serde_json::from_value(
+            json!({"auth_state": {"username": "</script><script>alert(1)</script>"}}),
+        )
+        .unwrap();
+        let text = script_text(&states);
+        assert!(!text.contains('<'), "{text}");
+        assert_eq!(serde_json::from_str::<Delta>(&text).unwrap(), states);
+    }
+}
