@@ -133,7 +133,7 @@ pub mod testing;
 pub mod upload;
 
 #[cfg(feature = "server")]
-pub use app::{App, BuildError, shutdown_signal};
+pub use app::{App, BuildError, CommandContext, shutdown_signal};
 #[cfg(feature = "server")]
 pub use auth::{CurrentUser, User};
 #[cfg(feature = "server")]
@@ -156,6 +156,8 @@ pub use async_trait::async_trait;
 /// which `cargo xtask test` turns on.
 #[cfg(all(doctest, feature = "ssr", feature = "testing", feature = "redis"))]
 mod book {
+    #[doc = include_str!("../../docs/src/cli.md")]
+    mod cli {}
     #[doc = include_str!("../../docs/src/frontend.md")]
     mod frontend {}
     #[doc = include_str!("../../docs/src/middleware.md")]

@@ -108,6 +108,14 @@ fn routes_lists_states_and_auth_endpoints() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("counter_state  increment, add, reset")
+            || table.contains("counter_state  add, increment, reset"),
+        "a line per state with its handlers: {table}"
+    );
+    assert!(table.contains("  timing\n"), "{table}");
+    let out = counter(&db).args(["routes", "--json"]).output().unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
         doc["states"]["counter_state"]

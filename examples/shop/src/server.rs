@@ -131,8 +131,35 @@ pub fn app(db: DatabaseConnection) -> App {
             ferrule::ssr::shell("Shop", crate::Root),
             crate::Root,
         ))
+        .command(
+            "demo-data",
+            "Create the shops acme and globex with their users and products (password: \
+             SHOP_DEMO_PASSWORD, default `correct horse battery`)",
+            |cx| async move {
+                let password = std::env::var("SHOP_DEMO_PASSWORD")
+                    .unwrap_or_else(|_| "correct horse battery".to_owned());
+                demo_data(&cx.db()?, &password).await?;
+                let users: Vec<&str> = DEMO_USERS.iter().map(|u| u.0).collect();
+                println!("demo data ready: users {}", users.join(", "));
+                Ok(())
+            },
+        )
+        .command(
+            "ban",
+            "Ban USER: their next request or event is refused",
+            |cx| switch_ban(cx, true),
+        )
+        .command("unban", "Lift USER's ban", |cx| switch_ban(cx, false))
 }
 // ANCHOR_END: app
+
+/// `shop ban USER` / `shop unban USER`.
+async fn switch_ban(cx: ferrule::CommandContext, banned: bool) -> Result<(), ferrule::Error> {
+    let username = cx.one_arg("USER")?;
+    set_banned(&cx.db()?, username, banned).await?;
+    println!("{username}: {}", if banned { "banned" } else { "unbanned" });
+    Ok(())
+}
 
 /// Who `demo-data` creates: (username, shop, banned).
 pub const DEMO_USERS: &[(&str, &str, bool)] = &[

@@ -1,5 +1,5 @@
 //! The app binary's command line: `serve`, `routes`, `migrate`, `createsuperuser`,
-//! `changepassword`.
+//! `changepassword`, and the app's own commands.
 
 use super::*;
 
@@ -30,9 +30,9 @@ impl App {
     }
 
     /// The app binary's command line: `serve`, `routes`, `migrate`, `createsuperuser`,
-    /// `changepassword`.
+    /// `changepassword`, and the app's own ([`App::command`], [`App::seed`]), all in `--help`.
     pub async fn run_cli(mut self) -> ExitCode {
-        use clap::{Parser, Subcommand};
+        use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
         #[derive(Parser)]
         #[command(about = "A Ferrule app")]
         struct Cli {
@@ -43,8 +43,12 @@ impl App {
         enum Command {
             /// Serve HTTP and events on FERRULE_ADDR (default 127.0.0.1:3000).
             Serve,
-            /// Print the HTTP routes, states and handlers as JSON.
-            Routes,
+            /// Print the HTTP routes, reserved paths, states with their handlers, and middleware.
+            Routes {
+                /// As JSON, for scripts.
+                #[arg(long)]
+                json: bool,
+            },
             /// Create or update the database tables (the runtime's, then the app's).
             Migrate,
             /// Create a superuser; the password is asked twice without echo at a terminal, or
@@ -64,11 +68,39 @@ impl App {
             },
         }
         crate::init_tracing();
-        let cli = Cli::parse();
+        if let Err(e) = self.check_commands() {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+        let mut command = Cli::command();
+        for c in &self.commands {
+            command = command.subcommand(
+                clap::Command::new(c.name).about(c.help).arg(
+                    clap::Arg::new("args")
+                        .num_args(0..)
+                        .trailing_var_arg(true)
+                        .allow_hyphen_values(true),
+                ),
+            );
+        }
+        let matches = command.get_matches();
         if let Err(e) = self.resolved_settings() {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
+        if let Some((name, sub)) = matches.subcommand()
+            && let Some(own) = self.commands.iter().find(|c| c.name == name).cloned()
+        {
+            let args = sub
+                .get_many::<String>("args")
+                .map(|words| words.cloned().collect())
+                .unwrap_or_default();
+            return self.run_command(&own, args).await;
+        }
+        let cli = match Cli::from_arg_matches(&matches) {
+            Ok(cli) => cli,
+            Err(e) => e.exit(),
+        };
         match cli.command {
             Command::Serve => match self.serve().await {
                 Ok(()) => ExitCode::SUCCESS,
@@ -109,10 +141,14 @@ impl App {
                 })
                 .await
             }
-            Command::Routes => match self.registry() {
+            Command::Routes { json } => match self.registry() {
                 Ok(registry) => {
                     let doc = self.routes_doc(&registry);
-                    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+                    } else {
+                        print!("{}", routes_table(&doc));
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -151,5 +187,73 @@ impl App {
                 ExitCode::FAILURE
             }
         }
+    }
+}
+
+/// The routes document as a person reads it: one section per kind, one line per entry.
+fn routes_table(doc: &serde_json::Value) -> String {
+    let words = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut out = String::new();
+    let mut section = |title: &str, lines: Vec<String>| {
+        out.push_str(title);
+        out.push('\n');
+        if lines.is_empty() {
+            out.push_str("  (none)\n");
+        }
+        for line in lines {
+            out.push_str("  ");
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out.push('\n');
+    };
+    section("HTTP routes (behind the middleware)", words(&doc["http"]));
+    section("Reserved paths (Ferrule's own)", words(&doc["reserved"]));
+    let states = doc["states"].as_object().cloned().unwrap_or_default();
+    let width = states.keys().map(String::len).max().unwrap_or(0);
+    section(
+        "States and their handlers (events are `state.handler`)",
+        states
+            .iter()
+            .map(|(name, handlers)| format!("{name:width$}  {}", words(handlers).join(", ")))
+            .collect(),
+    );
+    section("Middleware (outermost first)", words(&doc["middleware"]));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_routes_table_has_a_line_per_entry_and_says_when_a_section_is_empty() {
+        let doc = json!({
+            "http": [],
+            "reserved": ["/_event", "/_health"],
+            "states": {"counter_state": ["add", "reset"], "auth_state": ["refresh"]},
+            "middleware": ["session", "timing"],
+        });
+        let table = routes_table(&doc);
+        assert!(
+            table.contains("HTTP routes (behind the middleware)\n  (none)\n"),
+            "{table}"
+        );
+        assert!(table.contains("  /_health\n"), "{table}");
+        assert!(table.contains("  counter_state  add, reset\n"), "{table}");
+        assert!(table.contains("  auth_state     refresh\n"), "{table}");
+        assert!(
+            table.contains("Middleware (outermost first)\n  session\n  timing\n"),
+            "{table}"
+        );
     }
 }

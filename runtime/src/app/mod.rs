@@ -33,7 +33,10 @@ use crate::tab_binding::HandshakeBinder;
 
 mod assemble;
 mod cli;
+mod commands;
 mod serve;
+
+pub use commands::CommandContext;
 
 pub use serve::shutdown_signal;
 
@@ -65,6 +68,7 @@ pub struct App {
     auth: Option<Auth>,
     lifespan: Lifespan,
     app_migrations: Option<MigrateFn>,
+    commands: Vec<commands::AppCommand>,
     rooms: crate::rooms::Rooms,
     #[cfg(feature = "redis")]
     redis_broadcast: Option<crate::rooms::RedisBroadcast>,
@@ -94,6 +98,7 @@ impl App {
             auth: None,
             lifespan: Lifespan::default(),
             app_migrations: None,
+            commands: Vec::new(),
             rooms: crate::rooms::Rooms::default(),
             #[cfg(feature = "redis")]
             redis_broadcast: None,

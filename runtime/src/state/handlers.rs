@@ -50,10 +50,11 @@ impl<S> Default for Handlers<S> {
     }
 }
 
-/// What a socket event of this kind may be: any handler (`Event`) or an upload handler, which
-/// runs for `POST /_upload` only and may have a size limit of its own.
+/// Marks a [`Registered`] as an event handler's.
 #[doc(hidden)]
 pub enum Event {}
+/// Marks a [`Registered`] as an upload handler's, which alone may take
+/// [`Registered::max_bytes`].
 #[doc(hidden)]
 pub enum Upload {}
 
