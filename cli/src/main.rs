@@ -38,6 +38,9 @@ enum Cmd {
         /// from, else the published crate).
         #[arg(long)]
         ferrule_path: Option<PathBuf>,
+        /// Do not make the app a git repository with a first commit.
+        #[arg(long)]
+        no_git: bool,
     },
     /// Add code to the app in this directory: a state, a page, a middleware, or a scaffold (a
     /// table with its migration, a CRUD state with pagination, search and validation, its page,
@@ -114,10 +117,11 @@ fn run_app(bin: &std::path::Path, args: &[String]) -> Result<ExitCode> {
         .args(args)
         .status()
         .with_context(|| format!("could not run {}", bin.display()))?;
-    Ok(if status.success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    // The app's own exit code, so scripts can tell its failures apart (2: a wrong command
+    // line; 1: the command failed); a signal's end is a failure.
+    Ok(match status.code() {
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => ExitCode::FAILURE,
     })
 }
 
@@ -130,6 +134,7 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
             no_auth,
             path,
             ferrule_path,
+            no_git,
         } => {
             let parent = match path {
                 Some(p) => p,
@@ -151,11 +156,15 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
                 parent,
                 ferrule_dep,
             })?;
-            println!(
-                "created {}\n\nnext:\n  cd {}\n  ferrule migrate\n  ferrule serve",
-                dir.display(),
-                dir.display()
-            );
+            println!("created {}", dir.display());
+            if !no_git {
+                match ferrule_cli::new::git_init(&dir) {
+                    Ok(()) => println!("made it a git repository with a first commit"),
+                    // The app is complete without it: say so and go on.
+                    Err(e) => eprintln!("note: no git repository: {e:#}"),
+                }
+            }
+            println!("\nnext:\n  cd {} && ferrule dev", dir.display());
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Generate { kind, name, fields } => {

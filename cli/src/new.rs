@@ -250,6 +250,48 @@ fn tempdir(what: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// Makes `dir` a git repository with everything in a first commit. Without a configured
+/// identity the commit is made as "Ferrule" so that it works on a fresh machine; the user's own
+/// identity is used when git has one.
+pub fn git_init(dir: &Path) -> Result<()> {
+    let git = |args: &[&str]| -> Result<std::process::Output> {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .context("could not run git (is it installed?)")
+    };
+    let init = git(&["init", "-q"])?;
+    if !init.status.success() {
+        bail!("git init: {}", String::from_utf8_lossy(&init.stderr).trim());
+    }
+    let add = git(&["add", "-A"])?;
+    if !add.status.success() {
+        bail!("git add: {}", String::from_utf8_lossy(&add.stderr).trim());
+    }
+    let has_identity = git(&["config", "user.email"])?.status.success();
+    let mut commit = vec!["commit", "-q", "-m", "A new Ferrule app (ferrule new)"];
+    if !has_identity {
+        commit.splice(
+            0..0,
+            [
+                "-c",
+                "user.name=Ferrule",
+                "-c",
+                "user.email=ferrule@localhost",
+            ],
+        );
+    }
+    let out = git(&commit)?;
+    if !out.status.success() {
+        bail!(
+            "git commit: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -74,6 +74,39 @@ fn a_sqlite_app_has_every_file_and_no_template_syntax_left() {
         "{server}"
     );
     assert!(server.contains("site_options(\"my_shop\")"));
+
+    // A git repository with everything in one first commit, and the next step said.
+    let log = Command::new("git")
+        .args(["log", "--format=%s"])
+        .current_dir(&app)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&log.stdout).trim(),
+        "A new Ferrule app (ferrule new)"
+    );
+    let status = Command::new("git")
+        .args(["status", "--porcelain"])
+        .current_dir(&app)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&status.stdout), "", "all committed");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("&& ferrule dev"), "{said}");
+    std::fs::remove_dir_all(&parent).unwrap();
+}
+
+#[test]
+fn no_git_leaves_the_app_out_of_git() {
+    let parent = scratch("nogit");
+    let out = ferrule(&["new", "plain", "--no-git"], &parent);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(parent.join("plain/Cargo.toml").is_file());
+    assert!(!parent.join("plain/.git").exists());
     std::fs::remove_dir_all(&parent).unwrap();
 }
 

@@ -111,6 +111,8 @@ pub(crate) fn generated_app() -> Result<(u64, u64)> {
     generate_into(&dir, NEWCOMER_GENERATE)?;
     add(check_generated(&dir, &target_dir, &[])?);
     let bin = build_generated(&dir, &target_dir)?;
+    app_commands_through_ferrule(&root, &dir, &target_dir)?;
+    add((1, 0));
     if browsers {
         add(browser_test(&root, &bin, &target_dir, &[])?);
         dev_loop(&root, &dir, &target_dir)?;
@@ -291,13 +293,7 @@ pub(crate) fn install_tool(
 /// `ferrule dev` in the generated app: it serves, and an edited page is rebuilt and served
 /// again without anyone restarting anything.
 pub(crate) fn dev_loop(root: &Path, app: &Path, target_dir: &Path) -> Result<()> {
-    run(
-        "the ferrule command",
-        cargo()
-            .current_dir(root)
-            .env("CARGO_TARGET_DIR", target_dir)
-            .args(["build", "-q", "-p", "ferrule-cli", "--bin", "ferrule"]),
-    )?;
+    build_ferrule_command(root, target_dir)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -374,4 +370,49 @@ pub(crate) fn wait_for_page(addr: &str, text: &str, limit: Duration) -> Result<(
         }
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+/// `ferrule COMMAND` in the generated app runs the app's own command and passes its exit code
+/// on: `routes` prints the table, a wrong command line exits with the app's 2, not a bare 1.
+fn app_commands_through_ferrule(root: &Path, app: &Path, target_dir: &Path) -> Result<()> {
+    build_ferrule_command(root, target_dir)?;
+    eprintln!("==> ferrule routes, ferrule no-such-command in the generated app");
+    let ferrule = |args: &[&str]| {
+        Command::new(target_dir.join("debug/ferrule"))
+            .args(args)
+            .current_dir(app)
+            .env("CARGO_TARGET_DIR", target_dir)
+            .output()
+            .context("could not run ferrule")
+    };
+    let routes = ferrule(&["routes"])?;
+    let table = String::from_utf8_lossy(&routes.stdout);
+    if !routes.status.success() || !table.contains("notes_state") {
+        bail!(
+            "ferrule routes: {:?}\n{table}\n{}",
+            routes.status,
+            String::from_utf8_lossy(&routes.stderr)
+        );
+    }
+    let wrong = ferrule(&["no-such-command"])?;
+    if wrong.status.code() != Some(2) {
+        bail!(
+            "ferrule no-such-command exited with {:?}, not the app's 2: {}",
+            wrong.status,
+            String::from_utf8_lossy(&wrong.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// The `ferrule` binary into `target_dir` (a no-op once built).
+fn build_ferrule_command(root: &Path, target_dir: &Path) -> Result<()> {
+    run(
+        "the ferrule command",
+        cargo()
+            .current_dir(root)
+            .env("CARGO_TARGET_DIR", target_dir)
+            .args(["build", "-q", "-p", "ferrule-cli", "--bin", "ferrule"]),
+    )?;
+    Ok(())
 }

@@ -18,13 +18,16 @@ pub(crate) fn scratch(what: &str) -> PathBuf {
     dir
 }
 
-/// Every file under `dir`, relative, sorted.
+/// Every file under `dir` but git's own, relative, sorted.
 pub(crate) fn files(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap().flatten() {
             let p = e.path();
+            if p.file_name().is_some_and(|n| n == ".git") {
+                continue;
+            }
             if p.is_dir() {
                 stack.push(p);
             } else {
