@@ -54,6 +54,7 @@ pub(crate) fn state(args: TokenStream, item: TokenStream) -> syn::Result<TokenSt
             #tier
             #session_bound
             #[doc = #handlers_doc]
+            #[allow(unused_variables)] // a state without handlers registers none
             fn handlers(handlers: &mut ::ferrule::Handlers<Self>) {
                 #(#registrations)*
             }

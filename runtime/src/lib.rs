@@ -133,7 +133,7 @@ pub mod testing;
 pub mod upload;
 
 #[cfg(feature = "server")]
-pub use app::{App, BuildError, CommandContext, shutdown_signal};
+pub use app::{App, BuildError, CommandContext, MigrationRow, shutdown_signal};
 #[cfg(feature = "server")]
 pub use auth::{CurrentUser, User};
 #[cfg(feature = "server")]

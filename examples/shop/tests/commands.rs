@@ -74,3 +74,56 @@ fn demo_data_then_ban_and_unban_a_user() {
     let nobody = shop(&db, &["ban", "nobody"]);
     assert_eq!(nobody.status.code(), Some(1), "an unknown user is an error");
 }
+
+#[test]
+fn migrate_status_down_and_fresh() {
+    let db = temp_db("migrate");
+    let pending = shop(&db, &["migrate", "status"]);
+    assert!(pending.status.success(), "{}", text(&pending.stderr));
+    let listed = text(&pending.stdout);
+    assert!(
+        listed.contains("ferrule  pending  m0001_sessions_users_groups_permissions"),
+        "{listed}"
+    );
+    assert!(listed.contains("app      pending  "), "{listed}");
+    assert!(!listed.contains("applied"), "{listed}");
+
+    assert!(shop(&db, &["migrate"]).status.success());
+    let applied = text(&shop(&db, &["migrate", "status"]).stdout);
+    assert!(!applied.contains("pending"), "{applied}");
+
+    // Down rolls back the app's last migration only; migrate applies it again.
+    let down = shop(&db, &["migrate", "down"]);
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    let after_down = text(&shop(&db, &["migrate", "status"]).stdout);
+    assert_eq!(after_down.matches("pending").count(), 1, "{after_down}");
+    assert!(
+        after_down
+            .lines()
+            .all(|l| !l.contains("pending") || l.starts_with("app")),
+        "Ferrule's own stay: {after_down}"
+    );
+    assert!(shop(&db, &["migrate"]).status.success());
+    assert!(shop(&db, &["demo-data"]).status.success());
+    assert!(shop(&db, &["ban", "carol"]).status.success());
+
+    // Fresh wants a yes, then starts every table over: the demo users are gone.
+    let unconfirmed = shop(&db, &["migrate", "fresh"]);
+    assert_eq!(unconfirmed.status.code(), Some(2));
+    assert!(text(&unconfirmed.stderr).contains("--yes"));
+    assert!(
+        shop(&db, &["ban", "carol"]).status.success(),
+        "nothing dropped"
+    );
+    let fresh = shop(&db, &["migrate", "fresh", "--yes"]);
+    assert!(fresh.status.success(), "{}", text(&fresh.stderr));
+    let gone = shop(&db, &["ban", "carol"]);
+    assert_eq!(gone.status.code(), Some(1), "{}", text(&gone.stdout));
+    assert!(
+        text(&gone.stderr).contains("no user carol"),
+        "{}",
+        text(&gone.stderr)
+    );
+    let status = text(&shop(&db, &["migrate", "status"]).stdout);
+    assert!(!status.contains("pending"), "{status}");
+}

@@ -49,8 +49,12 @@ impl App {
                 #[arg(long)]
                 json: bool,
             },
-            /// Create or update the database tables (the runtime's, then the app's).
-            Migrate,
+            /// Create or update the database tables (the runtime's, then the app's); `migrate
+            /// status`, `migrate down [N]`, `migrate fresh --yes`.
+            Migrate {
+                #[command(subcommand)]
+                action: Option<MigrateAction>,
+            },
             /// Create a superuser; the password is asked twice without echo at a terminal, or
             /// comes from FERRULE_SUPERUSER_PASSWORD or the first line of a piped stdin.
             Createsuperuser {
@@ -65,6 +69,23 @@ impl App {
             Changepassword {
                 /// Login name.
                 username: String,
+            },
+        }
+        #[derive(Subcommand)]
+        enum MigrateAction {
+            /// List every migration, the runtime's then the app's, applied or pending.
+            Status,
+            /// Roll back the app's last N migrations (default 1); Ferrule's own tables stay.
+            Down {
+                /// How many.
+                #[arg(default_value_t = 1)]
+                steps: u32,
+            },
+            /// Roll back every migration and apply them again: every table starts empty.
+            Fresh {
+                /// Yes, drop everything.
+                #[arg(long)]
+                yes: bool,
             },
         }
         crate::init_tracing();
@@ -109,16 +130,43 @@ impl App {
                     ExitCode::FAILURE
                 }
             },
-            Command::Migrate => match self.migrate().await {
-                Ok(()) => {
-                    println!("migrations applied");
-                    ExitCode::SUCCESS
+            Command::Migrate { action } => {
+                let done = match action {
+                    None => self
+                        .migrate()
+                        .await
+                        .map(|()| "migrations applied\n".to_owned()),
+                    Some(MigrateAction::Status) => self
+                        .migration_status()
+                        .await
+                        .map(|rows| migrate::status_table(&rows)),
+                    Some(MigrateAction::Down { steps }) => self
+                        .migrate_down(steps)
+                        .await
+                        .map(|()| format!("rolled back the app's last {steps} migration(s)\n")),
+                    Some(MigrateAction::Fresh { yes: false }) => {
+                        eprintln!(
+                            "error: `migrate fresh` empties every table, all data is lost: add --yes"
+                        );
+                        return ExitCode::from(2);
+                    }
+                    Some(MigrateAction::Fresh { yes: true }) => {
+                        self.migrate_fresh().await.map(|()| {
+                            "rolled every migration back and applied them again\n".to_owned()
+                        })
+                    }
+                };
+                match done {
+                    Ok(said) => {
+                        print!("{said}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: migrate failed: {e}");
+                        ExitCode::FAILURE
+                    }
                 }
-                Err(e) => {
-                    eprintln!("error: migrate failed: {e}");
-                    ExitCode::FAILURE
-                }
-            },
+            }
             Command::Createsuperuser { username, email } => {
                 self.account_command(|auth, password| async move {
                     auth.create_user(crate::auth::NewUser {

@@ -34,9 +34,11 @@ use crate::tab_binding::HandshakeBinder;
 mod assemble;
 mod cli;
 mod commands;
+mod migrate;
 mod serve;
 
 pub use commands::CommandContext;
+pub use migrate::MigrationRow;
 
 pub use serve::shutdown_signal;
 
@@ -67,15 +69,12 @@ pub struct App {
     db: Option<DatabaseConnection>,
     auth: Option<Auth>,
     lifespan: Lifespan,
-    app_migrations: Option<MigrateFn>,
+    app_migrations: Option<migrate::AppMigrator>,
     commands: Vec<commands::AppCommand>,
     rooms: crate::rooms::Rooms,
     #[cfg(feature = "redis")]
     redis_broadcast: Option<crate::rooms::RedisBroadcast>,
 }
-
-/// Runs an app's own migrations.
-type MigrateFn = fn(&DatabaseConnection) -> BoxFuture<'_, Result<(), DbErr>>;
 
 impl Default for App {
     fn default() -> Self {
@@ -133,25 +132,6 @@ impl App {
     /// (deactivation, passwords, groups) apply to the very next event, whatever `auth_cache_ms`.
     pub fn auth(&self) -> Option<Auth> {
         self.auth.clone()
-    }
-
-    /// The app's own sea-orm migrator, run by `migrate` after the runtime's.
-    pub fn migrations<M: MigratorTrait + 'static>(mut self) -> Self {
-        self.app_migrations = Some(|db| Box::pin(M::up(db, None)));
-        self
-    }
-
-    /// Runs the runtime's migrations, then the app's.
-    pub async fn migrate(&self) -> Result<(), DbErr> {
-        let db = self
-            .db
-            .as_ref()
-            .ok_or_else(|| DbErr::Custom("no database: call App::database first".into()))?;
-        crate::db::migrations::migrate(db).await?;
-        if let Some(app) = self.app_migrations {
-            app(db).await?;
-        }
-        Ok(())
     }
 
     /// Uses `settings` instead of loading them.
