@@ -6,7 +6,8 @@ use crate::*;
 /// migrate its database and serve it. The app is kept in `<target dir>/demo/demo-app` and reused
 /// on later runs, so what was saved there (users, data) survives.
 pub(crate) fn demo() -> Result<()> {
-    setup()?;
+    // Only what the demo needs: no Chromium, psql or node, which only the tests use.
+    setup_build()?;
     let root = root()?;
     let target_dir = ferrule_cli::site::SiteOptions::new(&root, "counter", false)?.target_dir;
     let parent = target_dir.join("demo");

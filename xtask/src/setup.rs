@@ -11,14 +11,17 @@ pub(crate) fn has_component(sub: &str) -> bool {
 }
 
 pub(crate) fn setup() -> Result<()> {
-    for (sub, component) in [("fmt", "rustfmt"), ("clippy", "clippy")] {
-        if !has_component(sub) {
-            run(
-                &format!("rustup component add {component}"),
-                Command::new("rustup").args(["component", "add", component]),
-            )?;
-        }
-    }
+    setup_build()?;
+    setup_tests()?;
+    eprintln!("setup: toolchain ready");
+    Ok(())
+}
+
+/// What building and running an app needs, and no more: what `cargo xtask demo` installs.
+/// rustfmt formats what `ferrule new` writes; the wasm32 target builds the browser client;
+/// OpenSSL's headers are for the template engine's libgit2.
+pub(crate) fn setup_build() -> Result<()> {
+    add_components(&[("fmt", "rustfmt")])?;
     if !has_wasm_target() {
         // The browser client needs it; the protocol module is checked against it in `test`.
         let ok = Command::new("rustup")
@@ -43,6 +46,12 @@ pub(crate) fn setup() -> Result<()> {
     if !has_openssl {
         apt_install(&["libssl-dev", "pkg-config"])?;
     }
+    Ok(())
+}
+
+/// What the tests need beside: clippy, Chromium, psql, node and the browser tests' packages.
+fn setup_tests() -> Result<()> {
+    add_components(&[("clippy", "clippy")])?;
     if !Path::new(CHROMIUM).exists() {
         apt_install(&["chromium"])?;
     }
@@ -68,7 +77,19 @@ pub(crate) fn setup() -> Result<()> {
                 .current_dir(&e2e),
         )?;
     }
-    eprintln!("setup: toolchain ready");
+    Ok(())
+}
+
+/// `rustup component add` for each (cargo subcommand, component) not there yet.
+fn add_components(components: &[(&str, &str)]) -> Result<()> {
+    for (sub, component) in components {
+        if !has_component(sub) {
+            run(
+                &format!("rustup component add {component}"),
+                Command::new("rustup").args(["component", "add", component]),
+            )?;
+        }
+    }
     Ok(())
 }
 

@@ -250,7 +250,7 @@ pub struct AuthState {
 }
 
 /// A state's wire name, the one thing the browser and the server must agree on about a state:
-/// events are `<name>.<handler>` and deltas are keyed by it. [`#[ferrule::state]`](crate::state)
+/// events are `<name>.<handler>` and deltas are keyed by it. [`#[ferrule::state]`](macro@crate::state)
 /// and [`actions!`](crate::actions) implement it; the server's `State` and the page's
 /// `ui::use_state` both read it, so a name set here is seen everywhere.
 ///

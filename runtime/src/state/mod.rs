@@ -3,7 +3,7 @@
 //! A state is a serde struct. Its handlers are `async fn`s taking `&mut self`, the
 //! [`EventContext`] and their payload's parameters; they return `()`, client events, or a
 //! `Result` of either. Fields marked `#[serde(skip)]` are transient: never shipped to the
-//! client nor stored by a state manager. [`#[ferrule::state]`](crate::state()) declares them
+//! client nor stored by a state manager. [`#[ferrule::state]`](macro@crate::state) declares them
 //! once, in shared code, and writes one action type per handler for the page and the tests:
 //!
 //! ```
