@@ -79,7 +79,10 @@ async fn register_then_the_private_page_renders() {
     assert!(html.contains(r#"<span id="user">ada"#), "{html}");
     assert!(!html.contains(r#"href="/login""#), "{html}");
     let anonymous_home = app.get("/").await.unwrap().text();
-    assert!(anonymous_home.contains(r#"href="/login""#), "{anonymous_home}");
+    assert!(
+        anonymous_home.contains(r#"href="/login""#),
+        "{anonymous_home}"
+    );
     assert!(!anonymous_home.contains(r#"id="user""#), "{anonymous_home}");
 }
 
