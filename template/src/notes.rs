@@ -148,6 +148,25 @@ pub mod server {
         }
     }
 
+    /// The app's seed data (`app seed`): a first note saying where to start, written only
+    /// when there are no notes yet. Returns whether it wrote it.
+    pub async fn seed(db: &DatabaseConnection) -> Result<bool, ferrule::Error> {
+        use ferrule::db::sea_orm::{ActiveModelTrait, ActiveValue, EntityTrait, PaginatorTrait};
+        if note::Entity::find().count(db).await? > 0 {
+            return Ok(false);
+        }
+        note::ActiveModel {
+            body: ActiveValue::Set(
+                "Welcome! The notes live in src/notes.rs, the counter in src/lib.rs.".to_owned(),
+            ),
+            author: ActiveValue::Set("{{project-name}}".to_owned()),
+            ..Default::default()
+        }
+        .insert(db)
+        .await?;
+        Ok(true)
+    }
+
     /// The database the app put into the request.
     pub(super) fn db(ctx: &EventContext) -> Result<DatabaseConnection, ferrule::Error> {
         ctx.extension::<crate::Db>()

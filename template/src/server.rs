@@ -54,6 +54,19 @@ pub fn app(db: ferrule::db::sea_orm::DatabaseConnection) -> App {
     App::new()
         .database(db)
         .migrations::<Migrator>()
+        // `app seed`: a first note, for a fresh database.
+        .seed(|cx| async move {
+            let wrote = crate::notes::server::seed(&cx.db()?).await?;
+            println!(
+                "{}",
+                if wrote {
+                    "seeded a first note"
+                } else {
+                    "there are notes already: nothing seeded"
+                }
+            );
+            Ok(())
+        })
         .state::<CounterState>()
         .state::<NotesState>()
         // ferrule:states (`ferrule generate` adds states above this line)

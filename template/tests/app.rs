@@ -35,6 +35,22 @@ async fn the_home_page_is_rendered_on_the_server() {
     assert_eq!(resp.status, 200);
     assert!(resp.text().contains(r#"<output id="count">0</output>"#));
 }
+
+#[tokio::test]
+async fn seed_writes_a_first_note_once() {
+    let app = common::start().await;
+    let db = app.db.connection();
+    assert!({{crate_name}}::notes::server::seed(&db).await.unwrap());
+    assert!(
+        !{{crate_name}}::notes::server::seed(&db).await.unwrap(),
+        "only on a database without notes"
+    );
+    let mut reader = app.client().await.unwrap();
+    reader.send(LoadNotes).await.unwrap();
+    let notes = reader.state::<NotesState>().unwrap().notes;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].body.starts_with("Welcome!"));
+}
 {% if auth %}
 #[tokio::test]
 async fn register_then_the_private_page_renders() {
