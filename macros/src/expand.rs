@@ -124,7 +124,7 @@ fn wrapper(h: &Handler) -> Option<syn::ImplItem> {
         output,
         ..
     } = h;
-    let wrapper = format_ident!("__ferrule_{}", method.to_string().trim_start_matches("r#"));
+    let wrapper = wrapper_ident(method);
     let names: Vec<_> = fields.iter().map(|f| &f.name).collect();
     Some(syn::parse_quote! {
         #[doc(hidden)]
@@ -133,6 +133,11 @@ fn wrapper(h: &Handler) -> Option<syn::ImplItem> {
             self.#method(__ferrule_ctx, #(#names),*).await
         }
     })
+}
+
+/// The hidden method that takes a handler's action and calls the handler.
+fn wrapper_ident(method: &syn::Ident) -> syn::Ident {
+    format_ident!("__ferrule_{}", method.to_string().trim_start_matches("r#"))
 }
 
 /// The statement registering one handler with its guards.
@@ -153,8 +158,7 @@ fn registration(h: &Handler) -> TokenStream {
             quote!(handlers.on(#handler_name, Self::#method) #(#guards)*;)
         }
         Kind::Event { .. } => {
-            let wrapper =
-                format_ident!("__ferrule_{}", method.to_string().trim_start_matches("r#"));
+            let wrapper = wrapper_ident(method);
             quote!(handlers.action(Self::#wrapper) #(#guards)*;)
         }
         Kind::Upload { max_bytes } => {
