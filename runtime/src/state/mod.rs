@@ -292,6 +292,22 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_unit_action_reads_the_empty_object_the_browser_sends() {
+        #[derive(Debug, PartialEq, Deserialize)]
+        struct Reset;
+        assert_eq!(decode_payload::<Reset>(json!({})).unwrap(), Reset);
+        assert!(
+            decode_payload::<Reset>(json!({"x": 1})).is_err(),
+            "only the empty object"
+        );
+        // A type that reads `{}` itself keeps its own reading.
+        assert_eq!(
+            decode_payload::<Option<BTreeMap<String, i64>>>(json!({})).unwrap(),
+            Some(BTreeMap::new())
+        );
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn memory_manager_serializes_one_token() {
         let m = Arc::new(MemoryStateManager::default());
