@@ -114,13 +114,26 @@ pub fn apply(root: &Path, plan: &Plan) -> Result<Vec<PathBuf>> {
         Ok(())
     })();
     if let Err(e) = result {
+        // Say "nothing was changed" only when putting everything back worked.
+        let mut not_undone = Vec::new();
         for p in &created {
-            let _ = std::fs::remove_file(p);
+            if let Err(undo) = std::fs::remove_file(p) {
+                not_undone.push(format!("{} (created): {undo}", p.display()));
+            }
         }
         for (p, old) in &restored {
-            let _ = std::fs::write(p, old);
+            if let Err(undo) = std::fs::write(p, old) {
+                not_undone.push(format!("{} (changed): {undo}", p.display()));
+            }
         }
-        return Err(e.context("nothing was changed"));
+        return Err(if not_undone.is_empty() {
+            e.context("nothing was changed")
+        } else {
+            e.context(format!(
+                "and these could not be put back: {}",
+                not_undone.join("; ")
+            ))
+        });
     }
     // In rustfmt's layout, as `cargo fmt` would leave them: new files, and the edited ones
     // (whose module lists rustfmt keeps sorted).
