@@ -44,7 +44,6 @@ pub fn Root() -> impl IntoView {
 #[component]
 fn Layout() -> impl IntoView {
     let auth = ui::use_auth();
-    let who = auth.field(|a| a.username.clone());
     let logged_in = auth.field(|a| a.is_authenticated);
     let cart = ui::use_state::<CartState>();
     let count = cart.field(|c| c.count);
@@ -60,14 +59,8 @@ fn Layout() -> impl IntoView {
             <a href="/orders">"Orders"</a>
             <a href="/profile">"Profile"</a>
             <a href="/about">"About"</a>
-            <a href="/register">"Register"</a>
             <span>"Cart: " <output id="cart-count">{move || count.get()}</output></span>
-            <span id="user">{move || who.get()}</span>
-            <form method="post" action="/_auth/logout">
-                <input type="hidden" name="csrf_token" value=ui::csrf_token()/>
-                <input type="hidden" name="next" value="/login"/>
-                <button id="logout" type="submit">"Log out"</button>
-            </form>
+            <ui::AccountMenu after_logout="/login"/>
             <ConnectionIndicator/>
         </header>
         <main>

@@ -25,7 +25,21 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+// Leptos' `#[component]` writes a hidden inner function with the component's own visibility,
+// which the lint cannot see re-exported below.
+#[allow(unreachable_pub)]
+mod account;
 mod rendered;
+#[allow(unreachable_pub)]
+mod widgets;
+
+pub use account::{
+    AccountMenu, AccountMenuProps, LoginForm, LoginFormProps, RegisterForm, RegisterFormProps,
+    csrf_token,
+};
+pub use widgets::{
+    ConnectionIndicator, ConnectionIndicatorProps, FileUpload, FileUploadProps, Toasts, ToastsProps,
+};
 
 use crate::client::{StateStore, Status};
 use crate::protocol::{Action, ClientCommand, StateName, StateUpdate, ToastLevel};
@@ -378,200 +392,9 @@ impl Ferrule {
     }
 }
 
-/// The CSRF token for the `csrf_token` field of a plain HTML form: from the request on the server,
-/// from the `csrftoken` cookie in the browser (pages reached by client-side navigation render
-/// there). Empty when there is none yet.
-pub fn csrf_token() -> String {
-    #[cfg(feature = "ssr")]
-    if let Some(token) = crate::ssr::rendered_csrf_token() {
-        return token;
-    }
-    #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
-    if let Some(token) = crate::client::browser::cookie(crate::protocol::CSRF_COOKIE) {
-        return token;
-    }
-    String::new()
-}
-
 fn report_error(message: &str) {
     #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
     crate::client::browser::console_error(&format!("ferrule: {message}"));
     #[cfg(not(all(feature = "hydrate", target_arch = "wasm32")))]
     leptos::logging::error!("ferrule: {message}");
-}
-
-/// The query parameter `key` of the current page, reactive.
-fn query_param(key: &'static str) -> impl Fn() -> Option<String> + Copy + Send + Sync + 'static {
-    let query = leptos_router::hooks::use_query_map();
-    move || query.with(|q| q.get(key))
-}
-
-/// The log-in form: a plain HTML form (it works before the client loads) posting to
-/// `/_auth/login` with the CSRF token, which sends the browser on to the page's `?next=` (or `/`)
-/// or, on failure, back here with `?error=`, shown above the form in `#form-error`.
-#[component]
-pub fn LoginForm() -> impl IntoView {
-    let next = query_param("next");
-    let error = query_param("error");
-    view! {
-        <p class="form-error" id="form-error">{move || error().unwrap_or_default()}</p>
-        <form method="post" action="/_auth/login">
-            <input type="hidden" name="csrf_token" value=csrf_token()/>
-            <input type="hidden" name="next" value=move || next().unwrap_or_else(|| "/".to_owned())/>
-            <label>"Username " <input name="username" autocomplete="username"/></label>
-            <label>"Password " <input name="password" type="password" autocomplete="current-password"/></label>
-            <button type="submit">"Log in"</button>
-        </form>
-    }
-}
-
-/// The registration form, like [`LoginForm`]: posts to `/_auth/register`, which creates the
-/// account and logs it in; a refusal (name taken, password too short) comes back in `#form-error`.
-#[component]
-pub fn RegisterForm(
-    /// Adds an (optional) e-mail field.
-    #[prop(optional)]
-    email: bool,
-) -> impl IntoView {
-    let next = query_param("next");
-    let error = query_param("error");
-    view! {
-        <p class="form-error" id="form-error">{move || error().unwrap_or_default()}</p>
-        <form method="post" action="/_auth/register">
-            <input type="hidden" name="csrf_token" value=csrf_token()/>
-            <input type="hidden" name="next" value=move || next().unwrap_or_else(|| "/".to_owned())/>
-            <label>"Username " <input name="username" autocomplete="username"/></label>
-            {email.then(|| view! {
-                <label>"E-mail " <input name="email" type="email" autocomplete="email"/></label>
-            })}
-            <label>"Password " <input name="password" type="password" autocomplete="new-password"/></label>
-            <button type="submit">"Create my account"</button>
-        </form>
-    }
-}
-
-/// The toasts of the page, newest last; put it once in the root component. Each toast has the
-/// classes `ferrule-toast ferrule-toast-<level>` and a close button.
-#[component]
-pub fn Toasts() -> impl IntoView {
-    let ferrule = use_ferrule();
-    view! {
-        <div class="ferrule-toasts" role="status" aria-live="polite">
-            <For
-                each=move || ferrule.toasts.get()
-                key=|t| t.id
-                children=move |t: Toast| {
-                    let level = format!("{:?}", t.level).to_lowercase();
-                    let id = t.id;
-                    view! {
-                        <div class=format!("ferrule-toast ferrule-toast-{level}") data-level=level>
-                            <span class="ferrule-toast-message">{t.message}</span>
-                            <button class="ferrule-toast-close" aria-label="Dismiss"
-                                on:click=move |_| ferrule.dismiss(id)>"×"</button>
-                        </div>
-                    }
-                }
-            />
-        </div>
-    }
-}
-
-/// A small badge showing the connection: `data-status` is `connecting`, `connected` or
-/// `reconnecting`, for styling and tests.
-#[component]
-pub fn ConnectionIndicator() -> impl IntoView {
-    let status = use_connection();
-    let key = move || match status.get() {
-        Status::Connecting => "connecting",
-        Status::Connected => "connected",
-        Status::Reconnecting { .. } => "reconnecting",
-    };
-    let label = move || match status.get() {
-        Status::Connecting => "Connecting…".to_owned(),
-        Status::Connected => "Live".to_owned(),
-        Status::Reconnecting { attempt } => format!("Offline, reconnecting (attempt {attempt})"),
-    };
-    view! { <span class="ferrule-connection" data-status=key>{label}</span> }
-}
-
-/// A file input that uploads what the user picks to an upload handler (`Handlers::upload`), with
-/// a progress bar. The handler's state update arrives over the socket like any other; a refusal
-/// (too large, not allowed) shows as an error toast. `data-state` on the wrapper is `idle`,
-/// `uploading`, `done` or `failed`.
-#[component]
-pub fn FileUpload(
-    /// The upload handler's wire name, e.g. `SetAvatar::event_name()`.
-    #[prop(into)]
-    handler: String,
-    /// Form field the files are sent under (default `file`).
-    #[prop(optional, into)]
-    name: Option<String>,
-    /// The input's `accept` filter, e.g. `image/*`.
-    #[prop(optional, into)]
-    accept: Option<String>,
-    /// Allow several files at once.
-    #[prop(optional)]
-    multiple: bool,
-) -> impl IntoView {
-    let ferrule = use_ferrule();
-    let progress = RwSignal::new(0.0_f64);
-    let state = RwSignal::new("idle");
-    let on_change = move |ev: leptos::ev::Event| {
-        #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
-        {
-            use crate::client::browser::{UploadEnd, upload};
-            use wasm_bindgen::JsCast;
-            let Some(input) = ev
-                .target()
-                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
-            else {
-                return;
-            };
-            progress.set(0.0);
-            state.set("uploading");
-            let picked = input.clone();
-            let result = upload(
-                &handler,
-                &input,
-                move |p| progress.set(p),
-                move |end| {
-                    match end {
-                        UploadEnd::Done => {
-                            progress.set(1.0);
-                            state.set("done");
-                        }
-                        UploadEnd::Failed(message) => {
-                            state.set("failed");
-                            ferrule.toast(ToastLevel::Error, message);
-                        }
-                    }
-                    // So that picking the same file again uploads it again.
-                    picked.set_value("");
-                },
-            );
-            if let Err(e) = result {
-                state.set("failed");
-                ferrule.toast(ToastLevel::Error, e);
-            }
-        }
-        #[cfg(not(all(feature = "hydrate", target_arch = "wasm32")))]
-        let _ = (ev, &handler, ferrule);
-    };
-    view! {
-        <span class="ferrule-upload" data-state=move || state.get()>
-            <input
-                type="file"
-                name=name.unwrap_or_else(|| "file".to_owned())
-                accept=accept
-                multiple=multiple
-                on:change=on_change
-            />
-            <progress
-                class="ferrule-upload-progress"
-                max="1"
-                value=move || progress.get()
-                hidden=move || state.get() == "idle"
-            ></progress>
-        </span>
-    }
 }

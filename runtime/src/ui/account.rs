@@ -1,0 +1,106 @@
+//! The account components: the log-in and registration forms (plain HTML forms that work before
+//! the client loads) and the header's account menu, with the CSRF token they post.
+
+use leptos::prelude::*;
+
+/// The CSRF token for the `csrf_token` field of a plain HTML form: from the request on the server,
+/// from the `csrftoken` cookie in the browser (pages reached by client-side navigation render
+/// there). Empty when there is none yet.
+pub fn csrf_token() -> String {
+    #[cfg(feature = "ssr")]
+    if let Some(token) = crate::ssr::rendered_csrf_token() {
+        return token;
+    }
+    #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
+    if let Some(token) = crate::client::browser::cookie(crate::protocol::CSRF_COOKIE) {
+        return token;
+    }
+    String::new()
+}
+
+/// The query parameter `key` of the current page, reactive.
+fn query_param(key: &'static str) -> impl Fn() -> Option<String> + Copy + Send + Sync + 'static {
+    let query = leptos_router::hooks::use_query_map();
+    move || query.with(|q| q.get(key))
+}
+
+/// The log-in form: a plain HTML form (it works before the client loads) posting to
+/// `/_auth/login` with the CSRF token, which sends the browser on to the page's `?next=` (or `/`)
+/// or, on failure, back here with `?error=`, shown above the form in `#form-error`.
+#[component]
+pub fn LoginForm() -> impl IntoView {
+    let next = query_param("next");
+    let error = query_param("error");
+    view! {
+        <p class="form-error" id="form-error">{move || error().unwrap_or_default()}</p>
+        <form method="post" action="/_auth/login">
+            <input type="hidden" name="csrf_token" value=csrf_token()/>
+            <input type="hidden" name="next" value=move || next().unwrap_or_else(|| "/".to_owned())/>
+            <label>"Username " <input name="username" autocomplete="username"/></label>
+            <label>"Password " <input name="password" type="password" autocomplete="current-password"/></label>
+            <button type="submit">"Log in"</button>
+        </form>
+    }
+}
+
+/// The registration form, like [`LoginForm`]: posts to `/_auth/register`, which creates the
+/// account and logs it in; a refusal (name taken, password too short) comes back in `#form-error`.
+#[component]
+pub fn RegisterForm(
+    /// Adds an (optional) e-mail field.
+    #[prop(optional)]
+    email: bool,
+) -> impl IntoView {
+    let next = query_param("next");
+    let error = query_param("error");
+    view! {
+        <p class="form-error" id="form-error">{move || error().unwrap_or_default()}</p>
+        <form method="post" action="/_auth/register">
+            <input type="hidden" name="csrf_token" value=csrf_token()/>
+            <input type="hidden" name="next" value=move || next().unwrap_or_else(|| "/".to_owned())/>
+            <label>"Username " <input name="username" autocomplete="username"/></label>
+            {email.then(|| view! {
+                <label>"E-mail " <input name="email" type="email" autocomplete="email"/></label>
+            })}
+            <label>"Password " <input name="password" type="password" autocomplete="new-password"/></label>
+            <button type="submit">"Create my account"</button>
+        </form>
+    }
+}
+
+/// The header's account menu: "Log in · Register" to anonymous visitors, "username · Log out" to
+/// a logged-in user (`#user`, `#logout`). It reads `auth_state`, which the server renders from the
+/// session cookie, so a reload shows the right links before any script runs.
+#[component]
+pub fn AccountMenu(
+    /// Where the browser goes after logging out (default `/`).
+    #[prop(optional, into)]
+    after_logout: Option<String>,
+    /// Leaves out the "Register" link (apps where accounts are made by an administrator).
+    #[prop(optional)]
+    no_register: bool,
+) -> impl IntoView {
+    let auth = super::use_auth();
+    let logged_in = auth.field(|a| a.is_authenticated);
+    let who = auth.field(|a| a.username.clone());
+    let after_logout = after_logout.unwrap_or_else(|| "/".to_owned());
+    view! {
+        <span class="ferrule-account">
+            <Show
+                when=move || logged_in.get()
+                fallback=move || view! {
+                    <a href="/login">"Log in"</a>
+                    {(!no_register).then(|| view! { " · " <a href="/register">"Register"</a> })}
+                }
+            >
+                <span id="user">{move || who.get()}</span>
+                " · "
+                <form method="post" action="/_auth/logout">
+                    <input type="hidden" name="csrf_token" value=csrf_token()/>
+                    <input type="hidden" name="next" value=after_logout.clone()/>
+                    <button id="logout" type="submit">"Log out"</button>
+                </form>
+            </Show>
+        </span>
+    }
+}
