@@ -56,7 +56,7 @@ fn Layout() -> impl IntoView {
             <a href="/">"{{project-name}}"</a>
             <a href="/notes">"Notes"</a>
             // ferrule:nav (`ferrule generate` adds links above this line)
-{% if auth %}            <auth::UserMenu/>
+{% if auth %}            <ui::AccountMenu/>
 {% endif %}            <ConnectionIndicator/>
         </header>
         <main>
@@ -104,6 +104,7 @@ fn Notes() -> impl IntoView {
     }
 }
 
+/// The home page: what the app is, the counter, and what to try next.
 #[component]
 fn Home() -> impl IntoView {
     let counter = ui::use_state::<CounterState>();
@@ -112,9 +113,32 @@ fn Home() -> impl IntoView {
     let emit = ui::use_emit();
     view! {
         <h1>"Welcome to {{project-name}}"</h1>
-        <p>"Count: " <output id="count">{move || count.get()}</output></p>
-        <p>"Tenant: " <span id="tenant">{move || tenant.get()}</span></p>
-        <button id="increment" on:click=move |_| { emit.send(Increment); }>"Increment"</button>
+        <p class="ferrule-lead">
+            "A Ferrule app: pages rendered on the server, kept live over a socket, with sessions, "
+            "accounts and a database already wired. Everything here is ordinary code in "
+            <code>"src/"</code> " to read and change."
+        </p>
+        <section class="ferrule-card">
+            <h2>"The counter"</h2>
+            <div class="ferrule-row">
+                <output id="count">{move || count.get()}</output>
+                <button id="increment" on:click=move |_| { emit.send(Increment); }>"Increment"</button>
+            </div>
+            <p class="ferrule-muted">
+                "A click sends " <code>"Increment"</code> " over the socket, through the app's "
+                "middleware, to " <code>"CounterState::increment"</code> " in " <code>"src/lib.rs"</code>
+                "; the new count comes back as a change to the state. The " <code>"tenant"</code>
+                " middleware in " <code>"src/server.rs"</code> " tagged the last click: "
+                <code id="tenant">{move || tenant.get()}</code>
+            </p>
+        </section>
+        <h2>"What to try next"</h2>
+        <ul>
+            <li><a href="/notes">"Notes"</a> ": the app's own table (" <code>"src/notes.rs"</code> "), a sea-orm entity with its migration."</li>
+{% if auth %}            <li><a href="/register">"Register"</a> ", then open the " <a href="/private">"private page"</a> " (" <code>"src/auth.rs"</code> "): the " <code>"private_pages"</code> " middleware sends anonymous visitors to log in."</li>
+{% endif %}            <li>"Run " <code>"ferrule generate scaffold product name:string price:i64"</code> " for a table with a page of its own."</li>
+            <li>"Edit " <code>"src/lib.rs"</code> " while " <code>"ferrule dev"</code> " runs: this page reloads itself with the change."</li>
+        </ul>
     }
 }
 
