@@ -3,7 +3,9 @@
 // the app (E2E_APP names it); not picked up by a bare `node --test`.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, watch, withArtifacts, waitCount, waitConnected } from './lib/harness.mjs';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, launchBrowser, watch, withArtifacts, waitCount, waitConnected, ARTIFACTS } from './lib/harness.mjs';
 
 const APP = process.env.E2E_APP || 'newcomer-app';
 let browser;
@@ -12,9 +14,9 @@ after(async () => { await browser?.close(); });
 
 /** A fresh server of the app and a new browser context with one page: `body(server, page)`
  * runs, then everything is closed; console errors fail the test. */
-async function withApp(t, body) {
+async function withApp(t, body, contextOptions = {}) {
   const server = await startServer({}, APP);
-  const context = await browser.newContext();
+  const context = await browser.newContext(contextOptions);
   const problems = [];
   try {
     await withArtifacts(t, context, async () => {
@@ -34,6 +36,9 @@ test('a newcomer registers, clicks, writes a note, opens the private page and lo
     await waitConnected(page);
     assert.equal(await page.locator('#user').count(), 0, 'anonymous: no user in the header');
     assert.equal(await page.locator('#logout').count(), 0, 'anonymous: no log-out button');
+    // Live reload is `ferrule dev`'s alone: a server started otherwise has none of it.
+    assert.equal(await page.locator('script[src="/_dev/reload.js"]').count(), 0);
+    assert.equal((await page.request.get(`${server.url}/_dev/reload.js`)).status(), 404);
     // A wrong password comes back to the login form with the reason, not as JSON.
     await page.click('a[href="/login"]');
     await page.fill('input[name=username]', 'nobody');
@@ -119,3 +124,76 @@ test('a scaffolded table: a wrong number is named under its field, then save, ed
     await page.waitForFunction(() => document.querySelectorAll('#products tbody tr').length === 0, null, { timeout: 10000 });
   });
 });
+
+/** What a reader sees of the page in the current colour scheme: the WCAG contrast of body text
+ * and of a button's label, the page's background luminance, whether anything is wider than the
+ * viewport, and how many lines the app's name in the header takes. */
+async function look(page) {
+  return page.evaluate(() => {
+    const rgb = (c) => c.match(/[\d.]+/g).slice(0, 3).map(Number);
+    const lum = (c) => {
+      const [r, g, b] = rgb(c).map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const contrast = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+    const body = getComputedStyle(document.body);
+    const button = document.querySelector('main button[type=submit], main button');
+    const bs = button && getComputedStyle(button);
+    const brand = document.querySelector('body > header > a');
+    const lineHeight = parseFloat(getComputedStyle(brand).lineHeight);
+    return {
+      background: lum(body.backgroundColor),
+      text: contrast(body.color, body.backgroundColor),
+      button: bs ? contrast(bs.color, bs.backgroundColor) : null,
+      overflow: document.documentElement.scrollWidth - window.innerWidth,
+      brandLines: Math.round(brand.getBoundingClientRect().height / lineHeight),
+      headerHeight: document.querySelector('body > header').getBoundingClientRect().height,
+    };
+  });
+}
+
+// The default look ships with the runtime: the generated app carries no stylesheet of its own
+// beyond a comment. Screenshots of each page land in the test artifacts (`screenshots/`), where the
+// book's getting started chapter takes them from.
+for (const [device, viewport] of [['desktop', { width: 1280, height: 800 }], ['phone', { width: 390, height: 844 }]]) {
+  test(`the default look on a ${device}: readable in light and dark, nothing wider than the screen`, async (t) => {
+    await withApp(t, async (server, page) => {
+      const shots = join(ARTIFACTS, 'screenshots');
+      mkdirSync(shots, { recursive: true });
+      const shoot = (name) => page.screenshot({ path: join(shots, `${name}-${device}.jpeg`), type: 'jpeg', quality: 80, fullPage: true });
+      await page.goto(`${server.url}/login?error=Wrong%20username%20or%20password.`);
+      const login = await look(page);
+      assert.equal(login.brandLines, 1, `the app's name stays on one line: ${JSON.stringify(login)}`);
+      assert.ok(login.overflow <= 0, `nothing wider than the screen: ${JSON.stringify(login)}`);
+      assert.ok(login.text >= 7 && login.button >= 4.5, `readable: ${JSON.stringify(login)}`);
+      const error = await page.evaluate(() => getComputedStyle(document.querySelector('#form-error')).color);
+      assert.notEqual(error, await page.evaluate(() => getComputedStyle(document.body).color), 'the form error stands out');
+      await shoot('login');
+      await page.goto(`${server.url}/register`);
+      await page.fill('input[name=username]', 'ada');
+      await page.fill('input[name=password]', 'correct horse battery');
+      await Promise.all([page.waitForURL(`${server.url}/`), page.click('button:has-text("Create my account")')]);
+      await waitConnected(page);
+      await page.click('#increment');
+      await waitCount(page, 1);
+      const home = await look(page);
+      assert.ok(home.overflow <= 0 && home.brandLines === 1, JSON.stringify(home));
+      if (device === 'desktop') assert.ok(home.headerHeight < 80, `the header is one row on a desktop: ${JSON.stringify(home)}`);
+      assert.ok(home.background > 0.8, `light by default: ${JSON.stringify(home)}`);
+      await shoot('home');
+      await page.click('a[href="/notes"]');
+      for (const note of ['Buy tea', 'Try `ferrule generate scaffold`']) {
+        await page.fill('#note', note);
+        await page.click('#add-note');
+        await page.waitForFunction((n) => [...document.querySelectorAll('#notes li')].some((li) => li.textContent.includes(n)), note, { timeout: 10000 });
+      }
+      assert.ok((await look(page)).overflow <= 0);
+      await shoot('notes');
+      await page.emulateMedia({ colorScheme: 'dark' });
+      const dark = await look(page);
+      assert.ok(dark.background < 0.05, `dark when the system is: ${JSON.stringify(dark)}`);
+      assert.ok(dark.text >= 7 && dark.button >= 4.5, `readable in the dark: ${JSON.stringify(dark)}`);
+      await shoot('notes-dark');
+    }, { viewport });
+  });
+}

@@ -2,11 +2,12 @@
 //! `hydrate`, passed through wasm-bindgen (as a library, at exactly the `wasm-bindgen` version in
 //! Cargo.lock), and the app's CSS, into `<target dir>/site/<app>/pkg`, where the server finds it.
 
+use std::io::{BufRead, BufReader, IsTerminal};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 pub use crate::tools::cargo;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
@@ -183,8 +184,38 @@ pub fn wasm_cargo() -> Result<(Command, Vec<String>)> {
     )
 }
 
+/// Where cargo's messages go: straight to the terminal, or a line at a time to a function (which
+/// `ferrule dev` uses to print them above its spinner and keep a failed build's text).
+pub enum CargoOutput<'a> {
+    /// cargo writes to this process's stderr itself.
+    Inherit,
+    /// Each line of cargo's stderr, coloured when this process's stderr is a terminal.
+    Lines(&'a mut dyn FnMut(&str)),
+}
+
+fn run_cargo(cmd: &mut Command, output: CargoOutput<'_>) -> std::io::Result<ExitStatus> {
+    let CargoOutput::Lines(each) = output else {
+        return cmd.status();
+    };
+    if std::io::stderr().is_terminal() {
+        cmd.arg("--color=always");
+    }
+    let mut child = cmd.stderr(Stdio::piped()).spawn()?;
+    if let Some(stderr) = child.stderr.take() {
+        for line in BufReader::new(stderr).split(b'\n') {
+            each(String::from_utf8_lossy(&line?).trim_end_matches('\r'));
+        }
+    }
+    child.wait()
+}
+
 /// Builds the browser client of `opts.package` into its site directory.
 pub fn build_client(opts: &SiteOptions) -> Result<SiteReport> {
+    build_client_with(opts, CargoOutput::Inherit)
+}
+
+/// [`build_client`], with cargo's messages going to `output`.
+pub fn build_client_with(opts: &SiteOptions, output: CargoOutput<'_>) -> Result<SiteReport> {
     let (mut cmd, extra) = wasm_cargo()?;
     cmd.current_dir(&opts.workspace)
         .env("CARGO_TARGET_DIR", &opts.target_dir)
@@ -206,9 +237,7 @@ pub fn build_client(opts: &SiteOptions) -> Result<SiteReport> {
         .args(["--profile", opts.profile()])
         .args(&extra);
     let started = Instant::now();
-    let status = cmd
-        .status()
-        .context("could not run cargo for the wasm client")?;
+    let status = run_cargo(&mut cmd, output).context("could not run cargo for the wasm client")?;
     if !status.success() {
         bail!(
             "the browser client of `{}` did not compile (features `hydrate`, target {WASM_TARGET}); the errors are above",
@@ -232,10 +261,7 @@ pub fn build_client(opts: &SiteOptions) -> Result<SiteReport> {
         .generate(&pkg)
         .with_context(|| format!("wasm-bindgen on {}", wasm.display()))?;
     let bindgen = started.elapsed();
-    bundle_css(
-        &opts.package_dir.join("style"),
-        &pkg.join(format!("{}.css", opts.crate_name())),
-    )?;
+    bundle_site_css(opts)?;
     let wasm_bytes = std::fs::metadata(pkg.join(format!("{}_bg.wasm", opts.crate_name())))
         .map(|m| m.len())
         .unwrap_or(0);
@@ -245,6 +271,18 @@ pub fn build_client(opts: &SiteOptions) -> Result<SiteReport> {
         bindgen,
         wasm_bytes,
     })
+}
+
+/// Bundles the app's stylesheet into its site directory (`pkg/<crate>.css`): Ferrule's look,
+/// then the app's `style/*.css`. Takes milliseconds: `ferrule dev` runs it alone when only
+/// `style/` changed.
+pub fn bundle_site_css(opts: &SiteOptions) -> Result<()> {
+    let pkg = opts.site_root().join("pkg");
+    std::fs::create_dir_all(&pkg).with_context(|| format!("creating {}", pkg.display()))?;
+    bundle_css(
+        &opts.package_dir.join("style"),
+        &pkg.join(format!("{}.css", opts.crate_name())),
+    )
 }
 
 /// The stylesheet of Ferrule's own components, first in every site's bundle.
@@ -274,6 +312,11 @@ fn bundle_css(dir: &Path, out: &Path) -> Result<()> {
 
 /// Builds the server binary of `opts.package` (feature `ssr`, the default).
 pub fn build_server(opts: &SiteOptions) -> Result<PathBuf> {
+    build_server_with(opts, CargoOutput::Inherit)
+}
+
+/// [`build_server`], with cargo's messages going to `output`.
+pub fn build_server_with(opts: &SiteOptions, output: CargoOutput<'_>) -> Result<PathBuf> {
     let mut cmd = cargo();
     cmd.current_dir(&opts.workspace)
         .env("CARGO_TARGET_DIR", &opts.target_dir)
@@ -281,7 +324,7 @@ pub fn build_server(opts: &SiteOptions) -> Result<PathBuf> {
     if opts.release {
         cmd.arg("--release");
     }
-    let status = cmd.status().context("could not run cargo for the server")?;
+    let status = run_cargo(&mut cmd, output).context("could not run cargo for the server")?;
     if !status.success() {
         bail!(
             "the server of `{}` did not compile; the errors are above",

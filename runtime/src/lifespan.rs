@@ -14,6 +14,28 @@ pub use tokio_util::sync::CancellationToken;
 
 use crate::Error;
 
+/// The server's stop signal, in every HTTP request's extensions (`Extension<Stopping>`): a
+/// long-lived response (an event stream, a long poll) ends when it fires, so a graceful shutdown
+/// does not wait for it.
+#[derive(Clone, Debug)]
+pub struct Stopping(CancellationToken);
+
+impl Stopping {
+    pub(crate) fn new(token: CancellationToken) -> Self {
+        Self(token)
+    }
+
+    /// Completes once the server has begun to stop.
+    pub async fn stopped(&self) {
+        self.0.cancelled().await;
+    }
+
+    /// Whether the server has begun to stop.
+    pub fn is_stopping(&self) -> bool {
+        self.0.is_cancelled()
+    }
+}
+
 /// What happens when a background task panics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnPanic {

@@ -115,8 +115,7 @@ pub(crate) fn generated_app() -> Result<(u64, u64)> {
     add((1, 0));
     if browsers {
         add(browser_test(&root, &bin, &target_dir, &[])?);
-        dev_loop(&root, &dir, &target_dir)?;
-        add((1, 0));
+        add(dev_loop(&root, &dir, &target_dir)?.counts);
     }
 
     let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
@@ -290,43 +289,109 @@ pub(crate) fn install_tool(
     Ok(bin)
 }
 
-/// `ferrule dev` in the generated app: it serves, and an edited page is rebuilt and served
-/// again without anyone restarting anything.
-pub(crate) fn dev_loop(root: &Path, app: &Path, target_dir: &Path) -> Result<()> {
+/// How long `ferrule dev` took, edit to page, as the Chromium test measured it.
+#[derive(Debug, Default)]
+pub(crate) struct DevTimes {
+    /// The JSON object the test printed (`handlerEditMs`, `serverEditMs`, `cssEditMs`, `fixMs`).
+    pub(crate) figures: String,
+    /// The test's (passed, failed).
+    pub(crate) counts: (u64, u64),
+}
+
+/// `ferrule dev` in the generated app, driven from Chromium (`e2e/dev-reload.e2e.mjs`): a saved
+/// handler reloads the open page with the new code, a saved stylesheet is swapped in place, a
+/// mistake shows over the page until fixed. The test edits the app's files.
+pub(crate) fn dev_loop(root: &Path, app: &Path, target_dir: &Path) -> Result<DevTimes> {
     build_ferrule_command(root, target_dir)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
     let addr = format!("127.0.0.1:{port}");
     eprintln!("==> ferrule dev in the generated app, on {addr}");
-    let started = Instant::now();
     let mut dev = Command::new(target_dir.join("debug/ferrule"))
         .arg("dev")
         .current_dir(app)
         .env("CARGO_TARGET_DIR", target_dir)
         .env("FERRULE_ADDR", &addr)
+        // A user's own setting: incremental builds of the app's crate (the dependencies, never
+        // incremental, are shared with the rest of the run).
+        .env_remove("CARGO_INCREMENTAL")
         .spawn()
         .context("could not start ferrule dev")?;
-    let result = (|| {
-        wait_for_page(&addr, "Welcome to newcomer-app", Duration::from_secs(300))?;
-        let lib = app.join("src/lib.rs");
-        let text = std::fs::read_to_string(&lib)?;
-        std::fs::write(&lib, text.replace("Welcome to", "Hello from"))?;
-        wait_for_page(&addr, "Hello from newcomer-app", Duration::from_secs(300))
+    let result = (|| -> Result<DevTimes> {
+        wait_for_page(&addr, "Welcome to", Duration::from_secs(900))?;
+        let figures = std::sync::Mutex::new(String::new());
+        let counts = run_tallying(
+            "ferrule dev in Chromium: reload, CSS swap, build error",
+            Command::new("node")
+                .args(["--test", "--test-reporter=spec", "dev-reload.e2e.mjs"])
+                .current_dir(root.join("e2e"))
+                .env("E2E_DEV_URL", format!("http://{addr}"))
+                .env("E2E_DEV_APP_DIR", app)
+                .env("E2E_ARTIFACTS", target_dir.join("e2e-artifacts"))
+                .env("E2E_CHROMIUM", CHROMIUM),
+            |line, passed, failed| {
+                if let Some(json) = line.trim().strip_prefix("dev-times: ") {
+                    *figures.lock().unwrap_or_else(|p| p.into_inner()) = json.to_owned();
+                }
+                let words: Vec<&str> = line.split_whitespace().collect();
+                if let [_, key, n] = words.as_slice() {
+                    match (*key, n.parse::<u64>()) {
+                        ("pass", Ok(n)) => *passed = n,
+                        ("fail", Ok(n)) => *failed = n,
+                        _ => {}
+                    }
+                }
+            },
+        )?;
+        let figures = figures.into_inner().unwrap_or_else(|p| p.into_inner());
+        Ok(DevTimes { figures, counts })
     })();
     // Stop the server the loop runs (politely, by its own pid), then the loop.
     for child in children_of(dev.id()) {
-        let _ = Command::new("kill")
+        if let Err(e) = Command::new("kill")
             .args(["-TERM", &child.to_string()])
-            .status();
+            .status()
+        {
+            eprintln!("    could not stop the dev server {child}: {e}");
+        }
     }
-    let _ = dev.kill();
-    let _ = dev.wait();
-    result?;
-    eprintln!(
-        "    ferrule dev: an edit was served again after {:.1}s in all",
-        started.elapsed().as_secs_f64()
-    );
+    if let Err(e) = dev.kill().and_then(|()| dev.wait().map(drop)) {
+        eprintln!("    could not stop ferrule dev: {e}");
+    }
+    let times = result?;
+    eprintln!("    ferrule dev, edit to page: {}", times.figures);
+    Ok(times)
+}
+
+/// `cargo xtask dev-times`: a fresh generated app under `ferrule dev`, its edit-to-page times
+/// printed as a table (the book's figures).
+pub(crate) fn dev_times() -> Result<()> {
+    let root = root()?;
+    let target_dir = ferrule_cli::site::SiteOptions::new(&root, "counter", false)?.target_dir;
+    let dir = new_generated(&root, &target_dir, "dev-times-app", Database::Sqlite, true)?;
+    let times = dev_loop(&root, &dir, &target_dir)?;
+    let figures: serde_json::Value =
+        serde_json::from_str(&times.figures).context("the test printed no figures")?;
+    println!("| edit | saved to page ready |\n|---|---|");
+    for (key, what) in [
+        (
+            "handlerEditMs",
+            "a handler in `src/lib.rs` (client and server rebuilt)",
+        ),
+        ("serverEditMs", "server-only code in `src/server.rs`"),
+        (
+            "cssEditMs",
+            "a rule in `style/app.css` (swapped, no reload)",
+        ),
+        (
+            "fixMs",
+            "fixing a build error (overlay gone, page reloaded)",
+        ),
+    ] {
+        let ms = figures[key].as_f64().unwrap_or(f64::NAN);
+        println!("| {what} | {:.1} s |", ms / 1000.0);
+    }
     Ok(())
 }
 

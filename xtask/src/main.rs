@@ -59,6 +59,9 @@ enum Task {
     /// `ferrule new` and `generate` apps (SQLite, PostgreSQL): their fmt, clippy, tests and
     /// browser test; compared with stock cargo-generate.
     Generated,
+    /// `ferrule dev` on a fresh generated app in Chromium: how long from saving an edit to the
+    /// page showing it (handler, server-only, CSS, a fixed build error).
+    DevTimes,
     /// Build the book (docs/) with mdBook into <target>/book.
     Book,
     /// The wire-decoding property tests with ten million cases each (FERRULE_FUZZ_CASES to
@@ -92,6 +95,10 @@ fn main() -> Result<()> {
         Task::Generated => {
             setup()?;
             generated_app().map(|_| ())
+        }
+        Task::DevTimes => {
+            setup()?;
+            generated::dev_times()
         }
         Task::Book => book().map(|_| ()),
         Task::Fuzz => fuzz(),

@@ -158,6 +158,9 @@ impl App {
         };
         let router = router
             .layer(axum::Extension(origins))
+            .layer(axum::Extension(crate::lifespan::Stopping::new(
+                bridge.shutdown_token().clone(),
+            )))
             .layer(axum::middleware::from_fn(move |req, next| {
                 crate::dispatcher::check_host(hosts.clone(), req, next)
             }))

@@ -21,6 +21,10 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::IntoView;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 
+mod live_reload;
+
+pub use live_reload::{BUILD_ERROR_FILE, LIVE_RELOAD_ENV, live_reload_enabled};
+
 /// The environment variable naming the site directory (the client build's output).
 pub const SITE_ROOT_ENV: &str = "FERRULE_SITE_ROOT";
 
@@ -84,14 +88,20 @@ where
         ))
         .service(tower_http::services::ServeDir::new(pkg_dir));
     let render_options = options.clone();
-    Router::new()
+    let router = Router::new()
         .leptos_routes(&options, routes, move || shell(render_options.clone()))
-        .nest_service(&format!("/{}", options.site_pkg_dir), files)
-        .with_state(options)
+        .nest_service(&format!("/{}", options.site_pkg_dir), files);
+    let router = if live_reload_enabled() {
+        router.merge(live_reload::routes(&options))
+    } else {
+        router
+    };
+    router.with_state(options)
 }
 
 /// The whole HTML document around the app's root component `root`: the page title, the
-/// viewport for phones, the site's stylesheet (`/pkg/<app>.css`) and the hydration scripts.
+/// viewport for phones, the site's stylesheet (`/pkg/<app>.css`), the hydration scripts, and
+/// under `ferrule dev` the live reload script.
 /// What every app renders around its pages, so none carries its own copy.
 pub fn shell<Root, RootView>(
     title: impl Into<String>,
@@ -116,6 +126,8 @@ where
                     <link rel="icon" href="data:,"/>
                     <title>{title}</title>
                     <link rel="stylesheet" href=stylesheet/>
+                    {live_reload_enabled()
+                        .then(|| view! { <script src=live_reload::SCRIPT_PATH defer></script> })}
                     <HydrationScripts options/>
                 </head>
                 <body>{root()}</body>
