@@ -111,6 +111,8 @@ fn rebuild(opts: &SiteOptions) -> Option<PathBuf> {
                 "ferrule dev: built in {:.1}s",
                 started.elapsed().as_secs_f64()
             );
+            let cache = crate::app_commands::cache_path(&opts.target_dir, &opts.package);
+            crate::app_commands::refresh(&bin, &opts.workspace, &cache);
             Some(bin)
         }
         Err(e) => {

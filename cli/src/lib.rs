@@ -2,6 +2,7 @@
 //! generators ([`new`], [`generate`]), the build pipeline of an app's site ([`site`]) and the dev loop
 //! ([`dev`]).
 
+pub mod app_commands;
 pub mod dev;
 pub mod generate;
 pub mod new;

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use ferrule_cli::app_commands::{self, AppCommand};
 use ferrule_cli::new::{Database, NewOptions, new_app};
 use ferrule_cli::site::{SiteOptions, build_client, build_server};
 
@@ -68,7 +69,8 @@ enum Cmd {
         #[arg(long)]
         release: bool,
     },
-    /// Any other command runs the app's binary: migrate, createsuperuser, changepassword, routes.
+    /// Any other command runs the app's binary: migrate, createsuperuser, changepassword,
+    /// routes, and the app's own (listed below).
     #[command(external_subcommand)]
     App(Vec<String>),
 }
@@ -109,7 +111,47 @@ fn build(release: bool) -> Result<PathBuf> {
         report.wasm_bytes / 1024
     );
     eprintln!("building the server of {package}…");
-    build_server(&opts)
+    let bin = build_server(&opts)?;
+    app_commands::refresh(
+        &bin,
+        &dir,
+        &app_commands::cache_path(&opts.target_dir, &package),
+    );
+    Ok(bin)
+}
+
+/// The app binary's commands as known without building: the built-in ones, and the app's own
+/// from its last build; `None` outside an app's directory.
+fn known_commands(dir: &std::path::Path) -> Option<(String, Option<Vec<AppCommand>>)> {
+    let package = app_package(dir).ok()?;
+    let target = SiteOptions::new(dir, &package, false).ok()?.target_dir;
+    let kept = app_commands::remembered(&app_commands::cache_path(&target, &package));
+    Some((package, kept))
+}
+
+/// The end of `ferrule --help`: the commands of the app in this directory.
+fn app_commands_help() -> String {
+    let dir = std::env::current_dir().unwrap_or_default();
+    let (title, commands) = match known_commands(&dir) {
+        Some((package, Some(kept))) => (
+            format!("Commands of {package} (from its last build):"),
+            kept,
+        ),
+        Some((package, None)) => (
+            format!("Commands of {package} (its own appear here after its first build):"),
+            app_commands::built_in(),
+        ),
+        None => (
+            "Commands of an app (in its directory):".to_owned(),
+            app_commands::built_in(),
+        ),
+    };
+    let width = commands.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    let mut text = title;
+    for c in &commands {
+        text.push_str(&format!("\n  {:<width$}  {}", c.name, c.help));
+    }
+    text
 }
 
 fn run_app(bin: &std::path::Path, args: &[String]) -> Result<ExitCode> {
@@ -202,7 +244,23 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
             let dir = std::env::current_dir()?;
             let package = app_package(&dir)?;
             let opts = SiteOptions::new(&dir, &package, false)?;
+            let cache = app_commands::cache_path(&opts.target_dir, &package);
+            let mut known = app_commands::built_in();
+            known.extend(app_commands::remembered(&cache).unwrap_or_default());
+            let name = args.first().map(String::as_str).unwrap_or_default();
+            // A typo fails at once, not after a build of the whole server.
+            if !known.iter().any(|c| c.name == name)
+                && let Some(near) = app_commands::did_you_mean(name, &known)
+            {
+                report_error(&format!(
+                    "`{name}` is not a command of {package}; did you mean `{near}`? \
+                     (`ferrule --help` lists them; a command just added to the app is known after \
+                     `ferrule build`)"
+                ));
+                return Ok(ExitCode::from(2));
+            }
             let bin = build_server(&opts)?;
+            app_commands::refresh(&bin, &dir, &cache);
             run_app(&bin, &args)
         }
     }
@@ -313,11 +371,31 @@ fn doctor() -> Vec<Check> {
     checks
 }
 
+/// `error: …` on stderr, the word in bold red on a terminal (plain when piped or NO_COLOR).
+fn report_error(message: &str) {
+    let style = anstyle::Style::new()
+        .bold()
+        .fg_color(Some(anstyle::AnsiColor::Red.into()));
+    anstream::eprintln!("{style}error:{style:#} {message}");
+}
+
 fn main() -> ExitCode {
-    match run(Cli::parse().command) {
+    let mut command = Cli::command();
+    // Only `ferrule --help` asks cargo where the app's command list is.
+    if matches!(
+        std::env::args().nth(1).as_deref(),
+        Some("-h" | "--help" | "help")
+    ) {
+        command = command.after_help(app_commands_help());
+    }
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    match run(cli.command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            report_error(&format!("{e:#}"));
             ExitCode::FAILURE
         }
     }

@@ -441,7 +441,7 @@ pub(crate) fn wait_for_page(addr: &str, text: &str, limit: Duration) -> Result<(
 /// on: `routes` prints the table, a wrong command line exits with the app's 2, not a bare 1.
 fn app_commands_through_ferrule(root: &Path, app: &Path, target_dir: &Path) -> Result<()> {
     build_ferrule_command(root, target_dir)?;
-    eprintln!("==> ferrule routes, ferrule no-such-command in the generated app");
+    eprintln!("==> ferrule routes, --help, no-such-command in the generated app");
     let ferrule = |args: &[&str]| {
         Command::new(target_dir.join("debug/ferrule"))
             .args(args)
@@ -458,6 +458,15 @@ fn app_commands_through_ferrule(root: &Path, app: &Path, target_dir: &Path) -> R
             routes.status,
             String::from_utf8_lossy(&routes.stderr)
         );
+    }
+    // Built once, the app's own commands are in `ferrule --help`, with the help they give.
+    let help = ferrule(&["--help"])?;
+    let help = String::from_utf8_lossy(&help.stdout);
+    if !help.contains("(from its last build):")
+        || !help.contains("  seed ")
+        || !help.contains("Fill the database with the app's seed data")
+    {
+        bail!("ferrule --help does not list the app's own commands:\n{help}");
     }
     let wrong = ferrule(&["no-such-command"])?;
     if wrong.status.code() != Some(2) {
