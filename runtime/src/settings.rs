@@ -191,6 +191,7 @@ pub enum SettingsError {
 /// `FERRULE_*` variables that are not settings but are read elsewhere.
 const OTHER_ENV: &[&str] = &[
     "FERRULE_CONFIG",
+    "FERRULE_LIVE_RELOAD",
     "FERRULE_LOG",
     "FERRULE_SITE_ROOT",
     "FERRULE_SUPERUSER_PASSWORD",
