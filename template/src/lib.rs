@@ -114,8 +114,8 @@ fn Home() -> impl IntoView {
     view! {
         <h1>"Welcome to {{project-name}}"</h1>
         <p class="ferrule-lead">
-            "A Ferrule app: pages rendered on the server, kept live over a socket, with sessions, "
-            "accounts and a database already wired. Everything here is ordinary code in "
+            "A Ferrule app: pages rendered on the server and kept live over a socket, with "
+            "sessions{% if auth %}, accounts{% endif %} and a database already wired. Everything here is ordinary code in "
             <code>"src/"</code> " to read and change."
         </p>
         <section class="ferrule-card">
