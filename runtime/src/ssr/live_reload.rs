@@ -140,13 +140,14 @@ async fn stream(
                     None => tokio::time::sleep(POLL).await,
                 }
                 let now = files.look();
+                // Every event carries data: a browser drops an event without any.
                 if now.stylesheet != seen.stylesheet && now.stylesheet.is_some() {
-                    pending.push(Event::default().event("css").data(""));
+                    pending.push(Event::default().event("css").data("changed"));
                 }
                 if now.build_error != seen.build_error {
                     pending.push(match &now.build_error {
                         Some(text) => build_error(text),
-                        None => Event::default().event("build-ok").data(""),
+                        None => Event::default().event("build-ok").data("ok"),
                     });
                 }
                 seen = now;
