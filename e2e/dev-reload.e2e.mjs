@@ -26,8 +26,14 @@ function edit(rel, from, to) {
   writeFileSync(path, text.replace(from, to));
 }
 
+/** Gives the browser the moments a reader gives a fresh page before the next edit: Chromium
+ * compiles the page's wasm again on background threads after a load, and on two cores that
+ * would slow the next build by seconds no user waits through. */
+const settle = (page) => page.waitForTimeout(3000);
+
 /** Runs `change`, then waits for the page to load again; returns the milliseconds between. */
 async function reloadAfter(page, change) {
+  await settle(page);
   const loaded = page.waitForEvent('load', { timeout: BUILD });
   const started = Date.now();
   change();
@@ -53,11 +59,15 @@ test('ferrule dev reloads the page after a rebuild, swaps CSS in place, shows a 
       assert.equal(await page.locator('script[src="/_dev/reload.js"]').count(), 1, 'the live reload script is on the page');
       await page.evaluate(() => { window.ferruleTestMark = true; });
 
-      // A handler's body (shared src/lib.rs: client and server rebuild).
-      times.handlerEditMs = await reloadAfter(page, () => edit('src/lib.rs', 'self.count += 1;', 'self.count += 10;'));
+      // A handler's body (src/counter.rs, shared: client and server rebuild).
+      times.handlerEditMs = await reloadAfter(page, () => edit('src/counter.rs', 'self.count += 1;', 'self.count += 10;'));
       const before = Number(await page.textContent('#count'));
       await page.click('#increment');
       await page.waitForFunction((n) => document.querySelector('#count')?.textContent === String(n), before + 10, { timeout: 10000 });
+
+      // A page (src/lib.rs, with the layout and the other pages).
+      times.pageEditMs = await reloadAfter(page, () => edit('src/lib.rs', '"Welcome to ', '"Hello from '));
+      assert.match(await page.textContent('h1'), /^Hello from /);
 
       // Server-only code: the tenant middleware's default.
       times.serverEditMs = await reloadAfter(page, () => edit('src/server.rs', '"public"', '"everyone"'));
@@ -65,6 +75,7 @@ test('ferrule dev reloads the page after a rebuild, swaps CSS in place, shows a 
       await page.waitForFunction(() => document.querySelector('#tenant')?.textContent === 'everyone', null, { timeout: 10000 });
 
       // A stylesheet: applied without a reload and without a Rust build.
+      await settle(page);
       const started = Date.now();
       writeFileSync(join(DIR, 'style/app.css'), `${readFileSync(join(DIR, 'style/app.css'), 'utf8')}\n:root { --ferrule-accent: rgb(1, 2, 3); }\n`);
       await page.waitForFunction(() => getComputedStyle(document.querySelector('#increment')).backgroundColor === 'rgb(1, 2, 3)', null, { timeout: 30000, polling: 20 });
@@ -72,14 +83,15 @@ test('ferrule dev reloads the page after a rebuild, swaps CSS in place, shows a 
       assert.ok(await stillSamePage(page), 'the stylesheet was swapped, the page not reloaded');
 
       // A mistake: the error over the page, the old server still answering; fixed, it goes.
-      edit('src/lib.rs', 'self.count += 10;', 'self.count += ;');
+      await settle(page);
+      edit('src/counter.rs', 'self.count += 10;', 'self.count += ;');
       await page.waitForSelector('#ferrule-build-error', { timeout: BUILD });
       const overlay = await page.textContent('#ferrule-build-error');
       assert.match(overlay, /error/, overlay);
-      assert.match(overlay, /src\/lib\.rs/, 'the overlay names the file');
+      assert.match(overlay, /src\/counter\.rs/, 'the overlay names the file');
       assert.ok(await stillSamePage(page), 'a failed build does not reload the page');
       assert.equal((await page.request.get(URL)).status(), 200, 'the last good server still answers');
-      times.fixMs = await reloadAfter(page, () => edit('src/lib.rs', 'self.count += ;', 'self.count += 1;'));
+      times.fixMs = await reloadAfter(page, () => edit('src/counter.rs', 'self.count += ;', 'self.count += 1;'));
       assert.equal(await page.locator('#ferrule-build-error').count(), 0, 'the error is gone after a good build');
       assert.deepEqual(problems.filter((p) => !/ERR_CONNECTION_REFUSED|net::ERR|reload/.test(p)), []);
     });

@@ -37,6 +37,7 @@ fn a_sqlite_app_has_every_file_and_no_template_syntax_left() {
             "Ferrule.toml",
             "README.md",
             "src/auth.rs",
+            "src/counter.rs",
             "src/lib.rs",
             "src/main.rs",
             "src/notes.rs",

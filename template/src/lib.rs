@@ -1,43 +1,21 @@
 //! {{project-name}}: a Ferrule app. The same crate is the server (feature `ssr`, the default)
 //! and the browser client (feature `hydrate`, built for wasm32 by `ferrule build`).
 
-#[cfg(feature = "ssr")]
-use ferrule::EventContext;
 use ferrule::ui::{self, ConnectionIndicator, Toasts};
 use leptos::prelude::*;
 use leptos_router::components::{Route, Routes};
 use leptos_router::path;
-use serde::{Deserialize, Serialize};
 
 {% if auth %}pub mod auth;
-{% endif %}pub mod notes;
+{% endif %}pub mod counter;
+pub mod notes;
 // ferrule:modules (`ferrule generate` adds modules above this line)
 #[cfg(feature = "ssr")]
 mod server;
 #[cfg(feature = "ssr")]
 pub use server::{DEFAULT_DATABASE, Db, Tenant, app};
 
-/// The count this tab sees and changes.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct CounterState {
-    /// The current count.
-    pub count: i64,
-    /// The tenant the last click came from (put in the request by the `tenant` middleware).
-    pub tenant: String,
-}
-
-// One method per handler: `#[ferrule::state]` writes the action (`Increment`) that the page
-// sends, and keeps the bodies to the server build.
-#[ferrule::state]
-impl CounterState {
-    /// Adds one, and notes the tenant the click came from.
-    pub async fn increment(&mut self, ctx: EventContext) {
-        self.count += 1;
-        if let Some(Tenant(name)) = ctx.extension::<Tenant>() {
-            self.tenant = name.clone();
-        }
-    }
-}
+pub use counter::{CounterState, Increment};
 
 /// The app's root component: the router and the Ferrule runtime.
 #[component]
@@ -126,7 +104,7 @@ fn Home() -> impl IntoView {
             </div>
             <p class="ferrule-muted">
                 "A click sends " <code>"Increment"</code> " over the socket, through the app's "
-                "middleware, to " <code>"CounterState::increment"</code> " in " <code>"src/lib.rs"</code>
+                "middleware, to " <code>"CounterState::increment"</code> " in " <code>"src/counter.rs"</code>
                 "; the new count comes back as a change to the state. The " <code>"tenant"</code>
                 " middleware in " <code>"src/server.rs"</code> " tagged the last click: "
                 <code id="tenant">{move || tenant.get()}</code>
@@ -137,7 +115,7 @@ fn Home() -> impl IntoView {
             <li><a href="/notes">"Notes"</a> ": the app's own table (" <code>"src/notes.rs"</code> "), a sea-orm entity with its migration."</li>
 {% if auth %}            <li><a href="/register">"Register"</a> ", then open the " <a href="/private">"private page"</a> " (" <code>"src/auth.rs"</code> "): the " <code>"private_pages"</code> " middleware sends anonymous visitors to log in."</li>
 {% endif %}            <li>"Run " <code>"ferrule generate scaffold product name:string price:i64"</code> " for a table with a page of its own."</li>
-            <li>"Edit " <code>"src/lib.rs"</code> " while " <code>"ferrule dev"</code> " runs: this page reloads itself with the change."</li>
+            <li>"Edit " <code>"src/counter.rs"</code> " while " <code>"ferrule dev"</code> " runs: this page reloads itself with the change."</li>
         </ul>
     }
 }

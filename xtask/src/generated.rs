@@ -292,7 +292,8 @@ pub(crate) fn install_tool(
 /// How long `ferrule dev` took, edit to page, as the Chromium test measured it.
 #[derive(Debug, Default)]
 pub(crate) struct DevTimes {
-    /// The JSON object the test printed (`handlerEditMs`, `serverEditMs`, `cssEditMs`, `fixMs`).
+    /// The JSON object the test printed (`handlerEditMs`, `pageEditMs`, `serverEditMs`,
+    /// `cssEditMs`, `fixMs`).
     pub(crate) figures: String,
     /// The test's (passed, failed).
     pub(crate) counts: (u64, u64),
@@ -377,7 +378,11 @@ pub(crate) fn dev_times() -> Result<()> {
     for (key, what) in [
         (
             "handlerEditMs",
-            "a handler in `src/lib.rs` (client and server rebuilt)",
+            "a handler in `src/counter.rs` (client and server rebuilt)",
+        ),
+        (
+            "pageEditMs",
+            "a page's text in `src/lib.rs` (client and server rebuilt)",
         ),
         ("serverEditMs", "server-only code in `src/server.rs`"),
         (
