@@ -253,13 +253,21 @@ pub fn build_client_with(opts: &SiteOptions, output: CargoOutput<'_>) -> Result<
     let pkg = opts.site_root().join("pkg");
     std::fs::create_dir_all(&pkg).with_context(|| format!("creating {}", pkg.display()))?;
     let started = Instant::now();
-    wasm_bindgen_cli_support::Bindgen::new()
-        .input_path(&wasm)
-        .web(true)?
-        .typescript(false)
-        .out_name(&opts.crate_name())
-        .generate(&pkg)
-        .with_context(|| format!("wasm-bindgen on {}", wasm.display()))?;
+    let outputs = [
+        pkg.join(format!("{}_bg.wasm", opts.crate_name())),
+        pkg.join(format!("{}.js", opts.crate_name())),
+    ];
+    // After a server-only edit cargo leaves the wasm as it was: its bindings are still good,
+    // and `ferrule dev` saves the bindgen pass.
+    if !newer_than(&outputs, &wasm) {
+        wasm_bindgen_cli_support::Bindgen::new()
+            .input_path(&wasm)
+            .web(true)?
+            .typescript(false)
+            .out_name(&opts.crate_name())
+            .generate(&pkg)
+            .with_context(|| format!("wasm-bindgen on {}", wasm.display()))?;
+    }
     let bindgen = started.elapsed();
     bundle_site_css(opts)?;
     let wasm_bytes = std::fs::metadata(pkg.join(format!("{}_bg.wasm", opts.crate_name())))
@@ -271,6 +279,17 @@ pub fn build_client_with(opts: &SiteOptions, output: CargoOutput<'_>) -> Result<
         bindgen,
         wasm_bytes,
     })
+}
+
+/// Whether every file of `outputs` exists and was written after `input` was.
+fn newer_than(outputs: &[PathBuf], input: &Path) -> bool {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let Some(source) = modified(input) else {
+        return false;
+    };
+    outputs
+        .iter()
+        .all(|out| modified(out).is_some_and(|written| written > source))
 }
 
 /// Bundles the app's stylesheet into its site directory (`pkg/<crate>.css`): Ferrule's look,
@@ -353,6 +372,31 @@ mod tests {
             None,
             "one wasm-bindgen version in the lock"
         );
+    }
+
+    #[test]
+    fn bindings_are_made_again_only_when_the_wasm_is_newer() {
+        let dir = std::env::temp_dir().join(format!("ferrule-bindgen-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (wasm, out) = (
+            dir.join("app.wasm"),
+            [dir.join("app_bg.wasm"), dir.join("app.js")],
+        );
+        assert!(!newer_than(&out, &wasm), "no input yet");
+        std::fs::write(&wasm, "1").unwrap();
+        assert!(!newer_than(&out, &wasm), "no bindings yet");
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(&out[0], "b").unwrap();
+        assert!(!newer_than(&out, &wasm), "one of the two");
+        std::fs::write(&out[1], "j").unwrap();
+        assert!(newer_than(&out, &wasm));
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(&wasm, "2").unwrap();
+        assert!(
+            !newer_than(&out, &wasm),
+            "a rebuilt wasm needs new bindings"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

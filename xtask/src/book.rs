@@ -25,7 +25,8 @@ pub(crate) fn book() -> Result<(u64, u64)> {
 }
 
 /// Every `{{#include FILE:ANCHOR}}` of the book names a file and an anchor that exist (mdBook
-/// would quietly include nothing), so a renamed function cannot empty a chapter's listing.
+/// would quietly include nothing), so a renamed function cannot empty a chapter's listing; and
+/// every image a chapter shows (`![…](img/…)`) is there (mdBook would show a broken one).
 pub(crate) fn check_includes(src: &Path) -> Result<()> {
     let mut problems = Vec::new();
     for entry in std::fs::read_dir(src)?.flatten() {
@@ -34,6 +35,15 @@ pub(crate) fn check_includes(src: &Path) -> Result<()> {
             continue;
         }
         let text = std::fs::read_to_string(&chapter)?;
+        for part in text.split("](img/").skip(1) {
+            let Some(file) = part.split(')').next() else {
+                continue;
+            };
+            if !src.join("img").join(file).is_file() {
+                let name = chapter.file_name().unwrap_or_default().to_string_lossy();
+                problems.push(format!("{name}: the image img/{file} does not exist"));
+            }
+        }
         for part in text.split("{{#include ").skip(1) {
             let Some(spec) = part.split("}}").next() else {
                 continue;
@@ -79,4 +89,24 @@ pub(crate) fn tree(dir: &Path) -> Result<Vec<(String, String)>> {
     }
     out.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chapter_showing_a_missing_image_fails_the_check() {
+        let src = std::env::temp_dir().join(format!("ferrule-book-img-{}", std::process::id()));
+        std::fs::create_dir_all(src.join("img")).unwrap();
+        std::fs::write(src.join("a.md"), "# A\n\n![the home page](img/home.jpeg)\n").unwrap();
+        let err = check_includes(&src).unwrap_err().to_string();
+        assert!(
+            err.contains("a.md: the image img/home.jpeg does not exist"),
+            "{err}"
+        );
+        std::fs::write(src.join("img/home.jpeg"), b"\xff\xd8").unwrap();
+        check_includes(&src).unwrap();
+        std::fs::remove_dir_all(&src).unwrap();
+    }
 }

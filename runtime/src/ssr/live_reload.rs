@@ -117,7 +117,7 @@ async fn stream(
         Event::default()
             .event("hello")
             .data(server_id())
-            .retry(Duration::from_millis(300)),
+            .retry(Duration::from_millis(150)),
     ];
     if let Some(text) = &seen.build_error {
         first.push(build_error(text));
