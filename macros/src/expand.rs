@@ -36,6 +36,11 @@ pub(crate) fn state(args: TokenStream, item: TokenStream) -> syn::Result<TokenSt
     let session_bound = options
         .session_bound
         .map(|b| quote!(const SESSION_BOUND: bool = #b;));
+    let session_scoped = options.session_scoped.then(|| {
+        quote!(
+            const SESSION_SCOPED: bool = true;
+        )
+    });
     let registrations = state.handlers.iter().map(registration);
     let handlers_doc =
         format!("Registers the handlers of `{self_ident}`, as `#[ferrule::state]` wrote them.");
@@ -53,6 +58,7 @@ pub(crate) fn state(args: TokenStream, item: TokenStream) -> syn::Result<TokenSt
         impl ::ferrule::State for #self_ty {
             #tier
             #session_bound
+            #session_scoped
             #[doc = #handlers_doc]
             #[allow(unused_variables)] // a state without handlers registers none
             fn handlers(handlers: &mut ::ferrule::Handlers<Self>) {

@@ -19,7 +19,8 @@ use proc_macro::TokenStream;
 /// Declares a state's handlers: see the crate documentation and the book's "Handlers" chapter.
 ///
 /// Arguments, all optional: `name = "cart"` (the wire name; default the type name in snake
-/// case), `tier = "full" | "auth_only" | "none"`, `session_bound = false`. Handler attributes:
+/// case), `tier = "full" | "auth_only" | "none"`, `session_bound = false`, `scope = "session"` (one
+/// value for every tab of the session, rendered by the server). Handler attributes:
 /// `#[login_required]`, `#[permission("app.perm")]`, `#[group("staff")]`, `#[staff_required]`,
 /// `#[superuser_required]`, `#[upload]` / `#[upload(max_bytes = N)]`, `#[background]`.
 #[proc_macro_attribute]

@@ -6,13 +6,15 @@ use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::{Attribute, Expr, Lit, LitStr, Meta, Token};
 
-/// What `#[ferrule::state(name = .., tier = .., session_bound = ..)]` says.
+/// What `#[ferrule::state(name = .., tier = .., session_bound = .., scope = ..)]` says.
 #[derive(Default)]
 pub(crate) struct StateOptions {
     pub(crate) name: Option<LitStr>,
     /// The `ferrule::Tier` variant.
     pub(crate) tier: Option<TokenStream>,
     pub(crate) session_bound: Option<bool>,
+    /// `scope = "session"`: one value for every tab of the session.
+    pub(crate) session_scoped: bool,
 }
 
 impl StateOptions {
@@ -23,7 +25,7 @@ impl StateOptions {
             let Meta::NameValue(nv) = &meta else {
                 return Err(syn::Error::new_spanned(
                     &meta,
-                    "expected `name = \"…\"`, `tier = \"…\"` or `session_bound = …`",
+                    "expected `name = \"…\"`, `tier = \"…\"`, `scope = \"…\"` or `session_bound = …`",
                 ));
             };
             let key = nv
@@ -56,6 +58,19 @@ impl StateOptions {
                         }
                     });
                 }
+                "scope" => {
+                    let scope = lit_str(&nv.value)?;
+                    options.session_scoped = match scope.value().as_str() {
+                        "session" => true,
+                        "tab" => false,
+                        _ => {
+                            return Err(syn::Error::new_spanned(
+                                scope,
+                                "unknown scope: expected \"tab\" (the default) or \"session\"",
+                            ));
+                        }
+                    };
+                }
                 "session_bound" => match &nv.value {
                     Expr::Lit(l) => match &l.lit {
                         Lit::Bool(b) => options.session_bound = Some(b.value),
@@ -74,7 +89,7 @@ impl StateOptions {
                     return Err(syn::Error::new_spanned(
                         &nv.path,
                         format!(
-                            "unknown argument `{key}`: `#[ferrule::state]` takes `name`, `tier` and `session_bound`"
+                            "unknown argument `{key}`: `#[ferrule::state]` takes `name`, `tier`, `scope` and `session_bound`"
                         ),
                     ));
                 }

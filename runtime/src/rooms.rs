@@ -70,17 +70,32 @@ impl Rooms {
 
     /// Sends `update` to every socket in socket.io room `room` (on every node with Redis).
     pub(crate) async fn emit_to(&self, room: String, update: &StateUpdate) -> Result<(), Error> {
+        self.emit_to_except(room, Vec::new(), update).await
+    }
+
+    /// Sends `update` to every socket in `room` but those in `except`.
+    pub(crate) async fn emit_to_except(
+        &self,
+        room: String,
+        except: Vec<String>,
+        update: &StateUpdate,
+    ) -> Result<(), Error> {
         async fn emit<A: Adapter>(
             io: &SocketIo<A>,
             room: String,
+            except: Vec<String>,
             u: &StateUpdate,
         ) -> Result<(), String> {
-            io.to(room).emit(EVENT, u).await.map_err(|e| e.to_string())
+            io.to(room)
+                .except(except)
+                .emit(EVENT, u)
+                .await
+                .map_err(|e| e.to_string())
         }
         let sent = match self.io()? {
-            Io::Local(io) => emit(io, room, update).await,
+            Io::Local(io) => emit(io, room, except, update).await,
             #[cfg(feature = "redis")]
-            Io::Redis(io) => emit(io, room, update).await,
+            Io::Redis(io) => emit(io, room, except, update).await,
         };
         sent.map_err(|e| Error::internal(format!("broadcast failed: {e}")))
     }

@@ -40,6 +40,12 @@ pub(crate) fn storage_key(token: &str, binding: Option<&TabBinding>) -> String {
     }
 }
 
+/// Where the states every tab of a session shares are kept ([`crate::State::SESSION_SCOPED`]):
+/// the binding after a `~` (a tab's key has its token before it, and tokens are never empty).
+pub(crate) fn session_storage_key(binding: &TabBinding) -> String {
+    format!("~{}", binding.0)
+}
+
 /// The session's binding, made (random, 128 bits) and stored in its data when it has none.
 pub(crate) async fn ensure(session: &Session) -> Result<TabBinding, Error> {
     if let Some(b) = session
@@ -73,6 +79,9 @@ fn session_error(e: tower_sessions::session::Error) -> Error {
 pub(crate) struct HandshakeBinder {
     store: Arc<SeaOrmStore>,
     config: SessionConfig,
+    /// Whether page loads learn their session's binding too (the app has states a page is
+    /// rendered with, [`crate::State::SESSION_SCOPED`]).
+    bind_pages: bool,
 }
 
 impl HandshakeBinder {
@@ -80,7 +89,14 @@ impl HandshakeBinder {
         Self {
             store: Arc::new(store),
             config,
+            bind_pages: false,
         }
+    }
+
+    /// Page loads with a session carry its binding (when it has one) to the render.
+    pub(crate) fn binding_pages(mut self, on: bool) -> Self {
+        self.bind_pages = on;
+        self
     }
 
     /// Axum middleware: binds socket handshakes (the first request of an Engine.IO session,
@@ -148,8 +164,23 @@ impl HandshakeBinder {
     /// along with the page. Otherwise two tabs opened one after the other would each make one
     /// at their socket handshakes, the browser would keep only the last cookie, and the other
     /// tab would find its states gone at its next reload.
-    async fn page(self, req: Request, next: axum::middleware::Next) -> Response {
-        let had_cookie = crate::net::cookie_in(req.headers(), &self.config.cookie_name).is_some();
+    async fn page(self, mut req: Request, next: axum::middleware::Next) -> Response {
+        let cookie = crate::net::cookie_in(req.headers(), &self.config.cookie_name);
+        let had_cookie = cookie.is_some();
+        if self.bind_pages
+            && let Some(id) = cookie.as_deref().and_then(|c| c.parse::<Id>().ok())
+        {
+            // Read, never made here: a session without a binding has no shared states yet.
+            match self.session(Some(id)).get::<String>(SESSION_KEY).await {
+                Ok(Some(binding)) => {
+                    req.extensions_mut().insert(TabBinding(binding));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read a page load's session; its shared states render at their defaults");
+                }
+            }
+        }
         let mut resp = next.run(req).await;
         let is_html = resp
             .headers()

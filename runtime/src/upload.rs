@@ -202,7 +202,7 @@ pub(crate) async fn handle(bridge: &EventBridge, trusted: &[IpNet], req: Request
     update.id = None;
     drop(files);
     // The other sockets of the tab (of its session) see the upload's change too.
-    let key = bridge.key_of(&info, &name).to_owned();
+    let key = bridge.key_of(&info, &name);
     bridge.push_to_tab(&key, &update).await;
     (StatusCode::OK, axum::Json(update)).into_response()
 }

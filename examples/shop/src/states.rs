@@ -36,7 +36,9 @@ pub struct CartLine {
     pub quantity: i64,
 }
 
-/// The logged-in user's cart.
+/// The logged-in user's cart, one for every tab of the session (`scope = "session"`): a change
+/// in one tab shows in the others, and the header's count is right in the server's first
+/// response.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CartState {
     /// How many items, all lines together.
@@ -92,7 +94,7 @@ pub struct OrderState {
     pub orders: Vec<OrderView>,
 }
 
-#[ferrule::state]
+#[ferrule::state(scope = "session")]
 impl CartState {
     // ANCHOR: add_item
     /// The reference's `CartState.add_item(product_id)`: the product must be one of the user's

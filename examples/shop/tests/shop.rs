@@ -115,6 +115,57 @@ async fn add_item_fills_the_logged_in_users_cart_from_their_shop_only() {
 }
 
 #[tokio::test]
+async fn the_cart_is_the_sessions_in_every_tab_and_in_the_first_response() {
+    let (server, _db) = start().await;
+    let cookie = server.login("alice", PASSWORD).await.unwrap();
+    let browser = || ClientOptions::default().header("cookie", cookie.clone());
+    let mut one = server.client_with(browser()).await.unwrap();
+    let mut two = server.client_with(browser()).await.unwrap();
+    let teapot = search(&mut one, "teapot").await[0].1;
+    let added = one.send(AddItem { product_id: teapot }).await.unwrap();
+    assert_eq!(added.delta["cart_state"]["count"], 1);
+    let pushed = two.next_update().await.unwrap();
+    assert_eq!(
+        pushed.delta["cart_state"]["count"], 1,
+        "the other tab sees it"
+    );
+
+    // A reload renders the count on the server, before any script runs.
+    let home = server
+        .http(
+            "GET",
+            "/",
+            &[("cookie", cookie.as_str()), ("accept", "text/html")],
+            b"",
+        )
+        .await
+        .unwrap();
+    let html = home.text();
+    assert_eq!(home.status, 200, "{html}");
+    assert!(html.contains(r#"id="cart-count">1<"#), "{html}");
+    assert!(
+        html.contains(r#""cart_state":{"count":1"#),
+        "the browser hydrates from the same value: {html}"
+    );
+    // Another browser of the same user has a cart state of its own until it loads the table.
+    let other = server.login("alice", PASSWORD).await.unwrap();
+    let elsewhere = server
+        .http(
+            "GET",
+            "/",
+            &[("cookie", other.as_str()), ("accept", "text/html")],
+            b"",
+        )
+        .await
+        .unwrap();
+    assert!(
+        elsewhere.text().contains(r#"id="cart-count">0<"#),
+        "{}",
+        elsewhere.text()
+    );
+}
+
+#[tokio::test]
 async fn perform_search_reads_q_from_the_pages_query_string() {
     let (server, _db) = start().await;
     let mut alice = tab(&server, "alice").await;

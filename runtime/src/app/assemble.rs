@@ -84,6 +84,11 @@ impl App {
         }
         let (follow, binder) = self.install_auth(&settings).unzip();
         let registry = self.registry()?;
+        let shares_states = registry
+            .by_name
+            .values()
+            .any(|e| e.keyed == crate::state::Keyed::Session);
+        let binder = binder.map(|b| b.binding_pages(shares_states));
         let doc = Arc::new((!settings.is_production()).then(|| self.routes_doc(&registry)));
         let trusted = settings.proxies()?;
         let manager: Arc<dyn StateManager> = match self.manager.take() {
@@ -116,6 +121,15 @@ impl App {
             per_client: Arc::default(),
         });
         let http = self.router.layer(self.chain.clone().into_layer());
+        // Pages render with the session's shared states: read them before the chain runs.
+        let http = if shares_states {
+            let bridge = bridge.clone();
+            http.layer(axum::middleware::from_fn(move |req, next| {
+                bridge.clone().with_shared_states(req, next)
+            }))
+        } else {
+            http
+        };
         let origins = OriginPolicy {
             allowed: settings.allowed_origins.clone().into(),
         };

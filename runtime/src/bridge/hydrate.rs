@@ -39,59 +39,103 @@ impl EventBridge {
             }
             user = seen.lock().unwrap_or_else(|p| p.into_inner()).take();
         }
-        let mut lock = match self.manager.lock(&socket.token).await {
-            Ok(lock) => lock,
-            Err(e) => return internal_error(Some(id), HYDRATE, "state manager", &e),
-        };
-        if let Some(user) = &user {
-            let mut ignored = StateUpdate::final_for(None);
-            self.sync_auth_state(lock.states(), user, &mut ignored);
+        // Each key the tab's states are kept under, the tab's own first (its auth_state and
+        // rooms are there): then those under the token alone and the session's.
+        let mut keys: Vec<(String, Vec<&StateEntry>)> = vec![(socket.token.clone(), Vec::new())];
+        for entry in self.registry.by_name.values() {
+            let key = socket.key_for(entry);
+            match keys.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, entries)) => entries.push(entry),
+                None => keys.push((key, vec![entry])),
+            }
         }
-        let one_key = socket.client_token == socket.token;
-        let which = if one_key { None } else { Some(true) };
-        self.resync_key(&socket.token, lock.states(), which, &mut update)
-            .await;
-        if let Err(e) = lock.release().await {
-            update.events.push(toast_for(&e));
-        }
-        if !one_key && self.registry.by_name.values().any(|e| !e.session_bound) {
-            match self.manager.lock(&socket.client_token).await {
-                Ok(mut lock) => {
-                    self.resync_key(
-                        &socket.client_token,
-                        lock.states(),
-                        Some(false),
-                        &mut update,
-                    )
-                    .await;
-                    if let Err(e) = lock.release().await {
-                        update.events.push(toast_for(&e));
-                    }
+        for (key, entries) in keys {
+            let mut lock = match self.manager.lock(&key).await {
+                Ok(lock) => lock,
+                Err(e) if key == socket.token => {
+                    return internal_error(Some(id), HYDRATE, "state manager", &e);
                 }
-                Err(e) => update.events.push(toast_for(&e)),
+                Err(e) => {
+                    update.events.push(toast_for(&e));
+                    continue;
+                }
+            };
+            if key == socket.token
+                && let Some(user) = &user
+            {
+                let mut ignored = StateUpdate::final_for(None);
+                self.sync_auth_state(lock.states(), user, &mut ignored);
+            }
+            self.resync_key(&key, lock.states(), &entries, &mut update)
+                .await;
+            if let Err(e) = lock.release().await {
+                update.events.push(toast_for(&e));
             }
         }
         update
     }
 
     /// For a resync: puts the tab back in the rooms recorded under `key` (a reconnecting tab,
-    /// maybe on another node) and ships in full the states kept there: the session-bound ones
-    /// (`Some(true)`), the others (`Some(false)`) or all when one key holds both (`None`).
+    /// maybe on another node) and ships in full `entries`, the states kept there.
     async fn resync_key(
         &self,
         key: &str,
         states: &mut crate::state::TokenStates,
-        session_bound: Option<bool>,
+        entries: &[&StateEntry],
         update: &mut StateUpdate,
     ) {
         let rooms = states.rooms();
         if let Err(e) = self.rooms.join_tab(key, &rooms).await {
             tracing::warn!(error = %e, "could not put a reconnected tab back in its rooms");
         }
-        for entry in self.registry.by_name.values() {
-            if session_bound.is_none_or(|b| b == entry.session_bound) {
-                ship_in_full(states, entry, update);
+        for entry in entries {
+            ship_in_full(states, entry, update);
+        }
+    }
+}
+
+impl EventBridge {
+    /// Axum middleware on the app's HTTP routes: a page load whose session has a binding (the
+    /// binder put it in the request) is rendered with the session's shared states
+    /// ([`crate::State::SESSION_SCOPED`]), as the socket's `_hydrate` will ship them.
+    pub(crate) async fn with_shared_states(
+        self: Arc<Self>,
+        mut req: Request,
+        next: axum::middleware::Next,
+    ) -> axum::response::Response {
+        if let Some(binding) = req.extensions().get::<TabBinding>().cloned() {
+            match self.shared_states(&binding).await {
+                Ok(states) => {
+                    req.extensions_mut()
+                        .insert(crate::state::RenderedShared(states));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read a session's shared states; the page renders their defaults");
+                }
             }
         }
+        next.run(req).await
+    }
+
+    async fn shared_states(&self, binding: &TabBinding) -> Result<crate::protocol::Delta, Error> {
+        let mut lock = self.manager.lock(&session_storage_key(binding)).await?;
+        let mut states = crate::protocol::Delta::new();
+        for entry in self.registry.by_name.values() {
+            if entry.keyed != Keyed::Session {
+                continue;
+            }
+            match lock.states().slot(entry) {
+                Ok(slot) => {
+                    if let Value::Object(fields) = slot.json.clone() {
+                        states.insert(entry.name.clone(), fields);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(state = %entry.name, error = %e, "a shared state that does not serialize renders its default");
+                }
+            }
+        }
+        lock.release().await?;
+        Ok(states)
     }
 }

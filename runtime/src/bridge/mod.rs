@@ -35,9 +35,9 @@ use crate::net::{ClientAddr, set_cookie_in_header};
 use crate::protocol::{ClientCommand, Event, HYDRATE, StateUpdate, ToastLevel};
 use crate::settings::{Settings, Tier};
 use crate::state::{
-    AnyState, PreparedCall, RunOutcome, StateEntry, StateManager, StateRegistry, delta,
+    AnyState, Keyed, PreparedCall, RunOutcome, StateEntry, StateManager, StateRegistry, delta,
 };
-use crate::tab_binding::{TabBinding, storage_key};
+use crate::tab_binding::{TabBinding, session_storage_key, storage_key};
 
 mod hydrate;
 mod pipeline;
@@ -72,15 +72,23 @@ impl SocketInfo {
         if self.client_token != self.token {
             rooms.push(crate::net::tab_room(&self.client_token));
         }
+        if let Some(session) = self.session_key() {
+            rooms.push(crate::net::tab_room(&session));
+        }
         rooms
     }
 
+    /// The key of the states every tab of the socket's session shares; `None` without sessions.
+    pub(crate) fn session_key(&self) -> Option<String> {
+        self.binding.as_ref().map(session_storage_key)
+    }
+
     /// The key of `entry`'s states for this socket.
-    fn key_for(&self, entry: &StateEntry) -> &str {
-        if entry.session_bound {
-            &self.token
-        } else {
-            &self.client_token
+    fn key_for(&self, entry: &StateEntry) -> String {
+        match entry.keyed {
+            Keyed::Tab => self.token.clone(),
+            Keyed::Token => self.client_token.clone(),
+            Keyed::Session => self.session_key().unwrap_or_else(|| self.token.clone()),
         }
     }
 }
@@ -171,11 +179,11 @@ impl EventBridge {
     }
 
     /// The key of the states event `name` changes for `socket` (pushes go to its tab room).
-    pub(crate) fn key_of<'a>(&self, socket: &'a SocketInfo, name: &str) -> &'a str {
+    pub(crate) fn key_of(&self, socket: &SocketInfo, name: &str) -> String {
         let state = name.split_once('.').map_or(name, |(s, _)| s);
         match self.registry.by_name.get(state) {
             Some(entry) => socket.key_for(entry),
-            None => &socket.token,
+            None => socket.token.clone(),
         }
     }
 
@@ -194,6 +202,16 @@ impl EventBridge {
             // A socket whose send buffer is full misses the push; the tab has the state again
             // at its next resync (every reconnect).
             tracing::warn!(error = %e, "could not push an update to a tab");
+        }
+    }
+
+    /// Sends `update` to the other tabs sharing `key` (a session's), not to tab `token`, which
+    /// has it in its answer.
+    pub(crate) async fn push_to_others(&self, key: &str, token: &str, update: &StateUpdate) {
+        let (room, except) = (crate::net::tab_room(key), crate::net::tab_room(token));
+        if let Err(e) = self.rooms.emit_to_except(room, vec![except], update).await {
+            // As for any push: the other tabs have the state again at their next resync.
+            tracing::warn!(error = %e, "could not push a shared state's change to the other tabs");
         }
     }
 

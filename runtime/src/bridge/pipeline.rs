@@ -77,7 +77,7 @@ impl EventBridge {
         };
         metrics::record(Phase::Decode, decode_started);
         let build_started = Instant::now();
-        let key = socket.key_for(&entry).to_owned();
+        let key = socket.key_for(&entry);
         let req = match self.build_request(socket, &event, &key) {
             Ok(req) => req,
             Err(why) => return protocol_error(id, why),
@@ -127,14 +127,24 @@ impl EventBridge {
 
         let commit_started = Instant::now();
         let mut update = StateUpdate::final_for(Some(event.id));
+        // A session's state as it was, to put back in the other tabs if storing the change fails.
+        let mut shared_before = None;
         if let Some((new_state, events)) = outcome.commit {
             match new_state.to_json() {
                 Ok(new_json) => {
                     if let Ok(slot) = lock.states().slot(&entry) {
                         let changed = delta(&slot.json, &new_json);
                         slot.state = new_state;
-                        slot.json = new_json;
+                        let before = std::mem::replace(&mut slot.json, new_json);
                         if !changed.is_empty() {
+                            if entry.keyed == Keyed::Session {
+                                // The session's other tabs, in the order of the changes: pushed
+                                // while the lock keeps the next change out.
+                                let mut push = StateUpdate::final_for(None);
+                                push.delta.insert(entry.name.clone(), changed.clone());
+                                self.push_to_others(&key, &socket.token, &push).await;
+                                shared_before = Some(before);
+                            }
                             update.delta.insert(entry.name.clone(), changed);
                         }
                     }
@@ -151,6 +161,7 @@ impl EventBridge {
         update.events.extend(outcome.events);
         let mut room_ops = Vec::new();
         let mut rebound = None;
+        let mut auth_elsewhere = None;
         if let Some(ctx) = &outcome.ctx {
             if outcome.handler_ok {
                 room_ops = ctx.take_room_ops();
@@ -159,11 +170,14 @@ impl EventBridge {
             rebound = self
                 .follow_session(socket, ctx, outcome.handler_ok, &mut update)
                 .await;
-            if entry.session_bound
-                && self.resolves_users(&entry)
-                && (outcome.handler_ok || ctx.session_change().is_none())
+            if self.resolves_users(&entry) && (outcome.handler_ok || ctx.session_change().is_none())
             {
-                self.sync_auth_state(lock.states(), &ctx.user(), &mut update);
+                if entry.keyed == Keyed::Tab {
+                    self.sync_auth_state(lock.states(), &ctx.user(), &mut update);
+                } else {
+                    // auth_state is the tab's own: synced under its key once this lock is free.
+                    auth_elsewhere = Some(ctx.user());
+                }
             }
         }
         if let Some(epoch) = &socket.epoch {
@@ -174,9 +188,27 @@ impl EventBridge {
             update.delta.clear();
             update.events.push(toast_for(&e));
             room_ops.clear();
+            if let Some(Value::Object(before)) = shared_before {
+                let mut undo = StateUpdate::final_for(None);
+                undo.delta.insert(entry.name.clone(), before);
+                self.push_to_others(&key, &socket.token, &undo).await;
+            }
         }
         if !room_ops.is_empty() {
             self.rooms.apply(&key, room_ops).await;
+        }
+        if let Some(user) = auth_elsewhere
+            && rebound.is_none()
+        {
+            match self.manager.lock(&socket.token).await {
+                Ok(mut tab) => {
+                    self.sync_auth_state(tab.states(), &user, &mut update);
+                    if let Err(e) = tab.release().await {
+                        update.events.push(toast_for(&e));
+                    }
+                }
+                Err(e) => update.events.push(toast_for(&e)),
+            }
         }
         if let (Some(binding), Some(ctx)) = (rebound, &outcome.ctx) {
             self.rebind(socket, binding, &ctx.user(), event.id, &mut update)

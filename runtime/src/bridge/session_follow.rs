@@ -20,17 +20,21 @@ impl EventBridge {
             &mut socket.token,
             storage_key(&socket.client_token, Some(&binding)),
         );
+        let old_session = socket.session_key();
         socket.binding = Some(binding);
         tracing::debug!("tab rebound to its session's new binding; its old states cleared");
-        match self.manager.lock(&old).await {
-            Ok(mut lock) => {
-                lock.states().clear();
-                if let Err(e) = lock.release().await {
-                    tracing::warn!(error = %e, "could not clear a logged-out tab's states; they expire");
+        // The tab's own states and, as the session they belonged to is over, the session's.
+        for key in std::iter::once(old).chain(old_session) {
+            match self.manager.lock(&key).await {
+                Ok(mut lock) => {
+                    lock.states().clear();
+                    if let Err(e) = lock.release().await {
+                        tracing::warn!(error = %e, "could not clear a logged-out tab's states; they expire");
+                    }
                 }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not clear a logged-out tab's states; they expire")
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not clear a logged-out tab's states; they expire")
+                }
             }
         }
         let mut lock = match self.manager.lock(&socket.token).await {
@@ -43,7 +47,7 @@ impl EventBridge {
         let mut ignored = StateUpdate::final_for(None);
         self.sync_auth_state(lock.states(), user, &mut ignored);
         for entry in self.registry.by_name.values() {
-            if entry.session_bound {
+            if entry.keyed == Keyed::Tab {
                 ship_in_full(lock.states(), entry, update);
             }
         }
@@ -52,6 +56,26 @@ impl EventBridge {
         }
         if let Err(e) = lock.release().await {
             update.events.push(toast_for(&e));
+        }
+        // The new session's shared states, which start afresh.
+        let shared: Vec<_> = self
+            .registry
+            .by_name
+            .values()
+            .filter(|e| e.keyed == Keyed::Session)
+            .collect();
+        if let (false, Some(key)) = (shared.is_empty(), socket.session_key()) {
+            match self.manager.lock(&key).await {
+                Ok(mut lock) => {
+                    for entry in shared {
+                        ship_in_full(lock.states(), entry, update);
+                    }
+                    if let Err(e) = lock.release().await {
+                        update.events.push(toast_for(&e));
+                    }
+                }
+                Err(e) => update.events.push(toast_for(&e)),
+            }
         }
     }
 

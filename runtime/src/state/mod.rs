@@ -81,6 +81,13 @@ pub trait State:
     /// user logs in on the tab. `false` for public UI state (a theme, a layout) kept under the
     /// token alone: it survives logouts, and any session presenting the token may read it.
     const SESSION_BOUND: bool = true;
+    /// `true`: one value shared by every tab of the session (a cart, a draft), kept under the
+    /// session rather than the tab. A change in one tab is pushed to the others, the server
+    /// renders the page with the session's value (no jump at hydration), and it follows the
+    /// session: it carries over into a login, and a logout or another user's login starts it
+    /// afresh. Without sessions (no database) it is kept per tab. Implies
+    /// [`SESSION_BOUND`](State::SESSION_BOUND).
+    const SESSION_SCOPED: bool = false;
 
     /// Registers the handlers.
     fn handlers(handlers: &mut Handlers<Self>);
@@ -127,6 +134,22 @@ impl<T: IntoEvents, E: Into<Error>> IntoEvents for Result<T, E> {
     }
 }
 
+/// The session's shared states ([`State::SESSION_SCOPED`]) a page load is rendered with, in
+/// its request's extensions.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RenderedShared(pub(crate) crate::protocol::Delta);
+
+/// Which key a state's values are kept under, and so who shares them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Keyed {
+    /// The tab's token bound to its session: the tab alone (the default).
+    Tab,
+    /// The token the client presented: any session showing it ([`State::SESSION_BOUND`] false).
+    Token,
+    /// The session's binding: every tab of the session ([`State::SESSION_SCOPED`]).
+    Session,
+}
+
 /// Everything the bridge needs to know about one registered state type.
 #[derive(Clone)]
 pub(crate) struct StateEntry {
@@ -134,8 +157,8 @@ pub(crate) struct StateEntry {
     /// The Rust type, for errors that must tell two states apart.
     pub(crate) rust_type: &'static str,
     pub(crate) tier: Option<Tier>,
-    /// [`State::SESSION_BOUND`].
-    pub(crate) session_bound: bool,
+    /// Under which key its values are kept: [`State::SESSION_SCOPED`], [`State::SESSION_BOUND`].
+    pub(crate) keyed: Keyed,
     pub(crate) handlers: BTreeMap<String, Arc<dyn ErasedHandler>>,
     pub(crate) guards: BTreeMap<String, Arc<[Guard]>>,
     /// The upload handlers, with their own size limits.
@@ -152,7 +175,13 @@ impl StateEntry {
             name: S::name(),
             rust_type: std::any::type_name::<S>(),
             tier: S::TIER,
-            session_bound: S::SESSION_BOUND,
+            keyed: if S::SESSION_SCOPED {
+                Keyed::Session
+            } else if S::SESSION_BOUND {
+                Keyed::Tab
+            } else {
+                Keyed::Token
+            },
             handlers: handlers.map,
             uploads: handlers.uploads,
             guards: handlers

@@ -1,6 +1,7 @@
 //! The states a page is rendered with, carried from the server's render to the browser's
-//! hydration: who is logged in shows in the first response, and the browser starts from the same
-//! values, so the page does not jump when the socket's first resync arrives.
+//! hydration: who is logged in and the session's shared states show in the first response, and
+//! the browser starts from the same values, so the page does not jump when the socket's first
+//! resync arrives.
 
 use crate::protocol::Delta;
 
@@ -8,18 +9,23 @@ use crate::protocol::Delta;
 pub(super) const ELEMENT_ID: &str = "ferrule-rendered-states";
 
 /// On the server: `auth_state` of the request being rendered (anonymous outside a render, or
-/// in an app without accounts). In the browser: what the server embedded. Elsewhere: nothing.
+/// in an app without accounts) and its session's shared states. In the browser: what the server
+/// embedded. Elsewhere: nothing.
 pub(super) fn rendered_states() -> Delta {
     #[cfg(feature = "ssr")]
     {
+        let mut states = leptos::prelude::use_context::<http::request::Parts>()
+            .and_then(|p| p.extensions.get::<crate::state::RenderedShared>().cloned())
+            .map(|shared| shared.0)
+            .unwrap_or_default();
         let auth = crate::auth::AuthState::of(&crate::ssr::rendered_user());
-        match serde_json::to_value(auth) {
-            Ok(serde_json::Value::Object(fields)) => Delta::from([(
+        if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(auth) {
+            states.insert(
                 <crate::protocol::AuthState as crate::protocol::StateName>::state_name(),
                 fields,
-            )]),
-            _ => Delta::new(),
+            );
         }
+        states
     }
     #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
     {
