@@ -1,5 +1,6 @@
-// examples/shop in Chromium, on its demo data: log in, add to the cart and see the count; a
-// user banned while logged in sees "Account suspended."; one shop never sees another's orders.
+// examples/shop in Chromium, on its demo data: log in, add to the cart and see the count (in
+// every tab of the session, and in the server's first response); a user banned while logged in
+// sees "Account suspended."; one shop never sees another's orders.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, launchBrowser, watch, withArtifacts, waitConnected } from './lib/harness.mjs';
@@ -54,6 +55,24 @@ test('log in, add to the cart, see the count; search reads ?q=', async (t) => {
     await page.waitForFunction(() => document.querySelectorAll('#products li').length === 1, null, { timeout: 10000 });
     assert.match(await page.textContent('#products li'), /Tea kettle/);
     await cartCount(page, 2);
+
+    // The cart is the session's: a second tab shows it, and a change in either shows in both.
+    const second = watch(await page.context().newPage(), problems);
+    await second.goto(server.url);
+    await waitConnected(second);
+    await cartCount(second, 2);
+    await second.click('button.add[data-name="Teapot"]');
+    await cartCount(second, 3);
+    await cartCount(page, 3);
+    // The server's first response already has the count: a reload with scripts off shows it.
+    const bare = await browser.newContext({ javaScriptEnabled: false, storageState: await page.context().storageState() });
+    try {
+      const noScript = await bare.newPage();
+      await noScript.goto(server.url);
+      assert.equal(await noScript.textContent('#cart-count'), '3');
+    } finally {
+      await bare.close();
+    }
   });
   assert.deepEqual(problems, []);
 });
