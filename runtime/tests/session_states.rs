@@ -181,3 +181,46 @@ async fn it_carries_into_a_login_and_starts_afresh_after_the_logout() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn across_nodes_a_change_reaches_the_sessions_tab_on_the_other_node() {
+    use ferrule::redis_state::RedisStateManager;
+    use ferrule::rooms::RedisBroadcast;
+    let Some(redis) = dbsupport::redis_url("the session state across nodes test") else {
+        return;
+    };
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    let prefix = format!("session-states-{}", std::process::id());
+    let node = async || {
+        let app = App::new()
+            .database(db.conn.clone())
+            .state::<BasketState>()
+            .state::<DraftState>()
+            .state_manager(RedisStateManager::connect(&redis, &prefix).await.unwrap())
+            .broadcast_over_redis(RedisBroadcast::connect(&redis, &prefix).await.unwrap());
+        TestServer::start(app).await.unwrap()
+    };
+    let (a, b) = (node().await, node().await);
+    let mut on_a = a.client().await.unwrap();
+    let cookie = on_a.cookies().unwrap();
+    let mut on_b = b
+        .client_with(ClientOptions::default().header("cookie", cookie))
+        .await
+        .unwrap();
+    on_a.call("basket_state.add", json!({"item": "tea"}))
+        .await
+        .unwrap();
+    let pushed = on_b.next_update().await.unwrap();
+    assert_eq!(pushed.delta["basket_state"]["items"], json!(["tea"]));
+    assert_eq!(
+        basket(&mut on_b).await,
+        json!(["tea"]),
+        "stored where both nodes read"
+    );
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    db.cleanup().await;
+    dbsupport::redis_cleanup(&redis, &prefix).await;
+}

@@ -81,14 +81,17 @@ pub(crate) fn e2e() -> Result<(u64, u64)> {
 
 /// Runs node's test runner and reads its `ℹ pass N` / `ℹ fail N` summary.
 pub(crate) fn run_node_tests(what: &str, cmd: &mut Command) -> Result<(u64, u64)> {
-    run_tallying(what, cmd, |line, passed, failed| {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if let [_, key, n] = words.as_slice() {
-            match (*key, n.parse::<u64>()) {
-                ("pass", Ok(n)) => *passed = n,
-                ("fail", Ok(n)) => *failed = n,
-                _ => {}
-            }
+    run_tallying(what, cmd, node_tally)
+}
+
+/// Reads one line of node's test summary (`ℹ pass N`, `ℹ fail N`) into the counts.
+pub(crate) fn node_tally(line: &str, passed: &mut u64, failed: &mut u64) {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    if let [_, key, n] = words.as_slice() {
+        match (*key, n.parse::<u64>()) {
+            ("pass", Ok(n)) => *passed = n,
+            ("fail", Ok(n)) => *failed = n,
+            _ => {}
         }
-    })
+    }
 }

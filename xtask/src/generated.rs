@@ -335,14 +335,7 @@ pub(crate) fn dev_loop(root: &Path, app: &Path, target_dir: &Path) -> Result<Dev
                 if let Some(json) = line.trim().strip_prefix("dev-times: ") {
                     *figures.lock().unwrap_or_else(|p| p.into_inner()) = json.to_owned();
                 }
-                let words: Vec<&str> = line.split_whitespace().collect();
-                if let [_, key, n] = words.as_slice() {
-                    match (*key, n.parse::<u64>()) {
-                        ("pass", Ok(n)) => *passed = n,
-                        ("fail", Ok(n)) => *failed = n,
-                        _ => {}
-                    }
-                }
+                node_tally(line, passed, failed);
             },
         )?;
         let figures = figures.into_inner().unwrap_or_else(|p| p.into_inner());
