@@ -49,6 +49,19 @@ impl CartState {
     }
 }
 
+/// One value for every tab of the session.
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct BasketState {
+    items: Vec<String>,
+}
+
+#[ferrule::state(scope = "session")]
+impl BasketState {
+    pub async fn put(&mut self, _ctx: EventContext, item: String) {
+        self.items.push(item);
+    }
+}
+
 /// Written by hand: the action is inferred from the handler's payload.
 #[derive(Clone, Default, Serialize, Deserialize)]
 pub struct NoteState {
@@ -83,4 +96,7 @@ fn main() {
     let _ = (AddItem { name: "tea".into(), quantity: 2 }, Refund { order: 7 }, Clear, Import { rows: vec![] });
     assert_eq!(<CartState as State>::TIER, Some(ferrule::Tier::AuthOnly));
     assert!(!<CartState as State>::SESSION_BOUND);
+    assert!(!<CartState as State>::SESSION_SCOPED);
+    assert!(<BasketState as State>::SESSION_SCOPED);
+    let _ = Put { item: "tea".into() };
 }
