@@ -93,7 +93,11 @@ test('ferrule dev reloads the page after a rebuild, swaps CSS in place, shows a 
       assert.equal((await page.request.get(URL)).status(), 200, 'the last good server still answers');
       times.fixMs = await reloadAfter(page, () => edit('src/counter.rs', 'self.count += ;', 'self.count += 1;'));
       assert.equal(await page.locator('#ferrule-build-error').count(), 0, 'the error is gone after a good build');
-      assert.deepEqual(problems.filter((p) => !/ERR_CONNECTION_REFUSED|net::ERR|reload/.test(p)), []);
+      // While a server restarts, the browser logs the refused connections of the socket and of
+      // the reload stream; nothing else may go wrong, no answer of 400 or more included.
+      const restarting = /^console: (Failed to load resource: net::ERR_(CONNECTION_REFUSED|CONNECTION_RESET|EMPTY_RESPONSE)|WebSocket connection to .* failed)/;
+      console.log(`while restarting, the browser logged: ${JSON.stringify(problems.filter((p) => restarting.test(p)))}`);
+      assert.deepEqual(problems.filter((p) => !restarting.test(p)), []);
     });
   } finally {
     await context.close();
