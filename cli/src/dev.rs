@@ -7,6 +7,8 @@
 //! rebundles the stylesheet, which the pages swap in place. A build that fails leaves the running
 //! server as it was; cargo's errors are printed as they come (above the spinner, never under it)
 //! and written to the site directory, where the server's live reload shows them over the page.
+//! Client and server build at once, the client in a target directory of its own (cargo builds
+//! one thing at a time in a target directory).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -87,15 +89,31 @@ pub fn diagnostics(log: &str) -> String {
 fn rebuild(opts: &SiteOptions) -> Option<PathBuf> {
     let bar = spinner(format!("building {}", opts.package));
     let started = Instant::now();
-    let mut log = String::new();
-    let mut each = |line: &str| {
-        // Above the spinner, which redraws below it: the two never share a line.
-        bar.suspend(|| eprintln!("{line}"));
-        log.push_str(line);
-        log.push('\n');
+    let log = std::sync::Mutex::new(String::new());
+    let sink = || {
+        |line: &str| {
+            // Above the spinner, which redraws below it: the two never share a line.
+            bar.suspend(|| eprintln!("{line}"));
+            let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+            log.push_str(line);
+            log.push('\n');
+        }
     };
-    let built = build_client_with(opts, CargoOutput::Lines(&mut each))
-        .and_then(|_| build_server_with(opts, CargoOutput::Lines(&mut each)));
+    // Client and server at once: they are two cargo builds in two target directories.
+    let (client, server) = std::thread::scope(|scope| {
+        let client = scope.spawn(|| {
+            let mut each = sink();
+            build_client_with(opts, CargoOutput::Lines(&mut each))
+        });
+        let mut each = sink();
+        let server = build_server_with(opts, CargoOutput::Lines(&mut each));
+        let client = client
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the client's build panicked")));
+        (client, server)
+    });
+    let built = client.and(server);
+    let log = log.into_inner().unwrap_or_else(|p| p.into_inner());
     bar.finish_and_clear();
     let error_file = opts.site_root().join(BUILD_ERROR_FILE);
     match built {
@@ -173,7 +191,8 @@ fn stop(child: &mut Child) {
 
 /// Runs the loop for the app in `dir` until interrupted.
 pub fn run(dir: &Path, package: &str) -> Result<()> {
-    let opts = SiteOptions::new(dir, package, false)?;
+    let mut opts = SiteOptions::new(dir, package, false)?;
+    opts.client_target_dir = Some(opts.target_dir.join("ferrule-dev-client"));
     let mut seen = (fingerprint(dir, CODE), fingerprint(dir, STYLE));
     let mut server = match rebuild(&opts) {
         Some(bin) => Some(start(&bin, dir)?),

@@ -39,8 +39,11 @@ pub struct SiteOptions {
     pub package_dir: PathBuf,
     /// Optimised for size (`wasm-release` profile) instead of quick to build (`wasm-dev`).
     pub release: bool,
-    /// The cargo target directory.
+    /// The cargo target directory (the server's, and where the site goes).
     pub target_dir: PathBuf,
+    /// Another target directory for the client's cargo build, so that it can run while the
+    /// server builds (cargo locks a target directory for one build at a time); `None`: the same.
+    pub client_target_dir: Option<PathBuf>,
 }
 
 /// How long each step took, for progress output and the build-time table in the docs.
@@ -91,6 +94,7 @@ impl SiteOptions {
             package_dir,
             release,
             target_dir,
+            client_target_dir: None,
         })
     }
 
@@ -217,8 +221,9 @@ pub fn build_client(opts: &SiteOptions) -> Result<SiteReport> {
 /// [`build_client`], with cargo's messages going to `output`.
 pub fn build_client_with(opts: &SiteOptions, output: CargoOutput<'_>) -> Result<SiteReport> {
     let (mut cmd, extra) = wasm_cargo()?;
+    let cargo_dir = opts.client_target_dir.as_ref().unwrap_or(&opts.target_dir);
     cmd.current_dir(&opts.workspace)
-        .env("CARGO_TARGET_DIR", &opts.target_dir)
+        .env("CARGO_TARGET_DIR", cargo_dir)
         .args([
             "rustc",
             "-p",
@@ -245,8 +250,7 @@ pub fn build_client_with(opts: &SiteOptions, output: CargoOutput<'_>) -> Result<
         );
     }
     let compile = started.elapsed();
-    let wasm = opts
-        .target_dir
+    let wasm = cargo_dir
         .join(WASM_TARGET)
         .join(opts.profile())
         .join(format!("{}.wasm", opts.crate_name()));

@@ -32,6 +32,7 @@ pub(crate) fn demo() -> Result<()> {
         package_dir: dir.clone(),
         release: false,
         target_dir,
+        client_target_dir: None,
     };
     eprintln!("==> its browser client");
     ferrule_cli::site::build_client(&app)?;

@@ -164,6 +164,7 @@ pub(crate) fn build_generated(dir: &Path, target_dir: &Path) -> Result<PathBuf> 
         package_dir: dir.to_path_buf(),
         release: false,
         target_dir: target_dir.to_path_buf(),
+        client_target_dir: None,
     };
     eprintln!("==> {package}'s browser client and server");
     ferrule_cli::site::build_client(&app)?;
