@@ -157,7 +157,7 @@ pub mod server {
         }
         note::ActiveModel {
             body: ActiveValue::Set(
-                "Welcome! The notes live in src/notes.rs, the counter in src/lib.rs.".to_owned(),
+                "Welcome! Notes live in src/notes.rs, the counter in src/counter.rs.".to_owned(),
             ),
             author: ActiveValue::Set("{{project-name}}".to_owned()),
             ..Default::default()
