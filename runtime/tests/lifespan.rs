@@ -245,3 +245,50 @@ async fn background_handlers_end_cleanly_at_shutdown() {
     assert_eq!(push.delta["import_state"]["done"], 999);
     stopping.await.unwrap().expect("graceful stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_response_that_watches_stopping_does_not_hold_up_the_shutdown() {
+    use axum::response::sse::{Event, Sse};
+    use ferrule::lifespan::Stopping;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // An event stream that would run forever, but ends when the server begins to stop.
+    let app = App::new().settings(Settings::default()).route(
+        "/ticks",
+        axum::routing::get(
+            |axum::Extension(stopping): axum::Extension<Stopping>| async move {
+                let ticks = futures_util::stream::unfold(stopping, |stopping| async move {
+                    tokio::select! {
+                        () = stopping.stopped() => None,
+                        () = tokio::time::sleep(Duration::from_millis(100)) => {
+                            let tick = Event::default().data("tick");
+                            Some((Ok::<_, std::convert::Infallible>(tick), stopping))
+                        }
+                    }
+                });
+                Sse::new(ticks)
+            },
+        ),
+    );
+    let server = TestServer::start(app).await.unwrap();
+    let mut page = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    page.write_all(b"GET /ticks HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&seen).contains("data: tick") {
+        let n = tokio::time::timeout(Duration::from_secs(5), page.read(&mut buf))
+            .await
+            .expect("the stream ticks")
+            .unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    // A graceful stop waits for open responses: this one ends itself, so the stop completes.
+    tokio::time::timeout(Duration::from_secs(10), server.stop())
+        .await
+        .expect("the open stream does not hold up the shutdown")
+        .unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(5), page.read_to_end(&mut seen)).await;
+    assert!(ended.is_ok(), "the stream ended with the server");
+}
