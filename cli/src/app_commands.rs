@@ -102,8 +102,7 @@ pub fn remember(bin: &Path, app_dir: &Path, cache: &Path) -> Result<Vec<AppComma
 /// [`remember`] when `bin` is newer than what `cache` holds (a build since); a failure is said
 /// as a note, since the command list only helps.
 pub fn refresh(bin: &Path, app_dir: &Path, cache: &Path) {
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    if modified(cache).is_some_and(|kept| modified(bin).is_some_and(|built| kept >= built)) {
+    if crate::site::newer_than(&[cache.to_path_buf()], bin) {
         return;
     }
     if let Err(e) = remember(bin, app_dir, cache) {

@@ -286,7 +286,7 @@ pub fn build_client_with(opts: &SiteOptions, output: CargoOutput<'_>) -> Result<
 }
 
 /// Whether every file of `outputs` exists and was written after `input` was.
-fn newer_than(outputs: &[PathBuf], input: &Path) -> bool {
+pub(crate) fn newer_than(outputs: &[PathBuf], input: &Path) -> bool {
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let Some(source) = modified(input) else {
         return false;

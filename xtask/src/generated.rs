@@ -461,7 +461,12 @@ fn app_commands_through_ferrule(root: &Path, app: &Path, target_dir: &Path) -> R
     // Built once, the app's own commands are in `ferrule --help`, with the help they give.
     let help = ferrule(&["--help"])?;
     let help = String::from_utf8_lossy(&help.stdout);
-    if !help.contains("(from its last build):")
+    // The built-in commands the CLI knows before a build are the ones the binary has.
+    let built_in_missing = ferrule_cli::app_commands::BUILT_IN
+        .iter()
+        .any(|(name, _)| !help.contains(&format!("\n  {name} ")));
+    if built_in_missing
+        || !help.contains("(from its last build):")
         || !help.contains("  seed ")
         || !help.contains("Fill the database with the app's seed data")
     {
