@@ -174,6 +174,9 @@ for (const [device, viewport] of [['desktop', { width: 1280, height: 800 }], ['p
       assert.notEqual(error, await page.evaluate(() => getComputedStyle(document.body).color), 'the form error stands out');
       await shoot('login');
       await page.goto(`${server.url}/register`);
+      // Registered only once this page's socket is up: see the race noted on issue #14 (an old
+      // page's handshake answered after the login can hand the browser a fresh session cookie).
+      await waitConnected(page);
       await page.fill('input[name=username]', 'ada');
       await page.fill('input[name=password]', 'correct horse battery');
       await Promise.all([page.waitForURL(`${server.url}/`), page.click('button:has-text("Create my account")')]);
