@@ -35,9 +35,7 @@ pub(crate) fn cookie_value(req: &Request, name: &str) -> Option<String> {
 pub struct CsrfToken(pub String);
 
 fn new_token() -> String {
-    use rand::Rng;
-    let bytes: [u8; 16] = rand::rng().random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::net::random_hex_128()
 }
 
 fn equal(a: &str, b: &str) -> bool {

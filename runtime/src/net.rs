@@ -13,6 +13,14 @@ tokio::task_local! {
     static CURRENT_CLIENT: ClientAddr;
 }
 
+/// 128 random bits from the operating system's CSPRNG, as 32 hex digits: session bindings,
+/// CSRF tokens, flow-marker nonces.
+pub(crate) fn random_hex_128() -> String {
+    use rand::Rng;
+    let bytes: [u8; 16] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The client's address and scheme, after trusted-proxy headers were applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr {

@@ -3,6 +3,10 @@
 //! and event.
 //!
 //! Expired rows are ignored on load and removed by a sweeper task for the server's lifetime.
+//!
+//! A deleted session (a login or logout gives the session a new id and deletes the old one)
+//! leaves an *ended* row for [`ENDED_KEPT`]: it loads as no session, but the socket handshake
+//! can tell a cookie the browser is about to replace from one that names nothing.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -23,6 +27,12 @@ use http::{HeaderValue, header};
 use crate::db::entities::session as rows;
 use crate::middleware::Response;
 use crate::middleware::{self, Named};
+
+/// How long a deleted session is remembered as ended ([`SeaOrmStore::ended_lately`]).
+pub const ENDED_KEPT: Duration = Duration::from_secs(60);
+
+/// The data of an ended session's row: no session's data (always a JSON object) is empty.
+const ENDED: &str = "";
 
 /// Name of the session middleware in the chain.
 pub const SESSION_MIDDLEWARE: &str = "session";
@@ -54,6 +64,18 @@ impl SeaOrmStore {
     pub fn with_cache(self, ttl: Duration) -> Self {
         self.cache.set_ttl(ttl);
         self
+    }
+
+    /// Whether session `id` was deleted within the last [`ENDED_KEPT`]: a browser still sending
+    /// its cookie is about to get the cookie of the session that replaced it (or just got it).
+    pub async fn ended_lately(&self, id: &Id) -> Result<bool, sea_orm::DbErr> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let ended = rows::Entity::find_by_id(id.to_string())
+            .filter(rows::Column::Data.eq(ENDED))
+            .filter(rows::Column::ExpiryDate.gt(now))
+            .one(&self.db)
+            .await?;
+        Ok(ended.is_some())
     }
 
     /// Deletes expired sessions; returns how many went.
@@ -118,6 +140,7 @@ impl SessionStore for SeaOrmStore {
         }
         let Some(row) = rows::Entity::find_by_id(id.to_string())
             .filter(rows::Column::ExpiryDate.gt(now))
+            .filter(rows::Column::Data.ne(ENDED))
             .one(&self.db)
             .await
             .map_err(backend)?
@@ -137,9 +160,17 @@ impl SessionStore for SeaOrmStore {
         Ok(Some(record))
     }
 
+    /// Ends the session: its data goes at once, its row stays as ended for [`ENDED_KEPT`].
     async fn delete(&self, id: &Id) -> StoreResult<()> {
         self.cache.remove(id);
-        rows::Entity::delete_by_id(id.to_string())
+        let until = OffsetDateTime::now_utc().unix_timestamp() + ENDED_KEPT.as_secs() as i64;
+        rows::Entity::update_many()
+            .col_expr(rows::Column::Data, sea_orm::sea_query::Expr::value(ENDED))
+            .col_expr(
+                rows::Column::ExpiryDate,
+                sea_orm::sea_query::Expr::value(until),
+            )
+            .filter(rows::Column::Id.eq(id.to_string()))
             .exec(&self.db)
             .await
             .map_err(backend)?;

@@ -55,18 +55,12 @@ pub(crate) async fn ensure(session: &Session) -> Result<TabBinding, Error> {
     {
         return Ok(TabBinding(b));
     }
-    let fresh = random_binding();
+    let fresh = crate::net::random_hex_128();
     session
         .insert(SESSION_KEY, &fresh)
         .await
         .map_err(session_error)?;
     Ok(TabBinding(fresh))
-}
-
-fn random_binding() -> String {
-    use rand::Rng;
-    let bytes: [u8; 16] = rand::rng().random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn session_error(e: tower_sessions::session::Error) -> Error {
@@ -116,6 +110,11 @@ impl HandshakeBinder {
             Ok(b) => b,
             Err(e) => return e.into_response(),
         };
+        if let Some(gone) = id.filter(|_| session.id().is_none())
+            && let Some(refused) = self.refuse_ended(&gone).await
+        {
+            return refused;
+        }
         if session.is_modified()
             && let Err(e) = session.save().await
         {
@@ -136,6 +135,25 @@ impl HandshakeBinder {
             self.give_cookie(&mut resp, new);
         }
         resp
+    }
+
+    /// The answer to a handshake or upload whose cookie names a session that a login or logout
+    /// just replaced: a session made for it would hand the browser a cookie that, arriving after
+    /// the login's, logs the browser out. Refused instead; the client connects again with the
+    /// cookie it holds by then. `None` when the session ended long ago or never was: the request
+    /// gets a fresh session, so a browser holding a dead cookie heals.
+    async fn refuse_ended(&self, id: &Id) -> Option<Response> {
+        match self.store.ended_lately(id).await {
+            Ok(false) => None,
+            Ok(true) => Some(
+                (
+                    http::StatusCode::CONFLICT,
+                    "your session changed while connecting; connect again",
+                )
+                    .into_response(),
+            ),
+            Err(e) => Some(Error::from(e).into_response()),
+        }
     }
 
     /// Sets the browser's session cookie to session `id` on `resp`.

@@ -322,6 +322,82 @@ async fn a_page_load_gives_the_browser_its_session_so_its_tabs_share_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handshake_that_set_out_before_a_login_leaves_the_browser_logged_in() {
+    each_backend(async |db| {
+        let server = server(db).await;
+        let html = [("accept", "text/html")];
+        let page = server.http("GET", "/page", &html, b"").await.unwrap();
+        let before = page.cookie("ferrule_session").unwrap();
+        // The page's socket sets out with the page's session; a login over HTTP replaces that
+        // session before the handshake reaches the server.
+        let (csrf, csrf_cookie) = server.csrf().await.unwrap();
+        let body = json!({ "username": "alice", "password": "wonderland1" }).to_string();
+        let both = format!("{before}; {csrf_cookie}");
+        let login = server
+            .http(
+                "POST",
+                "/_auth/login",
+                &[
+                    ("content-type", "application/json"),
+                    ("x-csrftoken", &csrf),
+                    ("cookie", &both),
+                ],
+                body.as_bytes(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(login.status, 200, "{}", login.text());
+        let logged_in = login.cookie("ferrule_session").unwrap();
+        assert_ne!(logged_in, before, "a login gives the session a new id");
+
+        // The late handshake must not hand the browser a session of its own: as the last
+        // answer to arrive, its cookie would replace the logged-in one. It is refused, and the
+        // client connects again with the cookie the browser holds by then.
+        let late = server
+            .client_with(ClientOptions::default().header("cookie", before.clone()))
+            .await;
+        match late {
+            Err(ferrule::testing::TestError::Ws(tokio_tungstenite::tungstenite::Error::Http(
+                resp,
+            ))) => {
+                assert_eq!(resp.status(), 409);
+                assert!(
+                    resp.headers().get("set-cookie").is_none(),
+                    "no cookie for a refused handshake"
+                );
+            }
+            Err(e) => panic!("refused for another reason: {e}"),
+            Ok(c) => panic!(
+                "a late handshake was taken and answered with cookies {:?}",
+                c.cookies()
+            ),
+        }
+        let mut again = server
+            .client_with(ClientOptions::default().header("cookie", logged_in.clone()))
+            .await
+            .unwrap();
+        assert_eq!(again.cookies().as_deref(), Some(logged_in.as_str()));
+        let auth = again.hydrate().await.unwrap();
+        assert_eq!(auth.delta["auth_state"]["username"], "alice");
+
+        // A cookie of a session nobody replaced (long expired, or never known) still gets a
+        // fresh session, so a browser holding a dead cookie heals.
+        let unknown = "ferrule_session=AAAAAAAAAAAAAAAAAAAAAA";
+        let healed = server
+            .client_with(ClientOptions::default().header("cookie", unknown))
+            .await
+            .unwrap();
+        let cookies = healed.cookies().unwrap();
+        assert!(
+            cookies.contains("ferrule_session=") && !cookies.contains(unknown),
+            "{cookies}"
+        );
+        server.stop().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_shorter_than_128_bits_are_refused() {
     let Some(db) = TestDb::new(Backend::Sqlite).await else {
         return;
