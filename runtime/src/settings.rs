@@ -99,6 +99,10 @@ pub struct Settings {
     /// Most sockets open at once from one client address (as `trusted_proxies` resolves it);
     /// more are refused at the handshake. 0: no limit.
     pub max_sockets_per_client: usize,
+    /// Most bytes of answers a socket may have sent that its client has not confirmed reading
+    /// (the client acks a marker as it reads it); past it, answers wait for the client, and a
+    /// client that confirms nothing for the heartbeat's time is disconnected. 0: no limit.
+    pub max_unread_bytes: u64,
     /// Send `X-Content-Type-Options: nosniff` on every answer.
     pub header_nosniff: bool,
     /// Forbid framing the site (`X-Frame-Options: DENY`, CSP `frame-ancestors 'none'`):
@@ -144,6 +148,7 @@ impl Default for Settings {
             upload_dir: None,
             upload_max_files: 16,
             max_sockets_per_client: 256,
+            max_unread_bytes: 8 << 20,
             header_nosniff: true,
             header_frame_deny: true,
             referrer_policy: "same-origin".to_owned(),
@@ -296,6 +301,7 @@ impl Settings {
                 "max_sockets_per_client" => {
                     self.max_sockets_per_client = parsed(&value).map_err(bad)?
                 }
+                "max_unread_bytes" => self.max_unread_bytes = parsed(&value).map_err(bad)?,
                 "header_nosniff" => self.header_nosniff = parse_bool(&value).map_err(bad)?,
                 "header_frame_deny" => self.header_frame_deny = parse_bool(&value).map_err(bad)?,
                 "referrer_policy" => self.referrer_policy = value.clone(),
@@ -311,7 +317,7 @@ impl Settings {
                          ping_interval_ms, ping_timeout_ms, shutdown_grace_ms, allowed_origins, login_url, session_cookie, secure_cookies, allow_register, \
                          register_reveals_taken_email, \
                          auth_cache_ms, upload_max_file_bytes, upload_max_request_bytes, upload_dir, \
-                         upload_max_files, max_sockets_per_client, header_nosniff, \
+                         upload_max_files, max_sockets_per_client, max_unread_bytes, header_nosniff, \
                          header_frame_deny, referrer_policy, hsts_seconds, allowed_hosts, production)"
                             .to_owned(),
                     ));

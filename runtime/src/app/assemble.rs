@@ -117,6 +117,7 @@ impl App {
             trusted: trusted.clone(),
             // As long as the heartbeat gives a silent client before closing its socket.
             patience_ms: settings.ping_interval_ms + settings.ping_timeout_ms,
+            max_unread_bytes: settings.max_unread_bytes,
             max_per_client: settings.max_sockets_per_client,
             per_client: Arc::default(),
         });

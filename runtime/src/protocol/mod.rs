@@ -30,6 +30,11 @@ pub const SESSION_EXCHANGE_PATH: &str = "/_auth/session";
 /// Event name a client sends to receive every state of its token in full.
 pub const HYDRATE: &str = "_hydrate";
 
+/// Socket.IO event name of the server's flow markers: its one argument is a nonce, and the
+/// client acks it with that nonce as it reads it, confirming it read every answer before it.
+/// The server holds back answers while more than `max_unread_bytes` are unconfirmed.
+pub const FLOW: &str = "_flow";
+
 /// How many events a client keeps unanswered on one socket; the server queues more than this
 /// per socket, so a client that keeps to it (as ours does, also when it flushes what was
 /// clicked offline) is never refused for a full queue.

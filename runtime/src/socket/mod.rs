@@ -6,7 +6,11 @@
 //! socketioxide spawns a task per message for ordinary handlers, which can reorder them. Our
 //! [`EventSink`] implements its `MessageHandler` directly: `call` runs synchronously in packet
 //! order and only enqueues (or refuses, in line), and one worker task per socket drains the
-//! queue. An answer waits for room in the socket's send buffer rather than being dropped.
+//! queue. An answer waits for room in the socket's send buffer rather than being dropped, and
+//! for the client to confirm it read what came before once `max_unread_bytes` are unconfirmed
+//! ([`flow`]).
+
+mod flow;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -32,6 +36,7 @@ use crate::net::{resolve_client, strip_upgrade_headers};
 use crate::protocol::{ClientCommand, EVENT, StateUpdate};
 use crate::settings::IpNet;
 use crate::tab_binding::{TabBinding, storage_key};
+use flow::{Flow, NoRoom};
 
 /// Events a socket may have queued before new ones are refused. The browser client never has
 /// more than [`EVENT_WINDOW`](crate::protocol::EVENT_WINDOW) unanswered, so its flushes are
@@ -73,6 +78,8 @@ pub(crate) struct SocketEnv {
     pub(crate) bridge: Arc<EventBridge>,
     pub(crate) trusted: Vec<IpNet>,
     pub(crate) patience_ms: u64,
+    /// Most answer bytes a client may leave unconfirmed (0: no limit), see [`flow`].
+    pub(crate) max_unread_bytes: u64,
     /// Most sockets at once from one client address (0: no limit), and how many each has.
     pub(crate) max_per_client: usize,
     pub(crate) per_client: Arc<Mutex<HashMap<IpAddr, usize>>>,
@@ -288,6 +295,7 @@ fn on_connect<A: Adapter>(
         });
     }
     let patience = Duration::from_millis(env.patience_ms);
+    let flow = Flow::new(env.max_unread_bytes, patience);
     tokio::spawn(worker(
         env.bridge.clone(),
         info,
@@ -295,6 +303,7 @@ fn on_connect<A: Adapter>(
         backlog,
         gone,
         patience,
+        flow,
     ));
     Ok(())
 }
@@ -308,6 +317,7 @@ async fn worker<A: Adapter>(
     backlog: Arc<Backlog>,
     gone: CancellationToken,
     patience: Duration,
+    mut flow: Flow<A>,
 ) {
     let abort = bridge.abort_token().clone();
     loop {
@@ -358,25 +368,44 @@ async fn worker<A: Adapter>(
                 (update, reply, Some(guard))
             }
         };
-        if !deliver(&reply, &update, patience, &gone).await {
+        if !deliver(&reply, &update, patience, &gone, &mut flow).await {
             break;
         }
         drop(guard);
     }
 }
 
-/// Sends `update` as the answer `reply` describes, waiting while the socket's send buffer is
-/// full. `false` when the socket is gone or the client has not read for `patience`: the socket
-/// is then left to the heartbeat, which closes it, and the client resends what it has no answer
-/// for after reconnecting.
+/// Sends `update` as the answer `reply` describes, waiting while the client has too much
+/// unconfirmed ([`Flow`]) or the socket's send buffer is full. `false` when the socket is gone
+/// or the client has not read for `patience`: the socket is then closed (or, when even that
+/// cannot be sent, left to the heartbeat), and the client resends what it has no answer for
+/// after reconnecting.
 async fn deliver<A: Adapter>(
     reply: &Reply<A>,
     update: &StateUpdate,
     patience: Duration,
     gone: &CancellationToken,
+    flow: &mut Flow<A>,
 ) -> bool {
     let started = tokio::time::Instant::now();
     let deadline = started + patience;
+    let size = flow::json_len(update);
+    match flow.room_for(&reply.socket, size, deadline, gone).await {
+        Ok(()) => {}
+        Err(NoRoom::Gone) => return false,
+        Err(NoRoom::Unread { unread }) => {
+            tracing::warn!(
+                sid = %reply.socket.id,
+                unread,
+                ?patience,
+                "client has not confirmed reading its answers; closing its socket"
+            );
+            if let Err(e) = reply.socket.clone().disconnect() {
+                tracing::debug!(error = %e, "could not close an unread socket at once; the heartbeat will");
+            }
+            return false;
+        }
+    }
     let mut pause = Duration::from_millis(1);
     loop {
         let sent = match reply.ack_id {
@@ -391,7 +420,10 @@ async fn deliver<A: Adapter>(
             None => reply.socket.emit(EVENT, update),
         };
         match sent {
-            Ok(()) => return true,
+            Ok(()) => {
+                flow.sent(&reply.socket, size);
+                return true;
+            }
             Err(SendError::Socket(SocketError::InternalChannelFull)) => {
                 if tokio::time::Instant::now() >= deadline {
                     tracing::warn!(

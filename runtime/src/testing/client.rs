@@ -410,10 +410,23 @@ impl TestClient {
         self.send_text(&text).await
     }
 
+    /// The next Socket.IO packet; flow markers are acked on the way, as the browser does.
     async fn next_socket_packet(&mut self) -> Result<SocketPacket, TestError> {
         loop {
-            if let EnginePacket::Message(text) = self.next_engine_packet().await? {
-                return SocketPacket::decode(&text).map_err(|e| TestError::Protocol(e.to_string()));
+            let EnginePacket::Message(text) = self.next_engine_packet().await? else {
+                continue;
+            };
+            match SocketPacket::decode(&text).map_err(|e| TestError::Protocol(e.to_string()))? {
+                SocketPacket::Event {
+                    nsp,
+                    ack: Some(ack),
+                    name,
+                    args,
+                } if name == crate::protocol::FLOW => {
+                    self.send_socket(&SocketPacket::Ack { nsp, ack, args })
+                        .await?;
+                }
+                packet => return Ok(packet),
             }
         }
     }

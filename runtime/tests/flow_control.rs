@@ -1,0 +1,160 @@
+//! The outgoing byte budget of a socket, tried as a client that stops reading would: the server
+//! holds its answers back past `max_unread_bytes` instead of piling them up in memory, forged
+//! acks confirm nothing, other clients carry on, and a client that reads again gets every
+//! answer, in order.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ferrule::testing::{TestClient, TestServer};
+use ferrule::{App, EventContext, Handlers, Settings, State};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// How many times `grow` ran, per caller: tests of this file run at once.
+static RUNS: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
+
+fn runs(who: &str) -> usize {
+    RUNS.lock().unwrap().get(who).copied().unwrap_or(0)
+}
+
+/// Each answer carries a new 16 KiB blob.
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct BulkyState {
+    last: u64,
+    blob: String,
+}
+
+impl BulkyState {
+    async fn grow(&mut self, ctx: EventContext, who: String) {
+        *RUNS.lock().unwrap().entry(who).or_default() += 1;
+        let id = ctx.event().id.unwrap_or(0);
+        self.last = id;
+        self.blob = format!("{id:>8}").repeat(2048);
+    }
+}
+
+impl ferrule::protocol::StateName for BulkyState {}
+
+impl State for BulkyState {
+    fn handlers(h: &mut Handlers<Self>) {
+        h.on("grow", Self::grow);
+    }
+}
+
+const BUDGET: u64 = 64 * 1024;
+/// Answers that fit the budget: a little over 16 KiB each.
+const FIT: usize = 3;
+
+async fn server() -> TestServer {
+    let settings = Settings {
+        max_unread_bytes: BUDGET,
+        // The heartbeat would close a client that does not read; the budget is what is tested.
+        ping_interval_ms: 300_000,
+        ping_timeout_ms: 300_000,
+        ..Settings::default()
+    };
+    let app = App::new().settings(settings).state::<BulkyState>();
+    TestServer::start(app).await.unwrap()
+}
+
+async fn burst(c: &mut TestClient, who: &str, n: usize) -> Vec<u64> {
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        ids.push(c.emit("bulky_state.grow", json!(who)).await.unwrap());
+    }
+    ids
+}
+
+/// Waits until `who`'s runs stop changing for a while, and returns them.
+async fn settled_runs(who: &str) -> usize {
+    let mut last = runs(who);
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = runs(who);
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+}
+
+/// Reads the final answers of `ids` and checks they come in order, one each.
+async fn read_all(c: &mut TestClient, ids: &[u64]) {
+    let mut answered = Vec::new();
+    while answered.len() < ids.len() {
+        let u = c.next_update().await.expect("every event is answered");
+        if let Some(id) = u.id.filter(|_| u.is_final) {
+            assert_eq!(u.delta["bulky_state"]["last"], id, "the answer of {id}");
+            answered.push(id);
+        }
+    }
+    assert_eq!(answered, ids, "every answer, in order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_sent_no_more_than_the_budget() {
+    let server = server().await;
+    let mut stopper = server.client().await.unwrap();
+    stopper.set_timeout(Duration::from_secs(30));
+    let ids = burst(&mut stopper, "stopper", 100).await;
+    // Answers that fit are sent; the next event runs and its answer waits for the client.
+    let held = settled_runs("stopper").await;
+    assert!(
+        (FIT..=FIT + 2).contains(&held),
+        "{held} of 100 events ran for a client that read nothing (budget: {FIT} answers)"
+    );
+
+    // Another client is served all the while.
+    let mut other = server.client().await.unwrap();
+    for _ in 0..10 {
+        let u = other
+            .call("bulky_state.grow", json!("other"))
+            .await
+            .unwrap();
+        assert!(u.delta.contains_key("bulky_state"));
+    }
+
+    // Reading again confirms the markers: the rest runs, and nothing was lost or reordered.
+    read_all(&mut stopper, &ids).await;
+    assert_eq!(runs("stopper"), 100);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_acks_confirm_nothing() {
+    let server = server().await;
+    let mut forger = server.client().await.unwrap();
+    forger.set_timeout(Duration::from_secs(30));
+    let ids = burst(&mut forger, "forger", 50).await;
+    settled_runs("forger").await;
+    // Acks for every ack id the markers can have had, with guessed nonces, without reading.
+    for ack in 0..64 {
+        for guess in ["", "0", "00000000000000000000000000000000"] {
+            forger
+                .send_text(&format!("43{ack}[\"{guess}\"]"))
+                .await
+                .unwrap();
+        }
+    }
+    let held = settled_runs("forger").await;
+    assert!(
+        held <= FIT + 2,
+        "forged acks let {held} of 50 events run (budget: {FIT} answers)"
+    );
+    read_all(&mut forger, &ids).await;
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reading_client_gets_a_long_burst_past_the_budget_in_full() {
+    let server = server().await;
+    let mut reader = server.client().await.unwrap();
+    reader.set_timeout(Duration::from_secs(30));
+    // Forty times the budget, read as it comes.
+    let ids = burst(&mut reader, "reader", 160).await;
+    read_all(&mut reader, &ids).await;
+    assert_eq!(runs("reader"), 160);
+    server.stop().await.unwrap();
+}
