@@ -187,12 +187,14 @@ async fn serve_ferrule(mode: Mode, database: Option<String>, redis: Option<Strin
         max_sockets_per_client: 0,
         ..Settings::default()
     };
+    let mut made_database = None;
     let app = match mode {
         Mode::None => App::new().settings(settings).state::<FastState>(),
         Mode::Full => {
             let url = database.context("--database is required for the full mode")?;
             if url.starts_with("postgres") {
                 fresh_postgres_database(&url).await?;
+                made_database = Some(url.clone());
             }
             let db = ferrule::db::connect(&url).await?;
             ferrule::db::migrations::migrate(&db).await?;
@@ -223,11 +225,29 @@ async fn serve_ferrule(mode: Mode, database: Option<String>, redis: Option<Strin
         }
         None => app,
     };
-    ready(metrics_routes(app)).await
+    let served = ready(metrics_routes(app)).await;
+    // The database was made for this run only: it goes with the server.
+    if let Some(url) = made_database {
+        drop_postgres_database(&url).await?;
+    }
+    served
 }
 
 /// Drops and recreates the database `url` names, through the server's `postgres` database.
 async fn fresh_postgres_database(url: &str) -> Result<()> {
+    use ferrule::db::sea_orm::ConnectionTrait;
+    let (admin, name) = drop_postgres_database(url).await?;
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await?;
+    Ok(())
+}
+
+/// Drops the database `url` names (if it exists); returns the connection to the server's
+/// `postgres` database it used, and the name.
+async fn drop_postgres_database(
+    url: &str,
+) -> Result<(ferrule::db::sea_orm::DatabaseConnection, String)> {
     use ferrule::db::sea_orm::ConnectionTrait;
     let (base, name) = url
         .rsplit_once('/')
@@ -240,10 +260,7 @@ async fn fresh_postgres_database(url: &str) -> Result<()> {
     admin
         .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .await?;
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await?;
-    Ok(())
+    Ok((admin, name.to_owned()))
 }
 
 async fn serve_echo() -> Result<()> {

@@ -51,9 +51,29 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// Stops the server as an operator would (SIGTERM), so it cleans up after itself (the
+    /// PostgreSQL configuration drops its database); killed if it takes more than 15 s (its
+    /// grace time is 10 s).
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let asked = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        if asked {
+            for _ in 0..150 {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            eprintln!("!!! the bench server did not stop within 15 s of SIGTERM; killing it");
+        }
+        if let Err(e) = self.child.kill() {
+            eprintln!("!!! could not kill the bench server: {e}");
+        }
+        if let Err(e) = self.child.wait() {
+            eprintln!("!!! could not reap the bench server: {e}");
+        }
     }
 }
 
