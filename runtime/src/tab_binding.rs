@@ -67,6 +67,15 @@ fn session_error(e: tower_sessions::session::Error) -> Error {
     Error::unavailable(format!("the session store failed: {e}"))
 }
 
+/// Put on a socket handshake whose cookie names a session that a login or logout replaced
+/// moments ago (the page's socket set out before the login's answer came back). A session made
+/// for it would hand the browser a cookie that, arriving after the login's, logs the browser
+/// out; so it gets none, and the socket's CONNECT is refused ("connect again"): the client
+/// reconnects with the cookie it holds by then. A cookie of a session that ended long ago or
+/// never was gets a fresh session instead, so a browser holding a dead cookie heals.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SessionEnded;
+
 /// Resolves the binding of the socket handshake and `/_upload`, creating a session (and its
 /// cookie) for a request that has none.
 #[derive(Clone)]
@@ -110,10 +119,23 @@ impl HandshakeBinder {
             Ok(b) => b,
             Err(e) => return e.into_response(),
         };
-        if let Some(gone) = id.filter(|_| session.id().is_none())
-            && let Some(refused) = self.refuse_ended(&gone).await
-        {
-            return refused;
+        if let Some(gone) = id.filter(|_| session.id().is_none()) {
+            match self.store.ended_lately(&gone).await {
+                Ok(false) => {}
+                // Refused, without a session of its own: see `SessionEnded`.
+                Ok(true) if req.uri().path() == "/_upload" => {
+                    return (
+                        http::StatusCode::CONFLICT,
+                        "your session changed while uploading; send it again",
+                    )
+                        .into_response();
+                }
+                Ok(true) => {
+                    req.extensions_mut().insert(SessionEnded);
+                    return next.run(req).await;
+                }
+                Err(e) => return Error::from(e).into_response(),
+            }
         }
         if session.is_modified()
             && let Err(e) = session.save().await
@@ -135,25 +157,6 @@ impl HandshakeBinder {
             self.give_cookie(&mut resp, new);
         }
         resp
-    }
-
-    /// The answer to a handshake or upload whose cookie names a session that a login or logout
-    /// just replaced: a session made for it would hand the browser a cookie that, arriving after
-    /// the login's, logs the browser out. Refused instead; the client connects again with the
-    /// cookie it holds by then. `None` when the session ended long ago or never was: the request
-    /// gets a fresh session, so a browser holding a dead cookie heals.
-    async fn refuse_ended(&self, id: &Id) -> Option<Response> {
-        match self.store.ended_lately(id).await {
-            Ok(false) => None,
-            Ok(true) => Some(
-                (
-                    http::StatusCode::CONFLICT,
-                    "your session changed while connecting; connect again",
-                )
-                    .into_response(),
-            ),
-            Err(e) => Some(Error::from(e).into_response()),
-        }
     }
 
     /// Sets the browser's session cookie to session `id` on `resp`.
