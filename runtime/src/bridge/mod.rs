@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use bytes::Bytes;
 use futures_util::FutureExt;
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, header};
 use http_body_util::BodyExt;
 use serde_json::Value;
 
@@ -41,6 +41,7 @@ use crate::tab_binding::{TabBinding, session_storage_key, storage_key};
 
 mod hydrate;
 mod pipeline;
+mod refusal;
 mod request;
 mod session_follow;
 

@@ -325,17 +325,17 @@ impl EventBridge {
                 if resp.extensions().get::<HandlerRan>().is_none() && resp.status().is_redirection()
                 {
                     // A middleware replaced the handler's answer with a redirect on the way out.
-                    out.events.extend(redirect_of(&resp));
+                    out.events.extend(refusal::redirect_of(&resp));
                 }
                 out
             }
             (Ok(resp), Some(Err(()))) => {
                 // A middleware's process_exception answered for the failed handler.
-                let mut events = redirect_of(&resp);
+                let mut events = refusal::redirect_of(&resp);
                 if events.is_empty() {
                     events.push(ClientCommand::toast(
                         ToastLevel::Error,
-                        refusal_message(resp.status()),
+                        refusal::refusal_message(resp.status()),
                     ));
                 }
                 Outcome::events(events)
@@ -344,7 +344,7 @@ impl EventBridge {
                 let status = resp.status();
                 if status.is_redirection() && self.settings.auto_redirect_from_middleware {
                     tracing::debug!(event = %info.name, "middleware redirected; handler not run");
-                    return Outcome::events(redirect_of(&resp));
+                    return Outcome::events(refusal::redirect_of(&resp));
                 }
                 if status.is_redirection() {
                     // auto_redirect_from_middleware = false: the handler runs and sees the response.
@@ -369,10 +369,10 @@ impl EventBridge {
                 if status.is_success() {
                     Outcome::events(Vec::new())
                 } else {
-                    let text = short_text_body(resp).await;
+                    let text = refusal::short_text_body(resp).await;
                     Outcome::events(vec![ClientCommand::toast(
                         ToastLevel::Error,
-                        text.unwrap_or_else(|| refusal_message(status)),
+                        text.unwrap_or_else(|| refusal::refusal_message(status)),
                     )])
                 }
             }
@@ -442,50 +442,6 @@ async fn run_handler(
             Err(Error::internal(format!("handler panicked: {msg}")))
         }
     }
-}
-
-fn redirect_of(resp: &Response) -> Vec<ClientCommand> {
-    resp.headers()
-        .get(header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .map(|loc| vec![ClientCommand::redirect(loc)])
-        .unwrap_or_default()
-}
-
-fn refusal_message(status: StatusCode) -> String {
-    match status {
-        StatusCode::FORBIDDEN => "You do not have permission to do this.".to_owned(),
-        StatusCode::UNAUTHORIZED => "Please log in first.".to_owned(),
-        StatusCode::TOO_MANY_REQUESTS => "Too many requests. Please wait a moment.".to_owned(),
-        s if s.is_client_error() => format!(
-            "The request was refused ({} {}).",
-            s.as_u16(),
-            s.canonical_reason().unwrap_or("")
-        ),
-        _ => crate::error::GENERIC_MESSAGE.to_owned(),
-    }
-}
-
-/// The body of a 4xx answer when it is short plain text, for the toast.
-async fn short_text_body(resp: Response) -> Option<String> {
-    if !resp.status().is_client_error() {
-        return None;
-    }
-    let is_text = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("text/plain"));
-    if !is_text {
-        return None;
-    }
-    let body = http_body_util::Limited::new(resp.into_body(), 512)
-        .collect()
-        .await
-        .ok()?;
-    let text = String::from_utf8(body.to_bytes().to_vec()).ok()?;
-    let text = text.trim();
-    (!text.is_empty()).then(|| text.to_owned())
 }
 
 /// Keeps the tab's room list (stored with its states) in step with its joins and leaves.
