@@ -36,7 +36,13 @@ test('the page is rendered on the server, before any script runs', async (t) => 
 test('a click reaches the handler and the count comes back as a delta, with no console errors', async (t) => {
   await scenario(t, async ({ server, context, problems }) => {
     const page = watch(await context.newPage(), problems);
-    await page.goto(server.url);
+    await page.addInitScript(() => {
+      window.violations = [];
+      document.addEventListener('securitypolicyviolation', (e) => window.violations.push(e.violatedDirective));
+    });
+    const response = await page.goto(server.url);
+    assert.match(response.headers()['content-security-policy'], /script-src 'nonce-[0-9a-f]+' 'strict-dynamic'/,
+      'the page runs under a policy that allows only its own scripts');
     await waitConnected(page);
     assert.equal(await count(page), '0', 'hydration keeps the server-rendered value: no flash');
     await page.click('#increment');
@@ -44,6 +50,7 @@ test('a click reaches the handler and the count comes back as a delta, with no c
     await page.click('#increment');
     await page.click('#add-ten');
     await waitCount(page, 12);
+    assert.deepEqual(await page.evaluate(() => window.violations), [], 'nothing the page does breaks its policy');
     assert.deepEqual(problems, []);
   });
 });

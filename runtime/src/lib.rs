@@ -45,7 +45,7 @@
 //! | 5 | `bridge`, `redis_state` | an event through the chain to its handler and back; states in Redis |
 //! | 4 | [`state`] | states, handlers, where a tab's states live |
 //! | 3 | [`context`] | what a handler sees of its event |
-//! | 2 | [`session`], [`csrf`], [`auth`], `tab_binding` | who is asking |
+//! | 2 | [`session`], [`csp`], [`csrf`], [`auth`], `tab_binding` | who is asking, what a page may run |
 //! | 1 | `net`, [`middleware`], [`rooms`], `client` | the client's address and cookies, the chain, rooms; the browser's state mirror |
 //! | 0 | [`protocol`], `error`, [`settings`], `cache`, [`metrics`], `in_flight`, [`db`], [`lifespan`] | wire types, errors, settings, the database |
 //!
@@ -91,6 +91,8 @@ mod bridge;
 mod cache;
 #[cfg(feature = "server")]
 pub mod context;
+#[cfg(feature = "server")]
+pub mod csp;
 #[cfg(feature = "server")]
 pub mod csrf;
 #[cfg(feature = "server")]

@@ -113,6 +113,75 @@ async fn answers_carry_the_security_headers_and_hsts_only_over_https() {
     );
 }
 
+async fn html_server(settings: Settings) -> ferrule::testing::TestServer {
+    use axum::response::{Html, IntoResponse};
+    let app = support::app(settings)
+        .0
+        .route(
+            "/page",
+            axum::routing::get(|| async { Html("<p>a page</p>") }),
+        )
+        .route(
+            "/own-policy",
+            axum::routing::get(|| async {
+                (
+                    [("content-security-policy", "default-src 'none'")],
+                    Html("<p>strict</p>"),
+                )
+                    .into_response()
+            }),
+        );
+    ferrule::testing::TestServer::start(app).await.unwrap()
+}
+
+fn nonce_in(policy: &str) -> &str {
+    let start = policy.find("'nonce-").expect("a nonce in the policy") + 7;
+    let len = policy[start..].find('\'').unwrap();
+    &policy[start..start + len]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_get_a_content_security_policy_with_a_fresh_nonce() {
+    let server = html_server(Settings::default()).await;
+    let first = server.get("/page").await.unwrap();
+    let policy = first.header("content-security-policy").unwrap().to_owned();
+    assert!(
+        policy.contains("script-src 'nonce-") && policy.contains("'strict-dynamic'"),
+        "{policy}"
+    );
+    assert!(policy.contains("object-src 'none'") && policy.contains("base-uri 'none'"));
+    assert!(policy.ends_with("frame-ancestors 'none'"), "{policy}");
+    let nonce = nonce_in(&policy);
+    assert!(nonce.len() >= 22, "at least 128 bits: {nonce}");
+    let second = server.get("/page").await.unwrap();
+    let again = second.header("content-security-policy").unwrap();
+    assert_ne!(nonce_in(again), nonce, "a nonce is never used twice");
+    // What is no page keeps the framing rule only; a route's own policy is left alone.
+    let health = server.get("/_health").await.unwrap();
+    assert_eq!(
+        health.header("content-security-policy"),
+        Some("frame-ancestors 'none'")
+    );
+    let own = server.get("/own-policy").await.unwrap();
+    assert_eq!(
+        own.header("content-security-policy"),
+        Some("default-src 'none'")
+    );
+
+    let off = html_server(Settings {
+        content_security_policy: String::new(),
+        header_frame_deny: false,
+        ..Settings::default()
+    })
+    .await;
+    let page = off.get("/page").await.unwrap();
+    assert_eq!(
+        page.header("content-security-policy"),
+        None,
+        "the setting turns it off"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn production_mode_keeps_the_handler_map_to_itself() {
     let dev = server(Settings {

@@ -23,7 +23,7 @@ pub(crate) const LAYERS: &[&[&str]] = &[
     // `client` (the browser's state mirror and connection machine, no I/O) stands on the
     // protocol alone; the test client mirrors states with it.
     &["net", "middleware", "rooms", "client"],
-    &["session", "csrf", "auth", "tab_binding"],
+    &["session", "csp", "csrf", "auth", "tab_binding"],
     &["context"],
     &["state"],
     &["bridge", "redis_state"],

@@ -119,6 +119,33 @@ async fn http_pages_go_through_the_timing_middleware() {
 }
 
 #[tokio::test]
+async fn every_script_of_a_page_carries_the_nonce_its_policy_names() {
+    let server = server().await;
+    let resp = server.get("/").await.unwrap();
+    let policy = resp.header("content-security-policy").unwrap();
+    let start = policy.find("'nonce-").expect("the policy names a nonce") + 7;
+    let nonce = &policy[start..start + policy[start..].find('\'').unwrap()];
+    let html = resp.text();
+    let scripts: Vec<&str> = html
+        .split("<script")
+        .skip(1)
+        .map(|s| &s[..s.find('>').unwrap()])
+        // Data blocks (the rendered states) are never run, so no policy applies to them.
+        .filter(|tag| !tag.contains("application/json"))
+        .collect();
+    assert!(
+        !scripts.is_empty(),
+        "the hydration scripts are there: {html}"
+    );
+    for tag in scripts {
+        assert!(
+            tag.contains(&format!("nonce=\"{nonce}\"")),
+            "a script without the page's nonce would not run: <script{tag}>"
+        );
+    }
+}
+
+#[tokio::test]
 async fn private_pages_redirect_anonymous_visitors_before_rendering() {
     let server = server().await;
     let resp = server.get("/private").await.unwrap();

@@ -164,6 +164,10 @@ impl App {
         let headers = Arc::new(crate::dispatcher::security_header_list(&settings));
         let session_cookie: Arc<str> = settings.session_cookie.as_str().into();
         let hosts = crate::dispatcher::HostPolicy::new(&settings);
+        let csp = Arc::new(crate::csp::CspPolicy {
+            template: settings.content_security_policy.as_str().into(),
+            frame_deny: settings.header_frame_deny,
+        });
         let router = match binder {
             // Outside the socket layer, so the handshake sees the binding it resolves.
             Some(binder) => router.layer(axum::middleware::from_fn(move |req, next| {
@@ -176,6 +180,9 @@ impl App {
             .layer(axum::Extension(crate::lifespan::Stopping::new(
                 bridge.shutdown_token().clone(),
             )))
+            .layer(axum::middleware::from_fn(move |req, next| {
+                crate::csp::content_security_policy(csp.clone(), req, next)
+            }))
             .layer(axum::middleware::from_fn(move |req, next| {
                 crate::dispatcher::check_host(hosts.clone(), req, next)
             }))

@@ -101,7 +101,7 @@ where
 
 /// The whole HTML document around the app's root component `root`: the page title, the
 /// viewport for phones, the site's stylesheet (`/pkg/<app>.css`), the hydration scripts, and
-/// under `ferrule dev` the live reload script.
+/// under `ferrule dev` the live reload script; the scripts carry the request's CSP nonce.
 /// What every app renders around its pages, so none carries its own copy.
 pub fn shell<Root, RootView>(
     title: impl Into<String>,
@@ -114,6 +114,12 @@ where
     use leptos::prelude::*;
     let title: String = title.into();
     move |options: LeptosOptions| {
+        // The request's CSP nonce goes to Leptos, whose hydration scripts carry it.
+        if let Some(nonce) = use_context::<http::request::Parts>()
+            .and_then(|p| p.extensions.get::<crate::csp::CspNonce>().cloned())
+        {
+            provide_context(leptos::nonce::Nonce::from_value(nonce.0));
+        }
         let stylesheet = format!("/{}/{}.css", options.site_pkg_dir, options.output_name);
         let title = title.clone();
         let root = root.clone();
@@ -127,7 +133,15 @@ where
                     <title>{title}</title>
                     <link rel="stylesheet" href=stylesheet/>
                     {live_reload_enabled()
-                        .then(|| view! { <script src=live_reload::SCRIPT_PATH defer></script> })}
+                        .then(|| {
+                            view! {
+                                <script
+                                    src=live_reload::SCRIPT_PATH
+                                    nonce=leptos::nonce::use_nonce()
+                                    defer
+                                ></script>
+                            }
+                        })}
                     <HydrationScripts options/>
                 </head>
                 <body>{root()}</body>
