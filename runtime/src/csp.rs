@@ -53,11 +53,7 @@ pub(crate) async fn content_security_policy(
     let nonce: Arc<str> = crate::net::random_hex_128().into();
     req.extensions_mut().insert(CspNonce(nonce.clone()));
     let mut resp = next.run(req).await;
-    let is_html = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
+    let is_html = crate::net::has_content_type(resp.headers(), "text/html");
     if is_html
         && !resp.headers().contains_key(header::CONTENT_SECURITY_POLICY)
         && let Some(value) = policy.header_for(&nonce)

@@ -70,12 +70,8 @@ pub fn csrf_middleware(secure: bool) -> Named {
                     Some(_) => return Err(Error::permission_denied(CSRF_REFUSED)),
                     None => {
                         // Maybe a form field: read the body (bounded) and put it back.
-                        let is_form = req
-                            .headers()
-                            .get(header::CONTENT_TYPE)
-                            .and_then(|v| v.to_str().ok())
-                            .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-                        if !is_form {
+                        let form = "application/x-www-form-urlencoded";
+                        if !crate::net::has_content_type(req.headers(), form) {
                             return Err(Error::permission_denied(CSRF_REFUSED));
                         }
                         let (parts, body) = req.into_parts();

@@ -21,6 +21,15 @@ pub(crate) fn random_hex_128() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Whether `headers` say the body is of media type `prefix` (`text/html`, ...), whatever its
+/// parameters.
+pub(crate) fn has_content_type(headers: &HeaderMap, prefix: &str) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with(prefix))
+}
+
 /// The client's address and scheme, after trusted-proxy headers were applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr {

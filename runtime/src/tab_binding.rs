@@ -203,11 +203,7 @@ impl HandshakeBinder {
             }
         }
         let mut resp = next.run(req).await;
-        let is_html = resp
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.starts_with("text/html"));
+        let is_html = crate::net::has_content_type(resp.headers(), "text/html");
         let sets_session = resp.headers().get_all(header::SET_COOKIE).iter().any(|v| {
             v.as_bytes()
                 .starts_with(format!("{}=", self.config.cookie_name).as_bytes())

@@ -36,12 +36,7 @@ pub(super) async fn short_text_body(resp: Response) -> Option<String> {
     if !resp.status().is_client_error() {
         return None;
     }
-    let is_text = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("text/plain"));
-    if !is_text {
+    if !crate::net::has_content_type(resp.headers(), "text/plain") {
         return None;
     }
     let body = http_body_util::Limited::new(resp.into_body(), 512)
