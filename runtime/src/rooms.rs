@@ -42,6 +42,34 @@ fn app_room(room: &str) -> String {
     format!("room:{room}")
 }
 
+/// How a push fits the push limit.
+enum Fits {
+    AsItIs,
+    /// Its delta is too large: the tabs are told to fetch their states instead.
+    AsResync(StateUpdate),
+    /// Even its client events alone are too large (its size).
+    Not(u64),
+}
+
+fn within_limit(update: &StateUpdate, limit: u64) -> Fits {
+    let size = crate::protocol::wire_len(update);
+    if limit == 0 || size <= limit {
+        return Fits::AsItIs;
+    }
+    let mut resync = StateUpdate::final_for(update.id);
+    resync.events = update.events.clone();
+    resync.events.push(ClientCommand::resync());
+    if update.delta.is_empty() || crate::protocol::wire_len(&resync) > limit {
+        return Fits::Not(size);
+    }
+    tracing::debug!(
+        size,
+        limit,
+        "a push too large to send as it is goes as a resync"
+    );
+    Fits::AsResync(resync)
+}
+
 /// A change a handler asked for, applied after it succeeded.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum RoomOp {
@@ -54,17 +82,33 @@ pub(crate) enum RoomOp {
 /// server is built (before that, calls fail with a clear error).
 #[derive(Clone, Default)]
 pub struct Rooms {
-    io: Arc<OnceLock<Io>>,
+    wired: Arc<OnceLock<Wired>>,
+}
+
+/// What the built server gives [`Rooms`].
+struct Wired {
+    io: Io,
+    /// Largest push in bytes (0: no limit), see [`Rooms::push_limit`].
+    push_limit: u64,
 }
 
 impl Rooms {
-    pub(crate) fn set(&self, io: Io) {
-        let _ = self.io.set(io);
+    pub(crate) fn set(&self, io: Io, push_limit: u64) {
+        let _ = self.wired.set(Wired { io, push_limit });
+    }
+
+    /// The largest push for `max_unread_bytes`: engine.io holds up to `send_buffer` packets per
+    /// socket whatever their size, and pushes, unlike answers, reach a socket without its worker
+    /// counting them; capped at this size, the pushes a socket may hold stay within the same
+    /// budget as its answers.
+    pub(crate) fn push_limit(max_unread_bytes: u64, send_buffer: usize) -> u64 {
+        max_unread_bytes / send_buffer.max(1) as u64
     }
 
     fn io(&self) -> Result<&Io, Error> {
-        self.io
+        self.wired
             .get()
+            .map(|w| &w.io)
             .ok_or_else(|| Error::internal("rooms are used before the server was built"))
     }
 
@@ -92,6 +136,21 @@ impl Rooms {
                 .await
                 .map_err(|e| e.to_string())
         }
+        let limit = self.wired.get().map_or(0, |w| w.push_limit);
+        let shrunk;
+        let update = match within_limit(update, limit) {
+            Fits::AsItIs => update,
+            Fits::AsResync(u) => {
+                shrunk = u;
+                &shrunk
+            }
+            Fits::Not(size) => {
+                return Err(Error::internal(format!(
+                    "a broadcast of {size} bytes is over the push limit of {limit} bytes \
+                     (which max_unread_bytes sets): send less at once"
+                )));
+            }
+        };
         let sent = match self.io()? {
             Io::Local(io) => emit(io, room, except, update).await,
             #[cfg(feature = "redis")]
@@ -199,5 +258,36 @@ impl RedisBroadcast {
             .await
             .map_err(|e| Error::internal(format!("cannot reach Redis for broadcasts: {e}")))?;
         Ok(Self { ctr })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_push_goes_as_it_is_up_to_the_limit_and_as_a_resync_one_byte_past() {
+        let mut update = StateUpdate::final_for(None);
+        let mut fields = serde_json::Map::new();
+        fields.insert("text".into(), serde_json::json!("x".repeat(200)));
+        update.delta.insert("s".into(), fields);
+        let size = crate::protocol::wire_len(&update);
+        assert!(matches!(within_limit(&update, size), Fits::AsItIs));
+        assert!(
+            matches!(within_limit(&update, 0), Fits::AsItIs),
+            "0: no limit"
+        );
+        let Fits::AsResync(resync) = within_limit(&update, size - 1) else {
+            panic!("one byte past the limit is no longer pushed as it is");
+        };
+        assert!(resync.delta.is_empty());
+        assert_eq!(resync.events, vec![ClientCommand::resync()]);
+        let mut events_only = StateUpdate::final_for(None);
+        events_only.events = vec![ClientCommand::new(
+            "big",
+            serde_json::json!("x".repeat(200)),
+        )];
+        let size = crate::protocol::wire_len(&events_only);
+        assert!(matches!(within_limit(&events_only, size - 1), Fits::Not(s) if s == size));
     }
 }

@@ -1,13 +1,17 @@
 //! The outgoing byte budget of a socket, tried as a client that stops reading would: the server
 //! holds its answers back past `max_unread_bytes` instead of piling them up in memory, forged
 //! acks confirm nothing, other clients carry on, and a client that reads again gets every
-//! answer, in order.
+//! answer, in order. Pushes, which no socket's worker counts, are capped in size instead.
+
+mod dbsupport;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use ferrule::testing::{TestClient, TestServer};
+use dbsupport::{Backend, TestDb};
+use ferrule::protocol::ClientCommand;
+use ferrule::testing::{ClientOptions, TestClient, TestServer};
 use ferrule::{App, EventContext, Handlers, Settings, State};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -157,4 +161,83 @@ async fn a_reading_client_gets_a_long_burst_past_the_budget_in_full() {
     read_all(&mut reader, &ids).await;
     assert_eq!(runs("reader"), 160);
     server.stop().await.unwrap();
+}
+
+/// One text every tab of a session shares.
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct SharedNote {
+    text: String,
+}
+
+impl SharedNote {
+    async fn write(&mut self, _: EventContext, text: String) {
+        self.text = text;
+    }
+}
+
+impl ferrule::protocol::StateName for SharedNote {}
+
+impl State for SharedNote {
+    const SESSION_SCOPED: bool = true;
+
+    fn handlers(h: &mut Handlers<Self>) {
+        h.on("write", Self::write);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_too_large_to_send_as_it_is_becomes_a_resync() {
+    let Some(db) = TestDb::new(Backend::Sqlite).await else {
+        return;
+    };
+    // 1 MiB of unread answers; engine.io holds 1,024 packets: pushes up to 1 KiB.
+    let settings = Settings {
+        max_unread_bytes: 1 << 20,
+        ..Settings::default()
+    };
+    let app = App::new()
+        .settings(settings)
+        .database(db.conn.clone())
+        .state::<SharedNote>();
+    let rooms = app.rooms();
+    let server = TestServer::start(app).await.unwrap();
+    let mut a = server.client().await.unwrap();
+    let cookie = a.cookies().unwrap();
+    let mut b = server
+        .client_with(ClientOptions::default().header("cookie", cookie))
+        .await
+        .unwrap();
+    b.set_timeout(Duration::from_secs(10));
+
+    // A push within the limit arrives as it is.
+    a.call("shared_note.write", json!("short")).await.unwrap();
+    let pushed = b.next_update().await.unwrap();
+    assert_eq!(pushed.delta["shared_note"]["text"], "short");
+    // One past it comes as an instruction to fetch the states, which then hold the new text.
+    let long = "x".repeat(1024);
+    a.call("shared_note.write", json!(long)).await.unwrap();
+    let pushed = b.next_update().await.unwrap();
+    assert!(pushed.delta.is_empty(), "the large delta is not pushed");
+    assert!(
+        pushed
+            .events
+            .iter()
+            .any(|e| e.name == ClientCommand::RESYNC),
+        "{pushed:?}"
+    );
+    let full = b.hydrate().await.unwrap();
+    assert_eq!(full.delta["shared_note"]["text"], long.as_str());
+
+    // A broadcast of client events alone has nothing to fetch: too large, it is refused, loudly.
+    let refused = rooms
+        .broadcast("lobby", vec![ClientCommand::new("big", json!(long))])
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("push limit"), "{refused}");
+    rooms
+        .broadcast("lobby", vec![ClientCommand::new("small", json!("hi"))])
+        .await
+        .expect("a small broadcast goes");
+    server.stop().await.unwrap();
+    db.cleanup().await;
 }

@@ -160,7 +160,10 @@ impl App {
                 (base.layer(layer), crate::rooms::Io::Local(io), None)
             }
         };
-        self.rooms.set(io.clone());
+        self.rooms.set(
+            io.clone(),
+            crate::rooms::Rooms::push_limit(settings.max_unread_bytes, crate::socket::SEND_BUFFER),
+        );
         let headers = Arc::new(crate::dispatcher::security_header_list(&settings));
         let session_cookie: Arc<str> = settings.session_cookie.as_str().into();
         let hosts = crate::dispatcher::HostPolicy::new(&settings);

@@ -10,7 +10,9 @@ use std::collections::VecDeque;
 use serde_json::{Value, json};
 
 use crate::protocol::codec::{EnginePacket, SocketPacket};
-use crate::protocol::{EVENT, EVENT_WINDOW, Event, FLOW, HYDRATE, RouterData, StateUpdate};
+use crate::protocol::{
+    ClientCommand, EVENT, EVENT_WINDOW, Event, FLOW, HYDRATE, RouterData, StateUpdate,
+};
 
 /// How many unanswered events a client keeps; beyond it the oldest unsent ones are dropped.
 pub const MAX_QUEUED: usize = 1000;
@@ -233,7 +235,17 @@ impl Connection {
                 {
                     Some(Ok(update)) => {
                         let answered = update.is_final.then_some(update.id).flatten();
+                        let resync = update
+                            .events
+                            .iter()
+                            .any(|e| e.name == ClientCommand::RESYNC);
                         let mut out = vec![Output::Update(update)];
+                        if resync && self.phase == Phase::Connected {
+                            // A push too large to send as it is: fetch the states instead.
+                            let hydrate =
+                                self.event(HYDRATE.to_owned(), Value::Null, RouterData::default());
+                            out.push(Output::Send(frame_for(&hydrate)));
+                        }
                         if let Some(id) = answered {
                             self.answered(id);
                             out.extend(self.fill_window());

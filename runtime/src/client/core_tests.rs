@@ -187,3 +187,22 @@ fn acks_flow_markers_with_their_nonce() {
     assert_eq!(c.receive(r#"42["_flow","5f3a9c"]"#, 3.5), Vec::new());
     assert_eq!(c.receive(r#"428["other","x"]"#, 3.6), Vec::new());
 }
+
+#[test]
+fn a_resync_instruction_fetches_the_states_again() {
+    let mut c = Connection::new("tok");
+    connect(&mut c);
+    let out = c.receive(
+        r#"42["event",{"id":null,"delta":{},"events":[{"name":"_resync","payload":{}}],"final":true}]"#,
+        3.0,
+    );
+    let sent = frames(&out);
+    assert_eq!(sent.len(), 1, "{out:?}");
+    assert!(sent[0].contains(r#""name":"_hydrate""#), "{}", sent[0]);
+    // An update without it sends nothing.
+    let out = c.receive(
+        r#"42["event",{"id":null,"delta":{"s":{"n":1}},"events":[],"final":true}]"#,
+        4.0,
+    );
+    assert!(frames(&out).is_empty(), "{out:?}");
+}

@@ -35,6 +35,26 @@ pub const HYDRATE: &str = "_hydrate";
 /// The server holds back answers while more than `max_unread_bytes` are unconfirmed.
 pub const FLOW: &str = "_flow";
 
+/// The length of `value` as JSON on the wire, without keeping the text (0 if it cannot be
+/// encoded, which the send that follows reports).
+pub fn wire_len(value: &impl Serialize) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => 0,
+    }
+}
+
 /// How many events a client keeps unanswered on one socket; the server queues more than this
 /// per socket, so a client that keeps to it (as ours does, also when it flushes what was
 /// clicked offline) is never refused for a full queue.
@@ -181,6 +201,9 @@ impl ClientCommand {
     pub const TOAST: &'static str = "_toast";
     /// Name of the protocol-error instruction.
     pub const ERROR: &'static str = "_error";
+    /// Name of the instruction to fetch the tab's states again (`_hydrate`): it stands in for a
+    /// push too large to send as it is.
+    pub const RESYNC: &'static str = "_resync";
 
     /// An app-defined instruction.
     pub fn new(name: impl Into<String>, payload: Value) -> Self {
@@ -188,6 +211,11 @@ impl ClientCommand {
             name: name.into(),
             payload,
         }
+    }
+
+    /// Fetch the tab's states again.
+    pub fn resync() -> Self {
+        Self::new(Self::RESYNC, Value::Object(Map::new()))
     }
 
     /// Navigate the client to `path`, adding a history entry.

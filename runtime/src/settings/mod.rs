@@ -105,7 +105,8 @@ pub struct Settings {
     pub max_sockets_per_client: usize,
     /// Most bytes of answers a socket may have sent that its client has not confirmed reading
     /// (the client acks a marker as it reads it); past it, answers wait for the client, and a
-    /// client that confirms nothing for the heartbeat's time is disconnected. 0: no limit.
+    /// client that confirms nothing for the heartbeat's time is disconnected. A push may be a
+    /// 1,024th of it at most (a larger state push goes as `_resync`). 0: no limit.
     pub max_unread_bytes: u64,
     /// The `Content-Security-Policy` of HTML answers, `{nonce}` standing for the request's nonce
     /// (the page's scripts carry it). Empty: none. `frame-ancestors 'none'` is added with

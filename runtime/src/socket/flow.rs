@@ -190,26 +190,6 @@ fn nonce_of(v: &Value) -> Option<&str> {
     }
 }
 
-/// The length of `value` as JSON, without keeping the text.
-pub(crate) fn json_len(value: &impl serde::Serialize) -> u64 {
-    struct Count(u64);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len() as u64;
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    match serde_json::to_writer(&mut count, value) {
-        Ok(()) => count.0,
-        // The emit that follows reports the same failure.
-        Err(_) => 0,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,7 +210,7 @@ mod tests {
     fn the_length_is_that_of_the_json_sent() {
         let update = serde_json::json!({ "id": 7, "delta": { "s": "ä\"" } });
         let text = serde_json::to_string(&update).unwrap();
-        assert_eq!(json_len(&update), text.len() as u64);
+        assert_eq!(crate::protocol::wire_len(&update), text.len() as u64);
     }
 
     #[test]

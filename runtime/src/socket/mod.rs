@@ -266,7 +266,7 @@ async fn deliver<A: Adapter>(
 ) -> bool {
     let started = tokio::time::Instant::now();
     let deadline = started + patience;
-    let size = flow::json_len(update);
+    let size = crate::protocol::wire_len(update);
     match flow.room_for(&reply.socket, size, deadline, gone).await {
         Ok(()) => {}
         Err(NoRoom::Gone) => return false,
