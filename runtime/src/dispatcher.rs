@@ -69,7 +69,7 @@ pub(crate) fn reserved_routes(
             }),
         )
         .route(
-            "/_upload",
+            crate::protocol::UPLOAD_PATH,
             axum::routing::post(move |req: Request| {
                 let bridge = bridge.clone();
                 let trusted = trusted.clone();

@@ -123,7 +123,7 @@ impl HandshakeBinder {
             match self.store.ended_lately(&gone).await {
                 Ok(false) => {}
                 // Refused, without a session of its own: see `SessionEnded`.
-                Ok(true) if req.uri().path() == "/_upload" => {
+                Ok(true) if req.uri().path() == crate::protocol::UPLOAD_PATH => {
                     return (
                         http::StatusCode::CONFLICT,
                         "your session changed while uploading; send it again",
@@ -242,7 +242,7 @@ fn is_page_load(req: &Request) -> bool {
 /// A socket handshake (no Engine.IO `sid` yet) or an upload.
 fn needs_binding(req: &Request) -> bool {
     let path = req.uri().path();
-    if path == "/_upload" {
+    if path == crate::protocol::UPLOAD_PATH {
         return true;
     }
     path.starts_with("/_event")

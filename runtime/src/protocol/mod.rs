@@ -17,6 +17,9 @@ pub const EVENT: &str = "event";
 /// Engine.IO path of the socket endpoint.
 pub const EVENT_PATH: &str = "/_event";
 
+/// Where the client runtime posts uploads (multipart, with the tab token and the CSRF token).
+pub const UPLOAD_PATH: &str = "/_upload";
+
 /// Cookie holding the CSRF token that unsafe HTTP requests must repeat (readable by scripts).
 pub const CSRF_COOKIE: &str = "csrftoken";
 
@@ -411,6 +414,14 @@ pub fn state_name_of(type_name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_wire_length_is_that_of_the_json_sent() {
+        let update = serde_json::json!({ "id": 7, "delta": { "s": "ä\"" } });
+        let text = serde_json::to_string(&update).unwrap();
+        assert_eq!(wire_len(&update), text.len() as u64);
+    }
+
     use super::*;
 
     #[test]

@@ -207,13 +207,6 @@ mod tests {
     }
 
     #[test]
-    fn the_length_is_that_of_the_json_sent() {
-        let update = serde_json::json!({ "id": 7, "delta": { "s": "ä\"" } });
-        let text = serde_json::to_string(&update).unwrap();
-        assert_eq!(crate::protocol::wire_len(&update), text.len() as u64);
-    }
-
-    #[test]
     fn a_nonce_is_read_from_the_ack_arguments() {
         assert_eq!(nonce_of(&serde_json::json!(["abc"])), Some("abc"));
         assert_eq!(nonce_of(&serde_json::json!("abc")), Some("abc"));

@@ -236,7 +236,14 @@ impl TestClient {
             ("ferrule-path", "/"),
             ("cookie", cookies.as_str()),
         ];
-        http_request(self.addr, "POST", "/_upload", &headers, body).await
+        http_request(
+            self.addr,
+            "POST",
+            crate::protocol::UPLOAD_PATH,
+            &headers,
+            body,
+        )
+        .await
     }
 
     /// The `Cookie` header a browser would send now: the handshake's, with what its answer set

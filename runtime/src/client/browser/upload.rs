@@ -33,7 +33,7 @@ pub(crate) fn upload(
         }
     }
     let xhr = web_sys::XmlHttpRequest::new().map_err(|_| "XMLHttpRequest is not available")?;
-    xhr.open("POST", "/_upload")
+    xhr.open("POST", crate::protocol::UPLOAD_PATH)
         .map_err(|_| "could not open the upload request")?;
     let path = window()
         .location()
