@@ -2,9 +2,31 @@
 //!
 //! The server side is socketioxide's; this codec is what the native test client and the wasm
 //! client use. Binary attachments are recognised and refused with [`CodecError::Binary`], since
-//! Ferrule's events are JSON.
+//! Ferrule's events are JSON. [`wire_len`] is the server's side of the same text: how many bytes
+//! a value takes in a packet, which its byte budgets count.
 
+use serde::Serialize;
 use serde_json::Value;
+
+/// The length of `value` as JSON on the wire, without keeping the text (0 if it cannot be
+/// encoded, which the send that follows reports).
+pub fn wire_len(value: &impl Serialize) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => 0,
+    }
+}
 
 /// Why a packet could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -290,6 +312,13 @@ impl SocketPacket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_wire_length_is_that_of_the_json_sent() {
+        let update = serde_json::json!({ "id": 7, "delta": { "s": "ä\"" } });
+        let text = serde_json::to_string(&update).unwrap();
+        assert_eq!(wire_len(&update), text.len() as u64);
+    }
     use serde_json::json;
 
     #[test]
