@@ -274,7 +274,7 @@ fn is_websocket_upgrade(req: &Request) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
-/// Completes the WebSocket handshake and closes at once with 1011, as the reference does.
+/// Completes the WebSocket handshake and closes at once with 1011, as reflex-django does.
 fn close_unknown_socket(mut req: Request) -> Response {
     let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned() else {
         return (StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key").into_response();

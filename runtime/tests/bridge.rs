@@ -1,5 +1,5 @@
 //! The event bridge end to end: a real server on 127.0.0.1, a real Socket.IO client, one test
-//! per behaviour of the reference pages and per policy.
+//! per behaviour of reflex-django's middleware guides and per policy.
 
 mod support;
 

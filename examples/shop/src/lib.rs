@@ -1,4 +1,4 @@
-//! The shop: the worked examples of the reference pages, in Rust, as one app.
+//! The shop: the worked examples of reflex-django's middleware guides, in Rust, as one app.
 //!
 //! - `CartState.add_item(product_id)` for the logged-in user (the event pipeline's step 9);
 //! - `SearchState.perform_search` reading `q` from the page's query string through the request;

@@ -1,4 +1,4 @@
-//! The server side of the shop: its tables, the middleware of the reference pages, what the
+//! The server side of the shop: its tables, the middleware of reflex-django's guides, what the
 //! handlers look up (in `states.rs`), and the demo data.
 
 use ferrule::auth::{Auth, NewUser};
@@ -18,7 +18,7 @@ use tables::{product, profile, tenant};
 #[derive(Clone)]
 pub struct Db(pub DatabaseConnection);
 
-/// The reference's `request.tenant_id`: the logged-in user's shop, put into the request by the
+/// reflex-django's `request.tenant_id`: the logged-in user's shop, put into the request by the
 /// `tenant` middleware (absent for anonymous requests).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tenant {
@@ -53,7 +53,7 @@ pub(crate) fn user_id(ctx: &EventContext) -> Result<i64, ferrule::Error> {
 }
 
 // ANCHOR: tenant
-/// Middleware (the reference's `TenantMiddleware`): looks up the logged-in user's profile and
+/// Middleware (reflex-django's `TenantMiddleware`): looks up the logged-in user's profile and
 /// puts it and its [`Tenant`] into the request, for HTTP requests and events alike.
 async fn tenant(mut req: Request, next: Next) -> Result<Response, ferrule::Error> {
     let user = req
@@ -77,7 +77,7 @@ async fn tenant(mut req: Request, next: Next) -> Result<Response, ferrule::Error
 // ANCHOR_END: tenant
 
 // ANCHOR: banned
-/// Middleware (the reference's `BannedUserMiddleware`): a banned user's requests fail, so on an
+/// Middleware (reflex-django's `BannedUserMiddleware`): a banned user's requests fail, so on an
 /// event the handler does not run and the user sees the toast "Account suspended.".
 async fn banned_user(req: Request, next: Next) -> Result<Response, ferrule::Error> {
     if req

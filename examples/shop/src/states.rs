@@ -97,7 +97,7 @@ pub struct OrderState {
 #[ferrule::state(scope = "session")]
 impl CartState {
     // ANCHOR: add_item
-    /// The reference's `CartState.add_item(product_id)`: the product must be one of the user's
+    /// reflex-django's `CartState.add_item(product_id)`: the product must be one of the user's
     /// shop; a second add raises the quantity.
     #[login_required]
     pub async fn add_item(
@@ -168,7 +168,7 @@ impl CartState {
 #[ferrule::state]
 impl SearchState {
     // ANCHOR: perform_search
-    /// The reference's `SearchState.perform_search`: `q` comes from the request's query string
+    /// reflex-django's `SearchState.perform_search`: `q` comes from the request's query string
     /// (the page's, which the event carries), the results from the user's shop only.
     pub async fn perform_search(&mut self, ctx: EventContext) -> Result<(), ferrule::Error> {
         let query = ctx.query("q").unwrap_or_default().trim().to_owned();
@@ -193,7 +193,7 @@ impl SearchState {
 #[ferrule::state]
 impl ProfileState {
     // ANCHOR: load_profile
-    /// The reference's `ProfileState.load_profile`, with the functional helpers: the current
+    /// reflex-django's `ProfileState.load_profile`, with the functional helpers: the current
     /// user and session come from the event being handled, without a parameter.
     pub async fn load_profile(&mut self, ctx: EventContext) -> Result<(), ferrule::Error> {
         let user = ferrule::current_user();
@@ -217,7 +217,7 @@ impl ProfileState {
 #[ferrule::state]
 impl BillingState {
     // ANCHOR: process_payment
-    /// The reference's `BillingState.process_payment`: the cart becomes an order of the user's
+    /// reflex-django's `BillingState.process_payment`: the cart becomes an order of the user's
     /// shop, and the payment's status goes into the session (where the profile page reads it).
     pub async fn process_payment(
         &mut self,
@@ -274,7 +274,7 @@ impl BillingState {
 #[ferrule::state]
 impl OrderState {
     // ANCHOR: list_orders
-    /// The reference's `OrderState.list_orders`: scoped by the tenant the middleware found, so
+    /// reflex-django's `OrderState.list_orders`: scoped by the tenant the middleware found, so
     /// one shop never sees another's orders.
     pub async fn list_orders(&mut self, ctx: EventContext) -> Result<(), ferrule::Error> {
         let shop = tenant_of(&ctx)?;

@@ -1,5 +1,5 @@
 //! The shop's handlers and middleware through a real server and Socket.IO client, on the demo
-//! data: each behaviour of the reference pages' worked examples.
+//! data: each behaviour of reflex-django's worked examples.
 
 use ferrule::RouterData;
 use ferrule::testing::{ClientOptions, TestClient, TestDatabase, TestServer};

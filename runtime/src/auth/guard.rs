@@ -111,7 +111,7 @@ pub fn require(
     }
 }
 
-/// The reference's `LoginRequiredEverywhereMiddleware`: anonymous users are sent to `login_url`
+/// reflex-django's `LoginRequiredEverywhereMiddleware`: anonymous users are sent to `login_url`
 /// from every path except `public` ones (exact match, or a prefix ending in `/`) and Ferrule's
 /// own `/_auth/` endpoints. On events it redirects the client the same way.
 pub fn login_required_everywhere(public: &[&str], login_url: &str) -> Named {

@@ -1,5 +1,5 @@
 //! The app the bridge tests drive: states that record what they saw, and middleware in the
-//! roles the reference pages give them (session/auth, CSRF, tenant, login-required, a failing
+//! roles reflex-django's guides give them (session/auth, CSRF, tenant, login-required, a failing
 //! one, and a Django-style audit).
 
 #![allow(dead_code, unreachable_pub)]
@@ -83,7 +83,7 @@ async fn tenant(mut req: Request, next: Next) -> Result<Response, Error> {
     next.run(req).await
 }
 
-/// The reference's LoginRequiredEverywhere, limited to `/private`.
+/// reflex-django's LoginRequiredEverywhere, limited to `/private`.
 async fn login_required(mut req: Request, next: Next) -> Result<Response, Error> {
     mark(&mut req, "login_required");
     let anonymous = !req
