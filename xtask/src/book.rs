@@ -24,10 +24,18 @@ pub(crate) fn book() -> Result<(u64, u64)> {
     Ok((1, 0))
 }
 
+/// The repository's top-level directories, which a path in the book starts with.
+const REPOSITORY_DIRS: &[&str] = &[
+    "runtime", "macros", "cli", "xtask", "examples", "template", "docs", "e2e", "bench",
+];
+
 /// Every `{{#include FILE:ANCHOR}}` of the book names a file and an anchor that exist (mdBook
 /// would quietly include nothing), so a renamed function cannot empty a chapter's listing; and
-/// every image a chapter shows (`![…](img/…)`) is there (mdBook would show a broken one).
+/// every image a chapter shows (`![…](img/…)`) is there (mdBook would show a broken one); and
+/// every repository path a chapter names in code quotes (`` `runtime/src/bridge/mod.rs` ``)
+/// exists, so a moved file cannot leave the book pointing at nothing.
 pub(crate) fn check_includes(src: &Path) -> Result<()> {
+    let repo = src.parent().and_then(Path::parent).unwrap_or(src);
     let mut problems = Vec::new();
     for entry in std::fs::read_dir(src)?.flatten() {
         let chapter = entry.path();
@@ -42,6 +50,19 @@ pub(crate) fn check_includes(src: &Path) -> Result<()> {
             if !src.join("img").join(file).is_file() {
                 let name = chapter.file_name().unwrap_or_default().to_string_lossy();
                 problems.push(format!("{name}: the image img/{file} does not exist"));
+            }
+        }
+        let quotes = text.lines().flat_map(|l| l.split('`').skip(1).step_by(2));
+        for quoted in quotes {
+            let top = quoted.split('/').next().unwrap_or("");
+            let named = quoted.contains('/')
+                && REPOSITORY_DIRS.contains(&top)
+                && !quoted.contains(['{', '*', '<', ' ']);
+            if named && !repo.join(quoted).exists() {
+                let name = chapter.file_name().unwrap_or_default().to_string_lossy();
+                problems.push(format!(
+                    "{name}: `{quoted}` does not exist in the repository"
+                ));
             }
         }
         for part in text.split("{{#include ").skip(1) {
@@ -108,5 +129,27 @@ mod tests {
         std::fs::write(src.join("img/home.jpeg"), b"\xff\xd8").unwrap();
         check_includes(&src).unwrap();
         std::fs::remove_dir_all(&src).unwrap();
+    }
+
+    #[test]
+    fn a_chapter_naming_a_file_that_moved_fails_the_check() {
+        let repo = std::env::temp_dir().join(format!("ferrule-book-path-{}", std::process::id()));
+        let src = repo.join("docs/src");
+        std::fs::create_dir_all(repo.join("runtime/src")).unwrap();
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(
+            src.join("a.md"),
+            "The bridge is in `runtime/src/bridge.rs`; `{state}.rs` and `a/b` are not paths.\n",
+        )
+        .unwrap();
+        let err = check_includes(&src).unwrap_err().to_string();
+        assert!(
+            err.contains("a.md: `runtime/src/bridge.rs` does not exist"),
+            "{err}"
+        );
+        assert!(!err.contains("a/b"), "{err}");
+        std::fs::write(repo.join("runtime/src/bridge.rs"), "").unwrap();
+        check_includes(&src).unwrap();
+        std::fs::remove_dir_all(&repo).unwrap();
     }
 }

@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask setup | test | demo | site | e2e | bench`.
+//! Project tasks: `cargo xtask setup | test | demo | site | e2e | book | map | bench`.
 //!
 //! `test` is what CI runs: formatting, clippy, every test of the workspace (doc tests too),
 //! with the real PostgreSQL and Redis servers when they are reachable. Where they are not, it
@@ -19,6 +19,7 @@ mod demo;
 mod e2e;
 mod generated;
 mod layers;
+mod map;
 mod setup;
 mod test;
 
@@ -64,6 +65,8 @@ enum Task {
     DevTimes,
     /// Build the book (docs/) with mdBook into <target>/book.
     Book,
+    /// Draw the runtime's module map for the book's architecture chapter from the layers.
+    Map,
     /// The wire-decoding property tests with ten million cases each (FERRULE_FUZZ_CASES to
     /// change), optimised.
     Fuzz,
@@ -101,6 +104,7 @@ fn main() -> Result<()> {
             generated::dev_times()
         }
         Task::Book => book().map(|_| ()),
+        Task::Map => map::write(&root()?),
         Task::Fuzz => fuzz(),
         Task::Bench { quick, chaos } => {
             let root = root()?;

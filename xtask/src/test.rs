@@ -42,6 +42,7 @@ pub(crate) fn test() -> Result<()> {
         cargo().args(["fmt", "--all", "--", "--check"]),
     )?;
     layers::check(&root()?)?;
+    map::check(&root()?)?;
     run(
         "cargo clippy -D warnings",
         cargo().args([
