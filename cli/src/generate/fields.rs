@@ -84,8 +84,9 @@ pub(crate) fn type_name(ty: FieldType) -> &'static str {
     }
 }
 
-/// What the scaffold templates need of each field, worked out here so the templates stay
-/// plain Rust with loops.
+/// What the scaffold templates need of each field: its names, its kind (`text`, `whole`,
+/// `float`, `bool`: what the templates' `case` blocks write code for) and its column. The Rust
+/// the templates write for a field lives in the templates, so it reads as Rust.
 pub(crate) fn field_values(fields: &[Field]) -> liquid::model::Value {
     let first_text = fields
         .iter()
@@ -95,114 +96,37 @@ pub(crate) fn field_values(fields: &[Field]) -> liquid::model::Value {
         .enumerate()
         .map(|(i, f)| {
             let n = &f.name;
-            let column = match f.ty {
-                FieldType::String => "string_len(255)",
-                FieldType::Text => "text()",
-                FieldType::I32 => "integer()",
-                FieldType::I64 => "big_integer()",
-                FieldType::F64 => "double()",
-                FieldType::Bool => "boolean()",
+            let (kind, column, input) = match f.ty {
+                FieldType::String => ("text", "string_len(255)", "text"),
+                FieldType::Text => ("text", "text()", "textarea"),
+                FieldType::I32 => ("whole", "integer()", "number"),
+                FieldType::I64 => ("whole", "big_integer()", "number"),
+                FieldType::F64 => ("float", "double()", "number"),
+                FieldType::Bool => ("bool", "boolean()", "checkbox"),
             };
-            let (check, sample, bad) = match f.ty {
-                FieldType::String | FieldType::Text => {
-                    let max = if f.ty == FieldType::String {
-                        255
-                    } else {
-                        10_000
-                    };
-                    let mut c = String::new();
-                    let _ = write!(
-                        c,
-                        "let {n} = form.{n}.trim().to_owned();\n\
-                         if {n}.is_empty() {{\n\
-                         errors.insert(\"{n}\".into(), \"Required.\".into());\n\
-                         }} else if {n}.chars().count() > {max} {{\n\
-                         errors.insert(\"{n}\".into(), \"At most {max} characters.\".into());\n\
-                         }}"
-                    );
-                    let word = if Some(i) == first_text {
-                        "Item".to_owned()
-                    } else {
-                        title_of(n)
-                    };
-                    let sample = format!("json!(format!(\"{word} {{i}}\"))");
-                    (c, sample, "json!(\"  \")".to_owned())
-                }
-                FieldType::I32 | FieldType::I64 => (
-                    format!(
-                        "let {n} = form.{n}.trim().parse::<{}>().unwrap_or_else(|_| {{\n\
-                         errors.insert(\"{n}\".into(), \"Enter a whole number.\".into());\n\
-                         0\n\
-                         }});",
-                        f.ty.rust()
-                    ),
-                    "json!(i.to_string())".to_owned(),
-                    "json!(\"many\")".to_owned(),
-                ),
-                FieldType::F64 => (
-                    format!(
-                        "let {n} = match form.{n}.trim().parse::<f64>() {{\n\
-                         Ok(v) if v.is_finite() => v,\n\
-                         _ => {{\n\
-                         errors.insert(\"{n}\".into(), \"Enter a number.\".into());\n\
-                         0.0\n\
-                         }}\n\
-                         }};"
-                    ),
-                    "json!(format!(\"{i}.5\"))".to_owned(),
-                    "json!(\"1,5\")".to_owned(),
-                ),
-                FieldType::Bool => (
-                    format!("let {n} = form.{n};"),
-                    "json!(i.is_multiple_of(2))".to_owned(),
-                    String::new(),
-                ),
+            // The most characters a text field takes: its column's size for a string.
+            let max: i64 = if f.ty == FieldType::String {
+                255
+            } else {
+                10_000
             };
-            // The value a saved row holds for `sample` of the same `i`.
-            let expect = match f.ty {
-                FieldType::String | FieldType::Text => sample.clone(),
-                FieldType::I32 | FieldType::I64 => "json!(i)".to_owned(),
-                FieldType::F64 => "json!(i as f64 + 0.5)".to_owned(),
-                FieldType::Bool => "json!(i.is_multiple_of(2))".to_owned(),
-            };
-            let (form_ty, to_form, cell) = match f.ty {
-                FieldType::String | FieldType::Text => (
-                    "String",
-                    format!("item.{n}.clone()"),
-                    format!("item.{n}.clone()"),
-                ),
-                FieldType::Bool => (
-                    "bool",
-                    format!("item.{n}"),
-                    format!("if item.{n} {{ \"yes\" }} else {{ \"no\" }}"),
-                ),
-                _ => (
-                    "String",
-                    format!("item.{n}.to_string()"),
-                    format!("item.{n}.to_string()"),
-                ),
-            };
-            let input = match f.ty {
-                FieldType::Text => "textarea",
-                FieldType::Bool => "checkbox",
-                FieldType::I32 | FieldType::I64 | FieldType::F64 => "number",
-                FieldType::String => "text",
+            // The tests' sample values: "Item 1", "Item 2" for the first text field.
+            let sample_word = if Some(i) == first_text {
+                "Item".to_owned()
+            } else {
+                title_of(n)
             };
             liquid::object!({
                 "name": n,
                 "variant": pascal_case(n),
                 "label": title_of(n),
                 "rust": f.ty.rust(),
-                "form_ty": form_ty,
+                "kind": kind,
                 "column": column,
-                "check": check,
-                "sample": sample,
-                "expect": expect,
-                "bad": bad,
-                "to_form": to_form,
-                "cell": cell,
+                "max": max,
+                "sample_word": sample_word,
                 "input": input,
-                "searchable": matches!(f.ty, FieldType::String | FieldType::Text),
+                "searchable": kind == "text",
             })
         })
         .map(liquid::model::Value::Object)

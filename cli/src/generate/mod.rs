@@ -6,7 +6,6 @@
 //! Everything is checked before anything is written, and a failed write undoes the others, so a
 //! refused or failed run leaves the app as it was.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
