@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ferrule::client::core::{Connection, Output};
+use ferrule::client::connection::{Connection, Output};
 use ferrule::middleware::{self, Next, Request, Response};
 use ferrule::protocol::{RouterData, StateUpdate};
 use ferrule::redis_state::RedisStateManager;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use ferrule::client::core::{Connection, Output};
+use ferrule::client::connection::{Connection, Output};
 use ferrule::client::{StateStore, Status};
 use ferrule::protocol::{RouterData, StateUpdate};
 use futures_util::{SinkExt, StreamExt};

@@ -1,15 +1,15 @@
 //! The client side of the wire protocol.
 //!
-//! [`core`] is the connection as a state machine and [`store`] the client's copy of its states;
-//! neither does I/O, so both run (and are tested) natively. In the browser, the `hydrate`
+//! [`connection`] is the connection as a state machine and [`store`] the client's copy of its
+//! states; neither does I/O, so both run (and are tested) natively. In the browser, the `hydrate`
 //! feature drives them from a `web_sys::WebSocket` (module `browser`), and [`crate::ui`] turns
 //! them into Leptos signals and components.
 
-pub mod core;
+pub mod connection;
 pub mod store;
 
 #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
 pub(crate) mod browser;
 
-pub use self::core::{Connection, Output, Status};
-pub use self::store::StateStore;
+pub use connection::{Connection, Output, Status};
+pub use store::StateStore;

@@ -11,7 +11,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{BroadcastChannel, CloseEvent, MessageEvent, WebSocket};
 
-use super::core::{Connection, Output, Status};
+use super::connection::{Connection, Output, Status};
 use crate::protocol::{EVENT_PATH, RouterData, StateUpdate};
 
 mod upload;

@@ -352,5 +352,5 @@ pub fn frame_for(event: &Event) -> String {
 }
 
 #[cfg(test)]
-#[path = "core_tests.rs"]
+#[path = "connection_tests.rs"]
 mod tests;
