@@ -384,7 +384,7 @@ fn an_app_with_a_long_name_is_laid_out_as_cargo_fmt_would() {
 #[test]
 fn a_missing_wasm_toolchain_is_named_with_its_fix() {
     if Path::new("/usr/lib/rustlib/src/rust/library").is_dir() {
-        eprintln!("SKIPPED: Debian's wasm route is installed here, so nothing is missing");
+        common::skipped("Debian's wasm route is installed here, so nothing is missing");
         return;
     }
     let parent = scratch("nowasm");

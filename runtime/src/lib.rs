@@ -55,8 +55,9 @@
 //! layer; `socket` queues it for the tab's worker; the `bridge` decodes it, builds an
 //! `http::Request` from the handshake, locks the tab's [`state`]s, runs the app's
 //! [`middleware`] chain with the handler innermost (bound in the [`context`]), commits the
-//! state and answers with the fields that changed. `docs/src/event-pipeline.md` in the
-//! repository traces it step by step.
+//! state and answers with the fields that changed. In the repository, `docs/src/architecture.md`
+//! draws this map and follows a click through the files, and `docs/src/event-pipeline.md` traces
+//! the event step by step.
 
 // `#[ferrule::state]` writes `::ferrule::…` paths; this lets them resolve inside the crate too
 // (its doc tests and the book's).

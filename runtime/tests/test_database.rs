@@ -60,14 +60,9 @@ async fn a_url_of_another_kind_is_refused_with_its_name() {
 
 #[tokio::test]
 async fn postgres_databases_are_created_on_the_server_and_dropped() {
-    let Ok(admin_url) = std::env::var("FERRULE_TEST_POSTGRES") else {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "CI=true but FERRULE_TEST_POSTGRES is not set"
-        );
-        eprintln!(
-            "SKIPPED: PostgreSQL test (no FERRULE_TEST_POSTGRES; run through `cargo xtask test`)"
-        );
+    let Some(admin_url) =
+        ferrule::testing::service_url("FERRULE_TEST_POSTGRES", "a PostgreSQL test")
+    else {
         return;
     };
     // The app's own URL names a database that need not exist: only the server is used.

@@ -25,9 +25,9 @@ pub(crate) fn site(package: &str, release: bool) -> Result<PathBuf> {
 }
 
 /// The browser tests (headless Chromium) and the protocol-peer tests (official socket.io
-/// packages under node), with the counter example's client and server built first. Returns
-/// (passed, failed).
-pub(crate) fn e2e() -> Result<(u64, u64)> {
+/// packages under node), with the examples' clients and servers built first; their results are
+/// added to `total`.
+pub(crate) fn e2e(total: &mut Tally) -> Result<()> {
     let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
     let missing: Vec<&str> = [
         // rustup's wasm32 std, or Debian's rustc-web route (`site` picks whichever exists).
@@ -52,7 +52,7 @@ pub(crate) fn e2e() -> Result<(u64, u64)> {
         eprintln!(
             "\n!!! {list} missing: the browser and protocol-peer tests SKIP (`cargo xtask setup` installs them)\n"
         );
-        return Ok((0, 0));
+        return Ok(());
     }
     let mut bin_dir = None;
     for app in E2E_APPS {
@@ -67,31 +67,45 @@ pub(crate) fn e2e() -> Result<(u64, u64)> {
     let artifacts = opts.target_dir.join("e2e-artifacts");
     let _ = std::fs::remove_dir_all(&artifacts);
     let mut cmd = Command::new("node");
-    cmd.args(["--test", "--test-reporter=spec", "--test-concurrency=1"])
+    cmd.arg("--test-concurrency=1")
         .current_dir(root()?.join("e2e"))
         .env("E2E_BIN_DIR", &bin_dir)
         .env("E2E_ARTIFACTS", &artifacts)
         .env("E2E_CHROMIUM", CHROMIUM);
-    let result = run_node_tests("node --test e2e (Chromium, socket.io peers)", &mut cmd);
+    let files = e2e_files(&root()?.join("e2e"))?;
+    let result = run_node_files(
+        "node --test e2e (Chromium, socket.io peers)",
+        &mut cmd,
+        &files,
+        total,
+        |_| {},
+    );
     if result.is_err() && artifacts.is_dir() {
         eprintln!("    screenshots of the failures: {}", artifacts.display());
     }
     result
 }
 
-/// Runs node's test runner and reads its `ℹ pass N` / `ℹ fail N` summary.
-pub(crate) fn run_node_tests(what: &str, cmd: &mut Command) -> Result<(u64, u64)> {
-    run_tallying(what, cmd, node_tally)
-}
-
-/// Reads one line of node's test summary (`ℹ pass N`, `ℹ fail N`) into the counts.
-pub(crate) fn node_tally(line: &str, passed: &mut u64, failed: &mut u64) {
-    let words: Vec<&str> = line.split_whitespace().collect();
-    if let [_, key, n] = words.as_slice() {
-        match (*key, n.parse::<u64>()) {
-            ("pass", Ok(n)) => *passed = n,
-            ("fail", Ok(n)) => *failed = n,
-            _ => {}
-        }
+/// The test files of `cargo xtask e2e`: every `*.test.mjs` in `dir`, which must include one per
+/// example and the protocol peers' (a file renamed away would otherwise drop its tests unseen).
+fn e2e_files(dir: &Path) -> Result<Vec<String>> {
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".test.mjs"))
+        .collect();
+    files.sort();
+    let expected = E2E_APPS.iter().copied().chain(["peers"]);
+    let missing: Vec<String> = expected
+        .map(|name| format!("{name}.test.mjs"))
+        .filter(|file| !files.contains(file))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "e2e/ lacks the test files {}: every example has its browser tests",
+            missing.join(", ")
+        );
     }
+    Ok(files)
 }

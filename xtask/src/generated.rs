@@ -66,7 +66,8 @@ pub(crate) fn check_generated(
     dir: &Path,
     target_dir: &Path,
     env: &[(&str, String)],
-) -> Result<(u64, u64)> {
+    total: &mut Tally,
+) -> Result<()> {
     let name = dir
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
@@ -89,7 +90,7 @@ pub(crate) fn check_generated(
     for (k, v) in env {
         tests.env(k, v);
     }
-    run_counting(&format!("{name}'s own tests"), &mut tests)
+    run_cargo_tests(&format!("{name}'s own tests"), &mut tests, total)
 }
 
 /// Apps `ferrule new` makes, checked as their users would: the newcomer's (SQLite, account
@@ -97,25 +98,22 @@ pub(crate) fn check_generated(
 /// the same on PostgreSQL, its tests and browser tests against the real server; an app without
 /// account pages; and the template through the stock `cargo generate` giving the same files as
 /// `ferrule new`.
-pub(crate) fn generated_app() -> Result<(u64, u64)> {
+pub(crate) fn generated_app(total: &mut Tally) -> Result<()> {
     let root = root()?;
     let target_dir = ferrule_cli::site::SiteOptions::new(&root, "counter", false)?.target_dir;
     let browsers = Path::new(CHROMIUM).exists() && which("node").is_some();
     if !browsers {
         eprintln!("!!! no Chromium or node: the generated apps' browser tests SKIP");
     }
-    let mut counts = (0, 0);
-    let mut add = |(p, f): (u64, u64)| counts = (counts.0 + p, counts.1 + f);
 
     let dir = new_generated(&root, &target_dir, "newcomer-app", Database::Sqlite, true)?;
     generate_into(&dir, NEWCOMER_GENERATE)?;
-    add(check_generated(&dir, &target_dir, &[])?);
+    check_generated(&dir, &target_dir, &[], total)?;
     let bin = build_generated(&dir, &target_dir)?;
     app_commands_through_ferrule(&root, &dir, &target_dir)?;
-    add((1, 0));
     if browsers {
-        add(browser_test(&root, &bin, &target_dir, &[])?);
-        add(dev_loop(&root, &dir, &target_dir)?.counts);
+        browser_test(&root, &bin, &target_dir, &[], total)?;
+        dev_loop(&root, &dir, &target_dir, total)?;
     }
 
     let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
@@ -123,16 +121,11 @@ pub(crate) fn generated_app() -> Result<(u64, u64)> {
         let dir = new_generated(&root, &target_dir, "newcomer-pg", Database::Postgres, true)?;
         generate_into(&dir, &NEWCOMER_GENERATE[..1])?;
         // The app's own default URL: its tests make their databases on that server.
-        add(check_generated(&dir, &target_dir, &[])?);
+        check_generated(&dir, &target_dir, &[], total)?;
         let bin = build_generated(&dir, &target_dir)?;
         if browsers {
             let admin = "postgres://postgres@127.0.0.1:5432/postgres".to_owned();
-            add(browser_test(
-                &root,
-                &bin,
-                &target_dir,
-                &[("E2E_PG_ADMIN", admin)],
-            )?);
+            browser_test(&root, &bin, &target_dir, &[("E2E_PG_ADMIN", admin)], total)?;
         }
     } else if ci {
         bail!(
@@ -144,11 +137,10 @@ pub(crate) fn generated_app() -> Result<(u64, u64)> {
 
     let dir = new_generated(&root, &target_dir, "newcomer-lite", Database::Sqlite, false)?;
     generate_into(&dir, &[&["scaffold", "task", "title:string", "done:bool"]])?;
-    add(check_generated(&dir, &target_dir, &[])?);
+    check_generated(&dir, &target_dir, &[], total)?;
 
     stock_cargo_generate(&root, &target_dir)?;
-    add((1, 0));
-    Ok(counts)
+    Ok(())
 }
 
 /// The generated app's browser client and server; returns the server binary.
@@ -177,15 +169,15 @@ pub(crate) fn browser_test(
     bin: &Path,
     target_dir: &Path,
     env: &[(&str, String)],
-) -> Result<(u64, u64)> {
+    total: &mut Tally,
+) -> Result<()> {
     let app = bin
         .file_name()
         .context("binary name")?
         .to_string_lossy()
         .into_owned();
     let mut cmd = Command::new("node");
-    cmd.args(["--test", "--test-reporter=spec", "generated-app.e2e.mjs"])
-        .current_dir(root.join("e2e"))
+    cmd.current_dir(root.join("e2e"))
         .env("E2E_BIN_DIR", bin.parent().context("binary directory")?)
         .env("E2E_APP", &app)
         .env("E2E_ARTIFACTS", target_dir.join("e2e-artifacts"))
@@ -193,7 +185,13 @@ pub(crate) fn browser_test(
     for (k, v) in env {
         cmd.env(k, v);
     }
-    run_node_tests(&format!("node --test {app} in Chromium"), &mut cmd)
+    run_node_files(
+        &format!("node --test {app} in Chromium"),
+        &mut cmd,
+        &["generated-app.e2e.mjs".to_owned()],
+        total,
+        |_| {},
+    )
 }
 
 /// The template through the stock `cargo generate` (installed from crates.io into
@@ -296,14 +294,17 @@ pub(crate) struct DevTimes {
     /// The JSON object the test printed (`handlerEditMs`, `pageEditMs`, `serverEditMs`,
     /// `cssEditMs`, `fixMs`).
     pub(crate) figures: String,
-    /// The test's (passed, failed).
-    pub(crate) counts: (u64, u64),
 }
 
 /// `ferrule dev` in the generated app, driven from Chromium (`e2e/dev-reload.e2e.mjs`): a saved
 /// handler reloads the open page with the new code, a saved stylesheet is swapped in place, a
 /// mistake shows over the page until fixed. The test edits the app's files.
-pub(crate) fn dev_loop(root: &Path, app: &Path, target_dir: &Path) -> Result<DevTimes> {
+pub(crate) fn dev_loop(
+    root: &Path,
+    app: &Path,
+    target_dir: &Path,
+    total: &mut Tally,
+) -> Result<DevTimes> {
     build_ferrule_command(root, target_dir)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -323,24 +324,24 @@ pub(crate) fn dev_loop(root: &Path, app: &Path, target_dir: &Path) -> Result<Dev
     let result = (|| -> Result<DevTimes> {
         wait_for_page(&addr, "Welcome to", Duration::from_secs(900))?;
         let figures = std::sync::Mutex::new(String::new());
-        let counts = run_tallying(
+        run_node_files(
             "ferrule dev in Chromium: reload, CSS swap, build error",
             Command::new("node")
-                .args(["--test", "--test-reporter=spec", "dev-reload.e2e.mjs"])
                 .current_dir(root.join("e2e"))
                 .env("E2E_DEV_URL", format!("http://{addr}"))
                 .env("E2E_DEV_APP_DIR", app)
                 .env("E2E_ARTIFACTS", target_dir.join("e2e-artifacts"))
                 .env("E2E_CHROMIUM", CHROMIUM),
-            |line, passed, failed| {
+            &["dev-reload.e2e.mjs".to_owned()],
+            total,
+            |line| {
                 if let Some(json) = line.trim().strip_prefix("dev-times: ") {
                     *figures.lock().unwrap_or_else(|p| p.into_inner()) = json.to_owned();
                 }
-                node_tally(line, passed, failed);
             },
         )?;
         let figures = figures.into_inner().unwrap_or_else(|p| p.into_inner());
-        Ok(DevTimes { figures, counts })
+        Ok(DevTimes { figures })
     })();
     // Stop the server the loop runs (politely, by its own pid), then the loop.
     for child in children_of(dev.id()) {
@@ -365,7 +366,7 @@ pub(crate) fn dev_times() -> Result<()> {
     let root = root()?;
     let target_dir = ferrule_cli::site::SiteOptions::new(&root, "counter", false)?.target_dir;
     let dir = new_generated(&root, &target_dir, "dev-times-app", Database::Sqlite, true)?;
-    let times = dev_loop(&root, &dir, &target_dir)?;
+    let times = dev_loop(&root, &dir, &target_dir, &mut Tally::default())?;
     let figures: serde_json::Value =
         serde_json::from_str(&times.figures).context("the test printed no figures")?;
     println!("| edit | saved to page ready |\n|---|---|");

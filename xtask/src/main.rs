@@ -21,6 +21,7 @@ mod generated;
 mod layers;
 mod map;
 mod setup;
+mod tally;
 mod test;
 
 use book::*;
@@ -28,6 +29,7 @@ use demo::*;
 use e2e::*;
 use generated::*;
 use setup::*;
+use tally::*;
 use test::*;
 
 /// The repository's tasks.
@@ -93,17 +95,17 @@ fn main() -> Result<()> {
         }
         Task::E2e => {
             setup()?;
-            e2e().map(|_| ())
+            counted(e2e)
         }
         Task::Generated => {
             setup()?;
-            generated_app().map(|_| ())
+            counted(generated_app)
         }
         Task::DevTimes => {
             setup()?;
             generated::dev_times()
         }
-        Task::Book => book().map(|_| ()),
+        Task::Book => book(),
         Task::Map => map::write(&root()?),
         Task::Fuzz => fuzz(),
         Task::Bench { quick, chaos } => {
@@ -121,6 +123,14 @@ fn main() -> Result<()> {
             bench::run(&root, &bench::target_dir(&root), quick, pg, redis)
         }
     }
+}
+
+/// Runs tests that add to a tally, then prints the tally's line whatever happened.
+fn counted(tests: impl FnOnce(&mut Tally) -> Result<()>) -> Result<()> {
+    let mut total = Tally::default();
+    let outcome = tests(&mut total);
+    println!("{}", total.line());
+    outcome
 }
 
 pub(crate) fn run(what: &str, cmd: &mut Command) -> Result<()> {

@@ -35,7 +35,20 @@ pub(crate) fn services(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// Every check and test, ending with the line CI reads whatever happened: a step that failed
+/// outside the tests (fmt, clippy, setup, a build) counts as one failure there, so a red run
+/// never ends with "0 failed".
 pub(crate) fn test() -> Result<()> {
+    let mut total = Tally::default();
+    let outcome = test_steps(&mut total);
+    if outcome.is_err() && total.failed == 0 {
+        total.failed = 1;
+    }
+    println!("{}", total.line());
+    outcome
+}
+
+fn test_steps(total: &mut Tally) -> Result<()> {
     setup()?;
     run(
         "cargo fmt --check",
@@ -103,16 +116,10 @@ pub(crate) fn test() -> Result<()> {
         .args(["test", "--workspace", "--features", TEST_FEATURES])
         .env("RUST_BACKTRACE", "1");
     services(&mut tests)?;
-    let (mut passed, mut failed) = run_counting("cargo test (unit, integration, doc)", &mut tests)?;
-    let (e2e_passed, e2e_failed) = e2e()?;
-    passed += e2e_passed;
-    failed += e2e_failed;
-    let (gen_passed, gen_failed) = generated_app()?;
-    passed += gen_passed;
-    failed += gen_failed;
-    let (book_passed, book_failed) = book()?;
-    passed += book_passed;
-    failed += book_failed;
+    run_cargo_tests("cargo test (unit, integration, doc)", &mut tests, total)?;
+    e2e(total)?;
+    generated_app(total)?;
+    book()?;
     // Benchmarks are not tests: nothing fails on a number, but the harness must keep working.
     let root = root()?;
     eprintln!("==> cargo xtask bench --quick (harness check)");
@@ -120,8 +127,6 @@ pub(crate) fn test() -> Result<()> {
     let redis = reachable("127.0.0.1:6379").then(|| "redis://127.0.0.1:6379".to_owned());
     bench::run(&root, &bench::target_dir(&root), true, pg, redis)?;
     eprintln!("\nall checks passed");
-    // The summary line CI reads: every test binary's results added up.
-    println!("tests: {passed} passed, {failed} failed");
     Ok(())
 }
 
@@ -134,62 +139,6 @@ pub(crate) fn fuzz() -> Result<()> {
         &format!("wire_fuzz with {cases} cases per property (release)"),
         &mut cmd,
     )
-}
-
-/// Runs test command `cmd`, echoing its output line by line to `tally` (which counts passed
-/// and failed tests as its runner prints them); fails when the command or a test fails.
-pub(crate) fn run_tallying(
-    what: &str,
-    cmd: &mut Command,
-    tally: impl Fn(&str, &mut u64, &mut u64),
-) -> Result<(u64, u64)> {
-    use std::io::{BufRead, BufReader};
-    eprintln!("==> {what}");
-    let started = Instant::now();
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .with_context(|| format!("could not start: {what}"))?;
-    let (mut passed, mut failed) = (0, 0);
-    let out = child.stdout.take().context("test output")?;
-    for line in BufReader::new(out).lines() {
-        let line = line?;
-        println!("{line}");
-        tally(&line, &mut passed, &mut failed);
-    }
-    let status = child.wait()?;
-    if !status.success() || failed > 0 {
-        println!("tests: {passed} passed, {failed} failed");
-        bail!("{what} failed ({status})");
-    }
-    eprintln!(
-        "    {what}: {passed} passed in {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
-    Ok((passed, failed))
-}
-
-/// Runs `cmd` (a `cargo test`) and adds up its `test result:` lines.
-pub(crate) fn run_counting(what: &str, cmd: &mut Command) -> Result<(u64, u64)> {
-    run_tallying(what, cmd, |line, passed, failed| {
-        if let Some(rest) = line.strip_prefix("test result: ") {
-            let count = |word: &str| {
-                rest.split(';')
-                    .find_map(|part| {
-                        part.trim()
-                            .strip_suffix(word)?
-                            .trim()
-                            .rsplit(' ')
-                            .next()?
-                            .parse::<u64>()
-                            .ok()
-                    })
-                    .unwrap_or(0)
-            };
-            *passed += count("passed");
-            *failed += count("failed");
-        }
-    })
 }
 
 /// Features for the native test and clippy runs: everything but the browser client (which only

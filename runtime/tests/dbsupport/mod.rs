@@ -28,18 +28,7 @@ impl TestDb {
         let like = match backend {
             Backend::Sqlite => "sqlite://test.sqlite3".to_owned(),
             Backend::Postgres => {
-                let Ok(admin_url) = std::env::var("FERRULE_TEST_POSTGRES") else {
-                    if std::env::var("CI").is_ok_and(|v| v == "true") {
-                        panic!(
-                            "CI=true but FERRULE_TEST_POSTGRES is not set: PostgreSQL tests cannot run"
-                        );
-                    }
-                    eprintln!(
-                        "SKIPPED: PostgreSQL test (no FERRULE_TEST_POSTGRES; run through `cargo xtask test`)"
-                    );
-                    return None;
-                };
-                admin_url
+                ferrule::testing::service_url("FERRULE_TEST_POSTGRES", "a PostgreSQL test")?
             }
         };
         let db = TestDatabase::create(&like)
@@ -66,17 +55,7 @@ impl TestDb {
 /// The Redis server `FERRULE_TEST_REDIS` names (the xtask sets it when one is reachable), or
 /// `None` after saying loudly that `what` is skipped; under `CI=true` its absence fails.
 pub fn redis_url(what: &str) -> Option<String> {
-    match std::env::var("FERRULE_TEST_REDIS") {
-        Ok(url) => Some(url),
-        Err(_) => {
-            assert!(
-                !std::env::var("CI").is_ok_and(|v| v == "true"),
-                "CI=true but FERRULE_TEST_REDIS is not set: {what} cannot run"
-            );
-            eprintln!("SKIPPED: {what} (no FERRULE_TEST_REDIS; run through `cargo xtask test`)");
-            None
-        }
-    }
+    ferrule::testing::service_url("FERRULE_TEST_REDIS", what)
 }
 
 /// Deletes every key under `ferrule:<prefix>:` on the Redis server at `url`.
