@@ -38,6 +38,11 @@ end
 return 0
 "#;
 
+/// What the keys of deployment `prefix` start with.
+pub(crate) fn key_prefix(prefix: &str) -> String {
+    format!("ferrule:{prefix}:")
+}
+
 /// Keeps every token's states in Redis under `ferrule:<prefix>:`.
 #[derive(Clone)]
 pub struct RedisStateManager {
@@ -88,7 +93,7 @@ impl RedisStateManager {
             .map_err(redis_err)?;
         Ok(Self {
             conn,
-            prefix: format!("ferrule:{prefix}:"),
+            prefix: key_prefix(prefix),
             state_ttl: Duration::from_secs(24 * 3600),
             lock_ttl: Duration::from_secs(30),
             lock_wait: Duration::from_secs(10),

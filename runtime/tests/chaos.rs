@@ -334,5 +334,7 @@ async fn chaos_loses_nothing_and_applies_nothing_twice() {
     assert_eq!((lost, duplicated, unanswered), (0, 0, 0));
     assert!(f.drops.load(Ordering::Relaxed) > 0 && f.panics.load(Ordering::Relaxed) > 0);
     drop((b, replacement));
-    dbsupport::redis_cleanup(&redis, &prefix).await;
+    ferrule::testing::clear_redis_prefix(&redis, &prefix)
+        .await
+        .unwrap();
 }

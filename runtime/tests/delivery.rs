@@ -452,7 +452,9 @@ async fn events_cut_off_by_a_shutdown_are_resent_to_the_next_node_and_applied_on
     let state = state_of(&mut on_b).await;
     assert_eq!(state.count, 30, "every event applied exactly once");
     assert_eq!(state.applied, ids, "in the order they were sent");
-    dbsupport::redis_cleanup(&url, &prefix).await;
+    ferrule::testing::clear_redis_prefix(&url, &prefix)
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -472,7 +474,9 @@ async fn a_dropped_lock_is_given_up_at_once() {
         .expect("answered")
         .expect("the lock was given up, not left to its 30 s TTL");
     again.release().await.unwrap();
-    dbsupport::redis_cleanup(&url, &prefix).await;
+    ferrule::testing::clear_redis_prefix(&url, &prefix)
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -498,5 +502,7 @@ async fn a_release_never_deletes_another_holders_lock() {
     );
     b.release().await.unwrap();
     second.lock("tab").await.unwrap().release().await.unwrap();
-    dbsupport::redis_cleanup(&url, &prefix).await;
+    ferrule::testing::clear_redis_prefix(&url, &prefix)
+        .await
+        .unwrap();
 }

@@ -98,7 +98,9 @@ async fn a_tab_moved_to_another_node_keeps_state_and_login() {
     assert_eq!(full.delta["cart_state"]["owner"], "nina");
     b.stop().await.unwrap();
     db.cleanup().await;
-    dbsupport::redis_cleanup(&redis, &prefix).await;
+    ferrule::testing::clear_redis_prefix(&redis, &prefix)
+        .await
+        .unwrap();
 }
 
 /// Two nodes on one PostgreSQL database and one Redis, with user `nina`; `None` when either
@@ -151,7 +153,9 @@ async fn a_socket_login_on_one_node_is_redeemed_on_another() {
     a.stop().await.unwrap();
     b.stop().await.unwrap();
     db.cleanup().await;
-    dbsupport::redis_cleanup(&redis, &prefix).await;
+    ferrule::testing::clear_redis_prefix(&redis, &prefix)
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,5 +187,7 @@ async fn failed_logins_count_across_nodes() {
     a.stop().await.unwrap();
     b.stop().await.unwrap();
     db.cleanup().await;
-    dbsupport::redis_cleanup(&redis, &prefix).await;
+    ferrule::testing::clear_redis_prefix(&redis, &prefix)
+        .await
+        .unwrap();
 }

@@ -206,5 +206,7 @@ async fn a_redis_outage_is_a_retry_toast_a_slow_link_is_not_and_both_heal() {
         "nothing lost, nothing doubled"
     );
     assert_eq!(health(&server).await.0, 200);
-    dbsupport::redis_cleanup(&url, &prefix).await;
+    ferrule::testing::clear_redis_prefix(&url, &prefix)
+        .await
+        .unwrap();
 }

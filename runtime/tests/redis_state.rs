@@ -58,7 +58,9 @@ async fn server(url: &str, prefix: &str) -> TestServer {
 }
 
 async fn cleanup(url: &str, prefix: &str) {
-    dbsupport::redis_cleanup(url, prefix).await;
+    ferrule::testing::clear_redis_prefix(url, prefix)
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

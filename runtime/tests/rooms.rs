@@ -250,5 +250,7 @@ async fn with_redis_a_broadcast_on_node_a_reaches_a_tab_on_node_b() {
         next_message(&mut bob, wait).await.as_deref(),
         Some("from b")
     );
-    dbsupport::redis_cleanup(&redis, &prefix).await;
+    ferrule::testing::clear_redis_prefix(&redis, &prefix)
+        .await
+        .unwrap();
 }

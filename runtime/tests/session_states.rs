@@ -222,5 +222,7 @@ async fn across_nodes_a_change_reaches_the_sessions_tab_on_the_other_node() {
     a.stop().await.unwrap();
     b.stop().await.unwrap();
     db.cleanup().await;
-    dbsupport::redis_cleanup(&redis, &prefix).await;
+    ferrule::testing::clear_redis_prefix(&redis, &prefix)
+        .await
+        .unwrap();
 }

@@ -166,4 +166,9 @@ mod tests {
         assert!(err.contains("runtime/src/net.rs:1"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn every_use_in_the_runtime_points_down() {
+        check(&crate::root().unwrap()).unwrap();
+    }
 }

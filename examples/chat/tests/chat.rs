@@ -300,18 +300,7 @@ async fn two_processes_on_one_redis_are_one_chat() {
     );
 
     // What the two nodes kept in Redis goes with the test.
-    let client = redis::Client::open(redis.as_str()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("ferrule:{prefix}:*"))
-        .query_async(&mut conn)
+    ferrule::testing::clear_redis_prefix(&redis, &prefix)
         .await
         .unwrap();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL")
-            .arg(keys)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-    }
 }

@@ -33,13 +33,15 @@ mod client;
 mod db;
 mod http;
 mod server;
-mod skip;
+mod services;
 
 pub use self::http::{TestResponse, http_request};
 pub use client::{ClientOptions, TestClient, fresh_token};
 pub use db::TestDatabase;
 pub use server::{TestServer, csrf_at, login_at};
-pub use skip::{SKIPS_FILE_VAR, service_url, skipped};
+#[cfg(feature = "redis")]
+pub use services::clear_redis_prefix;
+pub use services::{SKIPS_FILE_VAR, service_url, skipped};
 
 /// What went wrong talking to a test server.
 #[derive(Debug, thiserror::Error)]

@@ -58,24 +58,6 @@ pub fn redis_url(what: &str) -> Option<String> {
     ferrule::testing::service_url("FERRULE_TEST_REDIS", what)
 }
 
-/// Deletes every key under `ferrule:<prefix>:` on the Redis server at `url`.
-pub async fn redis_cleanup(url: &str, prefix: &str) {
-    let client = redis::Client::open(url).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("ferrule:{prefix}:*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL")
-            .arg(keys)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-    }
-}
-
 /// Runs `$body(Backend)` once against SQLite and once against PostgreSQL.
 #[macro_export]
 macro_rules! on_both {

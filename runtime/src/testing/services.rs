@@ -1,5 +1,6 @@
-//! Tests that cannot run here say so: loudly on stderr, and in the file `FERRULE_TEST_SKIPS`
-//! names, so `cargo xtask test` reports them as skipped instead of counting them as passed.
+//! The services a test talks to: where PostgreSQL and Redis are, what a test does without them
+//! (it says so, loudly on stderr and in the file `FERRULE_TEST_SKIPS` names, so `cargo xtask
+//! test` reports it as skipped instead of passed), and clearing what it left in Redis.
 
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,6 +57,27 @@ pub fn service_url(var: &str, what: &str) -> Option<String> {
     None
 }
 
+/// Deletes every key a [`RedisStateManager`](crate::redis_state::RedisStateManager) (and the
+/// runtime's other Redis parts) with `prefix` keep on the Redis server at `url`: what a test's
+/// nodes left behind. Give each test its own prefix.
+#[cfg(feature = "redis")]
+pub async fn clear_redis_prefix(url: &str, prefix: &str) -> Result<(), redis::RedisError> {
+    let client = redis::Client::open(url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let pattern = format!("{}*", crate::redis_state::key_prefix(prefix));
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(pattern)
+        .query_async(&mut conn)
+        .await?;
+    if !keys.is_empty() {
+        redis::cmd("DEL")
+            .arg(keys)
+            .query_async::<()>(&mut conn)
+            .await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,8 +92,9 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "{text}");
         assert!(
-            lines[0]
-                .ends_with(" testing::skip::tests::a_skip_is_recorded_with_the_test_that_skipped"),
+            lines[0].ends_with(
+                " testing::services::tests::a_skip_is_recorded_with_the_test_that_skipped"
+            ),
             "{text}"
         );
     }
