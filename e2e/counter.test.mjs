@@ -1,24 +1,14 @@
 // The counter example in a real browser: server-rendered, hydrated, driven over Socket.IO.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, watch, withArtifacts, count, waitCount, waitConnected } from './lib/harness.mjs';
+import { launchBrowser, watch, scenario as freshScenario, count, waitCount, waitConnected } from './lib/harness.mjs';
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
 after(async () => { await browser?.close(); });
 
-/** A fresh server and browser context per test, so no state leaks between tests. */
-async function scenario(t, body, { contextOptions = {} } = {}) {
-  const server = await startServer();
-  const context = await browser.newContext(contextOptions);
-  const problems = [];
-  try {
-    await withArtifacts(t, context, () => body({ server, context, problems }));
-  } finally {
-    await context.close();
-    await server.stop();
-  }
-}
+/** A fresh server and browser context per test (the harness's `scenario`). */
+const scenario = (t, body, options) => freshScenario(browser, t, body, options);
 
 const token = (page) => page.evaluate(() => sessionStorage.getItem('ferrule_token'));
 
@@ -164,37 +154,31 @@ test('after a server restart the client reconnects and sends what was clicked me
 
 test('a thousand clicks around a network outage are all applied, exactly once', async (t) => {
   // A short heartbeat, so the dead connection is noticed within seconds (25 + 20 s by default).
-  const server = await startServer({ FERRULE_PING_INTERVAL_MS: '1000', FERRULE_PING_TIMEOUT_MS: '1000' });
-  const context = await browser.newContext();
-  try {
-    await withArtifacts(t, context, async () => {
-      const page = await context.newPage();
-      await page.goto(server.url);
-      await waitConnected(page);
-      const click = (n) => page.evaluate((n) => {
-        const button = document.querySelector('#increment');
-        for (let i = 0; i < n; i++) button.click();
-      }, n);
-      // The train goes into a tunnel: some clicks are on the wire when the network goes, the
-      // rest are made offline, and the connection dies of silence before it comes back.
-      await click(50);
-      await context.setOffline(true);
-      await click(950);
-      await page.waitForSelector('.ferrule-connection[data-status="reconnecting"]', { timeout: 30000 });
-      await context.setOffline(false);
-      await waitConnected(page, 30000);
-      await waitCount(page, 1000, 60000);
-      await page.waitForTimeout(1000);
-      assert.equal(await count(page), '1000', 'none lost, none applied twice');
-      // The server's state says the same: a reload renders it from a resync.
-      await page.reload();
-      await waitConnected(page);
-      await waitCount(page, 1000);
-    });
-  } finally {
-    await context.close();
-    await server.close();
-  }
+  const env = { FERRULE_PING_INTERVAL_MS: '1000', FERRULE_PING_TIMEOUT_MS: '1000' };
+  await scenario(t, async ({ server, context }) => {
+    const page = await context.newPage();
+    await page.goto(server.url);
+    await waitConnected(page);
+    const click = (n) => page.evaluate((n) => {
+      const button = document.querySelector('#increment');
+      for (let i = 0; i < n; i++) button.click();
+    }, n);
+    // The train goes into a tunnel: some clicks are on the wire when the network goes, the
+    // rest are made offline, and the connection dies of silence before it comes back.
+    await click(50);
+    await context.setOffline(true);
+    await click(950);
+    await page.waitForSelector('.ferrule-connection[data-status="reconnecting"]', { timeout: 30000 });
+    await context.setOffline(false);
+    await waitConnected(page, 30000);
+    await waitCount(page, 1000, 60000);
+    await page.waitForTimeout(1000);
+    assert.equal(await count(page), '1000', 'none lost, none applied twice');
+    // The server's state says the same: a reload renders it from a resync.
+    await page.reload();
+    await waitConnected(page);
+    await waitCount(page, 1000);
+  }, { env });
 });
 
 test('a handler error shows an error toast and changes nothing', async (t) => {

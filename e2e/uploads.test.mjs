@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readdirSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { startServer, launchBrowser, watch, withArtifacts, waitConnected, ROOT } from './lib/harness.mjs';
+import { launchBrowser, watch, scenario as freshScenario, waitConnected, ROOT } from './lib/harness.mjs';
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
@@ -17,18 +17,11 @@ function file(name, bytes) {
   return path;
 }
 
-async function scenario(t, body) {
-  // The app's own Ferrule.toml sets the 1 MiB limit.
-  const server = await startServer({ FERRULE_CONFIG: join(ROOT, 'examples/uploads/Ferrule.toml') }, 'uploads');
-  const context = await browser.newContext();
-  const problems = [];
-  try {
-    await withArtifacts(t, context, () => body({ server, context, problems }));
-  } finally {
-    await context.close();
-    await server.stop();
-  }
-}
+// The app's own Ferrule.toml sets the 1 MiB limit.
+const scenario = (t, body) => freshScenario(browser, t, body, {
+  app: 'uploads',
+  env: { FERRULE_CONFIG: join(ROOT, 'examples/uploads/Ferrule.toml') },
+});
 
 test('an avatar upload shows progress, reaches the handler and updates the tab', async (t) => {
   await scenario(t, async ({ server, context, problems }) => {

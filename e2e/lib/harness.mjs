@@ -126,6 +126,23 @@ export async function withArtifacts(t, context, body) {
   }
 }
 
+/**
+ * Runs `body({ server, context, problems })` against a fresh server of `app` (with `env`) and a
+ * fresh browser context (with `contextOptions`), so no state leaks between tests; both are
+ * closed whatever happens, and a failure leaves screenshots.
+ */
+export async function scenario(browser, t, body, { app = 'counter', env = {}, contextOptions = {} } = {}) {
+  const server = await startServer(env, app);
+  const context = await browser.newContext(contextOptions);
+  const problems = [];
+  try {
+    await withArtifacts(t, context, () => body({ server, context, problems }));
+  } finally {
+    await context.close();
+    await server.close();
+  }
+}
+
 export const count = (page) => page.textContent('#count');
 export const waitCount = (page, n, timeout = 10000) =>
   page.waitForFunction((n) => document.querySelector('#count')?.textContent === String(n), n, { timeout });
