@@ -87,7 +87,7 @@ fn main() -> Result<()> {
     let cli = <Cli as clap::Parser>::parse();
     match cli.task {
         Task::Setup => setup(),
-        Task::Test => test(),
+        Task::Test => counted(test),
         Task::Demo => demo(),
         Task::Site { app, release } => {
             setup()?;
@@ -125,12 +125,22 @@ fn main() -> Result<()> {
     }
 }
 
-/// Runs tests that add to a tally, then prints the tally's line whatever happened.
+/// Runs `tests`, which add to a tally, and ends with the tally's line whatever happened, so it
+/// is the last thing CI prints: after the error, if any. A step that failed outside the tests
+/// (fmt, clippy, setup, a build) counts as one failure there, so a red run never ends with
+/// "0 failed".
 fn counted(tests: impl FnOnce(&mut Tally) -> Result<()>) -> Result<()> {
     let mut total = Tally::default();
     let outcome = tests(&mut total);
+    if let Err(e) = &outcome {
+        total.failed = total.failed.max(1);
+        eprintln!("Error: {e:?}");
+    }
     println!("{}", total.line());
-    outcome
+    if outcome.is_err() {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 pub(crate) fn run(what: &str, cmd: &mut Command) -> Result<()> {
