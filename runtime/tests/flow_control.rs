@@ -241,3 +241,93 @@ async fn a_push_too_large_to_send_as_it_is_becomes_a_resync() {
     server.stop().await.unwrap();
     db.cleanup().await;
 }
+
+/// A room to flood.
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct Lobby {}
+
+impl Lobby {
+    async fn enter(&mut self, ctx: EventContext) {
+        ctx.join("lobby");
+    }
+}
+
+impl ferrule::protocol::StateName for Lobby {}
+
+impl State for Lobby {
+    fn handlers(h: &mut Handlers<Self>) {
+        h.on("enter", Self::enter);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tab_that_could_not_take_a_push_is_told_to_resync() {
+    let Some(db) = TestDb::new(Backend::Sqlite).await else {
+        return;
+    };
+    let settings = Settings {
+        // The heartbeat would close a tab that reads nothing; what it missed is what is tested.
+        ping_interval_ms: 300_000,
+        ping_timeout_ms: 300_000,
+        ..Settings::default()
+    };
+    let app = App::new()
+        .settings(settings)
+        .database(db.conn.clone())
+        .state::<SharedNote>()
+        .state::<Lobby>();
+    let rooms = app.rooms();
+    let server = TestServer::start(app).await.unwrap();
+    let mut writer = server.client().await.unwrap();
+    let cookie = writer.cookies().unwrap();
+    let mut reader = server
+        .client_with(ClientOptions::default().header("cookie", cookie))
+        .await
+        .unwrap();
+    reader.call("lobby.enter", json!({})).await.unwrap();
+
+    // The reader reads nothing while its room is flooded with pushes just under the push limit
+    // (8 KiB by default): past the network's buffers and engine.io's 1,024 packets, its socket
+    // cannot take more.
+    let chunk = "x".repeat(7 * 1024);
+    for i in 0..6000 {
+        rooms
+            .broadcast(
+                "lobby",
+                vec![ClientCommand::new("chunk", json!([i, chunk]))],
+            )
+            .await
+            .expect("a push some socket could not take is not the sender's failure");
+    }
+    // Now the writer changes the state the two tabs share: the reader cannot take that push.
+    writer
+        .call("shared_note.write", json!("the last word"))
+        .await
+        .unwrap();
+
+    // Reading again, the reader gets what its socket held, then the instruction to fetch its
+    // states, which hold the last word.
+    reader.set_timeout(Duration::from_secs(5));
+    let mut told = false;
+    let mut pushed_text = None;
+    while let Ok(update) = reader.next_update().await {
+        told |= update
+            .events
+            .iter()
+            .any(|e| e.name == ClientCommand::RESYNC);
+        if let Some(note) = update.delta.get("shared_note") {
+            pushed_text = note.get("text").cloned();
+        }
+        if told {
+            break;
+        }
+    }
+    assert!(
+        told,
+        "a tab that missed pushes was never told to resync (last text pushed: {pushed_text:?})"
+    );
+    let full = reader.hydrate().await.unwrap();
+    assert_eq!(full.delta["shared_note"]["text"], "the last word");
+    server.stop().await.unwrap();
+    db.cleanup().await;
+}

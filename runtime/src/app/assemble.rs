@@ -163,6 +163,7 @@ impl App {
         self.rooms.set(
             io.clone(),
             crate::rooms::Rooms::push_limit(settings.max_unread_bytes, crate::socket::SEND_BUFFER),
+            Duration::from_millis(settings.ping_interval_ms + settings.ping_timeout_ms),
         );
         let headers = Arc::new(crate::dispatcher::security_header_list(&settings));
         let session_cookie: Arc<str> = settings.session_cookie.as_str().into();

@@ -16,13 +16,18 @@
 //! [`App::rooms`]: crate::App::rooms
 //! [`App::broadcast_over_redis`]: crate::App::broadcast_over_redis
 
-use std::sync::{Arc, OnceLock};
+mod push;
 
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use socketioxide::BroadcastError;
 use socketioxide::SocketIo;
 use socketioxide::adapter::{Adapter, LocalAdapter};
 
 use crate::Error;
 use crate::protocol::{ClientCommand, EVENT, StateUpdate};
+use push::{Fits, Missed, within_limit};
 
 /// The socket server with the adapter it was built with.
 #[derive(Clone)]
@@ -40,34 +45,6 @@ pub(crate) type RedisAdapter = socketioxide_redis::RedisAdapter<socketioxide::ad
 /// The room name on the wire: app rooms are kept apart from the runtime's per-tab rooms.
 fn app_room(room: &str) -> String {
     format!("room:{room}")
-}
-
-/// How a push fits the push limit.
-enum Fits {
-    AsItIs,
-    /// Its delta is too large: the tabs are told to fetch their states instead.
-    AsResync(StateUpdate),
-    /// Even its client events alone are too large (its size).
-    Not(u64),
-}
-
-fn within_limit(update: &StateUpdate, limit: u64) -> Fits {
-    let size = crate::protocol::wire_len(update);
-    if limit == 0 || size <= limit {
-        return Fits::AsItIs;
-    }
-    let mut resync = StateUpdate::final_for(update.id);
-    resync.events = update.events.clone();
-    resync.events.push(ClientCommand::resync());
-    if update.delta.is_empty() || crate::protocol::wire_len(&resync) > limit {
-        return Fits::Not(size);
-    }
-    tracing::debug!(
-        size,
-        limit,
-        "a push too large to send as it is goes as a resync"
-    );
-    Fits::AsResync(resync)
 }
 
 /// A change a handler asked for, applied after it succeeded.
@@ -90,11 +67,22 @@ struct Wired {
     io: Io,
     /// Largest push in bytes (0: no limit), see [`Rooms::push_limit`].
     push_limit: u64,
+    /// How long a socket that missed a push is waited for to take its `_resync`.
+    patience: Duration,
+    missed: Arc<Missed>,
 }
 
 impl Rooms {
-    pub(crate) fn set(&self, io: Io, push_limit: u64) {
-        let _ = self.wired.set(Wired { io, push_limit });
+    /// Wires the built server in; `patience` is how long the heartbeat lets a socket go unread.
+    pub(crate) fn set(&self, io: Io, push_limit: u64, patience: Duration) {
+        let wired = Wired {
+            io,
+            push_limit,
+            patience,
+            missed: Arc::default(),
+        };
+        // A second build of the same App keeps the first server's wiring.
+        let _ = self.wired.set(wired);
     }
 
     /// The largest push for `max_unread_bytes`: engine.io holds up to `send_buffer` packets per
@@ -105,11 +93,14 @@ impl Rooms {
         max_unread_bytes / send_buffer.max(1) as u64
     }
 
-    fn io(&self) -> Result<&Io, Error> {
+    fn wired(&self) -> Result<&Wired, Error> {
         self.wired
             .get()
-            .map(|w| &w.io)
             .ok_or_else(|| Error::internal("rooms are used before the server was built"))
+    }
+
+    fn io(&self) -> Result<&Io, Error> {
+        self.wired().map(|w| &w.io)
     }
 
     /// Sends `update` to every socket in socket.io room `room` (on every node with Redis).
@@ -124,19 +115,36 @@ impl Rooms {
         except: Vec<String>,
         update: &StateUpdate,
     ) -> Result<(), Error> {
+        /// Sends `u`; when some socket of this node could not take it (socketioxide does not
+        /// say which), every socket of the room here is told to resync.
         async fn emit<A: Adapter>(
             io: &SocketIo<A>,
             room: String,
             except: Vec<String>,
             u: &StateUpdate,
+            wired: &Wired,
         ) -> Result<(), String> {
-            io.to(room)
-                .except(except)
+            let sent = io
+                .to(room.clone())
+                .except(except.clone())
                 .emit(EVENT, u)
-                .await
-                .map_err(|e| e.to_string())
+                .await;
+            match sent {
+                Ok(()) => Ok(()),
+                Err(BroadcastError::Socket(missed)) => {
+                    tracing::debug!(
+                        room = %room,
+                        missed = missed.len(),
+                        "a push missed some sockets; the room's sockets here resync"
+                    );
+                    wired.missed.resync_room(io, room, except, wired.patience);
+                    Ok(())
+                }
+                Err(e) => Err(e.to_string()),
+            }
         }
-        let limit = self.wired.get().map_or(0, |w| w.push_limit);
+        let wired = self.wired()?;
+        let limit = wired.push_limit;
         let shrunk;
         let update = match within_limit(update, limit) {
             Fits::AsItIs => update,
@@ -151,10 +159,10 @@ impl Rooms {
                 )));
             }
         };
-        let sent = match self.io()? {
-            Io::Local(io) => emit(io, room, except, update).await,
+        let sent = match &wired.io {
+            Io::Local(io) => emit(io, room, except, update, wired).await,
             #[cfg(feature = "redis")]
-            Io::Redis(io) => emit(io, room, except, update).await,
+            Io::Redis(io) => emit(io, room, except, update, wired).await,
         };
         sent.map_err(|e| Error::internal(format!("broadcast failed: {e}")))
     }
@@ -258,36 +266,5 @@ impl RedisBroadcast {
             .await
             .map_err(|e| Error::internal(format!("cannot reach Redis for broadcasts: {e}")))?;
         Ok(Self { ctr })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_push_goes_as_it_is_up_to_the_limit_and_as_a_resync_one_byte_past() {
-        let mut update = StateUpdate::final_for(None);
-        let mut fields = serde_json::Map::new();
-        fields.insert("text".into(), serde_json::json!("x".repeat(200)));
-        update.delta.insert("s".into(), fields);
-        let size = crate::protocol::wire_len(&update);
-        assert!(matches!(within_limit(&update, size), Fits::AsItIs));
-        assert!(
-            matches!(within_limit(&update, 0), Fits::AsItIs),
-            "0: no limit"
-        );
-        let Fits::AsResync(resync) = within_limit(&update, size - 1) else {
-            panic!("one byte past the limit is no longer pushed as it is");
-        };
-        assert!(resync.delta.is_empty());
-        assert_eq!(resync.events, vec![ClientCommand::resync()]);
-        let mut events_only = StateUpdate::final_for(None);
-        events_only.events = vec![ClientCommand::new(
-            "big",
-            serde_json::json!("x".repeat(200)),
-        )];
-        let size = crate::protocol::wire_len(&events_only);
-        assert!(matches!(within_limit(&events_only, size - 1), Fits::Not(s) if s == size));
     }
 }
