@@ -285,6 +285,11 @@ async fn a_tab_that_could_not_take_a_push_is_told_to_resync() {
         .await
         .unwrap();
     reader.call("lobby.enter", json!({})).await.unwrap();
+    // A bystander in the same room reads every push as it comes.
+    let mut bystander = server.client().await.unwrap();
+    bystander.call("lobby.enter", json!({})).await.unwrap();
+    let resync =
+        |u: &ferrule::StateUpdate| u.events.iter().any(|e| e.name == ClientCommand::RESYNC);
 
     // The reader reads nothing while its room is flooded with pushes just under the push limit
     // (8 KiB by default): past the network's buffers and engine.io's 1,024 packets, its socket
@@ -298,6 +303,15 @@ async fn a_tab_that_could_not_take_a_push_is_told_to_resync() {
             )
             .await
             .expect("a push some socket could not take is not the sender's failure");
+        let got = bystander.next_update().await.unwrap();
+        assert!(
+            !resync(&got),
+            "the bystander, which read everything, was told to resync"
+        );
+        assert_eq!(
+            got.events[0].payload[0], i,
+            "the bystander gets every push, in order"
+        );
     }
     // Now the writer changes the state the two tabs share: the reader cannot take that push.
     writer
@@ -311,10 +325,7 @@ async fn a_tab_that_could_not_take_a_push_is_told_to_resync() {
     let mut told = false;
     let mut pushed_text = None;
     while let Ok(update) = reader.next_update().await {
-        told |= update
-            .events
-            .iter()
-            .any(|e| e.name == ClientCommand::RESYNC);
+        told |= resync(&update);
         if let Some(note) = update.delta.get("shared_note") {
             pushed_text = note.get("text").cloned();
         }
@@ -328,6 +339,14 @@ async fn a_tab_that_could_not_take_a_push_is_told_to_resync() {
     );
     let full = reader.hydrate().await.unwrap();
     assert_eq!(full.delta["shared_note"]["text"], "the last word");
+    // Only the tab that missed a push resyncs: the bystander is told nothing more.
+    bystander.set_timeout(Duration::from_millis(500));
+    while let Ok(update) = bystander.next_update().await {
+        assert!(
+            !resync(&update),
+            "the bystander was told to resync: {update:?}"
+        );
+    }
     server.stop().await.unwrap();
     db.cleanup().await;
 }

@@ -112,8 +112,10 @@ impl App {
             follow,
             self.rooms.clone(),
         );
+        let node_room = crate::rooms::node_room();
         let env = Arc::new(SocketEnv {
             bridge: bridge.clone(),
+            node_room: node_room.clone(),
             trusted: trusted.clone(),
             // As long as the heartbeat gives a silent client before closing its socket.
             patience_ms: settings.ping_interval_ms + settings.ping_timeout_ms,
@@ -164,6 +166,7 @@ impl App {
             io.clone(),
             crate::rooms::Rooms::push_limit(settings.max_unread_bytes, crate::socket::SEND_BUFFER),
             Duration::from_millis(settings.ping_interval_ms + settings.ping_timeout_ms),
+            node_room,
         );
         let headers = Arc::new(crate::dispatcher::security_header_list(&settings));
         let session_cookie: Arc<str> = settings.session_cookie.as_str().into();

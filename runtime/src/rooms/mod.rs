@@ -21,12 +21,13 @@ mod push;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use socketioxide::BroadcastError;
-use socketioxide::SocketIo;
+use serde_json::value::RawValue;
 use socketioxide::adapter::{Adapter, LocalAdapter};
+use socketioxide::{SendError, SocketError, SocketIo};
 
 use crate::Error;
 use crate::protocol::{ClientCommand, EVENT, StateUpdate};
+pub(crate) use push::CONNECTED_WAIT;
 use push::{Fits, Missed, within_limit};
 
 /// The socket server with the adapter it was built with.
@@ -69,16 +70,26 @@ struct Wired {
     push_limit: u64,
     /// How long a socket that missed a push is waited for to take its `_resync`.
     patience: Duration,
+    /// The room every socket of this node is in ([`node_room`]).
+    node_room: String,
     missed: Arc<Missed>,
 }
 
+/// A room for every socket of one server process, so a broadcast can leave them out: this
+/// node pushes to its own sockets one by one, to know which could not take a push.
+pub(crate) fn node_room() -> String {
+    format!("node:{}", crate::net::random_hex_128())
+}
+
 impl Rooms {
-    /// Wires the built server in; `patience` is how long the heartbeat lets a socket go unread.
-    pub(crate) fn set(&self, io: Io, push_limit: u64, patience: Duration) {
+    /// Wires the built server in: `patience` is how long the heartbeat lets a socket go
+    /// unread, `node_room` the room this node's sockets join.
+    pub(crate) fn set(&self, io: Io, push_limit: u64, patience: Duration, node_room: String) {
         let wired = Wired {
             io,
             push_limit,
             patience,
+            node_room,
             missed: Arc::default(),
         };
         // A second build of the same App keeps the first server's wiring.
@@ -115,33 +126,41 @@ impl Rooms {
         except: Vec<String>,
         update: &StateUpdate,
     ) -> Result<(), Error> {
-        /// Sends `u`; when some socket of this node could not take it (socketioxide does not
-        /// say which), every socket of the room here is told to resync.
-        async fn emit<A: Adapter>(
+        /// Sends `u` to this node's sockets of `room` one by one, so a socket that cannot take
+        /// it (its send buffer full) is known and told to resync; then, with `remote`, to the
+        /// other nodes' sockets as one broadcast that leaves this node's out.
+        async fn push<A: Adapter>(
             io: &SocketIo<A>,
             room: String,
-            except: Vec<String>,
-            u: &StateUpdate,
+            mut except: Vec<String>,
+            u: &RawValue,
             wired: &Wired,
+            remote: bool,
         ) -> Result<(), String> {
-            let sent = io
-                .to(room.clone())
-                .except(except.clone())
-                .emit(EVENT, u)
-                .await;
-            match sent {
-                Ok(()) => Ok(()),
-                Err(BroadcastError::Socket(missed)) => {
-                    tracing::debug!(
-                        room = %room,
-                        missed = missed.len(),
-                        "a push missed some sockets; the room's sockets here resync"
-                    );
-                    wired.missed.resync_room(io, room, except, wired.patience);
-                    Ok(())
+            for socket in io.to(room.clone()).except(except.clone()).sockets() {
+                match socket.emit(EVENT, u) {
+                    Ok(()) => {}
+                    Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                        tracing::debug!(sid = %socket.id, room = %room, "a socket could not take a push; it resyncs");
+                        wired.missed.resync(socket, wired.patience);
+                    }
+                    // Closing (its tab resyncs when it reconnects), or not yet marked connected
+                    // (see CONNECTED_WAIT): told to resync all the same, once it is.
+                    Err(SendError::Socket(SocketError::Closed)) => {
+                        wired.missed.resync(socket, wired.patience);
+                    }
+                    Err(e) => return Err(e.to_string()),
                 }
-                Err(e) => Err(e.to_string()),
             }
+            if remote {
+                except.push(wired.node_room.clone());
+                io.to(room)
+                    .except(except)
+                    .emit(EVENT, u)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(())
         }
         let wired = self.wired()?;
         let limit = wired.push_limit;
@@ -159,10 +178,13 @@ impl Rooms {
                 )));
             }
         };
+        // Encoded once, copied to each socket.
+        let raw = serde_json::value::to_raw_value(update)
+            .map_err(|e| Error::internal(format!("a push could not be encoded: {e}")))?;
         let sent = match &wired.io {
-            Io::Local(io) => emit(io, room, except, update, wired).await,
+            Io::Local(io) => push(io, room, except, &raw, wired, false).await,
             #[cfg(feature = "redis")]
-            Io::Redis(io) => emit(io, room, except, update, wired).await,
+            Io::Redis(io) => push(io, room, except, &raw, wired, true).await,
         };
         sent.map_err(|e| Error::internal(format!("broadcast failed: {e}")))
     }

@@ -1,19 +1,23 @@
 //! What a push may be, and what happens when one cannot be delivered: a push larger than the
-//! limit goes as an instruction to fetch the states (`_resync`), and so does a push a socket
-//! could not take (its send buffer full): either way no tab is left showing what the push
-//! changed.
+//! limit goes as an instruction to fetch the states (`_resync`), and a socket that could not
+//! take a push (its send buffer full) gets one as soon as it has room: either way no tab is
+//! left showing what the push changed.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use socketioxide::{SendError, SocketError};
 
 use crate::protocol::{ClientCommand, EVENT, StateUpdate};
+
+/// How long a send waits for a socket that is not yet marked connected: socketioxide marks a
+/// socket connected only after it queued the CONNECT answer, so a client can hear it and get
+/// an answer or a push in before that, which then fails as if the socket were closed.
+pub(crate) const CONNECTED_WAIT: Duration = Duration::from_secs(2);
 
 /// How a push fits the push limit.
 pub(super) enum Fits {
@@ -50,39 +54,30 @@ pub(super) struct Missed {
 }
 
 impl Missed {
-    /// Tells every socket of this node in `room` (but those in `except`) to fetch its states
-    /// again, as soon as its send buffer has room: some of them could not take a push, and
-    /// socketioxide does not say which. A socket already being told is not told twice. It
-    /// waits up to `patience` (the heartbeat closes a socket that reads nothing sooner, and
-    /// a reconnect resyncs anyway).
-    pub(super) fn resync_room<A: Adapter>(
-        self: &Arc<Self>,
-        io: &SocketIo<A>,
-        room: String,
-        except: Vec<String>,
-        patience: Duration,
-    ) {
-        for socket in io.to(room).except(except).local().sockets() {
-            let fresh = self
+    /// Tells `socket`, which could not take a push, to fetch its states again as soon as its
+    /// send buffer has room, waiting up to `patience` (the heartbeat closes a socket that reads
+    /// nothing sooner, and a reconnect resyncs anyway), or as soon as it is marked connected. A socket already being told is not told
+    /// twice: one resync covers every push it missed before it.
+    pub(super) fn resync<A: Adapter>(self: &Arc<Self>, socket: SocketRef<A>, patience: Duration) {
+        let fresh = self
+            .resyncing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(socket.id);
+        if !fresh {
+            return;
+        }
+        let missed = Arc::clone(self);
+        // Detached: it ends on its own (sent, socket gone, or patience spent) and logs what it
+        // could not do.
+        drop(tokio::spawn(async move {
+            send_resync(&socket, patience).await;
+            missed
                 .resyncing
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(socket.id);
-            if !fresh {
-                continue;
-            }
-            let missed = Arc::clone(self);
-            // Detached: it ends on its own (sent, socket gone, or patience spent) and logs
-            // what it could not do.
-            drop(tokio::spawn(async move {
-                send_resync(&socket, patience).await;
-                missed
-                    .resyncing
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&socket.id);
-            }));
-        }
+                .remove(&socket.id);
+        }));
     }
 }
 
@@ -90,7 +85,8 @@ impl Missed {
 async fn send_resync<A: Adapter>(socket: &SocketRef<A>, patience: Duration) {
     let mut update = StateUpdate::final_for(None);
     update.events.push(ClientCommand::resync());
-    let deadline = tokio::time::Instant::now() + patience;
+    let started = tokio::time::Instant::now();
+    let deadline = started + patience;
     let mut pause = Duration::from_millis(1);
     loop {
         match socket.emit(EVENT, &update) {
@@ -101,6 +97,10 @@ async fn send_resync<A: Adapter>(socket: &SocketRef<A>, patience: Duration) {
             Err(SendError::Socket(SocketError::InternalChannelFull))
                 if tokio::time::Instant::now() < deadline =>
             {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(SendError::Socket(SocketError::Closed)) if started.elapsed() < CONNECTED_WAIT => {
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_millis(50));
             }

@@ -47,8 +47,6 @@ pub(crate) const QUEUE: usize = 256;
 /// Refusals (an id and an ack each) that may wait behind a full queue. A client past that
 /// sends without reading its answers: it is disconnected.
 const REFUSALS: usize = 4096;
-/// How long an answer waits for a socket that is not yet marked connected (see [`deliver`]).
-const CONNECTED_WAIT: Duration = Duration::from_secs(2);
 /// Engine.IO's outgoing buffer per socket, in packets: room for the answers of two full queues
 /// and for pushes.
 pub(crate) const SEND_BUFFER: usize = 4 * QUEUE;
@@ -78,6 +76,8 @@ enum Job<A: Adapter> {
 /// for a client that does not read.
 pub(crate) struct SocketEnv {
     pub(crate) bridge: Arc<EventBridge>,
+    /// The room every socket of this node joins (see `rooms::node_room`).
+    pub(crate) node_room: String,
     pub(crate) trusted: Vec<IpNet>,
     pub(crate) patience_ms: u64,
     /// Most answer bytes a client may leave unconfirmed (0: no limit), see [`flow`].
@@ -138,6 +138,7 @@ fn on_connect<A: Adapter>(
     };
     let slot = ClientSlot::take(&env, info.client.ip)?;
     s.join(info.tab_rooms());
+    s.join(env.node_room.clone());
     // Unbounded in type, bounded by admission: at most QUEUE events and REFUSALS refusals.
     let (tx, rx) = mpsc::unbounded_channel();
     let backlog = Arc::new(Backlog::default());
@@ -171,31 +172,22 @@ fn on_connect<A: Adapter>(
             drop(freed);
         });
     }
-    let patience = Duration::from_millis(env.patience_ms);
-    let flow = Flow::new(env.max_unread_bytes, patience);
-    tokio::spawn(worker(
-        env.bridge.clone(),
-        info,
-        rx,
-        backlog,
-        gone,
-        patience,
-        flow,
-    ));
+    let flow = Flow::new(env.max_unread_bytes, Duration::from_millis(env.patience_ms));
+    tokio::spawn(worker(env, info, rx, backlog, gone, flow));
     Ok(())
 }
 
 /// Runs one socket's events in order and sends each one's final answer, waiting for room in
 /// the socket's send buffer rather than dropping an answer.
 async fn worker<A: Adapter>(
-    bridge: Arc<EventBridge>,
+    env: Arc<SocketEnv>,
     mut info: SocketInfo,
     mut rx: mpsc::UnboundedReceiver<Job<A>>,
     backlog: Arc<Backlog>,
     gone: CancellationToken,
-    patience: Duration,
     mut flow: Flow<A>,
 ) {
+    let (bridge, patience) = (&env.bridge, Duration::from_millis(env.patience_ms));
     let abort = bridge.abort_token().clone();
     loop {
         let job = tokio::select! {
@@ -241,6 +233,7 @@ async fn worker<A: Adapter>(
                     // and rooms are the new tab's from here on.
                     reply.socket.leave_all();
                     reply.socket.join(info.tab_rooms());
+                    reply.socket.join(env.node_room.clone());
                 }
                 (update, reply, Some(guard))
             }
@@ -317,7 +310,7 @@ async fn deliver<A: Adapter>(
                 // socketioxide marks a socket connected only after it queued the CONNECT
                 // answer, so the first event's answer can race ahead of that: a socket that
                 // has not said it disconnected is waited for, briefly.
-                if !gone.is_cancelled() && started.elapsed() < CONNECTED_WAIT {
+                if !gone.is_cancelled() && started.elapsed() < crate::rooms::CONNECTED_WAIT {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_millis(50));
                     continue;
