@@ -164,13 +164,15 @@ impl Rooms {
         }
         let wired = self.wired()?;
         let limit = wired.push_limit;
-        let shrunk;
-        let update = match within_limit(update, limit) {
-            Fits::AsItIs => update,
-            Fits::AsResync(u) => {
-                shrunk = u;
-                &shrunk
-            }
+        // Encoded once: measured for the limit, then copied to each socket.
+        let encode = |u: &StateUpdate| {
+            serde_json::value::to_raw_value(u)
+                .map_err(|e| Error::internal(format!("a push could not be encoded: {e}")))
+        };
+        let raw = encode(update)?;
+        let raw = match within_limit(update, raw.get().len() as u64, limit) {
+            Fits::AsItIs => raw,
+            Fits::AsResync(shrunk) => encode(&shrunk)?,
             Fits::Not(size) => {
                 return Err(Error::internal(format!(
                     "a broadcast of {size} bytes is over the push limit of {limit} bytes \
@@ -178,9 +180,6 @@ impl Rooms {
                 )));
             }
         };
-        // Encoded once, copied to each socket.
-        let raw = serde_json::value::to_raw_value(update)
-            .map_err(|e| Error::internal(format!("a push could not be encoded: {e}")))?;
         let sent = match &wired.io {
             Io::Local(io) => push(io, room, except, &raw, wired, false).await,
             #[cfg(feature = "redis")]

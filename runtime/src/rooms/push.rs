@@ -28,8 +28,8 @@ pub(super) enum Fits {
     Not(u64),
 }
 
-pub(super) fn within_limit(update: &StateUpdate, limit: u64) -> Fits {
-    let size = crate::protocol::wire_len(update);
+/// How `update`, `size` bytes as JSON, fits `limit` (0: no limit).
+pub(super) fn within_limit(update: &StateUpdate, size: u64, limit: u64) -> Fits {
     if limit == 0 || size <= limit {
         return Fits::AsItIs;
     }
@@ -132,12 +132,12 @@ mod tests {
         fields.insert("text".into(), serde_json::json!("x".repeat(200)));
         update.delta.insert("s".into(), fields);
         let size = crate::protocol::wire_len(&update);
-        assert!(matches!(within_limit(&update, size), Fits::AsItIs));
+        assert!(matches!(within_limit(&update, size, size), Fits::AsItIs));
         assert!(
-            matches!(within_limit(&update, 0), Fits::AsItIs),
+            matches!(within_limit(&update, size, 0), Fits::AsItIs),
             "0: no limit"
         );
-        let Fits::AsResync(resync) = within_limit(&update, size - 1) else {
+        let Fits::AsResync(resync) = within_limit(&update, size, size - 1) else {
             panic!("one byte past the limit is no longer pushed as it is");
         };
         assert!(resync.delta.is_empty());
@@ -148,6 +148,6 @@ mod tests {
             serde_json::json!("x".repeat(200)),
         )];
         let size = crate::protocol::wire_len(&events_only);
-        assert!(matches!(within_limit(&events_only, size - 1), Fits::Not(s) if s == size));
+        assert!(matches!(within_limit(&events_only, size, size - 1), Fits::Not(s) if s == size));
     }
 }

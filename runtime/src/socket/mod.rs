@@ -259,7 +259,15 @@ async fn deliver<A: Adapter>(
 ) -> bool {
     let started = tokio::time::Instant::now();
     let deadline = started + patience;
-    let size = crate::protocol::wire_len(update);
+    // Encoded once: counted for the budget, then sent as it is.
+    let encoded = match serde_json::value::to_raw_value(update) {
+        Ok(raw) => raw,
+        Err(e) => {
+            tracing::error!(error = %e, id = ?update.id, "could not encode an answer");
+            return true;
+        }
+    };
+    let size = encoded.get().len() as u64;
     match flow.room_for(&reply.socket, size, deadline, gone).await {
         Ok(()) => {}
         Err(NoRoom::Gone) => return false,
@@ -283,11 +291,11 @@ async fn deliver<A: Adapter>(
             Some(id) => {
                 let mut none = socketioxide_core::Value::Bytes(bytes::Bytes::new());
                 match AckSender::from_message_parts(&reply.socket, &mut none, &Some(id)) {
-                    Ok(ack) => ack.send(update),
+                    Ok(ack) => ack.send(&*encoded),
                     Err(never) => match never {},
                 }
             }
-            None => reply.socket.emit(EVENT, update),
+            None => reply.socket.emit(EVENT, &*encoded),
         };
         match sent {
             Ok(()) => {
