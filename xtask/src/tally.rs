@@ -241,6 +241,24 @@ mod tests {
     }
 
     #[test]
+    fn tests_that_recorded_a_skip_count_as_skipped_not_passed() {
+        // Two records of one test, one of another, and libtest's summary of five tests.
+        let script = "echo bin t1 >> \"$FERRULE_TEST_SKIPS\"; echo bin t1 >> \"$FERRULE_TEST_SKIPS\"; \
+             echo bin t2 >> \"$FERRULE_TEST_SKIPS\"; \
+             echo 'test result: ok. 5 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out'";
+        let mut total = Tally::default();
+        run_cargo_tests("skips", Command::new("sh").args(["-c", script]), &mut total).unwrap();
+        assert_eq!(
+            total,
+            Tally {
+                passed: 3,
+                failed: 0,
+                skipped: 3
+            }
+        );
+    }
+
+    #[test]
     fn a_test_file_that_runs_no_test_fails_the_run() {
         if which("node").is_none() {
             eprintln!("SKIPPED: no node here");
