@@ -135,9 +135,12 @@ impl<T: IntoEvents, E: Into<Error>> IntoEvents for Result<T, E> {
 }
 
 /// The session's shared states ([`State::SESSION_SCOPED`]) a page load is rendered with, in
-/// its request's extensions.
+/// its request's extensions. Only the page renderer (feature `ssr`) reads them; a server built
+/// without it still puts them there.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct RenderedShared(pub(crate) crate::protocol::Delta);
+pub(crate) struct RenderedShared(
+    #[cfg_attr(not(feature = "ssr"), allow(dead_code))] pub(crate) crate::protocol::Delta,
+);
 
 /// Which key a state's values are kept under, and so who shares them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
