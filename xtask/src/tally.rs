@@ -1,15 +1,19 @@
 //! Counting what the test runners report into the one line CI reads: libtest's `test result:`
-//! lines, node's summary, and the tests that said they skipped for want of a service.
+//! lines, node's summary, the tests that said they skipped for want of a service, and the whole
+//! suites that could not run here (each one skip, with its reason on the line).
 
 use crate::*;
 
 /// Tests counted: those that ran and passed or failed, and those that did not run.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Tally {
     pub(crate) passed: u64,
     pub(crate) failed: u64,
-    /// Ignored tests, and tests that skipped all or part of what they check.
+    /// Ignored tests, tests that skipped all or part of what they check, and whole suites that
+    /// did not run (one each).
     pub(crate) skipped: u64,
+    /// Why something was skipped, `suite: reason`, in the order it happened.
+    pub(crate) reasons: Vec<String>,
 }
 
 impl std::ops::AddAssign for Tally {
@@ -17,16 +21,58 @@ impl std::ops::AddAssign for Tally {
         self.passed += other.passed;
         self.failed += other.failed;
         self.skipped += other.skipped;
+        self.reasons.extend(other.reasons);
     }
 }
 
+/// Whether this run is CI (`CI=true`, as `.ci/run` sets): there everything a suite needs is
+/// installed or started, so a suite that cannot run is a failure, not a skip.
+pub(crate) fn is_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
 impl Tally {
-    /// The summary line CI reads.
+    /// The summary line CI reads: `tests: N passed, N failed, N skipped`, then why things were
+    /// skipped, if they were.
     pub(crate) fn line(&self) -> String {
-        format!(
+        let mut line = format!(
             "tests: {} passed, {} failed, {} skipped",
             self.passed, self.failed, self.skipped
-        )
+        );
+        if !self.reasons.is_empty() {
+            line.push_str(&format!(" ({})", self.reasons.join("; ")));
+        }
+        line
+    }
+
+    /// Records that the whole suite `suite` did not run because `reason` (something missing
+    /// that `cargo xtask setup` or the machine should provide): one skip, named on the line. In
+    /// CI it is an error instead.
+    pub(crate) fn skip_suite(&mut self, suite: &str, reason: &str) -> Result<()> {
+        self.skip_suite_in(is_ci(), suite, reason)
+    }
+
+    /// [`Tally::skip_suite`], failing only when `ci`; `false` for a suite that even CI cannot
+    /// run (the reason says why).
+    pub(crate) fn skip_suite_in(&mut self, ci: bool, suite: &str, reason: &str) -> Result<()> {
+        if ci {
+            bail!("CI=true but {suite} cannot run: {reason}");
+        }
+        eprintln!("\n!!! {suite} SKIPS: {reason}\n");
+        self.skipped += 1;
+        self.reasons.push(format!("{suite}: {reason}"));
+        Ok(())
+    }
+
+    /// Names why some tests will skip one by one (each counted when it records its skip), for
+    /// the summary line. In CI it is an error instead.
+    pub(crate) fn skips_ahead_in(&mut self, ci: bool, tests: &str, reason: &str) -> Result<()> {
+        if ci {
+            bail!("CI=true but {reason}: {tests} cannot run");
+        }
+        eprintln!("\n!!! {reason}: {tests} will SKIP\n");
+        self.reasons.push(format!("{tests}: {reason}"));
+        Ok(())
     }
 }
 
@@ -203,6 +249,104 @@ pub(crate) fn run_node_files(
 mod tests {
     use super::*;
 
+    /// A test of this crate that could not check what it checks: said, and recorded where
+    /// `run_cargo_tests` counts it as skipped, not passed.
+    fn skipped(test: &str, why: &str) {
+        use std::io::Write as _;
+        eprintln!("SKIPPED: {why}");
+        if let Ok(path) = std::env::var("FERRULE_TEST_SKIPS") {
+            let recorded = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .and_then(|mut f| writeln!(f, "xtask {test}"));
+            if let Err(e) = recorded {
+                eprintln!("could not record the skip in {path}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_suite_that_cannot_run_is_one_skip_named_on_the_line_and_fails_ci() {
+        let mut total = Tally {
+            passed: 410,
+            ..Tally::default()
+        };
+        total
+            .skip_suite_in(false, "e2e", "no Chromium, no node")
+            .unwrap();
+        let mut more = Tally::default();
+        more.skip_suite_in(false, "newcomer-pg", "PostgreSQL not reachable")
+            .unwrap();
+        more.skips_ahead_in(false, "service tests", "Redis not reachable")
+            .unwrap();
+        total += more;
+        assert_eq!(
+            total.line(),
+            "tests: 410 passed, 0 failed, 2 skipped (e2e: no Chromium, no node; \
+             newcomer-pg: PostgreSQL not reachable; service tests: Redis not reachable)"
+        );
+        // CI parsers read the line's start.
+        assert!(
+            total
+                .line()
+                .starts_with("tests: 410 passed, 0 failed, 2 skipped")
+        );
+        let err = Tally::default()
+            .skip_suite_in(true, "e2e", "no Chromium")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("CI=true") && err.contains("e2e") && err.contains("no Chromium"),
+            "{err}"
+        );
+        assert!(
+            Tally::default()
+                .skips_ahead_in(true, "service tests", "Redis not reachable")
+                .is_err()
+        );
+        assert_eq!(
+            Tally::default().line(),
+            "tests: 0 passed, 0 failed, 0 skipped"
+        );
+    }
+
+    /// Every suite `cargo xtask test` leaves out goes through [`Tally::skip_suite`] (counted,
+    /// named, an error in CI), never a bare message. Benchmarks are not tests.
+    #[test]
+    fn no_suite_is_skipped_with_a_bare_message() {
+        let src = crate::root().unwrap().join("xtask/src");
+        let mut bare = Vec::new();
+        for entry in std::fs::read_dir(&src).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name == "tally.rs" || name == "bench.rs" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            for (i, line) in lines.iter().enumerate() {
+                // An eprintln! and the lines of its arguments.
+                let call = lines[i..(i + 4).min(lines.len())].join(" ");
+                if line.contains("eprintln!") && call.to_lowercase().contains("skip") {
+                    bare.push(format!("{name}:{}", i + 1));
+                }
+            }
+        }
+        assert!(bare.is_empty(), "skips not counted: {bare:?}");
+    }
+
+    #[test]
+    fn the_ci_script_runs_as_ci() {
+        let script = std::fs::read_to_string(crate::root().unwrap().join(".ci/run")).unwrap();
+        let export = script.lines().position(|l| l.trim() == "export CI=true");
+        let test = script.lines().position(|l| l.trim() == "cargo xtask test");
+        assert!(
+            matches!((export, test), (Some(e), Some(t)) if e < t),
+            ".ci/run must export CI=true before `cargo xtask test`: missing services fail there"
+        );
+    }
+
     #[test]
     fn libtest_and_node_summaries_are_read() {
         let mut t = Tally::default();
@@ -211,14 +355,7 @@ mod tests {
             &mut t,
         );
         libtest_tally("test foo ... ok", &mut t);
-        assert_eq!(
-            t,
-            Tally {
-                passed: 12,
-                failed: 1,
-                skipped: 2
-            }
-        );
+        assert_eq!((t.passed, t.failed, t.skipped), (12, 1, 2));
         let mut n = Tally::default();
         for line in [
             "ℹ tests 9",
@@ -229,14 +366,7 @@ mod tests {
         ] {
             node_tally(line, &mut n);
         }
-        assert_eq!(
-            n,
-            Tally {
-                passed: 6,
-                failed: 2,
-                skipped: 1
-            }
-        );
+        assert_eq!((n.passed, n.failed, n.skipped), (6, 2, 1));
         assert_eq!(n.line(), "tests: 6 passed, 2 failed, 1 skipped");
     }
 
@@ -248,21 +378,16 @@ mod tests {
              echo 'test result: ok. 5 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out'";
         let mut total = Tally::default();
         run_cargo_tests("skips", Command::new("sh").args(["-c", script]), &mut total).unwrap();
-        assert_eq!(
-            total,
-            Tally {
-                passed: 3,
-                failed: 0,
-                skipped: 3
-            }
-        );
+        assert_eq!((total.passed, total.failed, total.skipped), (3, 0, 3));
     }
 
     #[test]
     fn a_test_file_that_runs_no_test_fails_the_run() {
         if which("node").is_none() {
-            eprintln!("SKIPPED: no node here");
-            return;
+            return skipped(
+                "a_test_file_that_runs_no_test_fails_the_run",
+                "no node here",
+            );
         }
         let dir = std::env::temp_dir().join(format!("xtask-node-files-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("lib")).unwrap();
