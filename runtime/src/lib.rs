@@ -35,21 +35,25 @@
 //! ## The map
 //!
 //! Modules in layers; a module uses only its own layer and those below (`cargo xtask test`
-//! checks every `crate::` path against this list):
+//! checks every path into the crate against this table, which `cargo xtask map` writes from
+//! `xtask/src/layers.rs`):
+//!
+//! <!-- layers: written by `cargo xtask map` from xtask/src/layers.rs; change them there -->
 //!
 //! | layer | modules | what they are |
 //! |---|---|---|
-//! | 8 | `app`, `testing` | the builder, assembly, serving, the app binary's CLI; the test server and client |
-//! | 7 | [`dispatcher`] | the reserved paths in front of the app's routes |
-//! | 6 | [`background`], `socket`, [`upload`] | where events come in (a socket, `/_upload`) and detached work |
-//! | 5 | `bridge`, `redis_state` | an event through the chain to its handler and back; states in Redis |
+//! | 9 | `app`, `testing` | the builder, assembly, serving, the app binary's CLI; the test server and client |
+//! | 8 | [`dispatcher`] | the reserved paths in front of the app's routes |
+//! | 7 | [`background`], `socket`, [`upload`] | where events come in (a socket, `/_upload`) and detached work |
+//! | 6 | `bridge`, `redis_state` | an event through the chain to its handler and back; states in Redis |
+//! | 5 | `ssr`, `ui` | pages rendered on the server through the HTTP chain; the components that show states |
 //! | 4 | [`state`] | states, handlers, where a tab's states live |
 //! | 3 | [`context`] | what a handler sees of its event |
 //! | 2 | [`session`], [`csp`], [`csrf`], [`auth`], `tab_binding` | who is asking, what a page may run |
 //! | 1 | `net`, [`middleware`], [`rooms`], `client` | the client's address and cookies, the chain, rooms; the browser's state mirror |
-//! | 0 | [`protocol`], `error`, [`settings`], `cache`, [`metrics`], `in_flight`, [`db`], [`lifespan`] | wire types, errors, settings, the database |
+//! | 0 | [`protocol`], `error`, [`settings`], `cache`, [`metrics`], `in_flight`, [`db`], [`lifespan`], `password_prompt`, `fault_proxy` | wire types, errors, settings, the database, hooks, the prompt and the fault proxy |
 //!
-//! The rendering side (`ui`, `ssr`) stands on the layers below; `ui` on `client` and the protocol alone.
+//! <!-- end of layers -->
 //!
 //! The path of one click: the browser's `socket` message reaches the [`dispatcher`]'s socket
 //! layer; `socket` queues it for the tab's worker; the `bridge` decodes it, builds an

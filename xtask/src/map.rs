@@ -1,19 +1,31 @@
-//! The runtime's module map as a picture for the book, drawn from [`layers::LAYERS`] so the
-//! picture cannot drift from the layering `cargo xtask test` enforces: `cargo xtask map` writes
-//! it, and the layering check fails when the committed picture differs from a fresh drawing.
+//! The runtime's module map for the book and the crate's docs, made from [`layers::LAYERS`] so
+//! none of it can drift from the layering `cargo xtask test` enforces: `cargo xtask map` draws
+//! the picture and writes the layer tables of `runtime/src/lib.rs` and the architecture chapter
+//! (between the [`BEGIN`] and [`END`] lines), and [`check`] fails when the committed ones differ
+//! from fresh ones.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Result, bail};
 
-use crate::layers::LAYERS;
+use crate::layers::{LAYERS, Module, modules};
 
 /// Where the picture lives in the book.
 pub(crate) const MAP_SVG: &str = "docs/src/img/architecture/layers.svg";
 
-/// The chapter that shows the picture and names every module.
+/// The chapter that shows the picture and the table of every module's job.
 const CHAPTER: &str = "docs/src/architecture.md";
+
+/// The crate root, whose docs show the table of layers.
+const LIB_RS: &str = "runtime/src/lib.rs";
+
+/// The line before a written table.
+const BEGIN: &str =
+    "<!-- layers: written by `cargo xtask map` from xtask/src/layers.rs; change them there -->";
+
+/// The line after it.
+const END: &str = "<!-- end of layers -->";
 
 /// One line of boxes.
 const ROW: u32 = 46;
@@ -23,20 +35,6 @@ const TOP: u32 = 40;
 const LEFT: u32 = 150;
 /// The picture's width.
 const WIDTH: u32 = 980;
-
-/// What each row is, bottom layer first (the same order as [`LAYERS`]).
-const ROW_NAMES: &[&str] = &[
-    "0 · ground",
-    "1 · plumbing",
-    "2 · who asks",
-    "3 · context",
-    "4 · states",
-    "5 · the bridge",
-    "6 · ways in",
-    "7 · dispatcher",
-    "8 · the app",
-    "pages",
-];
 
 /// The first sentence of a module's `//!` comment, for the box's tooltip.
 fn job_of(src: &Path, module: &str) -> String {
@@ -78,10 +76,10 @@ fn box_width(module: &str) -> u32 {
 }
 
 /// A layer's modules in lines that fit the picture's width.
-fn lines_of(layer: &[&'static str]) -> Vec<Vec<&'static str>> {
+fn lines_of(layer: &[Module]) -> Vec<Vec<&'static str>> {
     let mut lines: Vec<Vec<&'static str>> = vec![Vec::new()];
     let mut x = LEFT;
-    for module in layer {
+    for module in layer.iter().map(|m| m.name) {
         let w = box_width(module);
         if x + w > WIDTH - 60 && lines.last().is_some_and(|l| !l.is_empty()) {
             lines.push(Vec::new());
@@ -99,7 +97,7 @@ fn lines_of(layer: &[&'static str]) -> Vec<Vec<&'static str>> {
 /// its job; an arrow on the right says which way uses point.
 pub(crate) fn draw(root: &Path) -> Result<String> {
     let src = root.join("runtime/src");
-    let bands: Vec<_> = LAYERS.iter().map(|l| lines_of(l)).collect();
+    let bands: Vec<_> = LAYERS.iter().map(|l| lines_of(l.modules)).collect();
     let rows: u32 = bands.iter().map(|b| b.len() as u32).sum();
     let height = TOP + rows * ROW + 30;
     let mut svg = String::new();
@@ -132,7 +130,7 @@ pub(crate) fn draw(root: &Path) -> Result<String> {
             svg,
             r##"<text x="16" y="{}" fill="#555555">{}</text>"##,
             y + 26,
-            escape(ROW_NAMES.get(i).copied().unwrap_or(""))
+            escape(&format!("{i} · {}", LAYERS[i].name))
         )?;
         for line in lines {
             let mut x = LEFT;
@@ -172,40 +170,139 @@ pub(crate) fn draw(root: &Path) -> Result<String> {
     Ok(svg)
 }
 
-/// `cargo xtask map`: draws the picture into the book.
-pub(crate) fn write(root: &Path) -> Result<()> {
-    let path = root.join(MAP_SVG);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+/// The crate docs' table, top layer first: each layer's modules (linked where the crate's
+/// default build documents them: `pub mod` in `lib_rs`, under no feature but `server`) and what
+/// they are.
+fn lib_table(lib_rs: &str) -> Vec<String> {
+    let lines: Vec<&str> = lib_rs.lines().collect();
+    let documented = |name: &str| {
+        lines.iter().enumerate().any(|(i, l)| {
+            l.trim() == format!("pub mod {name};")
+                && (i == 0 || {
+                    let before = lines[i - 1].trim();
+                    !before.starts_with("#[") || before == "#[cfg(feature = \"server\")]"
+                })
+        })
+    };
+    let mut out = vec![
+        "| layer | modules | what they are |".to_owned(),
+        "|---|---|---|".to_owned(),
+    ];
+    for (i, layer) in LAYERS.iter().enumerate().rev() {
+        let names: Vec<String> = layer
+            .modules
+            .iter()
+            .map(|m| {
+                if documented(m.name) {
+                    format!("[`{}`]", m.name)
+                } else {
+                    format!("`{}`", m.name)
+                }
+            })
+            .collect();
+        out.push(format!("| {i} | {} | {} |", names.join(", "), layer.what));
     }
-    std::fs::write(&path, draw(root)?)?;
-    eprintln!("map: wrote {}", path.display());
+    out
+}
+
+/// The chapter's table, bottom layer first: every module and its job.
+fn chapter_table() -> Vec<String> {
+    let mut out = vec![
+        "| layer | module | its job |".to_owned(),
+        "|---|---|---|".to_owned(),
+    ];
+    for (i, layer) in LAYERS.iter().enumerate() {
+        for (k, module) in layer.modules.iter().enumerate() {
+            let n = if k == 0 {
+                i.to_string()
+            } else {
+                " ".to_owned()
+            };
+            out.push(format!("| {n} | `{}` | {} |", module.name, module.job));
+        }
+    }
+    out
+}
+
+/// `text` with the lines between its [`BEGIN`] and [`END`] lines replaced by `table`, each
+/// line after `prefix` (`//! ` in Rust docs); `None` without those lines.
+fn with_table(text: &str, table: &[String], prefix: &str) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let begin = lines.iter().position(|l| l.contains(BEGIN))?;
+    let end = begin + lines[begin..].iter().position(|l| l.contains(END))?;
+    let mut out: Vec<String> = lines[..=begin].iter().map(|l| (*l).to_owned()).collect();
+    // Blank lines around the table: Markdown ends an HTML comment's block at its line, but not
+    // every reader ends a table at the next comment.
+    out.push(prefix.trim_end().to_owned());
+    out.extend(table.iter().map(|row| format!("{prefix}{row}")));
+    out.push(prefix.trim_end().to_owned());
+    out.extend(lines[end..].iter().map(|l| (*l).to_owned()));
+    let mut text_out = out.join("\n");
+    if text.ends_with('\n') {
+        text_out.push('\n');
+    }
+    Some(text_out)
+}
+
+/// The files the map makes, as they should be: (path, text), or a problem with one.
+fn made(root: &Path) -> Result<Vec<(&'static str, Result<String, String>)>> {
+    let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap_or_default();
+    let lib_rs = read(LIB_RS);
+    let chapter = read(CHAPTER);
+    let missing = |path: &str| {
+        format!("{path} has no layer table: put the lines {BEGIN} and {END} where it goes")
+    };
+    Ok(vec![
+        (MAP_SVG, Ok(draw(root)?)),
+        (
+            LIB_RS,
+            with_table(&lib_rs, &lib_table(&lib_rs), "//! ").ok_or_else(|| missing(LIB_RS)),
+        ),
+        (
+            CHAPTER,
+            with_table(&chapter, &chapter_table(), "").ok_or_else(|| missing(CHAPTER)),
+        ),
+    ])
+}
+
+/// `cargo xtask map`: draws the picture into the book and writes the layer tables.
+pub(crate) fn write(root: &Path) -> Result<()> {
+    for (path, text) in made(root)? {
+        let text = text.map_err(anyhow::Error::msg)?;
+        let path = root.join(path);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            std::fs::write(&path, text)?;
+            eprintln!("map: wrote {}", path.display());
+        }
+    }
     Ok(())
 }
 
-/// The committed picture is a fresh drawing of the layers, and the chapter names every module.
+/// The committed picture and tables are what [`write`] would make now.
 pub(crate) fn check(root: &Path) -> Result<()> {
     let mut problems = Vec::new();
-    match std::fs::read_to_string(root.join(MAP_SVG)) {
-        Ok(svg) if svg == draw(root)? => {}
-        Ok(_) => problems.push(format!(
-            "{MAP_SVG} is not what the layers draw now: run `cargo xtask map`"
-        )),
-        Err(e) => problems.push(format!("{MAP_SVG}: {e} (run `cargo xtask map`)")),
-    }
-    let chapter = std::fs::read_to_string(root.join(CHAPTER)).unwrap_or_default();
-    for module in LAYERS.iter().flat_map(|l| l.iter()) {
-        if !chapter.contains(&format!("`{module}`")) {
-            problems.push(format!("{CHAPTER} does not name the module `{module}`"));
+    for (path, text) in made(root)? {
+        match (std::fs::read_to_string(root.join(path)), text) {
+            (_, Err(problem)) => problems.push(problem),
+            (Ok(now), Ok(text)) if now == text => {}
+            (Ok(_), Ok(_)) => problems.push(format!(
+                "{path} does not show the layers of xtask/src/layers.rs: run `cargo xtask map`"
+            )),
+            (Err(e), Ok(_)) => problems.push(format!("{path}: {e} (run `cargo xtask map`)")),
         }
     }
     if !problems.is_empty() {
         bail!(
-            "the architecture chapter is behind the code:\n  {}",
+            "the map of the runtime is behind xtask/src/layers.rs:\n  {}",
             problems.join("\n  ")
         );
     }
-    eprintln!("map: the architecture chapter shows the layers as they are");
+    eprintln!(
+        "map: the picture, the crate docs and the architecture chapter show the layers as they are"
+    );
     Ok(())
 }
 
@@ -217,15 +314,66 @@ mod tests {
     fn every_module_is_drawn_with_its_job() {
         let root = crate::root().unwrap();
         let svg = draw(&root).unwrap();
-        for module in LAYERS.iter().flat_map(|l| l.iter()) {
-            assert!(svg.contains(&format!(">{module}</text>")), "{module}");
+        for module in modules() {
+            assert!(
+                svg.contains(&format!(">{}</text>", module.name)),
+                "{}",
+                module.name
+            );
         }
         assert!(svg.contains("<title>rooms: Rooms of tabs, and broadcasts to them"));
-        assert_eq!(ROW_NAMES.len(), LAYERS.len());
+        assert!(svg.contains(">5 · pages</text>"));
     }
 
     #[test]
     fn the_book_shows_the_layers_as_they_are() {
         check(&crate::root().unwrap()).unwrap();
+    }
+
+    /// The tables are made from the layers: a table edited by hand (here one missing a module,
+    /// as the crate docs' once were) fails the check until `cargo xtask map` writes it again.
+    #[test]
+    fn a_table_that_differs_from_the_layers_fails_until_written() {
+        let root = std::env::temp_dir().join(format!("xtask-map-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("runtime/src")).unwrap();
+        std::fs::create_dir_all(root.join("docs/src")).unwrap();
+        let lib_rs = format!(
+            "//! The map:\n//!\n//! {BEGIN}\n//! | 0 | `protocol` | wire types |\n//! {END}\n//!\n//! More.\n\n#[cfg(feature = \"server\")]\npub mod auth;\n#[cfg(feature = \"client\")]\npub mod client;\nmod net;\n"
+        );
+        std::fs::write(root.join(LIB_RS), &lib_rs).unwrap();
+        std::fs::write(
+            root.join(CHAPTER),
+            format!(
+                "# Architecture\n\n{BEGIN}\n| 0 | `protocol` | wire types |\n{END}\n\nAfter.\n"
+            ),
+        )
+        .unwrap();
+        let err = check(&root).unwrap_err().to_string();
+        for path in [MAP_SVG, LIB_RS, CHAPTER] {
+            assert!(err.contains(path), "{path}: {err}");
+        }
+        write(&root).unwrap();
+        check(&root).unwrap();
+        let lib_now = std::fs::read_to_string(root.join(LIB_RS)).unwrap();
+        assert!(
+            lib_now.starts_with("//! The map:\n//!\n//! <!--"),
+            "{lib_now}"
+        );
+        assert!(
+            lib_now.contains("\n//! | 2 | `session`, `csp`, `csrf`, [`auth`], `tab_binding` |"),
+            "{lib_now}"
+        );
+        assert!(
+            lib_now.contains("`net`, `middleware`, `rooms`, `client` |"),
+            "{lib_now}"
+        );
+        assert!(lib_now.contains("\n//!\n//! More.\n"), "{lib_now}");
+        let chapter = std::fs::read_to_string(root.join(CHAPTER)).unwrap();
+        for module in modules() {
+            assert!(chapter.contains(&format!("| `{}` | {} |", module.name, module.job)));
+        }
+        assert!(chapter.ends_with(&format!("{END}\n\nAfter.\n")));
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }
