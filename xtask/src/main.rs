@@ -2,7 +2,9 @@
 //!
 //! `test` is what CI runs: formatting, clippy, every test of the workspace (doc tests too),
 //! with the real PostgreSQL and Redis servers when they are reachable. Where they are not, it
-//! says so loudly and the tests that need them skip; with `CI=true` their absence fails the run.
+//! says so loudly and the tests that need them skip; a suite this machine cannot run (no
+//! Chromium, no wasm32 toolchain) counts as one skip, named on the last line. With `CI=true` (as
+//! `.ci/run` sets) a missing service or tool fails the run instead.
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -67,7 +69,8 @@ enum Task {
     DevTimes,
     /// Build the book (docs/) with mdBook into <target>/book.
     Book,
-    /// Draw the runtime's module map for the book's architecture chapter from the layers.
+    /// Draw the runtime's module map and write the layer tables of `runtime/src/lib.rs` and the
+    /// architecture chapter, all from `xtask/src/layers.rs`.
     Map,
     /// The wire-decoding property tests with ten million cases each (FERRULE_FUZZ_CASES to
     /// change), optimised.
