@@ -156,9 +156,9 @@ async function look(page) {
   });
 }
 
-// The default look ships with the runtime: the generated app carries no stylesheet of its own
-// beyond a comment. Screenshots of each page land in the test artifacts (`screenshots/`), where the
-// book's getting started chapter takes them from.
+// The default look ships with the `ferrule` command (`cli/style/ferrule.css`): the generated app
+// carries no stylesheet of its own beyond a comment. Screenshots of each page land in the test
+// artifacts (`screenshots/`), where the book's getting started chapter takes them from.
 for (const [device, viewport] of [['desktop', { width: 1280, height: 800 }], ['phone', { width: 390, height: 844 }]]) {
   test(`the default look on a ${device}: readable in light and dark, nothing wider than the screen`, async (t) => {
     await withApp(t, async (server, page) => {

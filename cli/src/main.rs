@@ -35,8 +35,8 @@ enum Cmd {
         /// The directory to create the app in.
         #[arg(long)]
         path: Option<PathBuf>,
-        /// A Ferrule checkout's `runtime/` to depend on (default: the one this binary was built
-        /// from, else the published crate).
+        /// A Ferrule checkout's `runtime/` to depend on (default: the checkout this binary was
+        /// built from, else the published `ferrule-web` of this version).
         #[arg(long)]
         ferrule_path: Option<PathBuf>,
         /// Do not make the app a git repository with a first commit.

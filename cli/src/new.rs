@@ -7,7 +7,11 @@ use anyhow::{Context, Result, bail};
 use include_dir::{Dir, include_dir};
 
 /// The template, compiled into the binary so `ferrule new` needs no checkout and no network.
-static TEMPLATE: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../template");
+/// It lives in this package (not beside it) so that the published `ferrule-cli` carries it.
+static TEMPLATE: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/template");
+
+/// The package Ferrule's runtime is published as (its library is `ferrule`).
+pub const RUNTIME_PACKAGE: &str = "ferrule-web";
 
 /// The database a new app uses by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -38,8 +42,9 @@ pub struct NewOptions {
     pub auth: bool,
     /// The directory to create the app in (the current one by default).
     pub parent: PathBuf,
-    /// How the app depends on Ferrule, as a Cargo dependency spec (`path = ".."` or
-    /// `version = ".."`); `None` picks the checkout this binary was built from when it exists.
+    /// Where the app takes Ferrule's runtime (the `ferrule-web` package) from, as the source
+    /// part of a Cargo dependency (`path = ".."` or `version = ".."`); `None` picks the checkout
+    /// this binary was built from when it exists, else [`registry_ferrule_dep`].
     pub ferrule_dep: Option<String>,
 }
 
@@ -134,14 +139,31 @@ pub fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// The dependency spec for the Ferrule checkout this binary was built from, if it still exists.
+/// The dependency spec for the Ferrule checkout this binary was built from, if it still exists:
+/// a contributor's `ferrule` works on the runtime beside it. A binary built from the published
+/// package (`cargo install ferrule-cli`) has no `runtime/` beside its sources, so gets `None`.
 pub fn local_ferrule_dep() -> Option<String> {
-    let runtime = Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtime");
-    let runtime = runtime.canonicalize().ok()?;
-    runtime
-        .join("Cargo.toml")
-        .is_file()
-        .then(|| format!("path = {:?}", runtime.display().to_string()))
+    checkout_runtime(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .map(|runtime| format!("path = {:?}", runtime.display().to_string()))
+}
+
+/// The runtime of the checkout whose CLI package is `cli_dir`: `cli_dir/../runtime`, when its
+/// manifest is the `ferrule-web` package.
+fn checkout_runtime(cli_dir: &Path) -> Option<PathBuf> {
+    let runtime = cli_dir.join("../runtime").canonicalize().ok()?;
+    let manifest = std::fs::read_to_string(runtime.join("Cargo.toml")).ok()?;
+    manifest
+        .contains(&format!("name = \"{RUNTIME_PACKAGE}\""))
+        .then_some(runtime)
+}
+
+/// The dependency spec of the published runtime this CLI goes with: `version = "MAJOR.MINOR"`
+/// of this CLI's own version, so `ferrule-cli` 0.1.x makes apps on `ferrule-web` 0.1.x (semver:
+/// any 0.1 release, never 0.2). The template's default `ferrule_dep` is the same.
+pub fn registry_ferrule_dep() -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    let major_minor: Vec<&str> = version.split('.').take(2).collect();
+    format!("version = \"{}\"", major_minor.join("."))
 }
 
 /// Creates the app; returns its directory. Nothing is left behind when it fails.
@@ -165,7 +187,7 @@ pub fn new_app(opts: &NewOptions) -> Result<PathBuf> {
         .ferrule_dep
         .clone()
         .or_else(local_ferrule_dep)
-        .unwrap_or_else(|| r#"version = "0.1""#.to_owned());
+        .unwrap_or_else(registry_ferrule_dep);
 
     let scratch = tempdir("template")?;
     TEMPLATE
@@ -318,5 +340,60 @@ mod tests {
     fn the_template_is_embedded() {
         assert!(TEMPLATE.get_file("cargo-generate.toml").is_some());
         assert!(TEMPLATE.get_file("src/lib.rs").is_some());
+        // Not `Cargo.toml`: that would make the template a package of its own, left out of the
+        // CLI's package by `cargo package`.
+        assert!(TEMPLATE.get_file("Cargo.toml.liquid").is_some());
+        assert!(TEMPLATE.get_file("Cargo.toml").is_none());
+    }
+
+    #[test]
+    fn the_default_dependency_is_the_published_runtime_of_this_version() {
+        let (major, minor) = (
+            env!("CARGO_PKG_VERSION_MAJOR"),
+            env!("CARGO_PKG_VERSION_MINOR"),
+        );
+        assert_eq!(
+            registry_ferrule_dep(),
+            format!("version = \"{major}.{minor}\"")
+        );
+        // The stock `cargo generate` (no `-d ferrule_dep`) gives the same dependency.
+        let config = TEMPLATE
+            .get_file("cargo-generate.toml")
+            .and_then(|f| f.contents_utf8())
+            .unwrap();
+        let default = config
+            .split("[placeholders.ferrule_dep]")
+            .nth(1)
+            .and_then(|rest| rest.lines().find(|l| l.starts_with("default = ")))
+            .unwrap();
+        assert_eq!(default, format!("default = '{}'", registry_ferrule_dep()));
+        // And the template names the package, so that the code's `ferrule` is ours.
+        let manifest = TEMPLATE
+            .get_file("Cargo.toml.liquid")
+            .and_then(|f| f.contents_utf8())
+            .unwrap();
+        let ours = format!("ferrule = {{ package = \"{RUNTIME_PACKAGE}\", {{{{ferrule_dep}}}},");
+        assert_eq!(manifest.matches(&ours).count(), 2, "{manifest}");
+    }
+
+    #[test]
+    fn the_checkout_is_found_only_beside_a_ferrule_web_runtime() {
+        let checkout = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let runtime = checkout_runtime(checkout).expect("this checkout's runtime");
+        assert!(runtime.ends_with("runtime"), "{}", runtime.display());
+        // An unpacked package (`cargo install ferrule-cli`) has no runtime beside it.
+        let scratch = tempdir("no-checkout").unwrap();
+        let cli = scratch.join("ferrule-cli-0.1.0");
+        std::fs::create_dir_all(&cli).unwrap();
+        assert_eq!(checkout_runtime(&cli), None);
+        // Nor does a directory whose `runtime/` is some other package.
+        std::fs::create_dir_all(scratch.join("runtime")).unwrap();
+        std::fs::write(
+            scratch.join("runtime/Cargo.toml"),
+            "[package]\nname = \"ferrule\"\n",
+        )
+        .unwrap();
+        assert_eq!(checkout_runtime(&cli), None);
+        std::fs::remove_dir_all(&scratch).unwrap();
     }
 }

@@ -308,8 +308,9 @@ pub fn bundle_site_css(opts: &SiteOptions) -> Result<()> {
     )
 }
 
-/// The stylesheet of Ferrule's own components, first in every site's bundle.
-pub const RUNTIME_CSS: &str = include_str!("../../runtime/style/ferrule.css");
+/// The stylesheet of Ferrule's own components, first in every site's bundle. It lives in this
+/// package because this is what bundles it: the published `ferrule-cli` carries it.
+pub const RUNTIME_CSS: &str = include_str!("../style/ferrule.css");
 
 /// Writes [`RUNTIME_CSS`], then `dir/*.css` in name order, into `out` (the app's rules come
 /// after Ferrule's, so they override them; a missing `dir` still gives a stylesheet).

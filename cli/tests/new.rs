@@ -62,7 +62,7 @@ fn a_sqlite_app_has_every_file_and_no_template_syntax_left() {
         .unwrap();
     assert!(
         cargo.contains(&format!(
-            "ferrule = {{ path = {:?}",
+            "ferrule = {{ package = \"ferrule-web\", path = {:?}",
             runtime.display().to_string()
         )),
         "depends on this checkout: {cargo}"

@@ -51,7 +51,7 @@ fn generate_app(name: &str, database: Database, auth: bool) -> PathBuf {
         database,
         auth,
         parent: parent.clone(),
-        ferrule_dep: Some(r#"version = "0.1""#.into()),
+        ferrule_dep: Some(ferrule_cli::new::registry_ferrule_dep()),
     })
     .unwrap();
     parent.join(name)

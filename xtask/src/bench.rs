@@ -194,7 +194,7 @@ pub(crate) fn optimised_runtime_test(test: &str, features: &str) -> Command {
         "test",
         "--release",
         "-p",
-        "ferrule",
+        "ferrule-web",
         "--features",
         features,
         "--test",

@@ -26,7 +26,7 @@ pub(crate) fn book() -> Result<()> {
 
 /// The repository's top-level directories, which a path in the book starts with.
 const REPOSITORY_DIRS: &[&str] = &[
-    "runtime", "macros", "cli", "xtask", "examples", "template", "docs", "e2e", "bench",
+    "runtime", "macros", "cli", "xtask", "examples", "docs", "e2e", "bench",
 ];
 
 /// Every `{{#include FILE:ANCHOR}}` of the book names a file and an anchor that exist (mdBook

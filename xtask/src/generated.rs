@@ -207,11 +207,11 @@ pub(crate) fn stock_cargo_generate(root: &Path, target_dir: &Path) -> Result<()>
         let name = format!("stock-{db}");
         run(
             &format!(
-                "cargo generate --path template --name {name} -d database={db} -d auth={auth}"
+                "cargo generate --path cli/template --name {name} -d database={db} -d auth={auth}"
             ),
             Command::new(&bin)
                 .args(["generate", "--path"])
-                .arg(root.join("template"))
+                .arg(root.join("cli/template"))
                 .args(["--name", &name, "--destination"])
                 .arg(&out)
                 .args(["--vcs", "none", "--silent", "--define"])

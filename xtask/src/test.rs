@@ -66,7 +66,7 @@ pub(crate) fn test(total: &mut Tally) -> Result<()> {
                 "check",
                 "-q",
                 "-p",
-                "ferrule",
+                "ferrule-web",
                 "--no-default-features",
                 "--target",
                 "wasm32-unknown-unknown",
@@ -147,4 +147,5 @@ pub(crate) fn fuzz() -> Result<()> {
 
 /// Features for the native test and clippy runs: everything but the browser client (which only
 /// builds for wasm32 and is linted there).
-pub(crate) const TEST_FEATURES: &str = "ferrule/testing,ferrule/redis,ferrule/ssr,ferrule/client";
+pub(crate) const TEST_FEATURES: &str =
+    "ferrule-web/testing,ferrule-web/redis,ferrule-web/ssr,ferrule-web/client";
