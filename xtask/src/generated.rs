@@ -20,16 +20,17 @@ pub(crate) const NEWCOMER_GENERATE: &[&[&str]] = &[
     &["middleware", "audit"],
 ];
 
-/// `ferrule new` (through the library, as the binary does) into `<target>/generated`, with this
-/// repository's Cargo.lock so it builds with the versions tested here.
+/// `ferrule new` (through the library, as the binary does) into `parent`, with this
+/// repository's Cargo.lock so it builds with the versions tested here; `ferrule_dep` as
+/// [`ferrule_cli::new::NewOptions`] says (`None`: this checkout's runtime).
 pub(crate) fn new_generated(
     root: &Path,
-    target_dir: &Path,
+    parent: &Path,
     name: &str,
     database: Database,
     auth: bool,
+    ferrule_dep: Option<String>,
 ) -> Result<PathBuf> {
-    let parent = target_dir.join("generated");
     let dir = parent.join(name);
     let _ = std::fs::remove_dir_all(&dir);
     eprintln!("==> ferrule new {name} (into {})", parent.display());
@@ -37,8 +38,8 @@ pub(crate) fn new_generated(
         name: name.into(),
         database,
         auth,
-        parent,
-        ferrule_dep: None,
+        parent: parent.to_path_buf(),
+        ferrule_dep,
     })?;
     std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock"))?;
     Ok(dir)
@@ -93,11 +94,13 @@ pub(crate) fn check_generated(
     run_cargo_tests(&format!("{name}'s own tests"), &mut tests, total)
 }
 
-/// Apps `ferrule new` makes, checked as their users would: the newcomer's (SQLite, account
-/// pages, one of everything `ferrule generate` makes) with its browser tests and the dev loop;
-/// the same on PostgreSQL, its tests and browser tests against the real server; an app without
-/// account pages; and the template through the stock `cargo generate` giving the same files as
-/// `ferrule new`.
+/// Apps `ferrule new` makes, checked as their users would, each depending on the published
+/// runtime as an app made from crates.io does, built offline from what `cargo package` made
+/// (`packaged::prepare`): the newcomer's (SQLite, account pages, one of everything `ferrule
+/// generate` makes) with its browser tests and the dev loop; the same on PostgreSQL, its tests
+/// and browser tests against the real server; an app without account pages; the template
+/// through the stock `cargo generate` giving the same files as `ferrule new`, built and tested;
+/// and `cargo install ferrule-cli` making and building an app with no checkout around.
 pub(crate) fn generated_app(total: &mut Tally) -> Result<()> {
     let root = root()?;
     let target_dir = ferrule_cli::site::SiteOptions::new(&root, "counter", false)?.target_dir;
@@ -109,7 +112,20 @@ pub(crate) fn generated_app(total: &mut Tally) -> Result<()> {
         )?;
     }
 
-    let dir = new_generated(&root, &target_dir, "newcomer-app", Database::Sqlite, true)?;
+    let packaged = packaged::prepare(&root, &target_dir)?;
+    let apps = &packaged.apps;
+    // What `ferrule new` writes when it runs from no checkout: the published runtime.
+    let published = || Some(ferrule_cli::new::registry_ferrule_dep());
+
+    let dir = new_generated(
+        &root,
+        apps,
+        "newcomer-app",
+        Database::Sqlite,
+        true,
+        published(),
+    )?;
+    packaged::assert_default_dependency(&dir, &root)?;
     generate_into(&dir, NEWCOMER_GENERATE)?;
     check_generated(&dir, &target_dir, &[], total)?;
     let bin = build_generated(&dir, &target_dir)?;
@@ -118,9 +134,18 @@ pub(crate) fn generated_app(total: &mut Tally) -> Result<()> {
         browser_test(&root, &bin, &target_dir, &[], total)?;
         dev_loop(&root, &dir, &target_dir, total)?;
     }
+    // Built, its Cargo.lock names the packaged runtime, not this checkout's.
+    packaged::assert_default_dependency(&dir, &root)?;
 
     if reachable("127.0.0.1:5432") {
-        let dir = new_generated(&root, &target_dir, "newcomer-pg", Database::Postgres, true)?;
+        let dir = new_generated(
+            &root,
+            apps,
+            "newcomer-pg",
+            Database::Postgres,
+            true,
+            published(),
+        )?;
         generate_into(&dir, &NEWCOMER_GENERATE[..1])?;
         // The app's own default URL: its tests make their databases on that server.
         check_generated(&dir, &target_dir, &[], total)?;
@@ -136,11 +161,19 @@ pub(crate) fn generated_app(total: &mut Tally) -> Result<()> {
         )?;
     }
 
-    let dir = new_generated(&root, &target_dir, "newcomer-lite", Database::Sqlite, false)?;
+    let dir = new_generated(
+        &root,
+        apps,
+        "newcomer-lite",
+        Database::Sqlite,
+        false,
+        published(),
+    )?;
     generate_into(&dir, &[&["scaffold", "task", "title:string", "done:bool"]])?;
     check_generated(&dir, &target_dir, &[], total)?;
 
-    stock_cargo_generate(&root, &target_dir)?;
+    stock_cargo_generate(&root, &target_dir, apps, total)?;
+    installed_cli(&root, &target_dir, &packaged)?;
     Ok(())
 }
 
@@ -196,13 +229,20 @@ pub(crate) fn browser_test(
 }
 
 /// The template through the stock `cargo generate` (installed from crates.io into
-/// `<target>/tools`, once) gives exactly the files `ferrule new` gives.
-pub(crate) fn stock_cargo_generate(root: &Path, target_dir: &Path) -> Result<()> {
+/// `<target>/tools`, once), with no `ferrule_dep`, gives exactly the files `ferrule new` gives
+/// with the published runtime; the SQLite one builds from the packaged source (`apps` is under
+/// its config) and passes its own tests.
+pub(crate) fn stock_cargo_generate(
+    root: &Path,
+    target_dir: &Path,
+    apps: &Path,
+    total: &mut Tally,
+) -> Result<()> {
     let bin = install_tool(target_dir, "cargo-generate", "0.23.14", &[])?;
-    let out = target_dir.join("generated/stock");
+    let out = apps.join("stock");
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out)?;
-    let dep = ferrule_cli::new::local_ferrule_dep().context("this checkout's runtime")?;
+    let dep = ferrule_cli::new::registry_ferrule_dep();
     for (db, auth) in [("sqlite", true), ("postgres", false)] {
         let name = format!("stock-{db}");
         run(
@@ -217,9 +257,7 @@ pub(crate) fn stock_cargo_generate(root: &Path, target_dir: &Path) -> Result<()>
                 .args(["--vcs", "none", "--silent", "--define"])
                 .arg(format!("database={db}"))
                 .arg("--define")
-                .arg(format!("auth={auth}"))
-                .arg("--define")
-                .arg(format!("ferrule_dep={dep}")),
+                .arg(format!("auth={auth}")),
         )?;
         let ours = out.join("ours");
         ferrule_cli::new::new_app(&ferrule_cli::new::NewOptions {
@@ -252,8 +290,90 @@ pub(crate) fn stock_cargo_generate(root: &Path, target_dir: &Path) -> Result<()>
             "    {name}: cargo generate and ferrule new made the same {} files",
             a.len()
         );
+        packaged::assert_default_dependency(&out.join(&name), root)?;
     }
-    Ok(())
+    let app = out.join("stock-sqlite");
+    std::fs::copy(root.join("Cargo.lock"), app.join("Cargo.lock"))?;
+    run_cargo_tests(
+        "stock-sqlite's own tests (offline, from the packaged source)",
+        cargo()
+            .current_dir(&app)
+            .env("CARGO_TARGET_DIR", target_dir)
+            .args(["test"]),
+        total,
+    )?;
+    packaged::assert_default_dependency(&app, root)
+}
+
+/// `cargo install ferrule-cli` from the packaged source (a debug build, sharing the target
+/// directory and the workspace's per-package optimisations, so only the CLI's own crate
+/// compiles), then that `ferrule new` in an empty directory: no checkout beside its sources, so
+/// the app depends on the published runtime; `ferrule build` (the server, and the browser client
+/// with the stylesheet the package carries) builds it from the packaged source.
+fn installed_cli(root: &Path, target_dir: &Path, packaged: &packaged::Packaged) -> Result<()> {
+    let install_root = packaged.apps.join("installed-cli");
+    let mut install = cargo();
+    install
+        .current_dir(&packaged.apps)
+        .env("CARGO_TARGET_DIR", target_dir)
+        .args([
+            "install",
+            "-q",
+            "--locked",
+            "--debug",
+            "--force",
+            "ferrule-cli",
+        ])
+        .arg("--version")
+        .arg(format!("={}", env!("CARGO_PKG_VERSION")))
+        .arg("--root")
+        .arg(&install_root);
+    for (package, level) in packaged::dev_opt_levels(root)? {
+        install
+            .arg("--config")
+            .arg(format!("profile.dev.package.{package}.opt-level={level}"));
+    }
+    run(
+        "cargo install ferrule-cli (from the packaged source)",
+        &mut install,
+    )?;
+    let ferrule = install_root.join("bin/ferrule");
+    let empty = packaged.apps.join("no-checkout");
+    let _ = std::fs::remove_dir_all(&empty);
+    std::fs::create_dir_all(&empty)?;
+    run(
+        "the installed ferrule new in an empty directory",
+        Command::new(&ferrule)
+            .args(["new", "fresh-app", "--no-git"])
+            .current_dir(&empty),
+    )?;
+    let app = empty.join("fresh-app");
+    packaged::assert_default_dependency(&app, root)?;
+    // The versions tested here (without it, the same offline source, resolved afresh).
+    std::fs::copy(root.join("Cargo.lock"), app.join("Cargo.lock"))?;
+    if has_wasm_target() {
+        run(
+            "the installed ferrule build (client and server)",
+            Command::new(&ferrule)
+                .arg("build")
+                .current_dir(&app)
+                .env("CARGO_TARGET_DIR", target_dir),
+        )?;
+        let css = target_dir.join("site/fresh_app/pkg/fresh_app.css");
+        let css = std::fs::read_to_string(&css).with_context(|| css.display().to_string())?;
+        if !css.starts_with(ferrule_cli::site::RUNTIME_CSS) {
+            bail!("the installed ferrule bundled no default look into the site's stylesheet");
+        }
+    } else {
+        run(
+            "cargo build of the installed ferrule's app (no wasm32 target: no client)",
+            cargo()
+                .current_dir(&app)
+                .env("CARGO_TARGET_DIR", target_dir)
+                .args(["build", "-q"]),
+        )?;
+    }
+    packaged::assert_default_dependency(&app, root)
 }
 
 /// A tool from crates.io at an exact version, installed once into `<target>/tools` (its build
@@ -366,7 +486,15 @@ pub(crate) fn dev_loop(
 pub(crate) fn dev_times() -> Result<()> {
     let root = root()?;
     let target_dir = ferrule_cli::site::SiteOptions::new(&root, "counter", false)?.target_dir;
-    let dir = new_generated(&root, &target_dir, "dev-times-app", Database::Sqlite, true)?;
+    let parent = target_dir.join("generated");
+    let dir = new_generated(
+        &root,
+        &parent,
+        "dev-times-app",
+        Database::Sqlite,
+        true,
+        None,
+    )?;
     let times = dev_loop(&root, &dir, &target_dir, &mut Tally::default())?;
     let figures: serde_json::Value =
         serde_json::from_str(&times.figures).context("the test printed no figures")?;

@@ -22,6 +22,7 @@ mod e2e;
 mod generated;
 mod layers;
 mod map;
+mod packaged;
 mod setup;
 mod tally;
 mod test;
