@@ -600,11 +600,19 @@ fn root_paths(toks: &[Token], module: &[String]) -> Vec<(String, usize)> {
             Tok::Ident(s) if (s == "crate" || s == "ferrule") && sep_next && starts_path => {
                 let mut leaves = Vec::new();
                 let end = use_tree(toks, i + 2, Vec::new(), &mut leaves);
-                out.extend(
-                    leaves
-                        .into_iter()
-                        .filter_map(|l| l.segments.into_iter().next()),
-                );
+                // `#[ferrule::state]` names the attribute macro the root re-exports, not the
+                // module of the same name.
+                let attribute = is_punct(toks.get(i.wrapping_sub(1)), '[')
+                    && is_punct(toks.get(i.wrapping_sub(2)), '#')
+                    && leaves.len() == 1
+                    && leaves[0].segments.len() == 1;
+                if !attribute {
+                    out.extend(
+                        leaves
+                            .into_iter()
+                            .filter_map(|l| l.segments.into_iter().next()),
+                    );
+                }
                 i = end;
                 continue;
             }
@@ -893,7 +901,8 @@ mod tests {
                 ),
                 (
                     "csrf.rs",
-                    "fn f() { ::ferrule::socket::x(); let _ = \"crate::app\"; /* crate::app */ }\n",
+                    "fn f() { ::ferrule::socket::x(); let _ = \"crate::app\"; /* crate::app */ }\n\
+                     #[ferrule::state]\nimpl Form { fn g(&self) { let _ = r#\"crate::app \"\"#; } }\n",
                 ),
             ],
         );
@@ -909,6 +918,10 @@ mod tests {
         assert!(
             !err.contains("uses `protocol`") && !err.contains("uses `error`"),
             "{err}"
+        );
+        assert!(
+            !err.contains("`csrf` uses `state`"),
+            "an attribute macro: {err}"
         );
         assert!(
             !err.contains("`csrf` uses `app`"),
