@@ -208,6 +208,12 @@ fn offline_first(what: &str, cmd: &mut Command) -> Result<()> {
 
 /// Unpacks a `.crate` into the directory source, with the `.cargo-checksum.json` cargo wants
 /// there: the archive's sha256 (what Cargo.lock records), no per-file sums.
+///
+/// `cargo package` stores every file with one fixed time (2006), and cargo decides whether to
+/// rebuild a package from its files' times: unpacked as stored, a package whose code changed
+/// but whose version did not would never be rebuilt, and the apps would test the old code. So
+/// an archive that changed is unpacked with the current time (`tar --touch`), and one that did
+/// not is left as it was, so that what cargo built from it stays fresh.
 fn unpack_crate(file: &Path, source: &Path) -> Result<()> {
     let stem = file
         .file_stem()
@@ -215,10 +221,24 @@ fn unpack_crate(file: &Path, source: &Path) -> Result<()> {
         .to_string_lossy()
         .into_owned();
     let dir = source.join(&stem);
+    let sum = Command::new("sha256sum")
+        .arg(file)
+        .output()
+        .context("could not run sha256sum")?;
+    let sum = String::from_utf8_lossy(&sum.stdout);
+    let sum = sum.split_whitespace().next().unwrap_or("");
+    if sum.len() != 64 {
+        bail!("no sha256 for {}", file.display());
+    }
+    let checksum = dir.join(".cargo-checksum.json");
+    if std::fs::read_to_string(&checksum).is_ok_and(|c| c == checksum_json(sum)) {
+        return Ok(());
+    }
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(source)?;
     let status = Command::new("tar")
-        .arg("xzf")
+        .arg("--touch")
+        .arg("-xzf")
         .arg(file)
         .arg("-C")
         .arg(source)
@@ -231,16 +251,7 @@ fn unpack_crate(file: &Path, source: &Path) -> Result<()> {
             source.display()
         );
     }
-    let sum = Command::new("sha256sum")
-        .arg(file)
-        .output()
-        .context("could not run sha256sum")?;
-    let sum = String::from_utf8_lossy(&sum.stdout);
-    let sum = sum.split_whitespace().next().unwrap_or("");
-    if sum.len() != 64 {
-        bail!("no sha256 for {}", file.display());
-    }
-    std::fs::write(dir.join(".cargo-checksum.json"), checksum_json(sum))?;
+    std::fs::write(checksum, checksum_json(sum))?;
     Ok(())
 }
 
@@ -432,6 +443,56 @@ mod tests {
             levels.iter().all(|(p, _)| !p.contains(['[', ']', '.'])),
             "{levels:?}"
         );
+    }
+
+    #[test]
+    fn a_changed_package_is_unpacked_anew_with_fresh_times_and_an_unchanged_one_is_left() {
+        let dir = scratch("unpack");
+        let (work, source) = (dir.join("work"), dir.join("source"));
+        std::fs::create_dir_all(work.join("demo-0.1.0")).unwrap();
+        let crate_file = dir.join("demo-0.1.0.crate");
+        let pack = |code: &str| {
+            std::fs::write(work.join("demo-0.1.0/Cargo.toml"), "[package]\n").unwrap();
+            std::fs::write(work.join("demo-0.1.0/lib.rs"), code).unwrap();
+            // As `cargo package` does: every file stored with one time in 2006.
+            let status = Command::new("tar")
+                .args(["--mtime=2006-07-24 01:21:28", "-czf"])
+                .arg(&crate_file)
+                .arg("-C")
+                .arg(&work)
+                .arg("demo-0.1.0")
+                .status()
+                .unwrap();
+            assert!(status.success());
+        };
+        let modified = || {
+            std::fs::metadata(source.join("demo-0.1.0/lib.rs"))
+                .unwrap()
+                .modified()
+                .unwrap()
+        };
+        let recent = std::time::SystemTime::now() - Duration::from_secs(3600);
+
+        pack("old");
+        unpack_crate(&crate_file, &source).unwrap();
+        let first = modified();
+        assert!(first > recent, "unpacked with the current time, not 2006");
+        let json = std::fs::read_to_string(source.join("demo-0.1.0/.cargo-checksum.json")).unwrap();
+        assert!(json.starts_with(r#"{"files":{},"package":""#), "{json}");
+
+        std::thread::sleep(Duration::from_millis(20));
+        unpack_crate(&crate_file, &source).unwrap();
+        assert_eq!(modified(), first, "the same archive leaves the files alone");
+
+        pack("new");
+        unpack_crate(&crate_file, &source).unwrap();
+        let code = std::fs::read_to_string(source.join("demo-0.1.0/lib.rs")).unwrap();
+        assert_eq!(code, "new");
+        assert!(
+            modified() > first,
+            "changed code is newer than what was built from the old"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
