@@ -4,9 +4,11 @@
 //! ([`Connection`]), so what is proven here is what a browser gets.
 //!
 //! Passes when, for every tab: the events answered as applied are exactly the events the state
-//! applied, in the order they were sent, none twice; and every event got exactly one final
-//! answer. Quick by default (CI); `cargo xtask bench --chaos` runs the long one, sized with
-//! `FERRULE_CHAOS_CLIENTS` and `FERRULE_CHAOS_EVENTS`.
+//! applied, in the order they were sent, none twice; every event got exactly one final answer;
+//! and most of them were applied (the faults refuse a few per cent), so a run where nothing
+//! gets through fails. The restart happens once half of all events have their final answer, and
+//! events are still being answered after it. Quick by default (CI); `cargo xtask bench --chaos`
+//! runs the long one, sized with `FERRULE_CHAOS_CLIENTS` and `FERRULE_CHAOS_EVENTS`.
 
 mod dbsupport;
 
@@ -118,6 +120,9 @@ async fn node(redis: &str, prefix: &str) -> TestServer {
 /// The live nodes' addresses; a restart swaps one.
 type Nodes = Arc<Mutex<Vec<SocketAddr>>>;
 
+/// How many events, over all tabs, have had their final answer so far.
+type Answered = tokio::sync::watch::Sender<usize>;
+
 fn pick(nodes: &Nodes, n: u64) -> SocketAddr {
     let nodes = nodes.lock().unwrap();
     nodes[(n as usize) % nodes.len()]
@@ -140,6 +145,7 @@ fn applied(u: &StateUpdate) -> bool {
 /// then and reconnecting to whichever node is up.
 async fn tab(
     nodes: Nodes,
+    answered: Answered,
     index: u64,
     events: usize,
     burst: usize,
@@ -217,6 +223,7 @@ async fn tab(
                                 {
                                     let first = report.answers.insert(id, applied(&u));
                                     assert!(first.is_none(), "event {id} got two final answers");
+                                    answered.send_modify(|n| *n += 1);
                                 }
                             }
                             Output::Connected => {}
@@ -267,25 +274,48 @@ async fn chaos_loses_nothing_and_applies_nothing_twice() {
     let a = node(&redis, &prefix).await;
     let b = node(&redis, &prefix).await;
     let nodes: Nodes = Arc::new(Mutex::new(vec![a.addr(), b.addr()]));
+    let (answered, mut progress) = tokio::sync::watch::channel(0usize);
 
     let mut tabs = tokio::task::JoinSet::new();
     for i in 0..clients as u64 {
-        tabs.spawn(tab(nodes.clone(), i, events, 8, 15));
+        tabs.spawn(tab(nodes.clone(), answered.clone(), i, events, 8, 15));
     }
     // One tab flushes a thousand clicks at once, as after a long time offline.
-    tabs.spawn(tab(nodes.clone(), clients as u64, 1000, 1000, 2));
+    tabs.spawn(tab(
+        nodes.clone(),
+        answered.clone(),
+        clients as u64,
+        1000,
+        1000,
+        2,
+    ));
+    let all = clients * events + 1000;
 
-    // Half-way through, node A restarts: stopped gracefully, a fresh process in its place.
-    tokio::time::sleep(Duration::from_millis(400 + (clients * events) as u64 / 10)).await;
+    // Half-way through (half of all events answered), node A restarts: stopped gracefully, a
+    // fresh process in its place.
+    tokio::time::timeout(
+        Duration::from_secs(600),
+        progress.wait_for(|n| *n >= all / 2),
+    )
+    .await
+    .expect("half of the events answered within 600 s")
+    .expect("the tabs are running");
     let replacement = node(&redis, &prefix).await;
     nodes.lock().unwrap()[0] = replacement.addr();
     a.stop().await.expect("a graceful stop");
     FAULTS.restarts.fetch_add(1, Ordering::Relaxed);
+    let after_restart = *progress.borrow();
 
     let mut reports = Vec::new();
     while let Some(done) = tabs.join_next().await {
         reports.push(done.expect("a tab finished"));
     }
+
+    // Node A was gone with events still to answer: the run went on across the restart.
+    assert!(
+        after_restart < all,
+        "every event was answered before node A was replaced: the restart tested nothing"
+    );
 
     // Check every tab against what its state says it applied.
     let (mut total, mut lost, mut duplicated, mut unanswered) = (0, 0, 0, 0);
@@ -320,6 +350,15 @@ async fn chaos_loses_nothing_and_applies_nothing_twice() {
             report.token
         );
         assert_eq!(state.count as usize, state.applied.len());
+        // The faults refuse about one event in sixteen: a tab that got fewer than half of its
+        // events applied (or none) is one the run failed, however consistent its answers.
+        assert!(
+            !state.applied.is_empty() && state.applied.len() * 2 >= report.sent.len(),
+            "tab {}: only {} of its {} events applied",
+            report.token,
+            state.applied.len(),
+            report.sent.len()
+        );
     }
     let f = &FAULTS;
     println!(
