@@ -108,6 +108,9 @@ const RESERVED: &[&str] = &[
     "alloc",
     "proc_macro",
     "ferrule",
+    // The runtime's packages: an app of that name would depend on itself.
+    "ferrule_web",
+    "ferrule_macros",
     "leptos",
     "build",
 ];
@@ -330,6 +333,7 @@ mod tests {
             ("café", "`é` is not allowed"),
             ("fn", "Rust keyword"),
             ("ferrule", "clashes"),
+            ("ferrule-web", "clashes"),
         ] {
             let err = check_name(bad).unwrap_err().to_string();
             assert!(err.contains(why), "{bad:?}: {err}");
