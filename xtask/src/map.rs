@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 
-use crate::layers::{LAYERS, Module, modules};
+use crate::layers::{LAYERS, Module};
 
 /// Where the picture lives in the book.
 pub(crate) const MAP_SVG: &str = "docs/src/img/architecture/layers.svg";
@@ -309,6 +309,7 @@ pub(crate) fn check(root: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layers::modules;
 
     #[test]
     fn every_module_is_drawn_with_its_job() {
