@@ -259,7 +259,9 @@ pub(crate) fn http_fallback(http: Router, trusted: Arc<Vec<IpNet>>) -> Router {
                 .map(|c| c.0.ip());
             let client = resolve_client(peer, req.headers(), &trusted);
             req.extensions_mut().insert(client);
-            match http.oneshot(req).await {
+            // `Auth::authenticate` in an app's HTTP handler counts the attempt against this
+            // address, as it does in an event's handler.
+            match crate::net::with_client(Some(client), http.oneshot(req)).await {
                 Ok(resp) => resp,
                 Err(never) => match never {},
             }

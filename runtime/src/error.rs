@@ -112,7 +112,13 @@ impl IntoResponse for Error {
             }
             _ => {}
         }
-        (self.status(), self.public_message()).into_response()
+        let mut resp = (self.status(), self.public_message()).into_response();
+        if self.is_unavailable() {
+            // Outages pass: say when to come back rather than have clients hammer at once.
+            resp.headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(2u32));
+        }
+        resp
     }
 }
 

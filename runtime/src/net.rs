@@ -67,28 +67,60 @@ pub(crate) fn resolve_client(
         };
     }
     let mut ip = peer;
-    let forwarded: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .collect();
-    for hop in forwarded.iter().rev() {
+    let forwarded = header_list(headers, "x-forwarded-for");
+    // How many hops from the right the client's entry is: the proxies' entries are the
+    // rightmost, whatever a client wrote at the left is not believed.
+    let mut hops = 0;
+    for (n, hop) in forwarded.iter().rev().enumerate() {
         let Ok(hop) = hop.parse::<IpAddr>() else {
             break;
         };
         ip = hop;
+        hops = n;
         if !is_trusted(hop) {
             break;
         }
     }
-    let https = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
+    // The scheme list lines up with the address list: each proxy appends what it received.
+    // A list shorter than that was set whole by a proxy: its first entry is the one we have.
+    let protos = header_list(headers, "x-forwarded-proto");
+    let proto = protos
+        .iter()
+        .rev()
+        .nth(hops)
+        .or_else(|| protos.first())
+        .copied();
+    let https = proto.is_some_and(|p| p.eq_ignore_ascii_case("https"));
     ClientAddr { ip, https }
+}
+
+/// The address an attacker cannot multiply: an IPv4 address as it is (an IPv4-mapped IPv6 one
+/// as IPv4), an IPv6 address cut to its first `v6_prefix_len` bits (a /64 is what one
+/// customer usually gets). Limits per client address count by it.
+pub(crate) fn address_key(ip: IpAddr, v6_prefix_len: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let len = u32::from(v6_prefix_len.min(128));
+                let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+                IpAddr::V6((u128::from(v6) & mask).into())
+            }
+        },
+    }
+}
+
+/// The comma-separated values of every `name` header, in order.
+fn header_list<'h>(headers: &'h HeaderMap, name: &str) -> Vec<&'h str> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect()
 }
 
 /// Handshake headers that describe the WebSocket upgrade, not the client; dropped from events.
@@ -200,6 +232,33 @@ mod tests {
             &nets(&["10.0.0.0/8"]),
         );
         assert_eq!(seen.ip.to_string(), "203.0.113.9");
+        // Likewise the scheme: the client's own `https` at the left is not believed.
+        let mut spoofed = HeaderMap::new();
+        spoofed.insert("x-forwarded-for", "203.0.113.9".parse().unwrap());
+        spoofed.insert("x-forwarded-proto", "https, http".parse().unwrap());
+        let one_proxy = nets(&["10.0.0.0/8"]);
+        let seen = resolve_client(Some("10.0.0.1".parse().unwrap()), &spoofed, &one_proxy);
+        assert!(!seen.https, "the proxy said http");
+        // Two proxies, each appending: the scheme the client used is at the client's hop.
+        let mut two = HeaderMap::new();
+        two.insert("x-forwarded-for", "203.0.113.9, 10.0.0.2".parse().unwrap());
+        two.insert("x-forwarded-proto", "https, http".parse().unwrap());
+        let seen = resolve_client(Some("10.0.0.1".parse().unwrap()), &two, &one_proxy);
+        assert_eq!(
+            (seen.ip.to_string().as_str(), seen.https),
+            ("203.0.113.9", true)
+        );
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_network() {
+        let key = |s: &str, len| address_key(s.parse().unwrap(), len).to_string();
+        assert_eq!(key("2001:db8:1:2:3:4:5:6", 64), "2001:db8:1:2::");
+        assert_eq!(key("2001:db8:1:2:3:4:5:6", 48), "2001:db8:1::");
+        assert_eq!(key("2001:db8:1:2:3:4:5:6", 128), "2001:db8:1:2:3:4:5:6");
+        assert_eq!(key("2001:db8:1:2:3:4:5:6", 0), "::");
+        assert_eq!(key("::ffff:203.0.113.9", 64), "203.0.113.9");
+        assert_eq!(key("203.0.113.9", 64), "203.0.113.9");
     }
 
     #[test]

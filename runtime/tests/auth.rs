@@ -508,28 +508,105 @@ async fn one_username_from_many_addresses_is_refused(backend: Backend) {
         return;
     };
     let per_username = ferrule::auth::throttle::PER_USERNAME as usize;
-    for i in 0..per_username - 1 {
+    for i in 0..per_username {
         let ip = format!("10.3.{}.{}", i / 200, i % 200 + 1);
         assert_eq!(login_from(&f.server, &ip, "alice", "guess").await, 401);
     }
-    // One failure short of the limit, the owner still gets in from a fresh address...
+    // The username is under attack: an address that already guessed it is refused, a new one
+    // gets a single guess...
     assert_eq!(
-        login_from(&f.server, "10.9.9.9", "alice", "wonderland1").await,
-        200
+        login_from(&f.server, "10.3.0.1", "alice", "guess").await,
+        429
     );
-    // ...and once it is reached, nobody does, whatever the address.
     assert_eq!(
         login_from(&f.server, "10.4.0.1", "alice", "guess").await,
         401
     );
     assert_eq!(
-        login_from(&f.server, "10.9.9.8", "alice", "wonderland1").await,
+        login_from(&f.server, "10.4.0.1", "alice", "guess").await,
         429
     );
+    // ...and the owner, from an address with no failures, still gets in: no targeted lockout.
     assert_eq!(
-        login_from(&f.server, "10.9.9.8", "bob", "builder123").await,
+        login_from(&f.server, "10.9.9.9", "alice", "wonderland1").await,
+        200
+    );
+    assert_eq!(
+        login_from(&f.server, "10.3.0.1", "bob", "builder123").await,
         200,
         "other users unaffected"
+    );
+    f.db.cleanup().await;
+}
+
+async fn usernames_are_normalised_and_unique_whatever_their_case(backend: Backend) {
+    let Some(f) = fixture(backend, Settings::default()).await else {
+        return;
+    };
+    // Full-width letters are `alice` after NFKC; `ALICE` is her in another case.
+    for look_alike in ["\u{ff41}\u{ff4c}\u{ff49}\u{ff43}\u{ff45}", "ALICE", "Alice"] {
+        let taken = f
+            .auth
+            .create_user(NewUser {
+                username: look_alike.into(),
+                password: "a-fresh-pass-9".into(),
+                ..NewUser::default()
+            })
+            .await;
+        assert!(
+            taken.is_err_and(|e| e.to_string().contains("taken")),
+            "{look_alike} registered beside alice"
+        );
+    }
+    let made = f
+        .auth
+        .create_user(NewUser {
+            username: "\u{ff23}arol".into(),
+            password: "a-fresh-pass-9".into(),
+            ..NewUser::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(made.username, "Carol", "stored NFKC-normalised");
+    // She logs in under any case of her name.
+    let resp = http_login(&f.server, "carol", "a-fresh-pass-9", None).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    f.db.cleanup().await;
+}
+
+async fn password_change_is_throttled_like_a_login(backend: Backend) {
+    let Some(f) = fixture(backend, Settings::default()).await else {
+        return;
+    };
+    let cookie = set_cookie(
+        &http_login(&f.server, "alice", "wonderland1", None).await,
+        "ferrule_session",
+    )
+    .expect("logged in");
+    let change =
+        |old: &'static str| json!({"old_password": old, "new_password": "a-brand-new-pass-7"});
+    for _ in 0..ferrule::auth::throttle::PER_ADDRESS_AND_USERNAME {
+        let resp = post_json(
+            &f.server,
+            "/_auth/password",
+            Some(&cookie),
+            change("guess-guess"),
+        )
+        .await;
+        assert_eq!(resp.status, 400, "{}", resp.text());
+    }
+    let resp = post_json(
+        &f.server,
+        "/_auth/password",
+        Some(&cookie),
+        change("wonderland1"),
+    )
+    .await;
+    assert_eq!(
+        resp.status,
+        429,
+        "a stolen session is no unlimited guesser: {}",
+        resp.text()
     );
     f.db.cleanup().await;
 }
@@ -772,7 +849,9 @@ async fn registration_creates_and_logs_in_or_is_off(backend: Backend) {
     let short = register(json!({"username": "dave", "password": "short"})).await;
     assert!(short.text().contains("at least 8"), "{}", short.text());
     for (password, why) in [
-        ("password1", "too common"),
+        ("password1", "too easy to guess"),
+        ("football1", "too easy to guess"),
+        ("1q2w3e4r5t6y", "too easy to guess"),
         ("dave1234", "similar to the username"),
         ("        ", "only spaces"),
         ("20260101", "only digits"),
@@ -1047,6 +1126,8 @@ on_both!(
     spraying_usernames_from_one_address_is_refused,
     one_username_from_many_addresses_is_refused,
     logins_inside_handlers_are_throttled_too,
+    usernames_are_normalised_and_unique_whatever_their_case,
+    password_change_is_throttled_like_a_login,
     csrf_is_required_for_unsafe_http,
     foreign_origin_cannot_open_the_socket,
     guards_redirect_or_refuse,

@@ -75,7 +75,7 @@ async fn server(db: &TestDb, settings: Settings) -> TestServer {
         .unwrap()
         .create_user(NewUser {
             username: "ada".into(),
-            password: "analytical".into(),
+            password: "analytical engine".into(),
             ..NewUser::default()
         })
         .await
@@ -97,7 +97,7 @@ async fn fixture(name: &str, settings: Settings) -> Option<(TestDb, PathBuf, Tes
 }
 
 async fn login(server: &TestServer) -> String {
-    server.login("ada", "analytical").await.unwrap()
+    server.login("ada", "analytical engine").await.unwrap()
 }
 
 const BOUNDARY: &str = "ferruleboundary42";

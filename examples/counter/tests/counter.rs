@@ -36,7 +36,7 @@ async fn only_logged_in_users_may_reset() {
     ferrule::auth::Auth::new(db)
         .create_user(ferrule::auth::NewUser {
             username: "ada".into(),
-            password: "analytical".into(),
+            password: "analytical engine".into(),
             ..Default::default()
         })
         .await
@@ -48,7 +48,7 @@ async fn only_logged_in_users_may_reset() {
     assert!(!update.delta.contains_key("counter_state"));
     assert_eq!(client.state::<CounterState>().unwrap().count, 5);
 
-    let session = server.login("ada", "analytical").await.unwrap();
+    let session = server.login("ada", "analytical engine").await.unwrap();
     let mut ada = server
         .client_with(ferrule::testing::ClientOptions::default().header("cookie", session))
         .await

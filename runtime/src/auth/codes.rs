@@ -85,3 +85,75 @@ impl CookieCodes {
 fn key(code: &str) -> String {
     format!("code:{code}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::expiring::Clock;
+
+    async fn codes() -> (CookieCodes, Clock) {
+        let db = crate::db::connect("sqlite::memory:").await.unwrap();
+        use sea_orm_migration::MigratorTrait;
+        crate::db::migrations::Migrator::up(&db, None)
+            .await
+            .unwrap();
+        let clock = Clock::manual(1_000_000);
+        (
+            CookieCodes::new(Expiring::new(db).with_clock(clock.clone())),
+            clock,
+        )
+    }
+
+    fn handover() -> CookieHandover {
+        CookieHandover {
+            session: Some("new-session".into()),
+            from: vec![Some("old-session".into())],
+            tab: "tab-1".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_code_is_good_for_its_minute_and_not_a_second_more() {
+        let (codes, clock) = codes().await;
+        let early = codes.issue(&handover()).await.unwrap();
+        let late = codes.issue(&handover()).await.unwrap();
+        clock.advance(CODE_TTL.as_secs() as i64 - 1);
+        let redeemed = codes
+            .redeem(&early, Some("tab-1"), Some("old-session"))
+            .await
+            .unwrap();
+        assert_eq!(redeemed, Ok(Some("new-session".into())));
+        clock.advance(1);
+        let expired = codes
+            .redeem(&late, Some("tab-1"), Some("old-session"))
+            .await
+            .unwrap();
+        assert_eq!(expired, Err(Refused::Unknown));
+    }
+
+    #[tokio::test]
+    async fn a_code_needs_both_its_tab_and_its_browser_and_is_used_up_by_any_try() {
+        let (codes, _) = codes().await;
+        for (tab, from) in [
+            (Some("tab-2"), Some("old-session")),
+            (Some("tab-1"), Some("someone-else")),
+            (Some("tab-1"), None),
+            (None, Some("old-session")),
+        ] {
+            let code = codes.issue(&handover()).await.unwrap();
+            assert_eq!(
+                codes.redeem(&code, tab, from).await.unwrap(),
+                Err(Refused::Elsewhere),
+                "{tab:?} {from:?}"
+            );
+            // Refused and gone: the right browser cannot use it after a wrong try either.
+            assert_eq!(
+                codes
+                    .redeem(&code, Some("tab-1"), Some("old-session"))
+                    .await
+                    .unwrap(),
+                Err(Refused::Unknown)
+            );
+        }
+    }
+}

@@ -200,6 +200,19 @@ mod tests {
         assert_eq!(Guard::Group("editors".into()).check(&u), Ok(()));
         assert_eq!(Guard::Staff.check(&u), Err(Denied::Forbidden));
         assert_eq!(Guard::Staff.check(&user(&[], &[], true)), Ok(()));
+        // Staff is not enough for a superuser's page; a superuser passes.
+        assert_eq!(
+            Guard::Superuser.check(&user(&[], &[], true)),
+            Err(Denied::Forbidden)
+        );
+        let CurrentUser::Authenticated(staff) = user(&[], &[], true) else {
+            unreachable!()
+        };
+        let root = CurrentUser::from(User {
+            is_superuser: true,
+            ..(*staff).clone()
+        });
+        assert_eq!(Guard::Superuser.check(&root), Ok(()));
     }
 
     #[test]

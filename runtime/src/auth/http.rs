@@ -91,7 +91,33 @@ fn json_response(status: StatusCode, body: Value) -> Response {
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
-    json_response(status, json!({ "error": message }))
+    let mut resp = json_response(status, json!({ "error": message }));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(super::RETRY_AFTER_SECONDS),
+        );
+    }
+    resp
+}
+
+/// The client address the request came from (as `trusted_proxies` resolves it).
+fn client_ip(parts: &http::request::Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<ClientAddr>()
+        .map(|c| c.ip)
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+/// An account error as the answer to a form or JSON post: the user's mistakes and refusals
+/// (400, 401, 429, 503 with `Retry-After`) back to the form, the rest as errors.
+fn refusal(parts: &http::request::Parts, e: AuthError) -> Response {
+    let e = crate::Error::from(e);
+    if e.status().is_client_error() || e.status() == StatusCode::SERVICE_UNAVAILABLE {
+        return form_error(parts, e.status(), &e.public_message());
+    }
+    e.into_response()
 }
 
 /// Reads a JSON object or a urlencoded form into string fields.
@@ -174,19 +200,11 @@ async fn login(s: AuthRoutes, req: Request) -> Response {
             "username and password are required",
         );
     };
-    let ip = parts
-        .extensions
-        .get::<ClientAddr>()
-        .map(|c| c.ip)
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let ip = client_ip(&parts);
     let user = match s.auth.authenticate_from(Some(ip), username, pw).await {
         Ok(Some(u)) => u,
         Ok(None) => return form_error(&parts, StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS),
-        Err(e @ (AuthError::Throttled | AuthError::Busy)) => {
-            let e = crate::Error::from(e);
-            return form_error(&parts, e.status(), &e.public_message());
-        }
-        Err(e) => return crate::Error::from(e).into_response(),
+        Err(e) => return refusal(&parts, e),
     };
     let Some(session) = session_of(&parts) else {
         return no_session();
@@ -289,24 +307,11 @@ async fn register(s: AuthRoutes, req: Request) -> Response {
         password: f.get("password").cloned().unwrap_or_default(),
         ..NewUser::default()
     };
-    let created = match s.auth.create_user(new.clone()).await {
-        // Saying "taken" would tell anyone whose e-mail has an account here: the account is
-        // made without it instead, and the answer is the same as for a free one.
-        Err(AuthError::EmailTaken(_)) if !s.reveal_taken_email => {
-            tracing::info!("registration with a taken e-mail: account made without it");
-            s.auth.create_user(NewUser { email: None, ..new }).await
-        }
-        other => other,
-    };
-    let user = match created {
+    // Saying "taken" would tell anyone whose e-mail has an account here: unless the app says
+    // otherwise, the account is made without it, with the same answer and the same one hash.
+    let user = match s.auth.create_user_with(new, s.reveal_taken_email).await {
         Ok(u) => u,
-        Err(e) => {
-            let e = crate::Error::from(e);
-            if e.status().is_client_error() {
-                return form_error(&parts, e.status(), &e.public_message());
-            }
-            return e.into_response();
-        }
+        Err(e) => return refusal(&parts, e),
     };
     let Some(session) = session_of(&parts) else {
         return no_session();
@@ -338,10 +343,16 @@ async fn password(s: AuthRoutes, req: Request) -> Response {
             "old_password and new_password are required",
         );
     };
-    match s.auth.authenticate(&user.username, old).await {
+    // Throttled like a login, per address and username: a stolen session must not become
+    // an unlimited guesser of its user's password.
+    match s
+        .auth
+        .authenticate_from(Some(client_ip(&parts)), &user.username, old)
+        .await
+    {
         Ok(Some(_)) => {}
         Ok(None) => return error(StatusCode::BAD_REQUEST, "The old password is wrong."),
-        Err(e) => return crate::Error::from(e).into_response(),
+        Err(e) => return refusal(&parts, e),
     }
     if let Err(e) = s.auth.set_password(&user.username, new).await {
         return crate::Error::from(e).into_response();

@@ -96,9 +96,11 @@ pub mod throttle;
 mod users;
 
 pub use errors::{AuthError, BUSY_MESSAGE};
-pub use hashing::{LOGINS_WAITING, hash_password, verify_password};
+pub use hashing::{
+    LOGINS_WAITING, QUEUE_PATIENCE, RETRY_AFTER_SECONDS, hash_password, verify_password,
+};
 pub use middleware::auth_middleware;
-pub use users::{Auth, NewUser};
+pub use users::{Auth, NewUser, normalize_username, username_key};
 
 /// Session key holding the logged-in user's id.
 pub const SESSION_USER_ID: &str = "_auth_user_id";

@@ -13,7 +13,7 @@ use tower_sessions::Session;
 use crate::cache::TtlCache;
 
 use super::errors::AuthError;
-use super::hashing::{hash_password, verify_for_login};
+use super::hashing::{hash_password, verify_password};
 use super::{CurrentUser, SESSION_AUTH_HASH, SESSION_USER_ID, User};
 use crate::db::entities::user;
 use crate::db::{now, stmt};
@@ -41,7 +41,9 @@ fn auth_hash(password_hash: &str) -> String {
     password_hash[start..].to_owned()
 }
 
-/// Checks a username against the rules, with a message naming the problem.
+pub use crate::db::entities::user::{key as username_key, normalize as normalize_username};
+
+/// Checks a (normalised) username against the rules, with a message naming the problem.
 pub(crate) fn validate_username(username: &str) -> Result<(), AuthError> {
     if username.is_empty() || username.chars().count() > 150 {
         return Err(AuthError::Invalid(
@@ -96,6 +98,12 @@ impl Auth {
         }
     }
 
+    /// Counts IPv6 clients by their first `len` bits in the login throttle (setting
+    /// `ipv6_prefix_len`; 128: each address alone).
+    pub fn set_ipv6_prefix_len(&self, len: u8) {
+        self.throttle.set_ipv6_prefix_len(len);
+    }
+
     /// Keeps users resolved for events in memory for `ttl` (zero: off). Changes made through
     /// this `Auth` (or its clones) evict at once; changes by other processes can go unseen for
     /// up to `ttl`.
@@ -108,10 +116,23 @@ impl Auth {
         &self.db
     }
 
-    /// Creates an account.
+    /// Creates an account. The username is stored NFKC-normalised and must be unique
+    /// whatever its case.
     pub async fn create_user(&self, new: NewUser) -> Result<User, AuthError> {
-        validate_username(&new.username)?;
-        validate_password(&new.password, &new.username, new.email.as_deref())?;
+        self.create_user_with(new, true).await
+    }
+
+    /// [`Auth::create_user`] with the password hashed once whatever happens; with
+    /// `reveal_taken_email` off, an e-mail another account has is dropped instead of refused
+    /// (so the answer and its timing do not tell who has an account here).
+    pub(crate) async fn create_user_with(
+        &self,
+        new: NewUser,
+        reveal_taken_email: bool,
+    ) -> Result<User, AuthError> {
+        let username = normalize_username(&new.username);
+        validate_username(&username)?;
+        validate_password(&new.password, &username, new.email.as_deref())?;
         let email = new.email.filter(|e| !e.trim().is_empty());
         if let Some(e) = &email
             && !e.contains('@')
@@ -120,11 +141,12 @@ impl Auth {
                 "`{e}` is not an e-mail address"
             )));
         }
-        let hash = hash_password(&new.password).await;
-        let row = user::ActiveModel {
-            username: Set(new.username.clone()),
-            email: Set(email.clone()),
-            password_hash: Set(hash),
+        let hash = hash_password(&new.password).await?;
+        let row = |email: Option<String>| user::ActiveModel {
+            username: Set(username.clone()),
+            username_key: Set(username_key(&username)),
+            email: Set(email),
+            password_hash: Set(hash.clone()),
             is_active: Set(true),
             is_staff: Set(new.is_staff || new.is_superuser),
             is_superuser: Set(new.is_superuser),
@@ -132,29 +154,34 @@ impl Auth {
             last_login: Set(None),
             ..Default::default()
         };
-        let model = match row.insert(&self.db).await {
-            Ok(m) => m,
-            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                let taken = user::Entity::find()
-                    .filter(user::Column::Username.eq(new.username.clone()))
-                    .one(&self.db)
-                    .await?
-                    .is_some();
-                return Err(if taken {
-                    AuthError::UsernameTaken(new.username)
-                } else {
-                    AuthError::EmailTaken(email.unwrap_or_default())
-                });
+        let mut attempt = row(email.clone());
+        loop {
+            match attempt.insert(&self.db).await {
+                Ok(model) => return Ok(to_user(model, BTreeSet::new(), BTreeSet::new())),
+                Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                    let taken = user::Entity::find()
+                        .filter(user::Column::UsernameKey.eq(username_key(&username)))
+                        .one(&self.db)
+                        .await?
+                        .is_some();
+                    if taken {
+                        return Err(AuthError::UsernameTaken(username));
+                    }
+                    if reveal_taken_email || email.is_none() {
+                        return Err(AuthError::EmailTaken(email.unwrap_or_default()));
+                    }
+                    tracing::info!("registration with a taken e-mail: account made without it");
+                    attempt = row(None);
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
-        };
-        Ok(to_user(model, BTreeSet::new(), BTreeSet::new()))
+        }
     }
 
     /// The user named `username`, with groups and permissions.
     pub async fn find_by_username(&self, username: &str) -> Result<Option<User>, AuthError> {
         let Some(row) = user::Entity::find()
-            .filter(user::Column::Username.eq(username))
+            .filter(user::Column::UsernameKey.eq(username_key(username)))
             .one(&self.db)
             .await?
         else {
@@ -255,33 +282,32 @@ impl Auth {
         username: &str,
         password: &str,
     ) -> Result<Option<User>, AuthError> {
-        if self.throttle.refused(ip, username).await? {
+        let Some(attempt) = self.throttle.begin(ip, username).await? else {
             return Err(AuthError::Throttled);
-        }
+        };
         let row = user::Entity::find()
-            .filter(user::Column::Username.eq(username))
+            .filter(user::Column::UsernameKey.eq(username_key(username)))
             .one(&self.db)
             .await?;
         let user = match row {
             None => {
                 let dummy = self
                     .dummy_hash
-                    .get_or_init(|| hash_password("not a real password"))
-                    .await;
-                verify_for_login(password, dummy).await?;
+                    .get_or_try_init(|| hash_password("not a real password"))
+                    .await?;
+                verify_password(password, dummy).await?;
                 None
             }
             Some(row) => {
-                if verify_for_login(password, &row.password_hash).await? && row.is_active {
+                if verify_password(password, &row.password_hash).await? && row.is_active {
                     self.load(row.id).await?
                 } else {
                     None
                 }
             }
         };
-        match &user {
-            Some(_) => self.throttle.succeeded(ip, username).await?,
-            None => self.throttle.failed(ip, username).await?,
+        if user.is_some() {
+            self.throttle.succeeded(attempt).await?;
         }
         Ok(user)
     }
@@ -289,13 +315,13 @@ impl Auth {
     /// Sets a new password; every session of the user but the one re-logged-in is void.
     pub async fn set_password(&self, username: &str, password: &str) -> Result<(), AuthError> {
         let row = user::Entity::find()
-            .filter(user::Column::Username.eq(username))
+            .filter(user::Column::UsernameKey.eq(username_key(username)))
             .one(&self.db)
             .await?
             .ok_or_else(|| AuthError::NoSuchUser(username.to_owned()))?;
         validate_password(password, username, row.email.as_deref())?;
         let mut active: user::ActiveModel = row.into();
-        active.password_hash = Set(hash_password(password).await);
+        active.password_hash = Set(hash_password(password).await?);
         let updated = active.update(&self.db).await?;
         self.users.remove(&updated.id);
         Ok(())
@@ -304,7 +330,7 @@ impl Auth {
     /// Sets the active flag (inactive users count as anonymous at once).
     pub async fn set_active(&self, username: &str, active: bool) -> Result<(), AuthError> {
         let row = user::Entity::find()
-            .filter(user::Column::Username.eq(username))
+            .filter(user::Column::UsernameKey.eq(username_key(username)))
             .one(&self.db)
             .await?
             .ok_or_else(|| AuthError::NoSuchUser(username.to_owned()))?;
@@ -357,7 +383,7 @@ impl Auth {
 
     async fn user_id(&self, username: &str) -> Result<i64, AuthError> {
         user::Entity::find()
-            .filter(user::Column::Username.eq(username))
+            .filter(user::Column::UsernameKey.eq(username_key(username)))
             .one(&self.db)
             .await?
             .map(|u| u.id)

@@ -28,6 +28,18 @@ pub mod session {
 pub mod user {
     use sea_orm::entity::prelude::*;
 
+    /// A username as stored: NFKC-normalised, as Django does, so that a full-width or
+    /// otherwise compatible look-alike of a name is that name.
+    pub fn normalize(username: &str) -> String {
+        use unicode_normalization::UnicodeNormalization;
+        username.nfkc().collect()
+    }
+
+    /// What makes two usernames one account: the NFKC form, lower-cased (Unicode-wide).
+    pub fn key(username: &str) -> String {
+        normalize(username).to_lowercase()
+    }
+
     /// One user.
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "ferrule_users")]
@@ -35,9 +47,13 @@ pub mod user {
         /// Primary key.
         #[sea_orm(primary_key)]
         pub id: i64,
-        /// Unique login name.
+        /// Login name as typed at registration, NFKC-normalised.
         #[sea_orm(unique)]
         pub username: String,
+        /// The name's NFKC form lower-cased: unique, so no two accounts differ only in case
+        /// or by compatible characters; logins look names up by it.
+        #[sea_orm(unique)]
+        pub username_key: String,
         /// Optional unique e-mail.
         #[sea_orm(unique)]
         pub email: Option<String>,

@@ -7,7 +7,37 @@ use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
-use super::{now, stmt};
+use super::stmt;
+
+/// Where expiring records read the time: the system clock, or one a test moves by hand.
+#[derive(Clone, Default)]
+pub(crate) struct Clock(Option<std::sync::Arc<std::sync::atomic::AtomicI64>>);
+
+impl Clock {
+    /// A clock that stands at `secs` (Unix seconds) until [`Clock::advance`]d.
+    #[cfg(test)]
+    pub(crate) fn manual(secs: i64) -> Self {
+        Self(Some(std::sync::Arc::new(
+            std::sync::atomic::AtomicI64::new(secs),
+        )))
+    }
+
+    /// Moves a manual clock on by `secs`.
+    #[cfg(test)]
+    pub(crate) fn advance(&self, secs: i64) {
+        if let Some(t) = &self.0 {
+            t.fetch_add(secs, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// Seconds since the Unix epoch.
+    pub(crate) fn now(&self) -> i64 {
+        match &self.0 {
+            Some(t) => t.load(std::sync::atomic::Ordering::SeqCst),
+            None => super::now(),
+        }
+    }
+}
 
 /// The table, made by the runtime's second migration.
 pub(crate) const TABLE: &str = "ferrule_expiring";
@@ -16,64 +46,82 @@ pub(crate) const TABLE: &str = "ferrule_expiring";
 #[derive(Clone)]
 pub(crate) struct Expiring {
     db: DatabaseConnection,
+    clock: Clock,
 }
 
 impl Expiring {
     pub(crate) fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            clock: Clock::default(),
+        }
     }
 
-    /// Adds one to counter `name` and returns its new value; a counter older than `window`
-    /// starts again from one.
-    pub(crate) async fn bump(&self, name: &str, window: Duration) -> Result<i64, DbErr> {
-        let now = now();
+    /// The same records read against `clock` (tests of expiry).
+    #[cfg(test)]
+    pub(crate) fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Adds one to each counter of `names` in one statement (each row atomically: concurrent
+    /// bumps each see their own count) and returns their new values in `names`' order; a counter
+    /// older than `window` starts again from one.
+    pub(crate) async fn bump_all(
+        &self,
+        names: &[&str],
+        window: Duration,
+    ) -> Result<Vec<i64>, DbErr> {
+        let now = self.now();
         let until = now + window.as_secs() as i64;
+        let rows = vec!["(?, 1, NULL, ?)"; names.len()].join(", ");
         let sql = format!(
-            "INSERT INTO {TABLE} (name, hits, value, expires) VALUES (?, 1, NULL, ?) \
+            "INSERT INTO {TABLE} (name, hits, value, expires) VALUES {rows} \
              ON CONFLICT (name) DO UPDATE SET \
              hits = CASE WHEN {TABLE}.expires <= ? THEN 1 ELSE {TABLE}.hits + 1 END, \
              expires = CASE WHEN {TABLE}.expires <= ? THEN ? ELSE {TABLE}.expires END \
-             RETURNING hits"
+             RETURNING name, hits"
         );
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(2 * names.len() + 3);
+        for name in names {
+            values.push((*name).into());
+            values.push(until.into());
+        }
+        values.extend([now.into(), now.into(), until.into()]);
         let backend = self.db.get_database_backend();
-        let row = self
-            .db
-            .query_one_raw(stmt(
-                backend,
-                &sql,
-                vec![
-                    name.into(),
-                    until.into(),
-                    now.into(),
-                    now.into(),
-                    until.into(),
-                ],
-            ))
-            .await?
-            .ok_or_else(|| DbErr::RecordNotFound(format!("counter `{name}`")))?;
-        row.try_get::<i64>("", "hits")
-    }
-
-    /// The values of counters `names`, in their order (zero when absent or expired), in one
-    /// query.
-    pub(crate) async fn hits(&self, names: &[&str]) -> Result<Vec<i64>, DbErr> {
-        let marks = vec!["?"; names.len()].join(", ");
-        let sql = format!("SELECT name, hits FROM {TABLE} WHERE expires > ? AND name IN ({marks})");
-        let mut values: Vec<sea_orm::Value> = vec![now().into()];
-        values.extend(names.iter().map(|n| (*n).into()));
-        let backend = self.db.get_database_backend();
-        let rows = self.db.query_all_raw(stmt(backend, &sql, values)).await?;
         let mut found = std::collections::HashMap::new();
-        for row in rows {
+        for row in self.db.query_all_raw(stmt(backend, &sql, values)).await? {
             found.insert(
                 row.try_get::<String>("", "name")?,
                 row.try_get::<i64>("", "hits")?,
             );
         }
-        Ok(names
+        names
             .iter()
-            .map(|n| found.get(*n).copied().unwrap_or(0))
-            .collect())
+            .map(|n| {
+                found
+                    .get(*n)
+                    .copied()
+                    .ok_or_else(|| DbErr::RecordNotFound(format!("counter `{n}`")))
+            })
+            .collect()
+    }
+
+    /// Takes one back from each live counter of `names` (never below zero).
+    pub(crate) async fn lower_all(&self, names: &[&str]) -> Result<(), DbErr> {
+        let marks = vec!["?"; names.len()].join(", ");
+        let sql = format!(
+            "UPDATE {TABLE} SET hits = hits - 1 WHERE hits > 0 AND expires > ? AND name IN ({marks})"
+        );
+        let mut values: Vec<sea_orm::Value> = vec![self.now().into()];
+        values.extend(names.iter().map(|n| (*n).into()));
+        let backend = self.db.get_database_backend();
+        self.db.execute_raw(stmt(backend, &sql, values)).await?;
+        Ok(())
     }
 
     /// Removes record `name`.
@@ -94,7 +142,7 @@ impl Expiring {
              expires = excluded.expires"
         );
         let backend = self.db.get_database_backend();
-        let until = now() + ttl.as_secs() as i64;
+        let until = self.now() + ttl.as_secs() as i64;
         self.db
             .execute_raw(stmt(
                 backend,
@@ -118,7 +166,7 @@ impl Expiring {
             return Ok(None);
         };
         let expires: i64 = row.try_get("", "expires")?;
-        if expires <= now() {
+        if expires <= self.now() {
             return Ok(None);
         }
         row.try_get::<Option<String>>("", "value")
@@ -130,7 +178,7 @@ impl Expiring {
         let backend = self.db.get_database_backend();
         let done = self
             .db
-            .execute_raw(stmt(backend, &sql, vec![now().into()]))
+            .execute_raw(stmt(backend, &sql, vec![self.now().into()]))
             .await?;
         Ok(done.rows_affected())
     }

@@ -15,7 +15,11 @@ impl MigratorTrait for Migrator {
     }
 
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Auth), Box::new(M0002Expiring)]
+        vec![
+            Box::new(M0001Auth),
+            Box::new(M0002Expiring),
+            Box::new(M0003UsernameKey),
+        ]
     }
 }
 
@@ -202,6 +206,87 @@ impl MigrationTrait for M0002Expiring {
             Table::drop()
                 .table("ferrule_expiring")
                 .if_exists()
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+/// Usernames unique whatever their case or Unicode compatibility form: a `username_key`
+/// column filled from the names already stored, then a unique index on it. A database that
+/// already holds two names differing only in case stops here with the names in the error.
+struct M0003UsernameKey;
+
+impl MigrationName for M0003UsernameKey {
+    fn name(&self) -> &str {
+        "m0003_case_insensitive_usernames"
+    }
+}
+
+#[allow(elided_lifetimes_in_paths)]
+#[async_trait::async_trait]
+impl MigrationTrait for M0003UsernameKey {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("ferrule_users")
+                .add_column(text_null("username_key"))
+                .to_owned(),
+        )
+        .await?;
+        let db = m.get_connection();
+        let backend = db.get_database_backend();
+        let rows = db
+            .query_all_raw(crate::db::stmt(
+                backend,
+                "SELECT id, username FROM ferrule_users",
+                vec![],
+            ))
+            .await?;
+        let mut seen = std::collections::HashMap::new();
+        for row in rows {
+            let id: i64 = row.try_get("", "id")?;
+            let name: String = row.try_get("", "username")?;
+            let key = crate::db::entities::user::key(&name);
+            if let Some(other) = seen.insert(key.clone(), name.clone()) {
+                return Err(DbErr::Migration(format!(
+                    "usernames `{other}` and `{name}` differ only in case or form: rename one \
+                     before migrating (usernames are unique case-insensitively)"
+                )));
+            }
+            db.execute_raw(crate::db::stmt(
+                backend,
+                "UPDATE ferrule_users SET username_key = ? WHERE id = ?",
+                vec![key.into(), id.into()],
+            ))
+            .await?;
+        }
+        // Not `ferrule_users_username_key`: PostgreSQL already gave that name to the unique
+        // constraint on `username`, and `IF NOT EXISTS` would then quietly make nothing.
+        m.create_index(
+            Index::create()
+                .name("ferrule_users_by_username_key")
+                .table("ferrule_users")
+                .col("username_key")
+                .unique()
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_index(
+            Index::drop()
+                .name("ferrule_users_by_username_key")
+                .table("ferrule_users")
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table("ferrule_users")
+                .drop_column("username_key")
                 .to_owned(),
         )
         .await
