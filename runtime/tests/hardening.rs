@@ -296,3 +296,68 @@ async fn only_allowed_hosts_are_answered_pages_and_sockets_alike() {
         assert_eq!(status_with_host(addr, socket, host).await, 400, "{host}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_origin_on_another_port_of_the_same_host_is_another_site() {
+    let server = server(Settings::default()).await;
+    let port = server.addr().port();
+    let other = if port == 1 { 2 } else { port - 1 };
+    let refused = server
+        .client_with(ClientOptions::default().header("origin", format!("http://127.0.0.1:{other}")))
+        .await;
+    assert!(
+        matches!(refused, Err(TestError::Refused(_))),
+        "a page on port {other} opened the socket of port {port}"
+    );
+    let same = server
+        .client_with(ClientOptions::default().header("origin", format!("http://127.0.0.1:{port}")))
+        .await;
+    assert!(same.is_ok(), "the page's own origin is refused");
+}
+
+/// Tab `token` at `server`: increments its counter when `bump`, and says what the count is.
+async fn tab_count(server: &ferrule::testing::TestServer, token: &str, bump: bool) -> i64 {
+    let mut c = server
+        .client_with(ClientOptions::default().token(token))
+        .await
+        .unwrap();
+    let u = if bump {
+        c.call("probe_state.increment", json!({})).await.unwrap()
+    } else {
+        c.hydrate().await.unwrap()
+    };
+    let count = u.delta["probe_state"]["count"].as_i64().unwrap_or(0);
+    c.close().await.unwrap();
+    count
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_keeps_states_for_its_cap_of_tabs_and_drops_the_longest_idle() {
+    for (cap, kept) in [(4, true), (3, false)] {
+        let settings = Settings {
+            max_tabs_per_client: cap,
+            ..Settings::default()
+        };
+        let server = server(settings).await;
+        let first = format!("tab-cap-{cap}-first-0000000000");
+        assert_eq!(tab_count(&server, &first, true).await, 1);
+        for n in 0..3 {
+            // Later tabs, each closed after use; the first stays the longest idle.
+            tab_count(&server, &format!("tab-cap-{cap}-later-{n}-00000000"), true).await;
+        }
+        // Give the server the moment it takes to see the sockets closed.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let back = tab_count(&server, &first, false).await;
+        if kept {
+            assert_eq!(
+                back, 1,
+                "at the cap ({cap} tabs) the first tab keeps its states"
+            );
+        } else {
+            assert_eq!(
+                back, 0,
+                "one past the cap ({cap}) the longest-idle tab starts afresh"
+            );
+        }
+    }
+}

@@ -113,6 +113,26 @@ impl App {
             self.rooms.clone(),
         );
         let node_room = crate::rooms::node_room();
+        let tabs = Arc::new(crate::socket::TabLimits::new(
+            settings.max_tabs_per_session,
+            settings.max_tabs_per_client,
+        ));
+        let sweeping = Arc::downgrade(&tabs);
+        self.lifespan.tasks.push(TaskSpec::new(
+            "tab registry sweeper",
+            OnPanic::Restart,
+            move |cancel| {
+                let tabs = sweeping.clone();
+                crate::lifespan::every(Duration::from_secs(600), cancel, move || {
+                    let tabs = tabs.upgrade();
+                    async move {
+                        // As long as the states of an idle tab are kept.
+                        tabs.inspect(|t| t.sweep(Duration::from_secs(24 * 3600)))
+                            .is_some()
+                    }
+                })
+            },
+        ));
         let env = Arc::new(SocketEnv {
             bridge: bridge.clone(),
             node_room: node_room.clone(),
@@ -121,8 +141,11 @@ impl App {
             patience_ms: settings.ping_interval_ms + settings.ping_timeout_ms,
             max_unread_bytes: settings.max_unread_bytes,
             max_per_client: settings.max_sockets_per_client,
+            ipv6_prefix_len: settings.ipv6_prefix_len,
             per_client: Arc::default(),
+            tabs,
         });
+        let admission = env.clone();
         let http = self.router.layer(self.chain.clone().into_layer());
         // Pages render with the session's shared states: read them before the chain runs.
         let http = if shares_states {
@@ -182,7 +205,16 @@ impl App {
             })),
             None => router,
         };
+        let (body_limit, upload_limit) = (
+            Duration::from_millis(settings.body_timeout_ms),
+            Duration::from_millis(settings.upload_timeout_ms),
+        );
         let router = router
+            // Before the socket layer: a transport takes its address's place at its first
+            // request, whether it ever sends CONNECT or not.
+            .layer(axum::middleware::from_fn(move |req, next| {
+                crate::socket::admit_transport(admission.clone(), req, next)
+            }))
             .layer(axum::Extension(origins))
             .layer(axum::Extension(crate::lifespan::Stopping::new(
                 bridge.shutdown_token().clone(),
@@ -198,6 +230,9 @@ impl App {
             }))
             .layer(axum::middleware::map_response(move |resp| {
                 crate::session::settle_session_cookie(session_cookie.clone(), resp)
+            }))
+            .layer(axum::middleware::map_request(move |req| async move {
+                super::timeouts::limit_body(req, body_limit, upload_limit)
             }));
         Ok(Built {
             router,
@@ -239,6 +274,7 @@ impl App {
         ));
         let auth = self.auth.clone().unwrap_or_else(|| Auth::new(db));
         auth.set_cache_ttl(cache);
+        auth.set_ipv6_prefix_len(settings.ipv6_prefix_len);
         let config = SessionConfig {
             cookie_name: settings.session_cookie.clone().into(),
             secure: settings.secure_cookies,
@@ -308,10 +344,22 @@ fn socket_server<A: socketioxide::adapter::Adapter + socketioxide_core::adapter:
         .max_buffer_size(crate::socket::SEND_BUFFER)
         .ping_interval(Duration::from_millis(settings.ping_interval_ms))
         .ping_timeout(Duration::from_millis(settings.ping_timeout_ms))
+        .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
+        // Our events carry no binary attachments; what a client sends as such is held by the
+        // parser until complete, so it gets the same budget as an event, in at most a few parts.
+        .with_parser(
+            socketioxide::ParserConfig::common()
+                .max_incoming_binary_buf_size(settings.max_event_bytes)
+                .max_incoming_binaries(MAX_ATTACHMENTS)
+                .packet_completion_timeout(Duration::from_millis(settings.connect_timeout_ms)),
+        )
         .build_layer();
     let init = io.ns("/", (async || {}).with(connect_middleware::<A>(env)));
     (layer, io, init)
 }
+
+/// Most binary attachments one Socket.IO packet may announce.
+const MAX_ATTACHMENTS: usize = 16;
 
 /// Drops idle tokens' states every minute until cancelled.
 async fn sweep_states(memory: std::sync::Weak<MemoryStateManager>, cancel: CancellationToken) {

@@ -2,7 +2,6 @@
 //! server out.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +35,7 @@ mod cli;
 mod commands;
 mod migrate;
 mod serve;
+mod timeouts;
 
 pub use commands::CommandContext;
 pub use migrate::MigrationRow;

@@ -21,6 +21,7 @@ impl App {
             lifespan,
         } = self.build().map_err(std::io::Error::other)?;
         let grace = Duration::from_millis(bridge.settings().shutdown_grace_ms);
+        let bridge_settings = bridge.settings().clone();
         if let Some(init) = init {
             init.await.map_err(std::io::Error::other)?;
         }
@@ -51,11 +52,12 @@ impl App {
                 crate::rooms::Io::Redis(io) => io.close().await,
             }
         };
-        let served = axum::serve(
-            nodelay(listener),
-            router.into_make_service_with_connect_info::<SocketAddr>(),
+        let served = serve_connections(
+            listener,
+            router,
+            Duration::from_millis(bridge_settings.header_read_timeout_ms),
+            graceful,
         )
-        .with_graceful_shutdown(graceful)
         .await;
         let failed = supervisor
             .failed
@@ -100,17 +102,84 @@ impl App {
     }
 }
 
-/// Small socket writes (one update each) go out at once instead of waiting on Nagle's algorithm.
-pub(crate) fn nodelay(
+/// Accepts connections on `listener` and serves `router` on each over HTTP/1.1 (with upgrades,
+/// for WebSockets) until `shutdown` completes, then waits for the open connections to finish.
+///
+/// Not `axum::serve`: it offers no header-read timeout, and without one a client that sends
+/// its request head a byte at a time, or opens keep-alive connections and never sends another
+/// request, holds each connection for ever. hyper's timeout covers both: it runs from when a
+/// head is awaited, on a new connection or between requests.
+async fn serve_connections(
     listener: tokio::net::TcpListener,
-) -> axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)> {
-    use axum::serve::ListenerExt;
-    fn tap(tcp: &mut tokio::net::TcpStream) {
+    router: axum::Router,
+    header_read_timeout: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    // Every connection task holds a clone of `open`; once all are gone, `closed` says so.
+    let (open, mut closed) = tokio::sync::mpsc::channel::<()>(1);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .keep_alive(true);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            () = shutdown.as_mut() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: pass, rather than spin on it.
+                    tracing::warn!(error = %e, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
         if let Err(e) = tcp.set_nodelay(true) {
+            // Small socket writes (one update each) should go out at once, not wait on Nagle.
             tracing::trace!(error = %e, "could not set TCP_NODELAY");
         }
+        let service = hyper::service::service_fn({
+            let router = router.clone();
+            move |mut req: http::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                let router = router.clone();
+                async move {
+                    use tower::ServiceExt;
+                    router.oneshot(req.map(axum::body::Body::new)).await
+                }
+            }
+        });
+        let conn = http
+            .serve_connection(TokioIo::new(tcp), service)
+            .with_upgrades();
+        let (open, stop) = (open.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut conn = std::pin::pin!(conn);
+            let ended = tokio::select! {
+                ended = conn.as_mut() => ended,
+                () = stop.cancelled() => {
+                    // Requests under way finish; idle keep-alive connections close now.
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = ended {
+                // Timeouts, resets and malformed requests end here: the client's doing.
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+            drop(open);
+        });
     }
-    listener.tap_io(tap as fn(&mut tokio::net::TcpStream))
+    drop(listener);
+    stop.cancel();
+    drop(open);
+    // `None` once every connection task has dropped its sender.
+    let _all_closed: Option<()> = closed.recv().await;
+    Ok(())
 }
 
 /// A future that completes on Ctrl-C or SIGTERM. The handlers are installed when this is

@@ -242,6 +242,17 @@ impl EventBridge {
         self.manager.ping().await
     }
 
+    /// Drops the states of tab `key` (past its session's or address's tab cap), in the
+    /// background; a failure is logged, and the states then expire with their TTL.
+    pub(crate) fn forget_tab(&self, key: String) {
+        let manager = self.manager.clone();
+        self.track(async move {
+            if let Err(e) = manager.forget(&key).await {
+                tracing::warn!(error = %e, "could not drop the states of a tab past its cap");
+            }
+        });
+    }
+
     /// The settings the app runs with.
     pub(crate) fn settings(&self) -> &Settings {
         &self.settings

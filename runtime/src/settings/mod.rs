@@ -100,9 +100,29 @@ pub struct Settings {
     pub upload_dir: Option<PathBuf>,
     /// Most files (multipart parts) in one upload request.
     pub upload_max_files: usize,
-    /// Most sockets open at once from one client address (as `trusted_proxies` resolves it);
-    /// more are refused at the handshake. 0: no limit.
+    /// Most Socket.IO transports open at once from one client address (as `trusted_proxies`
+    /// resolves it), counted from the first Engine.IO request, connected or not; more are
+    /// refused with 429. 0: no limit.
     pub max_sockets_per_client: usize,
+    /// Most tabs one session keeps states for; past it the states of its longest-idle tab
+    /// without a socket are dropped (that tab starts afresh if it comes back). 0: no limit.
+    pub max_tabs_per_session: usize,
+    /// Most tabs one client address keeps states for, sessions or not; as above. 0: no limit.
+    pub max_tabs_per_client: usize,
+    /// Milliseconds a transport may stay open without sending its Socket.IO CONNECT.
+    pub connect_timeout_ms: u64,
+    /// How many leading bits of an IPv6 address make one client address for the per-address
+    /// limits (socket cap, login throttle): 64, a customer's network, by default; 128 counts
+    /// each address alone.
+    pub ipv6_prefix_len: u8,
+    /// Milliseconds a client has to send a request's head, and the most a kept-alive
+    /// connection may sit idle before its next request; then it is closed.
+    pub header_read_timeout_ms: u64,
+    /// Milliseconds a request body (a form, JSON) may take to arrive in whole; a body that
+    /// sends nothing for this long is given up as well, uploads included.
+    pub body_timeout_ms: u64,
+    /// Milliseconds an upload's body may take in whole.
+    pub upload_timeout_ms: u64,
     /// Most bytes of answers a socket may have sent that its client has not confirmed reading
     /// (the client acks a marker as it reads it); past it, answers wait for the client, and a
     /// client that confirms nothing for the heartbeat's time is disconnected. A push may be a
@@ -166,6 +186,13 @@ impl Default for Settings {
             upload_dir: None,
             upload_max_files: 16,
             max_sockets_per_client: 256,
+            max_tabs_per_session: 64,
+            max_tabs_per_client: 1024,
+            connect_timeout_ms: 5_000,
+            ipv6_prefix_len: 64,
+            header_read_timeout_ms: 15_000,
+            body_timeout_ms: 30_000,
+            upload_timeout_ms: 600_000,
             max_unread_bytes: 8 << 20,
             content_security_policy: DEFAULT_CONTENT_SECURITY_POLICY.to_owned(),
             header_nosniff: true,
@@ -321,6 +348,17 @@ impl Settings {
                     self.max_sockets_per_client = parsed(&value).map_err(bad)?
                 }
                 "max_unread_bytes" => self.max_unread_bytes = parsed(&value).map_err(bad)?,
+                "connect_timeout_ms" => self.connect_timeout_ms = parsed(&value).map_err(bad)?,
+                "max_tabs_per_session" => {
+                    self.max_tabs_per_session = parsed(&value).map_err(bad)?
+                }
+                "max_tabs_per_client" => self.max_tabs_per_client = parsed(&value).map_err(bad)?,
+                "ipv6_prefix_len" => self.ipv6_prefix_len = parsed(&value).map_err(bad)?,
+                "header_read_timeout_ms" => {
+                    self.header_read_timeout_ms = parsed(&value).map_err(bad)?
+                }
+                "body_timeout_ms" => self.body_timeout_ms = parsed(&value).map_err(bad)?,
+                "upload_timeout_ms" => self.upload_timeout_ms = parsed(&value).map_err(bad)?,
                 "content_security_policy" => self.content_security_policy = value.clone(),
                 "header_nosniff" => self.header_nosniff = parse_bool(&value).map_err(bad)?,
                 "header_frame_deny" => self.header_frame_deny = parse_bool(&value).map_err(bad)?,
@@ -337,7 +375,10 @@ impl Settings {
                          ping_interval_ms, ping_timeout_ms, shutdown_grace_ms, allowed_origins, login_url, session_cookie, secure_cookies, allow_register, \
                          register_reveals_taken_email, \
                          auth_cache_ms, upload_max_file_bytes, upload_max_request_bytes, upload_dir, \
-                         upload_max_files, max_sockets_per_client, max_unread_bytes, \
+                         upload_max_files, max_sockets_per_client, max_tabs_per_session, \
+                         max_tabs_per_client, connect_timeout_ms, \
+                         ipv6_prefix_len, header_read_timeout_ms, body_timeout_ms, \
+                         upload_timeout_ms, max_unread_bytes, \
                          content_security_policy, header_nosniff, \
                          header_frame_deny, referrer_policy, hsts_seconds, allowed_hosts, production)"
                             .to_owned(),
@@ -358,6 +399,25 @@ impl Settings {
             return Err(SettingsError::Env {
                 name: "content_security_policy".to_owned(),
                 message: "must be printable ASCII (it is sent as a header)".to_owned(),
+            });
+        }
+        for (name, ms) in [
+            ("connect_timeout_ms", self.connect_timeout_ms),
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("body_timeout_ms", self.body_timeout_ms),
+            ("upload_timeout_ms", self.upload_timeout_ms),
+        ] {
+            if ms == 0 {
+                return Err(SettingsError::Env {
+                    name: name.to_owned(),
+                    message: "must be more than 0 milliseconds".to_owned(),
+                });
+            }
+        }
+        if self.ipv6_prefix_len > 128 {
+            return Err(SettingsError::Env {
+                name: "ipv6_prefix_len".to_owned(),
+                message: "must be 0 to 128".to_owned(),
             });
         }
         if self.ping_interval_ms == 0 || self.ping_timeout_ms == 0 {

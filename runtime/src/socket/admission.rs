@@ -1,5 +1,6 @@
-//! Who may open a socket: a valid tab token and epoch in the CONNECT auth, an allowed origin,
-//! and a place among the sockets of the client's address.
+//! Who may open a socket: a place among the transports of the client's address (taken at the
+//! first Engine.IO request, before any CONNECT), a valid tab token and epoch in the CONNECT
+//! auth, and an allowed origin.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -12,15 +13,17 @@ use super::SocketEnv;
 use crate::net::{TOKEN_RULE, valid_token};
 use crate::tab_binding::SessionEnded;
 
-/// One open socket of a client address; dropping it (the socket is gone) frees the place.
+/// One open transport of a client address; dropping it (the transport is gone) frees the place.
 pub(super) struct ClientSlot {
     ip: IpAddr,
     counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
 impl ClientSlot {
-    /// Takes a place for `ip` unless it already has `max` sockets open.
+    /// Takes a place for `ip` (counted by its network for IPv6) unless it already has `max`
+    /// transports open.
     pub(super) fn take(env: &SocketEnv, ip: IpAddr) -> Result<Self, ConnectRefused> {
+        let ip = crate::net::address_key(ip, env.ipv6_prefix_len);
         let mut counts = env.per_client.lock().unwrap_or_else(|p| p.into_inner());
         let open = counts.entry(ip).or_default();
         if env.max_per_client > 0 && *open >= env.max_per_client {
@@ -48,6 +51,45 @@ impl Drop for ClientSlot {
             }
         }
     }
+}
+
+/// The place a transport holds, kept in its request's extensions: socketioxide and Engine.IO
+/// keep those for as long as the transport is open, so the place is given back when the last of
+/// them lets go, whether the client ever sent CONNECT or not.
+#[derive(Clone)]
+pub(crate) struct TransportSlot(#[allow(dead_code)] Arc<ClientSlot>);
+
+/// Middleware in front of the Socket.IO layer: a request that opens a new Engine.IO transport
+/// (no `sid` yet) takes a place among its address's transports, or is refused with 429 and
+/// the reason. With the CONNECT timeout (setting `connect_timeout_ms`) this bounds what an
+/// address can hold open without ever connecting.
+pub(crate) async fn admit_transport(
+    env: Arc<SocketEnv>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let opens_transport = req.uri().path().starts_with(crate::protocol::EVENT_PATH)
+        && !req
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|kv| kv.starts_with("sid=")));
+    if opens_transport {
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let client = crate::net::resolve_client(peer, req.headers(), &env.trusted);
+        match ClientSlot::take(&env, client.ip) {
+            Ok(slot) => {
+                req.extensions_mut().insert(TransportSlot(Arc::new(slot)));
+            }
+            Err(refused) => {
+                use axum::response::IntoResponse;
+                return (http::StatusCode::TOO_MANY_REQUESTS, refused.0).into_response();
+            }
+        }
+    }
+    next.run(req).await
 }
 
 /// Which origins may open the socket.

@@ -12,6 +12,7 @@
 
 mod admission;
 mod flow;
+mod tabs;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -36,9 +37,10 @@ use crate::net::{resolve_client, strip_upgrade_headers};
 use crate::protocol::{ClientCommand, EVENT, StateUpdate};
 use crate::settings::IpNet;
 use crate::tab_binding::{TabBinding, storage_key};
-pub(crate) use admission::{Auth, ConnectRefused, OriginPolicy};
-use admission::{ClientSlot, check_auth};
+use admission::check_auth;
+pub(crate) use admission::{Auth, ConnectRefused, OriginPolicy, admit_transport};
 use flow::{Flow, NoRoom};
+pub(crate) use tabs::TabLimits;
 
 /// Events a socket may have queued before new ones are refused. The browser client never has
 /// more than [`EVENT_WINDOW`](crate::protocol::EVENT_WINDOW) unanswered, so its flushes are
@@ -88,8 +90,12 @@ pub(crate) struct SocketEnv {
     pub(crate) patience_ms: u64,
     /// Most answer bytes a client may leave unconfirmed (0: no limit), see [`flow`].
     pub(crate) max_unread_bytes: u64,
-    /// Most sockets at once from one client address (0: no limit), and how many each has.
+    /// Most transports at once from one client address (0: no limit), and how many each has.
     pub(crate) max_per_client: usize,
+    /// How many leading bits of an IPv6 address make one client address.
+    pub(crate) ipv6_prefix_len: u8,
+    /// The tabs with states per session and per address, and their caps.
+    pub(crate) tabs: Arc<TabLimits>,
     pub(crate) per_client: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
@@ -142,9 +148,9 @@ fn on_connect<A: Adapter>(
         headers,
         peer,
     };
-    let slot = ClientSlot::take(&env, info.client.ip)?;
     s.join(info.tab_rooms());
     s.join(env.node_room.clone());
+    open_tab(&env, &info);
     // Unbounded in type, bounded by admission: at most QUEUE events and REFUSALS refusals.
     let (tx, rx) = mpsc::unbounded_channel();
     let backlog = Arc::new(Backlog::default());
@@ -152,35 +158,47 @@ fn on_connect<A: Adapter>(
     s.on(
         EVENT,
         EventSink {
-            tx,
-            backlog: backlog.clone(),
+            refuser: Refuser {
+                tx: tx.clone(),
+                backlog: backlog.clone(),
+            },
             bridge: env.bridge.clone(),
         },
     );
-    s.on_fallback(
-        async |s: SocketRef<A>,
-               socketioxide::extract::Event(name): socketioxide::extract::Event| {
-            let mut u = StateUpdate::final_for(None);
-            u.events.push(ClientCommand::error(format!(
-                "unknown socket event `{name}`: send events as `{EVENT}`"
-            )));
-            if let Err(e) = s.emit(EVENT, &u) {
-                tracing::debug!(error = %e, "could not answer an unknown socket event");
-            }
-        },
-    );
+    // An unknown event name is answered through the queue like any refusal, so its answer
+    // counts against the socket's byte budget, and names only a bounded part of the name.
+    s.on_fallback(UnknownEvent(Refuser {
+        tx,
+        backlog: backlog.clone(),
+    }));
     {
         let gone = gone.clone();
-        let slot = Arc::new(Mutex::new(Some(slot)));
-        s.on_disconnect(async move || {
+        s.on_disconnect(async move |s: SocketRef<A>, reason: socketioxide::socket::DisconnectReason| {
+            // The worker closes its tab in the registry when it ends (it knows the tab's key
+            // after a login or logout moved it).
             gone.cancel();
-            let freed = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
-            drop(freed);
+            if matches!(reason, socketioxide::socket::DisconnectReason::PacketParsingError) {
+                // Among them: binary attachments past `max_event_bytes` in size or count.
+                tracing::warn!(sid = %s.id, "socket closed: a packet it sent could not be read or was over the limits");
+            }
         });
     }
     let flow = Flow::new(env.max_unread_bytes, Duration::from_millis(env.patience_ms));
     tokio::spawn(worker(env, info, rx, backlog, gone, flow));
     Ok(())
+}
+
+/// Counts a socket of `info`'s tab in the registry, dropping the states of the tabs that are
+/// then past their session's or address's cap.
+fn open_tab(env: &SocketEnv, info: &SocketInfo) {
+    let session = info.binding.as_ref().map(|b| b.0.as_str());
+    let client = crate::net::address_key(info.client.ip, env.ipv6_prefix_len);
+    for key in env.tabs.opened(&info.token, session, client) {
+        tracing::info!(
+            "a session or address past its tab cap: the longest-idle tab's states dropped"
+        );
+        env.bridge.forget_tab(key);
+    }
 }
 
 /// Runs one socket's events in order and sends each one's final answer, waiting for room in
@@ -235,6 +253,8 @@ async fn worker<A: Adapter>(
                     }),
                 };
                 if info.token != key {
+                    env.tabs.closed(&key);
+                    open_tab(&env, &info);
                     // The tab's own login or logout moved it to a fresh binding: its pushes
                     // and rooms are the new tab's from here on.
                     reply.socket.leave_all();
@@ -249,6 +269,7 @@ async fn worker<A: Adapter>(
         }
         drop(guard);
     }
+    env.tabs.closed(&info.token);
 }
 
 /// Sends `update` as the answer `reply` describes, waiting while the client has too much
@@ -342,9 +363,37 @@ async fn deliver<A: Adapter>(
 
 /// socketioxide message handler that queues `event` messages in arrival order.
 pub(crate) struct EventSink<A: Adapter> {
+    refuser: Refuser<A>,
+    bridge: Arc<EventBridge>,
+}
+
+/// Queues refusals on a socket's queue, behind the answers of the events before them.
+pub(crate) struct Refuser<A: Adapter> {
     tx: mpsc::UnboundedSender<Queued<A>>,
     backlog: Arc<Backlog>,
-    bridge: Arc<EventBridge>,
+}
+
+/// How much of an unknown event's name its refusal repeats.
+const NAME_ECHO_CHARS: usize = 64;
+
+/// socketioxide's fallback handler: any event not named `event` is refused through the queue.
+pub(crate) struct UnknownEvent<A: Adapter>(Refuser<A>);
+
+impl<A: Adapter> MessageHandler<A, SinkMarker> for UnknownEvent<A> {
+    fn call(&self, s: Arc<Socket<A>>, mut v: socketioxide_core::Value, ack_id: Option<i64>) {
+        let name = match socketioxide::extract::Event::from_message_parts(&s, &mut v, &ack_id) {
+            Ok(socketioxide::extract::Event(name)) => name,
+            Err(_) => "?".to_owned(),
+        };
+        let shown: String = name.chars().take(NAME_ECHO_CHARS).collect();
+        let more = if shown.len() < name.len() { "…" } else { "" };
+        let reply = Reply { socket: s, ack_id };
+        self.0.refuse(
+            reply,
+            None,
+            format!("unknown socket event `{shown}{more}`: send events as `{EVENT}`"),
+        );
+    }
 }
 
 /// Marker for our `MessageHandler` impl.
@@ -359,7 +408,8 @@ impl<A: Adapter> MessageHandler<A, SinkMarker> for EventSink<A> {
         let raw = match TryData::<Value>::from_message_parts(&s, &mut v, &ack_id) {
             Ok(TryData(Ok(raw))) => raw,
             Ok(TryData(Err(e))) => {
-                self.refuse(reply, None, format!("malformed event: {e}"));
+                self.refuser
+                    .refuse(reply, None, format!("malformed event: {e}"));
                 return;
             }
             Err(never) => match never {},
@@ -370,9 +420,9 @@ impl<A: Adapter> MessageHandler<A, SinkMarker> for EventSink<A> {
             tracing::debug!("event arrived during shutdown; the client will resend it");
             return;
         }
-        if self.backlog.events.load(Ordering::SeqCst) >= QUEUE {
+        if self.refuser.backlog.events.load(Ordering::SeqCst) >= QUEUE {
             let id = raw.get("id").and_then(Value::as_u64);
-            self.refuse(
+            self.refuser.refuse(
                 reply,
                 id,
                 format!("too many events in flight (more than {QUEUE}): this one was not run; send it again once earlier ones are answered"),
@@ -380,8 +430,9 @@ impl<A: Adapter> MessageHandler<A, SinkMarker> for EventSink<A> {
             return;
         }
         let guard = self.bridge.enter();
-        self.backlog.events.fetch_add(1, Ordering::SeqCst);
+        self.refuser.backlog.events.fetch_add(1, Ordering::SeqCst);
         if self
+            .refuser
             .tx
             .send(Box::new(Job::Event(raw, reply, guard)))
             .is_err()
@@ -392,7 +443,7 @@ impl<A: Adapter> MessageHandler<A, SinkMarker> for EventSink<A> {
     }
 }
 
-impl<A: Adapter> EventSink<A> {
+impl<A: Adapter> Refuser<A> {
     /// Queues the final answer of a refused event behind the answers of the events before it.
     fn refuse(&self, reply: Reply<A>, id: Option<u64>, message: String) {
         if self.backlog.refusals.load(Ordering::SeqCst) >= REFUSALS {

@@ -33,6 +33,13 @@ pub trait StateManager: Send + Sync + 'static {
     async fn ping(&self) -> Option<Result<(), Error>> {
         None
     }
+
+    /// Drops `token`'s states now (a tab past its session's or address's cap). A manager whose
+    /// states expire on their own may leave them to that.
+    async fn forget(&self, token: &str) -> Result<(), Error> {
+        let _ = token;
+        Ok(())
+    }
 }
 
 struct MemoryEntry {
@@ -108,5 +115,17 @@ impl StateManager for MemoryStateManager {
             entry.states.clone()
         };
         Ok(Box::new(MemoryLock(states.lock_owned().await)))
+    }
+
+    async fn forget(&self, token: &str) -> Result<(), Error> {
+        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        // A token whose event is running right now stays: it is not idle after all.
+        if tokens
+            .get(token)
+            .is_some_and(|e| Arc::strong_count(&e.states) == 1)
+        {
+            tokens.remove(token);
+        }
+        Ok(())
     }
 }

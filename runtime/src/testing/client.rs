@@ -110,7 +110,20 @@ impl TestClient {
             request.headers_mut().append(name, value);
         }
         let (ws, answer) =
-            tokio_tungstenite::connect_async_with_config(request, None, true).await?;
+            match tokio_tungstenite::connect_async_with_config(request, None, true).await {
+                Ok(connected) => connected,
+                // Refused before the upgrade (too many transports from this address): the
+                // server's reason is the body.
+                Err(tokio_tungstenite::tungstenite::Error::Http(resp))
+                    if resp.status().is_client_error() =>
+                {
+                    let body = resp.body().as_deref().unwrap_or_default();
+                    return Err(TestError::Refused(Value::String(
+                        String::from_utf8_lossy(body).into_owned(),
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            };
         let mut cookies = cookie_pairs(
             options
                 .headers
