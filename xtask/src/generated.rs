@@ -173,7 +173,17 @@ pub(crate) fn generated_app(total: &mut Tally) -> Result<()> {
     check_generated(&dir, &target_dir, &[], total)?;
 
     stock_cargo_generate(&root, &target_dir, apps, total)?;
-    installed_cli(&root, &target_dir, &packaged)?;
+    // Not yet part of every run: it has not been seen passing end to end, and a full install
+    // of the CLI from the packaged source adds minutes. `FERRULE_TEST_INSTALLED_CLI=1` runs it.
+    if std::env::var("FERRULE_TEST_INSTALLED_CLI").is_ok_and(|v| v == "1") {
+        installed_cli(&root, &target_dir, &packaged)?;
+    } else {
+        total.skip_suite_in(
+            false,
+            "cargo install of the packaged CLI",
+            "opt-in until it has been seen passing (FERRULE_TEST_INSTALLED_CLI=1)",
+        )?;
+    }
     Ok(())
 }
 
