@@ -36,8 +36,7 @@ pub trait StateManager: Send + Sync + 'static {
 
     /// Drops `token`'s states now (a tab past its session's or address's cap). A manager whose
     /// states expire on their own may leave them to that.
-    async fn forget(&self, token: &str) -> Result<(), Error> {
-        let _ = token;
+    async fn forget(&self, _token: &str) -> Result<(), Error> {
         Ok(())
     }
 }
