@@ -70,7 +70,7 @@ struct Inner {
     response: Option<ResponseHead>,
     session_change: Mutex<Option<SessionChange>>,
     /// The session's tab binding after a login or logout.
-    binding: Mutex<Option<crate::tab_binding::TabBinding>>,
+    binding: Mutex<Option<crate::tab_binding::Rebinding>>,
     rooms: Mutex<Vec<RoomOp>>,
 }
 
@@ -241,16 +241,18 @@ impl EventContext {
         std::mem::take(&mut *self.inner.rooms.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Records the session's tab binding after a login or logout (a new one when it was
-    /// flushed), for the bridge to move the tab to.
+    /// Records the session's tab binding after a login or logout (every login and logout gives
+    /// a new one), and the one a login replaced, for the bridge to move the tab.
     async fn rebind(&self, session: &tower_sessions::Session) -> Result<(), crate::Error> {
-        let binding = crate::tab_binding::ensure(session).await?;
-        *self.inner.binding.lock().unwrap_or_else(|p| p.into_inner()) = Some(binding);
+        let to = crate::tab_binding::ensure(session).await?;
+        let from = crate::tab_binding::moved_from(session).await?;
+        *self.inner.binding.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(crate::tab_binding::Rebinding { to, from });
         Ok(())
     }
 
-    /// The session's tab binding, when a login or logout set it.
-    pub(crate) fn tab_binding(&self) -> Option<crate::tab_binding::TabBinding> {
+    /// Where a login or logout moved the tab, when one did.
+    pub(crate) fn tab_binding(&self) -> Option<crate::tab_binding::Rebinding> {
         self.inner
             .binding
             .lock()

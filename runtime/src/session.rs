@@ -37,11 +37,35 @@ const ENDED: &str = "";
 /// Name of the session middleware in the chain.
 pub const SESSION_MIDDLEWARE: &str = "session";
 
+/// How many ids handed out with pages are remembered ([`SeaOrmStore::hand_out`]), and how long.
+const HANDED_OUT_KEPT: (usize, Duration) = (1 << 16, Duration::from_secs(600));
+
 /// A `SessionStore` on the app's sea-orm connection.
 #[derive(Clone)]
 pub struct SeaOrmStore {
     db: DatabaseConnection,
     cache: Arc<TtlCache<Id, Record>>,
+    handed_out: Arc<HandedOut>,
+}
+
+/// The session ids this process handed out with pages and has not stored. Bounded in count
+/// and age, the oldest going first: under a flood of page loads, or when the page came from
+/// another node, the browser's socket gets a fresh session (and cookie) instead.
+#[derive(Default)]
+struct HandedOut {
+    ids: std::sync::Mutex<HandedOutIds>,
+}
+
+#[derive(Default)]
+struct HandedOutIds {
+    order: std::collections::VecDeque<(Id, std::time::Instant)>,
+    set: std::collections::HashSet<Id>,
+}
+
+impl HandedOut {
+    fn ids(&self) -> std::sync::MutexGuard<'_, HandedOutIds> {
+        self.ids.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl std::fmt::Debug for SeaOrmStore {
@@ -56,7 +80,35 @@ impl SeaOrmStore {
         Self {
             db,
             cache: Arc::new(TtlCache::new(Duration::ZERO)),
+            handed_out: Arc::default(),
         }
+    }
+
+    /// A fresh session id to hand a browser with a page, stored nowhere: until a write stores
+    /// it, it loads as an empty session, so a page load costs no row and the page's socket
+    /// and forms share the session the browser holds. Unknown ids a client makes up load as
+    /// no session, as ever: no client picks its own session id.
+    pub fn hand_out(&self) -> Id {
+        let id = Id::default();
+        let mut ids = self.handed_out.ids();
+        while ids.order.len() >= HANDED_OUT_KEPT.0
+            || ids
+                .order
+                .front()
+                .is_some_and(|(_, at)| at.elapsed() > HANDED_OUT_KEPT.1)
+        {
+            if let Some((old, _)) = ids.order.pop_front() {
+                ids.set.remove(&old);
+            }
+        }
+        ids.order.push_back((id, std::time::Instant::now()));
+        ids.set.insert(id);
+        id
+    }
+
+    /// Whether `id` was handed out by [`SeaOrmStore::hand_out`] and is still remembered.
+    pub fn handed_out(&self, id: &Id) -> bool {
+        self.handed_out.ids().set.contains(id)
     }
 
     /// Keeps loaded sessions in memory for `ttl`: saves and deletes through this store update
@@ -76,6 +128,32 @@ impl SeaOrmStore {
             .one(&self.db)
             .await?;
         Ok(ended.is_some())
+    }
+
+    /// Stores `record` under its id unless a live or lately ended session holds that id (a tab
+    /// of the same browser stored it first); returns whether it was stored. For ids handed out
+    /// with a page ([`SeaOrmStore::hand_out`]), so two tabs storing one at once agree.
+    pub async fn adopt(&self, record: &Record) -> Result<bool, sea_orm::DbErr> {
+        let id = record.id.to_string();
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        // A row of a session over long ago, not swept yet, gives way.
+        rows::Entity::delete_many()
+            .filter(rows::Column::Id.eq(id.clone()))
+            .filter(rows::Column::ExpiryDate.lte(now))
+            .exec(&self.db)
+            .await?;
+        let data = serde_json::to_string(&record.data)
+            .map_err(|e| sea_orm::DbErr::Custom(format!("session data: {e}")))?;
+        let row = rows::ActiveModel {
+            id: Set(id),
+            data: Set(data),
+            expiry_date: Set(record.expiry_date.unix_timestamp()),
+        };
+        let stored = rows::Entity::insert(row)
+            .on_conflict_do_nothing_on([rows::Column::Id])
+            .exec_without_returning(&self.db)
+            .await?;
+        Ok(matches!(stored, sea_orm::TryInsertResult::Inserted(n) if n > 0))
     }
 
     /// Deletes expired sessions; returns how many went.
@@ -138,14 +216,24 @@ impl SessionStore for SeaOrmStore {
             }
             self.cache.remove(id);
         }
-        let Some(row) = rows::Entity::find_by_id(id.to_string())
+        let row = rows::Entity::find_by_id(id.to_string())
             .filter(rows::Column::ExpiryDate.gt(now))
-            .filter(rows::Column::Data.ne(ENDED))
             .one(&self.db)
             .await
-            .map_err(backend)?
-        else {
-            return Ok(None);
+            .map_err(backend)?;
+        let row = match row {
+            Some(row) if row.data == ENDED => return Ok(None),
+            Some(row) => row,
+            // Handed out with a page and not stored yet: an empty session, not cached (a
+            // write stores it).
+            None if self.handed_out(id) => {
+                return Ok(Some(Record {
+                    id: *id,
+                    data: Default::default(),
+                    expiry_date: OffsetDateTime::now_utc() + HANDED_OUT_KEPT.1,
+                }));
+            }
+            None => return Ok(None),
         };
         let data =
             serde_json::from_str(&row.data).map_err(|e| StoreError::Decode(e.to_string()))?;
@@ -160,18 +248,25 @@ impl SessionStore for SeaOrmStore {
         Ok(Some(record))
     }
 
-    /// Ends the session: its data goes at once, its row stays as ended for [`ENDED_KEPT`].
+    /// Ends the session: its data goes at once, its row stays as ended for [`ENDED_KEPT`]
+    /// (written even when it had none: an id handed out with a page, ended by a login before
+    /// anything stored it).
     async fn delete(&self, id: &Id) -> StoreResult<()> {
         self.cache.remove(id);
+        self.handed_out.ids().set.remove(id);
         let until = OffsetDateTime::now_utc().unix_timestamp() + ENDED_KEPT.as_secs() as i64;
-        rows::Entity::update_many()
-            .col_expr(rows::Column::Data, sea_orm::sea_query::Expr::value(ENDED))
-            .col_expr(
-                rows::Column::ExpiryDate,
-                sea_orm::sea_query::Expr::value(until),
+        let row = rows::ActiveModel {
+            id: Set(id.to_string()),
+            data: Set(ENDED.to_owned()),
+            expiry_date: Set(until),
+        };
+        rows::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(rows::Column::Id)
+                    .update_columns([rows::Column::Data, rows::Column::ExpiryDate])
+                    .to_owned(),
             )
-            .filter(rows::Column::Id.eq(id.to_string()))
-            .exec(&self.db)
+            .exec_without_returning(&self.db)
             .await
             .map_err(backend)?;
         Ok(())

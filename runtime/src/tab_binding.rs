@@ -1,19 +1,28 @@
 //! Tab tokens bound to sessions: a tab's states are stored under its token *and* a random value
 //! kept in its session's data, so a token is no key to anyone else's states.
 //!
-//! The binding lives in the session as Django keeps a user's data there: it survives the
-//! session id's rotation at login (an anonymous tab's cart carries into its login) and goes
-//! with the session at logout or when a different user logs in on it (the tab starts afresh).
+//! The binding lives in the session as Django keeps a user's data there, and changes with every
+//! login: a session cookie planted in a browser before its owner logs in (fixation) must not
+//! keep reading the states that owner's tabs have after. A login that keeps the session's data
+//! (nobody was logged in on it, or the same user) [`rotate`]s it and notes the old one for
+//! [`MOVE_WINDOW`]: the tab that logged in, and each tab of the browser that connects again in
+//! that time, carries its states there (an anonymous tab's cart carries into its login), and
+//! the old binding's pushes no longer reach them. A logout, or a different user's login, flushes
+//! the session: the tab starts afresh.
+//!
 //! A socket or upload presenting a token from another session therefore finds a fresh tab:
-//! never the other's states, rooms or pushes. A page load, the socket handshake and `/_upload`
-//! create a session when the request has none, so every tab is bound from its first event and
-//! the tabs of one browser share one session.
+//! never the other's states, rooms or pushes. The socket handshake creates a session when the
+//! request has none, so every tab is bound from its first event; a page load without a cookie
+//! is handed a session id (stored only by its socket's handshake), so the tabs of one browser
+//! share one session and a page load writes nothing; `/_upload` without a live session is
+//! refused (its page's socket always has one).
 //!
 //! Without sessions (no `App::database`) there is nothing to bind to and the token alone is
 //! the key, as before; states may opt out with [`crate::State::SESSION_BOUND`] (public UI
 //! state that any session presenting the token may see, kept across logouts).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::response::IntoResponse;
 use http::{HeaderValue, header};
@@ -27,9 +36,70 @@ use crate::session::{SeaOrmStore, SessionConfig};
 /// The session key holding the tab binding.
 pub(crate) const SESSION_KEY: &str = "_tab_binding";
 
+/// The session key naming the binding a login replaced, and until when tabs may carry their
+/// states from it ([`Moved`]).
+const MOVED_KEY: &str = "_tab_binding_moved";
+
+/// How long after a login the browser's other tabs may carry their states into the session's
+/// new binding when they connect again: long enough for tabs left in the background to
+/// reconnect, short enough that states written under the old binding later (by whoever else
+/// holds the old cookie) are not carried into the logged-in session.
+pub(crate) const MOVE_WINDOW: Duration = Duration::from_secs(15 * 60);
+
 /// The binding of the session a request carries, put on the socket handshake and uploads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct TabBinding(pub(crate) String);
+
+/// The binding a login replaced, put on a socket handshake next to its [`TabBinding`] while
+/// the move window is open: the socket carries its tab's states from there first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct MovedFrom(pub(crate) TabBinding);
+
+/// Where a login or logout moved a tab: the session's binding after it, and the one the tab
+/// carries its states from (a login that kept the session's data), if any.
+#[derive(Clone, Debug)]
+pub(crate) struct Rebinding {
+    pub(crate) to: TabBinding,
+    pub(crate) from: Option<TabBinding>,
+}
+
+/// A login's record of the binding it replaced.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Moved {
+    from: String,
+    /// Unix seconds.
+    until: i64,
+}
+
+/// Gives the session a fresh binding at a login that keeps its data, noting the old one for
+/// [`MOVE_WINDOW`]; a session without a binding (no tab yet) is left without one.
+pub(crate) async fn rotate(session: &Session) -> Result<(), tower_sessions::session::Error> {
+    let Some(from) = session.get::<String>(SESSION_KEY).await? else {
+        return Ok(());
+    };
+    session
+        .insert(SESSION_KEY, crate::net::random_hex_128())
+        .await?;
+    let until = unix_now() + MOVE_WINDOW.as_secs() as i64;
+    session.insert(MOVED_KEY, Moved { from, until }).await
+}
+
+/// The binding the session's last login replaced, while its move window is open.
+pub(crate) async fn moved_from(session: &Session) -> Result<Option<TabBinding>, Error> {
+    let moved = session
+        .get::<Moved>(MOVED_KEY)
+        .await
+        .map_err(session_error)?;
+    Ok(moved
+        .filter(|m| m.until > unix_now())
+        .map(|m| TabBinding(m.from)))
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
 
 /// Where the states of tab `token` are kept for a session with `binding`: the token and the
 /// binding (tokens never contain `~`, so no two pairs meet), or the token alone without one.
@@ -103,7 +173,7 @@ impl HandshakeBinder {
     }
 
     /// Axum middleware: binds socket handshakes (the first request of an Engine.IO session,
-    /// without `sid`) and uploads, and gives a page load without a session one; every other
+    /// without `sid`) and uploads, and hands a page load without a session an id; every other
     /// request passes untouched.
     pub(crate) async fn bind(self, mut req: Request, next: axum::middleware::Next) -> Response {
         if is_page_load(&req) {
@@ -114,22 +184,21 @@ impl HandshakeBinder {
         }
         let cookie = crate::net::cookie_in(req.headers(), &self.config.cookie_name);
         let id = cookie.as_deref().and_then(|c| c.parse::<Id>().ok());
-        let session = self.session(id);
-        let binding = match ensure(&session).await {
+        let mut session = self.session(id);
+        if req.uri().path() == crate::protocol::UPLOAD_PATH
+            && let Err(refused) = self.upload_session(&session, id).await
+        {
+            return refused;
+        }
+        let binding = match self.binding_of(&mut session).await {
             Ok(b) => b,
             Err(e) => return e.into_response(),
         };
         if let Some(gone) = id.filter(|_| session.id().is_none()) {
             match self.store.ended_lately(&gone).await {
+                // Of a session over long ago, or never known: a fresh one.
                 Ok(false) => {}
                 // Refused, without a session of its own: see `SessionEnded`.
-                Ok(true) if req.uri().path() == crate::protocol::UPLOAD_PATH => {
-                    return (
-                        http::StatusCode::CONFLICT,
-                        "your session changed while uploading; send it again",
-                    )
-                        .into_response();
-                }
                 Ok(true) => {
                     req.extensions_mut().insert(SessionEnded);
                     return next.run(req).await;
@@ -151,12 +220,74 @@ impl HandshakeBinder {
                 Some(&new.to_string()),
             );
         }
+        match moved_from(&session).await {
+            Ok(Some(from)) => {
+                req.extensions_mut().insert(MovedFrom(from));
+            }
+            Ok(None) => {}
+            // The tab starts afresh under the new binding; nothing of the old one is read.
+            Err(e) => tracing::warn!(error = %e, "could not read a session's moved binding"),
+        }
         req.extensions_mut().insert(binding);
         let mut resp = next.run(req).await;
         if let Some(new) = new_id {
             self.give_cookie(&mut resp, new);
         }
         resp
+    }
+
+    /// The session's binding, made when it has none. A session stored nowhere yet under an id
+    /// a page load was handed gets its row here, unless another tab of the browser stored it
+    /// first: then that tab's binding is the one (both tabs share the session's states).
+    async fn binding_of(&self, session: &mut Session) -> Result<TabBinding, Error> {
+        let stored = session
+            .get::<String>(SESSION_KEY)
+            .await
+            .map_err(session_error)?;
+        if let Some(b) = stored {
+            return Ok(TabBinding(b));
+        }
+        let Some(id) = session.id().filter(|id| self.store.handed_out(id)) else {
+            return ensure(session).await;
+        };
+        let expiry = tower_sessions::cookie::time::OffsetDateTime::now_utc()
+            + tower_sessions::cookie::time::Duration::seconds(self.config.idle.as_secs() as i64);
+        let record = tower_sessions::session::Record {
+            id,
+            data: [(SESSION_KEY.to_owned(), crate::net::random_hex_128().into())]
+                .into_iter()
+                .collect(),
+            expiry_date: expiry,
+        };
+        self.store.adopt(&record).await?;
+        *session = self.session(Some(id));
+        ensure(session).await
+    }
+
+    /// An upload comes from a page whose socket has a session: one without a live session is
+    /// refused before anything is written (a session made for it would be a row per request
+    /// for anyone posting junk).
+    async fn upload_session(&self, session: &Session, id: Option<Id>) -> Result<(), Response> {
+        if let Err(e) = session.get::<String>(SESSION_KEY).await {
+            return Err(session_error(e).into_response());
+        }
+        if session.id().is_some() {
+            return Ok(());
+        }
+        let changed = match id {
+            Some(gone) => self
+                .store
+                .ended_lately(&gone)
+                .await
+                .map_err(|e| Error::from(e).into_response())?,
+            None => false,
+        };
+        let message = if changed {
+            "your session changed while uploading; send it again"
+        } else {
+            "this upload has no session: reload the page and send it again"
+        };
+        Err((http::StatusCode::CONFLICT, message).into_response())
     }
 
     /// Sets the browser's session cookie to session `id` on `resp`.
@@ -181,10 +312,10 @@ impl HandshakeBinder {
         Session::new(id, self.store.clone(), expiry)
     }
 
-    /// A page served to a browser without a session cookie gets a session (with its binding)
-    /// along with the page. Otherwise two tabs opened one after the other would each make one
-    /// at their socket handshakes, the browser would keep only the last cookie, and the other
-    /// tab would find its states gone at its next reload.
+    /// A page served to a browser without a session cookie gets a session id along with the
+    /// page (stored at its socket's handshake). Otherwise two tabs opened one after the other
+    /// would each make a session at their handshakes, the browser would keep only the last
+    /// cookie, and the other tab would find its states gone at its next reload.
     async fn page(self, mut req: Request, next: axum::middleware::Next) -> Response {
         let cookie = crate::net::cookie_in(req.headers(), &self.config.cookie_name);
         let had_cookie = cookie.is_some();
@@ -211,19 +342,10 @@ impl HandshakeBinder {
         if had_cookie || !is_html || sets_session || !resp.status().is_success() {
             return resp;
         }
-        let session = self.session(None);
-        if let Err(e) = ensure(&session).await {
-            // The page works without it; the socket handshake makes the session instead.
-            tracing::warn!(error = %e, "could not give a page load its session");
-            return resp;
-        }
-        if let Err(e) = session.save().await {
-            tracing::warn!(error = %e, "could not give a page load its session");
-            return resp;
-        }
-        if let Some(id) = session.id() {
-            self.give_cookie(&mut resp, id);
-        }
+        // Only the id: nothing is stored until the page's socket (or a login) needs it, so a
+        // page load costs no row. The handshake stores the session under this id.
+        let id = self.store.hand_out();
+        self.give_cookie(&mut resp, id);
         resp
     }
 }

@@ -118,6 +118,7 @@ pub(crate) async fn handle(bridge: &EventBridge, trusted: &[IpNet], req: Request
         binding,
         browser_sessions: Vec::new(),
         epoch: None,
+        left_rooms: None,
         headers,
         peer,
     };

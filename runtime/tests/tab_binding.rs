@@ -42,6 +42,17 @@ impl CartState {
     async fn logout(&mut self, ctx: EventContext) -> Result<(), Error> {
         ctx.logout().await
     }
+
+    async fn join(&mut self, ctx: EventContext, room: String) {
+        ctx.join(room);
+    }
+
+    async fn shout(&mut self, ctx: EventContext, room: String) {
+        ctx.broadcast(
+            room,
+            ferrule::protocol::ClientCommand::new("shout", json!({})),
+        );
+    }
 }
 
 impl ferrule::protocol::StateName for CartState {}
@@ -52,6 +63,8 @@ impl State for CartState {
         h.upload("attach", Self::attach);
         h.on("login", Self::login);
         h.on("logout", Self::logout);
+        h.on("join", Self::join);
+        h.on("shout", Self::shout);
     }
 }
 
@@ -77,10 +90,37 @@ impl State for ThemeState {
     }
 }
 
+/// What every tab of a session shares: a basket.
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct BasketState {
+    note: String,
+}
+
+impl BasketState {
+    async fn put(&mut self, _: EventContext, note: String) {
+        self.note = note;
+    }
+}
+
+impl ferrule::protocol::StateName for BasketState {}
+
+impl State for BasketState {
+    const SESSION_SCOPED: bool = true;
+
+    fn handlers(h: &mut Handlers<Self>) {
+        h.on("put", Self::put);
+    }
+}
+
+async fn basket(c: &mut TestClient) -> Value {
+    c.hydrate().await.unwrap().delta["basket_state"]["note"].clone()
+}
+
 async fn server(db: &TestDb) -> TestServer {
     let app = App::new()
         .database(db.conn.clone())
         .state::<CartState>()
+        .state::<BasketState>()
         .state::<ThemeState>()
         .route(
             "/page",
@@ -162,9 +202,14 @@ async fn a_stolen_token_from_another_session_gets_a_fresh_tab() {
         assert_eq!(items(&mut other).await, json!([]));
 
         // Nor does an upload with the stolen token change the victim's tab or reach it.
-        let upload = post_upload(&server, victim.token(), None).await;
+        let upload = post_upload(&server, victim.token(), thief.cookies().as_deref()).await;
         assert_eq!(upload.status, 200, "{}", upload.text());
         assert_eq!(upload.json().unwrap()["delta"]["cart_state"]["uploads"], 1);
+        let to_thief = thief.next_update().await.unwrap();
+        assert_eq!(
+            to_thief.delta["cart_state"]["uploads"], 1,
+            "the upload went to the thief's own tab"
+        );
         assert_eq!(items(&mut victim).await, json!(["passport"]));
         let full = victim.hydrate().await.unwrap();
         assert_eq!(full.delta["cart_state"]["uploads"], 0);
@@ -322,6 +367,70 @@ async fn a_page_load_gives_the_browser_its_session_so_its_tabs_share_it() {
     .await;
 }
 
+/// The `Set-Cookie` header of the session cookie, attributes and all.
+fn session_set_cookie(headers: &[(String, String)]) -> Option<String> {
+    headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, v)| v.clone())
+        .find(|v| v.starts_with("ferrule_session="))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_secure_cookies_the_sessions_of_page_loads_and_handshakes_are_secure() {
+    each_backend(async |db| {
+        let start = async |secure_cookies| {
+            let settings = ferrule::Settings {
+                secure_cookies,
+                ..ferrule::Settings::default()
+            };
+            let app = App::new()
+                .settings(settings)
+                .database(db.conn.clone())
+                .state::<CartState>()
+                .route(
+                    "/page",
+                    axum::routing::get(|| async { axum::response::Html("<p>a page</p>") }),
+                );
+            TestServer::start(app).await.unwrap()
+        };
+        let server = start(true).await;
+        let page = server
+            .http("GET", "/page", &[("accept", "text/html")], b"")
+            .await
+            .unwrap();
+        let cookie = session_set_cookie(&page.headers).expect("a page load gets a session");
+        assert!(
+            cookie.split(';').any(|a| a.trim() == "Secure"),
+            "a page load's session cookie without Secure: {cookie}"
+        );
+        // A handshake without a cookie makes the session and sets it on the upgrade's answer.
+        let url = format!("ws://{}/_event/?EIO=4&transport=websocket", server.addr());
+        let (_ws, answer) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let headers: Vec<(String, String)> = answer
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let cookie = session_set_cookie(&headers).expect("a handshake gets a session");
+        assert!(
+            cookie.split(';').any(|a| a.trim() == "Secure"),
+            "a handshake's session cookie without Secure: {cookie}"
+        );
+        server.stop().await.unwrap();
+        // Without the setting (plain HTTP in development), no Secure: a browser would drop it.
+        let plain = start(false).await;
+        let page = plain
+            .http("GET", "/page", &[("accept", "text/html")], b"")
+            .await
+            .unwrap();
+        let cookie = session_set_cookie(&page.headers).unwrap();
+        assert!(!cookie.contains("Secure"), "{cookie}");
+        plain.stop().await.unwrap();
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handshake_that_set_out_before_a_login_leaves_the_browser_logged_in() {
     each_backend(async |db| {
@@ -422,7 +531,8 @@ async fn tokens_shorter_than_128_bits_are_refused() {
         Err(other) => panic!("expected a refusal, got {other}"),
         Ok(_) => panic!("a 21-character token was accepted"),
     }
-    let upload = post_upload(&server, &"b".repeat(21), None).await;
+    let cookies = server.client().await.unwrap().cookies();
+    let upload = post_upload(&server, &"b".repeat(21), cookies.as_deref()).await;
     assert_eq!(upload.status, 400);
     server.stop().await.unwrap();
     db.cleanup().await;
@@ -451,4 +561,220 @@ async fn post_upload(
         .http("POST", "/_upload", &headers, body.as_bytes())
         .await
         .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planted_session_cookie_stops_seeing_the_states_once_its_owner_logs_in() {
+    each_backend(async |db| {
+        let server = server(db).await;
+        // An attacker's own session, planted in the victim's browser before the victim logs in.
+        let mut attacker = server.client().await.unwrap();
+        let planted = attacker.cookies().unwrap();
+        let mut victim = server
+            .client_with(ClientOptions::default().header("cookie", planted.clone()))
+            .await
+            .unwrap();
+        add(&mut victim, "before-login").await;
+        victim
+            .call("basket_state.put", json!("anonymous"))
+            .await
+            .unwrap();
+        // Before the login the two share the anonymous session, as Django's sessions do.
+        assert_eq!(basket(&mut attacker).await, "anonymous");
+
+        let login = socket_login(&mut victim, "alice", "wonderland1").await;
+        assert_eq!(login.delta["auth_state"]["username"], "alice");
+        // The victim's tab carries its states into the login...
+        assert_eq!(login.delta["cart_state"]["items"], json!(["before-login"]));
+        assert_eq!(login.delta["basket_state"]["note"], "anonymous");
+        victim
+            .call("basket_state.put", json!("alice's address"))
+            .await
+            .unwrap();
+        // ...and the planted cookie's sockets, old and new, see nothing of them from here on.
+        attacker.set_timeout(std::time::Duration::from_millis(500));
+        while let Ok(pushed) = attacker.next_update().await {
+            assert_ne!(
+                pushed.delta.get("basket_state").map(|b| &b["note"]),
+                Some(&json!("alice's address")),
+                "a push of the logged-in session reached the planted cookie"
+            );
+        }
+        attacker.set_timeout(std::time::Duration::from_secs(10));
+        assert_eq!(basket(&mut attacker).await, "");
+        // A new socket with the planted cookie is told its session changed (the login ended
+        // it moments ago) and gets nothing.
+        let again = server
+            .client_with(ClientOptions::default().header("cookie", planted))
+            .await;
+        assert!(
+            matches!(again, Err(ferrule::testing::TestError::Refused(_))),
+            "a socket with the planted cookie was taken"
+        );
+        // The victim's reload, with the cookie the login handed over, finds both.
+        victim.follow_session(&login).await.unwrap();
+        let mut reloaded = server
+            .client_with(ClientOptions::default().tab_of(&victim))
+            .await
+            .unwrap();
+        assert_eq!(items(&mut reloaded).await, json!(["before-login"]));
+        assert_eq!(basket(&mut reloaded).await, "alice's address");
+        server.stop().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_over_http_moves_the_browsers_tabs_and_leaves_the_planted_cookie_behind() {
+    each_backend(async |db| {
+        let server = server(db).await;
+        let mut attacker = server.client().await.unwrap();
+        let planted = attacker.cookies().unwrap();
+        let mut victim = server
+            .client_with(ClientOptions::default().header("cookie", planted.clone()))
+            .await
+            .unwrap();
+        add(&mut victim, "cart item").await;
+        victim
+            .call("basket_state.put", json!("anonymous"))
+            .await
+            .unwrap();
+        // The login form, posted over HTTP with the browser's (planted) cookie.
+        let (csrf, csrf_cookie) = server.csrf().await.unwrap();
+        let body = json!({ "username": "alice", "password": "wonderland1" }).to_string();
+        let login = server
+            .http(
+                "POST",
+                "/_auth/login",
+                &[
+                    ("content-type", "application/json"),
+                    ("x-csrftoken", &csrf),
+                    ("cookie", &format!("{planted}; {csrf_cookie}")),
+                ],
+                body.as_bytes(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(login.status, 200, "{}", login.text());
+        let logged_in = login.cookie("ferrule_session").unwrap();
+        // The tab reconnects with the new cookie: its states come along.
+        let mut reloaded = server
+            .client_with(
+                ClientOptions::default()
+                    .token(victim.token())
+                    .header("cookie", logged_in.clone()),
+            )
+            .await
+            .unwrap();
+        let full = reloaded.hydrate().await.unwrap();
+        assert_eq!(full.delta["auth_state"]["username"], "alice");
+        assert_eq!(full.delta["cart_state"]["items"], json!(["cart item"]));
+        assert_eq!(full.delta["basket_state"]["note"], "anonymous");
+        reloaded
+            .call("basket_state.put", json!("alice's address"))
+            .await
+            .unwrap();
+        assert_eq!(basket(&mut attacker).await, "");
+        // Whatever the planted cookie writes afterwards stays with it.
+        attacker
+            .call("basket_state.put", json!("injected"))
+            .await
+            .unwrap();
+        assert_eq!(basket(&mut reloaded).await, "alice's address");
+        server.stop().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cookieless_page_load_and_a_refused_upload_write_no_session_row() {
+    each_backend(async |db| {
+        let server = server(db).await;
+        let rows = async || {
+            use ferrule::db::sea_orm::{EntityTrait, PaginatorTrait};
+            ferrule::db::entities::session::Entity::find()
+                .count(&db.conn)
+                .await
+                .unwrap()
+        };
+        let before = rows().await;
+        let html = [("accept", "text/html")];
+        let mut handed = Vec::new();
+        for _ in 0..20 {
+            let page = server.http("GET", "/page", &html, b"").await.unwrap();
+            assert_eq!(page.status, 200);
+            handed.push(page.cookie("ferrule_session").expect("an id with the page"));
+        }
+        for cookie in [None, Some("ferrule_session=AAAAAAAAAAAAAAAAAAAAAA")] {
+            let upload = post_upload(&server, &"u".repeat(22), cookie).await;
+            assert_eq!(upload.status, 409, "{}", upload.text());
+            assert!(
+                upload.text().contains("reload the page"),
+                "{}",
+                upload.text()
+            );
+            assert!(upload.cookie("ferrule_session").is_none());
+        }
+        assert_eq!(
+            rows().await,
+            before,
+            "page loads and refused uploads wrote rows"
+        );
+        // The page's socket stores its session under the id the page handed out.
+        let tab = server
+            .client_with(ClientOptions::default().header("cookie", handed[0].clone()))
+            .await
+            .unwrap();
+        assert_eq!(tab.cookies().as_deref(), Some(handed[0].as_str()));
+        assert_eq!(rows().await, before + 1);
+        // An id nobody handed out is no session a client can pick: it gets a fresh one.
+        let made_up = "ferrule_session=AAAAAAAAAAAAAAAAAAAAAA";
+        let fresh = server
+            .client_with(ClientOptions::default().header("cookie", made_up))
+            .await
+            .unwrap();
+        assert!(!fresh.cookies().unwrap().contains(made_up));
+        server.stop().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tab_keeps_its_rooms_through_its_login_and_leaves_them_at_logout() {
+    each_backend(async |db| {
+        let server = server(db).await;
+        let mut tab = server.client().await.unwrap();
+        tab.call("cart_state.join", json!("lobby")).await.unwrap();
+        let mut other = server.client().await.unwrap();
+        other.call("cart_state.join", json!("lobby")).await.unwrap();
+        let heard = async |tab: &mut TestClient| {
+            tab.set_timeout(std::time::Duration::from_millis(700));
+            let mut heard = false;
+            while let Ok(u) = tab.next_update().await {
+                heard |= u.events_named("shout").next().is_some();
+            }
+            heard
+        };
+        socket_login(&mut tab, "alice", "wonderland1").await;
+        other
+            .call("cart_state.shout", json!("lobby"))
+            .await
+            .unwrap();
+        assert!(
+            heard(&mut tab).await,
+            "the login took the tab out of its room"
+        );
+        tab.set_timeout(std::time::Duration::from_secs(10));
+        tab.call("cart_state.logout", json!(null)).await.unwrap();
+        other
+            .call("cart_state.shout", json!("lobby"))
+            .await
+            .unwrap();
+        assert!(
+            !heard(&mut tab).await,
+            "a logged-out tab still hears its rooms"
+        );
+        server.stop().await.unwrap();
+    })
+    .await;
 }

@@ -428,9 +428,10 @@ impl Auth {
     }
 
     /// Logs `user` in on `session`: a new session id (no fixation), the user's id and password
-    /// fingerprint stored, `last_login` updated. The session's data (an anonymous cart, the
-    /// tab binding) is kept, unless another user was logged in on it: then it starts empty,
-    /// as in Django, so nothing of theirs carries over.
+    /// fingerprint stored, `last_login` updated. The session's data (an anonymous cart) is
+    /// kept, unless another user was logged in on it: then it starts empty, as in Django, so
+    /// nothing of theirs carries over. Either way its tabs get a new binding, so whoever else
+    /// holds the old cookie stops seeing their states (the tabs carry theirs across).
     pub async fn login(&self, session: &Session, user: &User) -> Result<(), AuthError> {
         let hash = user::Entity::find_by_id(user.id)
             .one(&self.db)
@@ -440,6 +441,8 @@ impl Auth {
         let previous = session.get::<i64>(SESSION_USER_ID).await?;
         if previous.is_some_and(|id| id != user.id) {
             session.flush().await?;
+        } else {
+            crate::tab_binding::rotate(session).await?;
         }
         session.cycle_id().await?;
         session.insert(SESSION_USER_ID, user.id).await?;

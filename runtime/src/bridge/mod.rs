@@ -60,6 +60,10 @@ pub(crate) struct SocketInfo {
     pub(crate) browser_sessions: Vec<Option<String>>,
     /// The client's page load; with it, events resent after a reconnect are applied once.
     pub(crate) epoch: Option<String>,
+    /// Set when the tab's login moved it and carried its states: the rooms of its old binding,
+    /// the only ones the socket leaves (it stays in the app's rooms). `None` after a logout: the
+    /// socket leaves every room.
+    pub(crate) left_rooms: Option<Vec<String>>,
     pub(crate) headers: HeaderMap,
     pub(crate) client: ClientAddr,
     pub(crate) peer: Option<SocketAddr>,

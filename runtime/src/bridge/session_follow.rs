@@ -1,41 +1,46 @@
 //! Following a login or logout done in a handler: the socket moves to the new session, the
 //! browser gets a code for its cookie, the tab moves to a new binding when the session's
-//! changed, and `auth_state` stays equal to the event's user.
+//! changed (carrying its states at a login), and `auth_state` stays equal to the event's user.
 
 use super::*;
+use crate::tab_binding::Rebinding;
 
 impl EventBridge {
-    /// Moves `socket` to its session's new binding after the tab's own logout, or a login of a
-    /// different user: the old tab's states are cleared (as the session's data was) and the
-    /// client gets the fresh tab's states in full.
+    /// Moves `socket` to its session's new binding after a login or logout. After a login that
+    /// kept the session's data the tab's states and the session's shared ones go with it;
+    /// after a logout, or a login of a different user, they are cleared (as the session's data
+    /// was). Either way the client gets the tab's states in full.
     pub(super) async fn rebind(
         &self,
         socket: &mut SocketInfo,
-        binding: TabBinding,
+        rebinding: Rebinding,
         user: &CurrentUser,
         id: u64,
         update: &mut StateUpdate,
     ) {
+        let carried = rebinding.from.is_some() && rebinding.from == socket.binding;
+        let left_rooms = socket.tab_rooms();
         let old = std::mem::replace(
             &mut socket.token,
-            storage_key(&socket.client_token, Some(&binding)),
+            storage_key(&socket.client_token, Some(&rebinding.to)),
         );
         let old_session = socket.session_key();
-        socket.binding = Some(binding);
-        tracing::debug!("tab rebound to its session's new binding; its old states cleared");
-        // The tab's own states and, as the session they belonged to is over, the session's.
-        for key in std::iter::once(old).chain(old_session) {
-            match self.manager.lock(&key).await {
-                Ok(mut lock) => {
-                    lock.states().clear();
-                    if let Err(e) = lock.release().await {
-                        tracing::warn!(error = %e, "could not clear a logged-out tab's states; they expire");
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not clear a logged-out tab's states; they expire")
+        socket.binding = Some(rebinding.to);
+        if carried {
+            tracing::debug!("tab moved to its session's new binding at login; its states carried");
+            let session = old_session.zip(socket.session_key());
+            for (from, to) in std::iter::once((old, socket.token.clone())).chain(session) {
+                if let Err(e) = self.carry_states(&from, &to).await {
+                    update.events.push(toast_for(&e));
                 }
             }
+            // The app's rooms are the tab's still; only the old binding's rooms are left.
+            socket.left_rooms = Some(left_rooms);
+        } else {
+            tracing::debug!("tab rebound to its session's new binding; its old states cleared");
+            self.clear_states(std::iter::once(old).chain(old_session))
+                .await;
+            socket.left_rooms = None;
         }
         let mut lock = match self.manager.lock(&socket.token).await {
             Ok(lock) => lock,
@@ -57,7 +62,7 @@ impl EventBridge {
         if let Err(e) = lock.release().await {
             update.events.push(toast_for(&e));
         }
-        // The new session's shared states, which start afresh.
+        // The session's shared states: carried, or afresh.
         let shared: Vec<_> = self
             .registry
             .by_name
@@ -79,16 +84,71 @@ impl EventBridge {
         }
     }
 
+    /// A tab that connected after its session's login moved the binding (a login over HTTP,
+    /// or in another tab): its states, and the session's shared ones, are carried from the old
+    /// binding before its first event runs.
+    pub(crate) async fn carry_tab(&self, socket: &SocketInfo, from: &TabBinding) {
+        let tab = (
+            storage_key(&socket.client_token, Some(from)),
+            socket.token.clone(),
+        );
+        let session = socket
+            .session_key()
+            .map(|to| (session_storage_key(from), to));
+        for (from, to) in std::iter::once(tab).chain(session) {
+            if let Err(e) = self.carry_states(&from, &to).await {
+                tracing::warn!(error = %e, "could not carry a tab's states to its session's new binding; it starts afresh");
+            }
+        }
+    }
+
+    /// Moves the states kept under `from` to `to` when `to` holds none, and empties `from`.
+    /// Both locks are taken old before new, as every carry does, so two never wait on each
+    /// other.
+    async fn carry_states(&self, from: &str, to: &str) -> Result<(), Error> {
+        let mut old = self.manager.lock(from).await?;
+        if old.states().is_empty() {
+            return old.release().await;
+        }
+        let mut new = self.manager.lock(to).await?;
+        if new.states().is_empty() {
+            std::mem::swap(old.states(), new.states());
+            new.release().await?;
+        } else {
+            // The tab already has states of its own there: they win.
+            new.release().await?;
+            old.states().clear();
+        }
+        old.release().await
+    }
+
+    /// Empties the states kept under `keys` (a logged-out tab's and its session's).
+    async fn clear_states(&self, keys: impl Iterator<Item = String>) {
+        for key in keys {
+            match self.manager.lock(&key).await {
+                Ok(mut lock) => {
+                    lock.states().clear();
+                    if let Err(e) = lock.release().await {
+                        tracing::warn!(error = %e, "could not clear a logged-out tab's states; they expire");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not clear a logged-out tab's states; they expire")
+                }
+            }
+        }
+    }
+
     /// After a login or logout in a successful handler: the socket's next events carry the new
     /// session, and the browser gets a one-time code to fetch the matching cookie over HTTP.
-    /// Returns the session's new tab binding when it changed (the tab must move to it).
+    /// Returns where the tab must move when the session's binding changed.
     pub(super) async fn follow_session(
         &self,
         socket: &mut SocketInfo,
         ctx: &EventContext,
         handler_ok: bool,
         update: &mut StateUpdate,
-    ) -> Option<TabBinding> {
+    ) -> Option<Rebinding> {
         let (Some(_), Some(follow)) = (ctx.session_change(), &self.follow) else {
             return None;
         };
@@ -123,7 +183,7 @@ impl EventBridge {
             }
         }
         ctx.tab_binding()
-            .filter(|b| Some(b) != socket.binding.as_ref())
+            .filter(|b| Some(&b.to) != socket.binding.as_ref())
     }
 
     /// Keeps the built-in `auth_state` equal to the event's user, shipping it only when it changed.

@@ -36,7 +36,7 @@ use crate::in_flight::InFlightGuard;
 use crate::net::{resolve_client, strip_upgrade_headers};
 use crate::protocol::{ClientCommand, EVENT, StateUpdate};
 use crate::settings::IpNet;
-use crate::tab_binding::{TabBinding, storage_key};
+use crate::tab_binding::{MovedFrom, TabBinding, storage_key};
 use admission::check_auth;
 pub(crate) use admission::{Auth, ConnectRefused, OriginPolicy, admit_transport};
 use flow::{Flow, NoRoom};
@@ -138,6 +138,7 @@ fn on_connect<A: Adapter>(
     let mut headers = parts.headers.clone();
     strip_upgrade_headers(&mut headers);
     let binding = parts.extensions.get::<TabBinding>().cloned();
+    let moved_from = parts.extensions.get::<MovedFrom>().map(|m| m.0.clone());
     let info = SocketInfo {
         client: resolve_client(peer.map(|p| p.ip()), &headers, &env.trusted),
         token: storage_key(&token, binding.as_ref()),
@@ -145,6 +146,7 @@ fn on_connect<A: Adapter>(
         binding,
         browser_sessions: Vec::new(),
         epoch,
+        left_rooms: None,
         headers,
         peer,
     };
@@ -184,7 +186,13 @@ fn on_connect<A: Adapter>(
         });
     }
     let flow = Flow::new(env.max_unread_bytes, Duration::from_millis(env.patience_ms));
-    tokio::spawn(worker(env, info, rx, backlog, gone, flow));
+    tokio::spawn(async move {
+        if let Some(from) = moved_from {
+            // Before the tab's first event (its hydrate) reads them.
+            env.bridge.carry_tab(&info, &from).await;
+        }
+        worker(env, info, rx, backlog, gone, flow).await;
+    });
     Ok(())
 }
 
@@ -256,8 +264,11 @@ async fn worker<A: Adapter>(
                     env.tabs.closed(&key);
                     open_tab(&env, &info);
                     // The tab's own login or logout moved it to a fresh binding: its pushes
-                    // and rooms are the new tab's from here on.
-                    reply.socket.leave_all();
+                    // are the new tab's from here on, and after a logout its rooms too.
+                    match info.left_rooms.take() {
+                        Some(old) => reply.socket.leave(old),
+                        None => reply.socket.leave_all(),
+                    }
                     reply.socket.join(info.tab_rooms());
                     reply.socket.join(env.node_room.clone());
                 }

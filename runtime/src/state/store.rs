@@ -118,6 +118,11 @@ impl TokenStates {
         self.delivered.drain(..excess);
     }
 
+    /// Whether nothing is kept: no state, room or delivery record.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.live.is_empty() && self.stored.is_empty() && self.delivered.is_empty()
+    }
+
     /// Forgets every state, room and delivery record of the tab (its logout).
     pub(crate) fn clear(&mut self) {
         self.live.clear();
