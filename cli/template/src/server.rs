@@ -34,15 +34,29 @@ pub struct Db(pub ferrule::db::sea_orm::DatabaseConnection);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tenant(pub String);
 
-/// Middleware: puts the [`Tenant`] into every request, HTTP and socket events alike.
+/// The longest tenant name a request may carry: the counter's state keeps it, and a state
+/// is no place for whatever a header holds.
+pub const MAX_TENANT_LEN: usize = 63;
+
+/// Middleware: puts the [`Tenant`] into every request, HTTP and socket events alike; a name
+/// that is not short letters, digits, `-` and `_` is refused (400, or a toast for an event).
 async fn tenant(mut req: Request, next: Next) -> Result<Response, ferrule::Error> {
-    let name = req
-        .headers()
-        .get("x-tenant")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-        .unwrap_or("public")
-        .to_owned();
+    let name = match req.headers().get("x-tenant").map(|v| v.to_str()) {
+        None => "public".to_owned(),
+        Some(Ok(name))
+            if (1..=MAX_TENANT_LEN).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            name.to_owned()
+        }
+        Some(_) => {
+            return Err(ferrule::Error::bad_request(format!(
+                "X-Tenant must be 1 to {MAX_TENANT_LEN} letters, digits, `-` or `_`"
+            )));
+        }
+    };
     req.extensions_mut().insert(Tenant(name));
     next.run(req).await
 }

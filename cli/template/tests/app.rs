@@ -29,6 +29,32 @@ async fn increment_counts_and_records_the_tenant() {
 }
 
 #[tokio::test]
+async fn a_tenant_name_is_kept_at_its_limit_and_refused_past_it() {
+    let app = common::start().await;
+    let longest = "t".repeat({{crate_name}}::MAX_TENANT_LEN);
+    let mut client = app
+        .client_with(ClientOptions::default().header("x-tenant", longest.clone()))
+        .await
+        .unwrap();
+    client.send(Increment).await.unwrap();
+    assert_eq!(client.state::<CounterState>().unwrap().tenant, longest);
+
+    let mut past = app
+        .client_with(ClientOptions::default().header("x-tenant", format!("{longest}t")))
+        .await
+        .unwrap();
+    let update = past.send(Increment).await.unwrap();
+    assert!(update.delta.is_empty(), "nothing kept: {:?}", update.delta);
+    let said: Vec<_> = update.events.iter().filter_map(|e| e.message()).collect();
+    assert!(said.iter().any(|m| m.contains("X-Tenant")), "{said:?}");
+    let page = app
+        .http("GET", "/", &[("x-tenant", "a tenant with spaces")], b"")
+        .await
+        .unwrap();
+    assert_eq!(page.status, 400);
+}
+
+#[tokio::test]
 async fn the_home_page_is_rendered_on_the_server() {
     let app = common::start().await;
     let resp = app.get("/").await.unwrap();
