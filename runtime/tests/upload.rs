@@ -118,6 +118,13 @@ fn multipart(files: &[(&str, &str, &[u8])]) -> Vec<u8> {
     body
 }
 
+/// The session cookie of an anonymous browser: its page's socket made it (an upload without a
+/// session is refused).
+async fn anonymous(server: &TestServer) -> String {
+    server.client().await.unwrap().cookies().unwrap()
+}
+
+/// Posts an upload as a browser would, from an anonymous one when `cookie` is `None`.
 async fn post_upload(
     server: &TestServer,
     token: &str,
@@ -125,6 +132,11 @@ async fn post_upload(
     cookie: Option<&str>,
     body: &[u8],
 ) -> ferrule::testing::TestResponse {
+    let anonymous = match cookie {
+        Some(_) => None,
+        None => Some(anonymous(server).await),
+    };
+    let cookie = cookie.or(anonymous.as_deref());
     let ct = format!("multipart/form-data; boundary={BOUNDARY}");
     let mut headers = vec![
         ("content-type", ct.as_str()),
@@ -313,6 +325,7 @@ async fn missing_or_bad_headers_are_named() {
     let server = server(&db, Settings::default()).await;
     let body = multipart(&[("f", "a", b"x")]);
     let ct = format!("multipart/form-data; boundary={BOUNDARY}");
+    let cookie = anonymous(&server).await;
     let no_token = server
         .http(
             "POST",
@@ -320,6 +333,7 @@ async fn missing_or_bad_headers_are_named() {
             &[
                 ("content-type", &ct),
                 ("ferrule-event-handler", "profile_state.bulk"),
+                ("cookie", &cookie),
             ],
             &body,
         )
@@ -392,10 +406,11 @@ async fn a_100_mb_upload_streams_with_bounded_memory() {
     );
     let tail = format!("\r\n--{BOUNDARY}--\r\n");
     let len = head.len() + SIZE + tail.len();
+    let cookie = anonymous(&server).await;
     let before = peak_rss_kib();
     let mut s = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
     let req = format!(
-        "POST /_upload HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {len}\r\nFerrule-Client-Token: tab-huge-0123456789abcdef\r\nFerrule-Event-Handler: profile_state.bulk\r\n\r\n{head}"
+        "POST /_upload HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {len}\r\nFerrule-Client-Token: tab-huge-0123456789abcdef\r\nFerrule-Event-Handler: profile_state.bulk\r\nCookie: {cookie}\r\n\r\n{head}"
     );
     s.write_all(req.as_bytes()).await.unwrap();
     let chunk = vec![b'z'; 64 << 10];
