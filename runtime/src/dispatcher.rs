@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `/_event/` | Socket.IO (Engine.IO v4 over WebSocket or polling) |
 //! | `/_upload` | `POST` multipart files for an upload handler (see [`crate::upload`]) |
-//! | `/_health` | readiness: `200` JSON `{"status": "ok", "database": "ok", "redis": "none", ..}`, `503` while a dependency is down or the server is stopping |
+//! | `/_health` | readiness: `200` JSON `{"status": "ok", "database": "ok", "redis": "none", "states": {"tabs", "bytes"}, ..}` (`states`: the in-memory store's size), `503` while a dependency is down or the server is stopping |
 //! | `/ping` | liveness: `200` `pong` while the process serves |
 //! | `/_all_routes` | `200` JSON of HTTP routes, states and handlers; `404` in production mode |
 //! | any other WebSocket upgrade | accepted, then closed with code 1011 and a reason |
@@ -234,12 +234,15 @@ async fn readiness(
     } else {
         (StatusCode::OK, "ok")
     };
-    let body = json!({
+    let mut body = json!({
         "status": status,
         "database": database,
         "redis": redis,
         "version": env!("CARGO_PKG_VERSION"),
     });
+    if let Some(size) = bridge.states_size() {
+        body["states"] = json!(size);
+    }
     (code, axum::Json(body)).into_response()
 }
 

@@ -592,3 +592,68 @@ async fn first_event_right_after_connect_is_never_lost() {
         assert_eq!(field(&u, "probe_state", "count"), Some(&json!(1)));
     }
 }
+
+/// A state whose JSON is `{"text":"…"}`: 11 bytes and the text.
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+struct NoteState {
+    text: String,
+}
+
+impl NoteState {
+    async fn write(&mut self, _: ferrule::EventContext, text: String) {
+        self.text = text;
+    }
+}
+
+impl ferrule::protocol::StateName for NoteState {}
+
+impl ferrule::State for NoteState {
+    fn handlers(h: &mut ferrule::Handlers<Self>) {
+        h.on("write", Self::write);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_is_kept_at_max_state_bytes_and_not_one_byte_past_it() {
+    let settings = Settings {
+        max_state_bytes: 100,
+        ..Settings::default()
+    };
+    let app = ferrule::App::new().settings(settings).state::<NoteState>();
+    let server = TestServer::start(app).await.unwrap();
+    let states = async || {
+        let health = server.get("/_health").await.unwrap();
+        health.json().unwrap()["states"].clone()
+    };
+    let empty = states().await;
+    let mut c = server.client().await.unwrap();
+    let at_limit = "x".repeat(100 - 11);
+    let u = c.call("note_state.write", json!(at_limit)).await.unwrap();
+    assert_eq!(field(&u, "note_state", "text"), Some(&json!(at_limit)));
+    let kept = states().await;
+    assert!(kept["tabs"].as_u64() > empty["tabs"].as_u64(), "{kept}");
+    assert!(
+        kept["bytes"].as_u64().unwrap() >= empty["bytes"].as_u64().unwrap() + 100,
+        "the store's size counts the state: {empty} then {kept}"
+    );
+
+    let past = format!("{at_limit}x");
+    let u = c.call("note_state.write", json!(past)).await.unwrap();
+    assert!(u.delta.is_empty(), "a state past the limit was kept: {u:?}");
+    let (level, message) = toast(&u);
+    assert_eq!(level, ToastLevel::Error);
+    assert!(message.contains("too large"), "{message}");
+    let full = c.hydrate().await.unwrap();
+    assert_eq!(full.delta["note_state"]["text"], json!(at_limit));
+    assert_eq!(states().await, kept, "nothing more is held");
+
+    // Shrinking it gives the bytes back.
+    c.call("note_state.write", json!("")).await.unwrap();
+    let shrunk = states().await;
+    assert_eq!(
+        shrunk["bytes"].as_u64().unwrap() + at_limit.len() as u64,
+        kept["bytes"].as_u64().unwrap(),
+        "{kept} then {shrunk}"
+    );
+    server.stop().await.unwrap();
+}

@@ -370,9 +370,13 @@ async fn sweep_states(memory: std::sync::Weak<MemoryStateManager>, cancel: Cance
                 return false;
             };
             let gone = m.sweep();
-            if gone > 0 {
-                tracing::debug!(gone, "dropped idle client states");
-            }
+            let size = m.size();
+            tracing::info!(
+                tabs = size.tabs,
+                bytes = size.bytes,
+                dropped = gone,
+                "state store"
+            );
             true
         }
     })

@@ -246,6 +246,11 @@ impl EventBridge {
         self.manager.ping().await
     }
 
+    /// How much the state store holds, where it keeps count.
+    pub(crate) fn states_size(&self) -> Option<crate::state::StoreSize> {
+        self.manager.size()
+    }
+
     /// Drops the states of tab `key` (past its session's or address's tab cap), in the
     /// background; a failure is logged, and the states then expire with their TTL.
     pub(crate) fn forget_tab(&self, key: String) {
@@ -255,6 +260,20 @@ impl EventBridge {
                 tracing::warn!(error = %e, "could not drop the states of a tab past its cap");
             }
         });
+    }
+
+    /// How long `json`, a new value of `entry`'s state, is encoded, when that is within
+    /// `max_state_bytes`; otherwise the error the change is refused with.
+    pub(crate) fn fits(&self, entry: &StateEntry, json: &Value) -> Result<usize, Error> {
+        let bytes = crate::state::encoded_len(json);
+        let max = self.settings.max_state_bytes;
+        if max > 0 && bytes > max {
+            tracing::warn!(state = %entry.name, bytes, max, "a change would make a state larger than max_state_bytes; not kept");
+            return Err(Error::bad_request(
+                "That change is too large to keep; it was not saved.",
+            ));
+        }
+        Ok(bytes)
     }
 
     /// The settings the app runs with.
@@ -301,9 +320,9 @@ impl EventBridge {
             let mut working = slot.state.clone_box();
             let out = f(working.as_mut());
             let new_json = working.to_json()?;
+            let bytes = self.fits(&entry, &new_json)?;
             let changed = delta(&slot.json, &new_json);
-            slot.state = working;
-            slot.json = new_json;
+            slot.set(working, new_json, bytes);
             let mut update = StateUpdate::final_for(None);
             if !changed.is_empty() {
                 update.delta.insert(entry.name.clone(), changed);

@@ -130,12 +130,14 @@ impl EventBridge {
         // A session's state as it was, to put back in the other tabs if storing the change fails.
         let mut shared_before = None;
         if let Some((new_state, events)) = outcome.commit {
-            match new_state.to_json() {
-                Ok(new_json) => {
+            match new_state.to_json().map_err(Error::from).and_then(|json| {
+                let bytes = self.fits(&entry, &json)?;
+                Ok((json, bytes))
+            }) {
+                Ok((new_json, bytes)) => {
                     if let Ok(slot) = lock.states().slot(&entry) {
                         let changed = delta(&slot.json, &new_json);
-                        slot.state = new_state;
-                        let before = std::mem::replace(&mut slot.json, new_json);
+                        let before = slot.set(new_state, new_json, bytes);
                         if !changed.is_empty() {
                             if entry.keyed == Keyed::Session {
                                 // The session's other tabs, in the order of the changes: pushed
@@ -151,9 +153,8 @@ impl EventBridge {
                     update.events = events;
                 }
                 Err(e) => {
-                    let e = Error::from(e);
                     update.events.push(toast_for(&e));
-                    tracing::error!(event = %event.name, error = %e, "state does not serialize after the handler; change discarded");
+                    tracing::error!(event = %event.name, error = %e, "state not kept after the handler; change discarded");
                 }
             }
         }

@@ -205,8 +205,8 @@ impl EventBridge {
             return;
         }
         if let Ok(state) = (entry.from_json)(new_json.clone()) {
-            slot.state = state;
-            slot.json = new_json;
+            let bytes = crate::state::encoded_len(&new_json);
+            slot.set(state, new_json, bytes);
             update
                 .delta
                 .entry(AUTH_STATE.to_owned())

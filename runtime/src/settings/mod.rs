@@ -109,6 +109,9 @@ pub struct Settings {
     pub max_tabs_per_session: usize,
     /// Most tabs one client address keeps states for, sessions or not; as above. 0: no limit.
     pub max_tabs_per_client: usize,
+    /// Largest state, in bytes of its JSON: a handler's change that makes one larger is not
+    /// kept (the state stays as it was and the tab is told). 0: no limit.
+    pub max_state_bytes: usize,
     /// Milliseconds a transport may stay open without sending its Socket.IO CONNECT.
     pub connect_timeout_ms: u64,
     /// How many leading bits of an IPv6 address make one client address for the per-address
@@ -188,6 +191,7 @@ impl Default for Settings {
             max_sockets_per_client: 256,
             max_tabs_per_session: 64,
             max_tabs_per_client: 1024,
+            max_state_bytes: 1 << 20,
             connect_timeout_ms: 5_000,
             ipv6_prefix_len: 64,
             header_read_timeout_ms: 15_000,
@@ -353,6 +357,7 @@ impl Settings {
                     self.max_tabs_per_session = parsed(&value).map_err(bad)?
                 }
                 "max_tabs_per_client" => self.max_tabs_per_client = parsed(&value).map_err(bad)?,
+                "max_state_bytes" => self.max_state_bytes = parsed(&value).map_err(bad)?,
                 "ipv6_prefix_len" => self.ipv6_prefix_len = parsed(&value).map_err(bad)?,
                 "header_read_timeout_ms" => {
                     self.header_read_timeout_ms = parsed(&value).map_err(bad)?
@@ -376,7 +381,7 @@ impl Settings {
                          register_reveals_taken_email, \
                          auth_cache_ms, upload_max_file_bytes, upload_max_request_bytes, upload_dir, \
                          upload_max_files, max_sockets_per_client, max_tabs_per_session, \
-                         max_tabs_per_client, connect_timeout_ms, \
+                         max_tabs_per_client, max_state_bytes, connect_timeout_ms, \
                          ipv6_prefix_len, header_read_timeout_ms, body_timeout_ms, \
                          upload_timeout_ms, max_unread_bytes, \
                          content_security_policy, header_nosniff, \

@@ -2,6 +2,7 @@
 //! (Redis is in `redis_state`).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
@@ -34,11 +35,27 @@ pub trait StateManager: Send + Sync + 'static {
         None
     }
 
+    /// How much the store holds, where it keeps count (the in-memory store; Redis reports its
+    /// own memory).
+    fn size(&self) -> Option<StoreSize> {
+        None
+    }
+
     /// Drops `token`'s states now (a tab past its session's or address's cap). A manager whose
     /// states expire on their own may leave them to that.
     async fn forget(&self, _token: &str) -> Result<(), Error> {
         Ok(())
     }
+}
+
+/// How much a state store holds: tabs (tokens, bound keys and sessions' shared states) and
+/// about how many bytes their states take as JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct StoreSize {
+    /// Keys with states.
+    pub tabs: usize,
+    /// Their states' JSON, in bytes.
+    pub bytes: usize,
 }
 
 struct MemoryEntry {
@@ -50,6 +67,8 @@ struct MemoryEntry {
 pub struct MemoryStateManager {
     tokens: StdMutex<HashMap<String, MemoryEntry>>,
     ttl: Duration,
+    /// The states' bytes, kept up to date as each lock is let go.
+    bytes: Arc<AtomicUsize>,
 }
 
 impl Default for MemoryStateManager {
@@ -64,6 +83,7 @@ impl MemoryStateManager {
         Self {
             tokens: StdMutex::new(HashMap::new()),
             ttl,
+            bytes: Arc::default(),
         }
     }
 
@@ -72,8 +92,29 @@ impl MemoryStateManager {
         let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
         let before = tokens.len();
         let ttl = self.ttl;
-        tokens.retain(|_, e| Arc::strong_count(&e.states) > 1 || e.last_used.elapsed() < ttl);
+        tokens.retain(|_, e| {
+            let keep = Arc::strong_count(&e.states) > 1 || e.last_used.elapsed() < ttl;
+            if !keep {
+                self.dropped(e);
+            }
+            keep
+        });
         before - tokens.len()
+    }
+
+    /// How many tabs' states are held and about how many bytes they take.
+    pub fn size(&self) -> StoreSize {
+        StoreSize {
+            tabs: self.len(),
+            bytes: self.bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Takes an entry nobody holds out of the count.
+    fn dropped(&self, entry: &MemoryEntry) {
+        if let Ok(states) = entry.states.try_lock() {
+            self.bytes.fetch_sub(states.bytes(), Ordering::Relaxed);
+        }
     }
 
     /// Number of tokens held.
@@ -87,11 +128,29 @@ impl MemoryStateManager {
     }
 }
 
-struct MemoryLock(tokio::sync::OwnedMutexGuard<TokenStates>);
+/// A held entry; letting it go (released or dropped) brings the store's byte count up to date.
+struct MemoryLock {
+    states: tokio::sync::OwnedMutexGuard<TokenStates>,
+    bytes_before: usize,
+    total: Arc<AtomicUsize>,
+}
+
+impl Drop for MemoryLock {
+    fn drop(&mut self) {
+        let after = self.states.bytes();
+        if after >= self.bytes_before {
+            self.total
+                .fetch_add(after - self.bytes_before, Ordering::Relaxed);
+        } else {
+            self.total
+                .fetch_sub(self.bytes_before - after, Ordering::Relaxed);
+        }
+    }
+}
 
 impl StateLock for MemoryLock {
     fn states(&mut self) -> &mut TokenStates {
-        &mut self.0
+        &mut self.states
     }
     fn release(self: Box<Self>) -> BoxFuture<'static, Result<(), Error>> {
         drop(self);
@@ -113,7 +172,16 @@ impl StateManager for MemoryStateManager {
             entry.last_used = Instant::now();
             entry.states.clone()
         };
-        Ok(Box::new(MemoryLock(states.lock_owned().await)))
+        let states = states.lock_owned().await;
+        Ok(Box::new(MemoryLock {
+            bytes_before: states.bytes(),
+            states,
+            total: self.bytes.clone(),
+        }))
+    }
+
+    fn size(&self) -> Option<StoreSize> {
+        Some(MemoryStateManager::size(self))
     }
 
     async fn forget(&self, token: &str) -> Result<(), Error> {
@@ -122,8 +190,9 @@ impl StateManager for MemoryStateManager {
         if tokens
             .get(token)
             .is_some_and(|e| Arc::strong_count(&e.states) == 1)
+            && let Some(gone) = tokens.remove(token)
         {
-            tokens.remove(token);
+            self.dropped(&gone);
         }
         Ok(())
     }

@@ -65,9 +65,9 @@ pub use handler::{AsyncHandler0, AsyncHandler1, Handler, NoPayload, WithPayload}
 #[doc(hidden)]
 pub use handlers::{Event, Upload};
 pub use handlers::{Handlers, Registered};
-pub use manager::{MemoryStateManager, StateLock, StateManager};
+pub use manager::{MemoryStateManager, StateLock, StateManager, StoreSize};
 pub use store::TokenStates;
-pub(crate) use store::delta;
+pub(crate) use store::{delta, encoded_len};
 
 /// A piece of per-client state with event handlers. Its wire name comes from [`StateName`],
 /// which the browser's side shares.

@@ -14,6 +14,38 @@ use super::{AnyState, StateEntry};
 pub(crate) struct Slot {
     pub(crate) state: Box<dyn AnyState>,
     pub(crate) json: Value,
+    /// The length of `json` encoded, for the store's size.
+    bytes: usize,
+}
+
+impl Slot {
+    /// Puts `state`, whose JSON is `json` (`bytes` long encoded), in the slot; returns the JSON
+    /// it had.
+    pub(crate) fn set(&mut self, state: Box<dyn AnyState>, json: Value, bytes: usize) -> Value {
+        self.state = state;
+        self.bytes = bytes;
+        std::mem::replace(&mut self.json, json)
+    }
+}
+
+/// How many bytes `value` takes as JSON text, without writing it anywhere.
+pub(crate) fn encoded_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a `Value` to a sink that never fails cannot fail.
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => 0,
+    }
 }
 
 /// Where a tab's rooms are kept among its states; not a state name (those never start with `_`).
@@ -118,6 +150,12 @@ impl TokenStates {
         self.delivered.drain(..excess);
     }
 
+    /// About how many bytes the tab's states take as JSON (what a store keeps of them).
+    pub(crate) fn bytes(&self) -> usize {
+        let live: usize = self.live.values().map(|s| s.bytes).sum();
+        live + self.stored.values().map(encoded_len).sum::<usize>()
+    }
+
     /// Whether nothing is kept: no state, room or delivery record.
     pub(crate) fn is_empty(&self) -> bool {
         self.live.is_empty() && self.stored.is_empty() && self.delivered.is_empty()
@@ -155,7 +193,9 @@ impl TokenStates {
                 None => (entry.make_default)(),
             };
             let json = state.to_json()?;
-            self.live.insert(entry.name.clone(), Slot { state, json });
+            let bytes = encoded_len(&json);
+            self.live
+                .insert(entry.name.clone(), Slot { state, json, bytes });
         }
         Ok(self.live.get_mut(&entry.name).expect("inserted above"))
     }
