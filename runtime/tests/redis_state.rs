@@ -33,12 +33,27 @@ impl TallyState {
     }
 }
 
+impl TallyState {
+    /// Says it holds the tab's lock, then keeps it until the test opens [`GATE`].
+    async fn held(&mut self, _: EventContext) {
+        ENTERED.add_permits(1);
+        GATE.acquire().await.expect("the gate stays open").forget();
+        self.count += 1000;
+    }
+}
+
+/// A permit per `held` handler that has started.
+static ENTERED: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(0);
+/// Opened by the test to let a `held` handler finish.
+static GATE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(0);
+
 impl ferrule::protocol::StateName for TallyState {}
 
 impl State for TallyState {
     fn handlers(h: &mut Handlers<Self>) {
         h.on("bump", Self::bump);
         h.on("slow_bump", Self::slow_bump);
+        h.on("held", Self::held);
     }
 }
 
@@ -168,5 +183,95 @@ async fn a_change_made_after_the_lock_expired_is_discarded_not_half_stored() {
     );
     let full = c.hydrate().await.unwrap();
     assert_eq!(full.delta["tally_state"]["count"], 0);
+    cleanup(&url, &p).await;
+}
+
+/// A manager whose `lock` gives up at once when the lock is taken: a probe of who holds it.
+async fn probe(url: &str, prefix: &str) -> RedisStateManager {
+    let mut m = RedisStateManager::connect(url, prefix).await.unwrap();
+    m.lock_wait = std::time::Duration::ZERO;
+    m
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_whose_lock_expired_does_not_release_the_next_holders_lock() {
+    use ferrule::state::StateManager;
+    let Some(url) = dbsupport::redis_url("a Redis state test") else {
+        return;
+    };
+    let p = prefix("expired-release");
+    let token = "tab-expired-release-0000";
+    // Server A's locks expire after 150 ms; its handler holds the tab well past that.
+    let mut short = RedisStateManager::connect(&url, &p).await.unwrap();
+    short.lock_ttl = std::time::Duration::from_millis(150);
+    let app = App::new()
+        .settings(Settings::default())
+        .state::<TallyState>()
+        .state_manager(short);
+    let a = TestServer::start(app).await.unwrap();
+    let mut c = a
+        .client_with(ClientOptions::default().token(token))
+        .await
+        .unwrap();
+    let id = c.emit("tally_state.held", json!({})).await.unwrap();
+    ENTERED.acquire().await.unwrap().forget();
+    // Another process takes the lock once A's has expired (its lock waits for that).
+    let other = RedisStateManager::connect(&url, &p).await.unwrap();
+    let theirs = other.lock(token).await.expect("the expired lock is free");
+    // A's handler ends: its store finds the lock someone else's and gives up its change.
+    GATE.add_permits(1);
+    let u = c.final_for(id).await.unwrap();
+    assert!(u.delta.is_empty(), "{u:?}");
+    assert!(u.events_named("_toast").next().is_some(), "{u:?}");
+    // The other holder still holds its lock: nobody else gets in while it does.
+    let probe = probe(&url, &p).await;
+    assert!(
+        probe.lock(token).await.is_err(),
+        "A's late release deleted a lock it no longer held"
+    );
+    theirs
+        .release()
+        .await
+        .expect("the lock's holder stores and releases it");
+    probe
+        .lock(token)
+        .await
+        .expect("free once its holder released it")
+        .release()
+        .await
+        .unwrap();
+    cleanup(&url, &p).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_lock_that_expired_does_not_free_the_next_holders_lock() {
+    use ferrule::state::StateManager;
+    let Some(url) = dbsupport::redis_url("a Redis state test") else {
+        return;
+    };
+    let p = prefix("expired-drop");
+    let token = "tab-expired-drop-000000";
+    let mut short = RedisStateManager::connect(&url, &p).await.unwrap();
+    short.lock_ttl = std::time::Duration::from_millis(150);
+    let other = RedisStateManager::connect(&url, &p).await.unwrap();
+    let probe = probe(&url, &p).await;
+    let mine = short.lock(token).await.unwrap();
+    let theirs = other.lock(token).await.expect("the expired lock is free");
+    // Given up without storing (a cancelled event): the unlock runs on a task of its own.
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    drop(mine);
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while metrics.num_alive_tasks() > before {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("the unlock task ends");
+    assert!(
+        probe.lock(token).await.is_err(),
+        "a dropped lock deleted one it no longer held"
+    );
+    theirs.release().await.expect("its holder still holds it");
     cleanup(&url, &p).await;
 }
