@@ -62,6 +62,26 @@ impl State for VaultState {
     }
 }
 
+/// Guarded by the state macro's attributes, not by `Handlers`' methods.
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct DeskState {
+    staff_visits: u32,
+    root_visits: u32,
+}
+
+#[ferrule::state]
+impl DeskState {
+    #[staff_required]
+    async fn staff_desk(&mut self, _ctx: EventContext) {
+        self.staff_visits += 1;
+    }
+
+    #[superuser_required]
+    async fn root_desk(&mut self, _ctx: EventContext) {
+        self.root_visits += 1;
+    }
+}
+
 struct Fixture {
     server: TestServer,
     db: TestDb,
@@ -85,6 +105,7 @@ async fn fixture(backend: Backend, settings: Settings) -> Option<Fixture> {
         .settings(settings)
         .database(db.conn.clone())
         .state::<VaultState>()
+        .state::<DeskState>()
         .route(
             "/staff",
             axum::routing::get(|| async { "staff only" }).route_layer(axum::middleware::from_fn(
@@ -814,6 +835,62 @@ async fn guards_redirect_or_refuse(backend: Backend) {
     f.db.cleanup().await;
 }
 
+/// `#[staff_required]` and `#[superuser_required]` on a handler refuse a logged-in user who is
+/// not staff (or not a superuser), not only anonymous ones.
+async fn the_macros_staff_and_superuser_guards_refuse_lesser_users(backend: Backend) {
+    let Some(f) = fixture(backend, Settings::default()).await else {
+        return;
+    };
+    for (name, is_staff, is_superuser) in [("sam", true, false), ("root", false, true)] {
+        f.auth
+            .create_user(NewUser {
+                username: name.into(),
+                password: "gr4nite-Desk-77".into(),
+                is_staff,
+                is_superuser,
+                ..NewUser::default()
+            })
+            .await
+            .unwrap();
+    }
+    // Whether `event` ran for the user of `cookie`; a refusal says why.
+    let ran = async |cookie: &str, event: &str| -> bool {
+        let mut c = client_with_cookie(&f.server, cookie).await;
+        let u = c.call(event, json!({})).await.unwrap();
+        if u.delta.contains_key("desk_state") {
+            return true;
+        }
+        let toast = u.events_named("_toast").next().expect("a refusal toast");
+        assert_eq!(
+            toast.message(),
+            Some("You do not have permission to do this.")
+        );
+        false
+    };
+    let bob = f.server.login("bob", "builder123").await.unwrap();
+    let sam = f.server.login("sam", "gr4nite-Desk-77").await.unwrap();
+    let root = f.server.login("root", "gr4nite-Desk-77").await.unwrap();
+    assert!(
+        !ran(&bob, "desk_state.staff_desk").await,
+        "a user who is not staff"
+    );
+    assert!(ran(&sam, "desk_state.staff_desk").await);
+    assert!(
+        !ran(&bob, "desk_state.root_desk").await,
+        "a user who is not staff"
+    );
+    assert!(
+        !ran(&sam, "desk_state.root_desk").await,
+        "staff who is no superuser"
+    );
+    assert!(ran(&root, "desk_state.root_desk").await);
+    assert!(
+        ran(&root, "desk_state.staff_desk").await,
+        "a superuser is staff"
+    );
+    f.db.cleanup().await;
+}
+
 async fn password_change_ends_other_sessions(backend: Backend) {
     let Some(f) = fixture(backend, Settings::default()).await else {
         return;
@@ -1139,6 +1216,7 @@ on_both!(
     csrf_is_required_for_unsafe_http,
     foreign_origin_cannot_open_the_socket,
     guards_redirect_or_refuse,
+    the_macros_staff_and_superuser_guards_refuse_lesser_users,
     password_change_ends_other_sessions,
     registration_creates_and_logs_in_or_is_off,
 );

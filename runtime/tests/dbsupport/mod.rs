@@ -64,7 +64,7 @@ macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::dbsupport::Backend::Sqlite).await
                 }
@@ -72,7 +72,7 @@ macro_rules! on_both {
         }
         mod postgres {
             $(
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::dbsupport::Backend::Postgres).await
                 }
