@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use ferrule::Settings;
-use ferrule::testing::TestError;
+use ferrule::testing::{TestClient, TestError};
 use support::server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -68,16 +68,10 @@ async fn transports_that_never_connect_count_against_the_cap_and_time_out() {
         let took = closed_within(ws, Duration::from_secs(10)).await;
         assert!(took.is_some(), "a transport without CONNECT stayed open");
     }
-    let mut back = None;
-    for _ in 0..100 {
-        if let Ok(c) = server.client().await {
-            back = Some(c);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     assert!(
-        back.is_some(),
+        support::client_once_a_place_is_free(&server)
+            .await
+            .is_some(),
         "the places of closed transports are given back"
     );
 }
@@ -174,4 +168,56 @@ async fn an_unknown_event_name_is_answered_briefly_in_order() {
         .await
         .unwrap();
     assert_eq!(ok.delta["probe_state"]["count"], 1);
+}
+
+/// Refusals that may wait in one socket's queue (`REFUSALS` in `socket/mod.rs`).
+const REFUSALS: usize = 4096;
+
+/// A socket whose worker is held by a handler, then sent `n` events of an unknown name, each
+/// refused through its queue without being read.
+async fn flood_a_held_socket(server: &ferrule::testing::TestServer, n: usize) -> TestClient {
+    let mut c = server.client().await.unwrap();
+    c.emit("probe_state.hold", serde_json::json!({}))
+        .await
+        .unwrap();
+    support::HELD.acquire().await.unwrap().forget();
+    for _ in 0..n {
+        c.send_text("42[\"nope\",{}]").await.unwrap();
+    }
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_flooding_refused_events_is_answered_up_to_the_cap_and_then_disconnected() {
+    let server = server(Settings::default()).await;
+    let mut bystander = server.client().await.unwrap();
+    // At the cap: every refusal waits for the held handler, then each is answered.
+    let mut c = flood_a_held_socket(&server, REFUSALS).await;
+    support::RELEASE.add_permits(1);
+    let mut refusals = 0;
+    let mut held_answered = false;
+    while refusals < REFUSALS || !held_answered {
+        let u = c.next_update().await.expect("answered, not disconnected");
+        if u.id.is_none() {
+            assert!(
+                serde_json::to_string(&u)
+                    .unwrap()
+                    .contains("unknown socket event")
+            );
+            refusals += 1;
+        } else {
+            held_answered = true;
+        }
+    }
+    assert!(c.is_alive().await, "the socket at the cap stays open");
+    // One past it: the client is disconnected while the refusals still wait.
+    let mut c = flood_a_held_socket(&server, REFUSALS + 1).await;
+    c.set_timeout(Duration::from_secs(30));
+    match c.next_update().await {
+        Ok(u) => panic!("an answer while the queue is held: {u:?}"),
+        Err(TestError::Timeout(_)) => panic!("a socket past the refusal cap stayed open"),
+        Err(_closed) => {}
+    }
+    support::RELEASE.add_permits(1);
+    assert!(bystander.is_alive().await, "other sockets are unaffected");
 }

@@ -176,6 +176,11 @@ fn who_is_calling() -> String {
     )
 }
 
+/// A permit for each `hold` handler that has started (it then holds its socket's queue).
+pub static HELD: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(0);
+/// A permit lets one `hold` handler finish.
+pub static RELEASE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(0);
+
 pub static BARRIER: std::sync::LazyLock<tokio::sync::Barrier> =
     std::sync::LazyLock::new(|| tokio::sync::Barrier::new(2));
 
@@ -240,6 +245,12 @@ impl ProbeState {
             .map_err(|_| Error::bad_request("nobody came"))?;
         self.count += 1;
         Ok(())
+    }
+
+    async fn hold(&mut self, _: EventContext) {
+        HELD.add_permits(1);
+        RELEASE.acquire().await.expect("never closed").forget();
+        self.count += 1;
     }
 
     async fn go_home(&mut self, _: EventContext) -> Vec<ClientCommand> {
@@ -321,4 +332,21 @@ pub async fn server(settings: Settings) -> ferrule::testing::TestServer {
     ferrule::testing::TestServer::start(app(settings).0)
         .await
         .expect("server starts")
+}
+
+/// A new client of `server` once one is accepted: the place of a socket that just closed comes
+/// back when the server has seen it close. `None` when none is accepted within 5 s.
+pub async fn client_once_a_place_is_free(
+    server: &ferrule::testing::TestServer,
+) -> Option<ferrule::testing::TestClient> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Ok(c) = server.client().await {
+            return Some(c);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
