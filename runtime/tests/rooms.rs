@@ -254,3 +254,105 @@ async fn with_redis_a_broadcast_on_node_a_reaches_a_tab_on_node_b() {
         .await
         .unwrap();
 }
+
+#[derive(Deserialize)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+/// A tab that logs in and out and joins rooms as its user.
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct MemberState {
+    rooms: u32,
+}
+
+impl MemberState {
+    async fn login(&mut self, ctx: EventContext, c: Credentials) -> Result<(), Error> {
+        ctx.login_with_password(&c.username, &c.password).await?;
+        Ok(())
+    }
+
+    async fn logout(&mut self, ctx: EventContext) -> Result<(), Error> {
+        ctx.logout().await
+    }
+
+    async fn join(&mut self, ctx: EventContext, j: Join) {
+        ctx.join(j.room);
+        self.rooms += 1;
+    }
+}
+
+impl ferrule::protocol::StateName for MemberState {}
+
+impl State for MemberState {
+    fn handlers(h: &mut Handlers<Self>) {
+        h.on("login", Self::login);
+        h.on("logout", Self::logout);
+        h.on("join", Self::join);
+    }
+}
+
+/// A broadcast to `room` from outside a handler; pushed into each socket's buffer before it
+/// returns, so an answer asked for afterwards arrives after it.
+async fn announce(rooms: &ferrule::rooms::Rooms, room: &str, text: &str) {
+    rooms
+        .broadcast(
+            room,
+            vec![ClientCommand::new("chat.message", json!({ "text": text }))],
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_logout_a_socket_no_longer_hears_the_rooms_it_joined_logged_in() {
+    for backend in [dbsupport::Backend::Sqlite, dbsupport::Backend::Postgres] {
+        let Some(db) = dbsupport::TestDb::new(backend).await else {
+            continue;
+        };
+        let app = App::new().database(db.conn.clone()).state::<MemberState>();
+        app.auth()
+            .unwrap()
+            .create_user(ferrule::auth::NewUser {
+                username: "alice".into(),
+                password: "wonderland1".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let rooms = app.rooms();
+        let server = TestServer::start(app).await.unwrap();
+        let mut c = server.client().await.unwrap();
+        let u = c
+            .call(
+                "member_state.login",
+                json!({ "username": "alice", "password": "wonderland1" }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(u.delta["auth_state"]["username"], "alice", "{u:?}");
+        c.call("member_state.join", json!({ "room": "staff" }))
+            .await
+            .unwrap();
+        announce(&rooms, "staff", "while logged in").await;
+        assert_eq!(
+            next_message(&mut c, Duration::from_secs(5))
+                .await
+                .as_deref(),
+            Some("while logged in")
+        );
+        let u = c.call("member_state.logout", json!({})).await.unwrap();
+        assert!(!u.events_named("_toast").any(|_| true), "{u:?}");
+        announce(&rooms, "staff", "after the logout").await;
+        // Anything pushed before the answer to this is read by the time it arrives.
+        c.hydrate().await.unwrap();
+        assert_eq!(
+            next_message(&mut c, Duration::ZERO).await,
+            None,
+            "a logged-out socket still hears a room its user joined"
+        );
+        server.stop().await.unwrap();
+        db.cleanup().await;
+    }
+}
