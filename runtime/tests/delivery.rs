@@ -175,9 +175,12 @@ async fn a_client_that_reads_late_still_gets_every_answer() {
     // 1 MiB answers fill the kernel's socket buffers, refusals then fill the server's send
     // buffer: answers must wait for room, never be dropped. The heartbeat is long here: on a
     // loaded machine this client may not read for a while, and that is not what is tested.
+    // A state of a 1 MiB blob is over the default `max_state_bytes` (1 MiB), which would refuse
+    // every `fill` and leave the answers small.
     let settings = Settings {
         ping_interval_ms: 300_000,
         ping_timeout_ms: 300_000,
+        max_state_bytes: 4 << 20,
         ..Settings::default()
     };
     let server = TestServer::start(app(settings)).await.unwrap();
@@ -316,6 +319,12 @@ async fn a_panic_anywhere_in_the_chain_is_a_toast_and_the_socket_keeps_working()
 async fn a_panicking_background_handler_is_a_toast_and_the_socket_keeps_working() {
     let server = server().await;
     let mut c = server.client().await.unwrap();
+    // socketioxide marks a socket connected only after it has queued the CONNECT answer, so the
+    // client can hear that answer and send its first event before the server may push to it;
+    // a push in that window is turned into a `_resync` (see `rooms::push::CONNECTED_WAIT`),
+    // which carries no toast. One answered round trip first proves the socket is marked
+    // connected: an answer is only sent to a socket that is.
+    c.hydrate().await.unwrap();
     let started = c.call("ledger_state.explode", json!({})).await.unwrap();
     assert!(
         started.events.is_empty(),
