@@ -327,6 +327,27 @@ impl EventContext {
         self.extension::<ClientAddr>().copied()
     }
 
+    /// The app's database ([`crate::App::database`]), for handlers that read or write their
+    /// own tables; an error the user sees as a generic failure when the app has none.
+    pub fn db(&self) -> Result<&sea_orm::DatabaseConnection, crate::Error> {
+        self.extension::<sea_orm::DatabaseConnection>()
+            .ok_or_else(|| {
+                crate::Error::internal("this app has no database: give it one with App::database")
+            })
+    }
+
+    /// The CSRF token of the tab's browser (its `csrftoken` cookie, as the page was rendered
+    /// with), for a handler that renders a form posting to an HTTP endpoint: the form carries
+    /// it in its `csrf_token` field. `None` when the browser has none yet (its first page load
+    /// gives it one).
+    pub fn csrf_token(&self) -> Option<String> {
+        if let Some(token) = self.extension::<crate::csrf::CsrfToken>() {
+            return Some(token.0.clone());
+        }
+        crate::net::cookie_in(&self.inner.request.headers, crate::csrf::CSRF_COOKIE)
+            .filter(|t| !t.is_empty())
+    }
+
     /// The payload as form fields, when `event_post_from_payload` is on.
     pub fn form(&self) -> Option<&Form> {
         self.extension::<Form>()

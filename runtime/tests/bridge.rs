@@ -1,6 +1,7 @@
 //! The event bridge end to end: a real server on 127.0.0.1, a real Socket.IO client, one test
 //! per behaviour of reflex-django's middleware guides and per policy.
 
+mod dbsupport;
 mod support;
 
 use ferrule::testing::{ClientOptions, TestServer};
@@ -655,5 +656,155 @@ async fn a_state_is_kept_at_max_state_bytes_and_not_one_byte_past_it() {
         kept["bytes"].as_u64().unwrap(),
         "{kept} then {shrunk}"
     );
+    server.stop().await.unwrap();
+}
+
+/// What a handler rendering a form to post over HTTP reads of its request.
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+struct FormState {
+    csrf_token: Option<String>,
+}
+
+impl FormState {
+    async fn prepare(&mut self, ctx: ferrule::EventContext) {
+        self.csrf_token = ctx.csrf_token();
+    }
+}
+
+impl ferrule::protocol::StateName for FormState {}
+
+impl ferrule::State for FormState {
+    fn handlers(h: &mut ferrule::Handlers<Self>) {
+        h.on("prepare", Self::prepare);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_reads_the_csrf_token_a_form_posting_over_http_needs() {
+    let Some(db) = dbsupport::TestDb::new(dbsupport::Backend::Sqlite).await else {
+        return;
+    };
+    let app = ferrule::App::new()
+        .database(db.conn.clone())
+        .state::<FormState>()
+        .route("/submit", axum::routing::post(|| async { "submitted" }));
+    let server = TestServer::start(app).await.unwrap();
+    // The browser's token, as its first page gave it.
+    let (token, cookie) = server.csrf().await.unwrap();
+    let mut tab = server
+        .client_with(ClientOptions::default().header("cookie", cookie.clone()))
+        .await
+        .unwrap();
+    let u = tab.call("form_state.prepare", json!(null)).await.unwrap();
+    let read = u.delta["form_state"]["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(read, token);
+    // A form carrying it posts; one carrying anything else is refused.
+    let post = async |field: &str| {
+        let body = format!("csrf_token={field}");
+        server
+            .http(
+                "POST",
+                "/submit",
+                &[
+                    ("content-type", "application/x-www-form-urlencoded"),
+                    ("cookie", &cookie),
+                ],
+                body.as_bytes(),
+            )
+            .await
+            .unwrap()
+            .status
+    };
+    assert_eq!(post(&read).await, 200);
+    assert_eq!(post("0123456789abcdef0123456789abcdef").await, 403);
+    // A browser without the cookie has no token to give yet.
+    let mut bare = server.client().await.unwrap();
+    let u = bare.call("form_state.prepare", json!(null)).await.unwrap();
+    assert_eq!(u.delta.get("form_state").map(|s| &s["csrf_token"]), None);
+    server.stop().await.unwrap();
+    db.cleanup().await;
+}
+
+/// What an app shares with its handlers through `App::extension`.
+#[derive(Clone)]
+struct PriceList(u32);
+
+/// A handler that reads the app's database and its shared values.
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+struct LedgerState {
+    users: u64,
+    price: u32,
+}
+
+impl LedgerState {
+    async fn count(&mut self, ctx: ferrule::EventContext) -> Result<(), ferrule::Error> {
+        use ferrule::db::sea_orm::{EntityTrait, PaginatorTrait};
+        self.users = ferrule::db::entities::user::Entity::find()
+            .count(ctx.db()?)
+            .await
+            .map_err(ferrule::Error::internal)?;
+        self.price = ctx.extension::<PriceList>().map_or(0, |p| p.0);
+        Ok(())
+    }
+}
+
+impl ferrule::protocol::StateName for LedgerState {}
+
+impl ferrule::State for LedgerState {
+    fn handlers(h: &mut ferrule::Handlers<Self>) {
+        h.on("count", Self::count);
+    }
+
+    // No middleware runs for it: the app's values are there all the same.
+    const TIER: Option<ferrule::Tier> = Some(ferrule::Tier::NoChain);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handlers_reach_the_apps_database_and_shared_values_without_middleware() {
+    let Some(db) = dbsupport::TestDb::new(dbsupport::Backend::Sqlite).await else {
+        return;
+    };
+    let app = ferrule::App::new()
+        .database(db.conn.clone())
+        .extension(PriceList(1200))
+        .state::<LedgerState>()
+        .route(
+            "/price",
+            axum::routing::get(
+                |axum::Extension(p): axum::Extension<PriceList>,
+                 axum::Extension(_db): axum::Extension<
+                    ferrule::db::sea_orm::DatabaseConnection,
+                >| async move { p.0.to_string() },
+            ),
+        );
+    let auth = app.auth().unwrap();
+    auth.create_user(ferrule::auth::NewUser {
+        username: "ada".into(),
+        password: "analytical engine".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let server = TestServer::start(app).await.unwrap();
+    let mut c = server.client().await.unwrap();
+    let u = c.call("ledger_state.count", json!(null)).await.unwrap();
+    assert_eq!(u.delta["ledger_state"]["users"], 1, "{u:?}");
+    assert_eq!(u.delta["ledger_state"]["price"], 1200);
+    let page = server.get("/price").await.unwrap();
+    assert_eq!((page.status, page.text()), (200, "1200".to_owned()));
+    server.stop().await.unwrap();
+    db.cleanup().await;
+
+    // Without a database the handler's error is a toast, and nothing changes.
+    let server = TestServer::start(ferrule::App::new().state::<LedgerState>())
+        .await
+        .unwrap();
+    let mut c = server.client().await.unwrap();
+    let u = c.call("ledger_state.count", json!(null)).await.unwrap();
+    assert!(u.delta.is_empty(), "{u:?}");
+    assert_eq!(toast(&u).0, ToastLevel::Error);
     server.stop().await.unwrap();
 }

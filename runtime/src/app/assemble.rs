@@ -111,6 +111,7 @@ impl App {
             &self.chain,
             follow,
             self.rooms.clone(),
+            self.extensions.clone(),
         );
         let node_room = crate::rooms::node_room();
         let tabs = Arc::new(crate::socket::TabLimits::new(
@@ -147,6 +148,14 @@ impl App {
         });
         let admission = env.clone();
         let http = self.router.layer(self.chain.clone().into_layer());
+        // Outermost: the app's extensions are there before any middleware runs.
+        let shared = self.extensions.clone();
+        let http = http.layer(axum::middleware::from_fn(
+            move |mut req: crate::middleware::Request, next: axum::middleware::Next| {
+                req.extensions_mut().extend(shared.clone());
+                next.run(req)
+            },
+        ));
         // Pages render with the session's shared states: read them before the chain runs.
         let http = if shares_states {
             let bridge = bridge.clone();

@@ -72,6 +72,8 @@ pub struct App {
     app_migrations: Option<migrate::AppMigrator>,
     commands: Vec<commands::AppCommand>,
     rooms: crate::rooms::Rooms,
+    /// What every request and event carries in its extensions ([`App::extension`]).
+    extensions: http::Extensions,
     #[cfg(feature = "redis")]
     redis_broadcast: Option<crate::rooms::RedisBroadcast>,
 }
@@ -99,9 +101,19 @@ impl App {
             app_migrations: None,
             commands: Vec::new(),
             rooms: crate::rooms::Rooms::default(),
+            extensions: http::Extensions::new(),
             #[cfg(feature = "redis")]
             redis_broadcast: None,
         }
+    }
+
+    /// Puts `value` into every request's and event's extensions, before any middleware runs:
+    /// what the app shares with its handlers (an HTTP client, a mailer, a price list). Handlers
+    /// read it with [`EventContext::extension`](crate::EventContext::extension), HTTP handlers
+    /// with axum's `Extension<T>`. One value per type; a later call replaces it.
+    pub fn extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.extensions.insert(value);
+        self
     }
 
     /// Broadcasts and room membership for code outside handlers (tasks, hooks); usable once the
@@ -121,9 +133,12 @@ impl App {
 
     /// Keeps sessions and users in `db`: adds the session, CSRF and auth middleware at the
     /// front of the chain, the `/_auth/*` endpoints, the built-in `auth_state`, and the
-    /// `migrate`, `createsuperuser` and `changepassword` commands.
+    /// `migrate`, `createsuperuser` and `changepassword` commands; handlers reach `db` as
+    /// [`EventContext::db`](crate::EventContext::db).
     pub fn database(mut self, db: DatabaseConnection) -> Self {
         self.auth = Some(Auth::new(db.clone()));
+        // Handlers reach it as `ctx.db()`, HTTP handlers as `Extension<DatabaseConnection>`.
+        self.extensions.insert(db.clone());
         self.db = Some(db);
         self
     }

@@ -124,6 +124,8 @@ pub(crate) struct EventBridge {
     full: Stack,
     auth_only: Stack,
     none: Stack,
+    /// The app's extensions, in every event's request ([`crate::App::extension`]).
+    extensions: http::Extensions,
 }
 
 impl EventBridge {
@@ -135,6 +137,7 @@ impl EventBridge {
         chain: &MiddlewareChain,
         follow: Option<SessionFollow>,
         rooms: crate::rooms::Rooms,
+        extensions: http::Extensions,
     ) -> Arc<Self> {
         Arc::new_cyclic(|me| {
             let skip = &settings.event_middleware_skip;
@@ -148,6 +151,7 @@ impl EventBridge {
                 full: chain.event_stack(Tier::Full, skip),
                 auth_only: chain.event_stack(Tier::AuthOnly, skip),
                 none: chain.event_stack(Tier::NoChain, skip),
+                extensions,
                 settings,
                 registry,
                 manager,

@@ -48,6 +48,8 @@ impl EventBridge {
             req.extensions_mut().insert(form);
         }
         let ext = req.extensions_mut();
+        // The app's own first: what Ferrule puts below is never shadowed by them.
+        ext.extend(self.extensions.clone());
         ext.insert(EventInfo {
             id: Some(event.id),
             name: event.name.clone(),
