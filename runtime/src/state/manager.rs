@@ -181,7 +181,7 @@ impl StateManager for MemoryStateManager {
     }
 
     fn size(&self) -> Option<StoreSize> {
-        Some(MemoryStateManager::size(self))
+        Some(Self::size(self))
     }
 
     async fn forget(&self, token: &str) -> Result<(), Error> {
