@@ -13,7 +13,7 @@ pub mod notes;
 #[cfg(feature = "ssr")]
 mod server;
 #[cfg(feature = "ssr")]
-pub use server::{DEFAULT_DATABASE, Db, MAX_TENANT_LEN, Tenant, app};
+pub use server::{DEFAULT_DATABASE, MAX_TENANT_LEN, Tenant, app};
 
 pub use counter::{CounterState, Increment};
 

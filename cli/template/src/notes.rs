@@ -43,7 +43,7 @@ impl NotesState {
         let rows = note::Entity::find()
             .order_by_desc(note::Column::Id)
             .limit(PAGE)
-            .all(&server::db(&ctx)?)
+            .all(ctx.db()?)
             .await?;
         self.notes = rows
             .into_iter()
@@ -75,7 +75,7 @@ impl NotesState {
             author: ActiveValue::Set(author),
             ..Default::default()
         }
-        .insert(&server::db(&ctx)?)
+        .insert(ctx.db()?)
         .await?;
         self.load(ctx).await
     }
@@ -84,7 +84,6 @@ impl NotesState {
 /// The table on the server: entity and migration.
 #[cfg(feature = "ssr")]
 pub mod server {
-    use ferrule::EventContext;
     use ferrule::db::sea_orm::DatabaseConnection;
     use ferrule::db::sea_orm_migration_prelude::*;
 
@@ -165,12 +164,5 @@ pub mod server {
         .insert(db)
         .await?;
         Ok(true)
-    }
-
-    /// The database the app put into the request.
-    pub(super) fn db(ctx: &EventContext) -> Result<DatabaseConnection, ferrule::Error> {
-        ctx.extension::<crate::Db>()
-            .map(|d| d.0.clone())
-            .ok_or_else(|| ferrule::Error::internal("no database in the request"))
     }
 }

@@ -24,11 +24,6 @@ impl MigratorTrait for Migrator {
     }
 }
 
-/// The database, put into every request by the app: handlers read it with
-/// `ctx.extension::<Db>()`.
-#[derive(Clone)]
-pub struct Db(pub ferrule::db::sea_orm::DatabaseConnection);
-
 /// The tenant of a request, from its `X-Tenant` header (`public` without one). A real app would
 /// look the host name or the user up; handlers and pages read it from the request either way.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,7 +59,6 @@ async fn tenant(mut req: Request, next: Next) -> Result<Response, ferrule::Error
 /// The app on database `db` (sessions and users live there).
 pub fn app(db: ferrule::db::sea_orm::DatabaseConnection) -> App {
     let options = ferrule::ssr::site_options("{{crate_name}}");
-    let handle = Db(db.clone());
     App::new()
         .database(db)
         .migrations::<Migrator>()
@@ -84,13 +78,6 @@ pub fn app(db: ferrule::db::sea_orm::DatabaseConnection) -> App {
         .state::<CounterState>()
         .state::<NotesState>()
         // ferrule:states (`ferrule generate` adds states above this line)
-        .middleware(middleware::from_fn(
-            "db",
-            move |mut req: Request, next: Next| {
-                req.extensions_mut().insert(handle.clone());
-                next.run(req)
-            },
-        ))
         .middleware(middleware::from_fn("tenant", tenant))
 {% if auth %}        // Pages under /private need a logged-in user: the same chain runs for the server
         // render, so the page is protected before it renders, not just its events.
