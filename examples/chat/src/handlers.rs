@@ -8,7 +8,7 @@ use crate::Message;
 #[cfg(feature = "ssr")]
 use crate::server::tables::{member, message};
 #[cfg(feature = "ssr")]
-use crate::server::{HISTORY, check, db, members_of, now_ms, post, presence, room_key};
+use crate::server::{HISTORY, check, members_of, now_ms, post, presence, room_key};
 #[cfg(feature = "ssr")]
 use ferrule::EventContext;
 #[cfg(feature = "ssr")]
@@ -29,7 +29,7 @@ impl ChatState {
     ) -> Result<(), ferrule::Error> {
         let room = check("room", &room, 32, true)?;
         let name = check("name", &name, 32, false)?;
-        let conn = db(&ctx)?;
+        let conn = ctx.db()?;
         if !self.room.is_empty() && self.room != room {
             self.leave(ctx.clone()).await?;
         }
@@ -49,13 +49,13 @@ impl ChatState {
                     ])
                     .to_owned(),
             )
-            .exec(&conn)
+            .exec(conn)
             .await?;
         let mut history: Vec<Message> = message::Entity::find()
             .filter(message::Column::Room.eq(&room))
             .order_by_desc(message::Column::Id)
             .limit(HISTORY)
-            .all(&conn)
+            .all(conn)
             .await?
             .into_iter()
             .map(|m| Message {
@@ -64,7 +64,7 @@ impl ChatState {
             })
             .collect();
         history.reverse();
-        self.members = members_of(&conn, &room).await?;
+        self.members = members_of(conn, &room).await?;
         // Joins apply before broadcasts, so the tab hears its own arrival too.
         ctx.join(room_key(&room));
         ctx.broadcast(room_key(&room), presence(&room, &self.members));
@@ -80,9 +80,9 @@ impl ChatState {
             return Err(ferrule::Error::bad_request("Join a room first."));
         }
         let text = check("message", &text, 500, false)?;
-        let conn = db(&ctx)?;
+        let conn = ctx.db()?;
         self.here(ctx.clone()).await?;
-        let event = post(&conn, &self.room, &self.name, &text).await?;
+        let event = post(conn, &self.room, &self.name, &text).await?;
         ctx.broadcast(room_key(&self.room), event);
         Ok(())
     }
@@ -93,12 +93,12 @@ impl ChatState {
         if self.room.is_empty() {
             return Ok(());
         }
-        let conn = db(&ctx)?;
+        let conn = ctx.db()?;
         member::Entity::delete_by_id(ctx.token().to_owned())
-            .exec(&conn)
+            .exec(conn)
             .await?;
         let left = std::mem::take(&mut self.room);
-        let members = members_of(&conn, &left).await?;
+        let members = members_of(conn, &left).await?;
         ctx.leave(room_key(&left));
         ctx.broadcast(room_key(&left), presence(&left, &members));
         self.members.clear();
@@ -117,7 +117,7 @@ impl ChatState {
                 sea_orm::sea_query::Expr::value(now_ms()),
             )
             .filter(member::Column::Token.eq(ctx.token()))
-            .exec(&db(&ctx)?)
+            .exec(ctx.db()?)
             .await?;
         Ok(())
     }

@@ -7,9 +7,8 @@ use ferrule::db::sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
 };
 use ferrule::lifespan::OnPanic;
-use ferrule::middleware::{self, Next, Request};
 use ferrule::rooms::Rooms;
-use ferrule::{App, ClientCommand, EventContext};
+use ferrule::{App, ClientCommand};
 use serde_json::json;
 
 use crate::{ChatState, MESSAGE, PRESENCE};
@@ -41,16 +40,6 @@ impl Default for ChatOptions {
 
 /// How many messages a tab gets when it joins.
 pub const HISTORY: u64 = 50;
-
-/// The database, put into every request by the app.
-#[derive(Clone)]
-pub struct Db(pub DatabaseConnection);
-
-pub(crate) fn db(ctx: &EventContext) -> Result<DatabaseConnection, ferrule::Error> {
-    ctx.extension::<Db>()
-        .map(|d| d.0.clone())
-        .ok_or_else(|| ferrule::Error::internal("no database in the request"))
-}
 
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
@@ -178,18 +167,10 @@ pub async fn bot_post(
 /// `REDIS_URL` is set): presence and history live in the database every process shares.
 pub fn app(db: DatabaseConnection, options: ChatOptions) -> App {
     let site = ferrule::ssr::site_options("chat");
-    let handle = Db(db.clone());
     let app = App::new()
         .database(db.clone())
         .migrations::<tables::Migrator>()
-        .state::<ChatState>()
-        .middleware(middleware::from_fn(
-            "db",
-            move |mut req: Request, next: Next| {
-                req.extensions_mut().insert(handle.clone());
-                next.run(req)
-            },
-        ));
+        .state::<ChatState>();
     // ANCHOR: sweeper_task
     let rooms = app.rooms();
     let (conn, ttl, every) = (db.clone(), options.presence_ttl, options.sweep_every);

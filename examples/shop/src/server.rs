@@ -14,10 +14,6 @@ pub mod tables;
 
 use tables::{product, profile, tenant};
 
-/// The database, put into every request: handlers and middleware read it from there.
-#[derive(Clone)]
-pub struct Db(pub DatabaseConnection);
-
 /// reflex-django's `request.tenant_id`: the logged-in user's shop, put into the request by the
 /// `tenant` middleware (absent for anonymous requests).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,12 +27,6 @@ pub struct Tenant {
 /// The logged-in user's row of `profiles`, put into the request by the `tenant` middleware.
 #[derive(Clone, Debug)]
 pub struct Profile(pub profile::Model);
-
-pub(crate) fn db(ctx: &EventContext) -> Result<DatabaseConnection, ferrule::Error> {
-    ctx.extension::<Db>()
-        .map(|d| d.0.clone())
-        .ok_or_else(|| ferrule::Error::internal("no database in the request"))
-}
 
 /// The user's shop; a logged-in user without a profile (a superuser, say) has none.
 pub(crate) fn tenant_of(ctx: &EventContext) -> Result<Tenant, ferrule::Error> {
@@ -60,7 +50,7 @@ async fn tenant(mut req: Request, next: Next) -> Result<Response, ferrule::Error
         .extensions()
         .get::<CurrentUser>()
         .and_then(|u| u.user().map(|u| u.id));
-    let conn = req.extensions().get::<Db>().map(|d| d.0.clone());
+    let conn = req.extensions().get::<DatabaseConnection>().cloned();
     if let (Some(user), Some(conn)) = (user, conn)
         && let Some(row) = profile::Entity::find_by_id(user).one(&conn).await?
     {
@@ -100,11 +90,11 @@ pub(crate) fn view(p: product::Model) -> ProductView {
 }
 
 // ANCHOR: app
-/// The shop on database `db`. The chain: Ferrule's session, CSRF and auth, then the database
-/// handle, `login_required` (public `/login`, `/register`, `/about`), `tenant`, `banned_user`.
+/// The shop on database `db` (handlers reach it as `ctx.db()`). The chain: Ferrule's session,
+/// CSRF and auth, then `login_required` (public `/login`, `/register`, `/about`), `tenant`,
+/// `banned_user`.
 pub fn app(db: DatabaseConnection) -> App {
     let options = ferrule::ssr::site_options("shop");
-    let handle = Db(db.clone());
     App::new()
         .database(db)
         .migrations::<tables::Migrator>()
@@ -113,13 +103,6 @@ pub fn app(db: DatabaseConnection) -> App {
         .state::<ProfileState>()
         .state::<BillingState>()
         .state::<OrderState>()
-        .middleware(middleware::from_fn(
-            "db",
-            move |mut req: Request, next: Next| {
-                req.extensions_mut().insert(handle.clone());
-                next.run(req)
-            },
-        ))
         .middleware(ferrule::auth::guard::login_required_everywhere(
             &["/login", "/register", "/about", "/pkg/"],
             "/login",

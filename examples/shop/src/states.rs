@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "ssr")]
 use crate::server::tables::{cart_item, order, product};
 #[cfg(feature = "ssr")]
-use crate::server::{Tenant, db, tenant_of, user_id, view};
+use crate::server::{Tenant, tenant_of, user_id, view};
 #[cfg(feature = "ssr")]
 use ferrule::db::sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
@@ -105,25 +105,25 @@ impl CartState {
         ctx: EventContext,
         product_id: i64,
     ) -> Result<(), ferrule::Error> {
-        let conn = db(&ctx)?;
+        let conn = ctx.db()?;
         let shop = tenant_of(&ctx)?;
         let user = user_id(&ctx)?;
         let product = product::Entity::find_by_id(product_id)
             .filter(product::Column::TenantId.eq(shop.id))
-            .one(&conn)
+            .one(conn)
             .await?
             .ok_or_else(|| ferrule::Error::bad_request("No such product."))?;
         let existing = cart_item::Entity::find()
             .filter(cart_item::Column::UserId.eq(user))
             .filter(cart_item::Column::ProductId.eq(product.id))
-            .one(&conn)
+            .one(conn)
             .await?;
         match existing {
             Some(line) => {
                 let quantity = line.quantity + 1;
                 let mut line: cart_item::ActiveModel = line.into();
                 line.quantity = ActiveValue::Set(quantity);
-                line.update(&conn).await?;
+                line.update(conn).await?;
             }
             None => {
                 cart_item::ActiveModel {
@@ -132,7 +132,7 @@ impl CartState {
                     quantity: ActiveValue::Set(1),
                     ..Default::default()
                 }
-                .insert(&conn)
+                .insert(conn)
                 .await?;
             }
         }
@@ -144,12 +144,12 @@ impl CartState {
     #[login_required]
     #[action(LoadCart)]
     pub async fn load(&mut self, ctx: EventContext) -> Result<(), ferrule::Error> {
-        let conn = db(&ctx)?;
+        let conn = ctx.db()?;
         let rows = cart_item::Entity::find()
             .filter(cart_item::Column::UserId.eq(user_id(&ctx)?))
             .order_by_asc(cart_item::Column::Id)
             .find_also_related(product::Entity)
-            .all(&conn)
+            .all(conn)
             .await?;
         self.lines = rows
             .into_iter()
@@ -176,7 +176,7 @@ impl SearchState {
         let rows = product::Entity::find()
             .filter(product::Column::TenantId.eq(shop.id))
             .order_by_asc(product::Column::Name)
-            .all(&db(&ctx)?)
+            .all(ctx.db()?)
             .await?;
         let needle = query.to_lowercase();
         self.results = rows
@@ -226,13 +226,13 @@ impl BillingState {
         if !ctx.user().is_authenticated() {
             return Ok(Some(ClientCommand::redirect("/login")));
         }
-        let conn = db(&ctx)?;
+        let conn = ctx.db()?;
         let shop = tenant_of(&ctx)?;
         let user = user_id(&ctx)?;
         let lines = cart_item::Entity::find()
             .filter(cart_item::Column::UserId.eq(user))
             .find_also_related(product::Entity)
-            .all(&conn)
+            .all(conn)
             .await?;
         let total: i64 = lines
             .iter()
@@ -248,11 +248,11 @@ impl BillingState {
             total_cents: ActiveValue::Set(total),
             ..Default::default()
         }
-        .insert(&conn)
+        .insert(conn)
         .await?;
         cart_item::Entity::delete_many()
             .filter(cart_item::Column::UserId.eq(user))
-            .exec(&conn)
+            .exec(conn)
             .await?;
         let session = ctx
             .session()
@@ -281,7 +281,7 @@ impl OrderState {
         let rows = order::Entity::find()
             .filter(order::Column::TenantId.eq(shop.id))
             .order_by_desc(order::Column::Id)
-            .all(&db(&ctx)?)
+            .all(ctx.db()?)
             .await?;
         self.orders = rows
             .into_iter()
