@@ -156,6 +156,24 @@ impl SeaOrmStore {
         Ok(matches!(stored, sea_orm::TryInsertResult::Inserted(n) if n > 0))
     }
 
+    /// Writes session `id`'s row, whether or not it has one.
+    async fn upsert(&self, id: &Id, data: String, expiry: i64) -> Result<(), sea_orm::DbErr> {
+        let row = rows::ActiveModel {
+            id: Set(id.to_string()),
+            data: Set(data),
+            expiry_date: Set(expiry),
+        };
+        rows::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(rows::Column::Id)
+                    .update_columns([rows::Column::Data, rows::Column::ExpiryDate])
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await?;
+        Ok(())
+    }
+
     /// Deletes expired sessions; returns how many went.
     pub async fn delete_expired(&self) -> Result<u64, sea_orm::DbErr> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
@@ -190,18 +208,7 @@ impl SessionStore for SeaOrmStore {
     async fn save(&self, record: &Record) -> StoreResult<()> {
         let data =
             serde_json::to_string(&record.data).map_err(|e| StoreError::Encode(e.to_string()))?;
-        let row = rows::ActiveModel {
-            id: Set(record.id.to_string()),
-            data: Set(data),
-            expiry_date: Set(record.expiry_date.unix_timestamp()),
-        };
-        rows::Entity::insert(row)
-            .on_conflict(
-                OnConflict::column(rows::Column::Id)
-                    .update_columns([rows::Column::Data, rows::Column::ExpiryDate])
-                    .to_owned(),
-            )
-            .exec_without_returning(&self.db)
+        self.upsert(&record.id, data, record.expiry_date.unix_timestamp())
             .await
             .map_err(backend)?;
         self.cache.insert(record.id, record.clone());
@@ -255,21 +262,9 @@ impl SessionStore for SeaOrmStore {
         self.cache.remove(id);
         self.handed_out.ids().set.remove(id);
         let until = OffsetDateTime::now_utc().unix_timestamp() + ENDED_KEPT.as_secs() as i64;
-        let row = rows::ActiveModel {
-            id: Set(id.to_string()),
-            data: Set(ENDED.to_owned()),
-            expiry_date: Set(until),
-        };
-        rows::Entity::insert(row)
-            .on_conflict(
-                OnConflict::column(rows::Column::Id)
-                    .update_columns([rows::Column::Data, rows::Column::ExpiryDate])
-                    .to_owned(),
-            )
-            .exec_without_returning(&self.db)
+        self.upsert(id, ENDED.to_owned(), until)
             .await
-            .map_err(backend)?;
-        Ok(())
+            .map_err(backend)
     }
 }
 

@@ -563,22 +563,28 @@ async fn post_upload(
         .unwrap()
 }
 
+/// An attacker's own session (its socket and cookie) planted in a victim's browser before the
+/// victim logs in: the victim's tab, with `item` in its cart and `anonymous` in the basket.
+async fn planted_browser(server: &TestServer, item: &str) -> (TestClient, String, TestClient) {
+    let attacker = server.client().await.unwrap();
+    let planted = attacker.cookies().unwrap();
+    let mut victim = server
+        .client_with(ClientOptions::default().header("cookie", planted.clone()))
+        .await
+        .unwrap();
+    add(&mut victim, item).await;
+    victim
+        .call("basket_state.put", json!("anonymous"))
+        .await
+        .unwrap();
+    (attacker, planted, victim)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_planted_session_cookie_stops_seeing_the_states_once_its_owner_logs_in() {
     each_backend(async |db| {
         let server = server(db).await;
-        // An attacker's own session, planted in the victim's browser before the victim logs in.
-        let mut attacker = server.client().await.unwrap();
-        let planted = attacker.cookies().unwrap();
-        let mut victim = server
-            .client_with(ClientOptions::default().header("cookie", planted.clone()))
-            .await
-            .unwrap();
-        add(&mut victim, "before-login").await;
-        victim
-            .call("basket_state.put", json!("anonymous"))
-            .await
-            .unwrap();
+        let (mut attacker, planted, mut victim) = planted_browser(&server, "before-login").await;
         // Before the login the two share the anonymous session, as Django's sessions do.
         assert_eq!(basket(&mut attacker).await, "anonymous");
 
@@ -628,17 +634,7 @@ async fn a_planted_session_cookie_stops_seeing_the_states_once_its_owner_logs_in
 async fn a_login_over_http_moves_the_browsers_tabs_and_leaves_the_planted_cookie_behind() {
     each_backend(async |db| {
         let server = server(db).await;
-        let mut attacker = server.client().await.unwrap();
-        let planted = attacker.cookies().unwrap();
-        let mut victim = server
-            .client_with(ClientOptions::default().header("cookie", planted.clone()))
-            .await
-            .unwrap();
-        add(&mut victim, "cart item").await;
-        victim
-            .call("basket_state.put", json!("anonymous"))
-            .await
-            .unwrap();
+        let (mut attacker, planted, victim) = planted_browser(&server, "cart item").await;
         // The login form, posted over HTTP with the browser's (planted) cookie.
         let (csrf, csrf_cookie) = server.csrf().await.unwrap();
         let body = json!({ "username": "alice", "password": "wonderland1" }).to_string();

@@ -28,24 +28,9 @@ impl Slot {
     }
 }
 
-/// How many bytes `value` takes as JSON text, without writing it anywhere.
+/// How many bytes `value` takes as JSON text, counted as the byte budgets count the wire.
 pub(crate) fn encoded_len(value: &Value) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    // Writing a `Value` to a sink that never fails cannot fail.
-    match serde_json::to_writer(&mut count, value) {
-        Ok(()) => count.0,
-        Err(_) => 0,
-    }
+    usize::try_from(crate::protocol::wire_len(value)).unwrap_or(usize::MAX)
 }
 
 /// Where a tab's rooms are kept among its states; not a state name (those never start with `_`).
