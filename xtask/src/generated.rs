@@ -94,6 +94,22 @@ pub(crate) fn check_generated(
     run_cargo_tests(&format!("{name}'s own tests"), &mut tests, total)
 }
 
+/// The stages of `cargo xtask generated`, to run some alone (`--only`) while working on them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Stage {
+    /// The newcomer's SQLite app: `ferrule generate`, its tests, browser tests, `ferrule dev`.
+    Newcomer,
+    /// The same on PostgreSQL: its tests and browser tests against the real server.
+    Postgres,
+    /// An app without account pages.
+    Lite,
+    /// The stock `cargo generate` gives the same files as `ferrule new`; its app's tests.
+    Stock,
+    /// `cargo install ferrule-cli` from the packaged source, then `ferrule new` and `ferrule
+    /// build` in an empty directory.
+    InstalledCli,
+}
+
 /// Apps `ferrule new` makes, checked as their users would, each depending on the published
 /// runtime as an app made from crates.io does, built offline from what `cargo package` made
 /// (`packaged::prepare`): the newcomer's (SQLite, account pages, one of everything `ferrule
@@ -101,11 +117,20 @@ pub(crate) fn check_generated(
 /// and browser tests against the real server; an app without account pages; the template
 /// through the stock `cargo generate` giving the same files as `ferrule new`, built and tested;
 /// and `cargo install ferrule-cli` making and building an app with no checkout around.
-pub(crate) fn generated_app(total: &mut Tally) -> Result<()> {
+/// `only` empty runs every stage; otherwise those, and the rest count as skipped.
+pub(crate) fn generated_app(total: &mut Tally, only: &[Stage]) -> Result<()> {
     let root = root()?;
     let target_dir = ferrule_cli::site::SiteOptions::new(&root, "counter", false)?.target_dir;
+    let wanted = |stage: Stage| only.is_empty() || only.contains(&stage);
+    for stage in <Stage as clap::ValueEnum>::value_variants() {
+        if !wanted(*stage) {
+            let name = clap::ValueEnum::to_possible_value(stage)
+                .map_or_else(|| format!("{stage:?}"), |v| v.get_name().to_owned());
+            total.skip_suite_in(false, &format!("generated stage {name}"), "not in --only")?;
+        }
+    }
     let browsers = Path::new(CHROMIUM).exists() && which("node").is_some();
-    if !browsers {
+    if !browsers && (wanted(Stage::Newcomer) || wanted(Stage::Postgres)) {
         total.skip_suite(
             "the generated apps' browser tests and ferrule dev loop",
             "no Chromium or no node (`cargo xtask setup` installs them)",
@@ -114,30 +139,36 @@ pub(crate) fn generated_app(total: &mut Tally) -> Result<()> {
 
     let packaged = packaged::prepare(&root, &target_dir)?;
     let apps = &packaged.apps;
+    // The apps' builds, apart from the workspace's (`packaged::Packaged::target` says why);
+    // `target_dir` keeps the tools, the browser tests' artifacts and the workspace's `ferrule`.
+    let apps_target = &packaged.target;
     // What `ferrule new` writes when it runs from no checkout: the published runtime.
     let published = || Some(ferrule_cli::new::registry_ferrule_dep());
 
-    let dir = new_generated(
-        &root,
-        apps,
-        "newcomer-app",
-        Database::Sqlite,
-        true,
-        published(),
-    )?;
-    packaged::assert_default_dependency(&dir, &root)?;
-    generate_into(&dir, NEWCOMER_GENERATE)?;
-    check_generated(&dir, &target_dir, &[], total)?;
-    let bin = build_generated(&dir, &target_dir)?;
-    app_commands_through_ferrule(&root, &dir, &target_dir)?;
-    if browsers {
-        browser_test(&root, &bin, &target_dir, &[], total)?;
-        dev_loop(&root, &dir, &target_dir, total)?;
+    if wanted(Stage::Newcomer) {
+        let dir = new_generated(
+            &root,
+            apps,
+            "newcomer-app",
+            Database::Sqlite,
+            true,
+            published(),
+        )?;
+        packaged::assert_default_dependency(&dir, &root)?;
+        generate_into(&dir, NEWCOMER_GENERATE)?;
+        check_generated(&dir, apps_target, &[], total)?;
+        let bin = build_generated(&dir, apps_target)?;
+        app_commands_through_ferrule(&root, &dir, &target_dir, apps_target)?;
+        if browsers {
+            browser_test(&root, &bin, &target_dir, &[], total)?;
+            dev_loop(&root, &dir, &target_dir, apps_target, total)?;
+        }
+        // Built, its Cargo.lock names the packaged runtime, not this checkout's.
+        packaged::assert_default_dependency(&dir, &root)?;
     }
-    // Built, its Cargo.lock names the packaged runtime, not this checkout's.
-    packaged::assert_default_dependency(&dir, &root)?;
 
-    if reachable("127.0.0.1:5432") {
+    let postgres = reachable("127.0.0.1:5432");
+    if wanted(Stage::Postgres) && postgres {
         let dir = new_generated(
             &root,
             apps,
@@ -148,41 +179,39 @@ pub(crate) fn generated_app(total: &mut Tally) -> Result<()> {
         )?;
         generate_into(&dir, &NEWCOMER_GENERATE[..1])?;
         // The app's own default URL: its tests make their databases on that server.
-        check_generated(&dir, &target_dir, &[], total)?;
-        let bin = build_generated(&dir, &target_dir)?;
+        check_generated(&dir, apps_target, &[], total)?;
+        let bin = build_generated(&dir, apps_target)?;
         if browsers {
             let admin = "postgres://postgres@127.0.0.1:5432/postgres".to_owned();
             browser_test(&root, &bin, &target_dir, &[("E2E_PG_ADMIN", admin)], total)?;
         }
-    } else {
+        packaged::assert_default_dependency(&dir, &root)?;
+    } else if wanted(Stage::Postgres) {
         total.skip_suite(
             "newcomer-pg (the PostgreSQL app)",
             "PostgreSQL on 127.0.0.1:5432 not reachable",
         )?;
     }
 
-    let dir = new_generated(
-        &root,
-        apps,
-        "newcomer-lite",
-        Database::Sqlite,
-        false,
-        published(),
-    )?;
-    generate_into(&dir, &[&["scaffold", "task", "title:string", "done:bool"]])?;
-    check_generated(&dir, &target_dir, &[], total)?;
-
-    stock_cargo_generate(&root, &target_dir, apps, total)?;
-    // Not yet part of every run: it has not been seen passing end to end, and a full install
-    // of the CLI from the packaged source adds minutes. `FERRULE_TEST_INSTALLED_CLI=1` runs it.
-    if std::env::var("FERRULE_TEST_INSTALLED_CLI").is_ok_and(|v| v == "1") {
-        installed_cli(&root, &target_dir, &packaged)?;
-    } else {
-        total.skip_suite_in(
+    if wanted(Stage::Lite) {
+        let dir = new_generated(
+            &root,
+            apps,
+            "newcomer-lite",
+            Database::Sqlite,
             false,
-            "cargo install of the packaged CLI",
-            "opt-in until it has been seen passing (FERRULE_TEST_INSTALLED_CLI=1)",
+            published(),
         )?;
+        generate_into(&dir, &[&["scaffold", "task", "title:string", "done:bool"]])?;
+        check_generated(&dir, apps_target, &[], total)?;
+        packaged::assert_default_dependency(&dir, &root)?;
+    }
+
+    if wanted(Stage::Stock) {
+        stock_cargo_generate(&root, &target_dir, &packaged, total)?;
+    }
+    if wanted(Stage::InstalledCli) {
+        installed_cli(&root, &packaged)?;
     }
     Ok(())
 }
@@ -207,7 +236,8 @@ pub(crate) fn build_generated(dir: &Path, target_dir: &Path) -> Result<PathBuf> 
     ferrule_cli::site::build_server(&app)
 }
 
-/// `e2e/generated-app.e2e.mjs` against the generated app whose server is `bin`.
+/// `e2e/generated-app.e2e.mjs` against the generated app whose server is `bin`; its screenshots
+/// and traces go under `target_dir`.
 pub(crate) fn browser_test(
     root: &Path,
     bin: &Path,
@@ -239,17 +269,17 @@ pub(crate) fn browser_test(
 }
 
 /// The template through the stock `cargo generate` (installed from crates.io into
-/// `<target>/tools`, once), with no `ferrule_dep`, gives exactly the files `ferrule new` gives
-/// with the published runtime; the SQLite one builds from the packaged source (`apps` is under
-/// its config) and passes its own tests.
+/// `<target_dir>/tools`, once), with no `ferrule_dep`, gives exactly the files `ferrule new`
+/// gives with the published runtime; the SQLite one builds from the packaged source (under
+/// `packaged.apps`, whose config says so) and passes its own tests.
 pub(crate) fn stock_cargo_generate(
     root: &Path,
     target_dir: &Path,
-    apps: &Path,
+    packaged: &packaged::Packaged,
     total: &mut Tally,
 ) -> Result<()> {
     let bin = install_tool(target_dir, "cargo-generate", "0.23.14", &[])?;
-    let out = apps.join("stock");
+    let out = packaged.apps.join("stock");
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out)?;
     let dep = ferrule_cli::new::registry_ferrule_dep();
@@ -308,36 +338,47 @@ pub(crate) fn stock_cargo_generate(
         "stock-sqlite's own tests (offline, from the packaged source)",
         cargo()
             .current_dir(&app)
-            .env("CARGO_TARGET_DIR", target_dir)
+            .env("CARGO_TARGET_DIR", &packaged.target)
             .args(["test"]),
         total,
     )?;
     packaged::assert_default_dependency(&app, root)
 }
 
-/// `cargo install ferrule-cli` from the packaged source (a debug build, sharing the target
-/// directory and the workspace's per-package optimisations, so only the CLI's own crate
-/// compiles), then that `ferrule new` in an empty directory: no checkout beside its sources, so
-/// the app depends on the published runtime; `ferrule build` (the server, and the browser client
-/// with the stylesheet the package carries) builds it from the packaged source.
-fn installed_cli(root: &Path, target_dir: &Path, packaged: &packaged::Packaged) -> Result<()> {
+/// `cargo install ferrule-cli` from the packaged source, then that `ferrule new` in an empty
+/// directory: no checkout beside its sources, so the app depends on the published runtime;
+/// `ferrule build` (the server, and the browser client with the stylesheet the package carries)
+/// builds it from the packaged source.
+///
+/// The install is a debug build, with the workspace's per-package optimisations, in the target
+/// directory of the apps before it: it reuses what they compiled from the same source rather
+/// than building every dependency again, optimised, in a temporary directory.
+fn installed_cli(root: &Path, packaged: &packaged::Packaged) -> Result<()> {
+    let started = Instant::now();
+    let target_dir = &packaged.target;
     let install_root = packaged.apps.join("installed-cli");
+    let _ = std::fs::remove_dir_all(&install_root);
     let mut install = cargo();
     install
         .current_dir(&packaged.apps)
-        .env("CARGO_TARGET_DIR", target_dir)
         .args([
             "install",
             "-q",
             "--locked",
+            "--offline",
             "--debug",
-            "--force",
             "ferrule-cli",
         ])
         .arg("--version")
         .arg(format!("={}", env!("CARGO_PKG_VERSION")))
         .arg("--root")
-        .arg(&install_root);
+        .arg(&install_root)
+        .arg("--target-dir")
+        .arg(target_dir)
+        // `cargo install` reads no configuration from the directory it runs in (only cargo's
+        // home), so the source replacement the apps get from there is passed in.
+        .arg("--config")
+        .arg(&packaged.config);
     for (package, level) in packaged::dev_opt_levels(root)? {
         install
             .arg("--config")
@@ -361,29 +402,26 @@ fn installed_cli(root: &Path, target_dir: &Path, packaged: &packaged::Packaged) 
     packaged::assert_default_dependency(&app, root)?;
     // The versions tested here (without it, the same offline source, resolved afresh).
     std::fs::copy(root.join("Cargo.lock"), app.join("Cargo.lock"))?;
-    if has_wasm_target() {
-        run(
-            "the installed ferrule build (client and server)",
-            Command::new(&ferrule)
-                .arg("build")
-                .current_dir(&app)
-                .env("CARGO_TARGET_DIR", target_dir),
-        )?;
-        let css = target_dir.join("site/fresh_app/pkg/fresh_app.css");
-        let css = std::fs::read_to_string(&css).with_context(|| css.display().to_string())?;
-        if !css.starts_with(ferrule_cli::site::RUNTIME_CSS) {
-            bail!("the installed ferrule bundled no default look into the site's stylesheet");
-        }
-    } else {
-        run(
-            "cargo build of the installed ferrule's app (no wasm32 target: no client)",
-            cargo()
-                .current_dir(&app)
-                .env("CARGO_TARGET_DIR", target_dir)
-                .args(["build", "-q"]),
-        )?;
+    // Client and server, as the generated apps before it are built: without a wasm32
+    // toolchain this fails saying how to get one, as their builds do.
+    run(
+        "the installed ferrule build (client and server)",
+        Command::new(&ferrule)
+            .arg("build")
+            .current_dir(&app)
+            .env("CARGO_TARGET_DIR", target_dir),
+    )?;
+    let css = target_dir.join("site/fresh_app/pkg/fresh_app.css");
+    let css = std::fs::read_to_string(&css).with_context(|| css.display().to_string())?;
+    if !css.starts_with(ferrule_cli::site::RUNTIME_CSS) {
+        bail!("the installed ferrule bundled no default look into the site's stylesheet");
     }
-    packaged::assert_default_dependency(&app, root)
+    packaged::assert_default_dependency(&app, root)?;
+    eprintln!(
+        "    the installed CLI made and built an app in {:.1} min",
+        started.elapsed().as_secs_f64() / 60.0
+    );
+    Ok(())
 }
 
 /// A tool from crates.io at an exact version, installed once into `<target>/tools` (its build
@@ -429,23 +467,25 @@ pub(crate) struct DevTimes {
 
 /// `ferrule dev` in the generated app, driven from Chromium (`e2e/dev-reload.e2e.mjs`): a saved
 /// handler reloads the open page with the new code, a saved stylesheet is swapped in place, a
-/// mistake shows over the page until fixed. The test edits the app's files.
+/// mistake shows over the page until fixed. The test edits the app's files. The workspace's
+/// `ferrule` is built into `target_dir`, the app into `app_target`.
 pub(crate) fn dev_loop(
     root: &Path,
     app: &Path,
     target_dir: &Path,
+    app_target: &Path,
     total: &mut Tally,
 ) -> Result<DevTimes> {
-    build_ferrule_command(root, target_dir)?;
+    let ferrule = build_ferrule_command(root, target_dir)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
     let addr = format!("127.0.0.1:{port}");
     eprintln!("==> ferrule dev in the generated app, on {addr}");
-    let mut dev = Command::new(target_dir.join("debug/ferrule"))
+    let mut dev = Command::new(ferrule)
         .arg("dev")
         .current_dir(app)
-        .env("CARGO_TARGET_DIR", target_dir)
+        .env("CARGO_TARGET_DIR", app_target)
         .env("FERRULE_ADDR", &addr)
         // A user's own setting: incremental builds of the app's crate (the dependencies, never
         // incremental, are shared with the rest of the run).
@@ -505,7 +545,7 @@ pub(crate) fn dev_times() -> Result<()> {
         true,
         None,
     )?;
-    let times = dev_loop(&root, &dir, &target_dir, &mut Tally::default())?;
+    let times = dev_loop(&root, &dir, &target_dir, &target_dir, &mut Tally::default())?;
     let figures: serde_json::Value =
         serde_json::from_str(&times.figures).context("the test printed no figures")?;
     println!("| edit | saved to page ready |\n|---|---|");
@@ -578,14 +618,19 @@ pub(crate) fn wait_for_page(addr: &str, text: &str, limit: Duration) -> Result<(
 
 /// `ferrule COMMAND` in the generated app runs the app's own command and passes its exit code
 /// on: `routes` prints the table, a wrong command line exits with the app's 2, not a bare 1.
-fn app_commands_through_ferrule(root: &Path, app: &Path, target_dir: &Path) -> Result<()> {
-    build_ferrule_command(root, target_dir)?;
+fn app_commands_through_ferrule(
+    root: &Path,
+    app: &Path,
+    target_dir: &Path,
+    app_target: &Path,
+) -> Result<()> {
+    let bin = build_ferrule_command(root, target_dir)?;
     eprintln!("==> ferrule routes, --help, no-such-command in the generated app");
     let ferrule = |args: &[&str]| {
-        Command::new(target_dir.join("debug/ferrule"))
+        Command::new(&bin)
             .args(args)
             .current_dir(app)
-            .env("CARGO_TARGET_DIR", target_dir)
+            .env("CARGO_TARGET_DIR", app_target)
             .output()
             .context("could not run ferrule")
     };
@@ -623,8 +668,8 @@ fn app_commands_through_ferrule(root: &Path, app: &Path, target_dir: &Path) -> R
     Ok(())
 }
 
-/// The `ferrule` binary into `target_dir` (a no-op once built).
-fn build_ferrule_command(root: &Path, target_dir: &Path) -> Result<()> {
+/// The workspace's `ferrule` binary into `target_dir` (a no-op once built); returns its path.
+fn build_ferrule_command(root: &Path, target_dir: &Path) -> Result<PathBuf> {
     run(
         "the ferrule command",
         cargo()
@@ -632,5 +677,5 @@ fn build_ferrule_command(root: &Path, target_dir: &Path) -> Result<()> {
             .env("CARGO_TARGET_DIR", target_dir)
             .args(["build", "-q", "-p", "ferrule-cli", "--bin", "ferrule"]),
     )?;
-    Ok(())
+    Ok(target_dir.join("debug/ferrule"))
 }

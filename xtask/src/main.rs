@@ -63,8 +63,14 @@ enum Task {
     /// Browser and protocol-peer tests (headless Chromium, node).
     E2e,
     /// `ferrule new` and `generate` apps (SQLite, PostgreSQL): their fmt, clippy, tests and
-    /// browser test; compared with stock cargo-generate.
-    Generated,
+    /// browser test; compared with stock cargo-generate; `cargo install` of the packaged CLI.
+    /// All of them build from the packaged crates (`cargo package`), offline.
+    Generated {
+        /// Only these stages (repeat or comma-separate); the others are counted as skipped.
+        /// Every stage packages the crates first.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        only: Vec<Stage>,
+    },
     /// `ferrule dev` on a fresh generated app in Chromium: how long from saving an edit to the
     /// page showing it (handler, server-only, CSS, a fixed build error).
     DevTimes,
@@ -101,9 +107,9 @@ fn main() -> Result<()> {
             setup()?;
             counted(e2e)
         }
-        Task::Generated => {
+        Task::Generated { only } => {
             setup()?;
-            counted(generated_app)
+            counted(|total| generated_app(total, &only))
         }
         Task::DevTimes => {
             setup()?;
@@ -174,4 +180,37 @@ pub(crate) fn root() -> Result<PathBuf> {
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
     }
     .canonicalize()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Task, clap::Error> {
+        let mut argv = vec!["cargo xtask"];
+        argv.extend_from_slice(args);
+        <Cli as clap::Parser>::try_parse_from(argv).map(|cli| cli.task)
+    }
+
+    #[test]
+    fn generated_runs_the_stages_named_by_only_and_every_stage_without_it() {
+        let only = |args: &[&str]| match parse(args) {
+            Ok(Task::Generated { only }) => only,
+            _ => panic!("{args:?} is not `generated`"),
+        };
+        assert_eq!(only(&["generated"]), []);
+        assert_eq!(
+            only(&["generated", "--only", "installed-cli,stock"]),
+            [Stage::InstalledCli, Stage::Stock]
+        );
+        assert_eq!(
+            only(&["generated", "--only", "postgres", "--only", "lite"]),
+            [Stage::Postgres, Stage::Lite]
+        );
+        let err = parse(&["generated", "--only", "installed"])
+            .err()
+            .expect("an unknown stage is refused")
+            .to_string();
+        assert!(err.contains("installed-cli"), "names the stages: {err}");
+    }
 }

@@ -25,6 +25,17 @@ const REQUIRED_FIELDS: &[&str] = &[
 pub(crate) struct Packaged {
     /// Apps made under here build from `source`, offline (its `.cargo/config.toml` says so).
     pub(crate) apps: PathBuf,
+    /// That `.cargo/config.toml`: commands that do not read the working directory's
+    /// configuration (`cargo install`) are given it with `--config`.
+    pub(crate) config: PathBuf,
+    /// The target directory of everything built from `source`, apart from the workspace's.
+    /// Cargo's fingerprint of a crate from a registry holds the absolute path of its source
+    /// files, while its file names do not: a crate built from `source` has the same file names
+    /// as the same crate built by the workspace from cargo's download cache, so in one shared
+    /// directory each side rebuilt the other's crates over them, every run (the workspace after
+    /// the apps, the apps after the workspace), and a doc test running beside such a rebuild
+    /// could find a dependency's library missing.
+    pub(crate) target: PathBuf,
 }
 
 /// Checks the packages' metadata and licence files, packages them and lays out the directory
@@ -58,12 +69,17 @@ pub(crate) fn prepare(root: &Path, target_dir: &Path) -> Result<Packaged> {
     }
     let apps = base.join("apps");
     std::fs::create_dir_all(apps.join(".cargo"))?;
-    std::fs::write(apps.join(".cargo/config.toml"), source_config(&source))?;
+    let config = apps.join(".cargo/config.toml");
+    std::fs::write(&config, source_config(&source))?;
     eprintln!(
         "    the packages and every crate of Cargo.lock, as a local source: {}",
         source.display()
     );
-    Ok(Packaged { apps })
+    Ok(Packaged {
+        apps,
+        config,
+        target: base.join("target"),
+    })
 }
 
 /// `cargo metadata` of the workspace's own packages.

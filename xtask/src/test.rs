@@ -122,7 +122,7 @@ pub(crate) fn test(total: &mut Tally) -> Result<()> {
     services(&mut tests, total)?;
     run_cargo_tests("cargo test (unit, integration, doc)", &mut tests, total)?;
     e2e(total)?;
-    generated_app(total)?;
+    generated_app(total, &[])?;
     book()?;
     // Benchmarks are not tests: nothing fails on a number, but the harness must keep working.
     let root = root()?;
