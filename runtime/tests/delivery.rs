@@ -346,6 +346,24 @@ async fn a_panicking_background_handler_is_a_toast_and_the_socket_keeps_working(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_sent_the_moment_a_socket_connects_gets_its_background_pushes() {
+    let server = server().await;
+    // The race the test above steps around, met head on: each round sends its first event as
+    // soon as the CONNECT answer arrives. When events could run before socketioxide marked the
+    // socket connected, one round in a few hundred to a few thousand (more under load) lost the
+    // background task's toast to a resync.
+    for round in 0..1500 {
+        let mut c = server.client().await.unwrap();
+        c.call("ledger_state.explode", json!({})).await.unwrap();
+        let push = c.next_update().await.unwrap();
+        assert!(
+            push.events_named("_toast").next().is_some(),
+            "round {round}: the toast was lost: {push:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_stop_finishes_and_answers_every_queued_event() {
     let server = server().await;
     let mut c = server.client().await.unwrap();

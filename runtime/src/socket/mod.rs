@@ -186,7 +186,13 @@ fn on_connect<A: Adapter>(
         });
     }
     let flow = Flow::new(env.max_unread_bytes, Duration::from_millis(env.patience_ms));
+    let socket = s.clone();
     tokio::spawn(async move {
+        // The client may send its first event as soon as it hears the CONNECT answer, which
+        // socketioxide queues before it marks the socket connected; a push sent before then
+        // (a background task of that very event, say) would reach the tab only as a resync,
+        // without its toast. So no event of the socket runs before it is marked connected.
+        wait_connected(&socket, &gone).await;
         if let Some(from) = moved_from {
             // Before the tab's first event (its hydrate) reads them.
             env.bridge.carry_tab(&info, &from).await;
@@ -194,6 +200,20 @@ fn on_connect<A: Adapter>(
         worker(env, info, rx, backlog, gone, flow).await;
     });
     Ok(())
+}
+
+/// Waits until socketioxide marks `socket` connected, the socket goes, or
+/// [`crate::rooms::CONNECTED_WAIT`] is over (its sends then fail as they would have).
+async fn wait_connected<A: Adapter>(socket: &SocketRef<A>, gone: &CancellationToken) {
+    let started = tokio::time::Instant::now();
+    let mut pause = Duration::from_millis(1);
+    while !socket.connected()
+        && !gone.is_cancelled()
+        && started.elapsed() < crate::rooms::CONNECTED_WAIT
+    {
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
 }
 
 /// Counts a socket of `info`'s tab in the registry, dropping the states of the tabs that are
