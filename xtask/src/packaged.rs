@@ -61,11 +61,17 @@ pub(crate) fn prepare(root: &Path, target_dir: &Path) -> Result<Packaged> {
         &mut package,
     )?;
     let version = env!("CARGO_PKG_VERSION");
+    let target = base.join("target");
     for name in PUBLISHED {
         let file = target_dir
             .join("package")
             .join(format!("{name}-{version}.crate"));
-        unpack_crate(&file, &source)?;
+        if unpack_crate(&file, &source)? {
+            let forgotten = forget_builds(&target, name)?;
+            if forgotten > 0 {
+                eprintln!("    {name} changed: its {forgotten} earlier build(s) will be redone");
+            }
+        }
     }
     let apps = base.join("apps");
     std::fs::create_dir_all(apps.join(".cargo"))?;
@@ -78,7 +84,7 @@ pub(crate) fn prepare(root: &Path, target_dir: &Path) -> Result<Packaged> {
     Ok(Packaged {
         apps,
         config,
-        target: base.join("target"),
+        target,
     })
 }
 
@@ -223,14 +229,12 @@ fn offline_first(what: &str, cmd: &mut Command) -> Result<()> {
 }
 
 /// Unpacks a `.crate` into the directory source, with the `.cargo-checksum.json` cargo wants
-/// there: the archive's sha256 (what Cargo.lock records), no per-file sums.
-///
-/// `cargo package` stores every file with one fixed time (2006), and cargo decides whether to
-/// rebuild a package from its files' times: unpacked as stored, a package whose code changed
-/// but whose version did not would never be rebuilt, and the apps would test the old code. So
-/// an archive that changed is unpacked with the current time (`tar --touch`), and one that did
-/// not is left as it was, so that what cargo built from it stays fresh.
-fn unpack_crate(file: &Path, source: &Path) -> Result<()> {
+/// there: the archive's sha256 (what Cargo.lock records), no per-file sums. An archive that
+/// did not change is left as it was; one that did is unpacked anew with the current time (`tar
+/// --touch`; `cargo package` stores 2006) and `true` returned: cargo does not look at a
+/// registry package's files again once it has built that version, so the caller makes it
+/// forget those builds ([`forget_builds`]).
+fn unpack_crate(file: &Path, source: &Path) -> Result<bool> {
     let stem = file
         .file_stem()
         .context("crate file name")?
@@ -248,7 +252,7 @@ fn unpack_crate(file: &Path, source: &Path) -> Result<()> {
     }
     let checksum = dir.join(".cargo-checksum.json");
     if std::fs::read_to_string(&checksum).is_ok_and(|c| c == checksum_json(sum)) {
-        return Ok(());
+        return Ok(false);
     }
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(source)?;
@@ -268,7 +272,41 @@ fn unpack_crate(file: &Path, source: &Path) -> Result<()> {
         );
     }
     std::fs::write(checksum, checksum_json(sum))?;
-    Ok(())
+    Ok(true)
+}
+
+/// Removes cargo's fingerprints of `package` from every profile under `target` (`debug`,
+/// `wasm32-unknown-unknown/wasm-dev`, …); returns how many. Cargo treats a registry package of
+/// one version as never changing, so after the packaged runtime changed without a new version
+/// the apps would still link the build of the old code; without its fingerprint cargo compiles
+/// it again, and everything that depends on it.
+pub(crate) fn forget_builds(target: &Path, package: &str) -> Result<usize> {
+    let is_build_of = |name: &str| {
+        name.strip_prefix(package)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|hash| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    let mut removed = 0;
+    let mut dirs = vec![(target.to_path_buf(), 0)];
+    while let Some((dir, depth)) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if !path.is_dir() {
+                continue;
+            }
+            if entry.file_name() == ".fingerprint" {
+                for unit in std::fs::read_dir(&path)?.flatten() {
+                    if is_build_of(&unit.file_name().to_string_lossy()) {
+                        std::fs::remove_dir_all(unit.path())?;
+                        removed += 1;
+                    }
+                }
+            } else if depth < 2 {
+                dirs.push((path, depth + 1));
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// A `.cargo-checksum.json` for a package whose archive has sha256 `sum`.
@@ -490,18 +528,18 @@ mod tests {
         let recent = std::time::SystemTime::now() - Duration::from_secs(3600);
 
         pack("old");
-        unpack_crate(&crate_file, &source).unwrap();
+        assert!(unpack_crate(&crate_file, &source).unwrap());
         let first = modified();
         assert!(first > recent, "unpacked with the current time, not 2006");
         let json = std::fs::read_to_string(source.join("demo-0.1.0/.cargo-checksum.json")).unwrap();
         assert!(json.starts_with(r#"{"files":{},"package":""#), "{json}");
 
         std::thread::sleep(Duration::from_millis(20));
-        unpack_crate(&crate_file, &source).unwrap();
+        assert!(!unpack_crate(&crate_file, &source).unwrap());
         assert_eq!(modified(), first, "the same archive leaves the files alone");
 
         pack("new");
-        unpack_crate(&crate_file, &source).unwrap();
+        assert!(unpack_crate(&crate_file, &source).unwrap());
         let code = std::fs::read_to_string(source.join("demo-0.1.0/lib.rs")).unwrap();
         assert_eq!(code, "new");
         assert!(
@@ -509,6 +547,32 @@ mod tests {
             "changed code is newer than what was built from the old"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_changed_package_is_built_anew_in_every_profile_and_no_other_package_is() {
+        let target = scratch("forget");
+        let units = [
+            "debug/.fingerprint/ferrule-web-3ed36de959d9b887",
+            "debug/.fingerprint/ferrule-web-b8cedee57a100b55",
+            "wasm32-unknown-unknown/wasm-dev/.fingerprint/ferrule-web-0123456789abcdef",
+            "debug/.fingerprint/ferrule-web-extra-0123456789abcdef",
+            "debug/.fingerprint/ferrule-macros-0123456789abcdef",
+            "debug/.fingerprint/tokio-0123456789abcdef",
+        ];
+        for unit in units {
+            std::fs::create_dir_all(target.join(unit)).unwrap();
+        }
+        assert_eq!(forget_builds(&target, "ferrule-web").unwrap(), 3);
+        for (unit, kept) in units.iter().zip([false, false, false, true, true, true]) {
+            assert_eq!(target.join(unit).exists(), kept, "{unit}");
+        }
+        assert_eq!(forget_builds(&target, "ferrule-web").unwrap(), 0);
+        assert_eq!(
+            forget_builds(&target.join("none"), "ferrule-web").unwrap(),
+            0
+        );
+        std::fs::remove_dir_all(&target).unwrap();
     }
 
     #[test]
