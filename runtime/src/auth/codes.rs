@@ -92,16 +92,8 @@ mod tests {
     use crate::db::expiring::Clock;
 
     async fn codes() -> (CookieCodes, Clock) {
-        let db = crate::db::connect("sqlite::memory:").await.unwrap();
-        use sea_orm_migration::MigratorTrait;
-        crate::db::migrations::Migrator::up(&db, None)
-            .await
-            .unwrap();
-        let clock = Clock::manual(1_000_000);
-        (
-            CookieCodes::new(Expiring::new(db).with_clock(clock.clone())),
-            clock,
-        )
+        let (counters, clock) = Expiring::in_memory().await;
+        (CookieCodes::new(counters), clock)
     }
 
     fn handover() -> CookieHandover {

@@ -129,16 +129,8 @@ mod tests {
     use crate::db::expiring::Clock;
 
     async fn throttle() -> (Throttle, Clock) {
-        let db = crate::db::connect("sqlite::memory:").await.unwrap();
-        use sea_orm_migration::MigratorTrait;
-        crate::db::migrations::Migrator::up(&db, None)
-            .await
-            .unwrap();
-        let clock = Clock::manual(1_000_000);
-        (
-            Throttle::new(Expiring::new(db).with_clock(clock.clone())),
-            clock,
-        )
+        let (counters, clock) = Expiring::in_memory().await;
+        (Throttle::new(counters), clock)
     }
 
     fn ip(s: &str) -> Option<IpAddr> {

@@ -64,6 +64,19 @@ impl Expiring {
         self
     }
 
+    /// For unit tests: counters in a fresh in-memory SQLite database with the runtime's
+    /// tables, on a clock that moves only when the test advances it.
+    #[cfg(test)]
+    pub(crate) async fn in_memory() -> (Self, Clock) {
+        use sea_orm_migration::MigratorTrait;
+        let db = crate::db::connect("sqlite::memory:").await.unwrap();
+        crate::db::migrations::Migrator::up(&db, None)
+            .await
+            .unwrap();
+        let clock = Clock::manual(1_000_000);
+        (Self::new(db).with_clock(clock.clone()), clock)
+    }
+
     fn now(&self) -> i64 {
         self.clock.now()
     }
