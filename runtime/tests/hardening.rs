@@ -366,6 +366,7 @@ async fn next_text(ws: &mut RawWs) -> Option<String> {
     loop {
         match ws.next().await? {
             Ok(Message::Text(t)) if t.as_str() == "2" => {
+                // A pong that cannot go means the socket closed: the next read says so.
                 let _ = ws.send(Message::text("3")).await;
             }
             Ok(Message::Text(t)) => return Some(t.to_string()),
@@ -404,6 +405,8 @@ async fn send_with_attachments(ws: &mut RawWs, sizes: &[usize]) {
         "payload": { "pad": placeholders },
         "router_data": { "path": "/", "query": "" },
     }]);
+    // Sends may fail once the server closes the socket over the limit; what the test asserts
+    // is what the reader sees next.
     let _ = ws
         .send(Message::text(format!("45{}-{event}", sizes.len())))
         .await;

@@ -357,6 +357,7 @@ fn installed_cli(root: &Path, packaged: &packaged::Packaged) -> Result<()> {
     let started = Instant::now();
     let target_dir = &packaged.target;
     let install_root = packaged.apps.join("installed-cli");
+    // A previous run's install, if any: absent is as good as removed.
     let _ = std::fs::remove_dir_all(&install_root);
     let mut install = cargo();
     install
