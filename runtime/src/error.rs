@@ -23,6 +23,10 @@ pub enum Error {
     /// The input is wrong (HTTP 400).
     #[error("{0}")]
     BadRequest(String),
+    /// A form's fields are wrong (HTTP 422): on events the answer carries the messages per
+    /// field (`_invalid`) beside an error toast; `?` on [`crate::forms::validate`] makes one.
+    #[error("invalid form: {0}")]
+    Invalid(crate::forms::FieldErrors),
     /// The thing asked for does not exist (HTTP 404).
     #[error("{0}")]
     NotFound(String),
@@ -55,6 +59,14 @@ impl Error {
         Self::BadRequest(message.into())
     }
 
+    /// The field errors of a refused form, if this is one.
+    pub fn field_errors(&self) -> Option<&crate::forms::FieldErrors> {
+        match self {
+            Self::Invalid(errors) => Some(errors),
+            _ => None,
+        }
+    }
+
     /// An internal error; `source` is logged, never shown.
     pub fn internal(source: impl Into<BoxError>) -> Self {
         Self::Internal(source.into())
@@ -75,6 +87,7 @@ impl Error {
         match self {
             Self::Internal(_) => GENERIC_MESSAGE.to_owned(),
             Self::Unavailable(_) => UNAVAILABLE_MESSAGE.to_owned(),
+            Self::Invalid(_) => crate::forms::INVALID_MESSAGE.to_owned(),
             other => other.to_string(),
         }
     }
@@ -85,6 +98,7 @@ impl Error {
             Self::PermissionDenied(_) => StatusCode::FORBIDDEN,
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -112,7 +126,20 @@ impl IntoResponse for Error {
             }
             _ => {}
         }
-        let mut resp = (self.status(), self.public_message()).into_response();
+        let body = match &self {
+            // A form's refusal lists its fields, one per line, for clients without a page.
+            Self::Invalid(errors) => {
+                let mut text = self.public_message();
+                for (field, messages) in errors.iter() {
+                    for message in messages {
+                        text.push_str(&format!("\n{field}: {message}"));
+                    }
+                }
+                text
+            }
+            _ => self.public_message(),
+        };
+        let mut resp = (self.status(), body).into_response();
         if self.is_unavailable() {
             // Outages pass: say when to come back rather than have clients hammer at once.
             resp.headers_mut()
@@ -159,6 +186,12 @@ pub(crate) fn is_db_outage(e: &sea_orm::DbErr) -> bool {
             .any(|needle| text.contains(needle))
         }
         _ => false,
+    }
+}
+
+impl From<crate::forms::FieldErrors> for Error {
+    fn from(errors: crate::forms::FieldErrors) -> Self {
+        Self::Invalid(errors)
     }
 }
 

@@ -104,6 +104,7 @@ pub mod csrf;
 pub mod db;
 #[cfg(feature = "server")]
 pub mod dispatcher;
+pub mod forms;
 #[cfg(feature = "server")]
 mod error;
 #[cfg(feature = "testing")]

@@ -397,3 +397,16 @@ fn internal_error(id: Option<u64>, event: &str, what: &str, e: &Error) -> StateU
 fn toast_for(e: &Error) -> ClientCommand {
     ClientCommand::toast(ToastLevel::Error, e.public_message())
 }
+
+/// What a handler's error answers with: its toast, and for a refused form each field's
+/// messages (`_invalid`), which clients that do not know them ignore.
+fn refusal_for(e: &Error) -> Vec<ClientCommand> {
+    let mut commands = vec![toast_for(e)];
+    if let Some(errors) = e.field_errors() {
+        commands.push(ClientCommand::new(
+            ClientCommand::INVALID,
+            serde_json::json!({ "fields": errors }),
+        ));
+    }
+    commands
+}

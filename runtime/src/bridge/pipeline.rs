@@ -315,7 +315,7 @@ impl EventBridge {
         match (result, handler_result) {
             (Err(e), Some(Err(()))) => {
                 // The handler failed and no middleware turned that into a response.
-                Outcome::events(vec![toast_for(&e)])
+                Outcome::events(refusal_for(&e))
             }
             (Err(e), _) => {
                 tracing::warn!(event = %info.name, error = %e, "middleware refused the event; handler not run");

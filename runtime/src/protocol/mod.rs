@@ -175,6 +175,9 @@ impl ClientCommand {
     pub const TOAST: &'static str = "_toast";
     /// Name of the protocol-error instruction.
     pub const ERROR: &'static str = "_error";
+    /// Name of the instruction that follows the error toast of a refused form: its payload's
+    /// `fields` holds each field's messages (`{"title": ["Required."]}`).
+    pub const INVALID: &'static str = "_invalid";
     /// Name of the instruction to fetch the tab's states again (`_hydrate`): it stands in for a
     /// push too large to send as it is.
     pub const RESYNC: &'static str = "_resync";

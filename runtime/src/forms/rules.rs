@@ -1,0 +1,69 @@
+//! `garde` custom rules with messages meant for the person filling the form in, for
+//! `#[garde(custom(...))]`. Text fields stay text until checked, so a typo in a number is a
+//! message under its field rather than a refused event.
+
+use garde::Error;
+
+/// Not empty once trimmed: "Required."
+pub fn required<T: AsRef<str> + ?Sized, C>(value: &T, _: &C) -> garde::Result {
+    if value.as_ref().trim().is_empty() {
+        return Err(Error::new("Required."));
+    }
+    Ok(())
+}
+
+/// At most `max` characters once trimmed: "At most {max} characters."
+pub fn max_chars<T: AsRef<str> + ?Sized, C>(max: usize) -> impl FnOnce(&T, &C) -> garde::Result {
+    move |value, _| {
+        if value.as_ref().trim().chars().count() > max {
+            return Err(Error::new(format!("At most {max} characters.")));
+        }
+        Ok(())
+    }
+}
+
+/// A whole number (`-12`), spaces around it allowed: "Enter a whole number."
+pub fn whole_number<T: AsRef<str> + ?Sized, C>(value: &T, _: &C) -> garde::Result {
+    match value.as_ref().trim().parse::<i64>() {
+        Ok(_) => Ok(()),
+        Err(_) => Err(Error::new("Enter a whole number.")),
+    }
+}
+
+/// A finite number (`3.5`): "Enter a number."
+pub fn number<T: AsRef<str> + ?Sized, C>(value: &T, _: &C) -> garde::Result {
+    match value.as_ref().trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(()),
+        _ => Err(Error::new("Enter a number.")),
+    }
+}
+
+/// Empty, or what `inner` accepts: for optional fields (`custom(optional(whole_number))`).
+pub fn optional<T: AsRef<str> + ?Sized, C>(
+    inner: impl FnOnce(&T, &C) -> garde::Result,
+) -> impl FnOnce(&T, &C) -> garde::Result {
+    move |value, ctx| {
+        if value.as_ref().trim().is_empty() {
+            return Ok(());
+        }
+        inner(value, ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_speak_to_the_person_filling_the_form_in() {
+        assert_eq!(required("  ", &()).unwrap_err().message(), "Required.");
+        assert!(required("x", &()).is_ok());
+        let long = max_chars::<str, ()>(3)("abcd", &());
+        assert_eq!(long.unwrap_err().message(), "At most 3 characters.");
+        assert!(whole_number(" 12 ", &()).is_ok());
+        assert!(whole_number("1.5", &()).is_err());
+        assert!(number("inf", &()).is_err());
+        assert!(optional::<str, ()>(whole_number)("", &()).is_ok());
+        assert!(optional::<str, ()>(whole_number)("x", &()).is_err());
+    }
+}
