@@ -161,7 +161,8 @@ fn registration(h: &Handler) -> TokenStream {
         // Without parameters the handler takes no payload: whatever the event carries is left
         // to `ctx.form()` and the like, as with `Handlers::on`.
         Kind::Event { .. } if fields.is_empty() => {
-            quote!(handlers.on(#handler_name, Self::#method) #(#guards)*;)
+            let loads = h.loads.iter().map(|path| quote!(.on_load(#path)));
+            quote!(handlers.on(#handler_name, Self::#method) #(#guards)* #(#loads)*;)
         }
         Kind::Event { .. } => {
             let wrapper = wrapper_ident(method);

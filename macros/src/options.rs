@@ -122,6 +122,9 @@ pub(crate) struct HandlerOptions {
     /// `#[action(Name)]`: the action type's name when the method's would clash with another
     /// type of the module (two states with a `load` handler each).
     pub(crate) action: Option<syn::Ident>,
+    /// `#[on_load("/notes", ..)]`: the pages whose data this handler loads, with the span of
+    /// the attribute for errors.
+    pub(crate) loads: Option<(Vec<LitStr>, Span)>,
 }
 
 /// The handler attributes this macro reads (and removes).
@@ -134,6 +137,7 @@ const KNOWN: &[&str] = &[
     "upload",
     "background",
     "action",
+    "on_load",
 ];
 
 impl HandlerOptions {
@@ -182,6 +186,28 @@ impl HandlerOptions {
                     })?;
                     options.action = Some(name);
                 }
+                "on_load" => {
+                    let paths = attr
+                        .parse_args_with(Punctuated::<LitStr, Token![,]>::parse_terminated)
+                        .map_err(|_| {
+                            syn::Error::new_spanned(&attr, "expected `#[on_load(\"/path\", ..)]`")
+                        })?;
+                    if paths.is_empty() {
+                        return Err(syn::Error::new_spanned(
+                            &attr,
+                            "`#[on_load]` names at least one page: `#[on_load(\"/notes\")]`",
+                        ));
+                    }
+                    for path in &paths {
+                        if !path.value().starts_with('/') {
+                            return Err(syn::Error::new_spanned(
+                                path,
+                                "a page's path starts with `/`",
+                            ));
+                        }
+                    }
+                    options.loads = Some((paths.into_iter().collect(), span));
+                }
                 "background" => {
                     attr.meta.require_path_only()?;
                     options.background = Some(span);
@@ -213,5 +239,6 @@ impl HandlerOptions {
             || self.upload.is_some()
             || self.background.is_some()
             || self.action.is_some()
+            || self.loads.is_some()
     }
 }

@@ -3,7 +3,7 @@
 use proc_macro2::TokenStream;
 use syn::spanned::Spanned;
 use syn::{
-    Attribute, Expr, FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, Pat, ReturnType, Type,
+    Attribute, Expr, FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, LitStr, Pat, ReturnType, Type,
     Visibility,
 };
 
@@ -38,6 +38,8 @@ pub(crate) struct Handler {
     pub(crate) fields: Vec<Field>,
     pub(crate) output: ReturnType,
     pub(crate) guards: Vec<GuardCall>,
+    /// The pages it loads (`#[on_load]`).
+    pub(crate) loads: Vec<LitStr>,
 }
 
 /// The `impl` block, read: its handlers, and the block with Ferrule's attributes removed.
@@ -250,6 +252,18 @@ fn read_handler(f: &mut ImplItemFn, options: HandlerOptions) -> syn::Result<Hand
         fields.clear();
     }
 
+    let loads = match options.loads {
+        Some((paths, span)) => {
+            if !matches!(kind, Kind::Event { .. }) || !fields.is_empty() {
+                return Err(syn::Error::new(
+                    span,
+                    "an `#[on_load]` handler is an event handler without a payload: `async fn load(&mut self, ctx: EventContext)` (read the page's query with `ctx.query`)",
+                ));
+            }
+            paths
+        }
+        None => Vec::new(),
+    };
     Ok(Handler {
         action,
         method,
@@ -264,6 +278,7 @@ fn read_handler(f: &mut ImplItemFn, options: HandlerOptions) -> syn::Result<Hand
         fields,
         output: f.sig.output.clone(),
         guards: options.guards,
+        loads,
     })
 }
 

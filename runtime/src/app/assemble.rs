@@ -46,6 +46,8 @@ impl App {
             let entry = entry.clone();
             registry.by_name.insert(entry.name.clone(), Arc::new(entry));
         }
+        registry.pages =
+            crate::state::PageRoutes::of(registry.by_name.values()).map_err(BuildError::State)?;
         Ok(registry)
     }
 
@@ -156,6 +158,18 @@ impl App {
                 next.run(req)
             },
         ));
+        // Page loaders run inside the chain, where the page renderer finds them.
+        let http = if bridge.has_page_loaders() {
+            let loads = crate::state::PageLoads(bridge.clone());
+            http.layer(axum::middleware::from_fn(
+                move |mut req: crate::middleware::Request, next: axum::middleware::Next| {
+                    req.extensions_mut().insert(loads.clone());
+                    next.run(req)
+                },
+            ))
+        } else {
+            http
+        };
         // Pages render with the session's shared states: read them before the chain runs.
         let http = if shares_states {
             let bridge = bridge.clone();

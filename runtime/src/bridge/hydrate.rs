@@ -4,9 +4,13 @@
 use super::*;
 
 impl EventBridge {
-    pub(super) async fn hydrate(&self, socket: &SocketInfo, event: &Event) -> StateUpdate {
+    pub(super) async fn hydrate(&self, socket: &mut SocketInfo, event: &Event) -> StateUpdate {
         let id = event.id;
+        // The page's loaders first, so the states shipped below hold the page's data; what
+        // they changed goes out in full with the rest, what they sent (toasts) goes first.
+        let loaded = self.run_loaders(socket, event).await;
         let mut update = StateUpdate::final_for(Some(id));
+        update.events = loaded.events;
         // With auth on, resolve the user through the auth tier so auth_state is right at once.
         let mut user = None;
         if self.settings.run_middleware_chain

@@ -32,7 +32,7 @@ use crate::in_flight::{InFlight, InFlightGuard};
 use crate::metrics::{self, Phase};
 use crate::middleware::{MiddlewareChain, Request, Response, Stack};
 use crate::net::{ClientAddr, set_cookie_in_header};
-use crate::protocol::{ClientCommand, Event, HYDRATE, StateUpdate, ToastLevel};
+use crate::protocol::{ClientCommand, Event, HYDRATE, LOAD, StateUpdate, ToastLevel};
 use crate::settings::{Settings, Tier};
 use crate::state::{
     AnyState, Keyed, PreparedCall, RunOutcome, StateEntry, StateManager, StateRegistry, delta,
@@ -40,6 +40,7 @@ use crate::state::{
 use crate::tab_binding::{TabBinding, session_storage_key, storage_key};
 
 mod hydrate;
+mod page_load;
 mod pipeline;
 mod refusal;
 mod request;

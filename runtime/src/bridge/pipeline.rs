@@ -37,6 +37,9 @@ impl EventBridge {
         if event.name == HYDRATE {
             return self.hydrate(socket, &event).await;
         }
+        if event.name == LOAD {
+            return self.run_loaders(socket, &event).await;
+        }
         let Some((state_name, handler_name)) = event.target() else {
             return protocol_error(
                 id,
@@ -76,9 +79,26 @@ impl EventBridge {
             }
         };
         metrics::record(Phase::Decode, decode_started);
+        self.run_event(socket, &event, &entry, handler_name, call, true)
+            .await
+    }
+
+    /// Steps 2 to 6 for `event`, already decoded to `entry`'s handler `handler_name` and its
+    /// prepared `call`. A `replayable` event is answered again, not run, when resent after a
+    /// reconnect; a page loader's run (which shares its `_hydrate` or `_load` id) is not.
+    pub(super) async fn run_event(
+        &self,
+        socket: &mut SocketInfo,
+        event: &Event,
+        entry: &StateEntry,
+        handler_name: &str,
+        call: PreparedCall,
+        replayable: bool,
+    ) -> StateUpdate {
+        let id = Some(event.id);
         let build_started = Instant::now();
-        let key = socket.key_for(&entry);
-        let req = match self.build_request(socket, &event, &key) {
+        let key = socket.key_for(entry);
+        let req = match self.build_request(socket, event, &key) {
             Ok(req) => req,
             Err(why) => return protocol_error(id, why),
         };
@@ -93,6 +113,7 @@ impl EventBridge {
         if let Some(replay) = socket
             .epoch
             .as_deref()
+            .filter(|_| replayable)
             .and_then(|epoch| lock.states().answered_before(epoch, event.id))
         {
             // Sent again after a reconnect, and handled before: the answer it had, with the
@@ -100,13 +121,13 @@ impl EventBridge {
             tracing::debug!(event = %event.name, id = event.id, "resent event answered again");
             let mut update = StateUpdate::final_for(Some(event.id));
             update.events = replay;
-            ship_in_full(lock.states(), &entry, &mut update);
+            ship_in_full(lock.states(), entry, &mut update);
             if let Err(e) = lock.release().await {
                 update.events.push(toast_for(&e));
             }
             return update;
         }
-        let working = match lock.states().slot(&entry) {
+        let working = match lock.states().slot(entry) {
             Ok(slot) => slot.state.clone_box(),
             Err(e) => {
                 let _ = lock.release().await;
@@ -120,8 +141,8 @@ impl EventBridge {
         };
         let guards = entry.guards.get(handler_name).cloned();
         let outcome = {
-            let rebuild = || self.build_request(socket, &event, &key).unwrap_or_default();
-            self.run(&entry, req, info, (call, working), guards, rebuild)
+            let rebuild = || self.build_request(socket, event, &key).unwrap_or_default();
+            self.run(entry, req, info, (call, working), guards, rebuild)
                 .await
         };
 
@@ -131,11 +152,11 @@ impl EventBridge {
         let mut shared_before = None;
         if let Some((new_state, events)) = outcome.commit {
             match new_state.to_json().map_err(Error::from).and_then(|json| {
-                let bytes = self.fits(&entry, &json)?;
+                let bytes = self.fits(entry, &json)?;
                 Ok((json, bytes))
             }) {
                 Ok((new_json, bytes)) => {
-                    if let Ok(slot) = lock.states().slot(&entry) {
+                    if let Ok(slot) = lock.states().slot(entry) {
                         let changed = delta(&slot.json, &new_json);
                         let before = slot.set(new_state, new_json, bytes);
                         if !changed.is_empty() {
@@ -171,7 +192,7 @@ impl EventBridge {
             rebound = self
                 .follow_session(socket, ctx, outcome.handler_ok, &mut update)
                 .await;
-            if self.resolves_users(&entry) && (outcome.handler_ok || ctx.session_change().is_none())
+            if self.resolves_users(entry) && (outcome.handler_ok || ctx.session_change().is_none())
             {
                 if entry.keyed == Keyed::Tab {
                     self.sync_auth_state(lock.states(), &ctx.user(), &mut update);
@@ -181,7 +202,9 @@ impl EventBridge {
                 }
             }
         }
-        if let Some(epoch) = &socket.epoch {
+        if let Some(epoch) = &socket.epoch
+            && replayable
+        {
             lock.states().record_answer(epoch, event.id, &update.events);
         }
         if let Err(e) = lock.release().await {

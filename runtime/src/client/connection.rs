@@ -90,6 +90,8 @@ pub struct Connection {
     heartbeat_ms: f64,
     attempt: u32,
     was_connected: bool,
+    /// The page the tab shows, which its `_hydrate` names (so the server runs its loaders).
+    route: RouterData,
 }
 
 impl Connection {
@@ -107,6 +109,7 @@ impl Connection {
             heartbeat_ms: 45_000.0,
             attempt: 0,
             was_connected: false,
+            route: RouterData::default(),
         }
     }
 
@@ -243,7 +246,7 @@ impl Connection {
                         if resync && self.phase == Phase::Connected {
                             // A push too large to send as it is: fetch the states instead.
                             let hydrate =
-                                self.event(HYDRATE.to_owned(), Value::Null, RouterData::default());
+                                self.event(HYDRATE.to_owned(), Value::Null, self.route.clone());
                             out.push(Output::Send(frame_for(&hydrate)));
                         }
                         if let Some(id) = answered {
@@ -292,10 +295,15 @@ impl Connection {
         // Resync first (the server may have restarted or another node may hold newer states),
         // then every event still without an answer, in order: what the user did offline, and
         // what was out on a socket that died before answering.
-        let hydrate = self.event(HYDRATE.to_owned(), Value::Null, RouterData::default());
+        let hydrate = self.event(HYDRATE.to_owned(), Value::Null, self.route.clone());
         let mut out = vec![Output::Connected, Output::Send(frame_for(&hydrate))];
         out.extend(self.fill_window());
         out
+    }
+
+    /// Notes the page the tab shows now: the next `_hydrate` names it.
+    pub fn set_route(&mut self, route: RouterData) {
+        self.route = route;
     }
 
     fn event(&mut self, name: String, payload: Value, router_data: RouterData) -> Event {

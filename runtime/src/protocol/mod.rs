@@ -36,8 +36,14 @@ pub const TOKEN_HEADER: &str = "ferrule-client-token";
 /// Where the browser trades a socket login's or logout's one-time code for its cookie.
 pub const SESSION_EXCHANGE_PATH: &str = "/_auth/session";
 
-/// Event name a client sends to receive every state of its token in full.
+/// Event name a client sends to receive every state of its token in full; the page loaders of
+/// its `router_data` path run first, so the states it gets hold the page's data.
 pub const HYDRATE: &str = "_hydrate";
+
+/// Event name a client sends when it moved to another page without a page load (client-side
+/// navigation): the server runs the page loaders of its `router_data` path and answers with
+/// what they changed.
+pub const LOAD: &str = "_load";
 
 /// Socket.IO event name of the server's flow markers: its one argument is a nonce, and the
 /// client acks it with that nonce as it reads it, confirming it read every answer before it.

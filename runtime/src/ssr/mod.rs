@@ -90,6 +90,7 @@ where
     let render_options = options.clone();
     let router = Router::new()
         .leptos_routes(&options, routes, move || shell(render_options.clone()))
+        .layer(axum::middleware::from_fn(load_page))
         .nest_service(&format!("/{}", options.site_pkg_dir), files);
     let router = if live_reload_enabled() {
         router.merge(live_reload::routes(&options))
@@ -97,6 +98,31 @@ where
         router
     };
     router.with_state(options)
+}
+
+/// Runs the page loaders of a page request before it renders: inside the app's middleware
+/// chain (this layer wraps the page routes only), so with the request's user, session and
+/// whatever middleware added. What they leave is rendered and embedded for hydration.
+async fn load_page(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let loads = req
+        .extensions()
+        .get::<crate::state::PageLoads>()
+        .cloned()
+        .filter(|_| req.method() == http::Method::GET || req.method() == http::Method::HEAD);
+    let Some(crate::state::PageLoads(loads)) = loads else {
+        return next.run(req).await;
+    };
+    let (parts, body) = req.into_parts();
+    let states = loads.load(parts.clone()).await;
+    let mut req = axum::extract::Request::from_parts(parts, body);
+    if !states.is_empty() {
+        req.extensions_mut()
+            .insert(crate::state::RenderedLoaded(states));
+    }
+    next.run(req).await
 }
 
 /// The whole HTML document around the app's root component `root`: the page title, the

@@ -36,6 +36,8 @@ pub struct Handlers<S> {
     pub(super) map: BTreeMap<String, Arc<dyn ErasedHandler>>,
     pub(super) guards: BTreeMap<String, Vec<Guard>>,
     pub(super) uploads: BTreeMap<String, Option<u64>>,
+    /// Page loaders: (path pattern, handler name), in the order registered.
+    pub(super) loads: Vec<(String, String)>,
     _state: PhantomData<fn() -> S>,
 }
 
@@ -45,6 +47,7 @@ impl<S> Default for Handlers<S> {
             map: BTreeMap::new(),
             guards: BTreeMap::new(),
             uploads: BTreeMap::new(),
+            loads: Vec::new(),
             _state: PhantomData,
         }
     }
@@ -162,6 +165,20 @@ impl<S, K> Registered<'_, S, K> {
     /// This handler needs a superuser.
     pub fn superuser_required(self) -> Self {
         self.guard(Guard::Superuser)
+    }
+}
+
+impl<S> Registered<'_, S, Event> {
+    /// Runs this handler (which takes no payload) whenever a page at `path` is shown: on the
+    /// server before the page's first render, when a tab on that page connects or reconnects,
+    /// and when a tab navigates to it without a page load. Through the same middleware chain and
+    /// guards as the event would go; a guard that refuses leaves the state as it is. `path` is
+    /// a route pattern as axum writes them: `/notes`, `/posts/{id}`, `/docs/{*rest}`.
+    pub fn on_load(self, path: &str) -> Self {
+        self.handlers
+            .loads
+            .push((path.to_owned(), self.name.clone()));
+        self
     }
 }
 

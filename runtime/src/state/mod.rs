@@ -142,6 +142,25 @@ pub(crate) struct RenderedShared(
     #[cfg_attr(not(feature = "ssr"), allow(dead_code))] pub(crate) crate::protocol::Delta,
 );
 
+/// What the page loaders of a page load gave, in its request's extensions: the page renders
+/// with these states, as the tab's `_hydrate` will ship them.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RenderedLoaded(
+    #[cfg_attr(not(feature = "ssr"), allow(dead_code))] pub(crate) crate::protocol::Delta,
+);
+
+/// Runs the page loaders of a page request, inside the app's middleware chain (the page
+/// renderer calls it; the bridge does the work). In every HTTP request's extensions when the
+/// app has page loaders.
+#[derive(Clone)]
+pub(crate) struct PageLoads(pub(crate) Arc<dyn LoadPage>);
+
+/// The bridge's side of [`PageLoads`].
+pub(crate) trait LoadPage: Send + Sync {
+    /// The states the loaders of `parts`' path leave, each started from its default.
+    fn load(&self, parts: http::request::Parts) -> futures_util::future::BoxFuture<'static, crate::protocol::Delta>;
+}
+
 /// Which key a state's values are kept under, and so who shares them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Keyed {
@@ -166,6 +185,8 @@ pub(crate) struct StateEntry {
     pub(crate) guards: BTreeMap<String, Arc<[Guard]>>,
     /// The upload handlers, with their own size limits.
     pub(crate) uploads: BTreeMap<String, Option<u64>>,
+    /// Page loaders ([`Registered::on_load`]): (path pattern, handler name).
+    pub(crate) loads: Vec<(String, String)>,
     pub(crate) make_default: fn() -> Box<dyn AnyState>,
     pub(crate) from_json: fn(Value) -> Result<Box<dyn AnyState>, serde_json::Error>,
 }
@@ -187,6 +208,7 @@ impl StateEntry {
             },
             handlers: handlers.map,
             uploads: handlers.uploads,
+            loads: handlers.loads,
             guards: handlers
                 .guards
                 .into_iter()
@@ -197,8 +219,21 @@ impl StateEntry {
         }
     }
 
-    /// Checks the state serializes to a JSON object, so deltas can be per field.
+    /// Checks the state serializes to a JSON object, so deltas can be per field, and that its
+    /// page loaders take no payload (nothing would be there to give them one).
     pub(crate) fn check(&self) -> Result<(), String> {
+        for (path, handler) in &self.loads {
+            let takes_nothing = self
+                .handlers
+                .get(handler)
+                .is_some_and(|h| h.clone().prepare(Value::Object(Default::default())).is_ok());
+            if !takes_nothing {
+                return Err(format!(
+                    "`{}.{handler}` loads page `{path}` but takes a payload: a page loader takes none (read the page's query with `ctx.query`)",
+                    self.name
+                ));
+            }
+        }
         match (self.make_default)().to_json() {
             Ok(Value::Object(_)) => Ok(()),
             Ok(other) => Err(format!(
@@ -210,10 +245,62 @@ impl StateEntry {
     }
 }
 
-/// The registered states by name.
+/// The registered states by name, and their page loaders by path.
 #[derive(Default, Clone)]
 pub(crate) struct StateRegistry {
     pub(crate) by_name: BTreeMap<String, Arc<StateEntry>>,
+    pub(crate) pages: PageRoutes,
+}
+
+/// One page loader: a state and the name of its handler.
+pub(crate) type Loader = (Arc<StateEntry>, String);
+
+/// The page loaders of every path pattern, in the order their states were registered.
+#[derive(Default, Clone)]
+pub(crate) struct PageRoutes {
+    router: Option<Arc<matchit::Router<Vec<Loader>>>>,
+}
+
+impl PageRoutes {
+    /// The routes of every loader of `states`; a pattern axum would refuse is an error.
+    pub(crate) fn of<'a>(states: impl IntoIterator<Item = &'a Arc<StateEntry>>) -> Result<Self, String> {
+        let mut by_pattern: Vec<(String, Vec<Loader>)> = Vec::new();
+        for entry in states {
+            for (pattern, handler) in &entry.loads {
+                let loader = (entry.clone(), handler.clone());
+                match by_pattern.iter_mut().find(|(p, _)| p == pattern) {
+                    Some((_, loaders)) => loaders.push(loader),
+                    None => by_pattern.push((pattern.clone(), vec![loader])),
+                }
+            }
+        }
+        if by_pattern.is_empty() {
+            return Ok(Self::default());
+        }
+        let mut router = matchit::Router::new();
+        for (pattern, loaders) in by_pattern {
+            let (state, handler) = (&loaders[0].0.name, &loaders[0].1);
+            router.insert(pattern.as_str(), loaders.clone()).map_err(|e| {
+                format!("`{state}.{handler}` loads page `{pattern}`, which is not a route pattern: {e}")
+            })?;
+        }
+        Ok(Self {
+            router: Some(Arc::new(router)),
+        })
+    }
+
+    /// Whether any state loads a page.
+    pub(crate) fn any(&self) -> bool {
+        self.router.is_some()
+    }
+
+    /// The loaders of the page at `path`, none when no pattern matches.
+    pub(crate) fn at(&self, path: &str) -> &[Loader] {
+        self.router
+            .as_deref()
+            .and_then(|r| r.at(path).ok())
+            .map_or(&[], |m| m.value.as_slice())
+    }
 }
 
 #[cfg(test)]

@@ -364,6 +364,20 @@ impl TestClient {
         self.call(crate::protocol::HYDRATE, Value::Null).await
     }
 
+    /// Every state of this token in full, as a tab showing the page at `path` (a path with its
+    /// query, `/notes?page=2`) gets them when it connects: that page's loaders run first.
+    pub async fn hydrate_at(&mut self, path: &str) -> Result<StateUpdate, TestError> {
+        self.call_from(crate::protocol::HYDRATE, Value::Null, page(path))
+            .await
+    }
+
+    /// What a tab gets when it moves to the page at `path` without a page load: what that
+    /// page's loaders changed.
+    pub async fn navigate(&mut self, path: &str) -> Result<StateUpdate, TestError> {
+        self.call_from(crate::protocol::LOAD, Value::Null, page(path))
+            .await
+    }
+
     /// Waits for the final update of event `id`; other updates stay queued.
     pub async fn final_for(&mut self, id: u64) -> Result<StateUpdate, TestError> {
         if let Some(pos) = self
@@ -482,5 +496,14 @@ impl TestClient {
                 _ => {}
             }
         }
+    }
+}
+
+/// The `router_data` of the page at `path` (with its query, if any).
+fn page(path: &str) -> RouterData {
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    RouterData {
+        path: path.to_owned(),
+        query: query.to_owned(),
     }
 }

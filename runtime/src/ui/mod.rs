@@ -133,6 +133,19 @@ pub fn provide() -> Ferrule {
                 status: Box::new(move |s| ferrule.status.set(s)),
             });
         });
+        // A page reached without a page load gets its data from its loaders (the first page's
+        // ran before it rendered, and run again with the socket's `_hydrate`).
+        let location = leptos_router::hooks::use_location();
+        Effect::new(move |shown: Option<(String, String)>| {
+            let now = (location.pathname.get(), location.search.get());
+            if shown.is_some_and(|before| before != now) {
+                crate::client::browser::emit(
+                    crate::protocol::LOAD.to_owned(),
+                    serde_json::Value::Null,
+                );
+            }
+            now
+        });
     }
     ferrule
 }

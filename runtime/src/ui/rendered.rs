@@ -1,5 +1,6 @@
 //! The states a page is rendered with, carried from the server's render to the browser's
-//! hydration: who is logged in and the session's shared states show in the first response, and
+//! hydration: who is logged in, the session's shared states and what the page's loaders
+//! ([`crate::Registered::on_load`]) loaded show in the first response, and
 //! the browser starts from the same values, so the page does not jump when the socket's first
 //! resync arrives.
 
@@ -14,10 +15,21 @@ pub(super) const ELEMENT_ID: &str = "ferrule-rendered-states";
 pub(super) fn rendered_states() -> Delta {
     #[cfg(feature = "ssr")]
     {
-        let mut states = leptos::prelude::use_context::<http::request::Parts>()
+        let parts = leptos::prelude::use_context::<http::request::Parts>();
+        let mut states = parts
+            .as_ref()
             .and_then(|p| p.extensions.get::<crate::state::RenderedShared>().cloned())
             .map(|shared| shared.0)
             .unwrap_or_default();
+        // What the page's loaders left, over the session's shared states they started from.
+        if let Some(loaded) = parts
+            .as_ref()
+            .and_then(|p| p.extensions.get::<crate::state::RenderedLoaded>())
+        {
+            for (name, fields) in &loaded.0 {
+                states.insert(name.clone(), fields.clone());
+            }
+        }
         let auth = crate::auth::AuthState::of(&crate::ssr::rendered_user());
         if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(auth) {
             states.insert(

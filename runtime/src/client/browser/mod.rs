@@ -211,7 +211,12 @@ fn open(inner: &Rc<RefCell<Inner>>) {
             else {
                 return;
             };
-            let outputs = inner.borrow_mut().conn.receive(&text, now_ms());
+            let outputs = {
+                let mut inner = inner.borrow_mut();
+                // A (re)connect's `_hydrate` names the page shown now.
+                inner.conn.set_route(router_data());
+                inner.conn.receive(&text, now_ms())
+            };
             perform(&inner, outputs);
         })
     };
