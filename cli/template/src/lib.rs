@@ -59,10 +59,7 @@ fn Notes() -> impl IntoView {
     let list = state.field(|s| s.notes.clone());
     let emit = ui::use_emit();
     let draft = RwSignal::new(String::new());
-    // Effects run in the browser only, once the page is live.
-    Effect::new(move |_| {
-        emit.send(notes::LoadNotes);
-    });
+    // No load here: `NotesState::load` runs before the page renders (`#[on_load]`).
     view! {
         <h1>"Notes"</h1>
         <form on:submit=move |ev| {

@@ -37,8 +37,10 @@ pub const MAX_LEN: usize = 500;
 
 #[ferrule::state]
 impl NotesState {
-    /// Reads the latest notes.
+    /// Reads the latest notes: before the notes page's first render (so its HTML lists them)
+    /// and whenever a tab on it (re)connects.
     #[action(LoadNotes)]
+    #[on_load("/notes")]
     pub async fn load(&mut self, ctx: EventContext) -> Result<(), ferrule::Error> {
         let rows = note::Entity::find()
             .order_by_desc(note::Column::Id)
