@@ -88,12 +88,8 @@ fn Catalogue() -> impl IntoView {
     let emit = ui::use_emit();
     let query = leptos_router::hooks::use_query_map();
     let q = move || query.with(|q| q.get("q").unwrap_or_default());
-    // Runs in the browser once live, and again when `?q=` changes: the event carries the page's
-    // query string, and the handler reads `q` from its request.
-    Effect::new(move |_| {
-        let _ = q();
-        emit.send(PerformSearch);
-    });
+    // No search sent from here: `perform_search` loads this page (`#[on_load("/")]`), before
+    // its first render and again when `?q=` changes, reading `q` from the page's query.
     view! {
         <h1>"Catalogue"</h1>
         <form method="get" action="/">
@@ -126,10 +122,6 @@ fn Catalogue() -> impl IntoView {
 fn Orders() -> impl IntoView {
     let state = ui::use_state::<OrderState>();
     let orders = state.field(|s| s.orders.clone());
-    let emit = ui::use_emit();
-    Effect::new(move |_| {
-        emit.send(ListOrders);
-    });
     view! {
         <h1>"Orders"</h1>
         <ul id="orders">
@@ -146,10 +138,6 @@ fn Profile() -> impl IntoView {
     let name = state.field(|s| s.username.clone());
     let tenant = state.field(|s| s.tenant.clone());
     let payment = state.field(|s| s.last_payment_status.clone());
-    let emit = ui::use_emit();
-    Effect::new(move |_| {
-        emit.send(LoadProfile);
-    });
     view! {
         <h1>"Profile"</h1>
         <p>"User: " <span id="profile-user">{move || name.get()}</span></p>

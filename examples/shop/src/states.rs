@@ -169,7 +169,9 @@ impl CartState {
 impl SearchState {
     // ANCHOR: perform_search
     /// reflex-django's `SearchState.perform_search`: `q` comes from the request's query string
-    /// (the page's, which the event carries), the results from the user's shop only.
+    /// (the page's, which the event carries), the results from the user's shop only. It loads
+    /// the catalogue's page, so its first HTML lists the results (JavaScript or not).
+    #[on_load("/")]
     pub async fn perform_search(&mut self, ctx: EventContext) -> Result<(), ferrule::Error> {
         let query = ctx.query("q").unwrap_or_default().trim().to_owned();
         let shop = tenant_of(&ctx)?;
@@ -195,6 +197,7 @@ impl ProfileState {
     // ANCHOR: load_profile
     /// reflex-django's `ProfileState.load_profile`, with the functional helpers: the current
     /// user and session come from the event being handled, without a parameter.
+    #[on_load("/profile")]
     pub async fn load_profile(&mut self, ctx: EventContext) -> Result<(), ferrule::Error> {
         let user = ferrule::current_user();
         self.username = user.username().unwrap_or("Guest").to_owned();
@@ -276,6 +279,7 @@ impl OrderState {
     // ANCHOR: list_orders
     /// reflex-django's `OrderState.list_orders`: scoped by the tenant the middleware found, so
     /// one shop never sees another's orders.
+    #[on_load("/orders")]
     pub async fn list_orders(&mut self, ctx: EventContext) -> Result<(), ferrule::Error> {
         let shop = tenant_of(&ctx)?;
         let rows = order::Entity::find()

@@ -183,6 +183,37 @@ async fn perform_search_reads_q_from_the_pages_query_string() {
 }
 
 #[tokio::test]
+async fn the_catalogues_first_html_lists_what_its_query_finds() {
+    let (server, _db) = start().await;
+    let cookie = server.login("alice", PASSWORD).await.unwrap();
+    let page = server
+        .http(
+            "GET",
+            "/?q=tea",
+            &[("cookie", cookie.as_str()), ("accept", "text/html")],
+            b"",
+        )
+        .await
+        .unwrap()
+        .text();
+    for name in ["Green tea", "Tea kettle", "Teapot"] {
+        assert!(
+            page.contains(&format!(r#"<span class="name">{name}</span>"#)),
+            "{name} is in the first HTML: {page}"
+        );
+    }
+    assert!(!page.contains("Coffee grinder"), "another shop's product");
+
+    // A tab moving to another search without a page load gets it from the page's loader.
+    let mut alice = tab(&server, "alice").await;
+    let moved = alice.navigate("/?q=kettle").await.unwrap();
+    assert_eq!(
+        moved.delta["search_state"]["results"][0]["name"], "Tea kettle",
+        "{moved:?}"
+    );
+}
+
+#[tokio::test]
 async fn process_payment_places_the_order_and_writes_the_session() {
     let (server, _db) = start().await;
     let cookie = server.login("alice", PASSWORD).await.unwrap();

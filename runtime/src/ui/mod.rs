@@ -29,6 +29,8 @@ use serde_json::Value;
 // which the lint cannot see re-exported below.
 #[allow(unreachable_pub)]
 mod account;
+#[allow(unreachable_pub)]
+mod field;
 mod rendered;
 #[allow(unreachable_pub)]
 mod widgets;
@@ -37,6 +39,7 @@ pub use account::{
     AccountMenu, AccountMenuProps, LoginForm, LoginFormProps, RegisterForm, RegisterFormProps,
     csrf_token,
 };
+pub use field::{Field, FieldProps, FormHandle, use_form};
 pub use widgets::{
     ConnectionIndicator, ConnectionIndicatorProps, FileUpload, FileUploadProps, Toasts, ToastsProps,
 };
@@ -47,6 +50,7 @@ use crate::protocol::{Action, ClientCommand, StateName, StateUpdate, ToastLevel}
 type Refresher = Arc<dyn Fn(&StateStore) + Send + Sync>;
 type EventHook = Arc<dyn Fn(&Value) + Send + Sync>;
 type Navigate = Arc<dyn Fn(&str, bool) + Send + Sync>;
+type AnswerHook = Box<dyn FnOnce(&StateUpdate) + Send + Sync>;
 
 /// One toast on screen.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +69,7 @@ pub struct Ferrule {
     store: StoredValue<StateStore>,
     refreshers: StoredValue<HashMap<String, Vec<Refresher>>>,
     hooks: StoredValue<HashMap<String, Vec<EventHook>>>,
+    answers: StoredValue<HashMap<u64, AnswerHook>>,
     navigate: StoredValue<Option<Navigate>>,
     status: RwSignal<Status>,
     toasts: RwSignal<Vec<Toast>>,
@@ -105,6 +110,7 @@ pub fn provide() -> Ferrule {
         store: StoredValue::new(StateStore::default()),
         refreshers: StoredValue::new(HashMap::new()),
         hooks: StoredValue::new(HashMap::new()),
+        answers: StoredValue::new(HashMap::new()),
         navigate: StoredValue::new(None),
         status: RwSignal::new(Status::Connecting),
         toasts: RwSignal::new(Vec::new()),
@@ -296,6 +302,14 @@ impl Ferrule {
         });
     }
 
+    /// Runs `hook` once, on the final answer to event `id` (what [`FormHandle`] reads its
+    /// field messages from).
+    pub fn on_answer(&self, id: u64, hook: impl FnOnce(&StateUpdate) + Send + Sync + 'static) {
+        self.answers.update_value(|a| {
+            a.insert(id, Box::new(hook));
+        });
+    }
+
     /// Shows a toast; it disappears by itself after a few seconds in the browser.
     pub fn toast(&self, level: ToastLevel, message: impl Into<String>) {
         let id = self.next_toast.get_value();
@@ -336,6 +350,13 @@ impl Ferrule {
                     refresh(store);
                 }
             });
+        }
+        let hook = match update.id {
+            Some(id) if update.is_final => self.answers.try_update_value(|a| a.remove(&id)),
+            _ => None,
+        };
+        if let Some(hook) = hook.flatten() {
+            hook(&update);
         }
         for event in update.events {
             self.run(event);
