@@ -176,6 +176,8 @@ mod book {
     mod testing {}
     #[doc = include_str!("../../docs/src/handlers.md")]
     mod handlers {}
+    #[doc = include_str!("../../docs/src/messages-forms-languages.md")]
+    mod messages_forms_languages {}
     #[doc = include_str!("../../docs/src/states-and-handlers.md")]
     mod states_and_handlers {}
     #[doc = include_str!("../../docs/src/deployment.md")]
