@@ -73,6 +73,15 @@ test('a newcomer registers, clicks, writes a note, opens the private page and lo
     await page.click('#add-note');
     await page.waitForFunction(() => document.querySelector('#notes li')?.textContent.includes('my first note'), null, { timeout: 10000 });
     assert.match(await page.textContent('#notes li'), /newbie/);
+    // The notes page's first HTML lists the notes: a visitor without scripts sees them.
+    const noScriptNotes = await browser.newContext({ javaScriptEnabled: false });
+    try {
+      const bare = await noScriptNotes.newPage();
+      await bare.goto(`${server.url}/notes`);
+      assert.match(await bare.textContent('#notes li'), /my first note/);
+    } finally {
+      await noScriptNotes.close();
+    }
     await page.goto(`${server.url}/private`);
     assert.equal(await page.textContent('h1'), 'Private');
     await Promise.all([page.waitForURL(`${server.url}/`), page.click('#logout')]);

@@ -70,6 +70,10 @@ test('log in, add to the cart, see the count; search reads ?q=', async (t) => {
       const noScript = await bare.newPage();
       await noScript.goto(server.url);
       assert.equal(await noScript.textContent('#cart-count'), '3');
+      // And the catalogue's search results: `perform_search` loads the page before it renders.
+      await noScript.goto(`${server.url}/?q=kettle`);
+      assert.equal(await noScript.locator('#products li').count(), 1);
+      assert.match(await noScript.textContent('#products li'), /Tea kettle/);
     } finally {
       await bare.close();
     }
