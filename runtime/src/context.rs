@@ -72,6 +72,7 @@ struct Inner {
     /// The session's tab binding after a login or logout.
     binding: Mutex<Option<crate::tab_binding::Rebinding>>,
     rooms: Mutex<Vec<RoomOp>>,
+    messages: crate::messages::EventMessages,
 }
 
 /// A login or logout a handler did: the socket's session must follow.
@@ -120,6 +121,7 @@ impl EventContext {
                 session_change: Mutex::new(None),
                 binding: Mutex::new(None),
                 rooms: Mutex::new(Vec::new()),
+                messages: crate::messages::EventMessages::default(),
             }),
         }
     }
@@ -266,6 +268,12 @@ impl EventContext {
             .session_change
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The flash messages of this event: what the handler adds shows as toasts in its answer
+    /// once it succeeds (see [`crate::messages`]).
+    pub fn messages(&self) -> &crate::messages::EventMessages {
+        &self.inner.messages
     }
 
     /// The session, when a session middleware ran for this event.

@@ -49,7 +49,7 @@
 //! | 5 | `ssr`, `ui` | pages rendered on the server through the HTTP chain; the components that show states |
 //! | 4 | [`state`] | states, handlers, where a tab's states live |
 //! | 3 | [`context`] | what a handler sees of its event |
-//! | 2 | [`session`], [`csp`], [`csrf`], [`auth`], `tab_binding` | who is asking, what a page may run |
+//! | 2 | [`session`], [`csp`], [`csrf`], [`auth`], `tab_binding`, [`messages`] | who is asking, what a page may run, what it was told |
 //! | 1 | `net`, [`middleware`], [`rooms`], `client` | the client's address and cookies, the chain, rooms; the browser's state mirror |
 //! | 0 | [`protocol`], `error`, [`settings`], `cache`, [`metrics`], `in_flight`, [`db`], [`lifespan`], `password_prompt`, `fault_proxy` | wire types, errors, settings, the database, hooks, the prompt and the fault proxy |
 //!
@@ -114,6 +114,8 @@ mod in_flight;
 #[cfg(feature = "server")]
 pub mod lifespan;
 #[cfg(feature = "server")]
+pub mod messages;
+#[cfg(feature = "server")]
 pub mod metrics;
 #[cfg(feature = "server")]
 pub mod middleware;
@@ -148,6 +150,8 @@ pub use auth::{CurrentUser, User};
 pub use context::{EventContext, current_context, current_request, current_session, current_user};
 #[cfg(feature = "server")]
 pub use error::{BoxError, Error, UNAVAILABLE_MESSAGE};
+#[cfg(feature = "server")]
+pub use messages::{Messages, messages};
 #[cfg(feature = "server")]
 pub use middleware::MiddlewareChain;
 pub use protocol::{ClientCommand, Event, RouterData, StateUpdate, ToastLevel};

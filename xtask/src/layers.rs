@@ -95,7 +95,7 @@ pub(crate) const LAYERS: &[Layer] = &[
     },
     Layer {
         name: "who asks",
-        what: "who is asking, what a page may run",
+        what: "who is asking, what a page may run, what it was told",
         modules: &[
             m(
                 "session",
@@ -116,6 +116,10 @@ pub(crate) const LAYERS: &[Layer] = &[
             m(
                 "tab_binding",
                 "tab tokens bound to sessions, so a token alone opens no one's states",
+            ),
+            m(
+                "messages",
+                "flash messages kept in the session and shown once, on the next page or in an event's answer",
             ),
         ],
     },

@@ -4,7 +4,8 @@
 //!
 //! Wrong credentials get one answer (401, "Wrong username or password.") for unknown users and
 //! wrong passwords alike, and no cookie; too many failures are refused with 429 (see
-//! [`super::throttle`]), a flood of password checks with 503.
+//! [`super::throttle`]), a flood of password checks with 503. Plain HTML forms are answered with
+//! redirects instead, and what happened is a flash message ([`crate::messages`]) on the next page.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -19,7 +20,9 @@ use serde_json::{Value, json};
 use tower_sessions::Session;
 
 use super::{Auth, AuthError, CurrentUser, NewUser};
+use crate::messages::Messages;
 use crate::middleware::{Request, Response};
+use crate::protocol::ToastLevel;
 use crate::net::ClientAddr;
 
 /// The message for every failed login.
@@ -112,12 +115,20 @@ fn client_ip(parts: &http::request::Parts) -> IpAddr {
 
 /// An account error as the answer to a form or JSON post: the user's mistakes and refusals
 /// (400, 401, 429, 503 with `Retry-After`) back to the form, the rest as errors.
-fn refusal(parts: &http::request::Parts, e: AuthError) -> Response {
+async fn refusal(parts: &http::request::Parts, e: AuthError) -> Response {
     let e = crate::Error::from(e);
     if e.status().is_client_error() || e.status() == StatusCode::SERVICE_UNAVAILABLE {
-        return form_error(parts, e.status(), &e.public_message());
+        return form_error(parts, e.status(), &e.public_message()).await;
     }
     e.into_response()
+}
+
+/// Keeps `text` as a flash message for the page a form post lands on; a session store that
+/// fails costs the message, not the answer.
+async fn say(parts: &http::request::Parts, level: ToastLevel, text: String) {
+    if let Err(e) = Messages::of(session_of(parts)).add(level, text).await {
+        tracing::warn!(error = %e, "could not keep a flash message");
+    }
 }
 
 /// Reads a JSON object or a urlencoded form into string fields.
@@ -198,13 +209,16 @@ async fn login(s: AuthRoutes, req: Request) -> Response {
             &parts,
             StatusCode::BAD_REQUEST,
             "username and password are required",
-        );
+        )
+        .await;
     };
     let ip = client_ip(&parts);
     let user = match s.auth.authenticate_from(Some(ip), username, pw).await {
         Ok(Some(u)) => u,
-        Ok(None) => return form_error(&parts, StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS),
-        Err(e) => return refusal(&parts, e),
+        Ok(None) => {
+            return form_error(&parts, StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS).await;
+        }
+        Err(e) => return refusal(&parts, e).await,
     };
     let Some(session) = session_of(&parts) else {
         return no_session();
@@ -214,6 +228,8 @@ async fn login(s: AuthRoutes, req: Request) -> Response {
     }
     let next = next_page(f.get("next"));
     if let Some(resp) = form_redirect(&parts, next.as_deref()) {
+        let hello = format!("You are logged in as {}.", user.username);
+        say(&parts, ToastLevel::Success, hello).await;
         return resp;
     }
     json_response(
@@ -223,22 +239,29 @@ async fn login(s: AuthRoutes, req: Request) -> Response {
 }
 
 /// A failed plain HTML form post goes back (303) to the page of this site it was posted from,
-/// with `error=<message>` in its query string, so that page can say what went wrong instead of
-/// the browser showing JSON. JSON callers, and posts without a same-site `Referer`, get the JSON
-/// error with `status`.
-fn form_error(parts: &http::request::Parts, status: StatusCode, message: &str) -> Response {
+/// keeping only its `next`, and `message` waits there as an error flash message, so that page
+/// says what went wrong instead of the browser showing JSON. Nothing of the message rides the
+/// URL, where anyone could write a link with a text of their own. JSON callers, and posts
+/// without a same-site `Referer` or a session, get the JSON error with `status`.
+async fn form_error(parts: &http::request::Parts, status: StatusCode, message: &str) -> Response {
     let back = wants_redirect(parts)
         .then(|| referer_path(parts))
         .flatten()
-        .map(|page| with_param(&page, "error", message));
-    match back.and_then(|to| HeaderValue::from_str(&to).ok()) {
-        Some(to) => http::Response::builder()
+        .map(|page| only_next(&page))
+        .and_then(|to| HeaderValue::from_str(&to).ok());
+    if let Some(to) = back
+        && Messages::of(session_of(parts))
+            .error(message)
+            .await
+            .is_ok()
+    {
+        return http::Response::builder()
             .status(StatusCode::SEE_OTHER)
             .header(header::LOCATION, to)
             .body(Body::empty())
-            .unwrap_or_default(),
-        None => error(status, message),
+            .unwrap_or_default();
     }
+    error(status, message)
 }
 
 /// The path and query of the `Referer`, when it is a page of this host.
@@ -254,18 +277,22 @@ fn referer_path(parts: &http::request::Parts) -> Option<String> {
         .then_some(page)
 }
 
-/// `page` with query parameter `key` set to `value` (replacing an earlier one).
-fn with_param(page: &str, key: &str, value: &str) -> String {
+/// `page` with no query parameter but `next` (a form's page knows where to go on, nothing else).
+fn only_next(page: &str) -> String {
     let page = page.split('#').next().unwrap_or(page);
     let (path, query) = page.split_once('?').unwrap_or((page, ""));
     let mut out = form_urlencoded::Serializer::new(String::new());
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
-        if k != key {
+        if k == "next" {
             out.append_pair(&k, &v);
         }
     }
-    out.append_pair(key, value);
-    format!("{path}?{}", out.finish())
+    let query = out.finish();
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
+    }
 }
 
 /// A plain HTML form (not JSON) that names a safe `next` page is answered with a 303 there.
@@ -286,10 +313,15 @@ async fn logout(s: AuthRoutes, req: Request) -> Response {
     let Some(session) = session_of(&parts) else {
         return no_session();
     };
-    match s.auth.logout(&session).await {
-        Ok(()) => form_redirect(&parts, next_page(f.get("next")).as_deref())
-            .unwrap_or_else(|| json_response(StatusCode::OK, json!({"ok": true}))),
-        Err(e) => crate::Error::from(e).into_response(),
+    if let Err(e) = s.auth.logout(&session).await {
+        return crate::Error::from(e).into_response();
+    }
+    match form_redirect(&parts, next_page(f.get("next")).as_deref()) {
+        Some(resp) => {
+            say(&parts, ToastLevel::Info, "You are logged out.".to_owned()).await;
+            resp
+        }
+        None => json_response(StatusCode::OK, json!({"ok": true})),
     }
 }
 
@@ -311,7 +343,7 @@ async fn register(s: AuthRoutes, req: Request) -> Response {
     // otherwise, the account is made without it, with the same answer and the same one hash.
     let user = match s.auth.create_user_with(new, s.reveal_taken_email).await {
         Ok(u) => u,
-        Err(e) => return refusal(&parts, e),
+        Err(e) => return refusal(&parts, e).await,
     };
     let Some(session) = session_of(&parts) else {
         return no_session();
@@ -320,6 +352,8 @@ async fn register(s: AuthRoutes, req: Request) -> Response {
         return crate::Error::from(e).into_response();
     }
     if let Some(resp) = form_redirect(&parts, next_page(f.get("next")).as_deref()) {
+        let welcome = format!("Welcome, {}: your account is ready.", user.username);
+        say(&parts, ToastLevel::Success, welcome).await;
         return resp;
     }
     json_response(StatusCode::CREATED, json!({"username": user.username}))
@@ -338,10 +372,12 @@ async fn password(s: AuthRoutes, req: Request) -> Response {
         return error(StatusCode::UNAUTHORIZED, "Please log in first.");
     };
     let (Some(old), Some(new)) = (f.get("old_password"), f.get("new_password")) else {
-        return error(
+        return form_error(
+            &parts,
             StatusCode::BAD_REQUEST,
             "old_password and new_password are required",
-        );
+        )
+        .await;
     };
     // Throttled like a login, per address and username: a stolen session must not become
     // an unlimited guesser of its user's password.
@@ -351,11 +387,13 @@ async fn password(s: AuthRoutes, req: Request) -> Response {
         .await
     {
         Ok(Some(_)) => {}
-        Ok(None) => return error(StatusCode::BAD_REQUEST, "The old password is wrong."),
-        Err(e) => return refusal(&parts, e),
+        Ok(None) => {
+            return form_error(&parts, StatusCode::BAD_REQUEST, "The old password is wrong.").await;
+        }
+        Err(e) => return refusal(&parts, e).await,
     }
     if let Err(e) = s.auth.set_password(&user.username, new).await {
-        return crate::Error::from(e).into_response();
+        return refusal(&parts, e).await;
     }
     let Some(session) = session_of(&parts) else {
         return no_session();
@@ -363,6 +401,10 @@ async fn password(s: AuthRoutes, req: Request) -> Response {
     // Stay logged in here; every other session of the user is void with the old fingerprint.
     if let Err(e) = s.auth.login(&session, &user).await {
         return crate::Error::from(e).into_response();
+    }
+    if let Some(resp) = form_redirect(&parts, next_page(f.get("next")).as_deref()) {
+        say(&parts, ToastLevel::Success, "Your password was changed.".to_owned()).await;
+        return resp;
     }
     json_response(StatusCode::OK, json!({"ok": true}))
 }
@@ -402,8 +444,8 @@ async fn exchange(s: AuthRoutes, req: Request) -> Response {
 mod tests {
     use super::*;
 
-    #[test]
-    fn failed_forms_go_back_to_their_page_with_the_error() {
+    #[tokio::test]
+    async fn failed_forms_go_back_to_their_page_with_next_alone() {
         let parts = |referer: &str, ct: &str| {
             http::Request::builder()
                 .header(header::HOST, "shop.example:3000")
@@ -415,25 +457,19 @@ mod tests {
                 .0
         };
         let form = "application/x-www-form-urlencoded";
-        let back = form_error(
-            &parts(
-                "http://shop.example:3000/login?next=%2Fprivate&error=old",
-                form,
-            ),
-            StatusCode::UNAUTHORIZED,
-            "Wrong username or password.",
-        );
-        assert_eq!(back.status(), StatusCode::SEE_OTHER);
-        assert_eq!(
-            back.headers()[header::LOCATION],
-            "/login?next=%2Fprivate&error=Wrong+username+or+password."
-        );
+        let back = referer_path(&parts(
+            "http://shop.example:3000/login?next=%2Fprivate&error=old&x=1#top",
+            form,
+        ))
+        .map(|page| only_next(&page));
+        assert_eq!(back.as_deref(), Some("/login?next=%2Fprivate"));
+        assert_eq!(only_next("/register?error=Hi"), "/register");
         for (referer, ct) in [
             ("http://evil.example/login", form),
             ("http://shop.example:3000//evil.example/login", form),
             ("http://shop.example:3000/login", "application/json"),
         ] {
-            let kept = form_error(&parts(referer, ct), StatusCode::UNAUTHORIZED, "no");
+            let kept = form_error(&parts(referer, ct), StatusCode::UNAUTHORIZED, "no").await;
             assert_eq!(kept.status(), StatusCode::UNAUTHORIZED, "{referer} {ct}");
         }
     }

@@ -448,8 +448,14 @@ async fn run_handler(
     ctx: EventContext,
 ) -> Result<(Box<dyn AnyState>, Vec<ClientCommand>), Error> {
     let name = ctx.event().name.clone();
-    match ctx.clone().scope(call(working, ctx)).await {
-        RunOutcome::Returned(state, Ok(events)) => Ok((state, events)),
+    match ctx.clone().scope(call(working, ctx.clone())).await {
+        RunOutcome::Returned(state, Ok(mut events)) => {
+            // The session's pending messages (added over HTTP), then the handler's own.
+            let pending = crate::messages::take_pending(ctx.session()).await;
+            let added = ctx.messages().take();
+            events.extend(pending.iter().chain(&added).map(|m| m.toast()));
+            Ok((state, events))
+        }
         RunOutcome::Returned(_, Err(e)) => {
             match &e {
                 Error::Internal(source) => {

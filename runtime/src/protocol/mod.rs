@@ -174,6 +174,31 @@ pub enum ToastLevel {
     Error,
 }
 
+/// A flash message (`ferrule::messages`): shown once as a toast, kept in the session until then
+/// and embedded in the page that shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Its severity, the toast's.
+    pub level: ToastLevel,
+    /// What it says.
+    pub text: String,
+}
+
+impl Message {
+    /// `text` at `level`.
+    pub fn new(level: ToastLevel, text: impl Into<String>) -> Self {
+        Self {
+            level,
+            text: text.into(),
+        }
+    }
+
+    /// The toast that shows it in an event's answer.
+    pub fn toast(&self) -> ClientCommand {
+        ClientCommand::toast(self.level, self.text.clone())
+    }
+}
+
 impl ClientCommand {
     /// Name of the redirect instruction.
     pub const REDIRECT: &'static str = "_redirect";

@@ -91,6 +91,8 @@ where
     let router = Router::new()
         .leptos_routes(&options, routes, move || shell(render_options.clone()))
         .layer(axum::middleware::from_fn(load_page))
+        // Outside the loaders: the page, not a loader's answer, shows the session's messages.
+        .layer(axum::middleware::from_fn(crate::messages::take_for_render))
         .nest_service(&format!("/{}", options.site_pkg_dir), files);
     let router = if live_reload_enabled() {
         router.merge(live_reload::routes(&options))

@@ -26,13 +26,11 @@ fn query_param(key: &'static str) -> impl Fn() -> Option<String> + Copy + Send +
 
 /// The log-in form: a plain HTML form (it works before the client loads) posting to
 /// `/_auth/login` with the CSRF token, which sends the browser on to the page's `?next=` (or `/`)
-/// or, on failure, back here with `?error=`, shown above the form in `#form-error`.
+/// or, on failure, back here, where a flash message says why (`<Toasts/>` shows it).
 #[component]
 pub fn LoginForm() -> impl IntoView {
     let next = query_param("next");
-    let error = query_param("error");
     view! {
-        <p class="form-error" id="form-error">{move || error().unwrap_or_default()}</p>
         <form method="post" action="/_auth/login">
             <input type="hidden" name="csrf_token" value=csrf_token()/>
             <input type="hidden" name="next" value=move || next().unwrap_or_else(|| "/".to_owned())/>
@@ -44,7 +42,8 @@ pub fn LoginForm() -> impl IntoView {
 }
 
 /// The registration form, like [`LoginForm`]: posts to `/_auth/register`, which creates the
-/// account and logs it in; a refusal (name taken, password too short) comes back in `#form-error`.
+/// account and logs it in; a refusal (name taken, password too short) comes back here as a
+/// flash message.
 #[component]
 pub fn RegisterForm(
     /// Adds an (optional) e-mail field.
@@ -52,9 +51,7 @@ pub fn RegisterForm(
     email: bool,
 ) -> impl IntoView {
     let next = query_param("next");
-    let error = query_param("error");
     view! {
-        <p class="form-error" id="form-error">{move || error().unwrap_or_default()}</p>
         <form method="post" action="/_auth/register">
             <input type="hidden" name="csrf_token" value=csrf_token()/>
             <input type="hidden" name="next" value=move || next().unwrap_or_else(|| "/".to_owned())/>

@@ -31,6 +31,7 @@ use serde_json::Value;
 mod account;
 #[allow(unreachable_pub)]
 mod field;
+mod flash;
 mod rendered;
 #[allow(unreachable_pub)]
 mod widgets;
@@ -96,9 +97,19 @@ fn Provided(children: Children) -> impl IntoView {
     ferrule.store.update_value(|store| {
         store.apply(&rendered);
     });
+    // The session's messages, taken for this page: they stay until dismissed, being why the
+    // visitor landed here.
+    let flashed = flash::rendered_messages();
+    for m in &flashed {
+        ferrule.show(m.level, m.text.clone(), false);
+    }
     view! {
         <script type="application/json" id=rendered::ELEMENT_ID
             inner_html=rendered::script_text(&rendered)></script>
+        {(!flashed.is_empty()).then(|| view! {
+            <script type="application/json" id=flash::ELEMENT_ID
+                inner_html=flash::script_text(&flashed)></script>
+        })}
         {children()}
     }
 }
@@ -312,6 +323,11 @@ impl Ferrule {
 
     /// Shows a toast; it disappears by itself after a few seconds in the browser.
     pub fn toast(&self, level: ToastLevel, message: impl Into<String>) {
+        self.show(level, message, true);
+    }
+
+    /// Shows a toast, which disappears by itself when `expires`, else when dismissed.
+    fn show(&self, level: ToastLevel, message: impl Into<String>, expires: bool) {
         let id = self.next_toast.get_value();
         self.next_toast.set_value(id + 1);
         self.toasts.update(|t| {
@@ -321,8 +337,10 @@ impl Ferrule {
                 message: message.into(),
             })
         });
+        #[cfg(not(all(feature = "hydrate", target_arch = "wasm32")))]
+        let _ = expires;
         #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
-        {
+        if expires {
             let toasts = self.toasts;
             crate::client::browser::after(6000, move || {
                 toasts.try_update(|t| t.retain(|x| x.id != id));
