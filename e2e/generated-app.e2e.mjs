@@ -30,6 +30,17 @@ async function withApp(t, body, contextOptions = {}) {
   }
 }
 
+/** Logs in with a wrong password from the login page, and waits for the page it comes back to
+ * (the login page again) to show the error message. */
+async function failLogin(page) {
+  await page.fill('input[name=username]', 'nobody');
+  await page.fill('input[name=password]', 'wrong password');
+  const back = (r) => r.request().method() === 'GET' && new URL(r.url()).pathname === '/login';
+  await Promise.all([page.waitForResponse(back), page.click('button:has-text("Log in")')]);
+  await page.waitForLoadState();
+  await page.locator('.ferrule-toast-error').waitFor({ timeout: 10000 });
+}
+
 test('a newcomer registers, clicks, writes a note, opens the private page and logs out', async (t) => {
   await withApp(t, async (server, page) => {
     await page.goto(server.url);
@@ -39,12 +50,23 @@ test('a newcomer registers, clicks, writes a note, opens the private page and lo
     // Live reload is `ferrule dev`'s alone: a server started otherwise has none of it.
     assert.equal(await page.locator('script[src="/_dev/reload.js"]').count(), 0);
     assert.equal((await page.request.get(`${server.url}/_dev/reload.js`)).status(), 404);
-    // A wrong password comes back to the login form with the reason, not as JSON.
+    // A wrong password comes back to the login form with the reason as a message, not as JSON
+    // and not in the URL; it shows once, and a reload shows nothing.
     await page.click('a[href="/login"]');
-    await page.fill('input[name=username]', 'nobody');
-    await page.fill('input[name=password]', 'wrong password');
-    await Promise.all([page.waitForURL(/error=/), page.click('button:has-text("Log in")')]);
-    assert.equal(await page.textContent('#form-error'), 'Wrong username or password.');
+    await failLogin(page);
+    assert.equal(await page.textContent('.ferrule-toast-error .ferrule-toast-message'), 'Wrong username or password.');
+    assert.equal(new URL(page.url()).pathname, '/login');
+    assert.doesNotMatch(page.url(), /error=/);
+    await waitConnected(page);
+    await page.click('.ferrule-toast-error .ferrule-toast-close');
+    assert.equal(await page.locator('.ferrule-toast-error').count(), 0, 'dismissed');
+    await page.reload();
+    await waitConnected(page);
+    assert.equal(await page.locator('.ferrule-toast').count(), 0, 'shown once: not after a reload');
+    // Text in a crafted link's query is not shown anywhere on the page.
+    await page.goto(`${server.url}/login?error=${encodeURIComponent('<script>alert("pwned")</script>')}`);
+    await waitConnected(page);
+    assert.doesNotMatch(await page.content(), /pwned/);
     await page.click('a[href="/register"]');
     assert.equal(await page.textContent('h1'), 'Register');
     await page.fill('input[name=username]', 'newbie');
@@ -174,13 +196,14 @@ for (const [device, viewport] of [['desktop', { width: 1280, height: 800 }], ['p
       const shots = join(ARTIFACTS, 'screenshots');
       mkdirSync(shots, { recursive: true });
       const shoot = (name) => page.screenshot({ path: join(shots, `${name}-${device}.jpeg`), type: 'jpeg', quality: 80, fullPage: true });
-      await page.goto(`${server.url}/login?error=Wrong%20username%20or%20password.`);
+      await page.goto(`${server.url}/login`);
+      await failLogin(page);
       const login = await look(page);
       assert.equal(login.brandLines, 1, `the app's name stays on one line: ${JSON.stringify(login)}`);
       assert.ok(login.overflow <= 0, `nothing wider than the screen: ${JSON.stringify(login)}`);
       assert.ok(login.text >= 7 && login.button >= 4.5, `readable: ${JSON.stringify(login)}`);
-      const error = await page.evaluate(() => getComputedStyle(document.querySelector('#form-error')).color);
-      assert.notEqual(error, await page.evaluate(() => getComputedStyle(document.body).color), 'the form error stands out');
+      const error = await page.evaluate(() => getComputedStyle(document.querySelector('.ferrule-toast-error')).backgroundColor);
+      assert.notEqual(error, await page.evaluate(() => getComputedStyle(document.body).backgroundColor), 'the login error stands out');
       await shoot('login');
       await page.goto(`${server.url}/register`);
       // Registered only once this page's socket is up: see the race noted on issue #14 (an old

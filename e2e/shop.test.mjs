@@ -39,6 +39,9 @@ async function loggedIn(t, user, problems, body) {
   }
 }
 
+/** The texts of the page's toasts, joined. */
+const toasts = (page) => page.evaluate(() => [...document.querySelectorAll('.ferrule-toast-message')].map((t) => t.textContent).join(' | '));
+
 const cartCount = (page, n) => page.waitForFunction((n) => document.querySelector('#cart-count')?.textContent === String(n), n, { timeout: 10000 });
 
 test('log in, add to the cart, see the count; search reads ?q=', async (t) => {
@@ -46,8 +49,12 @@ test('log in, add to the cart, see the count; search reads ?q=', async (t) => {
   await loggedIn(t, 'alice', problems, async (page) => {
     assert.equal(await page.textContent('#user'), 'alice');
     assert.equal(await page.locator('#products li').count(), 3, "acme's catalogue");
+    // The login's message shows on the page the form redirected to; the cart's in the answer.
+    assert.equal(await toasts(page), 'You are logged in as alice.');
+    await page.click('.ferrule-toast-close');
     await page.click('button.add[data-name="Teapot"]');
     await cartCount(page, 1);
+    await page.waitForFunction(() => document.querySelector('.ferrule-toast-success')?.textContent.includes('Added Teapot to your cart.'), null, { timeout: 10000 });
     await page.click('button.add[data-name="Teapot"]');
     await cartCount(page, 2);
     await page.goto(`${server.url}/?q=kettle`);
@@ -55,6 +62,7 @@ test('log in, add to the cart, see the count; search reads ?q=', async (t) => {
     await page.waitForFunction(() => document.querySelectorAll('#products li').length === 1, null, { timeout: 10000 });
     assert.match(await page.textContent('#products li'), /Tea kettle/);
     await cartCount(page, 2);
+    assert.equal(await toasts(page), '', 'messages show once: none after a page load');
 
     // The cart is the session's: a second tab shows it, and a change in either shows in both.
     const second = watch(await page.context().newPage(), problems);

@@ -98,7 +98,7 @@ pub struct OrderState {
 impl CartState {
     // ANCHOR: add_item
     /// reflex-django's `CartState.add_item(product_id)`: the product must be one of the user's
-    /// shop; a second add raises the quantity.
+    /// shop; a second add raises the quantity; a success message says what was added.
     #[login_required]
     pub async fn add_item(
         &mut self,
@@ -136,7 +136,10 @@ impl CartState {
                 .await?;
             }
         }
-        self.load(ctx).await
+        self.load(ctx.clone()).await?;
+        ctx.messages()
+            .success(format!("Added {} to your cart.", product.name));
+        Ok(())
     }
     // ANCHOR_END: add_item
 

@@ -94,13 +94,26 @@ async fn add_item_fills_the_logged_in_users_cart_from_their_shop_only() {
     for id in [green, green, teapot] {
         alice.send(AddItem { product_id: id }).await.unwrap();
     }
+    let again = alice.send(AddItem { product_id: green }).await.unwrap();
+    let said: Vec<_> = again
+        .events_named("_toast")
+        .map(|t| (t.level(), t.message()))
+        .collect();
+    assert_eq!(
+        said,
+        [(
+            Some(ferrule::ToastLevel::Success),
+            Some("Added Green tea to your cart.")
+        )],
+        "the reference's success message, once: {again:?}"
+    );
     let cart = alice.send(LoadCart).await.unwrap();
     assert!(cart.delta.is_empty(), "already up to date: {cart:?}");
     let fresh = tab(&server, "alice").await.send(LoadCart).await.unwrap();
-    assert_eq!(fresh.delta["cart_state"]["count"], 3);
+    assert_eq!(fresh.delta["cart_state"]["count"], 4);
     let lines = &fresh.delta["cart_state"]["lines"];
     assert_eq!(lines[0]["product"]["name"], "Green tea");
-    assert_eq!(lines[0]["quantity"], 2);
+    assert_eq!(lines[0]["quantity"], 3);
 
     // Another shop's product is not for sale here.
     let grinder = search(&mut bob, "grinder").await[0].1;
