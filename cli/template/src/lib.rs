@@ -57,18 +57,23 @@ fn Layout() -> impl IntoView {
 fn Notes() -> impl IntoView {
     let state = ui::use_state::<notes::NotesState>();
     let list = state.field(|s| s.notes.clone());
-    let emit = ui::use_emit();
     let draft = RwSignal::new(String::new());
+    let form = ui::use_form();
     // No load here: `NotesState::load` runs before the page renders (`#[on_load]`).
     view! {
         <h1>"Notes"</h1>
         <form on:submit=move |ev| {
             ev.prevent_default();
-            emit.send(notes::AddNote { body: draft.get() });
-            draft.set(String::new());
+            let note = notes::NewNote { body: draft.get() };
+            if form.check(&note) {
+                form.send(notes::AddNote { note });
+                draft.set(String::new());
+            }
         }>
-            <input id="note" maxlength="500" prop:value=move || draft.get()
-                on:input=move |ev| draft.set(event_target_value(&ev))/>
+            <ui::Field label="New note" name="body" id="note" form=form>
+                <input name="body" maxlength="500" prop:value=move || draft.get()
+                    on:input=move |ev| draft.set(event_target_value(&ev))/>
+            </ui::Field>
             <button id="add-note" type="submit">"Add"</button>
         </form>
         <ul id="notes">

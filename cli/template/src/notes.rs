@@ -1,6 +1,7 @@
 //! Notes: the app's own table (a sea-orm entity and its migration, on the server) and the state
 //! that lists and adds them (shared with the browser).
 
+use ferrule::forms::rules;
 use serde::{Deserialize, Serialize};
 
 // The handlers' bodies are compiled in the server build only, and so are their imports.
@@ -20,6 +21,15 @@ pub struct NoteView {
     pub body: String,
     /// Who wrote it.
     pub author: String,
+}
+
+/// A new note, as the page's form sends it: its rules run in the browser before sending and
+/// again in the handler.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, garde::Validate)]
+pub struct NewNote {
+    /// The text: 1 to [`MAX_LEN`] characters, spaces around it trimmed.
+    #[garde(custom(rules::required), custom(rules::max_chars(MAX_LEN)))]
+    pub body: String,
 }
 
 /// The latest notes, newest first.
@@ -58,19 +68,12 @@ impl NotesState {
         Ok(())
     }
 
-    /// Writes a note of 1 to [`MAX_LEN`] characters{% if auth %} (logged-in users only){% endif %}.
+    /// Writes a note{% if auth %} (logged-in users only){% endif %}; a refused one answers with its field's message.
     #[action(AddNote)]{% if auth %}
     #[login_required]{% endif %}
-    pub async fn add(&mut self, ctx: EventContext, body: String) -> Result<(), ferrule::Error> {
-        let body = body.trim().to_owned();
-        if body.is_empty() {
-            return Err(ferrule::Error::bad_request("Write something first."));
-        }
-        if body.chars().count() > MAX_LEN {
-            return Err(ferrule::Error::bad_request(format!(
-                "A note has at most {MAX_LEN} characters."
-            )));
-        }
+    pub async fn add(&mut self, ctx: EventContext, note: NewNote) -> Result<(), ferrule::Error> {
+        ferrule::forms::validate(&note)?;
+        let body = note.body.trim().to_owned();
         let author = ctx.user().username().unwrap_or("anonymous").to_owned();
         note::ActiveModel {
             body: ActiveValue::Set(body),

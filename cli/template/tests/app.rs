@@ -3,8 +3,25 @@
 mod common;
 
 use ferrule::testing::ClientOptions;
-use {{crate_name}}::notes::{AddNote, LoadNotes, NotesState};
+use {{crate_name}}::notes::{AddNote, LoadNotes, NewNote, NotesState};
 use {{crate_name}}::{CounterState, Increment};
+use serde_json::{Value, json};
+
+/// The page's note form, filled in with `body`.
+fn note(body: &str) -> AddNote {
+    AddNote {
+        note: NewNote { body: body.into() },
+    }
+}
+
+/// The messages per field a refused form's answer carries (`_invalid`), `null` without any.
+fn refused_fields(answer: &ferrule::StateUpdate) -> Value {
+    answer
+        .events_named(ferrule::ClientCommand::INVALID)
+        .next()
+        .map(|c| c.payload["fields"].clone())
+        .unwrap_or_default()
+}
 
 #[tokio::test]
 async fn increment_counts_and_records_the_tenant() {
@@ -168,9 +185,7 @@ async fn notes_are_stored_listed_and_guarded() {
     let app = common::start().await;
     let mut anonymous = app.client().await.unwrap();
     let refused = anonymous
-        .send(AddNote {
-            body: "hello".into(),
-        })
+        .send(note("hello"))
         .await
         .unwrap();
     assert!(
@@ -183,11 +198,11 @@ async fn notes_are_stored_listed_and_guarded() {
         .client_with(ClientOptions::default().header("cookie", session))
         .await
         .unwrap();
-    let empty = ada.send(AddNote { body: "   ".into() }).await.unwrap();
+    let empty = ada.send(note("   ")).await.unwrap();
     assert!(!empty.delta.contains_key("notes_state"), "nothing written");
-    assert_eq!(empty.events[0].message(), Some("Write something first."));
+    assert_eq!(refused_fields(&empty), json!({"body": ["Required."]}));
     for body in ["first", "second"] {
-        ada.send(AddNote { body: body.into() }).await.unwrap();
+        ada.send(note(body)).await.unwrap();
     }
     anonymous.send(LoadNotes).await.unwrap();
     let notes = anonymous.state::<NotesState>().unwrap().notes;
@@ -209,11 +224,11 @@ async fn there_are_no_account_pages() {
 async fn notes_are_stored_and_listed() {
     let app = common::start().await;
     let mut writer = app.client().await.unwrap();
-    let empty = writer.send(AddNote { body: "   ".into() }).await.unwrap();
+    let empty = writer.send(note("   ")).await.unwrap();
     assert!(!empty.delta.contains_key("notes_state"), "nothing written");
-    assert_eq!(empty.events[0].message(), Some("Write something first."));
+    assert_eq!(refused_fields(&empty), json!({"body": ["Required."]}));
     for body in ["first", "second"] {
-        writer.send(AddNote { body: body.into() }).await.unwrap();
+        writer.send(note(body)).await.unwrap();
     }
     let mut reader = app.client().await.unwrap();
     reader.send(LoadNotes).await.unwrap();

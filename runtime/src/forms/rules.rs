@@ -30,6 +30,17 @@ pub fn whole_number<T: AsRef<str> + ?Sized, C>(value: &T, _: &C) -> garde::Resul
     }
 }
 
+/// Text that parses as `N` (an `i32`, a date…), or `message`: for a number whose range is
+/// narrower than [`whole_number`]'s, `custom(rules::parses::<i32>("Enter a whole number."))`.
+pub fn parses<N: std::str::FromStr>(
+    message: &'static str,
+) -> impl FnOnce(&String, &()) -> garde::Result {
+    move |value, _| match value.trim().parse::<N>() {
+        Ok(_) => Ok(()),
+        Err(_) => Err(Error::new(message)),
+    }
+}
+
 /// A finite number (`3.5`): "Enter a number."
 pub fn number<T: AsRef<str> + ?Sized, C>(value: &T, _: &C) -> garde::Result {
     match value.as_ref().trim().parse::<f64>() {
@@ -65,5 +76,7 @@ mod tests {
         assert!(number("inf", &()).is_err());
         assert!(optional::<str, ()>(whole_number)("", &()).is_ok());
         assert!(optional::<str, ()>(whole_number)("x", &()).is_err());
+        let small = parses::<i32>("Enter a whole number.");
+        assert!(small(&"3000000000".to_owned(), &()).is_err());
     }
 }
