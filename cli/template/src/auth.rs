@@ -1,5 +1,6 @@
 //! The account pages: log in, register, and a private page. The forms are Ferrule's, plain HTML
-//! (they work before the client loads); a failed post comes back with `?error=`, which they show.
+//! (they work before the client loads); a failed post comes back to its page, where a flash
+//! message says why (the layout's `<Toasts/>` shows it).
 //! The header's "Log in · Register" / "username · Log out" is `ferrule::ui::AccountMenu`.
 
 use ferrule::ui;
