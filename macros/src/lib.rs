@@ -11,6 +11,7 @@
 //!   `ferrule::State` impl registering each handler with its guards.
 
 mod expand;
+mod locales;
 mod options;
 mod parse;
 
@@ -28,6 +29,17 @@ pub fn state(args: TokenStream, item: TokenStream) -> TokenStream {
     let args = proc_macro2::TokenStream::from(args);
     let item = proc_macro2::TokenStream::from(item);
     match expand::state(args, item) {
+        Ok(tokens) => tokens.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+/// The calling crate's Fluent catalogues, `locales/<language>/*.ftl` (or under the directory
+/// given, relative to the crate's manifest), read at compile time: `App::locales(ferrule::locales!())`.
+/// A file added later is picked up at the next change of the crate's code.
+#[proc_macro]
+pub fn locales(input: TokenStream) -> TokenStream {
+    match locales::locales(proc_macro2::TokenStream::from(input)) {
         Ok(tokens) => tokens.into(),
         Err(e) => e.to_compile_error().into(),
     }

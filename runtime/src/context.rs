@@ -198,6 +198,12 @@ impl EventContext {
         Ok(())
     }
 
+    /// The language of this event's page: the `language` cookie, the user's saved preference,
+    /// `Accept-Language`, or the default, among the `languages` setting ([`crate::i18n`]).
+    pub fn language(&self) -> String {
+        crate::i18n::language_of(self.request())
+    }
+
     /// Accounts, for handlers that authenticate or create users (`None` without a database).
     pub fn auth(&self) -> Option<&crate::auth::Auth> {
         self.extension::<crate::auth::Auth>()
@@ -364,8 +370,12 @@ impl EventContext {
     /// Runs `fut` with this context bound as the current one.
     pub(crate) async fn scope<F: Future>(self, fut: F) -> F::Output {
         let client = self.client_addr();
+        let request = self.inner.request.clone();
         CURRENT
-            .scope(self, crate::net::with_client(client, fut))
+            .scope(
+                self,
+                crate::i18n::with_request(request, crate::net::with_client(client, fut)),
+            )
             .await
     }
 }

@@ -50,7 +50,7 @@
 //! | 4 | [`state`] | states, handlers, where a tab's states live |
 //! | 3 | [`context`] | what a handler sees of its event |
 //! | 2 | [`session`], [`csp`], [`csrf`], [`auth`], `tab_binding`, [`messages`] | who is asking, what a page may run, what it was told |
-//! | 1 | `net`, [`middleware`], [`rooms`], `client` | the client's address and cookies, the chain, rooms; the browser's state mirror |
+//! | 1 | `net`, [`middleware`], [`rooms`], `client`, `i18n` | the client's address and cookies, the chain, rooms; the browser's state mirror; languages |
 //! | 0 | [`protocol`], `error`, [`settings`], `cache`, [`metrics`], `in_flight`, [`db`], [`lifespan`], `password_prompt`, `fault_proxy` | wire types, errors, settings, the database, hooks, the prompt and the fault proxy |
 //!
 //! <!-- end of layers -->
@@ -70,7 +70,7 @@ extern crate self as ferrule;
 
 pub mod protocol;
 
-pub use ferrule_macros::state;
+pub use ferrule_macros::{locales, state};
 
 #[doc(hidden)]
 pub mod __private {
@@ -104,11 +104,13 @@ pub mod csrf;
 pub mod db;
 #[cfg(feature = "server")]
 pub mod dispatcher;
-pub mod forms;
 #[cfg(feature = "server")]
 mod error;
 #[cfg(feature = "testing")]
 mod fault_proxy;
+pub mod forms;
+#[cfg(any(feature = "server", feature = "ui"))]
+pub mod i18n;
 #[cfg(feature = "server")]
 mod in_flight;
 #[cfg(feature = "server")]

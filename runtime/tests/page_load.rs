@@ -156,7 +156,10 @@ async fn the_first_html_of_a_page_lists_what_its_loader_read_through_the_middlew
     let html = page.text();
     assert!(html.contains(r#"<li class="book">Dune</li>"#), "{html}");
     assert!(html.contains(r#"<li class="book">Emma</li>"#), "{html}");
-    assert!(html.contains(">ada</p>"), "the middleware ran first: {html}");
+    assert!(
+        html.contains(">ada</p>"),
+        "the middleware ran first: {html}"
+    );
 
     // The page's query reaches the loader.
     let html = server
@@ -279,8 +282,7 @@ fn a_loader_the_app_could_not_run_is_refused_at_startup() {
         .settings(ferrule::Settings::default())
         .state::<BadPatternState>()
         .into_router()
-        .err()
-        .expect("a bad pattern is refused");
+        .expect_err("a bad pattern is refused");
     assert!(
         err.to_string().contains("`/a/{unclosed`"),
         "names the pattern: {err}"
@@ -290,7 +292,6 @@ fn a_loader_the_app_could_not_run_is_refused_at_startup() {
         .settings(ferrule::Settings::default())
         .state::<PayloadState>()
         .into_router()
-        .err()
-        .expect("a loader with a payload is refused");
+        .expect_err("a loader with a payload is refused");
     assert!(err.to_string().contains("takes a payload"), "{err}");
 }

@@ -73,7 +73,7 @@ pub(crate) const LAYERS: &[Layer] = &[
     // protocol alone; the test client mirrors states with it.
     Layer {
         name: "plumbing",
-        what: "the client's address and cookies, the chain, rooms; the browser's state mirror",
+        what: "the client's address and cookies, the chain, rooms; the browser's state mirror; languages",
         modules: &[
             m(
                 "net",
@@ -90,6 +90,10 @@ pub(crate) const LAYERS: &[Layer] = &[
             m(
                 "client",
                 "the browser's side of the protocol: the connection machine and the state mirror (no I/O in its core)",
+            ),
+            m(
+                "i18n",
+                "languages and translations: a request's language, the Fluent catalogues, `t!` on both sides",
             ),
         ],
     },

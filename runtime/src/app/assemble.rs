@@ -84,6 +84,12 @@ impl App {
                 tracing::debug!(middleware = %skipped, "event_middleware_skip names a middleware the chain does not have");
             }
         }
+        let catalogues = crate::i18n::Catalogues::new(&settings.languages, self.locales)
+            .map_err(BuildError::Locales)?;
+        // In every request and event, for `t!`, `ctx.language()` and the pages.
+        self.extensions.insert(Arc::new(catalogues));
+        self.router =
+            std::mem::take(&mut self.router).merge(super::language::route(settings.secure_cookies));
         let (follow, binder) = self.install_auth(&settings).unzip();
         let registry = self.registry()?;
         let shares_states = registry
@@ -149,7 +155,19 @@ impl App {
             tabs,
         });
         let admission = env.clone();
-        let http = self.router.layer(self.chain.clone().into_layer());
+        // Innermost, after the chain resolved the user: what `t!` translates for in HTTP
+        // handlers.
+        let http = self
+            .router
+            .layer(axum::middleware::from_fn(
+                |req: crate::middleware::Request, next: axum::middleware::Next| {
+                    let (parts, body) = req.into_parts();
+                    let scoped = Arc::new(parts.clone());
+                    let req = crate::middleware::Request::from_parts(parts, body);
+                    crate::i18n::with_request(scoped, next.run(req))
+                },
+            ))
+            .layer(self.chain.clone().into_layer());
         // Outermost: the app's extensions are there before any middleware runs.
         let shared = self.extensions.clone();
         let http = http.layer(axum::middleware::from_fn(

@@ -33,6 +33,7 @@ use crate::tab_binding::HandshakeBinder;
 mod assemble;
 mod cli;
 mod commands;
+mod language;
 mod migrate;
 mod serve;
 mod timeouts;
@@ -51,6 +52,9 @@ pub enum BuildError {
     /// A state is registered twice or cannot work as a state.
     #[error("{0}")]
     State(String),
+    /// A language of the `languages` setting or a catalogue under `locales/` is not usable.
+    #[error("languages: {0}")]
+    Locales(String),
     /// A route collides with a path the dispatcher reserves.
     #[error(
         "route `{0}` is reserved by Ferrule (reserved: /_event, /_upload, /_health, /ping, /_all_routes)"
@@ -74,6 +78,8 @@ pub struct App {
     rooms: crate::rooms::Rooms,
     /// What every request and event carries in its extensions ([`App::extension`]).
     extensions: http::Extensions,
+    /// The app's Fluent catalogues ([`App::locales`]).
+    locales: &'static [crate::i18n::Source],
     #[cfg(feature = "redis")]
     redis_broadcast: Option<crate::rooms::RedisBroadcast>,
 }
@@ -102,6 +108,7 @@ impl App {
             commands: Vec::new(),
             rooms: crate::rooms::Rooms::default(),
             extensions: http::Extensions::new(),
+            locales: &[],
             #[cfg(feature = "redis")]
             redis_broadcast: None,
         }
@@ -113,6 +120,14 @@ impl App {
     /// with axum's `Extension<T>`. One value per type; a later call replaces it.
     pub fn extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
         self.extensions.insert(value);
+        self
+    }
+
+    /// The app's translations, `App::new().locales(ferrule::locales!())`: the Fluent files
+    /// under `locales/<language>/`, for the languages of the `languages` setting. Without it,
+    /// pages and handlers still get Ferrule's own texts in those languages.
+    pub fn locales(mut self, sources: &'static [crate::i18n::Source]) -> Self {
+        self.locales = sources;
         self
     }
 

@@ -179,6 +179,7 @@ mod tests {
             id: 1,
             username: "u".into(),
             email: None,
+            language: None,
             is_active: true,
             is_staff: staff,
             is_superuser: false,

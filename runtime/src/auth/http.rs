@@ -22,8 +22,8 @@ use tower_sessions::Session;
 use super::{Auth, AuthError, CurrentUser, NewUser};
 use crate::messages::Messages;
 use crate::middleware::{Request, Response};
-use crate::protocol::ToastLevel;
 use crate::net::ClientAddr;
+use crate::protocol::ToastLevel;
 
 /// The message for every failed login.
 pub const WRONG_CREDENTIALS: &str = "Wrong username or password.";
@@ -126,6 +126,7 @@ async fn refusal(parts: &http::request::Parts, e: AuthError) -> Response {
 /// Keeps `text` as a flash message for the page a form post lands on; a session store that
 /// fails costs the message, not the answer.
 async fn say(parts: &http::request::Parts, level: ToastLevel, text: String) {
+    let text = crate::i18n::localize(&text);
     if let Err(e) = Messages::of(session_of(parts)).add(level, text).await {
         tracing::warn!(error = %e, "could not keep a flash message");
     }
@@ -228,7 +229,7 @@ async fn login(s: AuthRoutes, req: Request) -> Response {
     }
     let next = next_page(f.get("next"));
     if let Some(resp) = form_redirect(&parts, next.as_deref()) {
-        let hello = format!("You are logged in as {}.", user.username);
+        let hello = crate::t!("ferrule-logged-in", username = user.username.as_str());
         say(&parts, ToastLevel::Success, hello).await;
         return resp;
     }
@@ -251,7 +252,7 @@ async fn form_error(parts: &http::request::Parts, status: StatusCode, message: &
         .and_then(|to| HeaderValue::from_str(&to).ok());
     if let Some(to) = back
         && Messages::of(session_of(parts))
-            .error(message)
+            .error(crate::i18n::localize(message))
             .await
             .is_ok()
     {
@@ -352,7 +353,7 @@ async fn register(s: AuthRoutes, req: Request) -> Response {
         return crate::Error::from(e).into_response();
     }
     if let Some(resp) = form_redirect(&parts, next_page(f.get("next")).as_deref()) {
-        let welcome = format!("Welcome, {}: your account is ready.", user.username);
+        let welcome = crate::t!("ferrule-welcome", username = user.username.as_str());
         say(&parts, ToastLevel::Success, welcome).await;
         return resp;
     }
@@ -388,7 +389,12 @@ async fn password(s: AuthRoutes, req: Request) -> Response {
     {
         Ok(Some(_)) => {}
         Ok(None) => {
-            return form_error(&parts, StatusCode::BAD_REQUEST, "The old password is wrong.").await;
+            return form_error(
+                &parts,
+                StatusCode::BAD_REQUEST,
+                "The old password is wrong.",
+            )
+            .await;
         }
         Err(e) => return refusal(&parts, e).await,
     }
@@ -403,7 +409,12 @@ async fn password(s: AuthRoutes, req: Request) -> Response {
         return crate::Error::from(e).into_response();
     }
     if let Some(resp) = form_redirect(&parts, next_page(f.get("next")).as_deref()) {
-        say(&parts, ToastLevel::Success, "Your password was changed.".to_owned()).await;
+        say(
+            &parts,
+            ToastLevel::Success,
+            "Your password was changed.".to_owned(),
+        )
+        .await;
         return resp;
     }
     json_response(StatusCode::OK, json!({"ok": true}))

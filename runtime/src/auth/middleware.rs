@@ -31,6 +31,10 @@ pub fn auth_middleware(auth: Auth) -> Named {
                 None => CurrentUser::Anonymous,
             };
             crate::metrics::record(crate::metrics::Phase::User, started);
+            if let Some(language) = user.user().and_then(|u| u.language.clone()) {
+                req.extensions_mut()
+                    .insert(crate::i18n::PreferredLanguage(language));
+            }
             req.extensions_mut().insert(user);
             req.extensions_mut().insert(auth);
             let resp: Response = next.run(req).await?;

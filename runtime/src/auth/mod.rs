@@ -16,6 +16,8 @@ pub struct User {
     pub username: String,
     /// Optional unique e-mail address.
     pub email: Option<String>,
+    /// The language the user chose (see `ferrule::i18n`), if any.
+    pub language: Option<String>,
     /// Inactive users are treated as anonymous.
     pub is_active: bool,
     /// May use staff pages.

@@ -202,15 +202,15 @@ impl Auth {
             return Ok(Some(hit));
         }
         let backend = self.db.get_database_backend();
-        let sql = "SELECT 'u' AS kind, username AS name, email, password_hash, is_active, \
-                   is_staff, is_superuser FROM ferrule_users WHERE id = ? \
-                   UNION ALL SELECT 'g', g.name, NULL, NULL, NULL, NULL, NULL \
+        let sql = "SELECT 'u' AS kind, username AS name, email, language, password_hash, \
+                   is_active, is_staff, is_superuser FROM ferrule_users WHERE id = ? \
+                   UNION ALL SELECT 'g', g.name, NULL, NULL, NULL, NULL, NULL, NULL \
                    FROM ferrule_user_groups ug JOIN ferrule_groups g ON g.id = ug.group_id \
                    WHERE ug.user_id = ? \
-                   UNION ALL SELECT 'p', p.codename, NULL, NULL, NULL, NULL, NULL \
+                   UNION ALL SELECT 'p', p.codename, NULL, NULL, NULL, NULL, NULL, NULL \
                    FROM ferrule_user_permissions up \
                    JOIN ferrule_permissions p ON p.id = up.permission_id WHERE up.user_id = ? \
-                   UNION ALL SELECT 'p', p.codename, NULL, NULL, NULL, NULL, NULL \
+                   UNION ALL SELECT 'p', p.codename, NULL, NULL, NULL, NULL, NULL, NULL \
                    FROM ferrule_user_groups ug \
                    JOIN ferrule_group_permissions gp ON gp.group_id = ug.group_id \
                    JOIN ferrule_permissions p ON p.id = gp.permission_id WHERE ug.user_id = ?";
@@ -233,6 +233,7 @@ impl Auth {
                         id,
                         username: name,
                         email: r.try_get("", "email")?,
+                        language: r.try_get("", "language")?,
                         is_active: r.try_get("", "is_active")?,
                         is_staff: r.try_get("", "is_staff")?,
                         is_superuser: r.try_get("", "is_superuser")?,
@@ -323,6 +324,24 @@ impl Auth {
         let mut active: user::ActiveModel = row.into();
         active.password_hash = Set(hash_password(password).await?);
         let updated = active.update(&self.db).await?;
+        self.users.remove(&updated.id);
+        Ok(())
+    }
+
+    /// Saves the language `user_id` chose (`None` forgets it): their pages are in it wherever
+    /// they log in, unless a `language` cookie says otherwise.
+    pub async fn set_language(
+        &self,
+        user_id: i64,
+        language: Option<&str>,
+    ) -> Result<(), AuthError> {
+        let row = user::Entity::find_by_id(user_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| AuthError::NoSuchUser(format!("#{user_id}")))?;
+        let mut m: user::ActiveModel = row.into();
+        m.language = Set(language.map(str::to_owned));
+        let updated = m.update(&self.db).await?;
         self.users.remove(&updated.id);
         Ok(())
     }
@@ -489,6 +508,7 @@ fn to_user(m: user::Model, groups: BTreeSet<String>, permissions: BTreeSet<Strin
         id: m.id,
         username: m.username,
         email: m.email,
+        language: m.language,
         is_active: m.is_active,
         is_staff: m.is_staff,
         is_superuser: m.is_superuser,

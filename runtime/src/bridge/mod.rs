@@ -396,7 +396,10 @@ fn internal_error(id: Option<u64>, event: &str, what: &str, e: &Error) -> StateU
 }
 
 fn toast_for(e: &Error) -> ClientCommand {
-    ClientCommand::toast(ToastLevel::Error, e.public_message())
+    ClientCommand::toast(
+        ToastLevel::Error,
+        crate::i18n::localize(&e.public_message()),
+    )
 }
 
 /// What a handler's error answers with: its toast, and for a refused form each field's

@@ -20,6 +20,31 @@ impl EventBridge {
         raw: Value,
         via_upload: bool,
     ) -> StateUpdate {
+        // What the bridge says itself (refusals, errors) is in the language the socket's
+        // handshake negotiates; a handler's own texts are in its request's (which knows the
+        // user's saved preference too).
+        let mut handshake = http::Request::new(()).into_parts().0;
+        handshake.headers = socket.headers.clone();
+        if let Some(catalogues) = self
+            .extensions
+            .get::<Arc<crate::i18n::Catalogues>>()
+            .cloned()
+        {
+            handshake.extensions.insert(catalogues);
+        }
+        crate::i18n::with_request(
+            Arc::new(handshake),
+            self.handle_event(socket, raw, via_upload),
+        )
+        .await
+    }
+
+    async fn handle_event(
+        &self,
+        socket: &mut SocketInfo,
+        raw: Value,
+        via_upload: bool,
+    ) -> StateUpdate {
         let decode_started = Instant::now();
         let id = raw.get("id").and_then(Value::as_u64);
         let event: Event = match serde_path_to_error::deserialize(raw) {

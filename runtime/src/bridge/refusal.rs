@@ -18,6 +18,10 @@ pub(super) fn redirect_of(resp: &Response) -> Vec<ClientCommand> {
 
 /// What the user is told when the chain refused the event with `status` and no text.
 pub(super) fn refusal_message(status: StatusCode) -> String {
+    crate::i18n::localize(&english_refusal(status))
+}
+
+fn english_refusal(status: StatusCode) -> String {
     match status {
         StatusCode::FORBIDDEN => "You do not have permission to do this.".to_owned(),
         StatusCode::UNAUTHORIZED => "Please log in first.".to_owned(),

@@ -65,6 +65,8 @@ pub mod user {
         pub is_staff: bool,
         /// Holds every permission.
         pub is_superuser: bool,
+        /// The language the user chose, a tag of the `languages` setting.
+        pub language: Option<String>,
         /// Unix seconds of account creation.
         pub date_joined: i64,
         /// Unix seconds of the last login.

@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0001Auth),
             Box::new(M0002Expiring),
             Box::new(M0003UsernameKey),
+            Box::new(M0004UserLanguage),
         ]
     }
 }
@@ -287,6 +288,39 @@ impl MigrationTrait for M0003UsernameKey {
             Table::alter()
                 .table("ferrule_users")
                 .drop_column("username_key")
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+/// The language a user chose, kept with the account (`Auth::set_language`).
+struct M0004UserLanguage;
+
+impl MigrationName for M0004UserLanguage {
+    fn name(&self) -> &str {
+        "m0004_user_language"
+    }
+}
+
+#[allow(elided_lifetimes_in_paths)]
+#[async_trait::async_trait]
+impl MigrationTrait for M0004UserLanguage {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("ferrule_users")
+                .add_column(string_len_null("language", 35))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("ferrule_users")
+                .drop_column("language")
                 .to_owned(),
         )
         .await

@@ -78,6 +78,9 @@ pub struct Settings {
     pub allowed_origins: Vec<String>,
     /// Where guards send anonymous users (`?next=` is added).
     pub login_url: String,
+    /// The languages the app's pages come in (language tags, `en`, `fr`, `pt-BR`), the default
+    /// first; each has a catalogue under `locales/<tag>/` (see `ferrule::i18n`).
+    pub languages: Vec<String>,
     /// Name of the session cookie.
     pub session_cookie: String,
     /// Mark the session and CSRF cookies `Secure` (serve over HTTPS).
@@ -179,6 +182,7 @@ impl Default for Settings {
             shutdown_grace_ms: 10_000,
             allowed_origins: Vec::new(),
             login_url: "/login".to_owned(),
+            languages: vec!["en".to_owned()],
             session_cookie: "ferrule_session".to_owned(),
             secure_cookies: false,
             allow_register: true,
@@ -334,6 +338,7 @@ impl Settings {
                 "shutdown_grace_ms" => self.shutdown_grace_ms = parsed(&value).map_err(bad)?,
                 "allowed_origins" => self.allowed_origins = list(),
                 "login_url" => self.login_url = value.clone(),
+                "languages" => self.languages = list(),
                 "session_cookie" => self.session_cookie = value.clone(),
                 "secure_cookies" => self.secure_cookies = parse_bool(&value).map_err(bad)?,
                 "allow_register" => self.allow_register = parse_bool(&value).map_err(bad)?,
@@ -377,7 +382,7 @@ impl Settings {
                         "not a Ferrule setting (known: addr, event_middleware_skip, \
                          auto_redirect_from_middleware, event_post_from_payload, \
                          run_middleware_chain, default_tier, trusted_proxies, max_event_bytes, \
-                         ping_interval_ms, ping_timeout_ms, shutdown_grace_ms, allowed_origins, login_url, session_cookie, secure_cookies, allow_register, \
+                         ping_interval_ms, ping_timeout_ms, shutdown_grace_ms, allowed_origins, login_url, languages, session_cookie, secure_cookies, allow_register, \
                          register_reveals_taken_email, \
                          auth_cache_ms, upload_max_file_bytes, upload_max_request_bytes, upload_dir, \
                          upload_max_files, max_sockets_per_client, max_tabs_per_session, \
@@ -418,6 +423,22 @@ impl Settings {
                     message: "must be more than 0 milliseconds".to_owned(),
                 });
             }
+        }
+        if self.languages.is_empty() {
+            return Err(SettingsError::Env {
+                name: "languages".to_owned(),
+                message: "must name at least one language (the default first)".to_owned(),
+            });
+        }
+        if let Some(bad) = self
+            .languages
+            .iter()
+            .find(|l| l.parse::<unic_langid::LanguageIdentifier>().is_err())
+        {
+            return Err(SettingsError::Env {
+                name: "languages".to_owned(),
+                message: format!("`{bad}` is not a language tag (`en`, `fr`, `pt-BR`)"),
+            });
         }
         if self.ipv6_prefix_len > 128 {
             return Err(SettingsError::Env {

@@ -153,7 +153,7 @@ where
         let root = root.clone();
         view! {
             <!DOCTYPE html>
-            <html lang="en">
+            <html lang=crate::i18n::current_language()>
                 <head>
                     <meta charset="utf-8"/>
                     <meta name="viewport" content="width=device-width, initial-scale=1"/>

@@ -34,9 +34,9 @@ pub fn LoginForm() -> impl IntoView {
         <form method="post" action="/_auth/login">
             <input type="hidden" name="csrf_token" value=csrf_token()/>
             <input type="hidden" name="next" value=move || next().unwrap_or_else(|| "/".to_owned())/>
-            <label>"Username " <input name="username" autocomplete="username"/></label>
-            <label>"Password " <input name="password" type="password" autocomplete="current-password"/></label>
-            <button type="submit">"Log in"</button>
+            <label>{crate::t!("ferrule-username")} " " <input name="username" autocomplete="username"/></label>
+            <label>{crate::t!("ferrule-password")} " " <input name="password" type="password" autocomplete="current-password"/></label>
+            <button type="submit">{crate::t!("ferrule-log-in")}</button>
         </form>
     }
 }
@@ -55,12 +55,12 @@ pub fn RegisterForm(
         <form method="post" action="/_auth/register">
             <input type="hidden" name="csrf_token" value=csrf_token()/>
             <input type="hidden" name="next" value=move || next().unwrap_or_else(|| "/".to_owned())/>
-            <label>"Username " <input name="username" autocomplete="username"/></label>
+            <label>{crate::t!("ferrule-username")} " " <input name="username" autocomplete="username"/></label>
             {email.then(|| view! {
-                <label>"E-mail " <input name="email" type="email" autocomplete="email"/></label>
+                <label>{crate::t!("ferrule-email")} " " <input name="email" type="email" autocomplete="email"/></label>
             })}
-            <label>"Password " <input name="password" type="password" autocomplete="new-password"/></label>
-            <button type="submit">"Create my account"</button>
+            <label>{crate::t!("ferrule-password")} " " <input name="password" type="password" autocomplete="new-password"/></label>
+            <button type="submit">{crate::t!("ferrule-create-account")}</button>
         </form>
     }
 }
@@ -86,8 +86,8 @@ pub fn AccountMenu(
             <Show
                 when=move || logged_in.get()
                 fallback=move || view! {
-                    <a href="/login">"Log in"</a>
-                    {(!no_register).then(|| view! { " · " <a href="/register">"Register"</a> })}
+                    <a href="/login">{crate::t!("ferrule-log-in")}</a>
+                    {(!no_register).then(|| view! { " · " <a href="/register">{crate::t!("ferrule-register")}</a> })}
                 }
             >
                 <span id="user">{move || who.get()}</span>
@@ -95,7 +95,7 @@ pub fn AccountMenu(
                 <form method="post" action="/_auth/logout">
                     <input type="hidden" name="csrf_token" value=csrf_token()/>
                     <input type="hidden" name="next" value=after_logout.clone()/>
-                    <button id="logout" type="submit">"Log out"</button>
+                    <button id="logout" type="submit">{crate::t!("ferrule-log-out")}</button>
                 </form>
             </Show>
         </span>

@@ -32,6 +32,8 @@ mod account;
 #[allow(unreachable_pub)]
 mod field;
 mod flash;
+#[allow(unreachable_pub)]
+mod language;
 mod rendered;
 #[allow(unreachable_pub)]
 mod widgets;
@@ -41,6 +43,7 @@ pub use account::{
     csrf_token,
 };
 pub use field::{Field, FieldProps, FormHandle, use_form};
+pub use language::{LanguageSwitcher, LanguageSwitcherProps};
 pub use widgets::{
     ConnectionIndicator, ConnectionIndicatorProps, FileUpload, FileUploadProps, Toasts, ToastsProps,
 };
@@ -106,6 +109,9 @@ fn Provided(children: Children) -> impl IntoView {
     view! {
         <script type="application/json" id=rendered::ELEMENT_ID
             inner_html=rendered::script_text(&rendered)></script>
+        // The page's language and its catalogue, for `t!` in the browser.
+        <script type="application/json" id=crate::i18n::ELEMENT_ID
+            inner_html=crate::i18n::embedded_text()></script>
         {(!flashed.is_empty()).then(|| view! {
             <script type="application/json" id=flash::ELEMENT_ID
                 inner_html=flash::script_text(&flashed)></script>

@@ -23,7 +23,7 @@ pub fn Toasts() -> impl IntoView {
                     view! {
                         <div class=format!("ferrule-toast ferrule-toast-{level}") data-level=level>
                             <span class="ferrule-toast-message">{t.message}</span>
-                            <button class="ferrule-toast-close" aria-label="Dismiss"
+                            <button class="ferrule-toast-close" aria-label=crate::t!("ferrule-dismiss")
                                 on:click=move |_| ferrule.dismiss(id)>"×"</button>
                         </div>
                     }
@@ -44,9 +44,9 @@ pub fn ConnectionIndicator() -> impl IntoView {
         Status::Reconnecting { .. } => "reconnecting",
     };
     let label = move || match status.get() {
-        Status::Connecting => "Connecting…".to_owned(),
-        Status::Connected => "Live".to_owned(),
-        Status::Reconnecting { attempt } => format!("Offline, reconnecting (attempt {attempt})"),
+        Status::Connecting => crate::t!("ferrule-connecting"),
+        Status::Connected => crate::t!("ferrule-live"),
+        Status::Reconnecting { attempt } => crate::t!("ferrule-reconnecting", attempt = attempt),
     };
     view! { <span class="ferrule-connection" data-status=key>{label}</span> }
 }

@@ -41,6 +41,7 @@ fn user(name: &str) -> User {
         id: 1,
         username: name.to_owned(),
         email: None,
+        language: None,
         is_active: true,
         is_staff: false,
         is_superuser: false,

@@ -1,0 +1,39 @@
+# Les textes de Ferrule. Une application en reformule un en donnant un message du même
+# identifiant dans son propre catalogue (locales/<langue>/*.ftl).
+
+## Formulaires de compte et menu du compte dans l'en-tête
+ferrule-username = Nom d'utilisateur
+ferrule-password = Mot de passe
+ferrule-email = Adresse e-mail
+ferrule-log-in = Se connecter
+ferrule-log-out = Se déconnecter
+ferrule-register = Créer un compte
+ferrule-create-account = Créer mon compte
+
+## Choix de la langue
+ferrule-language = Langue
+# Le nom de cette langue en elle-même, pour le choix de la langue.
+ferrule-language-name = Français
+ferrule-change-language = Changer
+
+## Indicateur de connexion et notifications
+ferrule-connecting = Connexion…
+ferrule-live = En direct
+ferrule-reconnecting = Hors ligne, reconnexion (essai { $attempt })
+ferrule-dismiss = Fermer
+
+## Messages et erreurs du compte
+ferrule-wrong-credentials = Nom d'utilisateur ou mot de passe incorrect.
+ferrule-logged-in = Vous êtes connecté en tant que { $username }.
+ferrule-logged-out = Vous êtes déconnecté.
+ferrule-welcome = Bienvenue, { $username } : votre compte est prêt.
+ferrule-log-in-first = Connectez-vous d'abord.
+ferrule-old-password-wrong = L'ancien mot de passe est incorrect.
+ferrule-password-changed = Votre mot de passe a été changé.
+ferrule-throttled = Trop de connexions échouées. Réessayez dans quelques minutes.
+ferrule-busy = Le serveur vérifie trop de mots de passe. Réessayez dans un instant.
+ferrule-forbidden = Vous n'avez pas la permission de faire ceci.
+ferrule-generic-error = Une erreur s'est produite. Veuillez réessayer.
+ferrule-unavailable = Le service est momentanément indisponible, veuillez réessayer.
+ferrule-unknown-language = Ce site n'est pas disponible dans cette langue.
+ferrule-too-many-requests = Trop de requêtes. Patientez un instant.

@@ -1,0 +1,319 @@
+//! Languages and translations. A request's language ([`language_of`]) is negotiated among the
+//! app's `languages` setting: the `language` cookie (set by `POST /_language`), then the
+//! logged-in user's saved preference, then `Accept-Language`, then the first configured.
+//! Texts come from Fluent catalogues ([`Catalogues`]): Ferrule's own and the app's
+//! `locales/<language>/*.ftl` (listed at compile time by `ferrule::locales!()`), and
+//! [`t!`](crate::t) translates in handlers, HTTP handlers and components, on the server and in
+//! the browser.
+//!
+//! The browser gets the catalogue of its page's language only (and the default language's, for
+//! keys the other lacks), embedded in the page as JSON: the client's wasm carries no
+//! translations, so a new language costs it nothing.
+
+#[cfg(feature = "server")]
+use std::sync::Arc;
+
+mod catalogues;
+
+pub use catalogues::{Arg, Catalogues, Source};
+
+/// The cookie that holds the language a visitor chose.
+pub const LANGUAGE_COOKIE: &str = "language";
+
+/// Where the language switcher posts (`language`, `next`, `csrf_token`).
+pub const SET_LANGUAGE_PATH: &str = "/_language";
+
+/// The id of the `<script type="application/json">` that carries a page's catalogue.
+pub(crate) const ELEMENT_ID: &str = "ferrule-i18n";
+
+/// The language a logged-in user saved, put in the request's extensions by the auth
+/// middleware; negotiation takes it after the `language` cookie.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreferredLanguage(pub String);
+
+/// Translates message `key` in the current language: `t!("greeting")`,
+/// `t!("cart-added", name = product.name, count = 3)`. In a handler or an HTTP handler the
+/// current language is its request's; in a component, the page's. A missing key falls back to
+/// the default language, then to the key itself, and is logged once.
+#[macro_export]
+macro_rules! t {
+    ($key:expr $(,)?) => {
+        $crate::i18n::translate($key, &[])
+    };
+    ($key:expr, $($name:ident = $value:expr),+ $(,)?) => {
+        $crate::i18n::translate(
+            $key,
+            &[$((::core::stringify!($name), $crate::i18n::Arg::from($value))),+],
+        )
+    };
+}
+
+/// What [`t!`](crate::t) calls: `key` with `args` in the current language.
+pub fn translate(key: &str, args: &[(&str, Arg)]) -> String {
+    #[cfg(feature = "server")]
+    if let Ok(Some(text)) = REQUEST.try_with(|parts| translate_in(parts, key, args)) {
+        return text;
+    }
+    #[cfg(feature = "ssr")]
+    if let Some(parts) = leptos::prelude::use_context::<http::request::Parts>()
+        && let Some(text) = translate_in(&parts, key, args)
+    {
+        return text;
+    }
+    #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
+    if let Some(text) = browser::translate(key, args) {
+        return text;
+    }
+    fallback().translate("en", key, args)
+}
+
+/// `key` in the language of the request `parts`, if the app's catalogues are in it.
+#[cfg(feature = "server")]
+pub fn translate_in(
+    parts: &http::request::Parts,
+    key: &str,
+    args: &[(&str, Arg)],
+) -> Option<String> {
+    let catalogues = parts.extensions.get::<Arc<Catalogues>>()?;
+    Some(catalogues.translate(&negotiate(catalogues, parts), key, args))
+}
+
+/// `text` in the current language when it is one of Ferrule's own English messages without
+/// arguments (an error's public message, a refusal), else `text` as it is. Ferrule's lower
+/// layers write their messages in English; the edges that show them (toasts, flash messages)
+/// pass them through this.
+pub fn localize(text: &str) -> String {
+    match english_keys().get(text) {
+        Some(key) => translate(key, &[]),
+        None => text.to_owned(),
+    }
+}
+
+/// Ferrule's English messages without arguments, by text.
+fn english_keys() -> &'static std::collections::HashMap<&'static str, &'static str> {
+    static KEYS: std::sync::OnceLock<std::collections::HashMap<&'static str, &'static str>> =
+        std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        include_str!("../../locales/en/ferrule.ftl")
+            .lines()
+            .filter_map(|line| line.split_once(" = "))
+            .filter(|(key, text)| key.starts_with("ferrule-") && !text.contains('{'))
+            .map(|(key, text)| (text, key))
+            .collect()
+    })
+}
+
+/// Ferrule's English texts, for code that runs outside any request and page.
+fn fallback() -> &'static Catalogues {
+    static FALLBACK: std::sync::OnceLock<Catalogues> = std::sync::OnceLock::new();
+    FALLBACK.get_or_init(|| {
+        Catalogues::new(&["en".to_owned()], &[]).expect("Ferrule's own catalogue is valid Fluent")
+    })
+}
+
+#[cfg(feature = "server")]
+tokio::task_local! {
+    static REQUEST: Arc<http::request::Parts>;
+}
+
+/// Runs `fut` with `parts` as the request [`t!`](crate::t) translates for.
+#[cfg(feature = "server")]
+pub(crate) async fn with_request<F: Future>(parts: Arc<http::request::Parts>, fut: F) -> F::Output {
+    REQUEST.scope(parts, fut).await
+}
+
+/// The language of the request `parts`: its `language` cookie, the user's saved preference,
+/// its `Accept-Language`, or the default, whichever first names a configured language. The
+/// default language when the app's catalogues are not in the request.
+#[cfg(feature = "server")]
+pub fn language_of(parts: &http::request::Parts) -> String {
+    match parts.extensions.get::<Arc<Catalogues>>() {
+        Some(catalogues) => negotiate(catalogues, parts),
+        None => "en".to_owned(),
+    }
+}
+
+#[cfg(feature = "server")]
+fn negotiate(catalogues: &Catalogues, parts: &http::request::Parts) -> String {
+    use fluent_langneg::{NegotiationStrategy, accepted_languages, negotiate_languages};
+    use unic_langid::LanguageIdentifier;
+    let available = catalogues.identifiers();
+    let pick = |wanted: &[LanguageIdentifier], strategy| {
+        negotiate_languages(wanted, available, None, strategy)
+            .first()
+            .map(|l| l.to_string())
+    };
+    let chosen = crate::net::cookie_in(&parts.headers, LANGUAGE_COOKIE)
+        .into_iter()
+        .chain(
+            parts
+                .extensions
+                .get::<PreferredLanguage>()
+                .map(|p| p.0.clone()),
+        )
+        .filter_map(|tag| tag.parse::<LanguageIdentifier>().ok())
+        .find_map(|id| pick(&[id], NegotiationStrategy::Lookup));
+    if let Some(language) = chosen {
+        return language;
+    }
+    let accepted = parts
+        .headers
+        .get_all(http::header::ACCEPT_LANGUAGE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(accepted_languages::parse)
+        .collect::<Vec<_>>();
+    pick(&accepted, NegotiationStrategy::Lookup).unwrap_or_else(|| catalogues.default_language())
+}
+
+/// The JSON a page embeds for the browser: its language, the default, and their Fluent texts.
+#[cfg(feature = "server")]
+pub(crate) fn page_catalogue(parts: &http::request::Parts) -> Option<String> {
+    let catalogues = parts.extensions.get::<Arc<Catalogues>>()?;
+    let language = negotiate(catalogues, parts);
+    let default = catalogues.default_language();
+    let mut texts = serde_json::Map::new();
+    for lang in [&language, &default] {
+        texts.insert(lang.clone(), serde_json::json!(catalogues.texts_of(lang)));
+    }
+    let page = serde_json::json!({
+        "language": language,
+        "languages": names(catalogues),
+        "texts": texts,
+    });
+    // No value can close the script element early.
+    Some(page.to_string().replace('<', "\\u003c"))
+}
+
+/// Each configured language with its name in itself (`ferrule-language-name`), the default first.
+#[cfg(feature = "server")]
+fn names(catalogues: &Catalogues) -> Vec<(String, String)> {
+    catalogues
+        .languages()
+        .into_iter()
+        .map(|l| {
+            let name = catalogues.translate(&l, "ferrule-language-name", &[]);
+            (l, name)
+        })
+        .collect()
+}
+
+/// The page's languages with their names, the default first, for a language switcher.
+pub fn page_languages() -> Vec<(String, String)> {
+    #[cfg(feature = "ssr")]
+    if let Some(parts) = leptos::prelude::use_context::<http::request::Parts>()
+        && let Some(catalogues) = parts.extensions.get::<Arc<Catalogues>>()
+    {
+        return names(catalogues);
+    }
+    #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
+    if let Some(languages) = browser::languages() {
+        return languages;
+    }
+    Vec::new()
+}
+
+/// What the page's `<script id="ferrule-i18n">` holds: written by the server, read back by the
+/// browser (hydration renders the same text).
+pub(crate) fn embedded_text() -> String {
+    #[cfg(feature = "ssr")]
+    if let Some(parts) = leptos::prelude::use_context::<http::request::Parts>()
+        && let Some(text) = page_catalogue(&parts)
+    {
+        return text;
+    }
+    #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
+    if let Some(text) = browser::raw() {
+        return text;
+    }
+    String::new()
+}
+
+#[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
+mod browser {
+    use std::cell::OnceCell;
+    use std::collections::HashMap;
+
+    use super::{Arg, Catalogues, ELEMENT_ID};
+
+    thread_local! {
+        static PAGE: OnceCell<Option<Page>> = const { OnceCell::new() };
+    }
+
+    struct Page {
+        raw: String,
+        catalogues: Catalogues,
+        language: String,
+        languages: Vec<(String, String)>,
+    }
+
+    /// The page's catalogue, read from the element the server embedded, once.
+    fn load() -> Option<Page> {
+        let raw = web_sys::window()?
+            .document()?
+            .get_element_by_id(ELEMENT_ID)?
+            .text_content()?;
+        let page: serde_json::Value = serde_json::from_str(&raw).ok()?;
+        let language = page["language"].as_str()?.to_owned();
+        let languages: Vec<(String, String)> =
+            serde_json::from_value(page["languages"].clone()).ok()?;
+        let texts: HashMap<String, Vec<String>> =
+            serde_json::from_value(page["texts"].clone()).ok()?;
+        // The default first (it is the fallback), then the page's.
+        let mut shipped = vec![languages.first()?.0.clone()];
+        if language != shipped[0] {
+            shipped.push(language.clone());
+        }
+        match Catalogues::from_texts(&shipped, texts) {
+            Ok(catalogues) => Some(Page {
+                raw,
+                catalogues,
+                language,
+                languages,
+            }),
+            Err(e) => {
+                web_sys::console::error_1(&format!("ferrule: the page's catalogue: {e}").into());
+                None
+            }
+        }
+    }
+
+    fn with_page<R>(f: impl FnOnce(&Page) -> R) -> Option<R> {
+        PAGE.with(|page| page.get_or_init(load).as_ref().map(f))
+    }
+
+    pub(super) fn translate(key: &str, args: &[(&str, Arg)]) -> Option<String> {
+        with_page(|p| p.catalogues.translate(&p.language, key, args))
+    }
+
+    /// The page's language, as the server negotiated it.
+    pub(super) fn language() -> Option<String> {
+        with_page(|p| p.language.clone())
+    }
+
+    pub(super) fn languages() -> Option<Vec<(String, String)>> {
+        with_page(|p| p.languages.clone())
+    }
+
+    pub(super) fn raw() -> Option<String> {
+        with_page(|p| p.raw.clone())
+    }
+}
+
+/// The current page's language: the request's on the server, the one the server rendered the
+/// page in, in the browser. The default language elsewhere.
+pub fn current_language() -> String {
+    #[cfg(feature = "server")]
+    if let Ok(language) = REQUEST.try_with(|parts| language_of(parts)) {
+        return language;
+    }
+    #[cfg(feature = "ssr")]
+    if let Some(parts) = leptos::prelude::use_context::<http::request::Parts>() {
+        return language_of(&parts);
+    }
+    #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
+    if let Some(language) = browser::language() {
+        return language;
+    }
+    "en".to_owned()
+}

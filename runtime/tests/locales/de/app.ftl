@@ -1,0 +1,2 @@
+greeting = Hallo, { $name }!
+ferrule-language-name = Deutsch

@@ -1,0 +1,2 @@
+greeting = Hello, { $name }!
+only-english = Only in English
