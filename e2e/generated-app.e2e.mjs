@@ -5,7 +5,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import AxeBuilder from '@axe-core/playwright';
 import { startServer, launchBrowser, watch, withArtifacts, waitCount, waitConnected, ARTIFACTS } from './lib/harness.mjs';
+
+/** The accessibility rules every page must pass: WCAG 2.0 and 2.1, levels A and AA. */
+const WCAG_AA = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
 
 const APP = process.env.E2E_APP || 'newcomer-app';
 let browser;
@@ -136,7 +140,18 @@ test('a scaffolded table: a wrong number is named under its field, then save, ed
     await page.fill(`${form} input[name=weight]`, '0.8');
     await page.check(`${form} input[name=in_stock]`);
     await page.click(`${form} button[type=submit]`);
-    await page.waitForFunction(() => document.querySelector('.error[data-field=price]')?.textContent === 'Enter a whole number.', null, { timeout: 10000 });
+    // The handler's refusal shows under the price field, and the input points to it.
+    await page.waitForFunction(() => document.querySelector('#field-price-error')?.textContent === 'Enter a whole number.', null, { timeout: 10000 });
+    const price = page.locator(`${form} input[name=price]`);
+    assert.equal(await price.getAttribute('aria-invalid'), 'true');
+    assert.equal(await price.getAttribute('aria-describedby'), 'field-price-error');
+    assert.ok(await page.evaluate(() => {
+      const input = document.querySelector('#field-price');
+      const message = document.querySelector('#field-price-error');
+      return input.closest('.ferrule-field') === message.closest('.ferrule-field')
+        && input.getBoundingClientRect().bottom <= message.getBoundingClientRect().top;
+    }), 'the message is under its own field');
+    assert.equal(await page.textContent('#field-name-error'), '', 'the name was fine');
     assert.equal(await page.locator('#products tbody tr').count(), 0, 'nothing saved');
     assert.equal(await page.inputValue(`${form} input[name=name]`), 'Teapot', 'what was typed is kept');
 
@@ -146,7 +161,8 @@ test('a scaffolded table: a wrong number is named under its field, then save, ed
     const row = await page.textContent('#products tbody tr');
     for (const part of ['Holds tea', '12', '0.8', 'yes', 'shopkeeper']) assert.match(row, new RegExp(part), row);
     assert.equal(await page.inputValue(`${form} input[name=name]`), '', 'the form is cleared once saved');
-    assert.equal(await page.textContent('.error[data-field=price]'), '');
+    assert.equal(await page.textContent('#field-price-error'), '', 'accepted: the message is gone');
+    assert.equal(await page.locator(`${form} input[name=price]`).getAttribute('aria-invalid'), null);
 
     await page.click('#products tbody tr button.edit');
     assert.equal(await page.inputValue(`${form} input[name=name]`), 'Teapot');
@@ -236,3 +252,51 @@ for (const [device, viewport] of [['desktop', { width: 1280, height: 800 }], ['p
     }, { viewport });
   });
 }
+
+// Every page of the generated app passes axe's WCAG 2.0/2.1 A and AA rules, in light and in
+// dark: the template's pages, the generated page and the scaffold's, whose form is checked with
+// a refused field's message showing.
+test('every page passes WCAG 2.1 AA checks (axe) in light and in dark', async (t) => {
+  await withApp(t, async (server, page) => {
+    const problems = [];
+    const audit = async (what) => {
+      for (const colorScheme of ['light', 'dark']) {
+        await page.emulateMedia({ colorScheme });
+        const { violations } = await new AxeBuilder({ page }).withTags(WCAG_AA).analyze();
+        for (const v of violations) {
+          const where = v.nodes.map((n) => n.target.join(' ')).join(', ');
+          problems.push(`${what} (${colorScheme}): ${v.id} [${v.impact}] ${v.help}: ${where}`);
+        }
+      }
+      await page.emulateMedia({ colorScheme: 'light' });
+    };
+    for (const path of ['/', '/login', '/register', '/about']) {
+      await page.goto(`${server.url}${path}`);
+      await waitConnected(page);
+      await audit(path);
+    }
+    await page.goto(`${server.url}/login`);
+    await failLogin(page);
+    await audit('/login with its error');
+    await page.goto(`${server.url}/register`);
+    await waitConnected(page);
+    await page.fill('input[name=username]', 'auditor');
+    await page.fill('input[name=password]', 'correct horse battery');
+    await Promise.all([page.waitForURL(`${server.url}/`), page.click('button:has-text("Create my account")')]);
+    await waitConnected(page);
+    await page.click('a[href="/notes"]');
+    await page.fill('#note', 'Audited');
+    await page.click('#add-note');
+    await page.waitForFunction(() => document.querySelector('#notes li')?.textContent.includes('Audited'), null, { timeout: 10000 });
+    await audit('/notes');
+    await page.click('#add-note');
+    await page.waitForFunction(() => document.querySelector('#note-error')?.textContent === 'Required.', null, { timeout: 10000 });
+    await audit('/notes with a refused note');
+    await page.click('a[href="/products"]');
+    await page.fill('#product-form input[name=price]', 'twelve');
+    await page.click('#product-form button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#field-price-error')?.textContent === 'Enter a whole number.', null, { timeout: 10000 });
+    await audit('/products with refused fields');
+    assert.deepEqual(problems, []);
+  });
+});
