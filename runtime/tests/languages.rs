@@ -117,15 +117,31 @@ async fn a_page_is_in_the_language_the_cookie_then_the_browser_asks_for() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_page_ships_its_own_language_and_the_default_only() {
+async fn a_page_loads_its_own_languages_texts_and_the_defaults_only() {
     let server = server().await;
     let french = page(&server, "/", &[("cookie", "language=fr")]).await;
-    let start = french
-        .find(r#"id="ferrule-i18n""#)
-        .expect("the page's catalogue is embedded");
-    let script = &french[start..];
-    let script = &script[script.find('>').unwrap() + 1..script.find("</script>").unwrap()];
-    let shipped: serde_json::Value = serde_json::from_str(script).unwrap();
+    // The texts are not in the page itself: a toast's text is on the page only when shown.
+    assert!(!french.contains("Mot de passe"), "{french}");
+    let src = french
+        .split(r#"<script src=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page loads its catalogue")
+        .replace("&amp;", "&");
+    assert!(src.starts_with("/_i18n/fr.js?v="), "{src}");
+    let script = server.http("GET", &src, &[], b"").await.unwrap();
+    assert_eq!(script.status, 200);
+    assert_eq!(
+        script.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    let text = script.text();
+    let json = text
+        .strip_prefix("window.__ferruleI18n=")
+        .and_then(|t| t.trim().strip_suffix(';'))
+        .expect("one assignment");
+    let shipped: serde_json::Value =
+        serde_json::from_str(&serde_json::from_str::<String>(json).unwrap()).unwrap();
     assert_eq!(shipped["language"], "fr");
     let texts = shipped["texts"].as_object().unwrap();
     assert_eq!(
@@ -133,10 +149,21 @@ async fn a_page_ships_its_own_language_and_the_default_only() {
         ["en", "fr"],
         "not German: {shipped}"
     );
+    assert!(
+        shipped["texts"]["fr"][1]
+            .as_str()
+            .unwrap()
+            .contains("Bonjour")
+    );
     assert_eq!(
         shipped["languages"],
         serde_json::json!([["en", "English"], ["fr", "Français"], ["de", "Deutsch"]])
     );
+    // Another language's script has another version; one not configured is not served.
+    let german = page(&server, "/", &[("cookie", "language=de")]).await;
+    assert!(german.contains("/_i18n/de.js?v="), "{german}");
+    let missing = server.http("GET", "/_i18n/xx.js", &[], b"").await.unwrap();
+    assert_eq!(missing.status, 404);
     // The switcher lists them, the page's selected.
     assert!(
         french.contains(r#"<option value="fr" selected lang="fr">Français</option>"#),

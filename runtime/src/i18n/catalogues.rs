@@ -77,6 +77,10 @@ pub struct Catalogues {
     /// browser for its language.
     #[cfg_attr(not(feature = "server"), allow(dead_code))]
     texts: HashMap<String, Vec<String>>,
+    /// Per language, a hash of what its catalogue script holds: the script's URL changes when
+    /// a text does, so browsers may cache it for good.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    versions: HashMap<String, String>,
     missing: Mutex<HashSet<(String, String)>>,
 }
 
@@ -152,10 +156,22 @@ impl Catalogues {
             ids.push(id);
             bundles.insert(language.clone(), bundle);
         }
+        let versions = languages
+            .iter()
+            .map(|language| {
+                use std::hash::{Hash, Hasher};
+                let mut hasher = std::hash::DefaultHasher::new();
+                languages.hash(&mut hasher);
+                texts.get(language).hash(&mut hasher);
+                texts.get(&languages[0]).hash(&mut hasher);
+                (language.clone(), format!("{:016x}", hasher.finish()))
+            })
+            .collect();
         Ok(Self {
             languages: ids,
             bundles,
             texts,
+            versions,
             missing: Mutex::default(),
         })
     }
@@ -173,6 +189,12 @@ impl Catalogues {
     #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn identifiers(&self) -> &[LanguageIdentifier] {
         &self.languages
+    }
+
+    /// The version of `language`'s catalogue script (empty for a language not configured).
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn version_of(&self, language: &str) -> &str {
+        self.versions.get(language).map_or("", String::as_str)
     }
 
     /// Whether `language` is one of the configured ones, as written there.

@@ -7,8 +7,10 @@
 //! the browser.
 //!
 //! The browser gets the catalogue of its page's language only (and the default language's, for
-//! keys the other lacks), embedded in the page as JSON: the client's wasm carries no
-//! translations, so a new language costs it nothing.
+//! keys the other lacks), as a small script of its own (`/_i18n/<language>.js?v=<hash>`) that
+//! the page loads before the client and the browser caches: the client's wasm carries no
+//! translations, so a new language costs it nothing, and the page's HTML holds no texts it
+//! does not show.
 
 #[cfg(feature = "server")]
 use std::sync::Arc;
@@ -23,8 +25,12 @@ pub const LANGUAGE_COOKIE: &str = "language";
 /// Where the language switcher posts (`language`, `next`, `csrf_token`).
 pub const SET_LANGUAGE_PATH: &str = "/_language";
 
-/// The id of the `<script type="application/json">` that carries a page's catalogue.
-pub(crate) const ELEMENT_ID: &str = "ferrule-i18n";
+/// Where a language's catalogue script is served: `/_i18n/<language>.js`.
+pub const SCRIPT_PREFIX: &str = "/_i18n/";
+
+/// The global the catalogue script sets, which the client reads.
+#[cfg_attr(not(any(feature = "server", target_arch = "wasm32")), allow(dead_code))]
+const GLOBAL: &str = "__ferruleI18n";
 
 /// The language a logged-in user saved, put in the request's extensions by the auth
 /// middleware; negotiation takes it after the `language` cookie.
@@ -166,23 +172,36 @@ fn negotiate(catalogues: &Catalogues, parts: &http::request::Parts) -> String {
     pick(&accepted, NegotiationStrategy::Lookup).unwrap_or_else(|| catalogues.default_language())
 }
 
-/// The JSON a page embeds for the browser: its language, the default, and their Fluent texts.
+/// The catalogue script of `language`: it sets [`GLOBAL`] to the JSON of the language, the
+/// configured languages with their names, and the Fluent texts of the language and the default.
 #[cfg(feature = "server")]
-pub(crate) fn page_catalogue(parts: &http::request::Parts) -> Option<String> {
-    let catalogues = parts.extensions.get::<Arc<Catalogues>>()?;
-    let language = negotiate(catalogues, parts);
+pub(crate) fn script(catalogues: &Catalogues, language: &str) -> String {
     let default = catalogues.default_language();
     let mut texts = serde_json::Map::new();
-    for lang in [&language, &default] {
-        texts.insert(lang.clone(), serde_json::json!(catalogues.texts_of(lang)));
+    for lang in [language, default.as_str()] {
+        texts.insert(
+            lang.to_owned(),
+            serde_json::json!(catalogues.texts_of(lang)),
+        );
     }
     let page = serde_json::json!({
         "language": language,
         "languages": names(catalogues),
         "texts": texts,
     });
-    // No value can close the script element early.
-    Some(page.to_string().replace('<', "\\u003c"))
+    // A JSON string inside the script, parsed by the client.
+    let text = serde_json::to_string(&page.to_string()).unwrap_or_else(|_| "\"{}\"".to_owned());
+    format!("window.{GLOBAL}={text};\n")
+}
+
+/// Where the page of the request `parts` loads its catalogue from, with a version that changes
+/// with the catalogue (so browsers may keep it for good).
+#[cfg(feature = "server")]
+pub fn script_url(parts: &http::request::Parts) -> Option<String> {
+    let catalogues = parts.extensions.get::<Arc<Catalogues>>()?;
+    let language = negotiate(catalogues, parts);
+    let version = catalogues.version_of(&language);
+    Some(format!("{SCRIPT_PREFIX}{language}.js?v={version}"))
 }
 
 /// Each configured language with its name in itself (`ferrule-language-name`), the default first.
@@ -213,46 +232,29 @@ pub fn page_languages() -> Vec<(String, String)> {
     Vec::new()
 }
 
-/// What the page's `<script id="ferrule-i18n">` holds: written by the server, read back by the
-/// browser (hydration renders the same text).
-pub(crate) fn embedded_text() -> String {
-    #[cfg(feature = "ssr")]
-    if let Some(parts) = leptos::prelude::use_context::<http::request::Parts>()
-        && let Some(text) = page_catalogue(&parts)
-    {
-        return text;
-    }
-    #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
-    if let Some(text) = browser::raw() {
-        return text;
-    }
-    String::new()
-}
-
 #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
 mod browser {
     use std::cell::OnceCell;
     use std::collections::HashMap;
 
-    use super::{Arg, Catalogues, ELEMENT_ID};
+    use super::{Arg, Catalogues, GLOBAL};
 
     thread_local! {
         static PAGE: OnceCell<Option<Page>> = const { OnceCell::new() };
     }
 
     struct Page {
-        raw: String,
         catalogues: Catalogues,
         language: String,
         languages: Vec<(String, String)>,
     }
 
-    /// The page's catalogue, read from the element the server embedded, once.
+    /// The page's catalogue, from the global its catalogue script set, once.
     fn load() -> Option<Page> {
-        let raw = web_sys::window()?
-            .document()?
-            .get_element_by_id(ELEMENT_ID)?
-            .text_content()?;
+        let window = web_sys::window()?;
+        let raw = js_sys::Reflect::get(&window, &GLOBAL.into())
+            .ok()?
+            .as_string()?;
         let page: serde_json::Value = serde_json::from_str(&raw).ok()?;
         let language = page["language"].as_str()?.to_owned();
         let languages: Vec<(String, String)> =
@@ -266,7 +268,6 @@ mod browser {
         }
         match Catalogues::from_texts(&shipped, texts) {
             Ok(catalogues) => Some(Page {
-                raw,
                 catalogues,
                 language,
                 languages,
@@ -293,10 +294,6 @@ mod browser {
 
     pub(super) fn languages() -> Option<Vec<(String, String)>> {
         with_page(|p| p.languages.clone())
-    }
-
-    pub(super) fn raw() -> Option<String> {
-        with_page(|p| p.raw.clone())
     }
 }
 

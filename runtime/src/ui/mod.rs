@@ -109,9 +109,6 @@ fn Provided(children: Children) -> impl IntoView {
     view! {
         <script type="application/json" id=rendered::ELEMENT_ID
             inner_html=rendered::script_text(&rendered)></script>
-        // The page's language and its catalogue, for `t!` in the browser.
-        <script type="application/json" id=crate::i18n::ELEMENT_ID
-            inner_html=crate::i18n::embedded_text()></script>
         {(!flashed.is_empty()).then(|| view! {
             <script type="application/json" id=flash::ELEMENT_ID
                 inner_html=flash::script_text(&flashed)></script>
