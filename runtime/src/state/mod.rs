@@ -158,7 +158,10 @@ pub(crate) struct PageLoads(pub(crate) Arc<dyn LoadPage>);
 /// The bridge's side of [`PageLoads`].
 pub(crate) trait LoadPage: Send + Sync {
     /// The states the loaders of `parts`' path leave, each started from its default.
-    fn load(&self, parts: http::request::Parts) -> futures_util::future::BoxFuture<'static, crate::protocol::Delta>;
+    fn load(
+        &self,
+        parts: http::request::Parts,
+    ) -> futures_util::future::BoxFuture<'static, crate::protocol::Delta>;
 }
 
 /// Which key a state's values are kept under, and so who shares them.
@@ -263,7 +266,9 @@ pub(crate) struct PageRoutes {
 
 impl PageRoutes {
     /// The routes of every loader of `states`; a pattern axum would refuse is an error.
-    pub(crate) fn of<'a>(states: impl IntoIterator<Item = &'a Arc<StateEntry>>) -> Result<Self, String> {
+    pub(crate) fn of<'a>(
+        states: impl IntoIterator<Item = &'a Arc<StateEntry>>,
+    ) -> Result<Self, String> {
         let mut by_pattern: Vec<(String, Vec<Loader>)> = Vec::new();
         for entry in states {
             for (pattern, handler) in &entry.loads {
