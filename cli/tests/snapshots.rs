@@ -90,7 +90,13 @@ fn generated_code_with_and_without_account_pages() {
             (
                 Kind::Scaffold,
                 "product",
-                &["name:string", "price:i64", "in_stock:bool"][..],
+                &[
+                    "name:string",
+                    "price:i64",
+                    "in_stock:bool",
+                    "note:option<text>",
+                    "weight:option<f64>",
+                ][..],
             ),
             (Kind::State, "cart", &[][..]),
             (Kind::Page, "about", &[][..]),

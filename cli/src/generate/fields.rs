@@ -44,13 +44,15 @@ impl FieldType {
     }
 }
 
-/// One `name:type` of `ferrule generate scaffold`.
+/// One `name:type` (or `name:option<type>`) of `ferrule generate scaffold`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {
     /// Column and Rust field name (snake_case).
     pub name: String,
     /// Its type.
     pub ty: FieldType,
+    /// `option<type>`: the column may be empty (NULL), and so may the form's field.
+    pub optional: bool,
 }
 
 impl Field {
@@ -59,9 +61,22 @@ impl Field {
         let Some((name, ty)) = spec.split_once(':') else {
             bail!("field `{spec}` has no type: write it as name:type (types: {FIELD_TYPES})");
         };
+        let (ty, optional) = match ty
+            .strip_prefix("option<")
+            .or_else(|| ty.strip_prefix("Option<"))
+        {
+            Some(inner) => match inner.strip_suffix('>') {
+                Some(inner) => (inner, true),
+                None => bail!("field `{spec}`: write an optional type as option<type>"),
+            },
+            None => (ty, false),
+        };
         let Some(ty) = FieldType::parse(ty) else {
             bail!("unknown field type `{ty}` in `{spec}`: use one of {FIELD_TYPES}");
         };
+        if optional && ty == FieldType::Bool {
+            bail!("field `{spec}`: a bool is never empty; use bool");
+        }
         check_ident(name, "field")?;
         if matches!(name, "id" | "owner") {
             bail!("field `{name}`: every scaffold has `id` and `owner` already; pick another name");
@@ -69,6 +84,7 @@ impl Field {
         Ok(Self {
             name: name.to_owned(),
             ty,
+            optional,
         })
     }
 }
@@ -96,6 +112,11 @@ pub(crate) fn field_values(fields: &[Field]) -> liquid::model::Value {
         .enumerate()
         .map(|(i, f)| {
             let n = &f.name;
+            let rust = if f.optional {
+                format!("Option<{}>", f.ty.rust())
+            } else {
+                f.ty.rust().to_owned()
+            };
             let (kind, column, input) = match f.ty {
                 FieldType::String => ("text", "string_len(255)", "text"),
                 FieldType::Text => ("text", "text()", "textarea"),
@@ -120,7 +141,9 @@ pub(crate) fn field_values(fields: &[Field]) -> liquid::model::Value {
                 "name": n,
                 "variant": pascal_case(n),
                 "label": title_of(n),
-                "rust": f.ty.rust(),
+                "rust": rust,
+                "inner": f.ty.rust(),
+                "optional": f.optional,
                 "kind": kind,
                 "column": column,
                 "max": max,

@@ -35,7 +35,7 @@ pub enum Kind {
 }
 
 /// The type names `field:type` accepts, for messages.
-pub const FIELD_TYPES: &str = "string, text, i32, i64, f64, bool";
+pub const FIELD_TYPES: &str = "string, text, i32, i64, f64, bool, option<type>";
 
 /// What one run writes: new files and the new text of edited ones.
 #[derive(Debug, Default)]
@@ -131,7 +131,7 @@ pub fn plan(root: &Path, kind: Kind, name: &str, fields: &[String]) -> Result<Pl
         "title": title,
         "auth": app.auth,
         "crate": crate_name,
-        "command": format!("ferrule generate {} {}", kind_name(kind), std::iter::once(snake.clone()).chain(fields.iter().map(|f| format!("{}:{}", f.name, type_name(f.ty)))).collect::<Vec<_>>().join(" ")),
+        "command": format!("ferrule generate {} {}", kind_name(kind), std::iter::once(snake.clone()).chain(fields.iter().map(|f| if f.optional { format!("{}:option<{}>", f.name, type_name(f.ty)) } else { format!("{}:{}", f.name, type_name(f.ty)) })).collect::<Vec<_>>().join(" ")),
     });
     let mut lib = Edit::of(&app, "src/lib.rs")?;
     let mut server = Edit::of(&app, "src/server.rs")?;
@@ -206,7 +206,15 @@ pub fn plan(root: &Path, kind: Kind, name: &str, fields: &[String]) -> Result<Pl
             globals.insert("fields".into(), field_values(&fields));
             globals.insert(
                 "has_checks".into(),
-                liquid::model::Value::scalar(fields.iter().any(|f| f.ty != FieldType::Bool)),
+                // A field that can be wrong: any but a bool or an optional text.
+                liquid::model::Value::scalar(fields.iter().any(|f| {
+                    f.ty != FieldType::Bool
+                        && !(f.optional && matches!(f.ty, FieldType::String | FieldType::Text))
+                })),
+            );
+            globals.insert(
+                "has_optional".into(),
+                liquid::model::Value::scalar(fields.iter().any(|f| f.optional)),
             );
             globals.insert(
                 "searchable".into(),
@@ -284,15 +292,21 @@ mod tests {
             Field::parse("price:i64").unwrap(),
             Field {
                 name: "price".into(),
-                ty: FieldType::I64
+                ty: FieldType::I64,
+                optional: false,
             }
         );
+        let note = Field::parse("note:option<text>").unwrap();
+        assert_eq!((note.ty, note.optional), (FieldType::Text, true));
         for (bad, why) in [
             ("price", "has no type"),
             ("price:money", "unknown field type `money`"),
             ("Price:i64", "snake_case"),
             ("id:i64", "already"),
             ("type:string", "keyword"),
+            ("note:option<text", "option<type>"),
+            ("note:option<money>", "unknown field type `money`"),
+            ("done:option<bool>", "never empty"),
         ] {
             let err = Field::parse(bad).unwrap_err().to_string();
             assert!(err.contains(why), "{bad}: {err}");
