@@ -96,6 +96,8 @@ fn generated_code_with_and_without_account_pages() {
                     "in_stock:bool",
                     "note:option<text>",
                     "weight:option<f64>",
+                    "due:date",
+                    "seen:option<datetime>",
                 ][..],
             ),
             (Kind::State, "cart", &[][..]),

@@ -18,6 +18,10 @@ pub enum FieldType {
     F64,
     /// Yes or no.
     Bool,
+    /// A calendar day (`2026-12-07`).
+    Date,
+    /// A day and a time of day, without a time zone (`2026-12-07T09:30`).
+    DateTime,
 }
 
 impl FieldType {
@@ -29,13 +33,16 @@ impl FieldType {
             "i64" | "int" | "integer" => Self::I64,
             "f64" | "float" => Self::F64,
             "bool" | "boolean" => Self::Bool,
+            "date" => Self::Date,
+            "datetime" => Self::DateTime,
             _ => return None,
         })
     }
 
+    /// The type pages see (shared with the browser, so dates travel as their text).
     pub(crate) fn rust(self) -> &'static str {
         match self {
-            Self::String | Self::Text => "String",
+            Self::String | Self::Text | Self::Date | Self::DateTime => "String",
             Self::I32 => "i32",
             Self::I64 => "i64",
             Self::F64 => "f64",
@@ -97,6 +104,8 @@ pub(crate) fn type_name(ty: FieldType) -> &'static str {
         FieldType::I64 => "i64",
         FieldType::F64 => "f64",
         FieldType::Bool => "bool",
+        FieldType::Date => "date",
+        FieldType::DateTime => "datetime",
     }
 }
 
@@ -124,6 +133,19 @@ pub(crate) fn field_values(fields: &[Field]) -> liquid::model::Value {
                 FieldType::I64 => ("whole", "big_integer()", "number"),
                 FieldType::F64 => ("float", "double()", "number"),
                 FieldType::Bool => ("bool", "boolean()", "checkbox"),
+                FieldType::Date => ("date", "date()", "date"),
+                FieldType::DateTime => ("datetime", "date_time()", "datetime-local"),
+            };
+            // The column's type in the server's model, where it differs from the page's.
+            let column_type = match f.ty {
+                FieldType::Date => "TimeDate",
+                FieldType::DateTime => "TimeDateTime",
+                other => other.rust(),
+            };
+            let model = if f.optional {
+                format!("Option<{column_type}>")
+            } else {
+                column_type.to_owned()
             };
             // The most characters a text field takes: its column's size for a string.
             let max: i64 = if f.ty == FieldType::String {
@@ -143,6 +165,7 @@ pub(crate) fn field_values(fields: &[Field]) -> liquid::model::Value {
                 "label": title_of(n),
                 "rust": rust,
                 "inner": f.ty.rust(),
+                "model": model,
                 "optional": f.optional,
                 "kind": kind,
                 "column": column,
@@ -150,6 +173,8 @@ pub(crate) fn field_values(fields: &[Field]) -> liquid::model::Value {
                 "sample_word": sample_word,
                 "input": input,
                 "searchable": kind == "text",
+                // Kept as text on the page (text and dates): cloned, not formatted, to show it.
+                "textual": matches!(kind, "text" | "date" | "datetime"),
             })
         })
         .map(liquid::model::Value::Object)

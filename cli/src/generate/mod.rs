@@ -35,7 +35,7 @@ pub enum Kind {
 }
 
 /// The type names `field:type` accepts, for messages.
-pub const FIELD_TYPES: &str = "string, text, i32, i64, f64, bool, option<type>";
+pub const FIELD_TYPES: &str = "string, text, i32, i64, f64, bool, date, datetime, option<type>";
 
 /// What one run writes: new files and the new text of edited ones.
 #[derive(Debug, Default)]
@@ -296,6 +296,9 @@ mod tests {
                 optional: false,
             }
         );
+        let due = Field::parse("due:option<date>").unwrap();
+        assert_eq!((due.ty, due.optional), (FieldType::Date, true));
+        assert_eq!(Field::parse("at:datetime").unwrap().ty, FieldType::DateTime);
         let note = Field::parse("note:option<text>").unwrap();
         assert_eq!((note.ty, note.optional), (FieldType::Text, true));
         for (bad, why) in [

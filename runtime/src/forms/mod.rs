@@ -22,9 +22,13 @@
 //! assert!(errors.first("stars").is_some());
 //! ```
 
+mod dates;
 #[cfg(feature = "server")]
 mod http;
 pub mod rules;
+
+#[cfg(feature = "server")]
+pub use dates::{format_datetime, parse_date, parse_datetime};
 
 #[cfg(feature = "server")]
 pub use http::{FormRejection, ValidForm};

@@ -49,6 +49,23 @@ pub fn number<T: AsRef<str> + ?Sized, C>(value: &T, _: &C) -> garde::Result {
     }
 }
 
+/// A calendar date as `<input type="date">` sends it (`2026-12-07`): "Enter a date as YYYY-MM-DD."
+pub fn date<T: AsRef<str> + ?Sized, C>(value: &T, _: &C) -> garde::Result {
+    match super::dates::split_date(value.as_ref().trim()) {
+        Some(_) => Ok(()),
+        None => Err(Error::new("Enter a date as YYYY-MM-DD.")),
+    }
+}
+
+/// A date and time as `<input type="datetime-local">` sends it (`2026-12-07T09:30`, seconds
+/// optional): "Enter a date and time as YYYY-MM-DD HH:MM."
+pub fn datetime<T: AsRef<str> + ?Sized, C>(value: &T, _: &C) -> garde::Result {
+    match super::dates::split_datetime(value.as_ref().trim()) {
+        Some(_) => Ok(()),
+        None => Err(Error::new("Enter a date and time as YYYY-MM-DD HH:MM.")),
+    }
+}
+
 /// Empty, or what `inner` accepts: for optional fields (`custom(optional(whole_number))`).
 pub fn optional<T: AsRef<str> + ?Sized, C>(
     inner: impl FnOnce(&T, &C) -> garde::Result,
@@ -76,6 +93,21 @@ mod tests {
         assert!(number("inf", &()).is_err());
         assert!(optional::<str, ()>(whole_number)("", &()).is_ok());
         assert!(optional::<str, ()>(whole_number)("x", &()).is_err());
+        assert!(date("2024-02-29", &()).is_ok(), "a leap day");
+        for bad in [
+            "2023-02-29",
+            "2026-13-01",
+            "2026-1-1",
+            "07/12/2026",
+            "2026-12-07T10:00",
+        ] {
+            assert!(date(bad, &()).is_err(), "{bad}");
+        }
+        assert!(datetime("2026-12-07T09:30", &()).is_ok());
+        assert!(datetime("2026-12-07 09:30:15", &()).is_ok());
+        for bad in ["2026-12-07", "2026-12-07T24:00", "2026-12-07T09:60"] {
+            assert!(datetime(bad, &()).is_err(), "{bad}");
+        }
         let small = parses::<i32>("Enter a whole number.");
         assert!(small(&"3000000000".to_owned(), &()).is_err());
     }
