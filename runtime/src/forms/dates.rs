@@ -2,8 +2,13 @@
 //! date crate so the rules compile into the browser as they are; the server turns them into
 //! `time` values for its columns.
 
+/// `(year, month, day)`.
+type Ymd = (i32, u8, u8);
+/// `(hour, minute, second)`.
+type Hms = (u8, u8, u8);
+
 /// `(year, month, day)` of `YYYY-MM-DD`, a day that exists.
-pub(crate) fn split_date(s: &str) -> Option<(i32, u8, u8)> {
+pub(crate) fn split_date(s: &str) -> Option<Ymd> {
     let b = s.as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
@@ -23,7 +28,7 @@ pub(crate) fn split_date(s: &str) -> Option<(i32, u8, u8)> {
 }
 
 /// The date and `(hour, minute, second)` of `YYYY-MM-DDTHH:MM[:SS]` (a space for the `T` too).
-pub(crate) fn split_datetime(s: &str) -> Option<((i32, u8, u8), (u8, u8, u8))> {
+pub(crate) fn split_datetime(s: &str) -> Option<(Ymd, Hms)> {
     let (date, time) = s.split_once(['T', ' '])?;
     let date = split_date(date)?;
     let mut parts = time.split(':');
