@@ -28,7 +28,7 @@ pub const BUILD_ERROR_FILE: &str = "build-error.txt";
 pub const LIVE_RELOAD_ENV: &str = "FERRULE_LIVE_RELOAD";
 
 /// The sources a change to which needs a Rust build.
-pub const CODE: &[&str] = &["src", "Cargo.toml", "Ferrule.toml"];
+pub const CODE: &[&str] = &["src", "locales", "Cargo.toml", "Ferrule.toml"];
 /// The sources a change to which needs only the stylesheet bundled again.
 pub const STYLE: &[&str] = &["style"];
 

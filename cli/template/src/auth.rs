@@ -3,14 +3,14 @@
 //! message says why (the layout's `<Toasts/>` shows it).
 //! The header's "Log in · Register" / "username · Log out" is `ferrule::ui::AccountMenu`.
 
-use ferrule::ui;
+use ferrule::{t, ui};
 use leptos::prelude::*;
 
 /// `Log in`: Ferrule's form, which sends the browser on to `?next=` (or `/`).
 #[component]
 pub fn Login() -> impl IntoView {
     view! {
-        <h1>"Log in"</h1>
+        <h1>{t!("log-in-title")}</h1>
         <ui::LoginForm/>
     }
 }
@@ -19,7 +19,7 @@ pub fn Login() -> impl IntoView {
 #[component]
 pub fn Register() -> impl IntoView {
     view! {
-        <h1>"Register"</h1>
+        <h1>{t!("register-title")}</h1>
         <ui::RegisterForm email=true/>
     }
 }
@@ -29,7 +29,7 @@ pub fn Register() -> impl IntoView {
 #[component]
 pub fn Private() -> impl IntoView {
     view! {
-        <h1>"Private"</h1>
-        <p>"Only logged-in users see this page."</p>
+        <h1>{t!("private-title")}</h1>
+        <p>{t!("private-text")}</p>
     }
 }

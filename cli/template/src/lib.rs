@@ -1,6 +1,7 @@
 //! {{project-name}}: a Ferrule app. The same crate is the server (feature `ssr`, the default)
 //! and the browser client (feature `hydrate`, built for wasm32 by `ferrule build`).
 
+use ferrule::t;
 use ferrule::ui::{self, ConnectionIndicator, Toasts};
 use leptos::prelude::*;
 use leptos_router::components::{Route, Routes};
@@ -32,13 +33,14 @@ fn Layout() -> impl IntoView {
     view! {
         <header>
             <a href="/">"{{project-name}}"</a>
-            <a href="/notes">"Notes"</a>
+            <a href="/notes">{t!("nav-notes")}</a>
             // ferrule:nav (`ferrule generate` adds links above this line)
 {% if auth %}            <ui::AccountMenu/>
-{% endif %}            <ConnectionIndicator/>
+{% endif %}            <ui::LanguageSwitcher/>
+            <ConnectionIndicator/>
         </header>
         <main>
-            <Routes fallback=|| view! { <h1>"Not found"</h1> }>
+            <Routes fallback=|| view! { <h1>{t!("not-found")}</h1> }>
                 <Route path=path!("") view=Home/>
                 <Route path=path!("/notes") view=Notes/>
 {% if auth %}                <Route path=path!("/login") view=auth::Login/>
@@ -61,7 +63,7 @@ fn Notes() -> impl IntoView {
     let form = ui::use_form();
     // No load here: `NotesState::load` runs before the page renders (`#[on_load]`).
     view! {
-        <h1>"Notes"</h1>
+        <h1>{t!("notes-title")}</h1>
         <form on:submit=move |ev| {
             ev.prevent_default();
             let note = notes::NewNote { body: draft.get() };
@@ -70,11 +72,11 @@ fn Notes() -> impl IntoView {
                 draft.set(String::new());
             }
         }>
-            <ui::Field label="New note" name="body" id="note" form=form>
+            <ui::Field label=t!("notes-new") name="body" id="note" form=form>
                 <input name="body" maxlength="500" prop:value=move || draft.get()
                     on:input=move |ev| draft.set(event_target_value(&ev))/>
             </ui::Field>
-            <button id="add-note" type="submit">"Add"</button>
+            <button id="add-note" type="submit">{t!("notes-add")}</button>
         </form>
         <ul id="notes">
             <For each=move || list.get() key=|n| n.id let:note>
@@ -92,32 +94,26 @@ fn Home() -> impl IntoView {
     let tenant = counter.field(|s| s.tenant.clone());
     let emit = ui::use_emit();
     view! {
-        <h1>"Welcome to {{project-name}}"</h1>
-        <p class="ferrule-lead">
-            "A Ferrule app: pages rendered on the server and kept live over a socket, with "
-            "sessions{% if auth %}, accounts{% endif %} and a database already wired. Everything here is ordinary code in "
-            <code>"src/"</code> " to read and change."
-        </p>
+        // Every text comes from locales/<language>/app.ftl, in the page's language.
+        <h1>{t!("home-title")}</h1>
+        <p class="ferrule-lead">{t!("home-lead")}</p>
         <section class="ferrule-card">
-            <h2>"The counter"</h2>
+            <h2>{t!("counter-title")}</h2>
             <div class="ferrule-row">
                 <output id="count">{move || count.get()}</output>
-                <button id="increment" on:click=move |_| { emit.send(Increment); }>"Increment"</button>
+                <button id="increment" on:click=move |_| { emit.send(Increment); }>{t!("counter-increment")}</button>
             </div>
             <p class="ferrule-muted">
-                "A click sends " <code>"Increment"</code> " over the socket, through the app's "
-                "middleware, to " <code>"CounterState::increment"</code> " in " <code>"src/counter.rs"</code>
-                "; the new count comes back as a change to the state. The " <code>"tenant"</code>
-                " middleware in " <code>"src/server.rs"</code> " tagged the last click: "
-                <code id="tenant">{move || tenant.get()}</code>
+                {t!("counter-help")} " " <code id="tenant">{move || tenant.get()}</code>
             </p>
         </section>
-        <h2>"What to try next"</h2>
+        <h2>{t!("next-title")}</h2>
         <ul>
-            <li><a href="/notes">"Notes"</a> ": the app's own table (" <code>"src/notes.rs"</code> "), a sea-orm entity with its migration."</li>
-{% if auth %}            <li><a href="/register">"Register"</a> ", then open the " <a href="/private">"private page"</a> " (" <code>"src/auth.rs"</code> "): the " <code>"private_pages"</code> " middleware sends anonymous visitors to log in."</li>
-{% endif %}            <li>"Run " <code>"ferrule generate scaffold product name:string price:i64"</code> " for a table with a page of its own."</li>
-            <li>"Edit " <code>"src/counter.rs"</code> " while " <code>"ferrule dev"</code> " runs: this page reloads itself with the change."</li>
+            <li><a href="/notes">{t!("nav-notes")}</a> ": " {t!("next-notes")}</li>
+{% if auth %}            <li><a href="/register">{t!("next-register")}</a> ", " <a href="/private">{t!("next-private")}</a></li>
+{% endif %}            <li>{t!("next-scaffold")}</li>
+            <li>{t!("next-edit")}</li>
+            <li>{t!("next-language")}</li>
         </ul>
     }
 }

@@ -62,6 +62,8 @@ pub fn app(db: ferrule::db::sea_orm::DatabaseConnection) -> App {
     App::new()
         .database(db)
         .migrations::<Migrator>()
+        // The texts of locales/<language>/*.ftl, for `t!`.
+        .locales(ferrule::locales!())
         // `app seed`: a first note, for a fresh database.
         .seed(|cx| async move {
             let wrote = crate::notes::server::seed(&cx.db()?).await?;

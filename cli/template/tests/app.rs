@@ -80,6 +80,17 @@ async fn the_home_page_is_rendered_on_the_server() {
 }
 
 #[tokio::test]
+async fn the_home_page_speaks_the_visitors_language() {
+    let app = common::start().await;
+    let headers = [("accept-language", "fr-CA, fr;q=0.9")];
+    let french = app.http("GET", "/", &headers, b"").await.unwrap().text();
+    assert!(french.contains(r#"<html lang="fr""#), "{french}");
+    assert!(french.contains("Bienvenue dans {{project-name}}"), "{french}");
+    let english = app.get("/").await.unwrap().text();
+    assert!(english.contains("Welcome to {{project-name}}"), "{english}");
+}
+
+#[tokio::test]
 async fn seed_writes_a_first_note_once() {
     let app = common::start().await;
     let db = app.db.connection();

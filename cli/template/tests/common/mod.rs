@@ -21,12 +21,16 @@ impl std::ops::Deref for TestApp {
     }
 }
 
-/// The app, migrated, on an empty database made for this test.
+/// The app with the settings of its `Ferrule.toml`, migrated, on an empty database made for
+/// this test.
 pub async fn start() -> TestApp {
     let db = TestDatabase::create({{crate_name}}::DEFAULT_DATABASE)
         .await
         .expect("a test database");
-    let app = {{crate_name}}::app(db.connection()).settings(ferrule::Settings::default());
+    // The app's own settings (its languages, say), not the environment's.
+    let settings = ferrule::Settings::from_toml(include_str!("../../Ferrule.toml"))
+        .expect("Ferrule.toml parses");
+    let app = {{crate_name}}::app(db.connection()).settings(settings);
     app.migrate().await.expect("the migrations apply");
     let server = TestServer::start(app).await.expect("the app starts");
     TestApp { server, db }
