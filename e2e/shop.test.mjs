@@ -54,7 +54,7 @@ test('log in, add to the cart, see the count; search reads ?q=', async (t) => {
     await page.click('.ferrule-toast-close');
     await page.click('button.add[data-name="Teapot"]');
     await cartCount(page, 1);
-    await page.waitForFunction(() => document.querySelector('.ferrule-toast-success')?.textContent.includes('Added Teapot to your cart.'), null, { timeout: 10000 });
+    await page.waitForFunction(() => document.querySelector('.ferrule-toast-success')?.textContent.includes('Added Teapot ($32.00) to your cart.'), null, { timeout: 10000 });
     await page.click('button.add[data-name="Teapot"]');
     await cartCount(page, 2);
     await page.goto(`${server.url}/?q=kettle`);

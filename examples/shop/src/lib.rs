@@ -31,6 +31,15 @@ pub fn money(cents: i64) -> String {
     format!("${}.{:02}", cents / 100, cents % 100)
 }
 
+/// `cents` as `language` writes an amount of dollars: `$4.50` in English, `4,50 $` in French.
+pub fn money_in(cents: i64, language: &str) -> String {
+    if language.starts_with("fr") {
+        format!("{},{:02} $", cents / 100, cents % 100)
+    } else {
+        money(cents)
+    }
+}
+
 /// The app's root component: the router and the Ferrule runtime.
 #[component]
 pub fn Root() -> impl IntoView {

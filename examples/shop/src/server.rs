@@ -98,6 +98,8 @@ pub fn app(db: DatabaseConnection) -> App {
     App::new()
         .database(db)
         .migrations::<tables::Migrator>()
+        // locales/<language>/shop.ftl, for the languages of the `languages` setting.
+        .locales(ferrule::locales!())
         .state::<CartState>()
         .state::<SearchState>()
         .state::<ProfileState>()

@@ -98,7 +98,8 @@ pub struct OrderState {
 impl CartState {
     // ANCHOR: add_item
     /// reflex-django's `CartState.add_item(product_id)`: the product must be one of the user's
-    /// shop; a second add raises the quantity; a success message says what was added.
+    /// shop; a second add raises the quantity; a success message says what was added and its
+    /// price, in the language of the event (`ctx.language()`, the reference's `LANGUAGE_CODE`).
     #[login_required]
     pub async fn add_item(
         &mut self,
@@ -137,8 +138,13 @@ impl CartState {
             }
         }
         self.load(ctx.clone()).await?;
-        ctx.messages()
-            .success(format!("Added {} to your cart.", product.name));
+        // The price as the visitor's language writes it, in the message of their language.
+        let price = crate::money_in(product.price_cents, &ctx.language());
+        ctx.messages().success(ferrule::t!(
+            "cart-added",
+            name = product.name.as_str(),
+            price = price
+        ));
         Ok(())
     }
     // ANCHOR_END: add_item

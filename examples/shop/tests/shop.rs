@@ -11,7 +11,11 @@ const PASSWORD: &str = "correct horse battery";
 /// The shop on a fresh SQLite database with the demo data.
 async fn start() -> (TestServer, TestDatabase) {
     let db = TestDatabase::create("sqlite://shop.sqlite3").await.unwrap();
-    let app = shop::app(db.connection()).settings(ferrule::Settings::default());
+    let settings = ferrule::Settings {
+        languages: vec!["en".into(), "fr".into()],
+        ..Default::default()
+    };
+    let app = shop::app(db.connection()).settings(settings);
     app.migrate().await.unwrap();
     shop::server::demo_data(&db.connection(), PASSWORD)
         .await
@@ -103,7 +107,7 @@ async fn add_item_fills_the_logged_in_users_cart_from_their_shop_only() {
         said,
         [(
             Some(ferrule::ToastLevel::Success),
-            Some("Added Green tea to your cart.")
+            Some("Added Green tea ($8.00) to your cart.")
         )],
         "the reference's success message, once: {again:?}"
     );
@@ -193,6 +197,26 @@ async fn perform_search_reads_q_from_the_pages_query_string() {
     );
     let mut bob = tab(&server, "bob").await;
     assert_eq!(names(search(&mut bob, "grinder").await), ["Coffee grinder"]);
+}
+
+#[tokio::test]
+async fn add_item_says_what_it_added_in_the_tabs_language_with_its_price() {
+    let (server, _db) = start().await;
+    let cookie = server.login("alice", PASSWORD).await.unwrap();
+    let mut french = server
+        .client_with(ClientOptions::default().header("cookie", format!("{cookie}; language=fr")))
+        .await
+        .unwrap();
+    let teapot = search(&mut french, "teapot").await[0].1;
+    let added = french.send(AddItem { product_id: teapot }).await.unwrap();
+    assert_eq!(
+        added
+            .events_named("_toast")
+            .next()
+            .and_then(|t| t.message()),
+        Some("Teapot (32,00 $) ajouté à votre panier."),
+        "{added:?}"
+    );
 }
 
 #[tokio::test]
