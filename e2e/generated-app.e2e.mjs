@@ -18,8 +18,8 @@ after(async () => { await browser?.close(); });
 
 /** A fresh server of the app and a new browser context with one page: `body(server, page)`
  * runs, then everything is closed; console errors fail the test. */
-async function withApp(t, body, contextOptions = {}) {
-  const server = await startServer({}, APP);
+async function withApp(t, body, contextOptions = {}, env = {}) {
+  const server = await startServer(env, APP);
   const context = await browser.newContext(contextOptions);
   const problems = [];
   try {
@@ -120,6 +120,34 @@ test('a newcomer registers, clicks, writes a note, opens the private page and lo
 
 // `cargo xtask test` runs `ferrule generate scaffold product name:string description:text
 // price:i64 weight:f64 in_stock:bool` in the app first: its page, as a user fills it in.
+// The app's Ferrule.toml lists English and French; the server here runs outside the app's
+// directory, so the setting comes from the environment.
+test('the language switcher changes the page and <html lang>, and the client speaks it too', async (t) => {
+  await withApp(t, async (server, page) => {
+    await page.goto(server.url);
+    await waitConnected(page);
+    assert.equal(await page.getAttribute('html', 'lang'), 'en');
+    assert.equal(await page.textContent('#increment'), 'Increment');
+    await page.selectOption('#language', 'fr');
+    await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/_language') && r.status() === 303),
+      page.click('#change-language'),
+    ]);
+    await page.waitForFunction(() => document.documentElement.lang === 'fr', null, { timeout: 10000 });
+    assert.equal(await page.textContent('#increment'), 'Incrémenter');
+    await waitConnected(page);
+    // Rendered in the browser: the connection badge's label and a page reached without a load.
+    await page.waitForFunction(() => document.querySelector('.ferrule-connection')?.textContent === 'En direct', null, { timeout: 10000 });
+    await page.click('a[href="/notes"]');
+    await page.waitForFunction(() => document.querySelector('#add-note')?.textContent === 'Ajouter', null, { timeout: 10000 });
+    // The choice is the browser's: a reload keeps it.
+    await page.reload();
+    assert.equal(await page.getAttribute('html', 'lang'), 'fr');
+    assert.equal(await page.textContent('h1'), 'Notes');
+    assert.equal(await page.textContent('#add-note'), 'Ajouter');
+  }, {}, { FERRULE_LANGUAGES: 'en,fr' });
+});
+
 test('a scaffolded table: a wrong number is named under its field, then save, edit and delete', async (t) => {
   await withApp(t, async (server, page) => {
     await page.goto(`${server.url}/register`);
