@@ -65,14 +65,14 @@ pub(crate) fn insert_at(text: &str, file: &str, marker: &str, line: &str) -> Res
 
 /// The edits of one existing file, applied in memory.
 pub(crate) struct Edit {
-    pub(crate) file: &'static str,
+    pub(crate) file: String,
     pub(crate) text: String,
 }
 
 impl Edit {
-    pub(crate) fn of(app: &AppDir<'_>, file: &'static str) -> Result<Self> {
+    pub(crate) fn of(app: &AppDir<'_>, file: &str) -> Result<Self> {
         Ok(Self {
-            file,
+            file: file.to_owned(),
             text: app.read(file)?,
         })
     }
@@ -81,7 +81,7 @@ impl Edit {
         if self.text.lines().any(|l| l.trim() == line.trim()) {
             bail!("{} already has `{}`", self.file, line.trim());
         }
-        self.text = insert_at(&self.text, self.file, marker, line)?;
+        self.text = insert_at(&self.text, &self.file, marker, line)?;
         Ok(())
     }
 }

@@ -1,8 +1,9 @@
 //! `ferrule generate state|page|middleware|scaffold`: new code in an existing app.
 //!
 //! New files come from the templates in `cli/generators/` (Liquid, embedded in the binary); the
-//! app's existing files only get one line each, inserted above a `// ferrule:<place>` marker the
-//! app template puts where modules, routes, links, states, middleware and migrations are listed.
+//! app's existing files only get the lines each template declares in its header (data, as Loco's
+//! generators do), each inserted above a `// ferrule:<place>` marker the app template puts where
+//! modules, routes, links, states, middleware and migrations are listed.
 //! Everything is checked before anything is written, and a failed write undoes the others, so a
 //! refused or failed run leaves the app as it was.
 
@@ -133,72 +134,18 @@ pub fn plan(root: &Path, kind: Kind, name: &str, fields: &[String]) -> Result<Pl
         "crate": crate_name,
         "command": format!("ferrule generate {} {}", kind_name(kind), std::iter::once(snake.clone()).chain(fields.iter().map(|f| if f.optional { format!("{}:option<{}>", f.name, type_name(f.ty)) } else { format!("{}:{}", f.name, type_name(f.ty)) })).collect::<Vec<_>>().join(" ")),
     });
-    let mut lib = Edit::of(&app, "src/lib.rs")?;
-    let mut server = Edit::of(&app, "src/server.rs")?;
     let mut plan = Plan::default();
     let (module, test) = match kind {
-        Kind::State => {
-            lib.insert("modules", &format!("pub mod {snake};"))?;
-            server.insert(
-                "states",
-                &format!(".state::<crate::{snake}::{pascal}State>()"),
-            )?;
-            plan.notes.push(format!(
-                "{pascal}State answers `{snake}_state.update`; read it in a page with `ui::use_state::<{snake}::{pascal}State>()`"
-            ));
-            (STATE, STATE_TEST)
-        }
+        Kind::State => (STATE, STATE_TEST),
         Kind::Page => {
-            lib.insert("modules", &format!("pub mod {snake};"))?;
-            lib.insert(
-                "routes",
-                &format!("<Route path=path!(\"/{snake}\") view={snake}::{pascal}Page/>"),
-            )?;
-            lib.insert(
-                "nav",
-                &format!("<a href=\"/{snake}\">\"{}\"</a>", title_of(&snake)),
-            )?;
             globals.insert(
                 "page_title".into(),
                 liquid::model::Value::scalar(title_of(&snake)),
             );
-            plan.notes.push(format!("the page is at /{snake}"));
             (PAGE, PAGE_TEST)
         }
-        Kind::Middleware => {
-            lib.insert(
-                "modules",
-                &format!("#[cfg(feature = \"ssr\")]\npub mod {snake};"),
-            )?;
-            server.insert(
-                "middleware",
-                &format!(".middleware(ferrule::middleware::from_fn(\"{snake}\", crate::{snake}::{snake}))"),
-            )?;
-            plan.notes.push(format!(
-                "`{snake}` runs last in the chain, for every page and every event; move its line in src/server.rs to change that"
-            ));
-            (MIDDLEWARE, MIDDLEWARE_TEST)
-        }
+        Kind::Middleware => (MIDDLEWARE, MIDDLEWARE_TEST),
         Kind::Scaffold => {
-            lib.insert("modules", &format!("pub mod {snake};"))?;
-            lib.insert(
-                "routes",
-                &format!(
-                    "<Route path=path!(\"/{plural_snake}\") view={snake}::{plural_pascal}Page/>"
-                ),
-            )?;
-            lib.insert(
-                "nav",
-                &format!("<a href=\"/{plural_snake}\">\"{title}\"</a>"),
-            )?;
-            server.insert(
-                "states",
-                &format!(".state::<crate::{snake}::{plural_pascal}State>()"),
-            )?;
-            server.insert(
-                "migrations",
-                &format!("Box::new(crate::{snake}::server::Create{plural_pascal}),"),
-            )?;
             globals.insert(
                 "migration".into(),
                 liquid::model::Value::scalar(format!("m{}_create_{plural_snake}", timestamp())),
@@ -224,26 +171,78 @@ pub fn plan(root: &Path, kind: Kind, name: &str, fields: &[String]) -> Result<Pl
                         .any(|f| matches!(f.ty, FieldType::String | FieldType::Text)),
                 ),
             );
-            plan.notes.push(format!(
-                "run `ferrule migrate` to create the `{plural_snake}` table; the page is at /{plural_snake}"
-            ));
-            if !app.auth {
-                plan.notes.push(
-                    "this app has no account pages, so anyone may change any row (with them, only its owner)".into(),
-                );
-            }
             (SCAFFOLD, SCAFFOLD_TEST)
         }
     };
-    plan.create
-        .push((module_file.into(), render(module, globals.clone())?));
+    let (header, module) = split_header(&render(module, globals.clone())?)?;
+    // The app's files as the header's lines leave them, each read once, in the order named.
+    let mut edits: Vec<Edit> = Vec::new();
+    for insertion in &header.insert {
+        let at = match edits.iter().position(|e| e.file == insertion.file) {
+            Some(at) => at,
+            None => {
+                edits.push(Edit::of(&app, &insertion.file)?);
+                edits.len() - 1
+            }
+        };
+        edits[at].insert(&insertion.at, &insertion.line)?;
+    }
+    plan.notes = header.notes;
+    plan.create.push((module_file.into(), module));
     plan.create.push((test_file.into(), render(test, globals)?));
-    for edit in [lib, server] {
-        if edit.text != app.read(edit.file)? {
+    for edit in edits {
+        if edit.text != app.read(&edit.file)? {
             plan.edit.push((edit.file.into(), edit.text));
         }
     }
     Ok(plan)
+}
+
+/// What a generator template declares in its header (TOML between `+++` lines, rendered
+/// with the template's values): what to tell the user (`notes`, first, since TOML puts the keys
+/// after a `[[insert]]` into that table) and the lines it adds to the app's files.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    /// Lines for existing files, each above a marker.
+    #[serde(default)]
+    insert: Vec<Insertion>,
+    /// Told the user once the files are written.
+    #[serde(default)]
+    notes: Vec<String>,
+}
+
+/// One line for an existing file: `line` goes above the line holding `// ferrule:<at>`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Insertion {
+    file: String,
+    at: String,
+    line: String,
+}
+
+/// Splits a rendered template into its header and the file it writes (no header: nothing to
+/// insert).
+fn split_header(rendered: &str) -> Result<(Header, String)> {
+    let Some(rest) = rendered.strip_prefix("+++\n") else {
+        return Ok((Header::default(), rendered.to_owned()));
+    };
+    let Some((header, body)) = rest.split_once("\n+++\n") else {
+        bail!("a generator template's header has no closing `+++` line");
+    };
+    let header: Header =
+        toml::from_str(header).context("a generator template's header is not valid")?;
+    if let Some(bad) = header
+        .insert
+        .iter()
+        .find(|i| !i.file.starts_with("src/") || i.file.contains(".."))
+    {
+        bail!(
+            "a generator template inserts into {}: only the app's own src/ files",
+            bad.file
+        );
+    }
+    Ok((header, body.to_owned()))
 }
 
 fn kind_name(kind: Kind) -> &'static str {
@@ -328,6 +327,31 @@ mod tests {
         assert!(
             err.to_string().contains("no `// ferrule:states` line"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn template_headers_say_where_lines_go_and_refuse_what_they_do_not_know() {
+        let (header, body) = split_header(
+            "+++\nnotes = ['done']\n[[insert]]\nfile = \"src/lib.rs\"\nat = \"modules\"\nline = 'pub mod x;'\n+++\n//! x\n",
+        )
+        .unwrap();
+        assert_eq!(body, "//! x\n");
+        assert_eq!(
+            (header.insert[0].at.as_str(), header.insert[0].line.as_str()),
+            ("modules", "pub mod x;")
+        );
+        assert_eq!(header.notes, ["done"]);
+        let (none, body) = split_header("//! x\n").unwrap();
+        assert!(none.insert.is_empty() && body == "//! x\n");
+        let unknown = split_header("+++\ninsrt = []\n+++\n").unwrap_err();
+        assert!(format!("{unknown:#}").contains("insrt"), "{unknown:#}");
+        let outside = "+++\n[[insert]]\nfile = \"../x\"\nat = \"a\"\nline = 'b'\n+++\n";
+        assert!(
+            split_header(outside)
+                .unwrap_err()
+                .to_string()
+                .contains("src/")
         );
     }
 
