@@ -66,8 +66,12 @@ test('ferrule dev reloads the page after a rebuild, swaps CSS in place, shows a 
       await page.waitForFunction((n) => document.querySelector('#count')?.textContent === String(n), before + 10, { timeout: 10000 });
 
       // A page (src/lib.rs, with the layout and the other pages).
-      times.pageEditMs = await reloadAfter(page, () => edit('src/lib.rs', '"Welcome to ', '"Hello from '));
+      times.pageEditMs = await reloadAfter(page, () => edit('src/lib.rs', '<h1>{t!("home-title")}</h1>', '<h1>"Hello from " {t!("home-title")}</h1>'));
       assert.match(await page.textContent('h1'), /^Hello from /);
+
+      // A text in the catalogue (locales/en/app.ftl, read at compile time).
+      times.catalogueEditMs = await reloadAfter(page, () => edit('locales/en/app.ftl', 'counter-title = The counter', 'counter-title = The tally'));
+      assert.equal(await page.textContent('h2'), 'The tally');
 
       // Server-only code: the tenant middleware's default.
       times.serverEditMs = await reloadAfter(page, () => edit('src/server.rs', '"public"', '"everyone"'));

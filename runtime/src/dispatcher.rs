@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::{ConnectInfo, Path, Request};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderValue, StatusCode, header};
@@ -31,7 +31,14 @@ use crate::net::resolve_client;
 use crate::settings::IpNet;
 
 /// Paths the dispatcher keeps for the inner app.
-pub const RESERVED: &[&str] = &["/_event", "/_upload", "/_health", "/ping", "/_all_routes"];
+pub const RESERVED: &[&str] = &[
+    "/_event",
+    "/_upload",
+    "/_health",
+    "/ping",
+    "/_all_routes",
+    "/_i18n",
+];
 
 /// Close code for WebSocket upgrades to paths that have no socket endpoint.
 pub const UNKNOWN_SOCKET_CLOSE_CODE: u16 = 1011;
@@ -42,8 +49,18 @@ pub(crate) fn reserved_routes(
     bridge: Arc<crate::bridge::EventBridge>,
     trusted: Arc<Vec<IpNet>>,
     db: Option<sea_orm::DatabaseConnection>,
+    catalogues: Arc<crate::i18n::Catalogues>,
 ) -> Router {
     Router::new()
+        // Outside the app's middleware: a page that may be shown (a login page behind a
+        // "log in everywhere" rule, say) must get its texts, which are the same for everyone.
+        .route(
+            &format!("{}{{file}}", crate::i18n::SCRIPT_PREFIX),
+            get(move |Path(file): Path<String>| {
+                let catalogues = catalogues.clone();
+                async move { catalogue_script(&catalogues, &file) }
+            }),
+        )
         .route(
             "/_health",
             get({
@@ -310,6 +327,23 @@ fn close_unknown_socket(mut req: Request) -> Response {
         h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
     }
     resp
+}
+
+/// `/_i18n/<language>.js`: a language's catalogue for the browser. Its URL carries the
+/// catalogue's version, so it is cached for a year.
+fn catalogue_script(catalogues: &crate::i18n::Catalogues, file: &str) -> Response {
+    let language = file.strip_suffix(".js").unwrap_or_default();
+    if !catalogues.supports(language) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        crate::i18n::script(catalogues, language),
+    )
+        .into_response()
 }
 
 #[cfg(test)]

@@ -265,6 +265,25 @@ async fn a_handler_and_ferrules_own_errors_speak_the_sockets_language() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_texts_load_on_pages_that_need_a_login_too() {
+    // An app where every page but the login page needs a logged-in user: the login page's
+    // texts are served to an anonymous visitor all the same.
+    let app = App::new()
+        .settings(ferrule::Settings {
+            languages: vec!["en".into(), "fr".into()],
+            ..Default::default()
+        })
+        .middleware(ferrule::auth::guard::login_required_everywhere(
+            &["/login"],
+            "/login",
+        ));
+    let server = TestServer::start(app).await.unwrap();
+    let script = server.http("GET", "/_i18n/fr.js", &[], b"").await.unwrap();
+    assert_eq!(script.status, 200, "{}", script.text());
+    assert!(script.text().contains("Mot de passe"));
+}
+
 #[test]
 fn a_language_the_settings_cannot_use_is_refused_at_startup() {
     let settings = ferrule::Settings {

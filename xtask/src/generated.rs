@@ -559,6 +559,10 @@ pub(crate) fn dev_times() -> Result<()> {
             "pageEditMs",
             "a page's text in `src/lib.rs` (client and server rebuilt)",
         ),
+        (
+            "catalogueEditMs",
+            "a text in `locales/en/app.ftl` (client and server rebuilt)",
+        ),
         ("serverEditMs", "server-only code in `src/server.rs`"),
         (
             "cssEditMs",

@@ -84,10 +84,12 @@ impl App {
                 tracing::debug!(middleware = %skipped, "event_middleware_skip names a middleware the chain does not have");
             }
         }
-        let catalogues = crate::i18n::Catalogues::new(&settings.languages, self.locales)
-            .map_err(BuildError::Locales)?;
+        let catalogues = Arc::new(
+            crate::i18n::Catalogues::new(&settings.languages, self.locales)
+                .map_err(BuildError::Locales)?,
+        );
         // In every request and event, for `t!`, `ctx.language()` and the pages.
-        self.extensions.insert(Arc::new(catalogues));
+        self.extensions.insert(catalogues.clone());
         self.router =
             std::mem::take(&mut self.router).merge(super::language::route(settings.secure_cookies));
         let (follow, binder) = self.install_auth(&settings).unzip();
@@ -201,8 +203,14 @@ impl App {
             allowed: settings.allowed_origins.clone().into(),
         };
         let trusted = Arc::new(trusted);
-        let base = reserved_routes(doc, bridge.clone(), trusted.clone(), self.db.clone())
-            .merge(http_fallback(http, trusted));
+        let base = reserved_routes(
+            doc,
+            bridge.clone(),
+            trusted.clone(),
+            self.db.clone(),
+            catalogues,
+        )
+        .merge(http_fallback(http, trusted));
         #[cfg(feature = "redis")]
         let redis = self.redis_broadcast.take();
         #[cfg(not(feature = "redis"))]

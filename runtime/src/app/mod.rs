@@ -57,7 +57,7 @@ pub enum BuildError {
     Locales(String),
     /// A route collides with a path the dispatcher reserves.
     #[error(
-        "route `{0}` is reserved by Ferrule (reserved: /_event, /_upload, /_health, /ping, /_all_routes)"
+        "route `{0}` is reserved by Ferrule (reserved: /_event, /_upload, /_health, /ping, /_all_routes, /_i18n)"
     )]
     ReservedRoute(String),
 }

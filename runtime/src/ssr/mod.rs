@@ -94,40 +94,12 @@ where
         // Outside the loaders: the page, not a loader's answer, shows the session's messages.
         .layer(axum::middleware::from_fn(crate::messages::take_for_render))
         .nest_service(&format!("/{}", options.site_pkg_dir), files);
-    let router = router.route(
-        &format!("{}{{file}}", crate::i18n::SCRIPT_PREFIX),
-        axum::routing::get(catalogue_script),
-    );
     let router = if live_reload_enabled() {
         router.merge(live_reload::routes(&options))
     } else {
         router
     };
     router.with_state(options)
-}
-
-/// `/_i18n/<language>.js`: a language's catalogue for the browser. Its URL carries the
-/// catalogue's version, so it is cached for a year.
-async fn catalogue_script(
-    axum::extract::Path(file): axum::extract::Path<String>,
-    catalogues: Option<axum::extract::Extension<std::sync::Arc<crate::i18n::Catalogues>>>,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let language = file.strip_suffix(".js").unwrap_or_default();
-    match catalogues {
-        Some(axum::extract::Extension(c)) if c.supports(language) => (
-            [
-                (http::header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-                (
-                    http::header::CACHE_CONTROL,
-                    "public, max-age=31536000, immutable",
-                ),
-            ],
-            crate::i18n::script(&c, language),
-        )
-            .into_response(),
-        _ => http::StatusCode::NOT_FOUND.into_response(),
-    }
 }
 
 /// Runs the page loaders of a page request before it renders: inside the app's middleware
