@@ -26,6 +26,20 @@ impl GreeterState {
     async fn fail(&mut self, _ctx: EventContext) -> Result<(), Error> {
         Err(Error::internal("a bug"))
     }
+
+    async fn sign(&mut self, _ctx: EventContext, form: Signature) -> Result<(), Error> {
+        ferrule::forms::validate(&form)?;
+        Ok(())
+    }
+}
+
+/// A form whose refusal Ferrule words.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, garde::Validate)]
+pub struct Signature {
+    #[garde(custom(ferrule::forms::rules::required))]
+    name: String,
+    #[garde(custom(ferrule::forms::rules::whole_number))]
+    age: String,
 }
 
 #[component]
@@ -255,6 +269,25 @@ async fn a_handler_and_ferrules_own_errors_speak_the_sockets_language() {
     assert_eq!(
         toast.message(),
         Some("Une erreur s'est produite. Veuillez réessayer.")
+    );
+
+    // A refused form: the toast and each field's message.
+    let form = Signature {
+        name: " ".into(),
+        age: "ten".into(),
+    };
+    let refused = tab.send(Sign { form }).await.unwrap();
+    assert_eq!(
+        refused.events_named("_toast").next().unwrap().message(),
+        Some("Corrigez les champs signalés.")
+    );
+    let invalid = refused
+        .events_named(ferrule::ClientCommand::INVALID)
+        .next()
+        .unwrap();
+    assert_eq!(
+        invalid.payload["fields"],
+        serde_json::json!({"name": ["Obligatoire."], "age": ["Saisissez un nombre entier."]})
     );
 
     let mut english = server.client().await.unwrap();

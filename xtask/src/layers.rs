@@ -31,7 +31,7 @@ const fn m(name: &'static str, job: &'static str) -> Module {
 pub(crate) const LAYERS: &[Layer] = &[
     Layer {
         name: "ground",
-        what: "wire types, errors, settings, the database, hooks, the prompt and the fault proxy",
+        what: "wire types, errors, forms, settings, the database, hooks, the prompt and the fault proxy",
         modules: &[
             m(
                 "protocol",
@@ -40,6 +40,10 @@ pub(crate) const LAYERS: &[Layer] = &[
             m(
                 "error",
                 "the error type of handlers and middleware, and what each kind shows a user",
+            ),
+            m(
+                "forms",
+                "typed forms checked by garde rules on both sides, and their messages per field",
             ),
             m(
                 "settings",

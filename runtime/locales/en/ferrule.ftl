@@ -37,3 +37,11 @@ ferrule-generic-error = Something went wrong. Please try again.
 ferrule-unavailable = The service is temporarily unavailable, please retry.
 ferrule-unknown-language = This site is not available in that language.
 ferrule-too-many-requests = Too many requests. Please wait a moment.
+
+## Forms (the messages of `ferrule::forms::rules`)
+ferrule-invalid-form = Please correct the marked fields.
+ferrule-required = Required.
+ferrule-whole-number = Enter a whole number.
+ferrule-number = Enter a number.
+ferrule-date = Enter a date as YYYY-MM-DD.
+ferrule-datetime = Enter a date and time as YYYY-MM-DD HH:MM.

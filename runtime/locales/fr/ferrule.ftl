@@ -37,3 +37,11 @@ ferrule-generic-error = Une erreur s'est produite. Veuillez réessayer.
 ferrule-unavailable = Le service est momentanément indisponible, veuillez réessayer.
 ferrule-unknown-language = Ce site n'est pas disponible dans cette langue.
 ferrule-too-many-requests = Trop de requêtes. Patientez un instant.
+
+## Formulaires (les messages de `ferrule::forms::rules`)
+ferrule-invalid-form = Corrigez les champs signalés.
+ferrule-required = Obligatoire.
+ferrule-whole-number = Saisissez un nombre entier.
+ferrule-number = Saisissez un nombre.
+ferrule-date = Saisissez une date au format AAAA-MM-JJ.
+ferrule-datetime = Saisissez une date et une heure au format AAAA-MM-JJ HH:MM.

@@ -407,6 +407,7 @@ fn toast_for(e: &Error) -> ClientCommand {
 fn refusal_for(e: &Error) -> Vec<ClientCommand> {
     let mut commands = vec![toast_for(e)];
     if let Some(errors) = e.field_errors() {
+        let errors = errors.clone().map_messages(crate::i18n::localize);
         commands.push(ClientCommand::new(
             ClientCommand::INVALID,
             serde_json::json!({ "fields": errors }),

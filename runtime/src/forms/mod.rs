@@ -79,6 +79,16 @@ impl FieldErrors {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[String])> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
     }
+
+    /// The same errors with each message passed through `f` (to translate them, say).
+    pub fn map_messages(self, f: impl Fn(&str) -> String) -> Self {
+        Self(
+            self.0
+                .into_iter()
+                .map(|(field, messages)| (field, messages.iter().map(|m| f(m)).collect()))
+                .collect(),
+        )
+    }
 }
 
 impl From<garde::Report> for FieldErrors {

@@ -47,7 +47,9 @@ impl FormHandle {
     {
         let result = crate::forms::validate(form);
         let ok = result.is_ok();
-        self.errors.set(result.err().unwrap_or_default());
+        // The rules' messages in the page's language, as the server's answer would have them.
+        let errors = result.err().unwrap_or_default();
+        self.errors.set(errors.map_messages(crate::i18n::localize));
         ok
     }
 
