@@ -159,9 +159,15 @@ pub fn provide() -> Ferrule {
         Effect::new(move |shown: Option<(String, String)>| {
             let now = (location.pathname.get(), location.search.get());
             if shown.is_some_and(|before| before != now) {
-                crate::client::browser::emit(
+                // From the router's location: the address bar may not show the new page yet.
+                let page = crate::protocol::RouterData {
+                    path: now.0.clone(),
+                    query: now.1.trim_start_matches('?').to_owned(),
+                };
+                crate::client::browser::emit_from(
                     crate::protocol::LOAD.to_owned(),
                     serde_json::Value::Null,
+                    page,
                 );
             }
             now

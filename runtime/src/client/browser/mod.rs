@@ -297,11 +297,17 @@ fn perform(inner: &Rc<RefCell<Inner>>, outputs: Vec<Output>) {
 /// Emits an event from the current page; queued while disconnected (or not yet started).
 /// Returns its id once the connection has assigned one.
 pub(crate) fn emit(name: String, payload: Value) -> Option<u64> {
+    emit_from(name, payload, router_data())
+}
+
+/// [`emit`] from the page `from`: the router's location, which leads the address bar during a
+/// client-side navigation.
+pub(crate) fn emit_from(name: String, payload: Value, from: RouterData) -> Option<u64> {
     let Some(inner) = CLIENT.with(|c| c.borrow().clone()) else {
-        EARLY.with(|e| e.borrow_mut().push((name, payload, router_data())));
+        EARLY.with(|e| e.borrow_mut().push((name, payload, from)));
         return None;
     };
-    let (id, frame) = inner.borrow_mut().conn.emit(name, payload, router_data());
+    let (id, frame) = inner.borrow_mut().conn.emit(name, payload, from);
     if let Some(frame) = frame {
         let ws = inner.borrow().ws.clone();
         if let Some(ws) = ws {
