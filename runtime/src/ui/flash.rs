@@ -22,18 +22,7 @@ pub(super) fn rendered_messages() -> Vec<Message> {
     }
     #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
     {
-        let embedded = web_sys::window()
-            .and_then(|w| w.document())
-            .and_then(|d| d.get_element_by_id(ELEMENT_ID))
-            .and_then(|e| e.text_content());
-        match embedded.map(|text| serde_json::from_str::<Vec<Message>>(&text)) {
-            Some(Ok(messages)) => messages,
-            Some(Err(e)) => {
-                super::report_error(&format!("the page's messages do not parse: {e}"));
-                Vec::new()
-            }
-            None => Vec::new(),
-        }
+        super::embedded::read(ELEMENT_ID, "the page's messages").unwrap_or_default()
     }
     #[cfg(not(any(feature = "ssr", all(feature = "hydrate", target_arch = "wasm32"))))]
     {
@@ -41,12 +30,9 @@ pub(super) fn rendered_messages() -> Vec<Message> {
     }
 }
 
-/// `messages` as the text of a `<script>` element: JSON with every `<` escaped, so no message
-/// can close the element early.
+/// `messages` as the text of a `<script>` element: no message can close the element early.
 pub(super) fn script_text(messages: &[Message]) -> String {
-    serde_json::to_string(messages)
-        .unwrap_or_else(|_| "[]".to_owned())
-        .replace('<', "\\u003c")
+    super::embedded::script_text(messages, "[]")
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ use serde_json::Value;
 // which the lint cannot see re-exported below.
 #[allow(unreachable_pub)]
 mod account;
+mod embedded;
 #[allow(unreachable_pub)]
 mod field;
 mod flash;

@@ -41,18 +41,7 @@ pub(super) fn rendered_states() -> Delta {
     }
     #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
     {
-        let embedded = web_sys::window()
-            .and_then(|w| w.document())
-            .and_then(|d| d.get_element_by_id(ELEMENT_ID))
-            .and_then(|e| e.text_content());
-        match embedded.map(|text| serde_json::from_str::<Delta>(&text)) {
-            Some(Ok(states)) => states,
-            Some(Err(e)) => {
-                super::report_error(&format!("the page's rendered states do not parse: {e}"));
-                Delta::new()
-            }
-            None => Delta::new(),
-        }
+        super::embedded::read(ELEMENT_ID, "the page's rendered states").unwrap_or_default()
     }
     #[cfg(not(any(feature = "ssr", all(feature = "hydrate", target_arch = "wasm32"))))]
     {
@@ -60,12 +49,9 @@ pub(super) fn rendered_states() -> Delta {
     }
 }
 
-/// `states` as the text of a `<script>` element: JSON with every `<` escaped, so no value can
-/// close the element early.
+/// `states` as the text of a `<script>` element: no value can close the element early.
 pub(super) fn script_text(states: &Delta) -> String {
-    serde_json::to_string(states)
-        .unwrap_or_else(|_| "{}".to_owned())
-        .replace('<', "\\u003c")
+    super::embedded::script_text(states, "{}")
 }
 
 #[cfg(test)]
