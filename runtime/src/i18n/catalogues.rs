@@ -35,6 +35,18 @@ fn builtin(language: &str) -> &'static str {
         .map_or("", |(_, text)| text)
 }
 
+/// Says that `source`, of a language not configured, is not used.
+fn left_out(source: &Source) {
+    #[cfg(feature = "server")]
+    tracing::warn!(
+        language = source.language,
+        file = source.name,
+        "a catalogue of a language not in the `languages` setting is left out"
+    );
+    #[cfg(not(feature = "server"))]
+    let _ = source;
+}
+
 /// A value a translation interpolates (`{ $name }`): text or a number.
 #[derive(Clone, Debug)]
 pub struct Arg(pub(crate) FluentValue<'static>);
@@ -109,17 +121,11 @@ impl Catalogues {
                     source.language, source.name
                 ));
             }
-            match texts.get_mut(source.language) {
-                Some(list) => list.push(source.text.to_owned()),
-                None => {
-                    #[cfg(feature = "server")]
-                    tracing::warn!(
-                        language = source.language,
-                        file = source.name,
-                        "a catalogue of a language not in the `languages` setting is left out"
-                    );
-                }
-            }
+            let Some(list) = texts.get_mut(source.language) else {
+                left_out(source);
+                continue;
+            };
+            list.push(source.text.to_owned());
         }
         Self::from_texts(languages, texts)
     }
