@@ -36,6 +36,8 @@ fn a_sqlite_app_has_every_file_and_no_template_syntax_left() {
             "Cargo.toml",
             "Ferrule.toml",
             "README.md",
+            "locales/en/app.ftl",
+            "locales/fr/app.ftl",
             "src/auth.rs",
             "src/counter.rs",
             "src/lib.rs",
