@@ -362,11 +362,13 @@ mod tests {
             "{lib_now}"
         );
         assert!(
-            lib_now.contains("\n//! | 2 | `session`, `csp`, `csrf`, [`auth`], `tab_binding` |"),
+            lib_now.contains(
+                "\n//! | 2 | `session`, `csp`, `csrf`, [`auth`], `tab_binding`, `messages` |"
+            ),
             "{lib_now}"
         );
         assert!(
-            lib_now.contains("`net`, `middleware`, `rooms`, `client` |"),
+            lib_now.contains("`net`, `middleware`, `rooms`, `client`, `i18n` |"),
             "{lib_now}"
         );
         assert!(lib_now.contains("\n//!\n//! More.\n"), "{lib_now}");
