@@ -3,9 +3,10 @@
 mod common;
 
 use ferrule::testing::ClientOptions;
+use serde_json::{Value, json};
+
 use {{crate_name}}::notes::{AddNote, LoadNotes, NewNote, NotesState};
 use {{crate_name}}::{CounterState, Increment};
-use serde_json::{Value, json};
 
 /// The page's note form, filled in with `body`.
 fn note(body: &str) -> AddNote {
@@ -208,10 +209,7 @@ async fn a_wrong_password_comes_back_to_the_login_page_with_a_message_shown_once
 async fn notes_are_stored_listed_and_guarded() {
     let app = common::start().await;
     let mut anonymous = app.client().await.unwrap();
-    let refused = anonymous
-        .send(note("hello"))
-        .await
-        .unwrap();
+    let refused = anonymous.send(note("hello")).await.unwrap();
     assert!(
         refused.events_named("_redirect").next().is_some(),
         "anonymous users are sent to log in: {refused:?}"
