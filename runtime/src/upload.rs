@@ -119,6 +119,7 @@ pub(crate) async fn handle(bridge: &EventBridge, trusted: &[IpNet], req: Request
         browser_sessions: Vec::new(),
         epoch: None,
         left_rooms: None,
+        language: None,
         headers,
         peer,
     };

@@ -65,6 +65,10 @@ pub(crate) struct SocketInfo {
     /// the only ones the socket leaves (it stays in the app's rooms). `None` after a logout: the
     /// socket leaves every room.
     pub(crate) left_rooms: Option<Vec<String>>,
+    /// What the bridge's own texts (refusals, errors) are translated for: the handshake's
+    /// headers and the app's catalogues, made at the socket's first event and kept (a login
+    /// changes the session cookie, never the language cookie).
+    pub(crate) language: Option<Arc<http::request::Parts>>,
     pub(crate) headers: HeaderMap,
     pub(crate) client: ClientAddr,
     pub(crate) peer: Option<SocketAddr>,

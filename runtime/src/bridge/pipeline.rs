@@ -23,20 +23,18 @@ impl EventBridge {
         // What the bridge says itself (refusals, errors) is in the language the socket's
         // handshake negotiates; a handler's own texts are in its request's (which knows the
         // user's saved preference too).
-        let mut handshake = http::Request::new(()).into_parts().0;
-        handshake.headers = socket.headers.clone();
-        if let Some(catalogues) = self
-            .extensions
-            .get::<Arc<crate::i18n::Catalogues>>()
-            .cloned()
-        {
-            handshake.extensions.insert(catalogues);
-        }
-        crate::i18n::with_request(
-            Arc::new(handshake),
-            self.handle_event(socket, raw, via_upload),
-        )
-        .await
+        let language = socket
+            .language
+            .get_or_insert_with(|| {
+                let mut handshake = http::Request::new(()).into_parts().0;
+                handshake.headers = socket.headers.clone();
+                if let Some(catalogues) = self.extensions.get::<Arc<crate::i18n::Catalogues>>() {
+                    handshake.extensions.insert(catalogues.clone());
+                }
+                Arc::new(handshake)
+            })
+            .clone();
+        crate::i18n::with_request(language, self.handle_event(socket, raw, via_upload)).await
     }
 
     async fn handle_event(

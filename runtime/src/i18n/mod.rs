@@ -57,13 +57,7 @@ macro_rules! t {
 /// What [`t!`](crate::t) calls: `key` with `args` in the current language.
 pub fn translate(key: &str, args: &[(&str, Arg)]) -> String {
     #[cfg(feature = "server")]
-    if let Ok(Some(text)) = REQUEST.try_with(|parts| translate_in(parts, key, args)) {
-        return text;
-    }
-    #[cfg(feature = "ssr")]
-    if let Some(parts) = leptos::prelude::use_context::<http::request::Parts>()
-        && let Some(text) = translate_in(&parts, key, args)
-    {
+    if let Some(text) = on_request(|parts| translate_in(parts, key, args)) {
         return text;
     }
     #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
@@ -71,6 +65,20 @@ pub fn translate(key: &str, args: &[(&str, Arg)]) -> String {
         return text;
     }
     fallback().translate("en", key, args)
+}
+
+/// `f` of the request being served: a handler's or an HTTP handler's (scoped by
+/// [`with_request`]), else the page being rendered (Leptos' context). `None` outside both.
+#[cfg(feature = "server")]
+fn on_request<R>(f: impl Fn(&http::request::Parts) -> Option<R>) -> Option<R> {
+    if let Ok(Some(found)) = REQUEST.try_with(|parts| f(parts)) {
+        return Some(found);
+    }
+    #[cfg(feature = "ssr")]
+    if let Some(parts) = leptos::prelude::use_context::<http::request::Parts>() {
+        return f(&parts);
+    }
+    None
 }
 
 /// `key` in the language of the request `parts`, if the app's catalogues are in it.
@@ -219,11 +227,11 @@ fn names(catalogues: &Catalogues) -> Vec<(String, String)> {
 
 /// The page's languages with their names, the default first, for a language switcher.
 pub fn page_languages() -> Vec<(String, String)> {
-    #[cfg(feature = "ssr")]
-    if let Some(parts) = leptos::prelude::use_context::<http::request::Parts>()
-        && let Some(catalogues) = parts.extensions.get::<Arc<Catalogues>>()
+    #[cfg(feature = "server")]
+    if let Some(languages) =
+        on_request(|parts| parts.extensions.get::<Arc<Catalogues>>().map(|c| names(c)))
     {
-        return names(catalogues);
+        return languages;
     }
     #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
     if let Some(languages) = browser::languages() {
@@ -301,12 +309,8 @@ mod browser {
 /// page in, in the browser. The default language elsewhere.
 pub fn current_language() -> String {
     #[cfg(feature = "server")]
-    if let Ok(language) = REQUEST.try_with(|parts| language_of(parts)) {
+    if let Some(language) = on_request(|parts| Some(language_of(parts))) {
         return language;
-    }
-    #[cfg(feature = "ssr")]
-    if let Some(parts) = leptos::prelude::use_context::<http::request::Parts>() {
-        return language_of(&parts);
     }
     #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
     if let Some(language) = browser::language() {

@@ -147,6 +147,7 @@ fn on_connect<A: Adapter>(
         browser_sessions: Vec::new(),
         epoch,
         left_rooms: None,
+        language: None,
         headers,
         peer,
     };
