@@ -83,14 +83,7 @@ async fn server() -> TestServer {
     .await
     .unwrap();
     server
-        .database()
-        .map(|db| ferrule::auth::Auth::new(db.connection()))
-        .unwrap()
-        .create_user(ferrule::auth::NewUser {
-            username: "ada".into(),
-            password: "analytical engine".into(),
-            ..Default::default()
-        })
+        .create_user("ada", "analytical engine")
         .await
         .unwrap();
     server

@@ -210,14 +210,7 @@ async fn a_crafted_error_query_shows_nothing() {
 async fn login_and_logout_say_so_on_the_next_page() {
     let server = server().await;
     server
-        .database()
-        .map(|db| ferrule::auth::Auth::new(db.connection()))
-        .unwrap()
-        .create_user(ferrule::auth::NewUser {
-            username: "ada".into(),
-            password: "analytical engine".into(),
-            ..Default::default()
-        })
+        .create_user("ada", "analytical engine")
         .await
         .unwrap();
     let (csrf, csrf_cookie) = server.csrf().await.unwrap();

@@ -32,13 +32,8 @@ async fn increment_ships_the_documented_update() {
 #[tokio::test]
 async fn only_logged_in_users_may_reset() {
     let server = server().await;
-    let db = server.database().unwrap().connection();
-    ferrule::auth::Auth::new(db)
-        .create_user(ferrule::auth::NewUser {
-            username: "ada".into(),
-            password: "analytical engine".into(),
-            ..Default::default()
-        })
+    server
+        .create_user("ada", "analytical engine")
         .await
         .unwrap();
     let mut client = server.client().await.unwrap();

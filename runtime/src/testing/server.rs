@@ -49,6 +49,26 @@ impl TestServer {
         self.database.as_ref()
     }
 
+    /// Creates account `username` with `password` in the database [`TestServer::start_on`]
+    /// started the server on, ready for [`TestServer::login`].
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<crate::User, TestError> {
+        let db = self.database.as_ref().ok_or_else(|| {
+            TestError::Database("create_user needs a server started with start_on".to_owned())
+        })?;
+        crate::auth::Auth::new(db.connection())
+            .create_user(crate::auth::NewUser {
+                username: username.to_owned(),
+                password: password.to_owned(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| TestError::Database(format!("creating user `{username}`: {e}")))
+    }
+
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
