@@ -73,6 +73,8 @@ struct Inner {
     binding: Mutex<Option<crate::tab_binding::Rebinding>>,
     rooms: Mutex<Vec<RoomOp>>,
     messages: crate::messages::EventMessages,
+    /// The language a handler switched the tab to, applied once it succeeds.
+    language_choice: Mutex<Option<String>>,
 }
 
 /// A login or logout a handler did: the socket's session must follow.
@@ -122,6 +124,7 @@ impl EventContext {
                 binding: Mutex::new(None),
                 rooms: Mutex::new(Vec::new()),
                 messages: crate::messages::EventMessages::default(),
+                language_choice: Mutex::new(None),
             }),
         }
     }
@@ -202,6 +205,40 @@ impl EventContext {
     /// `Accept-Language`, or the default, among the `languages` setting ([`crate::i18n`]).
     pub fn language(&self) -> String {
         crate::i18n::language_of(self.request())
+    }
+
+    /// Switches the tab to `language` (the socket's `set_language`, as `POST /_language` is the
+    /// form's): saved as the logged-in user's preference now, and once the handler succeeds, used
+    /// by this socket's next events and sent to the browser, which keeps it in its `language`
+    /// cookie and reloads the page in it. A bad-request error when `language` is not one of the
+    /// app's `languages`.
+    pub async fn set_language(&self, language: &str) -> Result<(), crate::Error> {
+        let supported = self
+            .extension::<Arc<crate::i18n::Catalogues>>()
+            .is_some_and(|c| c.supports(language));
+        if !supported {
+            let text = crate::i18n::translate_in(self.request(), "ferrule-unknown-language", &[])
+                .unwrap_or_else(|| "This site is not available in that language.".to_owned());
+            return Err(crate::Error::bad_request(text));
+        }
+        if let (Some(auth), Some(user)) = (self.auth(), self.user().user()) {
+            auth.set_language(user.id, Some(language)).await?;
+        }
+        *self
+            .inner
+            .language_choice
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(language.to_owned());
+        Ok(())
+    }
+
+    /// The language [`EventContext::set_language`] chose, when a handler did.
+    pub(crate) fn language_choice(&self) -> Option<String> {
+        self.inner
+            .language_choice
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Accounts, for handlers that authenticate or create users (`None` without a database).

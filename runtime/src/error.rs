@@ -126,26 +126,47 @@ impl IntoResponse for Error {
             }
             _ => {}
         }
-        let body = match &self {
-            // A form's refusal lists its fields, one per line, for clients without a page.
-            Self::Invalid(errors) => {
-                let mut text = self.public_message();
-                for (field, messages) in errors.iter() {
-                    for message in messages {
-                        text.push_str(&format!("\n{field}: {message}"));
-                    }
-                }
-                text
-            }
-            _ => self.public_message(),
+        let words = ErrorWords {
+            message: self.public_message(),
+            fields: match &self {
+                Self::Invalid(errors) => Some(errors.clone()),
+                _ => None,
+            },
         };
-        let mut resp = (self.status(), body).into_response();
+        let mut resp = (self.status(), words.body()).into_response();
+        // The app's language layer says it again in the request's language.
+        resp.extensions_mut().insert(words);
         if self.is_unavailable() {
             // Outages pass: say when to come back rather than have clients hammer at once.
             resp.headers_mut()
                 .insert(http::header::RETRY_AFTER, http::HeaderValue::from(2u32));
         }
         resp
+    }
+}
+
+/// What an error's response says, kept in its extensions beside the body: this layer writes
+/// English, and the app's language layer, above it, writes the body again in the request's
+/// language.
+#[derive(Clone, Debug)]
+pub(crate) struct ErrorWords {
+    /// The public message.
+    pub(crate) message: String,
+    /// A refused form's messages per field.
+    pub(crate) fields: Option<crate::forms::FieldErrors>,
+}
+
+impl ErrorWords {
+    /// The body: the message, then for a refused form its fields, one per line, for clients
+    /// without a page.
+    pub(crate) fn body(&self) -> String {
+        let mut text = self.message.clone();
+        for (field, messages) in self.fields.iter().flat_map(|f| f.iter()) {
+            for message in messages {
+                text.push_str(&format!("\n{field}: {message}"));
+            }
+        }
+        text
     }
 }
 

@@ -172,6 +172,19 @@ pub(crate) fn cookie_in(headers: &http::HeaderMap, name: &str) -> Option<String>
         })
 }
 
+/// Every cookie of `headers` but `name`'s, joined as one `Cookie` header's value.
+pub(crate) fn cookies_without(headers: &http::HeaderMap, name: &str) -> String {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|kv| !kv.is_empty() && kv.split_once('=').is_none_or(|(k, _)| k != name))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// The room every socket of one tab is in, for pushes (uploads, background handlers).
 pub(crate) fn tab_room(token: &str) -> String {
     format!("tab:{token}")

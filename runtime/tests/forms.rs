@@ -146,3 +146,49 @@ async fn an_http_form_post_with_bad_fields_is_refused_with_its_messages() {
     );
     db.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_over_http_is_worded_in_the_requests_language() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let app = App::new()
+        .database(db.conn.clone())
+        .settings(ferrule::Settings {
+            languages: vec!["en".into(), "fr".into()],
+            ..Default::default()
+        })
+        .route("/api/notes", post(create_note_api));
+    let server = TestServer::start(app).await.unwrap();
+    let (token, cookie) = server.csrf().await.unwrap();
+    let post = |language: &'static str| {
+        let cookie = format!("{cookie}; language={language}");
+        let body = format!("csrf_token={token}&title=A+title+far+too+long+to+keep&stars=many");
+        let server = &server;
+        async move {
+            let headers = [
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("cookie", cookie.as_str()),
+            ];
+            server
+                .http("POST", "/api/notes", &headers, body.as_bytes())
+                .await
+                .unwrap()
+        }
+    };
+
+    let french = post("fr").await;
+    assert_eq!(french.status, 422);
+    assert_eq!(
+        french.text(),
+        "Corrigez les champs signalés.\n\
+         stars: Saisissez un nombre entier.\n\
+         title: 20 caractères au plus."
+    );
+    let english = post("en").await;
+    assert_eq!(
+        english.text(),
+        "Please correct the marked fields.\n\
+         stars: Enter a whole number.\n\
+         title: At most 20 characters."
+    );
+    db.cleanup().await;
+}

@@ -27,6 +27,10 @@ impl GreeterState {
         Err(Error::internal("a bug"))
     }
 
+    async fn choose(&mut self, ctx: EventContext, language: String) -> Result<(), Error> {
+        ctx.set_language(&language).await
+    }
+
     async fn sign(&mut self, _ctx: EventContext, form: Signature) -> Result<(), Error> {
         ferrule::forms::validate(&form)?;
         Ok(())
@@ -243,6 +247,69 @@ async fn choosing_a_language_sets_the_cookie_and_the_users_preference() {
         .await
         .unwrap();
     assert_eq!(forged.status, 403, "{}", forged.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_switches_the_tabs_language_for_its_next_events_and_the_user() {
+    let server = server().await;
+    let session = server.login("ada", "analytical engine").await.unwrap();
+    let cookies = format!("{session}; language=en; theme=dark");
+    let mut tab = server
+        .client_with(ClientOptions::default().header("cookie", cookies.as_str()))
+        .await
+        .unwrap();
+
+    let refused = tab
+        .send(Choose {
+            language: "xx".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.events_named("_toast").next().unwrap().message(),
+        Some("This site is not available in that language.")
+    );
+    assert_eq!(refused.events_named("_language").count(), 0);
+    let greeted = tab.send(Greet).await.unwrap();
+    assert_eq!(
+        greeted.events_named("_toast").next().unwrap().message(),
+        Some("Hello, Ada!")
+    );
+
+    let chosen = tab
+        .send(Choose {
+            language: "fr".into(),
+        })
+        .await
+        .unwrap();
+    let keep: Vec<_> = chosen.events_named("_language").collect();
+    assert_eq!(keep.len(), 1, "{:?}", chosen.events);
+    assert_eq!(keep[0].payload, serde_json::json!({"language": "fr"}));
+
+    // The socket's next events are French though its handshake's cookie says English: a
+    // handler's texts and the bridge's own.
+    let greeted = tab.send(Greet).await.unwrap();
+    assert_eq!(
+        greeted.events_named("_toast").next().unwrap().message(),
+        Some("Bonjour, Ada !")
+    );
+    assert_eq!(tab.state::<GreeterState>().unwrap().language, "fr");
+    let failed = tab.send(Fail).await.unwrap();
+    assert_eq!(
+        failed.events_named("_toast").next().unwrap().message(),
+        Some("Une erreur s'est produite. Veuillez réessayer.")
+    );
+    // The session still holds: the other cookies were kept.
+    assert!(
+        tab.state::<ferrule::protocol::AuthState>()
+            .unwrap()
+            .is_authenticated
+    );
+
+    // Another browser without the cookie gets the user's saved choice.
+    let elsewhere = server.login("ada", "analytical engine").await.unwrap();
+    let home = page(&server, "/", &[("cookie", elsewhere.as_str())]).await;
+    assert!(home.contains("Bonjour, Ada !"), "{home}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -41,6 +41,7 @@ ferrule-too-many-requests = Too many requests. Please wait a moment.
 ## Forms (the messages of `ferrule::forms::rules`)
 ferrule-invalid-form = Please correct the marked fields.
 ferrule-required = Required.
+ferrule-max-chars = At most { $max } characters.
 ferrule-whole-number = Enter a whole number.
 ferrule-number = Enter a number.
 ferrule-date = Enter a date as YYYY-MM-DD.

@@ -41,6 +41,7 @@ ferrule-too-many-requests = Trop de requêtes. Patientez un instant.
 ## Formulaires (les messages de `ferrule::forms::rules`)
 ferrule-invalid-form = Corrigez les champs signalés.
 ferrule-required = Obligatoire.
+ferrule-max-chars = { $max } caractères au plus.
 ferrule-whole-number = Saisissez un nombre entier.
 ferrule-number = Saisissez un nombre.
 ferrule-date = Saisissez une date au format AAAA-MM-JJ.

@@ -2,6 +2,7 @@
 //! everything put together into one axum router with the socket layer and the bridge.
 
 use super::*;
+use crate::error::ErrorWords;
 
 impl App {
     /// The routes document `/_all_routes` serves and `routes` prints.
@@ -166,7 +167,18 @@ impl App {
                     let (parts, body) = req.into_parts();
                     let scoped = Arc::new(parts.clone());
                     let req = crate::middleware::Request::from_parts(parts, body);
-                    crate::i18n::with_request(scoped, next.run(req))
+                    crate::i18n::with_request(scoped, async move {
+                        let mut resp = next.run(req).await;
+                        // An error's words, in the request's language.
+                        if let Some(words) = resp.extensions_mut().remove::<ErrorWords>() {
+                            let words = ErrorWords {
+                                message: crate::i18n::localize(&words.message),
+                                fields: words.fields.map(|f| f.map_messages(crate::i18n::localize)),
+                            };
+                            *resp.body_mut() = axum::body::Body::from(words.body());
+                        }
+                        resp
+                    })
                 },
             ))
             .layer(self.chain.clone().into_layer());

@@ -12,11 +12,10 @@ use http::{HeaderValue, StatusCode, header};
 use http_body_util::BodyExt;
 
 use crate::auth::{Auth, CurrentUser};
-use crate::i18n::{Catalogues, LANGUAGE_COOKIE, SET_LANGUAGE_PATH};
+use crate::i18n::{
+    Catalogues, LANGUAGE_COOKIE, LANGUAGE_COOKIE_MAX_AGE_SECONDS, SET_LANGUAGE_PATH,
+};
 use crate::middleware::Request;
-
-/// How long the browser keeps the choice: a year, as Django does.
-const COOKIE_MAX_AGE_SECONDS: u64 = 365 * 24 * 60 * 60;
 
 /// The route, with cookies marked `Secure` when `secure` says so.
 pub(super) fn route(secure: bool) -> Router {
@@ -66,7 +65,7 @@ async fn set_language(req: Request, secure: bool) -> Response {
         .to_owned();
     let secure = if secure { "; Secure" } else { "" };
     let cookie = format!(
-        "{LANGUAGE_COOKIE}={language}; Path=/; Max-Age={COOKIE_MAX_AGE_SECONDS}; SameSite=Lax{secure}"
+        "{LANGUAGE_COOKIE}={language}; Path=/; Max-Age={LANGUAGE_COOKIE_MAX_AGE_SECONDS}; SameSite=Lax{secure}"
     );
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::SEE_OTHER;

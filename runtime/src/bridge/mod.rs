@@ -75,6 +75,23 @@ pub(crate) struct SocketInfo {
 }
 
 impl SocketInfo {
+    /// Makes the socket's next events carry `language` in their `language` cookie, as the
+    /// browser's next requests will once it applies the `_language` instruction.
+    pub(crate) fn choose_language(&mut self, language: &str) {
+        let cookies = crate::net::cookies_without(&self.headers, crate::i18n::LANGUAGE_COOKIE);
+        let mut header = format!("{}={language}", crate::i18n::LANGUAGE_COOKIE);
+        if !cookies.is_empty() {
+            header = format!("{cookies}; {header}");
+        }
+        self.headers.remove(http::header::COOKIE);
+        // A configured language tag and cookies that came in as a header: ASCII.
+        if let Ok(value) = http::HeaderValue::from_str(&header) {
+            self.headers.insert(http::header::COOKIE, value);
+        }
+        // The bridge's own texts follow too.
+        self.language = None;
+    }
+
     /// The rooms every socket of this tab is in, for pushes: its bound key's and its token's
     /// (pushes of states that are not session-bound).
     pub(crate) fn tab_rooms(&self) -> Vec<String> {

@@ -212,6 +212,11 @@ impl EventBridge {
                 room_ops = ctx.take_room_ops();
                 record_rooms(lock.states(), &room_ops);
             }
+            if outcome.handler_ok
+                && let Some(language) = ctx.language_choice()
+            {
+                socket.choose_language(&language);
+            }
             rebound = self
                 .follow_session(socket, ctx, outcome.handler_ok, &mut update)
                 .await;
@@ -477,6 +482,9 @@ async fn run_handler(
             let pending = crate::messages::take_pending(ctx.session()).await;
             let added = ctx.messages().take();
             events.extend(pending.iter().chain(&added).map(|m| m.toast()));
+            if let Some(language) = ctx.language_choice() {
+                events.push(ClientCommand::language(language));
+            }
             Ok((state, events))
         }
         RunOutcome::Returned(_, Err(e)) => {

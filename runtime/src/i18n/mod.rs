@@ -22,6 +22,9 @@ pub use catalogues::{Arg, Catalogues, Source};
 /// The cookie that holds the language a visitor chose.
 pub const LANGUAGE_COOKIE: &str = "language";
 
+/// How long a browser keeps the `language` cookie: a year, as Django does.
+pub const LANGUAGE_COOKIE_MAX_AGE_SECONDS: u64 = 365 * 24 * 60 * 60;
+
 /// Where the language switcher posts (`language`, `next`, `csrf_token`).
 pub const SET_LANGUAGE_PATH: &str = "/_language";
 
@@ -92,29 +95,106 @@ pub fn translate_in(
     Some(catalogues.translate(&negotiate(catalogues, parts), key, args))
 }
 
-/// `text` in the current language when it is one of Ferrule's own English messages without
-/// arguments (an error's public message, a refusal), else `text` as it is. Ferrule's lower
-/// layers write their messages in English; the edges that show them (toasts, flash messages)
-/// pass them through this.
+/// `text` in the current language when it is one of Ferrule's own English messages (an
+/// error's public message, a refusal, a form rule's "At most 255 characters."), else `text` as
+/// it is. Ferrule's lower layers write their messages in English; the edges that show them
+/// (toasts, flash messages, field errors, error bodies) pass them through this.
 pub fn localize(text: &str) -> String {
-    match english_keys().get(text) {
-        Some(key) => translate(key, &[]),
-        None => text.to_owned(),
+    if let Some(key) = english().plain.get(text) {
+        return translate(key, &[]);
     }
+    for (key, pieces) in &english().templates {
+        if let Some(args) = fill(pieces, text) {
+            return translate(key, &args);
+        }
+    }
+    text.to_owned()
 }
 
-/// Ferrule's English messages without arguments, by text.
-fn english_keys() -> &'static std::collections::HashMap<&'static str, &'static str> {
-    static KEYS: std::sync::OnceLock<std::collections::HashMap<&'static str, &'static str>> =
-        std::sync::OnceLock::new();
-    KEYS.get_or_init(|| {
-        include_str!("../../locales/en/ferrule.ftl")
+/// A piece of an English text: as it is, or a variable's place.
+enum Piece {
+    Text(&'static str),
+    Variable(&'static str),
+}
+
+/// Ferrule's English messages, by text: those without arguments as they are, the others as
+/// templates their texts are matched against.
+struct English {
+    plain: std::collections::HashMap<&'static str, &'static str>,
+    templates: Vec<(&'static str, Vec<Piece>)>,
+}
+
+fn english() -> &'static English {
+    static ENGLISH: std::sync::OnceLock<English> = std::sync::OnceLock::new();
+    ENGLISH.get_or_init(|| {
+        let mut english = English {
+            plain: Default::default(),
+            templates: Vec::new(),
+        };
+        let messages = include_str!("../../locales/en/ferrule.ftl")
             .lines()
             .filter_map(|line| line.split_once(" = "))
-            .filter(|(key, text)| key.starts_with("ferrule-") && !text.contains('{'))
-            .map(|(key, text)| (text, key))
-            .collect()
+            .filter(|(key, _)| key.starts_with("ferrule-"));
+        for (key, text) in messages {
+            match pieces(text) {
+                Some(pieces) => english.templates.push((key, pieces)),
+                None => {
+                    english.plain.insert(text, key);
+                }
+            }
+        }
+        english
     })
+}
+
+/// `text`'s pieces when it has variables (`{ $max }`), `None` when it has none.
+fn pieces(mut text: &'static str) -> Option<Vec<Piece>> {
+    let mut pieces = Vec::new();
+    while let Some(start) = text.find('{') {
+        let end = start + text[start..].find('}')?;
+        let name = text[start + 1..end].trim().strip_prefix('$')?;
+        if start > 0 {
+            pieces.push(Piece::Text(&text[..start]));
+        }
+        pieces.push(Piece::Variable(name));
+        text = &text[end + 1..];
+    }
+    // Only texts with words of their own: a bare `{ $x }` would match any text at all.
+    if !pieces.iter().any(|p| matches!(p, Piece::Text(_))) {
+        return None;
+    }
+    if !text.is_empty() {
+        pieces.push(Piece::Text(text));
+    }
+    Some(pieces)
+}
+
+/// The variables' values when `text` is `pieces` filled in; numbers stay numbers, so the
+/// translation formats them.
+fn fill(pieces: &[Piece], mut text: &str) -> Option<Vec<(&'static str, Arg)>> {
+    let mut args = Vec::new();
+    for (i, piece) in pieces.iter().enumerate() {
+        match piece {
+            Piece::Text(expected) => text = text.strip_prefix(expected)?,
+            Piece::Variable(name) => {
+                let end = match pieces.get(i + 1) {
+                    Some(Piece::Text(next)) => text.find(next)?,
+                    _ => text.len(),
+                };
+                let value = &text[..end];
+                if value.is_empty() {
+                    return None;
+                }
+                let arg = match value.parse::<i64>() {
+                    Ok(n) => Arg::from(n),
+                    Err(_) => Arg::from(value),
+                };
+                args.push((*name, arg));
+                text = &text[end..];
+            }
+        }
+    }
+    text.is_empty().then_some(args)
 }
 
 /// Ferrule's English texts, for code that runs outside any request and page.
@@ -317,4 +397,44 @@ pub fn current_language() -> String {
         return language;
     }
     "en".to_owned()
+}
+
+#[cfg(all(test, feature = "server"))]
+mod tests {
+    use super::*;
+
+    async fn in_french(text: &str) -> String {
+        let mut parts = http::Request::new(()).into_parts().0;
+        parts.headers.insert(
+            http::header::COOKIE,
+            http::HeaderValue::from_static("language=fr"),
+        );
+        let catalogues = Catalogues::new(&["en".to_owned(), "fr".to_owned()], &[]).unwrap();
+        parts.extensions.insert(Arc::new(catalogues));
+        let text = text.to_owned();
+        with_request(Arc::new(parts), async move { localize(&text) }).await
+    }
+
+    #[tokio::test]
+    async fn ferrules_messages_with_and_without_arguments_are_translated() {
+        assert_eq!(in_french("Required.").await, "Obligatoire.");
+        assert_eq!(
+            in_french("At most 255 characters.").await,
+            "255 caractères au plus."
+        );
+        assert_eq!(
+            in_french("You are logged in as ada lovelace.").await,
+            "Vous êtes connecté en tant que ada lovelace."
+        );
+        // Texts that only look alike stay as they are.
+        assert_eq!(
+            in_french("At most characters.").await,
+            "At most characters."
+        );
+        assert_eq!(
+            in_french("At most 255 characters. Really.").await,
+            "At most 255 characters. Really."
+        );
+        assert_eq!(in_french("Bought 3 apples.").await, "Bought 3 apples.");
+    }
 }

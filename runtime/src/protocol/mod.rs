@@ -212,6 +212,9 @@ impl ClientCommand {
     /// Name of the instruction to fetch the tab's states again (`_hydrate`): it stands in for a
     /// push too large to send as it is.
     pub const RESYNC: &'static str = "_resync";
+    /// Name of the instruction to keep a new language (`_language`): the browser stores its
+    /// payload's `language` in the `language` cookie and reloads the page in it.
+    pub const LANGUAGE: &'static str = "_language";
 
     /// An app-defined instruction.
     pub fn new(name: impl Into<String>, payload: Value) -> Self {
@@ -236,6 +239,14 @@ impl ClientCommand {
         Self::new(
             Self::REDIRECT,
             serde_json::json!({ "path": path.into(), "replace": replace }),
+        )
+    }
+
+    /// Keep `language` (a tag of the app's `languages`) in the browser and reload the page in it.
+    pub fn language(language: impl Into<String>) -> Self {
+        Self::new(
+            Self::LANGUAGE,
+            serde_json::json!({ "language": language.into() }),
         )
     }
 

@@ -427,6 +427,12 @@ impl Ferrule {
                     self.toast(ToastLevel::Error, message);
                 }
             }
+            ClientCommand::LANGUAGE => {
+                #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
+                if let Some(language) = event.payload.get("language").and_then(Value::as_str) {
+                    crate::client::browser::keep_language(language);
+                }
+            }
             "_session" => {
                 #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
                 {

@@ -419,6 +419,37 @@ pub(crate) fn assign_location(path: &str, replace: bool) {
     };
 }
 
+/// Keeps `language` in the `language` cookie, as `POST /_language` would have, and reloads the
+/// page so it renders in it. Only a language tag is kept: a forged answer cannot write other
+/// cookies through it.
+pub(crate) fn keep_language(language: &str) {
+    use crate::i18n::{LANGUAGE_COOKIE, LANGUAGE_COOKIE_MAX_AGE_SECONDS};
+    let is_tag = !language.is_empty()
+        && language.len() <= 35
+        && language
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !is_tag {
+        console_error(&format!("ferrule: `{language}` is not a language tag"));
+        return;
+    }
+    let location = window().location();
+    let secure = if location.protocol().is_ok_and(|p| p == "https:") {
+        "; Secure"
+    } else {
+        ""
+    };
+    if let Some(document) = window()
+        .document()
+        .and_then(|d| d.dyn_into::<web_sys::HtmlDocument>().ok())
+    {
+        let _ = document.set_cookie(&format!(
+            "{LANGUAGE_COOKIE}={language}; Path=/; Max-Age={LANGUAGE_COOKIE_MAX_AGE_SECONDS}; SameSite=Lax{secure}"
+        ));
+    }
+    let _ = location.reload();
+}
+
 /// Runs `f` after `ms` milliseconds.
 pub(crate) fn after(ms: i32, f: impl FnOnce() + 'static) {
     let cb = Closure::once_into_js(f);
