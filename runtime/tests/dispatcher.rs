@@ -105,6 +105,18 @@ async fn a_state_that_is_not_a_struct_is_refused_at_build() {
         panic!("a tuple struct was accepted as a state")
     };
     assert!(err.to_string().contains("not an object"), "{err}");
+
+    // A test server says so too, rather than starting and resetting the first connection.
+    let started = ferrule::testing::TestServer::start(
+        ferrule::App::new()
+            .settings(Settings::default())
+            .state::<Bare>(),
+    )
+    .await;
+    let Err(err) = started else {
+        panic!("a test server started an app that does not build")
+    };
+    assert!(err.to_string().contains("not an object"), "{err}");
 }
 
 /// Two states of one type name in two modules.

@@ -12,14 +12,38 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Builds and starts `app`.
+    /// Builds and starts `app`, and returns once it answers; an app that does not build (a
+    /// state that cannot work, bad settings, a failed startup hook) is an error that says why.
     pub async fn start(app: App) -> Result<Self, TestError> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(app.serve_with_shutdown(listener, async {
+        let mut task = tokio::spawn(app.serve_with_shutdown(listener, async {
             let _ = stopped.await;
         }));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if task.is_finished() {
+                let ended = (&mut task)
+                    .await
+                    .map_err(|e| std::io::Error::other(format!("the server task failed: {e}")))?;
+                ended?;
+                return Err(TestError::Server(std::io::Error::other(
+                    "the server stopped at once",
+                )));
+            }
+            if http_request(addr, "GET", "/_health", &[], b"")
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                task.abort();
+                return Err(TestError::Timeout("the test server to answer /_health"));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         Ok(Self {
             addr,
             stop: Some(stop),
