@@ -176,11 +176,19 @@ impl From<serde_json::Error> for Error {
     }
 }
 
+/// What a user is told when a foreign key refuses a write.
+const IN_USE: &str = "This is still in use elsewhere: change or delete what points at it first.";
+
 impl From<sea_orm::DbErr> for Error {
-    /// Lost or refused database connections are outages; anything else is a bug.
+    /// Lost or refused database connections are outages; a row still referenced by another
+    /// (a foreign key refusing a delete or a change) is the user's to resolve; anything else is a
+    /// bug.
     fn from(e: sea_orm::DbErr) -> Self {
         if is_db_outage(&e) {
             Self::unavailable(format!("database: {e}"))
+        } else if let Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(cause)) = e.sql_err() {
+            tracing::info!(%cause, "a foreign key refused a write");
+            Self::bad_request(IN_USE)
         } else {
             Self::Internal(Box::new(e))
         }

@@ -37,6 +37,24 @@ impl NotesState {
     }
 }
 
+/// Rows that others point at, through a foreign key.
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct ShelvesState {
+    removed: u32,
+}
+
+#[ferrule::state]
+impl ShelvesState {
+    async fn remove(&mut self, ctx: EventContext, id: i64) -> Result<(), Error> {
+        use ferrule::db::sea_orm::ConnectionTrait;
+        ctx.db()?
+            .execute_unprepared(&format!("DELETE FROM shelves WHERE id = {id}"))
+            .await?;
+        self.removed += 1;
+        Ok(())
+    }
+}
+
 /// A plain HTML form's endpoint that shows the form again with its errors.
 async fn create_note(form: Result<ValidForm<NoteForm>, FormRejection<NoteForm>>) -> Html<String> {
     match form {
@@ -191,4 +209,45 @@ async fn a_refusal_over_http_is_worded_in_the_requests_language() {
          title: At most 20 characters."
     );
     db.cleanup().await;
+}
+
+async fn a_row_still_pointed_at_is_refused_with_a_reason_on(backend: Backend) {
+    use ferrule::db::sea_orm::ConnectionTrait;
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    for sql in [
+        "CREATE TABLE shelves (id BIGINT PRIMARY KEY)",
+        "CREATE TABLE books (id BIGINT PRIMARY KEY, shelf_id BIGINT NOT NULL REFERENCES shelves (id))",
+        "INSERT INTO shelves (id) VALUES (1), (2)",
+        "INSERT INTO books (id, shelf_id) VALUES (1, 1)",
+    ] {
+        db.conn.execute_unprepared(sql).await.unwrap();
+    }
+    let app = App::new().database(db.conn.clone()).state::<ShelvesState>();
+    let server = TestServer::start(app).await.unwrap();
+    let mut tab = server.client().await.unwrap();
+
+    let refused = tab.send(Remove { id: 1 }).await.unwrap();
+    assert_eq!(
+        refused
+            .events_named("_toast")
+            .next()
+            .and_then(|t| t.message()),
+        Some("This is still in use elsewhere: change or delete what points at it first."),
+        "{refused:?}"
+    );
+    let removed = tab.send(Remove { id: 2 }).await.unwrap();
+    assert_eq!(removed.events_named("_toast").count(), 0, "{removed:?}");
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_still_pointed_at_is_refused_with_a_reason_sqlite() {
+    a_row_still_pointed_at_is_refused_with_a_reason_on(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_still_pointed_at_is_refused_with_a_reason_postgres() {
+    a_row_still_pointed_at_is_refused_with_a_reason_on(Backend::Postgres).await;
 }

@@ -37,6 +37,7 @@ ferrule-generic-error = Something went wrong. Please try again.
 ferrule-unavailable = The service is temporarily unavailable, please retry.
 ferrule-unknown-language = This site is not available in that language.
 ferrule-too-many-requests = Too many requests. Please wait a moment.
+ferrule-in-use = This is still in use elsewhere: change or delete what points at it first.
 
 ## Forms (the messages of `ferrule::forms::rules`)
 ferrule-invalid-form = Please correct the marked fields.

@@ -37,6 +37,7 @@ ferrule-generic-error = Une erreur s'est produite. Veuillez réessayer.
 ferrule-unavailable = Le service est momentanément indisponible, veuillez réessayer.
 ferrule-unknown-language = Ce site n'est pas disponible dans cette langue.
 ferrule-too-many-requests = Trop de requêtes. Patientez un instant.
+ferrule-in-use = C'est encore utilisé ailleurs : modifiez ou supprimez d'abord ce qui y renvoie.
 
 ## Formulaires (les messages de `ferrule::forms::rules`)
 ferrule-invalid-form = Corrigez les champs signalés.
