@@ -87,10 +87,13 @@ fn generated_code_with_and_without_account_pages() {
     for auth in [true, false] {
         let dir = generate_app("shop", Database::Sqlite, auth);
         for (kind, name, fields) in [
+            (Kind::Scaffold, "category", &["name:string"][..]),
             (
                 Kind::Scaffold,
                 "product",
                 &[
+                    "category:references:categories",
+                    "maker:option<references:categories>",
                     "name:string",
                     "price:i64",
                     "in_stock:bool",

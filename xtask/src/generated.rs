@@ -202,7 +202,20 @@ pub(crate) fn generated_app(total: &mut Tally, only: &[Stage]) -> Result<()> {
             false,
             published(),
         )?;
-        generate_into(&dir, &[&["scaffold", "task", "title:string", "done:bool"]])?;
+        generate_into(
+            &dir,
+            &[
+                &["scaffold", "project", "name:string"],
+                &[
+                    "scaffold",
+                    "task",
+                    "title:string",
+                    "done:bool",
+                    "project:references:projects",
+                    "blocked_by:option<references:projects>",
+                ],
+            ],
+        )?;
         check_generated(&dir, apps_target, &[], total)?;
         packaged::assert_default_dependency(&dir, &root)?;
     }

@@ -22,6 +22,9 @@ pub enum FieldType {
     Date,
     /// A day and a time of day, without a time zone (`2026-12-07T09:30`).
     DateTime,
+    /// A row of another scaffold's table (`category:references:categories`): a foreign key
+    /// column `<name>_id`, chosen from a list of that table's rows.
+    Reference,
 }
 
 impl FieldType {
@@ -44,7 +47,7 @@ impl FieldType {
         match self {
             Self::String | Self::Text | Self::Date | Self::DateTime => "String",
             Self::I32 => "i32",
-            Self::I64 => "i64",
+            Self::I64 | Self::Reference => "i64",
             Self::F64 => "f64",
             Self::Bool => "bool",
         }
@@ -60,6 +63,8 @@ pub struct Field {
     pub ty: FieldType,
     /// `option<type>`: the column may be empty (NULL), and so may the form's field.
     pub optional: bool,
+    /// The table a `references:<table>` field points at.
+    pub table: Option<String>,
 }
 
 impl Field {
@@ -78,13 +83,27 @@ impl Field {
             },
             None => (ty, false),
         };
+        check_ident(name, "field")?;
+        if let Some(table) = ty.strip_prefix("references:") {
+            check_ident(table, "table")?;
+            // The column holds the row's id: `category` becomes `category_id`.
+            let base = name.strip_suffix("_id").unwrap_or(name);
+            if matches!(base, "id" | "owner") {
+                bail!("field `{spec}`: pick another name than `{base}`");
+            }
+            return Ok(Self {
+                name: format!("{base}_id"),
+                ty: FieldType::Reference,
+                optional,
+                table: Some(table.to_owned()),
+            });
+        }
         let Some(ty) = FieldType::parse(ty) else {
             bail!("unknown field type `{ty}` in `{spec}`: use one of {FIELD_TYPES}");
         };
         if optional && ty == FieldType::Bool {
             bail!("field `{spec}`: a bool is never empty; use bool");
         }
-        check_ident(name, "field")?;
         if matches!(name, "id" | "owner") {
             bail!("field `{name}`: every scaffold has `id` and `owner` already; pick another name");
         }
@@ -92,7 +111,31 @@ impl Field {
             name: name.to_owned(),
             ty,
             optional,
+            table: None,
         })
+    }
+
+    /// The name of a reference without its `_id`: the row's label on the page.
+    pub(crate) fn base(&self) -> &str {
+        self.name.strip_suffix("_id").unwrap_or(&self.name)
+    }
+
+    /// The field as the command line wrote it.
+    pub(crate) fn spec(&self) -> String {
+        let ty = match &self.table {
+            Some(table) => format!("references:{table}"),
+            None => type_name(self.ty).to_owned(),
+        };
+        let name = if self.table.is_some() {
+            self.base()
+        } else {
+            &self.name
+        };
+        if self.optional {
+            format!("{name}:option<{ty}>")
+        } else {
+            format!("{name}:{ty}")
+        }
     }
 }
 
@@ -106,13 +149,17 @@ pub(crate) fn type_name(ty: FieldType) -> &'static str {
         FieldType::Bool => "bool",
         FieldType::Date => "date",
         FieldType::DateTime => "datetime",
+        FieldType::Reference => "references",
     }
 }
 
 /// What the scaffold templates need of each field: its names, its kind (`text`, `whole`,
 /// `float`, `bool`: what the templates' `case` blocks write code for) and its column. The Rust
 /// the templates write for a field lives in the templates, so it reads as Rust.
-pub(crate) fn field_values(fields: &[Field]) -> liquid::model::Value {
+pub(crate) fn field_values(
+    fields: &[Field],
+    targets: &[Option<references::Target>],
+) -> liquid::model::Value {
     let first_text = fields
         .iter()
         .position(|f| matches!(f.ty, FieldType::String | FieldType::Text));
@@ -135,6 +182,7 @@ pub(crate) fn field_values(fields: &[Field]) -> liquid::model::Value {
                 FieldType::Bool => ("bool", "boolean()", "checkbox"),
                 FieldType::Date => ("date", "date()", "date"),
                 FieldType::DateTime => ("datetime", "date_time()", "datetime-local"),
+                FieldType::Reference => ("reference", "big_integer()", "select"),
             };
             // The column's type in the server's model, where it differs from the page's.
             let column_type = match f.ty {
@@ -159,7 +207,17 @@ pub(crate) fn field_values(fields: &[Field]) -> liquid::model::Value {
             } else {
                 title_of(n)
             };
+            let target = targets.get(i).cloned().flatten();
+            let base = f.base();
             liquid::object!({
+                "base": base,
+                "base_label": title_of(base),
+                "base_words": base.replace('_', " "),
+                "table": f.table.clone().unwrap_or_default(),
+                "entity": target.as_ref().map(|t| t.entity.clone()).unwrap_or_default(),
+                "ref_label": target.as_ref().and_then(|t| t.label.clone()).unwrap_or_default(),
+                "ref_label_variant": target.as_ref().and_then(|t| t.label.as_deref().map(pascal_case)).unwrap_or_default(),
+                "sample_row": target.map(|t| t.sample_row).unwrap_or_default(),
                 "name": n,
                 "variant": pascal_case(n),
                 "label": title_of(n),

@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail};
 mod edit;
 mod fields;
 mod names;
+mod references;
 
 pub use edit::apply;
 use edit::*;
@@ -36,7 +37,8 @@ pub enum Kind {
 }
 
 /// The type names `field:type` accepts, for messages.
-pub const FIELD_TYPES: &str = "string, text, i32, i64, f64, bool, date, datetime, option<type>";
+pub const FIELD_TYPES: &str =
+    "string, text, i32, i64, f64, bool, date, datetime, references:<table>, option<type>";
 
 /// What one run writes: new files and the new text of edited ones.
 #[derive(Debug, Default)]
@@ -99,6 +101,15 @@ pub fn plan(root: &Path, kind: Kind, name: &str, fields: &[String]) -> Result<Pl
         auth: root.join("src/auth.rs").is_file(),
     };
     let crate_name = app.crate_name()?;
+    let targets = fields
+        .iter()
+        .map(|f| {
+            f.table
+                .as_deref()
+                .map(|table| references::find(root, table, &f.spec()))
+                .transpose()
+        })
+        .collect::<Result<Vec<_>>>()?;
     if !root.join("tests/common/mod.rs").is_file() {
         bail!(
             "{} has no tests/common/mod.rs (the test helpers generated tests use): add it from a fresh `ferrule new` app",
@@ -132,7 +143,7 @@ pub fn plan(root: &Path, kind: Kind, name: &str, fields: &[String]) -> Result<Pl
         "title": title,
         "auth": app.auth,
         "crate": crate_name,
-        "command": format!("ferrule generate {} {}", kind_name(kind), std::iter::once(snake.clone()).chain(fields.iter().map(|f| if f.optional { format!("{}:option<{}>", f.name, type_name(f.ty)) } else { format!("{}:{}", f.name, type_name(f.ty)) })).collect::<Vec<_>>().join(" ")),
+        "command": format!("ferrule generate {} {}", kind_name(kind), std::iter::once(snake.clone()).chain(fields.iter().map(Field::spec)).collect::<Vec<_>>().join(" ")),
     });
     let mut plan = Plan::default();
     let (module, test) = match kind {
@@ -150,7 +161,11 @@ pub fn plan(root: &Path, kind: Kind, name: &str, fields: &[String]) -> Result<Pl
                 "migration".into(),
                 liquid::model::Value::scalar(format!("m{}_create_{plural_snake}", timestamp())),
             );
-            globals.insert("fields".into(), field_values(&fields));
+            globals.insert("fields".into(), field_values(&fields, &targets));
+            globals.insert(
+                "references".into(),
+                liquid::model::Value::scalar(targets.iter().any(Option::is_some)),
+            );
             globals.insert(
                 "has_checks".into(),
                 // A field that can be wrong: any but a bool or an optional text.
@@ -293,6 +308,7 @@ mod tests {
                 name: "price".into(),
                 ty: FieldType::I64,
                 optional: false,
+                table: None,
             }
         );
         let due = Field::parse("due:option<date>").unwrap();
@@ -300,6 +316,15 @@ mod tests {
         assert_eq!(Field::parse("at:datetime").unwrap().ty, FieldType::DateTime);
         let note = Field::parse("note:option<text>").unwrap();
         assert_eq!((note.ty, note.optional), (FieldType::Text, true));
+        let shelf = Field::parse("shelf:references:shelves").unwrap();
+        assert_eq!(
+            (shelf.name.as_str(), shelf.ty, shelf.table.as_deref()),
+            ("shelf_id", FieldType::Reference, Some("shelves"))
+        );
+        assert_eq!(shelf.spec(), "shelf:references:shelves");
+        let maker = Field::parse("maker_id:option<references:makers>").unwrap();
+        assert_eq!((maker.name.as_str(), maker.optional), ("maker_id", true));
+        assert_eq!(maker.spec(), "maker:option<references:makers>");
         for (bad, why) in [
             ("price", "has no type"),
             ("price:money", "unknown field type `money`"),
@@ -308,6 +333,8 @@ mod tests {
             ("type:string", "keyword"),
             ("note:option<text", "option<type>"),
             ("note:option<money>", "unknown field type `money`"),
+            ("shelf:references:Shelves", "snake_case"),
+            ("owner:references:users", "another name"),
             ("done:option<bool>", "never empty"),
         ] {
             let err = Field::parse(bad).unwrap_err().to_string();
