@@ -10,7 +10,7 @@ let browser;
 let server;
 before(async () => {
   browser = await launchBrowser();
-  server = await startServer({}, 'shop');
+  server = await startServer({ FERRULE_LANGUAGES: 'en,fr' }, 'shop');
   const demo = server.run(['demo-data']);
   assert.equal(demo.status, 0, demo.stderr);
 });
@@ -123,6 +123,41 @@ test("a user of one shop never sees another shop's orders", async (t) => {
     await page.click('a[href="/orders"]');
     await page.waitForFunction(() => document.querySelector('#orders')?.textContent.includes('carol'), null, { timeout: 10000 });
     assert.doesNotMatch(await page.textContent('#orders'), /bob/, "globex's order is not listed in acme");
+  });
+  assert.deepEqual(problems, []);
+});
+
+test('the profile switches the language over the socket: the page reloads in it, for this browser and the account', async (t) => {
+  const problems = [];
+  await loggedIn(t, 'bob', problems, async (page) => {
+    assert.equal(await page.getAttribute('html', 'lang'), 'en');
+    await page.click('a[href="/profile"]');
+    await page.waitForSelector('#profile-language');
+    try {
+      await Promise.all([
+        page.waitForEvent('load', { timeout: 10000 }),
+        page.selectOption('#profile-language', 'fr'),
+      ]);
+      await page.waitForFunction(() => document.documentElement.lang === 'fr', null, { timeout: 10000 });
+      const cookies = await page.context().cookies();
+      assert.equal(cookies.find((c) => c.name === 'language')?.value, 'fr');
+      await waitConnected(page);
+      assert.equal(await page.inputValue('#profile-language'), 'fr');
+      // The handlers of the new socket speak French too.
+      await page.click('a[href="/"]');
+      await page.waitForFunction(() => document.querySelectorAll('#products li').length > 0, null, { timeout: 10000 });
+      await page.click('button.add[data-name="Espresso beans"]');
+      await page.waitForFunction(() => [...document.querySelectorAll('.ferrule-toast-message')].some((m) => m.textContent.includes('ajouté à votre panier')), null, { timeout: 10000 });
+    } finally {
+      // Back to English for the account, so the other tests' logins stay English.
+      await page.goto(`${server.url}/profile`);
+      await waitConnected(page);
+      await Promise.all([
+        page.waitForEvent('load', { timeout: 10000 }),
+        page.selectOption('#profile-language', 'en'),
+      ]);
+    }
+    await page.waitForFunction(() => document.documentElement.lang === 'en', null, { timeout: 10000 });
   });
   assert.deepEqual(problems, []);
 });

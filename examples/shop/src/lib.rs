@@ -147,11 +147,28 @@ fn Profile() -> impl IntoView {
     let name = state.field(|s| s.username.clone());
     let tenant = state.field(|s| s.tenant.clone());
     let payment = state.field(|s| s.last_payment_status.clone());
+    let language = state.field(|s| s.language.clone());
+    let emit = ui::use_emit();
+    let languages = ferrule::i18n::page_languages()
+        .into_iter()
+        .map(|(tag, name)| {
+            let chosen = tag.clone();
+            view! { <option value=tag.clone() lang=tag selected=move || language.get() == chosen>{name}</option> }
+        })
+        .collect_view();
     view! {
         <h1>"Profile"</h1>
         <p>"User: " <span id="profile-user">{move || name.get()}</span></p>
         <p>"Shop: " <span id="profile-tenant">{move || tenant.get()}</span></p>
         <p>"Last payment: " <span id="profile-payment">{move || payment.get()}</span></p>
+        <p>
+            <label>
+                "Language: "
+                <select id="profile-language" on:change=move |ev| {
+                    emit.send(ChooseLanguage { language: event_target_value(&ev) });
+                }>{languages}</select>
+            </label>
+        </p>
     }
 }
 

@@ -65,6 +65,8 @@ pub struct ProfileState {
     pub tenant: String,
     /// What the last payment left in the session.
     pub last_payment_status: String,
+    /// The language the pages are in.
+    pub language: String,
 }
 
 /// The checkout.
@@ -221,9 +223,22 @@ impl ProfileState {
                 .map_err(ferrule::Error::internal)?
                 .unwrap_or_default();
         }
+        self.language = ctx.language();
         Ok(())
     }
     // ANCHOR_END: load_profile
+
+    /// The profile's language choice: kept for the account and the browser, and the page
+    /// reloads in it (a bad request, for a language the shop does not have).
+    pub async fn choose_language(
+        &mut self,
+        ctx: EventContext,
+        language: String,
+    ) -> Result<(), ferrule::Error> {
+        ctx.set_language(&language).await?;
+        self.language = language;
+        Ok(())
+    }
 }
 
 #[ferrule::state]
