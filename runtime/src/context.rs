@@ -373,6 +373,19 @@ impl EventContext {
         self.inner.request.extensions.get::<T>()
     }
 
+    /// The app's own settings ([`crate::App::app_settings`]); an error the user sees as a
+    /// generic failure when the app made none of type `T`.
+    pub fn app_settings<T: Send + Sync + 'static>(&self) -> Result<&T, crate::Error> {
+        self.extension::<crate::settings::AppSettings<T>>()
+            .map(|s| &**s)
+            .ok_or_else(|| {
+                crate::Error::internal(format!(
+                    "no app settings of type {}: register them with App::app_settings",
+                    std::any::type_name::<T>()
+                ))
+            })
+    }
+
     /// The client's address after trusted-proxy headers.
     pub fn client_addr(&self) -> Option<ClientAddr> {
         self.extension::<ClientAddr>().copied()

@@ -158,7 +158,7 @@ pub use messages::{Messages, messages};
 pub use middleware::MiddlewareChain;
 pub use protocol::{ClientCommand, Event, RouterData, StateUpdate, ToastLevel};
 #[cfg(feature = "server")]
-pub use settings::{Settings, Tier};
+pub use settings::{AppSettings, Settings, Tier};
 #[cfg(feature = "server")]
 pub use state::{Handlers, State};
 

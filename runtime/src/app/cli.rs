@@ -1,19 +1,27 @@
 //! The app binary's command line: `serve`, `routes`, `migrate`, `createsuperuser`,
-//! `changepassword`, and the app's own commands.
+//! `changepassword`, `settings`, and the app's own commands.
 
 use super::*;
 
 impl App {
-    /// An app binary's whole `main`: opens the database ([`crate::db::connect_from_env`] with
-    /// `default_url`), builds the app on it with `build`, and runs the command line
-    /// ([`App::run_cli`]). A database that cannot be opened, or a build that fails, is said on
-    /// stderr with exit code 1.
+    /// An app binary's whole `main`: reads the settings ([`Layers::load`]), opens the database
+    /// (`database_url` from them, else `default_url`, else the SQLite file
+    /// [`crate::db::DEFAULT_SQLITE_FILE`]), builds the app on it with `build`, and runs the
+    /// command line ([`App::run_cli`]). Settings that do not load are said on stderr with exit
+    /// code 2; a database that cannot be opened, or a build that fails, with exit code 1.
     pub async fn main_on_database<F, Fut>(default_url: Option<&str>, build: F) -> ExitCode
     where
         F: FnOnce(DatabaseConnection) -> Fut,
         Fut: Future<Output = Result<Self, crate::Error>>,
     {
-        let db = match crate::db::connect_from_env(default_url).await {
+        let (layers, url) = match Layers::load().and_then(|l| Ok((l.settings()?.database_url, l))) {
+            Ok((url, layers)) => (layers, url),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let db = match crate::db::open(url.as_deref().or(default_url)).await {
             Ok(db) => db,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -21,7 +29,10 @@ impl App {
             }
         };
         match build(db).await {
-            Ok(app) => app.run_cli().await,
+            Ok(mut app) => {
+                app.layers = Some(layers);
+                app.run_cli().await
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 ExitCode::FAILURE
@@ -69,6 +80,13 @@ impl App {
             Changepassword {
                 /// Login name.
                 username: String,
+            },
+            /// Print every setting with the layer it came from (default, Ferrule.toml,
+            /// Ferrule.<env>.toml, .env, FERRULE_*), secrets masked.
+            Settings {
+                /// As JSON, for scripts.
+                #[arg(long)]
+                json: bool,
             },
         }
         #[derive(Subcommand)]
@@ -189,6 +207,7 @@ impl App {
                 })
                 .await
             }
+            Command::Settings { json } => self.settings_command(json),
             Command::Routes { json } => match self.registry() {
                 Ok(registry) => {
                     let doc = self.routes_doc(&registry);
@@ -209,6 +228,43 @@ impl App {
 }
 
 impl App {
+    /// `app settings`: the merged settings with their sources, as a table or as JSON.
+    fn settings_command(&self, json: bool) -> ExitCode {
+        let (entries, report) = match &self.layers {
+            Some(layers) => match layers.entries().and_then(|e| Ok((e, layers.report()?))) {
+                Ok(done) => done,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            },
+            None => {
+                let entries = self
+                    .settings
+                    .as_ref()
+                    .map(Settings::entries)
+                    .unwrap_or_default();
+                let text = entries
+                    .iter()
+                    .map(|e| format!("  {}  {}  {}\n", e.key, e.value, e.source))
+                    .collect();
+                (entries, text)
+            }
+        };
+        if json {
+            let env = self.layers.as_ref().and_then(Layers::environment);
+            let doc = json!({
+                "environment": env.map(|e| &e.name),
+                "files": self.layers.as_ref().map(Layers::files).unwrap_or_default(),
+                "settings": entries,
+            });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        } else {
+            print!("{report}");
+        }
+        ExitCode::SUCCESS
+    }
+
     async fn account_command<F, Fut>(&self, f: F) -> ExitCode
     where
         F: FnOnce(Auth, String) -> Fut,

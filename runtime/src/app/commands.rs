@@ -48,6 +48,7 @@ pub(super) const BUILT_IN: &[&str] = &[
     "migrate",
     "createsuperuser",
     "changepassword",
+    "settings",
     "help",
 ];
 

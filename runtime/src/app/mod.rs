@@ -24,7 +24,7 @@ use crate::dispatcher::{RESERVED, http_fallback, reserved_routes};
 use crate::lifespan::{CancellationToken, Lifespan, OnPanic, Supervisor, TaskSpec, run_hooks};
 use crate::middleware::{MiddlewareChain, Named};
 use crate::session::{SeaOrmStore, SessionConfig, session_middleware};
-use crate::settings::{Settings, SettingsError};
+use crate::settings::{AppSettings, Layers, Settings, SettingsError};
 use crate::socket::OriginPolicy;
 use crate::socket::{SocketEnv, connect_middleware};
 use crate::state::{MemoryStateManager, State, StateEntry, StateManager, StateRegistry};
@@ -62,9 +62,17 @@ pub enum BuildError {
     ReservedRoute(String),
 }
 
+/// Makes the app's settings of its type from the layers and puts them in the extensions.
+type AppSettingsLoader =
+    Box<dyn FnOnce(&Layers, &mut http::Extensions) -> Result<(), SettingsError> + Send + Sync>;
+
 /// A Ferrule application under construction.
 pub struct App {
     settings: Option<Settings>,
+    /// The layers the settings were read from, kept for `app settings` and the app's own.
+    layers: Option<Layers>,
+    /// Makes the app's own settings from the layers ([`App::app_settings`]).
+    app_settings: Option<AppSettingsLoader>,
     states: Vec<StateEntry>,
     chain: MiddlewareChain,
     router: Router,
@@ -96,6 +104,8 @@ impl App {
     pub fn new() -> Self {
         Self {
             settings: None,
+            layers: None,
+            app_settings: None,
             states: Vec::new(),
             chain: MiddlewareChain::new(),
             router: Router::new(),
@@ -170,6 +180,42 @@ impl App {
         self
     }
 
+    /// Makes the app's own settings at startup: a `T` from the `[app]` tables of the settings
+    /// files and the `APP_*` variables, in the same layers as Ferrule's. A key `T` refuses
+    /// (give it `#[serde(deny_unknown_fields)]`) or a value it cannot take stops the start with
+    /// the key named. Handlers read them with
+    /// [`EventContext::app_settings`](crate::EventContext::app_settings), HTTP handlers take an
+    /// [`AppSettings<T>`] argument. Without it, `[app]` and `APP_*` are left alone.
+    ///
+    /// ```no_run
+    /// #[derive(serde::Deserialize)]
+    /// #[serde(deny_unknown_fields)]
+    /// struct Shop {
+    ///     currency: String,
+    ///     #[serde(default)]
+    ///     free_shipping_over: Option<u32>,
+    /// }
+    /// let app = ferrule::App::new().app_settings::<Shop>();
+    /// ```
+    pub fn app_settings<T>(mut self) -> Self
+    where
+        T: serde::de::DeserializeOwned + Send + Sync + 'static,
+    {
+        self.app_settings = Some(Box::new(|layers, extensions| {
+            extensions.insert(AppSettings::new(layers.app::<T>()?));
+            Ok(())
+        }));
+        self
+    }
+
+    /// Uses `value` as the app's own settings instead of reading them ([`App::app_settings`]),
+    /// as tests do.
+    pub fn with_app_settings<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.app_settings = None;
+        self.extensions.insert(AppSettings::new(value));
+        self
+    }
+
     /// Registers state `S` and its handlers.
     pub fn state<S: State>(mut self) -> Self {
         self.states.push(StateEntry::of::<S>());
@@ -201,12 +247,24 @@ impl App {
         self
     }
 
-    /// The settings this app will run with (loaded now if none were given).
+    /// The settings this app will run with (loaded now if none were given), and the app's own
+    /// made ([`App::app_settings`]).
     pub fn resolved_settings(&mut self) -> Result<&Settings, BuildError> {
-        if self.settings.is_none() {
-            self.settings = Some(Settings::load()?);
+        if self.layers.is_none() && (self.settings.is_none() || self.app_settings.is_some()) {
+            self.layers = Some(Layers::load()?);
         }
-        Ok(self.settings.as_ref().expect("set above"))
+        if let Some(layers) = &self.layers {
+            if self.settings.is_none() {
+                self.settings = Some(layers.settings()?);
+            }
+            if let Some(make) = self.app_settings.take() {
+                make(layers, &mut self.extensions)?;
+            }
+        }
+        Ok(self
+            .settings
+            .as_ref()
+            .expect("given, or made from the layers"))
     }
 
     /// Runs `hook` before the server accepts its first connection; an error stops the start.

@@ -56,6 +56,18 @@ pub async fn connect_from_env(default_url: Option<&str>) -> Result<DatabaseConne
         .map_err(|e| format!("cannot open the database {}: {e}", redact(&url)))
 }
 
+/// Connects to `url`, else the SQLite file [`DEFAULT_SQLITE_FILE`] (created when missing). The
+/// error says which database (password hidden) and why.
+pub async fn open(url: Option<&str>) -> Result<DatabaseConnection, String> {
+    let url = url.filter(|s| !s.trim().is_empty()).map_or_else(
+        || format!("sqlite://{DEFAULT_SQLITE_FILE}?mode=rwc"),
+        str::to_owned,
+    );
+    connect(&url)
+        .await
+        .map_err(|e| format!("cannot open the database {}: {e}", redact(&url)))
+}
+
 /// Connects to `url` with a pool sized for this machine; the error names the database kind.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let mut opts = ConnectOptions::new(url.to_owned());

@@ -1,18 +1,31 @@
-//! Typed settings from `Ferrule.toml` and `FERRULE_*` environment variables.
+//! Typed settings, layered: defaults, `Ferrule.toml`, `Ferrule.<environment>.toml`, `.env`,
+//! then the environment (`FERRULE_*`, `DATABASE_URL`, `REDIS_URL`), each layer over the one
+//! before; the app's own keys live beside them (`[app]`, `APP_*`).
 //!
 //! The names mirror reflex-django's (`event_middleware_skip`, `auto_redirect_from_middleware`,
-//! `event_post_from_payload`, `run_middleware_chain`). An unknown key in the file or an unknown
-//! `FERRULE_*` variable is an error at startup that names the key: a typo must not silently fall
-//! back to a default.
+//! `event_post_from_payload`, `run_middleware_chain`). An unknown key in a file or an unknown
+//! `FERRULE_*` variable is an error at startup that names the key and where it was written: a
+//! typo must not silently fall back to a default.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
+mod app_settings;
 mod ip_net;
+mod layers;
+mod list;
+mod report;
+mod vars;
 
+#[cfg(test)]
+mod layering_tests;
+
+pub use app_settings::AppSettings;
 pub(crate) use ip_net::IpNet;
+pub use layers::{Environment, Layers, Lookup};
+pub use report::{Entry, mask};
 
 /// How much of the bridge an event goes through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
@@ -44,12 +57,17 @@ impl std::str::FromStr for Tier {
 }
 
 /// Every setting of a Ferrule app, with the defaults a new app gets.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+///
+/// A list can also be written as one comma-separated string (`FERRULE_LANGUAGES=en,fr`), and a
+/// number or a boolean as a string (`"yes"`, `"on"`, `"1"` are true): environment variables are
+/// strings.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     /// Address `serve` listens on.
     pub addr: SocketAddr,
     /// Names of middleware that do not run on socket events (default: `["csrf"]`).
+    #[serde(deserialize_with = "list::deserialize")]
     pub event_middleware_skip: Vec<String>,
     /// A 3xx from middleware on an event becomes a client-side `_redirect` and the handler is
     /// skipped; when `false` the handler runs and sees the response as `ctx.response()`.
@@ -61,6 +79,7 @@ pub struct Settings {
     /// Tier of states that do not choose one.
     pub default_tier: Tier,
     /// Peers whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed (IPs or CIDR blocks).
+    #[serde(deserialize_with = "list::deserialize")]
     pub trusted_proxies: Vec<String>,
     /// Largest socket message in bytes.
     pub max_event_bytes: usize,
@@ -75,11 +94,13 @@ pub struct Settings {
     pub shutdown_grace_ms: u64,
     /// Origins (`https://shop.example`) allowed to open the socket; empty means same origin
     /// only (the `Origin` header must match `Host`).
+    #[serde(deserialize_with = "list::deserialize")]
     pub allowed_origins: Vec<String>,
     /// Where guards send anonymous users (`?next=` is added).
     pub login_url: String,
     /// The languages the app's pages come in (language tags, `en`, `fr`, `pt-BR`), the default
     /// first; each has a catalogue under `locales/<tag>/` (see `ferrule::i18n`).
+    #[serde(deserialize_with = "list::deserialize")]
     pub languages: Vec<String>,
     /// Name of the session cookie.
     pub session_cookie: String,
@@ -151,10 +172,17 @@ pub struct Settings {
     /// names (`localhost`, `127.0.0.1`, `::1`): `shop.example`, `.example.org` for a domain and
     /// its subdomains, `*` for any. A request or socket with another `Host` gets 400, which
     /// stops DNS-rebinding pages from talking to the app with its users' cookies.
+    #[serde(deserialize_with = "list::deserialize")]
     pub allowed_hosts: Vec<String>,
     /// Production mode: `/_all_routes` is off and errors do not list a state's handlers.
     /// Unset: on in builds without debug assertions (`--release`), off otherwise.
     pub production: Option<bool>,
+    /// The app's database (`DATABASE_URL`); unset, the SQLite file `ferrule.sqlite3` in the
+    /// working directory (or the app's own default, [`App::main_on_database`](crate::App::main_on_database)).
+    pub database_url: Option<String>,
+    /// The Redis server of an app that keeps states or broadcasts there (`REDIS_URL`); Ferrule
+    /// connects to none by itself, the app reads it.
+    pub redis_url: Option<String>,
 }
 
 /// The Content-Security-Policy Ferrule's pages satisfy (`{nonce}`: the request's nonce):
@@ -209,6 +237,8 @@ impl Default for Settings {
             hsts_seconds: 365 * 24 * 3600,
             allowed_hosts: Vec::new(),
             production: None,
+            database_url: None,
+            redis_url: None,
         }
     }
 }
@@ -216,7 +246,7 @@ impl Default for Settings {
 /// Why settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    /// The settings file could not be read.
+    /// A settings file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
         /// The file.
@@ -224,19 +254,29 @@ pub enum SettingsError {
         /// Why.
         source: std::io::Error,
     },
-    /// The settings file is not valid (unknown key, wrong type); the message names the key.
+    /// A settings file (or `.env`) is not valid: not TOML, an unknown key, a wrong type; the
+    /// message names the key (or the variable, in `.env`).
     #[error("invalid {path}: {message}")]
     File {
         /// The file.
         path: PathBuf,
-        /// The parser's message, naming the key.
+        /// What is wrong, naming the key.
         message: String,
     },
-    /// A `FERRULE_*` variable is unknown or its value does not parse.
+    /// A `FERRULE_*` (or `APP_*`, `DATABASE_URL`, `REDIS_URL`) variable is unknown or its
+    /// value does not parse.
     #[error("invalid environment variable {name}: {message}")]
     Env {
         /// The variable.
         name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value parses but cannot work, or a key is missing; `key` is its name in the files.
+    #[error("invalid setting {key}: {message}")]
+    Invalid {
+        /// The key (`languages`, `app.mail.host`).
+        key: String,
         /// What is wrong.
         message: String,
     },
@@ -247,210 +287,86 @@ pub enum SettingsError {
     Proxy(String),
 }
 
-/// `FERRULE_*` variables that are not settings but are read elsewhere.
-const OTHER_ENV: &[&str] = &[
-    "FERRULE_CONFIG",
-    "FERRULE_LIVE_RELOAD",
-    "FERRULE_LOG",
-    "FERRULE_SITE_ROOT",
-    "FERRULE_SUPERUSER_PASSWORD",
-    "FERRULE_TEST_POSTGRES",
-    "FERRULE_TEST_REDIS",
-    "FERRULE_TEST_SKIPS",
-    "FERRULE_WASM_MODE",
-];
-
 impl Settings {
-    /// Loads `Ferrule.toml` (or the file `FERRULE_CONFIG` names) when it exists, then applies
-    /// `FERRULE_*` variables over it.
+    /// Loads the layers ([`Layers::load`]: `Ferrule.toml`, `Ferrule.<environment>.toml`,
+    /// `.env`, the environment) and makes Ferrule's settings of them.
     pub fn load() -> Result<Self, SettingsError> {
-        let path = std::env::var_os("FERRULE_CONFIG")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("Ferrule.toml"));
-        let mut settings = if path.exists() || std::env::var_os("FERRULE_CONFIG").is_some() {
-            Self::from_file(&path)?
-        } else {
-            Self::default()
-        };
-        settings.apply_env(std::env::vars())?;
-        settings.validate()?;
-        Ok(settings)
+        Layers::load()?.settings()
     }
 
-    /// Parses a settings file; unknown keys are errors.
+    /// Parses a settings file alone (no other layer); unknown keys are errors, an `[app]`
+    /// table is left to the app.
     pub fn from_file(path: &Path) -> Result<Self, SettingsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::from_toml(&text).map_err(|message| SettingsError::File {
-            path: path.to_owned(),
-            message,
-        })
+        Layers::of_file(path)?.settings()
     }
 
-    /// Parses settings from TOML text; the error message names the offending key.
+    /// Parses settings from TOML text alone; the error message names the offending key. An
+    /// `[app]` table is left to the app.
     pub fn from_toml(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.message().trim().to_owned())
+        Layers::of_toml(text)
+            .and_then(|layers| layers.settings())
+            .map_err(|e| match e {
+                SettingsError::File { message, .. } => message,
+                other => other.to_string(),
+            })
     }
 
-    /// Applies `FERRULE_<KEY>` variables from `vars`; unknown `FERRULE_*` names are errors.
+    /// Applies `FERRULE_<KEY>` (and `DATABASE_URL`, `REDIS_URL`) variables from `vars` over
+    /// these settings; unknown `FERRULE_*` names are errors.
     pub fn apply_env(
         &mut self,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<(), SettingsError> {
-        for (name, value) in vars {
-            let Some(key) = name.strip_prefix("FERRULE_") else {
-                continue;
-            };
-            if OTHER_ENV.contains(&name.as_str()) {
-                continue;
-            }
-            let bad = |message: String| SettingsError::Env {
-                name: name.clone(),
-                message,
-            };
-            let list = || {
-                value
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>()
-            };
-            match key.to_ascii_lowercase().as_str() {
-                "addr" => self.addr = parsed(&value).map_err(bad)?,
-                "event_middleware_skip" => self.event_middleware_skip = list(),
-                "auto_redirect_from_middleware" => {
-                    self.auto_redirect_from_middleware = parse_bool(&value).map_err(bad)?
-                }
-                "event_post_from_payload" => {
-                    self.event_post_from_payload = parse_bool(&value).map_err(bad)?
-                }
-                "run_middleware_chain" => {
-                    self.run_middleware_chain = parse_bool(&value).map_err(bad)?
-                }
-                "default_tier" => self.default_tier = value.parse().map_err(bad)?,
-                "trusted_proxies" => self.trusted_proxies = list(),
-                "max_event_bytes" => self.max_event_bytes = parsed(&value).map_err(bad)?,
-                "ping_interval_ms" => self.ping_interval_ms = parsed(&value).map_err(bad)?,
-                "ping_timeout_ms" => self.ping_timeout_ms = parsed(&value).map_err(bad)?,
-                "shutdown_grace_ms" => self.shutdown_grace_ms = parsed(&value).map_err(bad)?,
-                "allowed_origins" => self.allowed_origins = list(),
-                "login_url" => self.login_url = value.clone(),
-                "languages" => self.languages = list(),
-                "session_cookie" => self.session_cookie = value.clone(),
-                "secure_cookies" => self.secure_cookies = parse_bool(&value).map_err(bad)?,
-                "allow_register" => self.allow_register = parse_bool(&value).map_err(bad)?,
-                "register_reveals_taken_email" => {
-                    self.register_reveals_taken_email = parse_bool(&value).map_err(bad)?
-                }
-                "upload_max_file_bytes" => {
-                    self.upload_max_file_bytes = parsed(&value).map_err(bad)?
-                }
-                "upload_max_request_bytes" => {
-                    self.upload_max_request_bytes = parsed(&value).map_err(bad)?
-                }
-                "upload_dir" => self.upload_dir = Some(PathBuf::from(&value)),
-                "upload_max_files" => self.upload_max_files = parsed(&value).map_err(bad)?,
-                "max_sockets_per_client" => {
-                    self.max_sockets_per_client = parsed(&value).map_err(bad)?
-                }
-                "max_unread_bytes" => self.max_unread_bytes = parsed(&value).map_err(bad)?,
-                "connect_timeout_ms" => self.connect_timeout_ms = parsed(&value).map_err(bad)?,
-                "max_tabs_per_session" => {
-                    self.max_tabs_per_session = parsed(&value).map_err(bad)?
-                }
-                "max_tabs_per_client" => self.max_tabs_per_client = parsed(&value).map_err(bad)?,
-                "max_state_bytes" => self.max_state_bytes = parsed(&value).map_err(bad)?,
-                "ipv6_prefix_len" => self.ipv6_prefix_len = parsed(&value).map_err(bad)?,
-                "header_read_timeout_ms" => {
-                    self.header_read_timeout_ms = parsed(&value).map_err(bad)?
-                }
-                "body_timeout_ms" => self.body_timeout_ms = parsed(&value).map_err(bad)?,
-                "upload_timeout_ms" => self.upload_timeout_ms = parsed(&value).map_err(bad)?,
-                "content_security_policy" => self.content_security_policy = value.clone(),
-                "header_nosniff" => self.header_nosniff = parse_bool(&value).map_err(bad)?,
-                "header_frame_deny" => self.header_frame_deny = parse_bool(&value).map_err(bad)?,
-                "referrer_policy" => self.referrer_policy = value.clone(),
-                "hsts_seconds" => self.hsts_seconds = parsed(&value).map_err(bad)?,
-                "production" => self.production = Some(parse_bool(&value).map_err(bad)?),
-                "allowed_hosts" => self.allowed_hosts = list(),
-                "auth_cache_ms" => self.auth_cache_ms = parsed(&value).map_err(bad)?,
-                _ => {
-                    return Err(bad(
-                        "not a Ferrule setting (known: addr, event_middleware_skip, \
-                         auto_redirect_from_middleware, event_post_from_payload, \
-                         run_middleware_chain, default_tier, trusted_proxies, max_event_bytes, \
-                         ping_interval_ms, ping_timeout_ms, shutdown_grace_ms, allowed_origins, login_url, languages, session_cookie, secure_cookies, allow_register, \
-                         register_reveals_taken_email, \
-                         auth_cache_ms, upload_max_file_bytes, upload_max_request_bytes, upload_dir, \
-                         upload_max_files, max_sockets_per_client, max_tabs_per_session, \
-                         max_tabs_per_client, max_state_bytes, connect_timeout_ms, \
-                         ipv6_prefix_len, header_read_timeout_ms, body_timeout_ms, \
-                         upload_timeout_ms, max_unread_bytes, \
-                         content_security_policy, header_nosniff, \
-                         header_frame_deny, referrer_policy, hsts_seconds, allowed_hosts, production)"
-                            .to_owned(),
-                    ));
-                }
-            }
-        }
+        *self = Layers::over(self, vars.into_iter().collect())?.settings()?;
         Ok(())
     }
 
     /// Checks values that parse but cannot work.
     pub fn validate(&self) -> Result<(), SettingsError> {
+        let invalid = |key: &str, message: &str| SettingsError::Invalid {
+            key: key.to_owned(),
+            message: message.to_owned(),
+        };
         if !self
             .content_security_policy
             .bytes()
             .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
         {
-            return Err(SettingsError::Env {
-                name: "content_security_policy".to_owned(),
-                message: "must be printable ASCII (it is sent as a header)".to_owned(),
-            });
+            return Err(invalid(
+                "content_security_policy",
+                "must be printable ASCII (it is sent as a header)",
+            ));
         }
         for (name, ms) in [
             ("connect_timeout_ms", self.connect_timeout_ms),
             ("header_read_timeout_ms", self.header_read_timeout_ms),
             ("body_timeout_ms", self.body_timeout_ms),
             ("upload_timeout_ms", self.upload_timeout_ms),
+            ("ping_interval_ms", self.ping_interval_ms),
+            ("ping_timeout_ms", self.ping_timeout_ms),
         ] {
             if ms == 0 {
-                return Err(SettingsError::Env {
-                    name: name.to_owned(),
-                    message: "must be more than 0 milliseconds".to_owned(),
-                });
+                return Err(invalid(name, "must be more than 0 milliseconds"));
             }
         }
         if self.languages.is_empty() {
-            return Err(SettingsError::Env {
-                name: "languages".to_owned(),
-                message: "must name at least one language (the default first)".to_owned(),
-            });
+            return Err(invalid(
+                "languages",
+                "must name at least one language (the default first)",
+            ));
         }
         if let Some(bad) = self
             .languages
             .iter()
             .find(|l| l.parse::<unic_langid::LanguageIdentifier>().is_err())
         {
-            return Err(SettingsError::Env {
-                name: "languages".to_owned(),
-                message: format!("`{bad}` is not a language tag (`en`, `fr`, `pt-BR`)"),
-            });
+            return Err(invalid(
+                "languages",
+                &format!("`{bad}` is not a language tag (`en`, `fr`, `pt-BR`)"),
+            ));
         }
         if self.ipv6_prefix_len > 128 {
-            return Err(SettingsError::Env {
-                name: "ipv6_prefix_len".to_owned(),
-                message: "must be 0 to 128".to_owned(),
-            });
-        }
-        if self.ping_interval_ms == 0 || self.ping_timeout_ms == 0 {
-            return Err(SettingsError::Env {
-                name: "ping_interval_ms / ping_timeout_ms".to_owned(),
-                message: "must be more than 0 milliseconds".to_owned(),
-            });
+            return Err(invalid("ipv6_prefix_len", "must be 0 to 128"));
         }
         self.proxies().map(|_| ())
     }
@@ -465,22 +381,6 @@ impl Settings {
             .iter()
             .map(|s| IpNet::parse(s).ok_or_else(|| SettingsError::Proxy(s.clone())))
             .collect()
-    }
-}
-
-/// `v` parsed as a `T`; the error quotes the value.
-fn parsed<T: std::str::FromStr>(v: &str) -> Result<T, String>
-where
-    T::Err: std::fmt::Display,
-{
-    v.parse().map_err(|e| format!("{e}: `{v}`"))
-}
-
-fn parse_bool(v: &str) -> Result<bool, String> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(format!("expected true or false, got `{v}`")),
     }
 }
 
