@@ -24,6 +24,10 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ),
     ("createsuperuser", "Create a superuser"),
     ("changepassword", "Set a user's password"),
+    (
+        "settings",
+        "Print every setting with the layer it came from, secrets masked",
+    ),
 ];
 
 /// One command of the app binary: its name and its help line.

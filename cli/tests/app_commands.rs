@@ -79,6 +79,7 @@ fn help_lists_the_apps_commands_before_its_first_build() {
         "migrate ",
         "createsuperuser ",
         "changepassword ",
+        "settings ",
         "routes ",
         "serve ",
     ] {

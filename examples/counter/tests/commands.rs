@@ -266,3 +266,122 @@ fn a_database_that_cannot_be_opened_is_named_without_its_password() {
     );
     assert!(!err.contains("hunter2"), "{err}");
 }
+
+/// A fresh directory to run the binary in, with `files` in it.
+fn workdir(name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("counter-cmd-{}-{name}-dir", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (file, text) in files {
+        std::fs::write(dir.join(file), text).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn settings_lists_every_value_with_its_layer_and_hides_secrets() {
+    let dir = workdir(
+        "settings",
+        &[
+            (
+                "Ferrule.toml",
+                "login_url = \"/signin\"\n[app]\napi_key = \"sk_live_42\"\n",
+            ),
+            ("Ferrule.production.toml", "session_cookie = \"prod\"\n"),
+            (
+                ".env",
+                "FERRULE_REFERRER_POLICY=no-referrer\nREDIS_URL=redis://:hunter2@cache:6379\n",
+            ),
+        ],
+    );
+    let db = temp_db("settings");
+    let out = counter(&db)
+        .arg("settings")
+        .current_dir(&dir)
+        .env("FERRULE_ENV", "production")
+        .env("FERRULE_MAX_EVENT_BYTES", "2048")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = |key: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(key))
+            .unwrap_or_else(|| panic!("no line for {key}: {text}"))
+            .to_owned()
+    };
+    assert!(text.starts_with("environment: production (FERRULE_ENV)"), "{text}");
+    assert!(line("login_url").ends_with("Ferrule.toml"), "{text}");
+    assert!(line("session_cookie").ends_with("Ferrule.production.toml"), "{text}");
+    assert!(line("referrer_policy").ends_with("FERRULE_REFERRER_POLICY in .env"), "{text}");
+    assert!(line("max_event_bytes").contains("2048"), "{text}");
+    assert!(line("max_event_bytes").ends_with("FERRULE_MAX_EVENT_BYTES"), "{text}");
+    assert!(line("hsts_seconds").ends_with("default"), "{text}");
+    assert!(line("production").ends_with("FERRULE_ENV=production"), "{text}");
+    assert!(line("database_url").ends_with("DATABASE_URL"), "{text}");
+    assert!(line("app.api_key").contains("***"), "{text}");
+    assert!(line("redis_url").contains("redis://:***@cache:6379"), "{text}");
+    assert!(
+        !text.contains("sk_live_42") && !text.contains("hunter2"),
+        "secrets are masked: {text}"
+    );
+
+    let out = counter(&db)
+        .args(["settings", "--json"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let login = doc["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["key"] == "login_url")
+        .unwrap();
+    assert_eq!(login["value"], "\"/signin\"");
+    assert_eq!(login["source"], "Ferrule.toml");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_typo_in_the_settings_stops_every_command_naming_the_key_and_the_file() {
+    let dir = workdir("typo", &[("Ferrule.toml", "login_ulr = \"/signin\"\n")]);
+    let out = counter(&temp_db("typo"))
+        .arg("settings")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("Ferrule.toml") && err.contains("`login_ulr`: not a Ferrule setting"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_database_url_may_live_in_the_settings_file() {
+    let db = temp_db("from-file");
+    let dir = workdir(
+        "db-in-file",
+        &[(
+            "Ferrule.toml",
+            &format!("database_url = \"sqlite://{}?mode=rwc\"\n", db.display()),
+        )],
+    );
+    let out = counter(&db)
+        .env_remove("DATABASE_URL")
+        .arg("migrate")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(db.exists(), "migrate made the file the settings name");
+    assert!(
+        !dir.join("ferrule.sqlite3").exists(),
+        "not the default file in the working directory"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -180,6 +180,13 @@ impl App {
         self
     }
 
+    /// Reads settings from `layers` instead of loading them ([`Layers::gather`] makes them
+    /// from a directory and a list of variables, as tests do).
+    pub fn layers(mut self, layers: Layers) -> Self {
+        self.layers = Some(layers);
+        self
+    }
+
     /// Makes the app's own settings at startup: a `T` from the `[app]` tables of the settings
     /// files and the `APP_*` variables, in the same layers as Ferrule's. A key `T` refuses
     /// (give it `#[serde(deny_unknown_fields)]`) or a value it cannot take stops the start with

@@ -50,7 +50,9 @@ impl Layers {
                 && source == "default"
                 && let (Some(_), Some(env)) = (self.production_of_environment(), self.environment())
             {
-                source = format!("{}={}", env.set_in, env.name);
+                // `FERRULE_ENV=production`, or `FERRULE_ENV=production in /srv/shop/.env`.
+                let rest = env.set_in.strip_prefix("FERRULE_ENV").unwrap_or_default();
+                source = format!("FERRULE_ENV={}{rest}", env.name);
             }
             entries.push(Entry {
                 key: key.clone(),
