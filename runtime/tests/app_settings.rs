@@ -41,8 +41,10 @@ impl ferrule::protocol::StateName for PriceState {}
 
 /// A directory with `Ferrule.toml` holding `text`, and the layers found there with `vars`.
 fn layers(name: &str, text: &str, vars: &[(&str, &str)]) -> Layers {
-    let dir: PathBuf =
-        std::env::temp_dir().join(format!("ferrule-app-settings-{}-{name}", std::process::id()));
+    let dir: PathBuf = std::env::temp_dir().join(format!(
+        "ferrule-app-settings-{}-{name}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("Ferrule.toml"), text).unwrap();
     Layers::gather(&Lookup {
@@ -109,7 +111,11 @@ fn an_unknown_or_bad_app_key_stops_the_start_naming_it() {
 
 #[test]
 fn without_app_settings_an_app_table_is_left_alone() {
-    let mut app = App::new().layers(layers("ignored", "[app]\nanything = 1\n", &[("APP_X", "y")]));
+    let mut app = App::new().layers(layers(
+        "ignored",
+        "[app]\nanything = 1\n",
+        &[("APP_X", "y")],
+    ));
     assert!(app.resolved_settings().is_ok());
 }
 

@@ -47,7 +47,7 @@ pub(crate) const LAYERS: &[Layer] = &[
             ),
             m(
                 "settings",
-                "typed settings from `Ferrule.toml` and `FERRULE_*` variables, checked at startup",
+                "typed settings layered from files, `.env` and variables, the app's own among them, checked at startup",
             ),
             m(
                 "cache",

@@ -269,8 +269,7 @@ fn a_database_that_cannot_be_opened_is_named_without_its_password() {
 
 /// A fresh directory to run the binary in, with `files` in it.
 fn workdir(name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("counter-cmd-{}-{name}-dir", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("counter-cmd-{}-{name}-dir", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     for (file, text) in files {
@@ -304,24 +303,46 @@ fn settings_lists_every_value_with_its_layer_and_hides_secrets() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let line = |key: &str| {
         text.lines()
             .find(|l| l.split_whitespace().next() == Some(key))
             .unwrap_or_else(|| panic!("no line for {key}: {text}"))
             .to_owned()
     };
-    assert!(text.starts_with("environment: production (FERRULE_ENV)"), "{text}");
+    assert!(
+        text.starts_with("environment: production (FERRULE_ENV)"),
+        "{text}"
+    );
     assert!(line("login_url").ends_with("Ferrule.toml"), "{text}");
-    assert!(line("session_cookie").ends_with("Ferrule.production.toml"), "{text}");
-    assert!(line("referrer_policy").ends_with("FERRULE_REFERRER_POLICY in .env"), "{text}");
+    assert!(
+        line("session_cookie").ends_with("Ferrule.production.toml"),
+        "{text}"
+    );
+    assert!(
+        line("referrer_policy").ends_with("FERRULE_REFERRER_POLICY in .env"),
+        "{text}"
+    );
     assert!(line("max_event_bytes").contains("2048"), "{text}");
-    assert!(line("max_event_bytes").ends_with("FERRULE_MAX_EVENT_BYTES"), "{text}");
+    assert!(
+        line("max_event_bytes").ends_with("FERRULE_MAX_EVENT_BYTES"),
+        "{text}"
+    );
     assert!(line("hsts_seconds").ends_with("default"), "{text}");
-    assert!(line("production").ends_with("FERRULE_ENV=production"), "{text}");
+    assert!(
+        line("production").ends_with("FERRULE_ENV=production"),
+        "{text}"
+    );
     assert!(line("database_url").ends_with("DATABASE_URL"), "{text}");
     assert!(line("app.api_key").contains("***"), "{text}");
-    assert!(line("redis_url").contains("redis://:***@cache:6379"), "{text}");
+    assert!(
+        line("redis_url").contains("redis://:***@cache:6379"),
+        "{text}"
+    );
     assert!(
         !text.contains("sk_live_42") && !text.contains("hunter2"),
         "secrets are masked: {text}"
@@ -377,7 +398,11 @@ fn the_database_url_may_live_in_the_settings_file() {
         .current_dir(&dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(db.exists(), "migrate made the file the settings name");
     assert!(
         !dir.join("ferrule.sqlite3").exists(),

@@ -230,7 +230,12 @@ impl App {
 impl App {
     /// `app settings`: the merged settings with their sources, as a table or as JSON.
     fn settings_command(&self, json: bool) -> ExitCode {
-        let (entries, report) = match &self.layers {
+        // Settings the app gave itself (`App::settings`) are not the layers' to explain.
+        let layers = self
+            .layers
+            .as_ref()
+            .filter(|layers| layers.settings().ok().as_ref() == self.settings.as_ref());
+        let (entries, report) = match layers {
             Some(layers) => match layers.entries().and_then(|e| Ok((e, layers.report()?))) {
                 Ok(done) => done,
                 Err(e) => {
@@ -252,10 +257,10 @@ impl App {
             }
         };
         if json {
-            let env = self.layers.as_ref().and_then(Layers::environment);
+            let env = layers.and_then(Layers::environment);
             let doc = json!({
                 "environment": env.map(|e| &e.name),
-                "files": self.layers.as_ref().map(Layers::files).unwrap_or_default(),
+                "files": layers.map(Layers::files).unwrap_or_default(),
                 "settings": entries,
             });
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());

@@ -15,10 +15,11 @@
 
 use std::path::{Path, PathBuf};
 
-use figment::value::{Dict, Map, Value};
-use figment::{Figment, Metadata, Profile, Provider};
+use figment::value::Value;
+use figment::{Figment, Metadata};
 use serde::de::DeserializeOwned;
 
+use super::sources::{DOTENV, ENVIRONMENT, GIVEN, Layer, dotenv};
 use super::vars::{self, APP, FERRULE};
 use super::{Settings, SettingsError};
 
@@ -94,122 +95,6 @@ impl std::fmt::Display for Origin {
             Self::Env(var) => f.write_str(var),
             Self::Given => f.write_str("given by the app"),
         }
-    }
-}
-
-const DOTENV: &str = ".env";
-const ENVIRONMENT: &str = "environment";
-const GIVEN: &str = "given";
-
-/// One layer: a table made in advance, and what to call where it came from.
-struct Layer {
-    metadata: Metadata,
-    dict: Dict,
-}
-
-impl Provider for Layer {
-    fn metadata(&self) -> Metadata {
-        self.metadata.clone()
-    }
-
-    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
-        Ok(Profile::Default.collect(self.dict.clone()))
-    }
-}
-
-impl Layer {
-    /// The empty tables, so the app's settings extract even with no `[app]` anywhere.
-    fn base() -> Self {
-        let mut dict = Dict::new();
-        dict.insert(FERRULE.to_owned(), Value::from(Dict::new()));
-        dict.insert(APP.to_owned(), Value::from(Dict::new()));
-        Self {
-            metadata: Metadata::named("default"),
-            dict,
-        }
-    }
-
-    fn file(path: &Path) -> Result<Self, SettingsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::toml(&text, path)
-    }
-
-    fn toml(text: &str, path: &Path) -> Result<Self, SettingsError> {
-        let dict = toml_tables(text).map_err(|message| SettingsError::File {
-            path: path.to_owned(),
-            message,
-        })?;
-        Ok(Self {
-            metadata: Metadata::from("file", path),
-            dict,
-        })
-    }
-
-    fn vars(name: &'static str, source: Option<&Path>, list: &[(String, String)]) -> Self {
-        let mut metadata =
-            Metadata::named(name).interpolater(|_: &Profile, keys: &[&str]| vars::variable(keys));
-        if let Some(path) = source {
-            metadata = metadata.source(path);
-        }
-        Self {
-            metadata,
-            // Refused names were found by `check_vars` before.
-            dict: vars::layer(list).unwrap_or_default(),
-        }
-    }
-}
-
-/// A TOML text as the two tables: its `[app]` table apart, every other key Ferrule's. The
-/// error names the line.
-fn toml_tables(text: &str) -> Result<Dict, String> {
-    let mut ferrule: Dict = toml::from_str(text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
-        let message = e.message().trim().to_owned();
-        match line {
-            Some(line) => format!("line {line}: {message}"),
-            None => message,
-        }
-    })?;
-    let mut dict = Dict::new();
-    if let Some(app) = ferrule.remove(APP) {
-        if !matches!(app, Value::Dict(..)) {
-            return Err("`app` must be a table, `[app]`: the app's own settings".to_owned());
-        }
-        dict.insert(APP.to_owned(), app);
-    }
-    dict.insert(FERRULE.to_owned(), Value::from(ferrule));
-    Ok(dict)
-}
-
-/// The variables of a `.env` file, or none when there is no such file.
-fn dotenv(path: &Path) -> Result<Vec<(String, String)>, SettingsError> {
-    if !path.is_file() {
-        return Ok(Vec::new());
-    }
-    let bad = |e: dotenvy::Error| SettingsError::File {
-        path: path.to_owned(),
-        message: e.to_string(),
-    };
-    dotenvy::from_path_iter(path)
-        .map_err(bad)?
-        .map(|item| item.map_err(bad))
-        .collect()
-}
-
-/// Refuses a variable that cannot be a setting (`FERRULE_DATABASE_URL`), naming it and its file.
-fn check_vars(list: &[(String, String)], file: Option<&Path>) -> Result<(), SettingsError> {
-    match (vars::layer(list), file) {
-        (Ok(_), _) => Ok(()),
-        (Err((name, message)), None) => Err(SettingsError::Env { name, message }),
-        (Err((name, message)), Some(path)) => Err(SettingsError::File {
-            path: path.to_owned(),
-            message: format!("{name}: {message}"),
-        }),
     }
 }
 
@@ -310,13 +195,11 @@ impl Layers {
         }
         for (list, path) in &dotenvs {
             if path.is_file() {
-                check_vars(list, Some(path))?;
-                figment = figment.merge(Layer::vars(DOTENV, Some(path), list));
+                figment = figment.merge(Layer::vars(DOTENV, Some(path), list)?);
                 files.push(path.clone());
             }
         }
-        check_vars(&lookup.vars, None)?;
-        figment = figment.merge(Layer::vars(ENVIRONMENT, None, &lookup.vars));
+        figment = figment.merge(Layer::vars(ENVIRONMENT, None, &lookup.vars)?);
         Ok(Self {
             figment,
             environment,
@@ -353,13 +236,12 @@ impl Layers {
         })?;
         let mut dict = Layer::base().dict;
         dict.insert(FERRULE.to_owned(), given);
-        check_vars(&vars, None)?;
         Ok(Self {
             figment: Figment::from(Layer {
                 metadata: Metadata::named(GIVEN),
                 dict,
             })
-            .merge(Layer::vars(ENVIRONMENT, None, &vars)),
+            .merge(Layer::vars(ENVIRONMENT, None, &vars)?),
             environment: None,
             files: Vec::new(),
         })

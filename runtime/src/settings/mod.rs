@@ -17,6 +17,7 @@ mod ip_net;
 mod layers;
 mod list;
 mod report;
+mod sources;
 mod vars;
 
 #[cfg(test)]
