@@ -187,7 +187,7 @@ fn the_file_beside_the_binary_is_read_when_the_working_directory_has_none() {
     );
     let elsewhere = dir("elsewhere", &[]);
     let mut from = lookup(&elsewhere, &[]);
-    from.exe_dir = Some(dist.clone());
+    from.exe_dir = Some(dist);
     let s = Layers::gather(&from).unwrap().settings().unwrap();
     assert_eq!(s.login_url, "/dist");
     assert_eq!(
