@@ -190,6 +190,8 @@ mod book {
     mod deployment {}
     #[doc = include_str!("../../docs/src/uploads-and-lifespan.md")]
     mod uploads_and_lifespan {}
+    #[doc = include_str!("../../docs/src/settings.md")]
+    mod settings {}
 }
 
 /// The `http` crate requests and responses are made of, for middleware that reads or sets
