@@ -196,6 +196,13 @@ fn the_file_beside_the_binary_is_read_when_the_working_directory_has_none() {
     );
     assert_eq!(s.referrer_policy, "dist");
 
+    std::fs::write(elsewhere.join(".env"), "FERRULE_REFERRER_POLICY=here\n").unwrap();
+    let s = Layers::gather(&from).unwrap().settings().unwrap();
+    assert_eq!(
+        s.referrer_policy, "here",
+        "the working directory's .env wins"
+    );
+
     std::fs::write(elsewhere.join("Ferrule.toml"), "login_url = \"/here\"").unwrap();
     let s = Layers::gather(&from).unwrap().settings().unwrap();
     assert_eq!(
@@ -442,4 +449,25 @@ fn ferrule_config_names_the_file_and_its_environment_file_sits_beside_it() {
     );
     let missing = Layers::gather(&lookup(&cwd, &[("FERRULE_CONFIG", "nope.toml")]));
     assert!(matches!(missing, Err(SettingsError::Read { .. })));
+}
+
+#[test]
+fn an_environment_name_that_is_no_file_name_is_refused() {
+    let cwd = dir("bad-env", &[("Ferrule.toml", "")]);
+    let err = Layers::gather(&lookup(&cwd, &[("FERRULE_ENV", "../etc/passwd")]))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("FERRULE_ENV") && err.contains("../etc/passwd"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_app_table_alone_is_no_error_for_ferrules_settings() {
+    let s = super::Settings::from_toml("login_url = \"/in\"\n[app]\nanything = 1\n").unwrap();
+    assert_eq!(s.login_url, "/in");
+    let err = super::Settings::from_toml("app = 1").unwrap_err();
+    assert!(err.contains("`app` must be a table"), "{err}");
 }
