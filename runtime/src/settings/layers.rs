@@ -98,11 +98,84 @@ impl std::fmt::Display for Origin {
     }
 }
 
-fn same_dir(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
+/// A `.env` file's variables, and where it is.
+type DotEnv = (Vec<(String, String)>, PathBuf);
+
+/// The value of variable `name` in `list`.
+fn var(list: &[(String, String)], name: &str) -> Option<String> {
+    list.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+}
+
+/// The settings file: the one `FERRULE_CONFIG` names (in the environment or the working
+/// directory's `.env`), else the first `Ferrule.toml` of the working directory and the binary's.
+fn settings_file(lookup: &Lookup, cwd_env: &[(String, String)]) -> Option<PathBuf> {
+    let cwd = &lookup.working_dir;
+    match var(&lookup.vars, "FERRULE_CONFIG").or_else(|| var(cwd_env, "FERRULE_CONFIG")) {
+        Some(named) => Some(cwd.join(named)),
+        None => [Some(cwd.as_path()), lookup.exe_dir.as_deref()]
+            .into_iter()
+            .flatten()
+            .map(|dir| dir.join(FILE_NAME))
+            .find(|path| path.is_file()),
     }
+}
+
+/// The `.env` files in the order they apply: beside the settings file (in `dir`), then the
+/// working directory's over it.
+fn dotenv_files(dir: &Path, cwd: &Path, cwd_env: DotEnv) -> Result<Vec<DotEnv>, SettingsError> {
+    let same = match (dir.canonicalize(), cwd.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => dir == cwd,
+    };
+    let mut files = Vec::new();
+    if !same {
+        let path = dir.join(DOTENV);
+        files.push((dotenv(&path)?, path));
+    }
+    files.push(cwd_env);
+    Ok(files)
+}
+
+/// The environment `FERRULE_ENV` names: a real variable, else the nearest `.env`'s. Its name
+/// becomes part of a file name, so it may hold letters, digits, `-` and `_` only.
+fn environment(lookup: &Lookup, dotenvs: &[DotEnv]) -> Result<Option<Environment>, SettingsError> {
+    let environment = match var(&lookup.vars, "FERRULE_ENV") {
+        Some(name) => Some(Environment {
+            name,
+            set_in: "FERRULE_ENV".to_owned(),
+        }),
+        None => dotenvs.iter().rev().find_map(|(list, path)| {
+            Some(Environment {
+                name: var(list, "FERRULE_ENV")?,
+                set_in: format!("FERRULE_ENV in {}", path.display()),
+            })
+        }),
+    };
+    match environment {
+        Some(env)
+            if env.name.is_empty()
+                || !env
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+        {
+            Err(SettingsError::Env {
+                message: format!(
+                    "`{}` cannot name an environment (letters, digits, `-` and `_`: it names a file)",
+                    env.name
+                ),
+                name: env.set_in,
+            })
+        }
+        other => Ok(other),
+    }
+}
+
+/// The environment's file beside `file`: `Ferrule.production.toml` for `Ferrule.toml`.
+fn environment_file(file: &Path, environment: &Environment) -> Option<PathBuf> {
+    let stem = file.file_stem()?.to_string_lossy();
+    let path = file.with_file_name(format!("{stem}.{}.toml", environment.name));
+    path.is_file().then_some(path)
 }
 
 impl Layers {
@@ -116,88 +189,28 @@ impl Layers {
     pub fn gather(lookup: &Lookup) -> Result<Self, SettingsError> {
         let cwd = &lookup.working_dir;
         let cwd_env_path = cwd.join(DOTENV);
-        let cwd_env = dotenv(&cwd_env_path)?;
-        let real = |name: &str| {
-            lookup
-                .vars
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
-        let in_list = |list: &[(String, String)], name: &str| {
-            list.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-        };
-
-        let file = match real("FERRULE_CONFIG").or_else(|| in_list(&cwd_env, "FERRULE_CONFIG")) {
-            Some(named) => Some(cwd.join(named)),
-            None => [Some(cwd.as_path()), lookup.exe_dir.as_deref()]
-                .into_iter()
-                .flatten()
-                .map(|dir| dir.join(FILE_NAME))
-                .find(|path| path.is_file()),
-        };
+        let cwd_env = (dotenv(&cwd_env_path)?, cwd_env_path);
+        let file = settings_file(lookup, &cwd_env.0);
         let dir = file
             .as_deref()
             .and_then(Path::parent)
             .map_or_else(|| cwd.clone(), Path::to_owned);
-        // `.env` files in the order they apply: beside the settings file, then the working
-        // directory's over it.
-        let mut dotenvs = Vec::new();
-        if !same_dir(&dir, cwd) {
-            let path = dir.join(DOTENV);
-            dotenvs.push((dotenv(&path)?, path));
-        }
-        dotenvs.push((cwd_env, cwd_env_path));
-
-        let environment = match real("FERRULE_ENV") {
-            Some(name) => Some(Environment {
-                name,
-                set_in: "FERRULE_ENV".to_owned(),
-            }),
-            None => dotenvs.iter().rev().find_map(|(list, path)| {
-                Some(Environment {
-                    name: in_list(list, "FERRULE_ENV")?,
-                    set_in: format!("FERRULE_ENV in {}", path.display()),
-                })
-            }),
-        };
-        if let Some(env) = &environment
-            && (env.name.is_empty()
-                || !env
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-        {
-            return Err(SettingsError::Env {
-                name: env.set_in.clone(),
-                message: format!(
-                    "`{}` cannot name an environment (letters, digits, `-` and `_`: it names a file)",
-                    env.name
-                ),
-            });
-        }
+        let dotenvs = dotenv_files(&dir, cwd, cwd_env)?;
+        let environment = environment(lookup, &dotenvs)?;
+        let env_file = file
+            .as_deref()
+            .zip(environment.as_ref())
+            .and_then(|(file, env)| environment_file(file, env));
 
         let mut figment = Figment::from(Layer::base());
         let mut files = Vec::new();
-        if let Some(path) = &file {
-            figment = figment.merge(Layer::file(path)?);
-            files.push(path.clone());
-            if let Some(env) = &environment {
-                let stem = path
-                    .file_stem()
-                    .map_or_else(|| "Ferrule".into(), |s| s.to_string_lossy());
-                let env_file = dir.join(format!("{stem}.{}.toml", env.name));
-                if env_file.is_file() {
-                    figment = figment.merge(Layer::file(&env_file)?);
-                    files.push(env_file);
-                }
-            }
+        for path in file.into_iter().chain(env_file) {
+            figment = figment.merge(Layer::file(&path)?);
+            files.push(path);
         }
-        for (list, path) in &dotenvs {
-            if path.is_file() {
-                figment = figment.merge(Layer::vars(DOTENV, Some(path), list)?);
-                files.push(path.clone());
-            }
+        for (list, path) in dotenvs.into_iter().filter(|(_, path)| path.is_file()) {
+            figment = figment.merge(Layer::vars(DOTENV, Some(&path), &list)?);
+            files.push(path);
         }
         figment = figment.merge(Layer::vars(ENVIRONMENT, None, &lookup.vars)?);
         Ok(Self {

@@ -26,7 +26,7 @@ mod layering_tests;
 pub use app_settings::AppSettings;
 pub(crate) use ip_net::IpNet;
 pub use layers::{Environment, Layers, Lookup};
-pub use report::{Entry, mask};
+pub use report::Entry;
 
 /// How much of the bridge an event goes through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]

@@ -21,7 +21,7 @@ pub struct Entry {
 
 /// `value` as it may be shown for `key`: `***` when the key names a secret (it contains
 /// `secret`, `password`, `key` or `token`), and a URL's password hidden.
-pub fn mask(key: &str, value: &Json) -> String {
+pub(super) fn mask(key: &str, value: &Json) -> String {
     let key = key.to_ascii_lowercase();
     let secret = ["secret", "password", "key", "token"]
         .iter()
