@@ -3,7 +3,9 @@
 //! ([`dev`]).
 
 pub mod app_commands;
+pub mod assets;
 pub mod dev;
+pub mod dist;
 pub mod generate;
 pub mod new;
 pub mod site;

@@ -45,21 +45,26 @@ enum Cmd {
     },
     /// Add code to the app in this directory: a state, a page, a middleware, or a scaffold (a
     /// table with its migration, a CRUD state with pagination, search and validation, its page,
-    /// and tests).
+    /// and tests); or its deployment files (a Dockerfile and a systemd unit).
     Generate {
         /// What to make.
         #[arg(value_enum)]
         kind: ferrule_cli::generate::Kind,
-        /// Its name (snake_case, e.g. `product` or `blog_post`).
-        name: String,
+        /// Its name (snake_case, e.g. `product` or `blog_post`); none for `deployment`.
+        name: Option<String>,
         /// For a scaffold: its fields as name:type (string, text, i32, i64, f64, bool).
         fields: Vec<String>,
     },
     /// Build the app in this directory: its server and its browser client.
     Build {
-        /// Optimised builds (the client for size).
+        /// Optimised builds: the client run through wasm-opt, its files content-hashed and
+        /// compressed (brotli, gzip).
         #[arg(long)]
         release: bool,
+        /// Also put a release build into DIR (implies --release): the server binary, its site
+        /// and Ferrule.toml, run from anywhere as `DIR/<app> serve`.
+        #[arg(long, value_name = "DIR")]
+        dist: Option<PathBuf>,
     },
     /// Build and serve the app in this directory; rebuild and restart on every change.
     Dev,
@@ -97,8 +102,9 @@ fn app_package(dir: &std::path::Path) -> Result<String> {
         .context("cargo metadata lists no package")
 }
 
-/// Builds client and server of the app in the current directory; returns its binary.
-fn build(release: bool) -> Result<PathBuf> {
+/// Builds client and server of the app in the current directory; returns its binary and the
+/// build's options.
+fn build(release: bool) -> Result<(PathBuf, SiteOptions)> {
     let dir = std::env::current_dir()?;
     let package = app_package(&dir)?;
     let opts = SiteOptions::new(&dir, &package, release)?;
@@ -110,6 +116,9 @@ fn build(release: bool) -> Result<PathBuf> {
         report.bindgen.as_secs_f64(),
         report.wasm_bytes / 1024
     );
+    if let Some(shipped) = &report.shipped {
+        report_shipped(shipped);
+    }
     eprintln!("building the server of {package}…");
     let bin = build_server(&opts)?;
     app_commands::refresh(
@@ -117,7 +126,36 @@ fn build(release: bool) -> Result<PathBuf> {
         &dir,
         &app_commands::cache_path(&opts.target_dir, &package),
     );
-    Ok(bin)
+    Ok((bin, opts))
+}
+
+/// What a release build made of the client, and how to get wasm-opt when it was missing.
+fn report_shipped(shipped: &ferrule_cli::assets::Shipped) {
+    match &shipped.wasm_opt {
+        Some(tool) => eprintln!(
+            "  wasm-opt -Oz ({}): {} KiB → {} KiB",
+            tool.display(),
+            shipped.wasm_before_opt / 1024,
+            shipped.wasm_bytes / 1024
+        ),
+        None => eprintln!(
+            "  warning: wasm-opt not found, the client ships unoptimised ({} KiB); install it \
+             with `npm install binaryen` in the app's directory (or put binaryen's wasm-opt on \
+             PATH; not Debian's `binaryen` package, whose old wasm-opt breaks the client)",
+            shipped.wasm_bytes / 1024
+        ),
+    }
+    eprintln!(
+        "  shipped: {} ({} KiB brotli, {} KiB gzip)",
+        shipped
+            .files
+            .values()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+        shipped.wasm_br_bytes / 1024,
+        shipped.wasm_gz_bytes / 1024
+    );
 }
 
 /// The app binary's commands as known without building: the built-in ones, and the app's own
@@ -211,7 +249,7 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
         }
         Cmd::Generate { kind, name, fields } => {
             let dir = std::env::current_dir()?;
-            let plan = ferrule_cli::generate::plan(&dir, kind, &name, &fields)?;
+            let plan = ferrule_cli::generate::plan_kind(&dir, kind, name.as_deref(), &fields)?;
             for path in ferrule_cli::generate::apply(&dir, &plan)? {
                 let verb = if plan.create.iter().any(|(p, _)| *p == path) {
                     "created"
@@ -225,9 +263,23 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Build { release } => {
-            let bin = build(release)?;
+        Cmd::Build { release, dist } => {
+            let (bin, opts) = build(release || dist.is_some())?;
             println!("built {}", bin.display());
+            if let Some(dir) = dist {
+                let bin = ferrule_cli::dist::assemble(&ferrule_cli::dist::Dist {
+                    dir: &dir,
+                    binary: &bin,
+                    name: &opts.package,
+                    site: &opts.site_root(),
+                    app: &opts.package_dir,
+                })?;
+                println!(
+                    "made {}: run it from anywhere as `{} serve`",
+                    dir.display(),
+                    bin.display()
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Dev => {
@@ -237,7 +289,7 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Serve { release } => {
-            let bin = build(release)?;
+            let (bin, _) = build(release)?;
             run_app(&bin, &["serve".to_owned()])
         }
         Cmd::App(args) => {

@@ -1,6 +1,7 @@
 //! The build pipeline of an app's site: the browser client compiled to wasm32 with feature
 //! `hydrate`, passed through wasm-bindgen (as a library, at exactly the `wasm-bindgen` version in
-//! Cargo.lock), and the app's CSS, into `<target dir>/site/<app>/pkg`, where the server finds it.
+//! Cargo.lock), and the app's CSS, into `<target dir>/site/<app>/pkg`, where the server finds it;
+//! a release build then ships them hashed and compressed ([`crate::assets`]).
 
 use std::io::{BufRead, BufReader, IsTerminal};
 use std::path::{Path, PathBuf};
@@ -57,6 +58,9 @@ pub struct SiteReport {
     pub bindgen: Duration,
     /// Size of the wasm file served to browsers.
     pub wasm_bytes: u64,
+    /// A release build's hashed, compressed files (`None` for a dev build, whose names stay
+    /// fixed so `ferrule dev` can swap the stylesheet in place).
+    pub shipped: Option<crate::assets::Shipped>,
 }
 
 impl SiteOptions {
@@ -274,14 +278,29 @@ pub fn build_client_with(opts: &SiteOptions, output: CargoOutput<'_>) -> Result<
     }
     let bindgen = started.elapsed();
     bundle_site_css(opts)?;
-    let wasm_bytes = std::fs::metadata(pkg.join(format!("{}_bg.wasm", opts.crate_name())))
-        .map(|m| m.len())
-        .unwrap_or(0);
+    let shipped = if opts.release {
+        let wasm_opt = crate::assets::find_wasm_opt(&crate::assets::wasm_opt_dirs(&opts.workspace));
+        Some(crate::assets::ship(
+            &opts.site_root(),
+            &opts.crate_name(),
+            wasm_opt.as_deref(),
+        )?)
+    } else {
+        crate::assets::forget_release(&opts.site_root())?;
+        None
+    };
+    let wasm_bytes = match &shipped {
+        Some(s) => s.wasm_bytes,
+        None => std::fs::metadata(pkg.join(format!("{}_bg.wasm", opts.crate_name())))
+            .map(|m| m.len())
+            .unwrap_or(0),
+    };
     Ok(SiteReport {
         site_root: opts.site_root(),
         compile,
         bindgen,
         wasm_bytes,
+        shipped,
     })
 }
 

@@ -133,3 +133,45 @@ fn generated_code_with_and_without_account_pages() {
         let _ = std::fs::remove_dir_all(dir.parent().unwrap());
     }
 }
+
+#[test]
+fn deployment_files_for_a_dist_directory() {
+    let dir = generate_app("corner-shop", Database::Sqlite, true);
+    let plan = ferrule_cli::generate::plan_kind(&dir, Kind::Deployment, None, &[]).unwrap();
+    apply(&dir, &plan).unwrap();
+    let files = ["Dockerfile", ".dockerignore", "deploy/corner-shop.service"];
+    insta::assert_snapshot!("deployment", bundle(&dir, &files));
+    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
+    // The promises the image keeps: a cached dependency layer, the release built into a dist
+    // directory, an unprivileged user, a health check on the reserved endpoint.
+    for needle in [
+        "COPY Cargo.toml Cargo.lock ./",
+        "ferrule build --dist /dist",
+        "USER corner-shop",
+        "HEALTHCHECK",
+        "/_health",
+        "EXPOSE 3000",
+    ] {
+        assert!(dockerfile.contains(needle), "{needle}");
+    }
+    assert!(
+        dockerfile.find("COPY Cargo.toml").unwrap() < dockerfile.find("COPY . .").unwrap(),
+        "dependencies are built before the app's code is copied"
+    );
+    let unit = std::fs::read_to_string(dir.join("deploy/corner-shop.service")).unwrap();
+    for needle in [
+        "User=corner-shop",
+        "ExecStart=/srv/corner-shop/corner-shop serve",
+        "ReadWritePaths=/srv/corner-shop/data",
+        "Restart=on-failure",
+    ] {
+        assert!(unit.contains(needle), "{needle}");
+    }
+    let again = ferrule_cli::generate::plan_kind(&dir, Kind::Deployment, None, &[]).unwrap_err();
+    assert!(again.to_string().contains("already exists"), "{again}");
+    let named = ferrule_cli::generate::plan_kind(&dir, Kind::Deployment, Some("x"), &[]);
+    assert!(named.unwrap_err().to_string().contains("takes no name"));
+    let unnamed = ferrule_cli::generate::plan_kind(&dir, Kind::State, None, &[]);
+    assert!(unnamed.unwrap_err().to_string().contains("needs a name"));
+    let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+}

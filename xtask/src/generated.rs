@@ -108,6 +108,9 @@ pub(crate) enum Stage {
     /// `cargo install ferrule-cli` from the packaged source, then `ferrule new` and `ferrule
     /// build` in an empty directory.
     InstalledCli,
+    /// `ferrule build --dist` of a new app (the run's one release build), served from another
+    /// directory: hashed, compressed client files over HTTP and in Chromium.
+    Dist,
 }
 
 /// Apps `ferrule new` makes, checked as their users would, each depending on the published
@@ -116,7 +119,8 @@ pub(crate) enum Stage {
 /// generate` makes) with its browser tests and the dev loop; the same on PostgreSQL, its tests
 /// and browser tests against the real server; an app without account pages; the template
 /// through the stock `cargo generate` giving the same files as `ferrule new`, built and tested;
-/// and `cargo install ferrule-cli` making and building an app with no checkout around.
+/// `cargo install ferrule-cli` making and building an app with no checkout around; and a
+/// release of a new app through `ferrule build --dist`, served from elsewhere.
 /// `only` empty runs every stage; otherwise those, and the rest count as skipped.
 pub(crate) fn generated_app(total: &mut Tally, only: &[Stage]) -> Result<()> {
     let root = root()?;
@@ -225,6 +229,18 @@ pub(crate) fn generated_app(total: &mut Tally, only: &[Stage]) -> Result<()> {
     }
     if wanted(Stage::InstalledCli) {
         installed_cli(&root, &packaged)?;
+    }
+    if wanted(Stage::Dist) {
+        let ferrule = build_ferrule_command(&root, &target_dir)?;
+        dist::dist_stage(
+            &root,
+            &ferrule,
+            apps,
+            apps_target,
+            &target_dir,
+            browsers,
+            total,
+        )?;
     }
     Ok(())
 }

@@ -18,6 +18,7 @@ use ferrule_cli::tools::{cargo, reachable};
 mod bench;
 mod book;
 mod demo;
+mod dist;
 mod e2e;
 mod generated;
 mod layers;

@@ -71,7 +71,7 @@ fn setup_tests() -> Result<()> {
     };
     if !fresh {
         run(
-            "npm ci (playwright-core, socket.io, socket.io-client)",
+            "npm ci (playwright-core, socket.io, socket.io-client, binaryen's wasm-opt)",
             Command::new("npm")
                 .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
                 .current_dir(&e2e),

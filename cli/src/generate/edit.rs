@@ -22,6 +22,11 @@ impl AppDir<'_> {
     /// The app's crate name as Rust code writes it (`my-shop` → `my_shop`), from the `name` of
     /// `[package]` in its `Cargo.toml`.
     pub(crate) fn crate_name(&self) -> Result<String> {
+        Ok(self.package_name()?.replace('-', "_"))
+    }
+
+    /// The app's package name, which its binary has too.
+    pub(crate) fn package_name(&self) -> Result<String> {
         let manifest = self.read("Cargo.toml")?;
         let package = manifest
             .split("\n[")
@@ -31,7 +36,7 @@ impl AppDir<'_> {
             .lines()
             .filter_map(|line| line.split_once('='))
             .find(|(key, _)| key.trim() == "name")
-            .map(|(_, value)| value.trim().trim_matches('"').replace('-', "_"))
+            .map(|(_, value)| value.trim().trim_matches('"').to_owned())
             .context("Cargo.toml's [package] has no name")
     }
 }

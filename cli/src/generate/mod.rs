@@ -1,4 +1,5 @@
-//! `ferrule generate state|page|middleware|scaffold`: new code in an existing app.
+//! `ferrule generate state|page|middleware|scaffold`: new code in an existing app; `ferrule
+//! generate deployment`: its Dockerfile and systemd unit.
 //!
 //! New files come from the templates in `cli/generators/` (Liquid, embedded in the binary); the
 //! app's existing files only get the lines each template declares in its header (data, as Loco's
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+mod deployment;
 mod edit;
 mod fields;
 mod names;
@@ -34,6 +36,9 @@ pub enum Kind {
     Middleware,
     /// A table (entity and migration), a CRUD state, its page and tests.
     Scaffold,
+    /// A Dockerfile (multi-stage, non-root, health check), its .dockerignore and a systemd
+    /// unit (takes no name).
+    Deployment,
 }
 
 /// The type names `field:type` accepts, for messages.
@@ -70,6 +75,23 @@ const MIDDLEWARE: &str = include_str!("../../generators/middleware.rs.liquid");
 const MIDDLEWARE_TEST: &str = include_str!("../../generators/middleware_test.rs.liquid");
 const SCAFFOLD: &str = include_str!("../../generators/scaffold.rs.liquid");
 const SCAFFOLD_TEST: &str = include_str!("../../generators/scaffold_test.rs.liquid");
+
+/// [`plan`], or for [`Kind::Deployment`] (which takes no name) its files; a missing or
+/// unwanted name is refused with the reason.
+pub fn plan_kind(root: &Path, kind: Kind, name: Option<&str>, fields: &[String]) -> Result<Plan> {
+    match (kind, name) {
+        (Kind::Deployment, None) => deployment::plan(root),
+        (Kind::Deployment, Some(name)) => {
+            bail!("`ferrule generate deployment` takes no name (got `{name}`)")
+        }
+        (_, Some(name)) => plan(root, kind, name, fields),
+        (_, None) => bail!(
+            "`ferrule generate {}` needs a name, e.g. `ferrule generate {} product`",
+            kind_name(kind),
+            kind_name(kind)
+        ),
+    }
+}
 
 /// Works out what `ferrule generate KIND NAME FIELDS…` writes into the app at `root`, without
 /// writing anything; fails with the reason when it cannot be done.
@@ -156,6 +178,7 @@ pub fn plan(root: &Path, kind: Kind, name: &str, fields: &[String]) -> Result<Pl
             (PAGE, PAGE_TEST)
         }
         Kind::Middleware => (MIDDLEWARE, MIDDLEWARE_TEST),
+        Kind::Deployment => return deployment::plan(root),
         Kind::Scaffold => {
             globals.insert(
                 "migration".into(),
@@ -266,6 +289,7 @@ fn kind_name(kind: Kind) -> &'static str {
         Kind::Page => "page",
         Kind::Middleware => "middleware",
         Kind::Scaffold => "scaffold",
+        Kind::Deployment => "deployment",
     }
 }
 

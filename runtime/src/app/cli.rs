@@ -21,7 +21,10 @@ impl App {
                 return ExitCode::from(2);
             }
         };
-        let db = match crate::db::open(url.as_deref().or(default_url)).await {
+        // The app's default SQLite file lives in a dist directory's data/, wherever the
+        // binary is started from; a URL the settings give is used as it is.
+        let default_url = default_url.map(crate::db::at_home);
+        let db = match crate::db::open(url.as_deref().or(default_url.as_deref())).await {
             Ok(db) => db,
             Err(e) => {
                 eprintln!("error: {e}");

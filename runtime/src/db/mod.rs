@@ -49,7 +49,7 @@ pub async fn connect_from_env(default_url: Option<&str>) -> Result<DatabaseConne
     let url = std::env::var("DATABASE_URL")
         .ok()
         .filter(|s| !s.trim().is_empty())
-        .or_else(|| default_url.map(str::to_owned))
+        .or_else(|| default_url.map(at_home))
         .unwrap_or_else(database_url);
     connect(&url)
         .await
@@ -60,12 +60,41 @@ pub async fn connect_from_env(default_url: Option<&str>) -> Result<DatabaseConne
 /// error says which database (password hidden) and why.
 pub async fn open(url: Option<&str>) -> Result<DatabaseConnection, String> {
     let url = url.filter(|s| !s.trim().is_empty()).map_or_else(
-        || format!("sqlite://{DEFAULT_SQLITE_FILE}?mode=rwc"),
+        || at_home(&format!("sqlite://{DEFAULT_SQLITE_FILE}?mode=rwc")),
         str::to_owned,
     );
     connect(&url)
         .await
         .map_err(|e| format!("cannot open the database {}: {e}", redact(&url)))
+}
+
+/// A default SQLite URL with a relative file, moved into the [`data_dir`] of a dist directory
+/// (created when missing), so `DIR/app serve` finds its data wherever it is started from;
+/// elsewhere, and for other URLs, `url` as it is.
+///
+/// [`data_dir`]: crate::settings::data_dir
+pub(crate) fn at_home(url: &str) -> String {
+    let Some(rest) = url.strip_prefix("sqlite://") else {
+        return url.to_owned();
+    };
+    let (file, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if crate::settings::dist_dir().is_none()
+        || file.is_empty()
+        || file.starts_with(':')
+        || std::path::Path::new(file).is_absolute()
+    {
+        return url.to_owned();
+    }
+    let dir = crate::settings::data_dir();
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        // Connecting then fails naming the file, which says more than this would.
+        tracing::warn!(dir = %dir.display(), "cannot create the data directory: {e}");
+    }
+    let path = dir.join(file);
+    match query {
+        "" => format!("sqlite://{}", path.display()),
+        q => format!("sqlite://{}?{q}", path.display()),
+    }
 }
 
 /// Connects to `url` with a pool sized for this machine; the error names the database kind.

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 mod app_settings;
+mod home;
 mod ip_net;
 mod layers;
 mod list;
@@ -24,6 +25,7 @@ mod vars;
 mod layering_tests;
 
 pub use app_settings::AppSettings;
+pub use home::{data_dir, dist_dir};
 pub(crate) use ip_net::IpNet;
 pub use layers::{Environment, Layers, Lookup};
 pub use report::Entry;

@@ -15,25 +15,29 @@
 use std::path::{Path, PathBuf};
 
 use axum::Router;
-use http::HeaderValue;
-use http::header::CACHE_CONTROL;
 use leptos::config::LeptosOptions;
 use leptos::prelude::IntoView;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 
+mod assets;
 mod live_reload;
 
+pub use assets::{IMMUTABLE, MANIFEST_FILE};
 pub use live_reload::{BUILD_ERROR_FILE, LIVE_RELOAD_ENV, live_reload_enabled};
 
 /// The environment variable naming the site directory (the client build's output).
 pub const SITE_ROOT_ENV: &str = "FERRULE_SITE_ROOT";
 
 /// Where the built client of app `name` (its crate name, `_` for `-`) is: `FERRULE_SITE_ROOT`
-/// when set, else `<target dir>/site/<name>` beside the running binary (where `cargo xtask site` and
+/// when set, else `site` of a dist directory the binary runs from (`ferrule build --dist`),
+/// else `<target dir>/site/<name>` beside the running binary (where `cargo xtask site` and
 /// `ferrule build` put it), else `site` in the working directory.
 pub fn site_root(name: &str) -> PathBuf {
     if let Some(dir) = std::env::var_os(SITE_ROOT_ENV) {
         return PathBuf::from(dir);
+    }
+    if let Some(dist) = crate::settings::dist_dir() {
+        return dist.join("site");
     }
     let name = name.replace('-', "_");
     let beside_binary = std::env::current_exe().ok().and_then(|exe| {
@@ -60,8 +64,11 @@ pub fn site_options(name: &str) -> LeptosOptions {
 
 /// The page routes of `app` rendered inside `shell`, plus the client's files under `/pkg`.
 ///
-/// The files are served with `Cache-Control: no-cache`: browsers keep them and revalidate with
-/// `If-Modified-Since`, so a rebuilt client is picked up at once and an unchanged one costs a 304.
+/// A release build's hashed files (named in the site's `manifest.json`, read here once) are
+/// served `immutable` and the pages point at them; plain names (a dev build) are served
+/// `no-cache`: browsers keep them and revalidate with `If-Modified-Since`, so a rebuilt client is
+/// picked up at once and an unchanged one costs a 304. Either is served from its `.br` or `.gz`
+/// copy when there is one and the browser accepts it.
 pub fn pages<Shell, ShellView, AppFn, AppView>(
     options: LeptosOptions,
     shell: Shell,
@@ -81,15 +88,16 @@ where
             "the client is not built: pages render but will not hydrate (build it with `cargo xtask site`, or set {SITE_ROOT_ENV})"
         );
     }
-    let files = tower::ServiceBuilder::new()
-        .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
-            CACHE_CONTROL,
-            HeaderValue::from_static("no-cache"),
-        ))
-        .service(tower_http::services::ServeDir::new(pkg_dir));
-    let render_options = options.clone();
+    let assets = assets::SiteAssets::load(Path::new(&*options.site_root));
+    let files = assets::files(&pkg_dir, &assets);
+    // Leptos's hydration scripts name the client after `output_name`: the hashed stem.
+    let mut render_options = options.clone();
+    render_options.output_name = assets.client_stem(&options.output_name).into();
     let router = Router::new()
-        .leptos_routes(&options, routes, move || shell(render_options.clone()))
+        .leptos_routes(&options, routes, move || {
+            leptos::prelude::provide_context(assets.clone());
+            shell(render_options.clone())
+        })
         .layer(axum::middleware::from_fn(load_page))
         // Outside the loaders: the page, not a loader's answer, shows the session's messages.
         .layer(axum::middleware::from_fn(crate::messages::take_for_render))
@@ -128,7 +136,8 @@ async fn load_page(
 }
 
 /// The whole HTML document around the app's root component `root`: the page title, the
-/// viewport for phones, the site's stylesheet (`/pkg/<app>.css`), the hydration scripts, and
+/// viewport for phones, the site's stylesheet (`/pkg/<app>.css`, or its hashed name after a
+/// release build), the hydration scripts, and
 /// under `ferrule dev` the live reload script; the scripts carry the request's CSP nonce.
 /// What every app renders around its pages, so none carries its own copy.
 pub fn shell<Root, RootView>(
@@ -148,7 +157,18 @@ where
         {
             provide_context(leptos::nonce::Nonce::from_value(nonce.0));
         }
-        let stylesheet = format!("/{}/{}.css", options.site_pkg_dir, options.output_name);
+        // `pages` renders with the client's hashed stem as `output_name`; the stylesheet has a
+        // hash of its own.
+        let plain = options
+            .output_name
+            .split('.')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let css = format!("{plain}.css");
+        let css =
+            use_context::<assets::SiteAssets>().map_or(css.clone(), |a| a.name(&css).to_owned());
+        let stylesheet = format!("/{}/{css}", options.site_pkg_dir);
         let catalogue =
             use_context::<http::request::Parts>().and_then(|p| crate::i18n::script_url(&p));
         let title = title.clone();
