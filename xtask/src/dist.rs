@@ -109,6 +109,7 @@ fn check_headers(addr: &str, dist: &Path) -> Result<()> {
         .as_str()
         .context("the manifest names the stylesheet")?;
     let (head, page) = get(addr, "/", None)?;
+    let page = String::from_utf8_lossy(&page);
     for name in [wasm, css] {
         if !page.contains(&format!("/pkg/{name}")) {
             bail!("the page does not refer to {name}:\n{head}");
