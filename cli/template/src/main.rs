@@ -1,6 +1,7 @@
 //! `{{project-name}} serve | migrate | createsuperuser | changepassword | routes | settings`.
 //!
-//! The database comes from the `database_url` setting (`DATABASE_URL`); without it, {% if database == "postgres" %}the PostgreSQL database `{{crate_name}}` on 127.0.0.1{% else %}the SQLite file `{{crate_name}}.sqlite3` in the working directory{% endif %}.
+//! The database comes from the `database_url` setting (`DATABASE_URL`); without it, {% if database == "postgres" %}the PostgreSQL database `{{crate_name}}` on 127.0.0.1{% else %}the SQLite file `{{crate_name}}.sqlite3` in the working directory (in `data/` of a
+//! `ferrule build --dist` directory){% endif %}.
 
 use std::process::ExitCode;
 
