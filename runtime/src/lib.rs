@@ -51,7 +51,7 @@
 //! | 3 | [`context`] | what a handler sees of its event |
 //! | 2 | [`session`], [`csp`], [`csrf`], [`auth`], `tab_binding`, [`messages`] | who is asking, what a page may run, what it was told |
 //! | 1 | `net`, [`middleware`], [`rooms`], `client`, `i18n` | the client's address and cookies, the chain, rooms; the browser's state mirror; languages |
-//! | 0 | [`protocol`], `error`, [`forms`], [`settings`], `cache`, [`metrics`], `in_flight`, [`db`], [`lifespan`], `password_prompt`, `fault_proxy` | wire types, errors, forms, settings, the database, hooks, the prompt and the fault proxy |
+//! | 0 | [`protocol`], `error`, [`forms`], [`settings`], `cache`, [`metrics`], `logging`, `in_flight`, [`db`], [`lifespan`], `password_prompt`, `fault_proxy` | wire types, errors, forms, settings, the database, hooks, the prompt and the fault proxy |
 //!
 //! <!-- end of layers -->
 //!
@@ -116,6 +116,8 @@ mod in_flight;
 #[cfg(feature = "server")]
 pub mod lifespan;
 #[cfg(feature = "server")]
+mod logging;
+#[cfg(feature = "server")]
 pub mod messages;
 #[cfg(feature = "server")]
 pub mod metrics;
@@ -158,7 +160,7 @@ pub use messages::{Messages, messages};
 pub use middleware::MiddlewareChain;
 pub use protocol::{ClientCommand, Event, RouterData, StateUpdate, ToastLevel};
 #[cfg(feature = "server")]
-pub use settings::{AppSettings, Settings, Tier};
+pub use settings::{AppSettings, LogFormat, Settings, Tier};
 #[cfg(feature = "server")]
 pub use state::{Handlers, State};
 
@@ -199,17 +201,10 @@ mod book {
 #[cfg(feature = "server")]
 pub use http;
 
-/// Logs to stderr with `tracing`, filtered by `FERRULE_LOG` or `RUST_LOG` (default `info`).
+/// Logs to stderr with `tracing`, filtered by `FERRULE_LOG` or `RUST_LOG` (default `info`), as
+/// text or, with `FERRULE_LOG_FORMAT=json`, as one JSON object per line with the fields of the
+/// spans around each message. `App::run_cli` does this itself, with the `log_format` setting.
 #[cfg(feature = "server")]
 pub fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = std::env::var("FERRULE_LOG")
-        .ok()
-        .or_else(|| std::env::var("RUST_LOG").ok())
-        .unwrap_or_else(|| "info".to_owned());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::new(filter))
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
+    logging::init(logging::env_format());
 }

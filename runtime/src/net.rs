@@ -185,6 +185,10 @@ pub(crate) fn cookies_without(headers: &http::HeaderMap, name: &str) -> String {
         .join("; ")
 }
 
+/// The header that carries a request's id, set on every request and answer (see
+/// `app::request_trace`); a socket keeps its handshake's.
+pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
+
 /// The room every socket of one tab is in, for pushes (uploads, background handlers).
 pub(crate) fn tab_room(token: &str) -> String {
     format!("tab:{token}")

@@ -53,7 +53,14 @@ pub(crate) const LAYERS: &[Layer] = &[
                 "cache",
                 "a small time-bounded cache for the per-event session and user reads",
             ),
-            m("metrics", "where an event's time goes, phase by phase"),
+            m(
+                "metrics",
+                "where an event's time goes, phase by phase, and how events end, through the `metrics` facade",
+            ),
+            m(
+                "logging",
+                "where logs and spans go: text or JSON lines on stderr",
+            ),
             m("in_flight", "counts the work a stopping server waits for"),
             m(
                 "db",

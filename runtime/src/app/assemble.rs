@@ -222,7 +222,7 @@ impl App {
             self.db.clone(),
             catalogues,
         )
-        .merge(http_fallback(http, trusted));
+        .merge(http_fallback(http, trusted.clone()));
         #[cfg(feature = "redis")]
         let redis = self.redis_broadcast.take();
         #[cfg(not(feature = "redis"))]
@@ -295,6 +295,7 @@ impl App {
             .layer(axum::middleware::map_request(move |req| async move {
                 super::timeouts::limit_body(req, body_limit, upload_limit)
             }));
+        let router = super::request_trace::layer(router, trusted);
         Ok(Built {
             router,
             io,

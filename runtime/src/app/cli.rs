@@ -109,7 +109,6 @@ impl App {
                 yes: bool,
             },
         }
-        crate::init_tracing();
         if let Err(e) = self.check_commands() {
             eprintln!("error: {e}");
             return ExitCode::from(2);
@@ -126,9 +125,12 @@ impl App {
             );
         }
         let matches = command.get_matches();
-        if let Err(e) = self.resolved_settings() {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
+        match self.resolved_settings() {
+            Ok(settings) => crate::logging::init(settings.log_format),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
         }
         if let Some((name, sub)) = matches.subcommand()
             && let Some(own) = self.commands.iter().find(|c| c.name == name).cloned()

@@ -34,7 +34,9 @@ mod assemble;
 mod cli;
 mod commands;
 mod language;
+mod metrics_endpoint;
 mod migrate;
+mod request_trace;
 mod serve;
 mod timeouts;
 

@@ -25,6 +25,19 @@ impl App {
         if let Some(init) = init {
             init.await.map_err(std::io::Error::other)?;
         }
+        let metrics_stop = CancellationToken::new();
+        let metrics = match bridge_settings.metrics_addr {
+            Some(addr) => Some(
+                super::metrics_endpoint::start(
+                    addr,
+                    bridge.clone(),
+                    Duration::from_millis(bridge_settings.header_read_timeout_ms),
+                    metrics_stop.clone(),
+                )
+                .await?,
+            ),
+            None => None,
+        };
         run_hooks("startup", lifespan.startup)
             .await
             .map_err(std::io::Error::other)?;
@@ -65,6 +78,15 @@ impl App {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         supervisor.stop(grace).await;
+        // Scraped until the end, so the last numbers of a stopping server are seen.
+        metrics_stop.cancel();
+        if let Some(metrics) = metrics {
+            match metrics.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "the metrics endpoint failed"),
+                Err(e) => tracing::warn!(error = %e, "the metrics endpoint panicked"),
+            }
+        }
         let hooks = run_hooks("shutdown", lifespan.shutdown).await;
         served?;
         if let Some(task) = failed {
@@ -109,7 +131,7 @@ impl App {
 /// its request head a byte at a time, or opens keep-alive connections and never sends another
 /// request, holds each connection for ever. hyper's timeout covers both: it runs from when a
 /// head is awaited, on a new connection or between requests.
-async fn serve_connections(
+pub(super) async fn serve_connections(
     listener: tokio::net::TcpListener,
     router: axum::Router,
     header_read_timeout: Duration,

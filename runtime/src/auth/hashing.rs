@@ -91,10 +91,17 @@ impl Pool {
     }
 }
 
+static POOL: OnceLock<Pool> = OnceLock::new();
+
 /// The process's pool, started on first use.
 fn pool() -> &'static Pool {
-    static POOL: OnceLock<Pool> = OnceLock::new();
     POOL.get_or_init(|| Pool::start(HASHES_AT_ONCE, LOGINS_WAITING, QUEUE_PATIENCE))
+}
+
+/// How many password checks and hashes wait for a hashing thread now (0 before the first).
+pub(crate) fn hashing_queue() -> usize {
+    POOL.get()
+        .map_or(0, |p| p.jobs.max_capacity() - p.jobs.capacity())
 }
 
 /// The parameters new hashes use: argon2id, 19 MiB, two passes (OWASP's first choice).

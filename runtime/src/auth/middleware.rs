@@ -13,7 +13,7 @@ pub fn auth_middleware(auth: Auth) -> Named {
     middleware::from_fn(AUTH_MIDDLEWARE, move |mut req: Request, next: Next| {
         let auth = auth.clone();
         async move {
-            let started = std::time::Instant::now();
+            let user_phase = crate::metrics::Phase::User.start();
             let user = match req.extensions().get::<Session>().cloned() {
                 Some(session) => match auth.user_of(&session).await {
                     Ok(user) => user,
@@ -30,7 +30,7 @@ pub fn auth_middleware(auth: Auth) -> Named {
                 },
                 None => CurrentUser::Anonymous,
             };
-            crate::metrics::record(crate::metrics::Phase::User, started);
+            user_phase.end();
             if let Some(language) = user.user().and_then(|u| u.language.clone()) {
                 req.extensions_mut()
                     .insert(crate::i18n::PreferredLanguage(language));

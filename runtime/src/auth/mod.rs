@@ -98,6 +98,7 @@ pub mod throttle;
 mod users;
 
 pub use errors::{AuthError, BUSY_MESSAGE};
+pub(crate) use hashing::hashing_queue;
 pub use hashing::{
     LOGINS_WAITING, QUEUE_PATIENCE, RETRY_AFTER_SECONDS, hash_password, verify_password,
 };

@@ -14,7 +14,7 @@
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -22,6 +22,7 @@ use futures_util::FutureExt;
 use http::{HeaderMap, HeaderValue, Method, header};
 use http_body_util::BodyExt;
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::Error;
 use crate::auth::guard::{Guard, denial};
@@ -29,7 +30,7 @@ use crate::auth::http::CookieCodes;
 use crate::auth::{AuthState, CurrentUser};
 use crate::context::{EventContext, EventInfo, Form, ResponseHead};
 use crate::in_flight::{InFlight, InFlightGuard};
-use crate::metrics::{self, Phase};
+use crate::metrics::{self, ErrorKind, Phase, Timing};
 use crate::middleware::{MiddlewareChain, Request, Response, Stack};
 use crate::net::{ClientAddr, set_cookie_in_header};
 use crate::protocol::{ClientCommand, Event, HYDRATE, LOAD, StateUpdate, ToastLevel};
@@ -120,6 +121,40 @@ impl SocketInfo {
     }
 }
 
+/// The span of one event, `ferrule.event`: the bridge records the state and handler once it
+/// found them and the user once the chain resolved it; the socket runs the answer's sending
+/// in it too. Nothing is formatted unless a subscriber wants the span.
+pub(crate) fn event_span(socket: &SocketInfo, id: Option<u64>) -> tracing::Span {
+    let handshake = socket
+        .headers
+        .get(crate::net::REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok());
+    tracing::info_span!(
+        "ferrule.event",
+        state = tracing::field::Empty,
+        handler = tracing::field::Empty,
+        event_id = id,
+        tab = %TabId(&socket.client_token),
+        user_id = tracing::field::Empty,
+        handshake_id = handshake,
+    )
+}
+
+/// A tab in logs and traces: a short hash of its token, never the token, which opens its
+/// states.
+struct TabId<'a>(&'a str);
+
+impl std::fmt::Display for TabId<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::hash::{Hash, Hasher};
+        // SipHash with fixed keys: the same tab gets the same id in every process of a
+        // deployment, and 32 bits of it say nothing of a 128-bit token.
+        let mut h = std::hash::DefaultHasher::new();
+        self.0.hash(&mut h);
+        write!(f, "{:08x}", h.finish() >> 32)
+    }
+}
+
 /// The bridge, reachable from a running event (put into the request's extensions), for
 /// background handlers.
 #[derive(Clone)]
@@ -185,7 +220,10 @@ impl EventBridge {
     /// as in flight so a shutdown waits for it.
     pub(crate) async fn handle_upload(&self, socket: &mut SocketInfo, raw: Value) -> StateUpdate {
         let _guard = self.work.enter();
-        self.handle(socket, raw, true).await
+        let span = event_span(socket, raw.get("id").and_then(Value::as_u64));
+        metrics::counted(self.handle(socket, raw, true))
+            .instrument(span)
+            .await
     }
 
     /// Checks that `name` is a registered upload handler; its (per file, per request) limits in
@@ -403,6 +441,7 @@ pub(crate) const SESSION_EVENT: &str = "_session";
 const AUTH_STATE: &str = "auth_state";
 
 fn protocol_error(id: Option<u64>, message: String) -> StateUpdate {
+    metrics::error(ErrorKind::Invalid);
     tracing::debug!(%message, "event refused");
     let mut u = StateUpdate::final_for(id);
     u.events.push(ClientCommand::error(message));
@@ -410,6 +449,7 @@ fn protocol_error(id: Option<u64>, message: String) -> StateUpdate {
 }
 
 fn internal_error(id: Option<u64>, event: &str, what: &str, e: &Error) -> StateUpdate {
+    metrics::error(ErrorKind::of(e));
     tracing::error!(event, error = %e, "{what} failed");
     let mut u = StateUpdate::final_for(id);
     u.events.push(toast_for(e));

@@ -43,7 +43,7 @@ impl EventBridge {
         raw: Value,
         via_upload: bool,
     ) -> StateUpdate {
-        let decode_started = Instant::now();
+        let decode = Phase::Decode.start();
         let id = raw.get("id").and_then(Value::as_u64);
         let event: Event = match serde_path_to_error::deserialize(raw) {
             Ok(e) => e,
@@ -72,6 +72,11 @@ impl EventBridge {
         let Some(entry) = self.registry.by_name.get(state_name).cloned() else {
             return protocol_error(id, format!("unknown state `{state_name}`"));
         };
+        // Names the app registered, never a client's made-up ones.
+        tracing::Span::current().record("state", state_name);
+        if entry.handlers.contains_key(handler_name) {
+            tracing::Span::current().record("handler", handler_name);
+        }
         let Some(handler) = entry.handlers.get(handler_name).cloned() else {
             // In production the answer does not list what else there is to call.
             if self.settings.is_production() {
@@ -101,7 +106,7 @@ impl EventBridge {
                 return protocol_error(id, format!("invalid payload for `{}`: {why}", event.name));
             }
         };
-        metrics::record(Phase::Decode, decode_started);
+        decode.end();
         self.run_event(socket, &event, &entry, handler_name, call, true)
             .await
     }
@@ -119,20 +124,25 @@ impl EventBridge {
         replayable: bool,
     ) -> StateUpdate {
         let id = Some(event.id);
-        let build_started = Instant::now();
+        let build = Phase::BuildRequest.start();
         let key = socket.key_for(entry);
         let req = match self.build_request(socket, event, &key) {
             Ok(req) => req,
             Err(why) => return protocol_error(id, why),
         };
 
-        metrics::record(Phase::BuildRequest, build_started);
-        let lock_started = Instant::now();
-        let mut lock = match self.manager.lock(&key).await {
+        build.end();
+        let locking = Phase::Lock.start();
+        let locked = self
+            .manager
+            .lock(&key)
+            .instrument(locking.span().clone())
+            .await;
+        locking.end();
+        let mut lock = match locked {
             Ok(lock) => lock,
             Err(e) => return internal_error(id, &event.name, "state manager", &e),
         };
-        metrics::record(Phase::Lock, lock_started);
         if let Some(replay) = socket
             .epoch
             .as_deref()
@@ -146,6 +156,7 @@ impl EventBridge {
             update.events = replay;
             ship_in_full(lock.states(), entry, &mut update);
             if let Err(e) = lock.release().await {
+                metrics::error(ErrorKind::of(&e));
                 update.events.push(toast_for(&e));
             }
             return update;
@@ -169,7 +180,7 @@ impl EventBridge {
                 .await
         };
 
-        let commit_started = Instant::now();
+        let commit = Phase::Commit.start();
         let mut update = StateUpdate::final_for(Some(event.id));
         // A session's state as it was, to put back in the other tabs if storing the change fails.
         let mut shared_before = None;
@@ -197,12 +208,13 @@ impl EventBridge {
                     update.events = events;
                 }
                 Err(e) => {
+                    metrics::error(ErrorKind::of(&e));
                     update.events.push(toast_for(&e));
                     tracing::error!(event = %event.name, error = %e, "state not kept after the handler; change discarded");
                 }
             }
         }
-        metrics::record(Phase::Commit, commit_started);
+        commit.end();
         update.events.extend(outcome.events);
         let mut room_ops = Vec::new();
         let mut rebound = None;
@@ -236,6 +248,7 @@ impl EventBridge {
             lock.states().record_answer(epoch, event.id, &update.events);
         }
         if let Err(e) = lock.release().await {
+            metrics::error(ErrorKind::of(&e));
             tracing::error!(event = %event.name, error = %e, "could not store states");
             update.delta.clear();
             update.events.push(toast_for(&e));
@@ -281,17 +294,25 @@ impl EventBridge {
         let pending: Pending = Arc::new(Mutex::new(Some(job)));
         let finished: Finished = Arc::new(Mutex::new(None));
         let ctx_slot: Arc<Mutex<Option<EventContext>>> = Arc::new(Mutex::new(None));
-        let handler_end: Arc<Mutex<Option<Instant>>> = Arc::default();
-        let chain_entered = Instant::now();
+        let chain_out: Arc<Mutex<Option<Timing>>> = Arc::default();
+        let chain_in = Phase::ChainIn.start();
         let endpoint = {
             let pending = pending.clone();
             let finished = finished.clone();
             let ctx_slot = ctx_slot.clone();
             let info = info.clone();
             let login_url = self.settings.login_url.clone();
-            let handler_end = handler_end.clone();
+            let chain_out = chain_out.clone();
+            let span = tracing::Span::current();
             move |req: Request| async move {
-                metrics::record(Phase::ChainIn, chain_entered);
+                chain_in.end();
+                if let Some(user) = req
+                    .extensions()
+                    .get::<CurrentUser>()
+                    .and_then(CurrentUser::user)
+                {
+                    span.record("user_id", user.id);
+                }
                 if let Some(guards) = guards {
                     let user = req
                         .extensions()
@@ -310,10 +331,13 @@ impl EventBridge {
                 };
                 let ctx = context_of(req, info, None).await;
                 *ctx_slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(ctx.clone());
-                let handler_started = Instant::now();
-                let result = run_handler(call, working, ctx).await;
-                metrics::record(Phase::Handler, handler_started);
-                *handler_end.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+                let handler = Phase::Handler.start();
+                let result = run_handler(call, working, ctx)
+                    .instrument(handler.span().clone())
+                    .await;
+                handler.end();
+                *chain_out.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(Phase::ChainOut.start());
                 let mut slot = finished.lock().unwrap_or_else(|p| p.into_inner());
                 match result {
                     Ok((state, events)) => {
@@ -336,12 +360,13 @@ impl EventBridge {
                 // A middleware panicked, on the way in or out: nothing is committed, the
                 // socket goes on, and the user sees the generic message.
                 let msg = crate::state::panic_message(&panic);
+                metrics::error(ErrorKind::Panic);
                 tracing::error!(event = %info.name, panic = %msg, "the middleware chain panicked; state unchanged");
                 return Outcome::events(vec![toast_for(&Error::internal(msg))]);
             }
         };
-        if let Some(end) = *handler_end.lock().unwrap_or_else(|p| p.into_inner()) {
-            metrics::record(Phase::ChainOut, end);
+        if let Some(out) = chain_out.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            out.end();
         }
         let handler_result = finished.lock().unwrap_or_else(|p| p.into_inner()).take();
         let not_run = pending.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -369,6 +394,7 @@ impl EventBridge {
                 Outcome::events(refusal_for(&e))
             }
             (Err(e), _) => {
+                metrics::error(ErrorKind::of(&e));
                 tracing::warn!(event = %info.name, error = %e, "middleware refused the event; handler not run");
                 Outcome::events(vec![toast_for(&e)])
             }
@@ -382,7 +408,8 @@ impl EventBridge {
                 out
             }
             (Ok(resp), Some(Err(()))) => {
-                // A middleware's process_exception answered for the failed handler.
+                // A middleware's process_exception answered for the failed handler (the
+                // handler's error is counted already).
                 let mut events = refusal::redirect_of(&resp);
                 if events.is_empty() {
                     events.push(ClientCommand::toast(
@@ -410,7 +437,12 @@ impl EventBridge {
                     // The chain kept the request it short-circuited; the handler gets a fresh one.
                     let req = rebuild();
                     let ctx = context_of(req, info.clone(), Some(head)).await;
-                    let mut out = match run_handler(call, working, ctx.clone()).await {
+                    let handler = Phase::Handler.start();
+                    let ran = run_handler(call, working, ctx.clone())
+                        .instrument(handler.span().clone())
+                        .await;
+                    handler.end();
+                    let mut out = match ran {
                         Ok((state, events)) => Outcome::committed(state, events),
                         Err(e) => Outcome::events(vec![toast_for(&e)]),
                     };
@@ -421,6 +453,7 @@ impl EventBridge {
                 if status.is_success() {
                     Outcome::events(Vec::new())
                 } else {
+                    metrics::error(ErrorKind::Refused);
                     let text = refusal::short_text_body(resp).await;
                     Outcome::events(vec![ClientCommand::toast(
                         ToastLevel::Error,
@@ -488,6 +521,7 @@ async fn run_handler(
             Ok((state, events))
         }
         RunOutcome::Returned(_, Err(e)) => {
+            metrics::error(ErrorKind::of(&e));
             match &e {
                 Error::Internal(source) => {
                     tracing::error!(event = %name, error = %source, "handler failed; state unchanged")
@@ -499,6 +533,7 @@ async fn run_handler(
             Err(e)
         }
         RunOutcome::Panicked(msg) => {
+            metrics::error(ErrorKind::Panic);
             tracing::error!(event = %name, panic = %msg, "handler panicked; state unchanged");
             Err(Error::internal(format!("handler panicked: {msg}")))
         }

@@ -59,6 +59,31 @@ impl std::str::FromStr for Tier {
     }
 }
 
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// One readable line per message, coloured on a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, with the fields of the current span and of every span
+    /// around it (an event's `ferrule.event`, a request's `http.request`).
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            other => Err(format!(
+                "unknown log format `{other}` (expected text or json)"
+            )),
+        }
+    }
+}
+
 /// Every setting of a Ferrule app, with the defaults a new app gets.
 ///
 /// A list can also be written as one comma-separated string (`FERRULE_LANGUAGES=en,fr`), and a
@@ -186,6 +211,14 @@ pub struct Settings {
     /// The Redis server of an app that keeps states or broadcasts there (`REDIS_URL`); Ferrule
     /// connects to none by itself, the app reads it.
     pub redis_url: Option<String>,
+    /// How log lines are written: `text` or `json` (one object per line, with span fields).
+    pub log_format: LogFormat,
+    /// Where `serve` offers Prometheus metrics (`GET /metrics`), an address of its own that
+    /// only the scraper should reach; unset (the default): no metrics endpoint.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The browser logs each event it sends, its answer and its round trip to the console.
+    /// For development: `ferrule dev` turns it on.
+    pub browser_log: bool,
 }
 
 /// The Content-Security-Policy Ferrule's pages satisfy (`{nonce}`: the request's nonce):
@@ -242,6 +275,9 @@ impl Default for Settings {
             production: None,
             database_url: None,
             redis_url: None,
+            log_format: LogFormat::Text,
+            metrics_addr: None,
+            browser_log: false,
         }
     }
 }
@@ -371,6 +407,13 @@ impl Settings {
         if self.ipv6_prefix_len > 128 {
             return Err(invalid("ipv6_prefix_len", "must be 0 to 128"));
         }
+        if self.metrics_addr.is_some_and(|m| m == self.addr) {
+            return Err(SettingsError::Env {
+                name: "metrics_addr".to_owned(),
+                message: "must not be the app's own address: metrics get a port of their own"
+                    .to_owned(),
+            });
+        }
         self.proxies().map(|_| ())
     }
 
@@ -445,6 +488,31 @@ mod tests {
             .apply_env(env(&[("FERRULE_RUN_MIDDLEWARE_CHAIN", "maybe")]))
             .unwrap_err();
         assert!(err.to_string().contains("maybe"), "{err}");
+    }
+
+    #[test]
+    fn observability_settings_parse_and_metrics_keep_off_the_app_port() {
+        let mut s = Settings::default();
+        assert_eq!(
+            (s.log_format, s.metrics_addr, s.browser_log),
+            (LogFormat::Text, None, false)
+        );
+        s.apply_env(env(&[
+            ("FERRULE_LOG_FORMAT", "json"),
+            ("FERRULE_METRICS_ADDR", "127.0.0.1:9100"),
+            ("FERRULE_BROWSER_LOG", "1"),
+        ]))
+        .unwrap();
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.metrics_addr.map(|a| a.port()), Some(9100));
+        assert!(s.browser_log);
+        let err = s
+            .apply_env(env(&[("FERRULE_LOG_FORMAT", "xml")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("xml"), "{err}");
+        s.metrics_addr = Some(s.addr);
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("metrics_addr"), "{err}");
     }
 
     #[test]

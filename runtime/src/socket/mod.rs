@@ -30,9 +30,11 @@ use socketioxide::socket::Socket;
 use socketioxide::{SendError, SocketError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
-use crate::bridge::{EventBridge, SocketInfo};
+use crate::bridge::{EventBridge, SocketInfo, event_span};
 use crate::in_flight::InFlightGuard;
+use crate::metrics::{self, ErrorKind, QUEUED_EVENTS, SOCKETS};
 use crate::net::{resolve_client, strip_upgrade_headers};
 use crate::protocol::{ClientCommand, EVENT, StateUpdate};
 use crate::settings::IpNet;
@@ -188,7 +190,9 @@ fn on_connect<A: Adapter>(
     }
     let flow = Flow::new(env.max_unread_bytes, Duration::from_millis(env.patience_ms));
     let socket = s.clone();
+    let counted = Connected::count();
     tokio::spawn(async move {
+        let _counted = counted;
         // The client may send its first event as soon as it hears the CONNECT answer, which
         // socketioxide queues before it marks the socket connected; a push sent before then
         // (a background task of that very event, say) would reach the tab only as a resync,
@@ -201,6 +205,22 @@ fn on_connect<A: Adapter>(
         worker(env, info, rx, backlog, gone, flow).await;
     });
     Ok(())
+}
+
+/// One socket in the `ferrule_sockets` gauge, for as long as it lives.
+struct Connected;
+
+impl Connected {
+    fn count() -> Self {
+        metrics::gauge_add(SOCKETS, 1.0);
+        Self
+    }
+}
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        metrics::gauge_add(SOCKETS, -1.0);
+    }
 }
 
 /// Waits until socketioxide marks `socket` connected, the socket goes, or
@@ -257,29 +277,38 @@ async fn worker<A: Adapter>(
             }
             Job::Event(raw, reply, guard) => {
                 backlog.events.fetch_sub(1, Ordering::SeqCst);
+                metrics::gauge_add(QUEUED_EVENTS, -1.0);
                 let id = raw.get("id").and_then(Value::as_u64);
+                let span = event_span(&info, id);
                 let name = raw
                     .get("name")
                     .and_then(Value::as_str)
                     .unwrap_or("?")
                     .to_owned();
                 let key = info.token.clone();
-                let handled = AssertUnwindSafe(bridge.handle(&mut info, raw, false)).catch_unwind();
+                let handled = metrics::counted(async {
+                    AssertUnwindSafe(bridge.handle(&mut info, raw, false))
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|panic| {
+                            let msg = crate::state::panic_message(&panic);
+                            metrics::error(ErrorKind::Panic);
+                            tracing::error!(event = %name, panic = %msg, "event panicked outside its handler; state unchanged");
+                            let mut u = StateUpdate::final_for(id);
+                            u.events.push(ClientCommand::toast(
+                                crate::protocol::ToastLevel::Error,
+                                crate::Error::internal(msg).public_message(),
+                            ));
+                            u
+                        })
+                })
+                .instrument(span.clone());
                 // A shutdown past its grace time gives up the event where it stands; dropping
                 // the future releases its lock, and the client resends it to the next server.
                 let update = tokio::select! {
                     biased;
                     () = abort.cancelled() => break,
-                    handled = handled => handled.unwrap_or_else(|panic| {
-                        let msg = crate::state::panic_message(&panic);
-                        tracing::error!(event = %name, panic = %msg, "event panicked outside its handler; state unchanged");
-                        let mut u = StateUpdate::final_for(id);
-                        u.events.push(ClientCommand::toast(
-                            crate::protocol::ToastLevel::Error,
-                            crate::Error::internal(msg).public_message(),
-                        ));
-                        u
-                    }),
+                    handled = handled => handled,
                 };
                 if info.token != key {
                     env.tabs.closed(&key);
@@ -293,14 +322,28 @@ async fn worker<A: Adapter>(
                     reply.socket.join(info.tab_rooms());
                     reply.socket.join(env.node_room.clone());
                 }
-                (update, reply, Some(guard))
+                (update, reply, Some((guard, span)))
             }
         };
-        if !deliver(&reply, &update, patience, &gone, &mut flow).await {
+        let delivered = match &guard {
+            Some((_, span)) => {
+                let send = tracing::info_span!(parent: span, "send");
+                deliver(&reply, &update, patience, &gone, &mut flow)
+                    .instrument(send)
+                    .await
+            }
+            None => deliver(&reply, &update, patience, &gone, &mut flow).await,
+        };
+        if !delivered {
             break;
         }
         drop(guard);
     }
+    // What was still queued is given up with the socket.
+    metrics::gauge_add(
+        QUEUED_EVENTS,
+        -(backlog.events.swap(0, Ordering::SeqCst) as f64),
+    );
     env.tabs.closed(&info.token);
 }
 
@@ -420,6 +463,7 @@ impl<A: Adapter> MessageHandler<A, SinkMarker> for UnknownEvent<A> {
         let shown: String = name.chars().take(NAME_ECHO_CHARS).collect();
         let more = if shown.len() < name.len() { "…" } else { "" };
         let reply = Reply { socket: s, ack_id };
+        metrics::error(ErrorKind::Invalid);
         self.0.refuse(
             reply,
             None,
@@ -440,6 +484,7 @@ impl<A: Adapter> MessageHandler<A, SinkMarker> for EventSink<A> {
         let raw = match TryData::<Value>::from_message_parts(&s, &mut v, &ack_id) {
             Ok(TryData(Ok(raw))) => raw,
             Ok(TryData(Err(e))) => {
+                metrics::error(ErrorKind::Invalid);
                 self.refuser
                     .refuse(reply, None, format!("malformed event: {e}"));
                 return;
@@ -453,6 +498,7 @@ impl<A: Adapter> MessageHandler<A, SinkMarker> for EventSink<A> {
             return;
         }
         if self.refuser.backlog.events.load(Ordering::SeqCst) >= QUEUE {
+            metrics::error(ErrorKind::Overloaded);
             let id = raw.get("id").and_then(Value::as_u64);
             self.refuser.refuse(
                 reply,
@@ -463,6 +509,7 @@ impl<A: Adapter> MessageHandler<A, SinkMarker> for EventSink<A> {
         }
         let guard = self.bridge.enter();
         self.refuser.backlog.events.fetch_add(1, Ordering::SeqCst);
+        metrics::gauge_add(QUEUED_EVENTS, 1.0);
         if self
             .refuser
             .tx
@@ -470,6 +517,8 @@ impl<A: Adapter> MessageHandler<A, SinkMarker> for EventSink<A> {
             .is_err()
         {
             // The worker is gone (the socket is closing): the client resends after reconnecting.
+            self.refuser.backlog.events.fetch_sub(1, Ordering::SeqCst);
+            metrics::gauge_add(QUEUED_EVENTS, -1.0);
             tracing::debug!("event arrived on a socket whose worker has ended");
         }
     }

@@ -32,12 +32,14 @@ use crate::protocol::{EVENT, RouterData, StateUpdate};
 mod client;
 mod db;
 mod http;
+mod logs;
 mod server;
 mod services;
 
 pub use self::http::{TestResponse, http_request};
 pub use client::{ClientOptions, TestClient, fresh_token};
 pub use db::TestDatabase;
+pub use logs::{CapturedLogs, capture_logs};
 pub use server::{TestServer, csrf_at, login_at};
 #[cfg(feature = "redis")]
 pub use services::clear_redis_prefix;
