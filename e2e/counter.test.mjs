@@ -45,6 +45,52 @@ test('a click reaches the handler and the count comes back as a delta, with no c
   });
 });
 
+/** The console lines of the browser log (`browser_log`) `page` has printed so far. */
+function browserLog(page) {
+  const lines = [];
+  page.on('console', (m) => { if (m.text().startsWith('ferrule ')) lines.push(m.text()); });
+  return lines;
+}
+
+async function until(check, what, timeout = 10000) {
+  const deadline = Date.now() + timeout;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('with browser_log on, a click shows in the console: the event, then its answer and what changed', async (t) => {
+  await scenario(t, async ({ server, context, problems }) => {
+    const page = watch(await context.newPage(), problems);
+    const lines = browserLog(page);
+    await page.goto(server.url);
+    await waitConnected(page);
+    await page.click('#increment');
+    await waitCount(page, 1);
+    const answer = /^ferrule ← counter_state\.increment #(\d+) in \d+ ms: delta counter_state\.count$/;
+    await until(() => lines.some((l) => answer.test(l)), `the answer in the console (so far: ${lines})`);
+    const sent = lines.map((l) => l.match(/^ferrule → counter_state\.increment #(\d+)$/)).find(Boolean);
+    assert.ok(sent, `the event was logged as it went out: ${lines}`);
+    assert.equal(lines.map((l) => l.match(answer)).find(Boolean)[1], sent[1], 'the answer names the event it answers');
+    assert.ok(lines.indexOf(sent[0]) < lines.findIndex((l) => answer.test(l)), 'sent, then answered');
+    assert.deepEqual(problems, []);
+  }, { env: { FERRULE_BROWSER_LOG: '1' } });
+});
+
+test('without browser_log the console stays quiet', async (t) => {
+  await scenario(t, async ({ server, context, problems }) => {
+    const page = watch(await context.newPage(), problems);
+    const lines = browserLog(page);
+    await page.goto(server.url);
+    await waitConnected(page);
+    await page.click('#increment');
+    await waitCount(page, 1);
+    assert.deepEqual(lines, []);
+    assert.deepEqual(problems, []);
+  });
+});
+
 test('two tabs have separate states, and a reload keeps its tab\'s state', async (t) => {
   await scenario(t, async ({ server, context, problems }) => {
     const a = watch(await context.newPage(), problems);

@@ -27,6 +27,9 @@ pub const BUILD_ERROR_FILE: &str = "build-error.txt";
 /// `ferrule::ssr::LIVE_RELOAD_ENV`).
 pub const LIVE_RELOAD_ENV: &str = "FERRULE_LIVE_RELOAD";
 
+/// The variable of the `browser_log` setting, which `ferrule dev` turns on.
+pub const BROWSER_LOG_ENV: &str = "FERRULE_BROWSER_LOG";
+
 /// The sources a change to which needs a Rust build.
 pub const CODE: &[&str] = &["src", "locales", "Cargo.toml", "Ferrule.toml"];
 /// The sources a change to which needs only the stylesheet bundled again.
@@ -166,6 +169,8 @@ fn start(bin: &Path, dir: &Path) -> Result<Child> {
         .arg("serve")
         .current_dir(dir)
         .env(LIVE_RELOAD_ENV, "1")
+        // Each event, its answer and its round trip in the browser's console.
+        .env(BROWSER_LOG_ENV, "1")
         .spawn()
         .with_context(|| format!("could not start {}", bin.display()))
 }

@@ -91,6 +91,10 @@ impl App {
         );
         // In every request and event, for `t!`, `ctx.language()` and the pages.
         self.extensions.insert(catalogues.clone());
+        #[cfg(feature = "ssr")]
+        if settings.browser_log {
+            self.extensions.insert(crate::ssr::BrowserLog);
+        }
         self.router =
             std::mem::take(&mut self.router).merge(super::language::route(settings.secure_cookies));
         let (follow, binder) = self.install_auth(&settings).unzip();

@@ -33,6 +33,10 @@ pub const CSRF_COOKIE: &str = "csrftoken";
 /// session-code exchange.
 pub const TOKEN_HEADER: &str = "ferrule-client-token";
 
+/// The `<meta name=…>` the page shell writes when `browser_log` is on: the browser client then
+/// logs each event, its answer and its round trip to the console.
+pub const BROWSER_LOG_META: &str = "ferrule-browser-log";
+
 /// Where the browser trades a socket login's or logout's one-time code for its cookie.
 pub const SESSION_EXCHANGE_PATH: &str = "/_auth/session";
 

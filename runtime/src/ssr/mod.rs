@@ -171,6 +171,8 @@ where
         let stylesheet = format!("/{}/{css}", options.site_pkg_dir);
         let catalogue =
             use_context::<http::request::Parts>().and_then(|p| crate::i18n::script_url(&p));
+        let browser_log = use_context::<http::request::Parts>()
+            .is_some_and(|p| p.extensions.get::<BrowserLog>().is_some());
         let title = title.clone();
         let root = root.clone();
         view! {
@@ -186,6 +188,10 @@ where
                     {catalogue.map(|src| {
                         view! { <script src=src nonce=leptos::nonce::use_nonce()></script> }
                     })}
+                    {browser_log
+                        .then(|| {
+                            view! { <meta name=crate::protocol::BROWSER_LOG_META content="on"/> }
+                        })}
                     {live_reload_enabled()
                         .then(|| {
                             view! {
@@ -204,6 +210,11 @@ where
         .into_any()
     }
 }
+
+/// In every request's extensions when the `browser_log` setting is on: the shell then asks the
+/// browser client to log its events to the console.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BrowserLog;
 
 /// The CSRF token of the request being rendered, for the `csrf_token` field of a plain HTML form
 /// (`None` outside a server render or without the CSRF middleware).

@@ -14,8 +14,10 @@ use web_sys::{BroadcastChannel, CloseEvent, MessageEvent, WebSocket};
 use super::connection::{Connection, Output, Status};
 use crate::protocol::{EVENT_PATH, RouterData, StateUpdate};
 
+mod log;
 mod upload;
 
+use log::BrowserLog;
 pub(crate) use upload::{UploadEnd, upload};
 
 const TOKEN_KEY: &str = "ferrule_token";
@@ -43,6 +45,8 @@ struct Inner {
     handlers: Vec<Closure<dyn FnMut(web_sys::Event)>>,
     _tabs: Option<TabProbe>,
     _heartbeat: Option<Closure<dyn FnMut()>>,
+    /// The dev log of events and answers, when the page asks for it.
+    log: Option<BrowserLog>,
 }
 
 thread_local! {
@@ -118,8 +122,13 @@ fn begin(token: String, callbacks: Callbacks) {
     // A new epoch per page load: the server applies each event id of this load once, even
     // when a reconnect sends it again.
     let mut conn = Connection::new(token).with_epoch(random_hex());
+    let mut log = BrowserLog::if_asked();
     for (name, payload, router) in EARLY.with(|e| std::mem::take(&mut *e.borrow_mut())) {
-        conn.emit(name, payload, router);
+        let logged = log.is_some().then(|| name.clone());
+        let (id, _) = conn.emit(name, payload, router);
+        if let (Some(log), Some(name)) = (&mut log, logged) {
+            log.sent(id, &name, now_ms());
+        }
     }
     let inner = Rc::new(RefCell::new(Inner {
         conn,
@@ -129,6 +138,7 @@ fn begin(token: String, callbacks: Callbacks) {
         handlers: Vec::new(),
         _tabs: tabs,
         _heartbeat: None,
+        log,
     }));
     let beat = {
         let inner = Rc::downgrade(&inner);
@@ -284,7 +294,12 @@ fn perform(inner: &Rc<RefCell<Inner>>, outputs: Vec<Output>) {
                 let status = inner.borrow().conn.status();
                 (inner.borrow().callbacks.status)(status);
             }
-            Output::Update(update) => (inner.borrow().callbacks.update)(update),
+            Output::Update(update) => {
+                if let Some(log) = inner.borrow_mut().log.as_mut() {
+                    log.answered(&update, now_ms());
+                }
+                (inner.borrow().callbacks.update)(update)
+            }
             Output::Close(why) => {
                 web_sys::console::warn_1(&format!("ferrule: {why}; reconnecting").into());
                 schedule_reconnect(inner);
@@ -307,7 +322,11 @@ pub(crate) fn emit_from(name: String, payload: Value, from: RouterData) -> Optio
         EARLY.with(|e| e.borrow_mut().push((name, payload, from)));
         return None;
     };
+    let logged = inner.borrow().log.is_some().then(|| name.clone());
     let (id, frame) = inner.borrow_mut().conn.emit(name, payload, from);
+    if let (Some(log), Some(name)) = (inner.borrow_mut().log.as_mut(), logged) {
+        log.sent(id, &name, now_ms());
+    }
     if let Some(frame) = frame {
         let ws = inner.borrow().ws.clone();
         if let Some(ws) = ws {
