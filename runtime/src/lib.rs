@@ -125,6 +125,8 @@ pub mod metrics;
 pub mod middleware;
 #[cfg(feature = "server")]
 mod net;
+#[cfg(feature = "otel")]
+mod otel;
 #[cfg(feature = "server")]
 mod password_prompt;
 #[cfg(feature = "redis")]

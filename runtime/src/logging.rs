@@ -52,7 +52,15 @@ where
     let registry = tracing_subscriber::registry()
         .with(EnvFilter::new(filter))
         .with(lines);
+    #[cfg(feature = "otel")]
+    let registry = registry.with(crate::otel::layer());
     registry.try_init().is_ok()
+}
+
+/// Exports what spans are still waiting (feature `otel`); nothing otherwise.
+pub(crate) fn flush() {
+    #[cfg(feature = "otel")]
+    crate::otel::flush();
 }
 
 /// Installs logging to stderr in `format`, with the filter of the environment.

@@ -58,8 +58,12 @@ pub(crate) const LAYERS: &[Layer] = &[
                 "where an event's time goes, phase by phase, and how events end, through the `metrics` facade",
             ),
             m(
+                "otel",
+                "spans to an OpenTelemetry collector over OTLP (feature `otel`)",
+            ),
+            m(
                 "logging",
-                "where logs and spans go: text or JSON lines on stderr",
+                "where logs and spans go: text or JSON lines on stderr, OTLP with feature `otel`",
             ),
             m("in_flight", "counts the work a stopping server waits for"),
             m(

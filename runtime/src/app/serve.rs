@@ -88,6 +88,7 @@ impl App {
             }
         }
         let hooks = run_hooks("shutdown", lifespan.shutdown).await;
+        crate::logging::flush();
         served?;
         if let Some(task) = failed {
             return Err(std::io::Error::other(format!(
