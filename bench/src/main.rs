@@ -42,6 +42,10 @@ enum Cmd {
         /// Keep states in this Redis server instead of memory.
         #[arg(long)]
         redis: Option<String>,
+        /// Observed as in production: a JSON log line per event with its span fields (written
+        /// to nowhere, so the cost is the runtime's, not the disk's), and `/metrics` served.
+        #[arg(long)]
+        observe: bool,
     },
     /// Drives a server: N connections, each sending events and waiting for the final update.
     Load {
@@ -180,11 +184,38 @@ fn metrics_routes(app: App) -> App {
     )
 }
 
-async fn serve_ferrule(mode: Mode, database: Option<String>, redis: Option<String>) -> Result<()> {
+/// The subscriber of an observed server: JSON lines with span fields, one per event, to a sink.
+fn observed() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let json = tracing_subscriber::fmt::layer()
+        .json()
+        .with_current_span(true)
+        .with_span_list(true)
+        .with_writer(std::io::sink);
+    if tracing_subscriber::registry()
+        .with(tracing_subscriber::EnvFilter::new(
+            "info,ferrule::event=debug",
+        ))
+        .with(json)
+        .try_init()
+        .is_err()
+    {
+        eprintln!("bench: a subscriber was already installed");
+    }
+}
+
+async fn serve_ferrule(
+    mode: Mode,
+    database: Option<String>,
+    redis: Option<String>,
+    observe: bool,
+) -> Result<()> {
     let settings = Settings {
         max_event_bytes: 1 << 16,
         // Every load-generator connection comes from 127.0.0.1.
         max_sockets_per_client: 0,
+        metrics_addr: observe.then(|| SocketAddr::from(([127, 0, 0, 1], 0))),
         ..Settings::default()
     };
     let mut made_database = None;
@@ -419,7 +450,13 @@ async fn main() -> Result<()> {
             mode,
             database,
             redis,
-        } => serve_ferrule(mode, database, redis).await,
+            observe,
+        } => {
+            if observe {
+                observed();
+            }
+            serve_ferrule(mode, database, redis, observe).await
+        }
         Cmd::Load {
             addr,
             conns,

@@ -256,6 +256,19 @@ pub(crate) fn run(
             ],
             login: true,
         },
+        Config {
+            key: "c+",
+            label: "(c) observed: JSON log line per event, spans, /metrics",
+            args: vec![
+                "serve-ferrule".into(),
+                "--mode".into(),
+                "full".into(),
+                "--database".into(),
+                format!("sqlite://{}?mode=rwc", sqlite.display()),
+                "--observe".into(),
+            ],
+            login: true,
+        },
     ];
     match (postgres, redis) {
         (Some(base), Some(redis)) => configs.push(Config {
