@@ -51,7 +51,7 @@
 //! | 3 | [`context`] | what a handler sees of its event |
 //! | 2 | [`session`], [`csp`], [`csrf`], [`auth`], `tab_binding`, [`messages`] | who is asking, what a page may run, what it was told |
 //! | 1 | `net`, [`middleware`], [`rooms`], `client`, `i18n` | the client's address and cookies, the chain, rooms; the browser's state mirror; languages |
-//! | 0 | [`protocol`], `error`, [`forms`], [`settings`], `cache`, [`metrics`], `logging`, `in_flight`, [`db`], [`lifespan`], `password_prompt`, `fault_proxy` | wire types, errors, forms, settings, the database, hooks, the prompt and the fault proxy |
+//! | 0 | [`protocol`], `error`, [`forms`], [`settings`], `cache`, [`metrics`], `otel`, `logging`, `in_flight`, [`db`], [`lifespan`], `password_prompt`, `fault_proxy` | wire types, errors, forms, settings, the database, hooks, the prompt and the fault proxy |
 //!
 //! <!-- end of layers -->
 //!
