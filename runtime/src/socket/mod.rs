@@ -71,9 +71,26 @@ struct Reply<A: Adapter> {
 /// What the worker of one socket receives, in the order the client sent it.
 enum Job<A: Adapter> {
     /// An accepted event, counted as in flight until it is answered.
-    Event(Value, Reply<A>, InFlightGuard),
+    Event(Value, Reply<A>, InFlightGuard, InQueue),
     /// The final answer of an event that was refused before it was queued.
     Refusal(StateUpdate, Reply<A>),
+}
+
+/// One event in the `ferrule_queued_events` gauge, from when it is queued until its worker
+/// takes it, or until it is dropped unrun with its socket's queue.
+struct InQueue;
+
+impl InQueue {
+    fn count() -> Self {
+        metrics::gauge_add(QUEUED_EVENTS, 1.0);
+        Self
+    }
+}
+
+impl Drop for InQueue {
+    fn drop(&mut self) {
+        metrics::gauge_add(QUEUED_EVENTS, -1.0);
+    }
 }
 
 /// A job as the socket's queue carries it: boxed, because tokio's channel allocates its first
@@ -275,9 +292,9 @@ async fn worker<A: Adapter>(
                 backlog.refusals.fetch_sub(1, Ordering::SeqCst);
                 (update, reply, None)
             }
-            Job::Event(raw, reply, guard) => {
+            Job::Event(raw, reply, guard, queued) => {
                 backlog.events.fetch_sub(1, Ordering::SeqCst);
-                metrics::gauge_add(QUEUED_EVENTS, -1.0);
+                drop(queued);
                 let id = raw.get("id").and_then(Value::as_u64);
                 let span = event_span(&info, id);
                 let name = raw
@@ -339,11 +356,6 @@ async fn worker<A: Adapter>(
         }
         drop(guard);
     }
-    // What was still queued is given up with the socket.
-    metrics::gauge_add(
-        QUEUED_EVENTS,
-        -(backlog.events.swap(0, Ordering::SeqCst) as f64),
-    );
     env.tabs.closed(&info.token);
 }
 
@@ -509,16 +521,13 @@ impl<A: Adapter> MessageHandler<A, SinkMarker> for EventSink<A> {
         }
         let guard = self.bridge.enter();
         self.refuser.backlog.events.fetch_add(1, Ordering::SeqCst);
-        metrics::gauge_add(QUEUED_EVENTS, 1.0);
         if self
             .refuser
             .tx
-            .send(Box::new(Job::Event(raw, reply, guard)))
+            .send(Box::new(Job::Event(raw, reply, guard, InQueue::count())))
             .is_err()
         {
             // The worker is gone (the socket is closing): the client resends after reconnecting.
-            self.refuser.backlog.events.fetch_sub(1, Ordering::SeqCst);
-            metrics::gauge_add(QUEUED_EVENTS, -1.0);
             tracing::debug!("event arrived on a socket whose worker has ended");
         }
     }
