@@ -21,6 +21,10 @@ pub const SOCKETS: &str = "ferrule_sockets";
 /// Gauge of the events waiting in the sockets' queues of this process, all sockets together.
 pub const QUEUED_EVENTS: &str = "ferrule_queued_events";
 
+/// The target of the per-event log line and of the phase spans: `ferrule::event=debug` turns
+/// both on.
+pub const PHASE_TARGET: &str = "ferrule::event";
+
 /// A phase of the bridge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -72,18 +76,19 @@ impl Phase {
         PHASES.iter().position(|p| *p == self).unwrap_or(0)
     }
 
-    /// Starts timing this phase, as a child span of the current one (the event's).
+    /// Starts timing this phase, as a child span of the current one (the event's), at level
+    /// `debug` under [`PHASE_TARGET`]: the default filter skips it for the price of a check.
     pub(crate) fn start(self) -> Timing {
         // Span names are static metadata: one literal per phase.
         let span = match self {
-            Self::Decode => tracing::info_span!("decode"),
-            Self::Lock => tracing::info_span!("lock"),
-            Self::BuildRequest => tracing::info_span!("build_request"),
-            Self::ChainIn => tracing::info_span!("chain_in"),
-            Self::User => tracing::info_span!("user"),
-            Self::Handler => tracing::info_span!("handler"),
-            Self::ChainOut => tracing::info_span!("chain_out"),
-            Self::Commit => tracing::info_span!("commit"),
+            Self::Decode => tracing::debug_span!(target: PHASE_TARGET, "decode"),
+            Self::Lock => tracing::debug_span!(target: PHASE_TARGET, "lock"),
+            Self::BuildRequest => tracing::debug_span!(target: PHASE_TARGET, "build_request"),
+            Self::ChainIn => tracing::debug_span!(target: PHASE_TARGET, "chain_in"),
+            Self::User => tracing::debug_span!(target: PHASE_TARGET, "user"),
+            Self::Handler => tracing::debug_span!(target: PHASE_TARGET, "handler"),
+            Self::ChainOut => tracing::debug_span!(target: PHASE_TARGET, "chain_out"),
+            Self::Commit => tracing::debug_span!(target: PHASE_TARGET, "commit"),
         };
         Timing {
             phase: self,
@@ -240,7 +245,7 @@ pub(crate) async fn counted<T>(event: impl Future<Output = T>) -> T {
             let outcome = OUTCOME.with(Cell::get);
             // One line per event for whoever asks (`FERRULE_LOG=info,ferrule::event=debug`),
             // with the event's span around it.
-            tracing::debug!(target: "ferrule::event", outcome = outcome.name(), "event handled");
+            tracing::debug!(target: PHASE_TARGET, outcome = outcome.name(), "event handled");
             ::metrics::counter!(EVENTS_TOTAL, "outcome" => outcome.name()).increment(1);
             out
         })

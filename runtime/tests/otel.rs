@@ -106,7 +106,7 @@ async fn child_serves_one_event() {
     if std::env::var_os(CHILD_ENV).is_none() {
         return;
     }
-    let _logs = capture_logs(LogFormat::Text, "info").unwrap();
+    let _logs = capture_logs(LogFormat::Text, "info,ferrule::event=debug").unwrap();
     let server = TestServer::start(App::new().state::<TracedState>())
         .await
         .unwrap();

@@ -344,7 +344,8 @@ async fn worker<A: Adapter>(
         };
         let delivered = match &guard {
             Some((_, span)) => {
-                let send = tracing::info_span!(parent: span, "send");
+                let send =
+                    tracing::debug_span!(target: metrics::PHASE_TARGET, parent: span, "send");
                 deliver(&reply, &update, patience, &gone, &mut flow)
                     .instrument(send)
                     .await
