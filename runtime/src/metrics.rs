@@ -266,3 +266,21 @@ pub(crate) fn error(kind: ErrorKind) {
 pub(crate) fn gauge_add(name: &'static str, by: f64) {
     ::metrics::gauge!(name).increment(by);
 }
+
+/// One in gauge `name` for as long as it lives: counted when made, taken back when dropped,
+/// however its owner ends (a socket gone, an event dropped unrun with its queue).
+pub(crate) struct Counted(&'static str);
+
+impl Counted {
+    /// Counts one more in `name`.
+    pub(crate) fn in_gauge(name: &'static str) -> Self {
+        gauge_add(name, 1.0);
+        Self(name)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        gauge_add(self.0, -1.0);
+    }
+}

@@ -70,27 +70,11 @@ struct Reply<A: Adapter> {
 
 /// What the worker of one socket receives, in the order the client sent it.
 enum Job<A: Adapter> {
-    /// An accepted event, counted as in flight until it is answered.
-    Event(Value, Reply<A>, InFlightGuard, InQueue),
+    /// An accepted event, counted as in flight until it is answered, and as queued until its
+    /// worker takes it (or drops it unrun with the queue).
+    Event(Value, Reply<A>, InFlightGuard, metrics::Counted),
     /// The final answer of an event that was refused before it was queued.
     Refusal(StateUpdate, Reply<A>),
-}
-
-/// One event in the `ferrule_queued_events` gauge, from when it is queued until its worker
-/// takes it, or until it is dropped unrun with its socket's queue.
-struct InQueue;
-
-impl InQueue {
-    fn count() -> Self {
-        metrics::gauge_add(QUEUED_EVENTS, 1.0);
-        Self
-    }
-}
-
-impl Drop for InQueue {
-    fn drop(&mut self) {
-        metrics::gauge_add(QUEUED_EVENTS, -1.0);
-    }
 }
 
 /// A job as the socket's queue carries it: boxed, because tokio's channel allocates its first
@@ -207,7 +191,7 @@ fn on_connect<A: Adapter>(
     }
     let flow = Flow::new(env.max_unread_bytes, Duration::from_millis(env.patience_ms));
     let socket = s.clone();
-    let counted = Connected::count();
+    let counted = metrics::Counted::in_gauge(SOCKETS);
     tokio::spawn(async move {
         let _counted = counted;
         // The client may send its first event as soon as it hears the CONNECT answer, which
@@ -222,22 +206,6 @@ fn on_connect<A: Adapter>(
         worker(env, info, rx, backlog, gone, flow).await;
     });
     Ok(())
-}
-
-/// One socket in the `ferrule_sockets` gauge, for as long as it lives.
-struct Connected;
-
-impl Connected {
-    fn count() -> Self {
-        metrics::gauge_add(SOCKETS, 1.0);
-        Self
-    }
-}
-
-impl Drop for Connected {
-    fn drop(&mut self) {
-        metrics::gauge_add(SOCKETS, -1.0);
-    }
 }
 
 /// Waits until socketioxide marks `socket` connected, the socket goes, or
@@ -525,7 +493,12 @@ impl<A: Adapter> MessageHandler<A, SinkMarker> for EventSink<A> {
         if self
             .refuser
             .tx
-            .send(Box::new(Job::Event(raw, reply, guard, InQueue::count())))
+            .send(Box::new(Job::Event(
+                raw,
+                reply,
+                guard,
+                metrics::Counted::in_gauge(QUEUED_EVENTS),
+            )))
             .is_err()
         {
             // The worker is gone (the socket is closing): the client resends after reconnecting.
