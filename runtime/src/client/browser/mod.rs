@@ -458,15 +458,23 @@ pub(crate) fn keep_language(language: &str) {
     } else {
         ""
     };
-    if let Some(document) = window()
+    let cookie = format!(
+        "{LANGUAGE_COOKIE}={language}; Path=/; Max-Age={LANGUAGE_COOKIE_MAX_AGE_SECONDS}; SameSite=Lax{secure}"
+    );
+    let kept = window()
         .document()
         .and_then(|d| d.dyn_into::<web_sys::HtmlDocument>().ok())
-    {
-        let _ = document.set_cookie(&format!(
-            "{LANGUAGE_COOKIE}={language}; Path=/; Max-Age={LANGUAGE_COOKIE_MAX_AGE_SECONDS}; SameSite=Lax{secure}"
+        .map(|document| document.set_cookie(&cookie));
+    if !matches!(kept, Some(Ok(()))) {
+        // A reload would come back in the old language: say why instead.
+        console_error(&format!(
+            "ferrule: could not keep the language `{language}`"
         ));
+        return;
     }
-    let _ = location.reload();
+    if let Err(e) = location.reload() {
+        console_error(&format!("ferrule: could not reload the page: {e:?}"));
+    }
 }
 
 /// Runs `f` after `ms` milliseconds.
