@@ -290,3 +290,46 @@ test('a log-in link whose next page is on another site lands on this site', asyn
     }
   });
 });
+
+test('mounted in a host axum app under /counter: the host keeps its page, the counter hydrates, guards and logins stay below the prefix', async (t) => {
+  const host = { bin: 'counter-host', args: [], health: '/counter/_health' };
+  await scenario(t, async ({ server, context, problems }) => {
+    const made = server.run(['createsuperuser', '--username', 'ada', '--email', 'ada@example.com'],
+      { FERRULE_SUPERUSER_PASSWORD: 'correct horse battery' });
+    assert.equal(made.status, 0, made.stderr);
+    const page = watch(await context.newPage(), problems);
+    await page.goto(`${server.url}/`);
+    assert.equal(await page.textContent('h1'), "The host's own page");
+    await Promise.all([page.waitForURL(`${server.url}/counter`), page.click('#to-counter')]);
+    assert.equal(await page.textContent('h1'), 'Ferrule counter');
+    assert.equal(await page.getAttribute('#private', 'href'), '/counter/private');
+    assert.equal(await page.getAttribute('header a', 'href'), '/counter', 'home is the mount point');
+    await waitConnected(page);
+    await page.click('#increment');
+    await waitCount(page, 1);
+    // The guard's redirect comes over the socket and is followed inside the prefix.
+    await page.click('#reset');
+    await page.waitForURL(`${server.url}/counter/login?next=%2F`, { timeout: 10000 });
+    assert.equal(await page.textContent('h1'), 'Log in');
+    // Over HTTP too: the redirect the app writes as /login leaves as /counter/login.
+    const resp = await page.request.get(`${server.url}/counter/private`, { maxRedirects: 0 });
+    assert.equal(resp.status(), 303);
+    assert.equal(resp.headers()['location'], '/counter/login?next=%2Fprivate');
+    // A wrong password comes back to the login page under the prefix, with its message.
+    await page.fill('input[name=username]', 'ada');
+    await page.fill('input[name=password]', 'not the password');
+    await Promise.all([page.waitForURL(`${server.url}/counter/login?next=%2F`), page.click('button[type=submit]')]);
+    await page.waitForSelector('.ferrule-toast-error', { timeout: 10000 });
+    await page.fill('input[name=username]', 'ada');
+    await page.fill('input[name=password]', 'correct horse battery');
+    await Promise.all([page.waitForURL(`${server.url}/counter`), page.click('button[type=submit]')]);
+    await waitConnected(page);
+    await waitCount(page, 1);
+    await page.click('#reset');
+    await waitCount(page, 0);
+    await Promise.all([page.waitForURL(`${server.url}/counter/private`), page.click('#private')]);
+    await page.waitForFunction(() => document.querySelector('h1')?.textContent === 'Private');
+    assert.deepEqual(problems, [], 'no asset, socket or script request missed the prefix');
+    assert.equal(await server.stop(), 0, `the host stops cleanly at SIGTERM: ${server.log}`);
+  }, { host });
+});

@@ -46,8 +46,9 @@ function database(dir, port) {
 }
 
 /** A server of example `app` with its own database and working directory; `restart()` brings
- * it back on the same port. */
-export async function startServer(env = {}, app = 'counter') {
+ * it back on the same port. `host` serves the app another way: binary `host.bin` run with
+ * `host.args`, ready once `host.health` answers (a host app that mounts the example). */
+export async function startServer(env = {}, app = 'counter', host = null) {
   const dir = mkdtempSync(join(tmpdir(), 'ferrule-e2e-'));
   const port = await freePort();
   const db = database(dir, port);
@@ -63,7 +64,9 @@ export async function startServer(env = {}, app = 'counter') {
   const server = { url: `http://127.0.0.1:${port}`, port, dir, env: baseEnv, child: null, log: '' };
   server.run = (args, env = {}) => spawnSync(serverBin(app), args, { env: { ...baseEnv, ...env }, cwd: dir, encoding: 'utf8', input: '' });
   server.start = async () => {
-    const child = spawn(serverBin(app), ['serve'], { env: baseEnv, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = host
+      ? spawn(serverBin(host.bin), host.args, { env: baseEnv, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(serverBin(app), ['serve'], { env: baseEnv, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.on('data', (d) => { server.log += d; });
     child.stderr.on('data', (d) => { server.log += d; });
     server.child = child;
@@ -71,7 +74,7 @@ export async function startServer(env = {}, app = 'counter') {
     for (;;) {
       if (child.exitCode !== null) throw new Error(`server exited: ${server.log}`);
       try {
-        const r = await fetch(`${server.url}/_health`);
+        const r = await fetch(`${server.url}${host ? host.health : '/_health'}`);
         if (r.ok) return;
       } catch { /* not up yet */ }
       if (Date.now() > deadline) throw new Error(`server did not come up: ${server.log}`);
@@ -80,10 +83,10 @@ export async function startServer(env = {}, app = 'counter') {
   };
   server.stop = async () => {
     const child = server.child;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
+    if (!child || child.exitCode !== null) return child?.exitCode ?? null;
+    const exited = new Promise((r) => child.once('exit', (code) => r(code)));
     child.kill('SIGTERM');
-    await exited;
+    return exited;
   };
   server.restart = async () => { await server.stop(); await server.start(); };
   /** Stops the server for good and deletes its database. */
@@ -131,8 +134,8 @@ export async function withArtifacts(t, context, body) {
  * fresh browser context (with `contextOptions`), so no state leaks between tests; both are
  * closed whatever happens, and a failure leaves screenshots.
  */
-export async function scenario(browser, t, body, { app = 'counter', env = {}, contextOptions = {} } = {}) {
-  const server = await startServer(env, app);
+export async function scenario(browser, t, body, { app = 'counter', env = {}, contextOptions = {}, host = null } = {}) {
+  const server = await startServer(env, app, host);
   const context = await browser.newContext(contextOptions);
   const problems = [];
   try {

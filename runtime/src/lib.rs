@@ -51,7 +51,7 @@
 //! | 3 | [`context`] | what a handler sees of its event |
 //! | 2 | [`session`], [`csp`], [`csrf`], [`auth`], `tab_binding`, [`messages`] | who is asking, what a page may run, what it was told |
 //! | 1 | `net`, [`middleware`], [`rooms`], `client`, `i18n` | the client's address and cookies, the chain, rooms; the browser's state mirror; languages |
-//! | 0 | [`protocol`], `error`, [`forms`], [`settings`], `cache`, [`metrics`], `otel`, `logging`, `in_flight`, [`db`], [`lifespan`], `password_prompt`, `fault_proxy` | wire types, errors, forms, settings, the database, hooks, the prompt and the fault proxy |
+//! | 0 | [`protocol`], `error`, [`forms`], [`settings`], `cache`, [`metrics`], `otel`, `logging`, `in_flight`, [`mount`], [`db`], [`lifespan`], `password_prompt`, `fault_proxy` | wire types, errors, forms, settings, the database, hooks, the prompt and the fault proxy |
 //!
 //! <!-- end of layers -->
 //!
@@ -124,6 +124,8 @@ pub mod metrics;
 #[cfg(feature = "server")]
 pub mod middleware;
 #[cfg(feature = "server")]
+pub mod mount;
+#[cfg(feature = "server")]
 mod net;
 #[cfg(feature = "otel")]
 mod otel;
@@ -149,7 +151,9 @@ pub mod testing;
 pub mod upload;
 
 #[cfg(feature = "server")]
-pub use app::{App, BuildError, CommandContext, MigrationRow, shutdown_signal};
+pub use app::{
+    App, BuildError, CommandContext, Lifespan, MigrationRow, Parts, Running, shutdown_signal,
+};
 #[cfg(feature = "server")]
 pub use auth::{CurrentUser, User};
 #[cfg(feature = "server")]
@@ -192,6 +196,8 @@ mod book {
     mod states_and_handlers {}
     #[doc = include_str!("../../docs/src/deployment.md")]
     mod deployment {}
+    #[doc = include_str!("../../docs/src/embedding.md")]
+    mod embedding {}
     #[doc = include_str!("../../docs/src/uploads-and-lifespan.md")]
     mod uploads_and_lifespan {}
     #[doc = include_str!("../../docs/src/settings.md")]

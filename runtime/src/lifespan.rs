@@ -3,7 +3,8 @@
 //! [`App::serve`](crate::App::serve) runs the startup hooks before it accepts a connection,
 //! starts the tasks, and on Ctrl-C or SIGTERM: lets in-flight events finish (bounded by
 //! `drain`), closes the sockets cleanly, cancels the tasks and waits for them, runs the shutdown
-//! hooks, and returns `Ok` (exit code 0).
+//! hooks, and returns `Ok` (exit code 0). A host app that serves the router itself runs the same
+//! through [`App::into_parts`](crate::App::into_parts) and [`Lifespan`](crate::Lifespan).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -69,9 +70,9 @@ impl TaskSpec {
     }
 }
 
-/// Hooks and tasks of one app.
+/// The hooks and tasks an app registered, run by its [`Lifespan`](crate::Lifespan).
 #[derive(Default)]
-pub(crate) struct Lifespan {
+pub(crate) struct HooksAndTasks {
     pub(crate) startup: Vec<(String, Hook)>,
     pub(crate) shutdown: Vec<(String, Hook)>,
     pub(crate) tasks: Vec<TaskSpec>,

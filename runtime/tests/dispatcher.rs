@@ -83,7 +83,7 @@ async fn routes_on_reserved_paths_are_refused_at_build() {
     let app = ferrule::App::new()
         .settings(Settings::default())
         .route("/_health", axum::routing::get(|| async { "mine" }));
-    let Err(err) = app.into_router() else {
+    let Err(err) = app.into_parts() else {
         panic!("a reserved route was accepted")
     };
     assert!(err.to_string().contains("/_health"), "{err}");
@@ -100,7 +100,7 @@ async fn a_state_that_is_not_a_struct_is_refused_at_build() {
     let built = ferrule::App::new()
         .settings(Settings::default())
         .state::<Bare>()
-        .into_router();
+        .into_parts();
     let Err(err) = built else {
         panic!("a tuple struct was accepted as a state")
     };
@@ -154,7 +154,7 @@ async fn two_states_with_one_wire_name_are_refused_at_build_naming_both() {
         .settings(Settings::default())
         .state::<shop::CartState>()
         .state::<wishlist::CartState>()
-        .into_router();
+        .into_parts();
     let Err(err) = built else {
         panic!("two states named `cart_state` were accepted")
     };
@@ -170,7 +170,7 @@ async fn two_states_with_one_wire_name_are_refused_at_build_naming_both() {
         .settings(Settings::default())
         .state::<shop::CartState>()
         .state::<shop::CartState>()
-        .into_router();
+        .into_parts();
     let Err(err) = twice else {
         panic!("one state registered twice was accepted")
     };

@@ -385,7 +385,7 @@ fn a_language_the_settings_cannot_use_is_refused_at_startup() {
     };
     let err = App::new()
         .settings(settings)
-        .into_router()
+        .into_parts()
         .expect_err("refused");
     assert!(err.to_string().contains("`not a tag`"), "{err}");
 }

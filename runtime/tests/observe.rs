@@ -83,10 +83,20 @@ async fn the_json_log_names_each_event_its_user_and_its_handshake() {
     assert_eq!(update.delta["probe_state"]["count"], 1);
 
     // The event's own line: its span says which state, handler, event, tab and user.
-    let handled: Vec<Value> = lines_in("ferrule.event", "event_id", &json!(id))
-        .into_iter()
-        .filter(|l| l["target"] == "ferrule::event")
-        .collect();
+    // Written as the answer goes out: under load the client may read the answer first.
+    let handled_line = || -> Vec<Value> {
+        lines_in("ferrule.event", "event_id", &json!(id))
+            .into_iter()
+            .filter(|l| l["target"] == "ferrule::event")
+            .collect()
+    };
+    for _ in 0..200 {
+        if !handled_line().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let handled = handled_line();
     assert_eq!(handled.len(), 1, "one line per event: {handled:#?}");
     let line = &handled[0];
     assert_eq!(line["fields"]["outcome"], "ok");
@@ -158,6 +168,30 @@ async fn a_request_id_is_kept_only_from_a_trusted_proxy() {
     let fresh = from_client.header("x-request-id").unwrap();
     assert_ne!(fresh, "req-7");
     assert_eq!(fresh.len(), 36, "a UUID: {fresh}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lifespan_the_host_never_started_says_so() {
+    let _turn = SERIAL.lock().await;
+    logs();
+    let warning = "dropped without `start`";
+    let started = App::new()
+        .settings(Settings::default())
+        .into_parts()
+        .unwrap();
+    let running = started.lifespan.start().await.unwrap();
+    running.stop().await.unwrap();
+    assert!(!logs().text().contains(warning), "a started one is quiet");
+    let forgotten = App::new()
+        .settings(Settings::default())
+        .into_parts()
+        .unwrap();
+    drop(forgotten);
+    assert!(
+        logs().text().contains(warning),
+        "the host learns that nothing sweeps: {}",
+        logs().text()
+    );
 }
 
 /// The samples of a Prometheus text page: `name{labels}` to value.

@@ -281,7 +281,7 @@ fn a_loader_the_app_could_not_run_is_refused_at_startup() {
     let err = App::new()
         .settings(ferrule::Settings::default())
         .state::<BadPatternState>()
-        .into_router()
+        .into_parts()
         .expect_err("a bad pattern is refused");
     assert!(
         err.to_string().contains("`/a/{unclosed`"),
@@ -291,7 +291,7 @@ fn a_loader_the_app_could_not_run_is_refused_at_startup() {
     let err = App::new()
         .settings(ferrule::Settings::default())
         .state::<PayloadState>()
-        .into_router()
+        .into_parts()
         .expect_err("a loader with a payload is refused");
     assert!(err.to_string().contains("takes a payload"), "{err}");
 }

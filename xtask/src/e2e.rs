@@ -61,6 +61,20 @@ pub(crate) fn e2e(total: &mut Tally) -> Result<()> {
         bin_dir = server.parent().map(Path::to_path_buf);
     }
     let bin_dir = bin_dir.context("no example to test")?;
+    // The counter again, mounted in a host axum app (`counter-host`): its lib is built already.
+    eprintln!("==> counter-host server");
+    let status = cargo()
+        .current_dir(root()?)
+        .args(["build", "-p", "counter", "--bin", "counter-host"])
+        .env(
+            "CARGO_TARGET_DIR",
+            &ferrule_cli::site::SiteOptions::new(&root()?, "counter", false)?.target_dir,
+        )
+        .status()
+        .context("could not run cargo for counter-host")?;
+    if !status.success() {
+        bail!("counter-host did not compile; the errors are above");
+    }
     let opts = ferrule_cli::site::SiteOptions::new(&root()?, E2E_APPS[0], false)?;
     let artifacts = opts.target_dir.join("e2e-artifacts");
     let _ = std::fs::remove_dir_all(&artifacts);

@@ -67,6 +67,10 @@ pub(crate) const LAYERS: &[Layer] = &[
             ),
             m("in_flight", "counts the work a stopping server waits for"),
             m(
+                "mount",
+                "the path prefix a host app mounted this one under, added where paths leave for the browser",
+            ),
+            m(
                 "db",
                 "the database (sea-orm over SQLite or PostgreSQL) and the runtime's own tables",
             ),

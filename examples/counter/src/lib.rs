@@ -70,9 +70,11 @@ pub fn Root() -> impl IntoView {
 fn Layout() -> impl IntoView {
     view! {
         <header>
-            <a href="/">"Counter"</a>
+            // `mounted` puts the prefix a host app may mount the counter under in front
+            // (`counter-host` serves it under `/counter`); at the root it changes nothing.
+            <a href=ui::mounted("/")>"Counter"</a>
             " "
-            <a href="/private">"Private page"</a>
+            <a id="private" href=ui::mounted("/private")>"Private page"</a>
             " "
             <ConnectionIndicator/>
         </header>

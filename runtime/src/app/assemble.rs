@@ -52,24 +52,6 @@ impl App {
         Ok(registry)
     }
 
-    /// Assembles the whole app as one axum router (serve it with connect info for client
-    /// addresses: `into_make_service_with_connect_info::<SocketAddr>()`). Startup and shutdown
-    /// hooks and background tasks run only with [`App::serve`] and
-    /// [`App::serve_with_shutdown`]. With [`App::broadcast_over_redis`], call it inside a tokio
-    /// runtime: the Redis subscriptions start in the background.
-    pub fn into_router(self) -> Result<Router, BuildError> {
-        let built = self.build()?;
-        if let Some(init) = built.init {
-            // Broadcasts over Redis subscribe in the background here; `serve` waits for it.
-            tokio::spawn(async move {
-                if let Err(e) = init.await {
-                    tracing::error!(error = %e, "broadcasts between nodes will not work");
-                }
-            });
-        }
-        Ok(built.router)
-    }
-
     pub(super) fn build(mut self) -> Result<Built, BuildError> {
         let settings = self.resolved_settings()?.clone();
         for path in &self.routes {
@@ -298,7 +280,10 @@ impl App {
             }))
             .layer(axum::middleware::map_request(move |req| async move {
                 super::timeouts::limit_body(req, body_limit, upload_limit)
-            }));
+            }))
+            // Outside every other layer but the trace: they all see the request's mount path,
+            // and every redirect leaves with it.
+            .layer(axum::middleware::from_fn(crate::mount::settle));
         let router = super::request_trace::layer(router, trusted);
         Ok(Built {
             router,
@@ -387,7 +372,7 @@ pub(super) struct Built {
     /// Subscribing to the broadcast channels (Redis only); awaited before serving.
     pub(super) init: Option<InitFuture>,
     pub(super) bridge: Arc<EventBridge>,
-    pub(super) lifespan: Lifespan,
+    pub(super) lifespan: HooksAndTasks,
 }
 
 pub(super) type InitFuture = BoxFuture<'static, Result<(), String>>;

@@ -21,7 +21,7 @@ use crate::auth::{Auth, AuthState, auth_middleware};
 use crate::bridge::{EventBridge, SessionFollow};
 use crate::csrf::csrf_middleware;
 use crate::dispatcher::{RESERVED, http_fallback, reserved_routes};
-use crate::lifespan::{CancellationToken, Lifespan, OnPanic, Supervisor, TaskSpec, run_hooks};
+use crate::lifespan::{CancellationToken, HooksAndTasks, OnPanic, Supervisor, TaskSpec, run_hooks};
 use crate::middleware::{MiddlewareChain, Named};
 use crate::session::{SeaOrmStore, SessionConfig, session_middleware};
 use crate::settings::{AppSettings, Layers, Settings, SettingsError};
@@ -36,12 +36,14 @@ mod commands;
 mod language;
 mod metrics_endpoint;
 mod migrate;
+mod parts;
 mod request_trace;
 mod serve;
 mod timeouts;
 
 pub use commands::CommandContext;
 pub use migrate::MigrationRow;
+pub use parts::{Lifespan, Parts, Running};
 
 pub use serve::shutdown_signal;
 
@@ -82,7 +84,7 @@ pub struct App {
     manager: Option<Arc<dyn StateManager>>,
     db: Option<DatabaseConnection>,
     auth: Option<Auth>,
-    lifespan: Lifespan,
+    lifespan: HooksAndTasks,
     app_migrations: Option<migrate::AppMigrator>,
     commands: Vec<commands::AppCommand>,
     rooms: crate::rooms::Rooms,
@@ -115,7 +117,7 @@ impl App {
             manager: None,
             db: None,
             auth: None,
-            lifespan: Lifespan::default(),
+            lifespan: HooksAndTasks::default(),
             app_migrations: None,
             commands: Vec::new(),
             rooms: crate::rooms::Rooms::default(),

@@ -1,7 +1,6 @@
 //! Serving: the listener, the lifespan (startup hooks, tasks, graceful shutdown) and the
 //! signals that stop it.
 
-use super::assemble::Built;
 use super::*;
 
 impl App {
@@ -9,93 +8,27 @@ impl App {
     /// background tasks, then a graceful stop (in-flight events finish within `drain`, sockets
     /// close cleanly, tasks are cancelled, shutdown hooks run).
     pub async fn serve_with_shutdown(
-        self,
+        mut self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let Built {
-            router,
-            io,
-            init,
-            bridge,
-            lifespan,
-        } = self.build().map_err(std::io::Error::other)?;
-        let grace = Duration::from_millis(bridge.settings().shutdown_grace_ms);
-        let bridge_settings = bridge.settings().clone();
-        if let Some(init) = init {
-            init.await.map_err(std::io::Error::other)?;
-        }
-        let metrics_stop = CancellationToken::new();
-        let metrics = match bridge_settings.metrics_addr {
-            Some(addr) => Some(
-                super::metrics_endpoint::start(
-                    addr,
-                    bridge.clone(),
-                    Duration::from_millis(bridge_settings.header_read_timeout_ms),
-                    metrics_stop.clone(),
-                )
-                .await?,
-            ),
-            None => None,
-        };
-        run_hooks("startup", lifespan.startup)
-            .await
-            .map_err(std::io::Error::other)?;
-        let supervisor = Supervisor::start(lifespan.tasks);
-        let stop_server = supervisor.stop_server.clone();
-        let graceful = async move {
-            tokio::select! {
-                () = shutdown => {}
-                () = stop_server.cancelled() => {}
-            }
-            // New sockets and events are refused from here on; accepted ones get `grace` to
-            // finish and be answered. What is left after it is given up (its locks released)
-            // and resent by the clients to the server they reconnect to.
-            bridge.shutdown_token().cancel();
-            if !bridge.drain(grace).await {
-                tracing::warn!(
-                    ?grace,
-                    "events still queued or running when the shutdown grace ended; their clients resend them"
-                );
-                bridge.abort_token().cancel();
-            }
-            match io {
-                crate::rooms::Io::Local(io) => io.close().await,
-                #[cfg(feature = "redis")]
-                crate::rooms::Io::Redis(io) => io.close().await,
-            }
-        };
+        let header_read_timeout = Duration::from_millis(
+            self.resolved_settings()
+                .map_err(std::io::Error::other)?
+                .header_read_timeout_ms,
+        );
+        let super::Parts { router, lifespan } = self.into_parts().map_err(std::io::Error::other)?;
+        let running = lifespan.start().await?;
         let served = serve_connections(
             listener,
             router,
-            Duration::from_millis(bridge_settings.header_read_timeout_ms),
-            graceful,
+            header_read_timeout,
+            running.shutdown_on(shutdown),
         )
         .await;
-        let failed = supervisor
-            .failed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        supervisor.stop(grace).await;
-        // Scraped until the end, so the last numbers of a stopping server are seen.
-        metrics_stop.cancel();
-        if let Some(metrics) = metrics {
-            match metrics.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "the metrics endpoint failed"),
-                Err(e) => tracing::warn!(error = %e, "the metrics endpoint panicked"),
-            }
-        }
-        let hooks = run_hooks("shutdown", lifespan.shutdown).await;
-        crate::logging::flush();
+        let stopped = running.stop().await;
         served?;
-        if let Some(task) = failed {
-            return Err(std::io::Error::other(format!(
-                "background task `{task}` panicked and stopped the server"
-            )));
-        }
-        hooks.map_err(std::io::Error::other)
+        stopped
     }
 
     /// Serves on the configured address until Ctrl-C or SIGTERM. With a database, refuses to

@@ -273,7 +273,8 @@ fn referer_path(parts: &http::request::Parts) -> Option<String> {
         .strip_prefix("http://")
         .or_else(|| referer.strip_prefix("https://"))?;
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let page = format!("/{path}");
+    // The app's own path: the way out puts the mount prefix back on the redirect.
+    let page = crate::protocol::app_path(crate::mount::MountPath::of(parts), &format!("/{path}"));
     (authority.eq_ignore_ascii_case(host) && crate::protocol::same_site_path(&page).is_some())
         .then_some(page)
 }

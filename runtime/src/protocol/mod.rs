@@ -37,6 +37,37 @@ pub const TOKEN_HEADER: &str = "ferrule-client-token";
 /// logs each event, its answer and its round trip to the console.
 pub const BROWSER_LOG_META: &str = "ferrule-browser-log";
 
+/// The `<meta name=…>` the page shell writes when the app is mounted under a prefix (`/app`):
+/// the browser client puts it in front of the socket's and uploads' addresses and of the pages'
+/// routes.
+pub const BASE_META: &str = "ferrule-base";
+
+/// `path`, one of the app's own (`/notes`), as the browser must ask for it when the app is
+/// mounted under `base` (`/app/notes`). The home page is the mount point itself (`/app`): axum
+/// routes `/app`, not `/app/`, into a router nested at `/app`.
+pub fn mounted_path(base: &str, path: &str) -> String {
+    match path.strip_prefix('/') {
+        Some(rest) if !base.is_empty() && (rest.is_empty() || rest.starts_with(['?', '#'])) => {
+            format!("{base}{rest}")
+        }
+        _ => format!("{base}{path}"),
+    }
+}
+
+/// `path` as the browser shows it (`/app/notes`) without the prefix `base` the app is mounted
+/// under (`/app`): the app's own path (`/notes`), which its routes and page loaders know. A path
+/// outside the prefix is returned whole.
+pub fn app_path(base: &str, path: &str) -> String {
+    match path.strip_prefix(base) {
+        Some(rest) if !base.is_empty() && rest.starts_with('/') => rest.to_owned(),
+        // The mount point itself, maybe with a query: the home page.
+        Some(rest) if !base.is_empty() && (rest.is_empty() || rest.starts_with(['?', '#'])) => {
+            format!("/{rest}")
+        }
+        _ => path.to_owned(),
+    }
+}
+
 /// Where the browser trades a socket login's or logout's one-time code for its cookie.
 pub const SESSION_EXCHANGE_PATH: &str = "/_auth/session";
 
@@ -314,6 +345,41 @@ mod tests {
     use super::*;
 
     use serde_json::json;
+
+    #[test]
+    fn a_path_leaves_with_the_mount_prefix_and_home_is_the_mount_point() {
+        assert_eq!(mounted_path("", "/"), "/", "at the root nothing moves");
+        assert_eq!(mounted_path("", "/notes?a=1"), "/notes?a=1");
+        assert_eq!(mounted_path("/app", "/notes"), "/app/notes");
+        assert_eq!(mounted_path("/app", "/"), "/app");
+        assert_eq!(mounted_path("/app", "/?next=%2F"), "/app?next=%2F");
+        for path in ["/", "/notes", "/?next=%2F", "/a/b?c#d"] {
+            assert_eq!(
+                app_path("/app", &mounted_path("/app", path)),
+                path,
+                "there and back"
+            );
+        }
+    }
+
+    #[test]
+    fn the_apps_own_path_is_what_follows_the_mount_prefix() {
+        assert_eq!(app_path("", "/notes"), "/notes", "at the root");
+        assert_eq!(app_path("/app", "/app/notes"), "/notes");
+        assert_eq!(
+            app_path("/app", "/app"),
+            "/",
+            "the mount point is the home page"
+        );
+        assert_eq!(app_path("/app", "/app/"), "/");
+        assert_eq!(app_path("/app", "/app?next=%2F"), "/?next=%2F");
+        assert_eq!(
+            app_path("/app", "/apple"),
+            "/apple",
+            "a longer name is not inside"
+        );
+        assert_eq!(app_path("/app", "/other"), "/other");
+    }
 
     #[test]
     fn event_parses_the_documented_shape() {

@@ -98,6 +98,7 @@ where
             leptos::prelude::provide_context(assets.clone());
             shell(render_options.clone())
         })
+        .layer(axum::middleware::from_fn(render_at_browser_path))
         .layer(axum::middleware::from_fn(load_page))
         // Outside the loaders: the page, not a loader's answer, shows the session's messages.
         .layer(axum::middleware::from_fn(crate::messages::take_for_render))
@@ -108,6 +109,23 @@ where
         router
     };
     router.with_state(options)
+}
+
+/// Under a host app's prefix, Leptos renders the path the browser asked for (`/app/notes`):
+/// its router, given the prefix as its base, matches below it on the server as in the browser,
+/// and its links resolve into it. The loaders (outside this layer) saw the app's own path.
+async fn render_at_browser_path(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mounted = req
+        .extensions()
+        .get::<crate::mount::MountPath>()
+        .is_some_and(|m| !m.as_str().is_empty());
+    if mounted && let Some(original) = req.extensions().get::<axum::extract::OriginalUri>() {
+        *req.uri_mut() = original.0.clone();
+    }
+    next.run(req).await
 }
 
 /// Runs the page loaders of a page request before it renders: inside the app's middleware
@@ -168,9 +186,14 @@ where
         let css = format!("{plain}.css");
         let css =
             use_context::<assets::SiteAssets>().map_or(css.clone(), |a| a.name(&css).to_owned());
-        let stylesheet = format!("/{}/{css}", options.site_pkg_dir);
-        let catalogue =
-            use_context::<http::request::Parts>().and_then(|p| crate::i18n::script_url(&p));
+        // Under a host app's prefix every address the page gives the browser carries it.
+        let base = use_context::<http::request::Parts>()
+            .map(|p| crate::mount::MountPath::of(&p).to_owned())
+            .unwrap_or_default();
+        let stylesheet = format!("{base}/{}/{css}", options.site_pkg_dir);
+        let catalogue = use_context::<http::request::Parts>()
+            .and_then(|p| crate::i18n::script_url(&p))
+            .map(|url| format!("{base}{url}"));
         let browser_log = use_context::<http::request::Parts>()
             .is_some_and(|p| p.extensions.get::<BrowserLog>().is_some());
         let title = title.clone();
@@ -188,6 +211,10 @@ where
                     {catalogue.map(|src| {
                         view! { <script src=src nonce=leptos::nonce::use_nonce()></script> }
                     })}
+                    {(!base.is_empty())
+                        .then(|| {
+                            view! { <meta name=crate::protocol::BASE_META content=base.clone()/> }
+                        })}
                     {browser_log
                         .then(|| {
                             view! { <meta name=crate::protocol::BROWSER_LOG_META content="on"/> }
@@ -202,7 +229,7 @@ where
                                 ></script>
                             }
                         })}
-                    <HydrationScripts options/>
+                    <HydrationScripts options root=base.clone()/>
                 </head>
                 <body>{root()}</body>
             </html>

@@ -18,6 +18,9 @@ pub struct ClientOptions {
     /// The page load this client stands for; a fresh one when `None`. Two clients with one
     /// token and one epoch are one page reconnecting: ids they both send are applied once.
     pub epoch: Option<String>,
+    /// The prefix a host app mounted the server under (`/app`; `""` at the root): the socket
+    /// and uploads go below it.
+    pub mount: String,
 }
 
 impl ClientOptions {
@@ -30,6 +33,12 @@ impl ClientOptions {
     /// Connect as page load `epoch` (to resend, as a reconnecting browser does).
     pub fn epoch(mut self, epoch: impl Into<String>) -> Self {
         self.epoch = Some(epoch.into());
+        self
+    }
+
+    /// Connect to a server a host app mounted under `prefix` (`/app`).
+    pub fn mounted_at(mut self, prefix: impl Into<String>) -> Self {
+        self.mount = prefix.into();
         self
     }
 
@@ -78,6 +87,8 @@ fn cookie_pairs<'a>(headers: impl Iterator<Item = &'a str>) -> Vec<(String, Stri
 pub struct TestClient {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     addr: SocketAddr,
+    /// The prefix the server is mounted under (`""` at the root).
+    mount: String,
     token: String,
     /// The `Cookie` header of the handshake, with what its answer set.
     cookies: Vec<(String, String)>,
@@ -100,7 +111,10 @@ impl TestClient {
                 NEXT_TOKEN.fetch_add(1, Ordering::Relaxed)
             )
         });
-        let url = format!("ws://{addr}/_event/?EIO=4&transport=websocket");
+        let url = format!(
+            "ws://{addr}{}/_event/?EIO=4&transport=websocket",
+            options.mount
+        );
         let mut request = url.into_client_request()?;
         for (name, value) in &options.headers {
             let name = ::http::HeaderName::from_bytes(name.as_bytes())
@@ -146,6 +160,7 @@ impl TestClient {
         let mut client = Self {
             ws,
             addr,
+            mount: options.mount.clone(),
             token: token.clone(),
             cookies,
             epoch: epoch.clone(),
@@ -215,7 +230,7 @@ impl TestClient {
         let resp = http_request(
             addr,
             "POST",
-            crate::protocol::SESSION_EXCHANGE_PATH,
+            &format!("{}{}", self.mount, crate::protocol::SESSION_EXCHANGE_PATH),
             &headers,
             body.as_bytes(),
         )
@@ -252,7 +267,7 @@ impl TestClient {
         http_request(
             self.addr,
             "POST",
-            crate::protocol::UPLOAD_PATH,
+            &format!("{}{}", self.mount, crate::protocol::UPLOAD_PATH),
             &headers,
             body,
         )

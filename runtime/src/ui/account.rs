@@ -31,7 +31,7 @@ fn query_param(key: &'static str) -> impl Fn() -> Option<String> + Copy + Send +
 pub fn LoginForm() -> impl IntoView {
     let next = query_param("next");
     view! {
-        <form method="post" action="/_auth/login">
+        <form method="post" action=super::mounted("/_auth/login")>
             <input type="hidden" name="csrf_token" value=csrf_token()/>
             <input type="hidden" name="next" value=move || next().unwrap_or_else(|| "/".to_owned())/>
             <label>{crate::t!("ferrule-username")} " " <input name="username" autocomplete="username"/></label>
@@ -52,7 +52,7 @@ pub fn RegisterForm(
 ) -> impl IntoView {
     let next = query_param("next");
     view! {
-        <form method="post" action="/_auth/register">
+        <form method="post" action=super::mounted("/_auth/register")>
             <input type="hidden" name="csrf_token" value=csrf_token()/>
             <input type="hidden" name="next" value=move || next().unwrap_or_else(|| "/".to_owned())/>
             <label>{crate::t!("ferrule-username")} " " <input name="username" autocomplete="username"/></label>
@@ -86,13 +86,13 @@ pub fn AccountMenu(
             <Show
                 when=move || logged_in.get()
                 fallback=move || view! {
-                    <a href="/login">{crate::t!("ferrule-log-in")}</a>
-                    {(!no_register).then(|| view! { " · " <a href="/register">{crate::t!("ferrule-register")}</a> })}
+                    <a href=super::mounted("/login")>{crate::t!("ferrule-log-in")}</a>
+                    {(!no_register).then(|| view! { " · " <a href=super::mounted("/register")>{crate::t!("ferrule-register")}</a> })}
                 }
             >
                 <span id="user">{move || who.get()}</span>
                 " · "
-                <form method="post" action="/_auth/logout">
+                <form method="post" action=super::mounted("/_auth/logout")>
                     <input type="hidden" name="csrf_token" value=csrf_token()/>
                     <input type="hidden" name="next" value=after_logout.clone()/>
                     <button id="logout" type="submit">{crate::t!("ferrule-log-out")}</button>

@@ -15,11 +15,13 @@ pub fn LanguageSwitcher() -> impl IntoView {
     let current = current_language();
     let location = leptos_router::hooks::use_location();
     let here = move || {
+        // The app's own path: the server's redirect adds the prefix back.
+        let path = super::unmounted(&location.pathname.get());
         let search = location.search.get();
         if search.is_empty() {
-            location.pathname.get()
+            path
         } else {
-            format!("{}?{search}", location.pathname.get())
+            format!("{path}?{search}")
         }
     };
     (languages.len() > 1).then(|| {
@@ -31,7 +33,7 @@ pub fn LanguageSwitcher() -> impl IntoView {
             })
             .collect_view();
         view! {
-            <form class="ferrule-language" method="post" action=SET_LANGUAGE_PATH>
+            <form class="ferrule-language" method="post" action=super::mounted(SET_LANGUAGE_PATH)>
                 <input type="hidden" name="csrf_token" value=csrf_token()/>
                 <input type="hidden" name="next" value=here/>
                 <label>

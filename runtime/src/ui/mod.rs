@@ -35,6 +35,7 @@ mod field;
 mod flash;
 #[allow(unreachable_pub)]
 mod language;
+mod mount;
 mod rendered;
 #[allow(unreachable_pub)]
 mod widgets;
@@ -45,6 +46,7 @@ pub use account::{
 };
 pub use field::{Field, FieldProps, FormHandle, use_form};
 pub use language::{LanguageSwitcher, LanguageSwitcherProps};
+pub use mount::{mount_path, mounted, unmounted};
 pub use widgets::{
     ConnectionIndicator, ConnectionIndicatorProps, FileUpload, FileUploadProps, Toasts, ToastsProps,
 };
@@ -85,8 +87,9 @@ pub struct Ferrule {
 /// routes): what an app's root component holds, so no app repeats the setup.
 #[component]
 pub fn FerruleRouter(children: Children) -> impl IntoView {
+    // Under a host app's prefix the routes match below it and links resolve into it.
     view! {
-        <leptos_router::components::Router>
+        <leptos_router::components::Router base=mount_path()>
             <Provided children/>
         </leptos_router::components::Router>
     }
@@ -158,7 +161,7 @@ pub fn provide() -> Ferrule {
         // ran before it rendered, and run again with the socket's `_hydrate`).
         let location = leptos_router::hooks::use_location();
         Effect::new(move |shown: Option<(String, String)>| {
-            let now = (location.pathname.get(), location.search.get());
+            let now = (unmounted(&location.pathname.get()), location.search.get());
             if shown.is_some_and(|before| before != now) {
                 // From the router's location: the address bar may not show the new page yet.
                 let page = crate::protocol::RouterData {

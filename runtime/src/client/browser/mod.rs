@@ -183,7 +183,33 @@ fn socket_url() -> String {
         "ws"
     };
     let host = loc.host().unwrap_or_default();
-    format!("{scheme}://{host}{EVENT_PATH}/?EIO=4&transport=websocket")
+    let base = base();
+    format!("{scheme}://{host}{base}{EVENT_PATH}/?EIO=4&transport=websocket")
+}
+
+thread_local! {
+    static BASE: String = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| {
+            d.query_selector(&format!("meta[name=\"{}\"]", crate::protocol::BASE_META))
+                .ok()
+                .flatten()
+        })
+        .and_then(|meta| meta.get_attribute("content"))
+        .map(|base| base.trim_end_matches('/').to_owned())
+        .unwrap_or_default();
+}
+
+/// The prefix a host app mounted this one under (`""` at the root), as the page's
+/// `<meta name="ferrule-base">` says; read once, as it cannot change without a page load.
+pub(crate) fn base() -> String {
+    BASE.with(Clone::clone)
+}
+
+/// `path` as the browser shows it, without the mount prefix: the app's own path, which the
+/// server's routes and page loaders know.
+pub(crate) fn unmounted(path: &str) -> String {
+    crate::protocol::app_path(&base(), path)
 }
 
 fn open(inner: &Rc<RefCell<Inner>>) {
@@ -339,7 +365,7 @@ pub(crate) fn emit_from(name: String, payload: Value, from: RouterData) -> Optio
 fn router_data() -> RouterData {
     let loc = window().location();
     RouterData {
-        path: loc.pathname().unwrap_or_else(|_| "/".into()),
+        path: unmounted(&loc.pathname().unwrap_or_else(|_| "/".into())),
         query: loc
             .search()
             .unwrap_or_default()
@@ -418,7 +444,13 @@ async fn exchange_code(url: &str, code: &str) {
     }
     let body: String = js_sys::encode_uri_component(code).into();
     init.set_body(&format!("code={body}").into());
-    let promise = window().fetch_with_str_and_init(url, &init);
+    // The server names its own path; under a prefix the browser must add it.
+    let url = if url.starts_with('/') && !url.starts_with("//") {
+        crate::protocol::mounted_path(&base(), url)
+    } else {
+        url.to_owned()
+    };
+    let promise = window().fetch_with_str_and_init(&url, &init);
     let ok = match wasm_bindgen_futures::JsFuture::from(promise).await {
         Ok(resp) => resp.dyn_into::<web_sys::Response>().is_ok_and(|r| r.ok()),
         Err(_) => false,
@@ -431,6 +463,11 @@ async fn exchange_code(url: &str, code: &str) {
 /// Navigates the whole page (used when the app has no client-side router for the path).
 pub(crate) fn assign_location(path: &str, replace: bool) {
     let loc = window().location();
+    let path = &if path.starts_with('/') && !path.starts_with("//") {
+        crate::protocol::mounted_path(&base(), path)
+    } else {
+        path.to_owned()
+    };
     let _ = if replace {
         loc.replace(path)
     } else {

@@ -33,12 +33,17 @@ pub(crate) fn upload(
         }
     }
     let xhr = web_sys::XmlHttpRequest::new().map_err(|_| "XMLHttpRequest is not available")?;
-    xhr.open("POST", crate::protocol::UPLOAD_PATH)
-        .map_err(|_| "could not open the upload request")?;
-    let path = window()
-        .location()
-        .pathname()
-        .unwrap_or_else(|_| "/".into());
+    xhr.open(
+        "POST",
+        &format!("{}{}", super::base(), crate::protocol::UPLOAD_PATH),
+    )
+    .map_err(|_| "could not open the upload request")?;
+    let path = super::unmounted(
+        &window()
+            .location()
+            .pathname()
+            .unwrap_or_else(|_| "/".into()),
+    );
     for (name, value) in [
         (crate::protocol::TOKEN_HEADER, token.as_str()),
         ("ferrule-event-handler", handler),
