@@ -46,6 +46,21 @@ fn equal(a: &str, b: &str) -> bool {
             == 0
 }
 
+/// Whether `resp` says shared caches (a CDN, a proxy) may keep it and give it to anyone: then a
+/// visitor's token must not ride on it, where it would be handed to other visitors, or keep the
+/// cache from storing the file at all.
+fn kept_by_shared_caches(resp: &Response) -> bool {
+    resp.headers()
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|d| {
+            let d = d.trim();
+            d.eq_ignore_ascii_case("public") || d.eq_ignore_ascii_case("immutable")
+        })
+}
+
 /// The CSRF middleware; `secure` marks the cookie `Secure`.
 pub fn csrf_middleware(secure: bool) -> Named {
     middleware::from_fn(
@@ -97,7 +112,7 @@ pub fn csrf_middleware(secure: bool) -> Named {
                 req.extensions_mut().insert(CsrfToken(token.clone()));
             }
             let mut resp: Response = next.run(req).await?;
-            if let Some(token) = fresh {
+            if let Some(token) = fresh.filter(|_| !kept_by_shared_caches(&resp)) {
                 let secure = if secure { "; Secure" } else { "" };
                 let c = format!("{CSRF_COOKIE}={token}; SameSite=Lax; Path=/{secure}");
                 if let Ok(v) = HeaderValue::from_str(&c) {

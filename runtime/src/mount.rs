@@ -29,10 +29,7 @@ impl MountPath {
 
     /// The prefix of the request with these parts (`""` when none was recorded).
     pub fn of(parts: &http::request::Parts) -> &str {
-        parts
-            .extensions
-            .get::<Self>()
-            .map_or("", Self::as_str)
+        parts.extensions.get::<Self>().map_or("", Self::as_str)
     }
 }
 

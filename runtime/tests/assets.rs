@@ -42,18 +42,41 @@ fn site(tag: &str, release: bool) -> PathBuf {
     dir
 }
 
-async fn serve(site: &Path) -> TestServer {
+fn pages(site: &Path) -> axum::Router {
     let options = leptos::config::LeptosOptions::builder()
         .output_name("shop")
         .site_root(site.to_string_lossy().into_owned())
         .site_pkg_dir("pkg")
         .build();
-    let app = App::new().merge(ferrule::ssr::pages(
-        options,
-        ferrule::ssr::shell("Shop", Root),
-        Root,
-    ));
-    TestServer::start(app).await.unwrap()
+    ferrule::ssr::pages(options, ferrule::ssr::shell("Shop", Root), Root)
+}
+
+async fn serve(site: &Path) -> TestServer {
+    TestServer::start(App::new().merge(pages(site)))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_file_kept_by_shared_caches_carries_no_visitors_cookie() {
+    let site = site("cookies", true);
+    let db = ferrule::testing::TestDatabase::create("sqlite://assets")
+        .await
+        .unwrap();
+    let server = TestServer::start_on(db, |db| App::new().database(db).merge(pages(&site)))
+        .await
+        .unwrap();
+    // A first visit: the page gives the visitor a CSRF token of their own...
+    let page = server.get("/").await.unwrap();
+    assert!(page.cookie("csrftoken").is_some(), "{:?}", page.headers);
+    // ...but a file any visitor may get from a CDN's copy must not carry one.
+    let wasm = server.get("/pkg/shop.0a1b_bg.wasm").await.unwrap();
+    assert_eq!(wasm.header("cache-control"), Some(ferrule::ssr::IMMUTABLE));
+    assert_eq!(wasm.header("set-cookie"), None, "{:?}", wasm.headers);
+    // A file revalidated with the server is no shared copy: it may still set one.
+    let plain = server.get("/pkg/shop.css").await.unwrap();
+    assert!(plain.cookie("csrftoken").is_some(), "{:?}", plain.headers);
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]

@@ -422,7 +422,7 @@ async fn sweep_states(memory: std::sync::Weak<MemoryStateManager>, cancel: Cance
             };
             let gone = m.sweep();
             let size = m.size();
-            tracing::info!(
+            tracing::debug!(
                 tabs = size.tabs,
                 bytes = size.bytes,
                 dropped = gone,

@@ -17,6 +17,7 @@ mod home;
 mod ip_net;
 mod layers;
 mod list;
+mod optional;
 mod report;
 mod sources;
 mod vars;
@@ -149,6 +150,7 @@ pub struct Settings {
     /// Largest upload request (all files) in bytes.
     pub upload_max_request_bytes: u64,
     /// Where uploads are spooled while their handler runs (default: the system temp dir).
+    #[serde(deserialize_with = "optional::deserialize")]
     pub upload_dir: Option<PathBuf>,
     /// Most files (multipart parts) in one upload request.
     pub upload_max_files: usize,
@@ -207,14 +209,17 @@ pub struct Settings {
     pub production: Option<bool>,
     /// The app's database (`DATABASE_URL`); unset, the SQLite file `ferrule.sqlite3` in the
     /// working directory (or the app's own default, [`App::main_on_database`](crate::App::main_on_database)).
+    #[serde(deserialize_with = "optional::deserialize")]
     pub database_url: Option<String>,
     /// The Redis server of an app that keeps states or broadcasts there (`REDIS_URL`); Ferrule
     /// connects to none by itself, the app reads it.
+    #[serde(deserialize_with = "optional::deserialize")]
     pub redis_url: Option<String>,
     /// How log lines are written: `text` or `json` (one object per line, with span fields).
     pub log_format: LogFormat,
     /// Where `serve` offers Prometheus metrics (`GET /metrics`), an address of its own that
     /// only the scraper should reach; unset (the default): no metrics endpoint.
+    #[serde(deserialize_with = "optional::deserialize")]
     pub metrics_addr: Option<SocketAddr>,
     /// The browser logs each event it sends, its answer and its round trip to the console.
     /// For development: `ferrule dev` turns it on.
@@ -506,6 +511,9 @@ mod tests {
         assert_eq!(s.log_format, LogFormat::Json);
         assert_eq!(s.metrics_addr.map(|a| a.port()), Some(9100));
         assert!(s.browser_log);
+        // An empty variable turns the endpoint off, as a `.env` line or a compose file writes it.
+        s.apply_env(env(&[("FERRULE_METRICS_ADDR", "")])).unwrap();
+        assert_eq!(s.metrics_addr, None);
         let err = s
             .apply_env(env(&[("FERRULE_LOG_FORMAT", "xml")]))
             .unwrap_err();
