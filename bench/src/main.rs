@@ -46,6 +46,10 @@ enum Cmd {
         /// to nowhere, so the cost is the runtime's, not the disk's), and `/metrics` served.
         #[arg(long)]
         observe: bool,
+        /// Served as by default: a JSON log at Ferrule's default filter (`info`, so each event
+        /// makes its span but writes no line), and `/metrics` served.
+        #[arg(long, conflicts_with = "observe")]
+        default_log: bool,
     },
     /// Drives a server: N connections, each sending events and waiting for the final update.
     Load {
@@ -184,8 +188,9 @@ fn metrics_routes(app: App) -> App {
     )
 }
 
-/// The subscriber of an observed server: JSON lines with span fields, one per event, to a sink.
-fn observed() {
+/// The subscriber of an observed server: JSON lines with span fields at `filter` (one per event
+/// with `ferrule::event=debug`), to a sink.
+fn observed(filter: &str) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let json = tracing_subscriber::fmt::layer()
@@ -194,9 +199,7 @@ fn observed() {
         .with_span_list(true)
         .with_writer(std::io::sink);
     if tracing_subscriber::registry()
-        .with(tracing_subscriber::EnvFilter::new(
-            "info,ferrule::event=debug",
-        ))
+        .with(tracing_subscriber::EnvFilter::new(filter))
         .with(json)
         .try_init()
         .is_err()
@@ -451,11 +454,14 @@ async fn main() -> Result<()> {
             database,
             redis,
             observe,
+            default_log,
         } => {
             if observe {
-                observed();
+                observed("info,ferrule::event=debug");
+            } else if default_log {
+                observed("info");
             }
-            serve_ferrule(mode, database, redis, observe).await
+            serve_ferrule(mode, database, redis, observe || default_log).await
         }
         Cmd::Load {
             addr,

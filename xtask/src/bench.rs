@@ -257,6 +257,19 @@ pub(crate) fn run(
             login: true,
         },
         Config {
+            key: "c=",
+            label: "(c) as served: JSON log at the default filter, /metrics",
+            args: vec![
+                "serve-ferrule".into(),
+                "--mode".into(),
+                "full".into(),
+                "--database".into(),
+                format!("sqlite://{}?mode=rwc", sqlite.display()),
+                "--default-log".into(),
+            ],
+            login: true,
+        },
+        Config {
             key: "c+",
             label: "(c) observed: JSON log line per event, spans, /metrics",
             args: vec![
