@@ -17,6 +17,117 @@ struct VaultState {
     refunds: u32,
 }
 
+/// Whether `event` ran on `c` (a refusal toast says why not).
+async fn runs(c: &mut TestClient, event: &str, state: &str) -> bool {
+    let u = c.call(event, json!({})).await.unwrap();
+    if u.delta.contains_key(state) {
+        return true;
+    }
+    assert_eq!(
+        u.events_named("_toast").next().and_then(|t| t.message()),
+        Some("You do not have permission to do this."),
+        "{u:?}"
+    );
+    false
+}
+
+/// What an admin page takes back reaches the user's next event, not the next cache expiry.
+async fn groups_and_permissions_taken_back_reach_the_next_event(backend: Backend) {
+    let Some(f) = fixture(backend, Settings::default()).await else {
+        return;
+    };
+    let cookie = f.server.login("bob", "builder123").await.unwrap();
+    let mut bob = client_with_cookie(&f.server, &cookie).await;
+    let refund = async |bob: &mut TestClient| runs(bob, "vault_state.refund", "vault_state").await;
+    f.auth.grant("bob", "shop.refund").await.unwrap();
+    assert!(refund(&mut bob).await);
+    f.auth.revoke("bob", "shop.refund").await.unwrap();
+    assert!(!refund(&mut bob).await, "a revoked permission");
+
+    f.auth.add_to_group("bob", "support").await.unwrap();
+    f.auth.grant_group("support", "shop.refund").await.unwrap();
+    assert!(refund(&mut bob).await);
+    f.auth.remove_from_group("bob", "support").await.unwrap();
+    assert!(!refund(&mut bob).await, "out of the group that granted it");
+    let groups = bob.hydrate().await.unwrap().delta["auth_state"]["groups"].clone();
+    assert_eq!(groups, json!([]));
+
+    f.auth.add_to_group("bob", "support").await.unwrap();
+    assert!(refund(&mut bob).await);
+    f.auth.revoke_group("support", "shop.refund").await.unwrap();
+    assert!(!refund(&mut bob).await, "the group no longer grants it");
+    f.auth.grant_group("support", "shop.refund").await.unwrap();
+    f.auth.grant_group("billing", "shop.invoice").await.unwrap();
+    assert_eq!(f.auth.group_names().await.unwrap(), ["billing", "support"]);
+    assert_eq!(
+        f.auth.permission_codes().await.unwrap(),
+        ["shop.invoice", "shop.refund"]
+    );
+    assert!(refund(&mut bob).await);
+    f.auth.delete_group("support").await.unwrap();
+    assert!(!refund(&mut bob).await, "a deleted group grants nothing");
+    assert_eq!(f.auth.group_names().await.unwrap(), ["billing"]);
+
+    // Taking back what was never given changes nothing and is no error.
+    f.auth.revoke("bob", "shop.never").await.unwrap();
+    f.auth.remove_from_group("bob", "nobody").await.unwrap();
+    f.auth.revoke_group("nobody", "shop.refund").await.unwrap();
+    assert!(matches!(
+        f.auth.revoke("nobody", "shop.refund").await,
+        Err(ferrule::auth::AuthError::NoSuchUser(_))
+    ));
+    f.db.cleanup().await;
+}
+
+/// Listing, searching and paging accounts; the staff and superuser flags and deleting an
+/// account reach the account's open sockets at their next event.
+async fn accounts_are_listed_flagged_and_deleted(backend: Backend) {
+    let Some(f) = fixture(backend, Settings::default()).await else {
+        return;
+    };
+    let names = |page: &ferrule::auth::UserPage| -> Vec<String> {
+        page.users.iter().map(|u| u.username.clone()).collect()
+    };
+    let all = f.auth.list_users("", 0, 50).await.unwrap();
+    assert_eq!(
+        (names(&all), all.total),
+        (vec!["alice".into(), "bob".into()], 2)
+    );
+    let found = f.auth.list_users("ALI", 0, 50).await.unwrap();
+    assert_eq!((names(&found), found.total), (vec!["alice".into()], 1));
+    let by_mail = f.auth.list_users("bob@example", 0, 50).await.unwrap();
+    assert_eq!(names(&by_mail), ["bob"]);
+    let second = f.auth.list_users("", 1, 1).await.unwrap();
+    assert_eq!((names(&second), second.total), (vec!["bob".into()], 2));
+    assert!(!all.users[1].is_staff && all.users[1].is_active);
+
+    let cookie = f.server.login("bob", "builder123").await.unwrap();
+    let mut bob = client_with_cookie(&f.server, &cookie).await;
+    assert!(!runs(&mut bob, "desk_state.staff_desk", "desk_state").await);
+    f.auth.set_staff("bob", true).await.unwrap();
+    assert!(runs(&mut bob, "desk_state.staff_desk", "desk_state").await);
+    assert!(!runs(&mut bob, "desk_state.root_desk", "desk_state").await);
+    f.auth.set_superuser("bob", true).await.unwrap();
+    assert!(runs(&mut bob, "desk_state.root_desk", "desk_state").await);
+    f.auth.set_staff("bob", false).await.unwrap();
+    f.auth.set_superuser("bob", false).await.unwrap();
+    assert!(!runs(&mut bob, "desk_state.staff_desk", "desk_state").await);
+
+    f.auth.delete_user("bob").await.unwrap();
+    assert_eq!(
+        whoami(&mut bob).await,
+        None,
+        "a deleted account is anonymous at once"
+    );
+    assert_eq!(f.auth.list_users("", 0, 50).await.unwrap().total, 1);
+    assert!(f.auth.find_by_username("bob").await.unwrap().is_none());
+    assert!(matches!(
+        f.auth.delete_user("bob").await,
+        Err(ferrule::auth::AuthError::NoSuchUser(_))
+    ));
+    f.db.cleanup().await;
+}
+
 #[derive(Deserialize)]
 struct Credentials {
     username: String,
@@ -1219,4 +1330,6 @@ on_both!(
     the_macros_staff_and_superuser_guards_refuse_lesser_users,
     password_change_ends_other_sessions,
     registration_creates_and_logs_in_or_is_off,
+    groups_and_permissions_taken_back_reach_the_next_event,
+    accounts_are_listed_flagged_and_deleted,
 );

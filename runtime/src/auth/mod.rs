@@ -87,16 +87,19 @@ impl From<User> for CurrentUser {
     }
 }
 
+mod accounts;
 pub(crate) mod codes;
 mod errors;
 pub mod guard;
 mod hashing;
 pub mod http;
+mod membership;
 mod middleware;
 pub mod password_policy;
 pub mod throttle;
 mod users;
 
+pub use accounts::{UserPage, UserSummary};
 pub use errors::{AuthError, BUSY_MESSAGE};
 pub(crate) use hashing::hashing_queue;
 pub use hashing::{

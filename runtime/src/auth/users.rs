@@ -73,10 +73,11 @@ pub(crate) fn validate_password(
 /// Accounts in the app's database.
 #[derive(Clone)]
 pub struct Auth {
-    db: DatabaseConnection,
+    pub(super) db: DatabaseConnection,
     throttle: super::throttle::Throttle,
     dummy_hash: Arc<tokio::sync::OnceCell<String>>,
-    users: Arc<TtlCache<i64, (User, String)>>,
+    /// Users resolved for events; whatever changes a user evicts it.
+    pub(super) users: Arc<TtlCache<i64, (User, String)>>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -346,104 +347,14 @@ impl Auth {
         Ok(())
     }
 
-    /// Sets the active flag (inactive users count as anonymous at once).
-    pub async fn set_active(&self, username: &str, active: bool) -> Result<(), AuthError> {
-        let row = user::Entity::find()
-            .filter(user::Column::UsernameKey.eq(username_key(username)))
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| AuthError::NoSuchUser(username.to_owned()))?;
-        let mut m: user::ActiveModel = row.into();
-        m.is_active = Set(active);
-        let updated = m.update(&self.db).await?;
-        self.users.remove(&updated.id);
-        Ok(())
-    }
-
-    /// Puts `username` into group `name`, creating the group when needed.
-    pub async fn add_to_group(&self, username: &str, name: &str) -> Result<(), AuthError> {
-        let uid = self.user_id(username).await?;
-        let gid = self.ensure("ferrule_groups", "name", name).await?;
-        self.link("ferrule_user_groups", "user_id", uid, "group_id", gid)
-            .await
-    }
-
-    /// Grants permission `codename` to `username`.
-    pub async fn grant(&self, username: &str, codename: &str) -> Result<(), AuthError> {
-        let uid = self.user_id(username).await?;
-        let pid = self
-            .ensure("ferrule_permissions", "codename", codename)
-            .await?;
-        self.link(
-            "ferrule_user_permissions",
-            "user_id",
-            uid,
-            "permission_id",
-            pid,
-        )
-        .await
-    }
-
-    /// Grants permission `codename` to group `name`.
-    pub async fn grant_group(&self, name: &str, codename: &str) -> Result<(), AuthError> {
-        let gid = self.ensure("ferrule_groups", "name", name).await?;
-        let pid = self
-            .ensure("ferrule_permissions", "codename", codename)
-            .await?;
-        self.link(
-            "ferrule_group_permissions",
-            "group_id",
-            gid,
-            "permission_id",
-            pid,
-        )
-        .await
-    }
-
-    async fn user_id(&self, username: &str) -> Result<i64, AuthError> {
+    /// The id of the user named `username`.
+    pub(super) async fn user_id(&self, username: &str) -> Result<i64, AuthError> {
         user::Entity::find()
             .filter(user::Column::UsernameKey.eq(username_key(username)))
             .one(&self.db)
             .await?
             .map(|u| u.id)
             .ok_or_else(|| AuthError::NoSuchUser(username.to_owned()))
-    }
-
-    /// The id of the row of `table` whose unique `column` is `value`, inserted if missing
-    /// (race-free: a concurrent insert of the same name is not an error).
-    async fn ensure(&self, table: &str, column: &str, value: &str) -> Result<i64, AuthError> {
-        let backend = self.db.get_database_backend();
-        let insert = format!("INSERT INTO {table} ({column}) VALUES (?) ON CONFLICT DO NOTHING");
-        self.db
-            .execute_raw(stmt(backend, &insert, vec![value.into()]))
-            .await?;
-        let select = format!("SELECT id FROM {table} WHERE {column} = ?");
-        let row = self
-            .db
-            .query_one_raw(stmt(backend, &select, vec![value.into()]))
-            .await?
-            .ok_or_else(|| {
-                AuthError::Invalid(format!("`{value}` could not be stored in {table}"))
-            })?;
-        Ok(row.try_get("", "id")?)
-    }
-
-    async fn link(
-        &self,
-        table: &str,
-        a: &str,
-        a_id: i64,
-        b: &str,
-        b_id: i64,
-    ) -> Result<(), AuthError> {
-        let backend = self.db.get_database_backend();
-        let sql = format!("INSERT INTO {table} ({a}, {b}) VALUES (?, ?) ON CONFLICT DO NOTHING");
-        self.db
-            .execute_raw(stmt(backend, &sql, vec![a_id.into(), b_id.into()]))
-            .await?;
-        // Group and permission changes can touch many users: start afresh.
-        self.users.clear();
-        Ok(())
     }
 
     /// Logs `user` in on `session`: a new session id (no fixation), the user's id and password
