@@ -2,7 +2,8 @@
 //! restart, and have the open pages reload.
 //!
 //! Changes are found by polling modification times (four times a second) over `src/`, `style/`,
-//! `Cargo.toml` and `Ferrule.toml`: no platform watcher to install, and editors that replace
+//! `locales/`, `Cargo.toml` and the settings files (`Ferrule.toml`, `Ferrule.<env>.toml`,
+//! `.env`): no platform watcher to install, and editors that replace
 //! files instead of writing them are seen the same way. A change under `style/` alone only
 //! rebundles the stylesheet, which the pages swap in place. A build that fails leaves the running
 //! server as it was; cargo's errors are printed as they come (above the spinner, never under it)
@@ -32,6 +33,30 @@ pub const BROWSER_LOG_ENV: &str = "FERRULE_BROWSER_LOG";
 
 /// The sources a change to which needs a Rust build.
 pub const CODE: &[&str] = &["src", "locales", "Cargo.toml", "Ferrule.toml"];
+/// The fingerprint of the app's code and of its settings files (`Ferrule.toml`, every
+/// `Ferrule.<environment>.toml`, `.env`): the server reads those at start, so a change to one
+/// restarts it too.
+pub fn code_fingerprint(dir: &Path) -> Fingerprint {
+    let settings: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| {
+            name == ".env"
+                || (name.starts_with("Ferrule.")
+                    && name.ends_with(".toml")
+                    && name != "Ferrule.toml")
+        })
+        .collect();
+    let parts: Vec<&str> = CODE
+        .iter()
+        .copied()
+        .chain(settings.iter().map(String::as_str))
+        .collect();
+    fingerprint(dir, &parts)
+}
+
 /// The sources a change to which needs only the stylesheet bundled again.
 pub const STYLE: &[&str] = &["style"];
 
@@ -198,7 +223,7 @@ fn stop(child: &mut Child) {
 pub fn run(dir: &Path, package: &str) -> Result<()> {
     let mut opts = SiteOptions::new(dir, package, false)?;
     opts.client_target_dir = Some(opts.target_dir.join("ferrule-dev-client"));
-    let mut seen = (fingerprint(dir, CODE), fingerprint(dir, STYLE));
+    let mut seen = (code_fingerprint(dir), fingerprint(dir, STYLE));
     let mut server = match rebuild(&opts) {
         Some(bin) => Some(start(&bin, dir)?),
         None => None,
@@ -206,12 +231,12 @@ pub fn run(dir: &Path, package: &str) -> Result<()> {
     eprintln!("ferrule dev: watching {} (Ctrl-C stops)", dir.display());
     loop {
         std::thread::sleep(Duration::from_millis(250));
-        if (fingerprint(dir, CODE), fingerprint(dir, STYLE)) == seen {
+        if (code_fingerprint(dir), fingerprint(dir, STYLE)) == seen {
             continue;
         }
         // Let an editor finish writing before building.
         std::thread::sleep(Duration::from_millis(100));
-        let now = (fingerprint(dir, CODE), fingerprint(dir, STYLE));
+        let now = (code_fingerprint(dir), fingerprint(dir, STYLE));
         let code_changed = now.0 != seen.0;
         seen = now;
         if !code_changed {
@@ -259,6 +284,27 @@ mod tests {
             fingerprint(&dir, CODE),
             code,
             "a stylesheet is not code: no Rust build"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_settings_file_new_or_changed_restarts_the_server() {
+        let dir = std::env::temp_dir().join(format!("ferrule-dev-settings-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(dir.join("src/lib.rs"), "a").unwrap();
+        let first = code_fingerprint(&dir);
+        std::fs::write(dir.join("Ferrule.production.toml"), "[ferrule]\n").unwrap();
+        let with_env_file = code_fingerprint(&dir);
+        assert_ne!(with_env_file, first, "a new per-environment file");
+        std::fs::write(dir.join(".env"), "APP_GREETING=hi\n").unwrap();
+        let with_dotenv = code_fingerprint(&dir);
+        assert_ne!(with_dotenv, with_env_file, "a new .env");
+        std::fs::write(dir.join("notes.toml"), "x").unwrap();
+        assert_eq!(
+            code_fingerprint(&dir),
+            with_dotenv,
+            "other files are not settings"
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
