@@ -36,14 +36,17 @@ impl MountPath {
 /// The prefix that `original` (the path the client asked for) has over `inner` (the path the
 /// app sees once the host's router stripped its prefix), or `""`.
 fn prefix_of<'a>(original: &'a str, inner: &str) -> &'a str {
-    if let Some(prefix) = original.strip_suffix(inner) {
-        return prefix.trim_end_matches('/');
+    let prefix = match original.strip_suffix(inner) {
+        Some(prefix) => prefix.trim_end_matches('/'),
+        // `/app` reaches the nested router as `/`.
+        None if inner == "/" => original.trim_end_matches('/'),
+        None => "",
+    };
+    // Put in front of a redirect, `//host` or `/\host` would send the browser to another site.
+    if prefix.starts_with("//") || prefix.starts_with("/\\") {
+        return "";
     }
-    // `/app` reaches the nested router as `/`.
-    if inner == "/" {
-        return original.trim_end_matches('/');
-    }
-    ""
+    prefix
 }
 
 /// Records the request's [`MountPath`] and puts it in front of a site-absolute `Location` on
@@ -94,5 +97,11 @@ mod tests {
             "",
             "not a suffix: no guess"
         );
+        assert_eq!(
+            prefix_of("//evil.example/login", "/login"),
+            "",
+            "never another site"
+        );
+        assert_eq!(prefix_of("/\\evil.example/login", "/login"), "");
     }
 }
