@@ -32,7 +32,6 @@ fn a_sqlite_app_has_every_file_and_no_template_syntax_left() {
     assert_eq!(
         files(&app),
         [
-            ".cargo/config.toml",
             ".gitignore",
             "Cargo.toml",
             "Ferrule.toml",
