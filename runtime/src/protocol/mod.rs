@@ -209,6 +209,20 @@ pub enum ToastLevel {
     Error,
 }
 
+impl ToastLevel {
+    /// Its wire name (`info`, `success`, `warning`, `error`), as serde writes it; the toast's
+    /// class and `data-level`. A match rather than `Debug` and `to_lowercase`: those pull
+    /// Unicode's case tables (12 KB) into the browser's client.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Success => "success",
+            Self::Warning => "warning",
+            Self::Error => "error",
+        }
+    }
+}
+
 /// A flash message (`ferrule::messages`): shown once as a toast, kept in the session until then
 /// and embedded in the page that shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -430,5 +444,13 @@ mod tests {
             json!({"level": "error", "message": "Account suspended."})
         );
         assert_eq!(t.level(), Some(ToastLevel::Error));
+    }
+
+    #[test]
+    fn a_toast_levels_name_is_its_wire_name() {
+        use ToastLevel::*;
+        for level in [Info, Success, Warning, Error] {
+            assert_eq!(serde_json::to_value(level).unwrap(), json!(level.as_str()));
+        }
     }
 }

@@ -18,7 +18,7 @@ pub fn Toasts() -> impl IntoView {
                 each=move || ferrule.toasts.get()
                 key=|t| t.id
                 children=move |t: Toast| {
-                    let level = format!("{:?}", t.level).to_lowercase();
+                    let level = t.level.as_str();
                     let id = t.id;
                     view! {
                         <div class=format!("ferrule-toast ferrule-toast-{level}") data-level=level>
