@@ -57,15 +57,9 @@ impl Auth {
         self.db
             .execute_raw(stmt(backend, &insert, vec![value.into()]))
             .await?;
-        let select = format!("SELECT id FROM {table} WHERE {column} = ?");
-        let row = self
-            .db
-            .query_one_raw(stmt(backend, &select, vec![value.into()]))
+        self.find_id(table, column, value)
             .await?
-            .ok_or_else(|| {
-                AuthError::Invalid(format!("`{value}` could not be stored in {table}"))
-            })?;
-        Ok(row.try_get("", "id")?)
+            .ok_or_else(|| AuthError::Invalid(format!("`{value}` could not be stored in {table}")))
     }
 
     async fn link(
@@ -76,14 +70,8 @@ impl Auth {
         b: &str,
         b_id: i64,
     ) -> Result<(), AuthError> {
-        let backend = self.db.get_database_backend();
         let sql = format!("INSERT INTO {table} ({a}, {b}) VALUES (?, ?) ON CONFLICT DO NOTHING");
-        self.db
-            .execute_raw(stmt(backend, &sql, vec![a_id.into(), b_id.into()]))
-            .await?;
-        // Group and permission changes can touch many users: start afresh.
-        self.users.clear();
-        Ok(())
+        self.change_links(&sql, a_id, b_id).await
     }
 
     /// Takes `username` out of group `name` (nothing happens when they were not in it).
@@ -197,10 +185,16 @@ impl Auth {
         b: &str,
         b_id: i64,
     ) -> Result<(), AuthError> {
-        let backend = self.db.get_database_backend();
         let sql = format!("DELETE FROM {table} WHERE {a} = ? AND {b} = ?");
+        self.change_links(&sql, a_id, b_id).await
+    }
+
+    /// Runs `sql` on a link table with the two ids, then drops the users kept for events:
+    /// group and permission changes can touch many users, so they start afresh.
+    async fn change_links(&self, sql: &str, a_id: i64, b_id: i64) -> Result<(), AuthError> {
+        let backend = self.db.get_database_backend();
         self.db
-            .execute_raw(stmt(backend, &sql, vec![a_id.into(), b_id.into()]))
+            .execute_raw(stmt(backend, sql, vec![a_id.into(), b_id.into()]))
             .await?;
         self.users.clear();
         Ok(())
