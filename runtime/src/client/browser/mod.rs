@@ -212,6 +212,16 @@ pub(crate) fn unmounted(path: &str) -> String {
     crate::protocol::app_path(&base(), path)
 }
 
+/// `path` as the browser must ask for it: one of the app's own (`/…`) with the mount prefix in
+/// front; another site's (`//host/…`, `https://…`) as it is.
+fn mounted(path: &str) -> String {
+    if path.starts_with('/') && !path.starts_with("//") {
+        crate::protocol::mounted_path(&base(), path)
+    } else {
+        path.to_owned()
+    }
+}
+
 fn open(inner: &Rc<RefCell<Inner>>) {
     let ws = match WebSocket::new(&socket_url()) {
         Ok(ws) => ws,
@@ -445,11 +455,7 @@ async fn exchange_code(url: &str, code: &str) {
     let body: String = js_sys::encode_uri_component(code).into();
     init.set_body(&format!("code={body}").into());
     // The server names its own path; under a prefix the browser must add it.
-    let url = if url.starts_with('/') && !url.starts_with("//") {
-        crate::protocol::mounted_path(&base(), url)
-    } else {
-        url.to_owned()
-    };
+    let url = mounted(url);
     let promise = window().fetch_with_str_and_init(&url, &init);
     let ok = match wasm_bindgen_futures::JsFuture::from(promise).await {
         Ok(resp) => resp.dyn_into::<web_sys::Response>().is_ok_and(|r| r.ok()),
@@ -463,11 +469,7 @@ async fn exchange_code(url: &str, code: &str) {
 /// Navigates the whole page (used when the app has no client-side router for the path).
 pub(crate) fn assign_location(path: &str, replace: bool) {
     let loc = window().location();
-    let path = &if path.starts_with('/') && !path.starts_with("//") {
-        crate::protocol::mounted_path(&base(), path)
-    } else {
-        path.to_owned()
-    };
+    let path = &mounted(path);
     let _ = if replace {
         loc.replace(path)
     } else {

@@ -33,11 +33,8 @@ pub(crate) fn upload(
         }
     }
     let xhr = web_sys::XmlHttpRequest::new().map_err(|_| "XMLHttpRequest is not available")?;
-    xhr.open(
-        "POST",
-        &format!("{}{}", super::base(), crate::protocol::UPLOAD_PATH),
-    )
-    .map_err(|_| "could not open the upload request")?;
+    xhr.open("POST", &super::mounted(crate::protocol::UPLOAD_PATH))
+        .map_err(|_| "could not open the upload request")?;
     let path = super::unmounted(
         &window()
             .location()
