@@ -231,6 +231,18 @@ pub(crate) fn run(
         let _ = std::fs::remove_file(format!("{}{suffix}", sqlite.display()));
     }
 
+    // The full bridge on the SQLite file, with `extra` flags.
+    let full_on_sqlite = |extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = vec![
+            "serve-ferrule".into(),
+            "--mode".into(),
+            "full".into(),
+            "--database".into(),
+            format!("sqlite://{}?mode=rwc", sqlite.display()),
+        ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        args
+    };
     let mut configs = vec![
         Config {
             key: "a",
@@ -247,39 +259,19 @@ pub(crate) fn run(
         Config {
             key: "c",
             label: "(c) full bridge, SQLite",
-            args: vec![
-                "serve-ferrule".into(),
-                "--mode".into(),
-                "full".into(),
-                "--database".into(),
-                format!("sqlite://{}?mode=rwc", sqlite.display()),
-            ],
+            args: full_on_sqlite(&[]),
             login: true,
         },
         Config {
             key: "c=",
             label: "(c) as served: JSON log at the default filter, /metrics",
-            args: vec![
-                "serve-ferrule".into(),
-                "--mode".into(),
-                "full".into(),
-                "--database".into(),
-                format!("sqlite://{}?mode=rwc", sqlite.display()),
-                "--default-log".into(),
-            ],
+            args: full_on_sqlite(&["--default-log"]),
             login: true,
         },
         Config {
             key: "c+",
             label: "(c) observed: JSON log line per event, spans, /metrics",
-            args: vec![
-                "serve-ferrule".into(),
-                "--mode".into(),
-                "full".into(),
-                "--database".into(),
-                format!("sqlite://{}?mode=rwc", sqlite.display()),
-                "--observe".into(),
-            ],
+            args: full_on_sqlite(&["--observe"]),
             login: true,
         },
     ];
