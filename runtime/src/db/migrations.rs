@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0002Expiring),
             Box::new(M0003UsernameKey),
             Box::new(M0004UserLanguage),
+            Box::new(M0005AdminLog),
         ]
     }
 }
@@ -321,6 +322,59 @@ impl MigrationTrait for M0004UserLanguage {
             Table::alter()
                 .table("ferrule_users")
                 .drop_column("language")
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+/// The admin's log of what it changed (`ferrule::admin`, feature `admin`). Made whatever the
+/// features, so one database serves builds with and without the admin.
+struct M0005AdminLog;
+
+impl MigrationName for M0005AdminLog {
+    fn name(&self) -> &str {
+        "m0005_admin_log"
+    }
+}
+
+#[allow(elided_lifetimes_in_paths)]
+#[async_trait::async_trait]
+impl MigrationTrait for M0005AdminLog {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("ferrule_admin_log")
+                .if_not_exists()
+                .col(big_pk_auto("id"))
+                .col(big_integer("at"))
+                // No foreign key: the log outlives the accounts it names.
+                .col(big_integer_null("user_id"))
+                .col(string_len("username", 150))
+                .col(string_len("object_table", 255))
+                .col(string_len("object_id", 255))
+                .col(string_len("action", 16))
+                .col(text("changes"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("ferrule_admin_log_object")
+                .table("ferrule_admin_log")
+                .col("object_table")
+                .col("object_id")
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(
+            Table::drop()
+                .table("ferrule_admin_log")
+                .if_exists()
                 .to_owned(),
         )
         .await

@@ -127,6 +127,8 @@ pub struct Settings {
     pub allowed_origins: Vec<String>,
     /// Where guards send anonymous users (`?next=` is added).
     pub login_url: String,
+    /// Where the admin's pages are (feature `admin`).
+    pub admin_path: String,
     /// The languages the app's pages come in (language tags, `en`, `fr`, `pt-BR`), the default
     /// first; each has a catalogue under `locales/<tag>/` (see `ferrule::i18n`).
     #[serde(deserialize_with = "list::deserialize")]
@@ -251,6 +253,7 @@ impl Default for Settings {
             shutdown_grace_ms: 10_000,
             allowed_origins: Vec::new(),
             login_url: "/login".to_owned(),
+            admin_path: "/admin".to_owned(),
             languages: vec!["en".to_owned()],
             session_cookie: "ferrule_session".to_owned(),
             secure_cookies: false,
@@ -407,6 +410,12 @@ impl Settings {
             return Err(invalid(
                 "languages",
                 &format!("`{bad}` is not a language tag (`en`, `fr`, `pt-BR`)"),
+            ));
+        }
+        if !self.admin_path.starts_with('/') || self.admin_path.contains(['?', '#']) {
+            return Err(invalid(
+                "admin_path",
+                "must be a path starting with `/`, without `?` or `#`",
             ));
         }
         if self.ipv6_prefix_len > 128 {
