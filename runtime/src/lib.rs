@@ -46,7 +46,7 @@
 //! | 8 | [`dispatcher`] | the reserved paths in front of the app's routes |
 //! | 7 | [`background`], `socket`, [`upload`] | where events come in (a socket, `/_upload`) and detached work |
 //! | 6 | `bridge`, `redis_state` | an event through the chain to its handler and back; states in Redis |
-//! | 5 | `ssr`, `ui` | pages rendered on the server through the HTTP chain; the components that show states |
+//! | 5 | `ssr`, `ui`, `admin` | pages rendered on the server through the HTTP chain; the components that show states; the admin |
 //! | 4 | [`state`] | states, handlers, where a tab's states live |
 //! | 3 | [`context`] | what a handler sees of its event |
 //! | 2 | [`session`], [`csp`], [`csrf`], [`auth`], `tab_binding`, [`messages`] | who is asking, what a page may run, what it was told |
@@ -84,6 +84,8 @@ pub mod ssr;
 #[cfg(feature = "ui")]
 pub mod ui;
 
+#[cfg(feature = "admin")]
+pub mod admin;
 #[cfg(feature = "server")]
 mod app;
 #[cfg(feature = "server")]

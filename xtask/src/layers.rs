@@ -167,7 +167,7 @@ pub(crate) const LAYERS: &[Layer] = &[
     // read the request, the user and the states a page is rendered with.
     Layer {
         name: "pages",
-        what: "pages rendered on the server through the HTTP chain; the components that show states",
+        what: "pages rendered on the server through the HTTP chain; the components that show states; the admin",
         modules: &[
             m(
                 "ssr",
@@ -176,6 +176,10 @@ pub(crate) const LAYERS: &[Layer] = &[
             m(
                 "ui",
                 "Ferrule in Leptos components: reactive states, typed actions, toasts, the connection status",
+            ),
+            m(
+                "admin",
+                "staff browse, search and edit the app's models and the accounts, every change logged (feature `admin`)",
             ),
         ],
     },

@@ -73,6 +73,10 @@ impl App {
         );
         // In every request and event, for `t!`, `ctx.language()` and the pages.
         self.extensions.insert(catalogues.clone());
+        #[cfg(feature = "admin")]
+        if let Some(site) = self.extensions.get_mut::<crate::admin::AdminSite>() {
+            site.path = settings.admin_path.clone();
+        }
         #[cfg(feature = "ssr")]
         if settings.browser_log {
             self.extensions.insert(crate::ssr::BrowserLog);

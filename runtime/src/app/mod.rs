@@ -30,6 +30,8 @@ use crate::socket::{SocketEnv, connect_middleware};
 use crate::state::{MemoryStateManager, State, StateEntry, StateManager, StateRegistry};
 use crate::tab_binding::HandshakeBinder;
 
+#[cfg(feature = "admin")]
+mod admin;
 mod assemble;
 mod cli;
 mod commands;
