@@ -199,6 +199,26 @@ async fn staff_with_permissions_create_edit_search_filter_order_and_page(backend
     let books = &state.models[0];
     assert!(books.view && books.add && books.change && !books.delete);
 
+    call(&mut editor, "new", json!({"model": "books"})).await;
+    let form = admin(&editor).object.unwrap();
+    assert_eq!(form.id, None);
+    let names: Vec<_> = form
+        .fields
+        .iter()
+        .map(|f| (f.name.as_str(), f.read_only))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("id", true),
+            ("title", false),
+            ("pages", false),
+            ("price", false),
+            ("in_print", false),
+            ("published", false),
+            ("owner", true)
+        ]
+    );
     let dune = create(
         &mut editor,
         json!({"title": "Dune", "pages": "412", "price": "9.5", "in_print": "true",
@@ -503,8 +523,246 @@ async fn non_staff_and_staff_without_permissions_are_refused(backend: Backend) {
     f.db.cleanup().await;
 }
 
+/// The id of the row of `model` whose listed first column is `name`.
+async fn id_of(tab: &mut TestClient, model: &str, name: &str) -> String {
+    let u = call(tab, "list", json!({"model": model, "search": name})).await;
+    assert!(toast(&u).is_none(), "{u:?}");
+    let page = admin(tab).list.unwrap();
+    page.rows
+        .iter()
+        .find(|r| r.cells[0].as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("no `{name}` in {page:?}"))
+        .id
+        .clone()
+}
+
+async fn a_superuser_manages_groups_permissions_and_passwords(backend: Backend) {
+    let Some(f) = fixture(backend).await else {
+        return;
+    };
+    let mut root = f.tab("root").await;
+    call(&mut root, "index", json!({})).await;
+    let models: Vec<_> = admin(&root).models.into_iter().map(|m| m.model).collect();
+    assert_eq!(
+        models,
+        [
+            "books",
+            "ferrule_users",
+            "ferrule_groups",
+            "ferrule_permissions"
+        ]
+    );
+
+    // A group granting two permissions, made from the admin.
+    let u = call(
+        &mut root,
+        "save",
+        json!({"model": "ferrule_groups", "values": {"name": "shelvers", "permissions": "books.view, books.change"}}),
+    )
+    .await;
+    assert!(toast(&u).is_none(), "{u:?}");
+    assert_eq!(
+        f.auth.group_permissions("shelvers").await.unwrap(),
+        ["books.change", "books.view"]
+    );
+
+    // The clerk (staff, no permission) is put into it, given a permission and a password; a
+    // weak password refuses the whole form and changes nothing.
+    let clerk = id_of(&mut root, "ferrule_users", "clerk").await;
+    let u = call(
+        &mut root,
+        "save",
+        json!({"model": "ferrule_users", "id": clerk,
+               "values": {"groups": "shelvers", "password": "password"}}),
+    )
+    .await;
+    assert_eq!(
+        invalid(&u)["password"].as_array().map(Vec::len),
+        Some(1),
+        "{u:?}"
+    );
+    assert!(
+        f.auth
+            .find_by_username("clerk")
+            .await
+            .unwrap()
+            .unwrap()
+            .groups
+            .is_empty()
+    );
+    let u = call(
+        &mut root,
+        "save",
+        json!({"model": "ferrule_users", "id": clerk, "values": {
+            "groups": "shelvers", "permissions": "books.delete", "password": "grey-heron-lantern-7",
+            "username": "mallory"}}),
+    )
+    .await;
+    assert_eq!(
+        invalid(&u),
+        json!({"username": ["This field cannot be changed."]})
+    );
+    let u = call(
+        &mut root,
+        "save",
+        json!({"model": "ferrule_users", "id": clerk, "values": {
+            "groups": "shelvers", "permissions": "books.delete", "password": "grey-heron-lantern-7"}}),
+    )
+    .await;
+    assert!(toast(&u).is_none(), "{u:?}");
+    let opened = admin(&root).object.unwrap();
+    let shown = |name: &str| {
+        opened
+            .fields
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.value.clone())
+    };
+    assert_eq!(shown("groups"), Some(Some("shelvers".into())));
+    assert_eq!(shown("permissions"), Some(Some("books.delete".into())));
+    assert_eq!(shown("password"), Some(None), "a password is never shown");
+    assert_eq!(shown("password_hash"), None);
+    let everything = serde_json::to_string(&admin(&root)).unwrap();
+    assert!(
+        !everything.contains("$argon2"),
+        "no hash anywhere: {everything}"
+    );
+    let log = &admin(&root).log[0];
+    assert!(
+        log.changes
+            .iter()
+            .any(|c| c.field == "password" && c.new.as_deref() == Some("(set)"))
+    );
+
+    // The new password logs in, the old one no longer does, and the grants work.
+    assert!(f.server.login("clerk", "clerk-secret-9").await.is_err());
+    let cookie = f
+        .server
+        .login("clerk", "grey-heron-lantern-7")
+        .await
+        .unwrap();
+    let mut clerk_tab = f
+        .server
+        .client_with(ClientOptions::default().header("cookie", cookie))
+        .await
+        .unwrap();
+    let id = create(
+        &mut root,
+        json!({"title": "A", "pages": "1", "in_print": "true"}),
+    )
+    .await;
+    assert_eq!(
+        titles(&list(&mut clerk_tab, json!({})).await),
+        ["A"],
+        "view through the group"
+    );
+    let u = call(
+        &mut clerk_tab,
+        "delete",
+        json!({"model": "books", "id": id}),
+    )
+    .await;
+    assert!(toast(&u).is_none(), "delete of their own: {u:?}");
+    refused(&call(&mut clerk_tab, "list", json!({"model": "ferrule_users"})).await);
+
+    // Taken out of the group and the permission taken back: refused at the next event.
+    let u = call(
+        &mut root,
+        "save",
+        json!({"model": "ferrule_users", "id": clerk, "values": {"groups": "", "permissions": ""}}),
+    )
+    .await;
+    assert!(toast(&u).is_none(), "{u:?}");
+    refused(&call(&mut clerk_tab, "list", json!({"model": "books"})).await);
+    assert!(f.auth.own_permissions("clerk").await.unwrap().is_empty());
+
+    // A new account from the admin, a staff flag, then deleted; each step logged.
+    let u = call(
+        &mut root,
+        "save",
+        json!({"model": "ferrule_users", "values": {"username": "newbie", "password": "short"}}),
+    )
+    .await;
+    assert_eq!(
+        invalid(&u)["password"].as_array().map(Vec::len),
+        Some(1),
+        "{u:?}"
+    );
+    let u = call(
+        &mut root,
+        "save",
+        json!({"model": "ferrule_users", "values": {
+            "username": "newbie", "password": "copper-kettle-meadow-3", "is_staff": "true"}}),
+    )
+    .await;
+    assert!(toast(&u).is_none(), "{u:?}");
+    let newbie = admin(&root).object.unwrap().id.unwrap();
+    assert!(
+        f.auth
+            .find_by_username("newbie")
+            .await
+            .unwrap()
+            .unwrap()
+            .is_staff
+    );
+    f.server
+        .login("newbie", "copper-kettle-meadow-3")
+        .await
+        .unwrap();
+    let u = call(
+        &mut root,
+        "delete",
+        json!({"model": "ferrule_users", "id": newbie}),
+    )
+    .await;
+    assert!(toast(&u).is_none(), "{u:?}");
+    assert!(f.auth.find_by_username("newbie").await.unwrap().is_none());
+    call(
+        &mut root,
+        "log",
+        json!({"model": "ferrule_users", "id": newbie}),
+    )
+    .await;
+    let actions: Vec<_> = admin(&root).log.iter().map(|e| e.action.clone()).collect();
+    assert_eq!(actions, ["delete", "add"]);
+
+    // Permissions: made, then deleted with what held them.
+    let u = call(
+        &mut root,
+        "save",
+        json!({"model": "ferrule_permissions", "values": {"codename": "books.export"}}),
+    )
+    .await;
+    assert!(toast(&u).is_none(), "{u:?}");
+    let export = admin(&root).object.unwrap().id.unwrap();
+    f.auth
+        .grant_group("shelvers", "books.export")
+        .await
+        .unwrap();
+    call(
+        &mut root,
+        "delete",
+        json!({"model": "ferrule_permissions", "id": export}),
+    )
+    .await;
+    assert_eq!(
+        f.auth.group_permissions("shelvers").await.unwrap(),
+        ["books.change", "books.view"]
+    );
+    let shelvers = id_of(&mut root, "ferrule_groups", "shelvers").await;
+    call(
+        &mut root,
+        "delete",
+        json!({"model": "ferrule_groups", "id": shelvers}),
+    )
+    .await;
+    assert_eq!(f.auth.group_names().await.unwrap(), Vec::<String>::new());
+    f.db.cleanup().await;
+}
+
 on_both!(
     staff_with_permissions_create_edit_search_filter_order_and_page,
     deletes_need_the_delete_permission_and_are_logged,
     non_staff_and_staff_without_permissions_are_refused,
+    a_superuser_manages_groups_permissions_and_passwords,
 );

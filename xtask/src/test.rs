@@ -147,5 +147,4 @@ pub(crate) fn fuzz() -> Result<()> {
 
 /// Features for the native test and clippy runs: everything but the browser client (which only
 /// builds for wasm32 and is linted there).
-pub(crate) const TEST_FEATURES: &str =
-    "ferrule-web/testing,ferrule-web/redis,ferrule-web/ssr,ferrule-web/client,ferrule-web/otel,ferrule-web/admin";
+pub(crate) const TEST_FEATURES: &str = "ferrule-web/testing,ferrule-web/redis,ferrule-web/ssr,ferrule-web/client,ferrule-web/otel,ferrule-web/admin";

@@ -36,6 +36,10 @@ pub use view::{
 #[cfg(feature = "server")]
 mod accounts;
 #[cfg(feature = "server")]
+mod fields;
+#[cfg(feature = "server")]
+mod groups;
+#[cfg(feature = "server")]
 mod log;
 #[cfg(feature = "server")]
 mod model;

@@ -126,8 +126,8 @@ impl AdminState {
         Ok(())
     }
 
-    /// The empty form of a new row.
-    async fn new(&mut self, ctx: EventContext, args: ModelArgs) -> Result<(), Error> {
+    /// The empty form of a new row (event `new`).
+    async fn blank(&mut self, ctx: EventContext, args: ModelArgs) -> Result<(), Error> {
         let model = model(&ctx, &args.model, "add")?;
         self.log.clear();
         self.object = Some(ObjectView {
@@ -183,8 +183,13 @@ impl AdminState {
         let model = model(&ctx, &args.model, "delete")?;
         let user = staff(&ctx)?;
         let tx = ctx.db()?.begin().await?;
+        let mut deleted = Vec::with_capacity(args.ids.len());
         for id in &args.ids {
-            let held = model.delete(&tx, id).await?;
+            deleted.push((id, model.delete(&tx, id).await?));
+        }
+        // Logged once every row is gone: the account models write through `Auth`'s own
+        // connection, which must not wait on this transaction's lock on SQLite.
+        for (id, held) in deleted {
             log::record(&tx, &user, model.table(), id, Action::Delete, &held).await?;
         }
         tx.commit().await?;
@@ -222,7 +227,7 @@ impl State for AdminState {
         h.on("index", Self::index).staff_required();
         h.on("list", Self::list).staff_required();
         h.on("open", Self::open).staff_required();
-        h.on("new", Self::new).staff_required();
+        h.on("new", Self::blank).staff_required();
         h.on("save", Self::save).staff_required();
         h.on("delete", Self::delete).staff_required();
         h.on("delete_many", Self::delete_many).staff_required();

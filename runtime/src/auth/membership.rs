@@ -152,6 +152,85 @@ impl Auth {
         Ok(())
     }
 
+    /// Makes group `name` (nothing happens when it exists); an empty name is refused.
+    pub async fn create_group(&self, name: &str) -> Result<(), AuthError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 150 {
+            return Err(AuthError::Invalid(
+                "a group's name must be 1 to 150 characters".into(),
+            ));
+        }
+        self.ensure("ferrule_groups", "name", name).await.map(drop)
+    }
+
+    /// Makes permission `codename` (nothing happens when it exists), so it can be granted from
+    /// a list; an empty code is refused.
+    pub async fn create_permission(&self, codename: &str) -> Result<(), AuthError> {
+        let codename = codename.trim();
+        if codename.is_empty() || codename.chars().count() > 150 || codename.contains(',') {
+            return Err(AuthError::Invalid(
+                "a permission's code must be 1 to 150 characters, without commas".into(),
+            ));
+        }
+        self.ensure("ferrule_permissions", "codename", codename)
+            .await
+            .map(drop)
+    }
+
+    /// Deletes permission `codename`: every user and group holding it loses it.
+    pub async fn delete_permission(&self, codename: &str) -> Result<(), AuthError> {
+        let backend = self.db.get_database_backend();
+        // The links go with the permission (the tables cascade).
+        self.db
+            .execute_raw(stmt(
+                backend,
+                "DELETE FROM ferrule_permissions WHERE codename = ?",
+                vec![codename.into()],
+            ))
+            .await?;
+        self.users.clear();
+        Ok(())
+    }
+
+    /// The permissions granted to `username` directly (not through its groups), in order.
+    pub async fn own_permissions(&self, username: &str) -> Result<Vec<String>, AuthError> {
+        let uid = self.user_id(username).await?;
+        self.names_of(
+            "SELECT p.codename AS name FROM ferrule_user_permissions up \
+             JOIN ferrule_permissions p ON p.id = up.permission_id \
+             WHERE up.user_id = ? ORDER BY p.codename",
+            uid,
+        )
+        .await
+    }
+
+    /// The permissions group `name` grants, in order (none when there is no such group).
+    pub async fn group_permissions(&self, name: &str) -> Result<Vec<String>, AuthError> {
+        let Some(gid) = self.find_id("ferrule_groups", "name", name).await? else {
+            return Ok(Vec::new());
+        };
+        self.names_of(
+            "SELECT p.codename AS name FROM ferrule_group_permissions gp \
+             JOIN ferrule_permissions p ON p.id = gp.permission_id \
+             WHERE gp.group_id = ? ORDER BY p.codename",
+            gid,
+        )
+        .await
+    }
+
+    /// The `name` column of `sql`'s rows, `sql` taking one id.
+    async fn names_of(&self, sql: &str, id: i64) -> Result<Vec<String>, AuthError> {
+        let backend = self.db.get_database_backend();
+        let rows = self
+            .db
+            .query_all_raw(stmt(backend, sql, vec![id.into()]))
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get::<String>("", "name"))
+            .collect::<Result<_, _>>()?)
+    }
+
     async fn names(&self, sql: &str, column: &str) -> Result<Vec<String>, AuthError> {
         let backend = self.db.get_database_backend();
         let rows = self.db.query_all_raw(stmt(backend, sql, vec![])).await?;

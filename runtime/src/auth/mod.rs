@@ -106,6 +106,8 @@ pub use hashing::{
     LOGINS_WAITING, QUEUE_PATIENCE, RETRY_AFTER_SECONDS, hash_password, verify_password,
 };
 pub use middleware::auth_middleware;
+#[cfg(feature = "admin")]
+pub(crate) use users::validate_username;
 pub use users::{Auth, NewUser, normalize_username, username_key};
 
 /// Session key holding the logged-in user's id.
