@@ -760,6 +760,44 @@ async fn a_superuser_manages_groups_permissions_and_passwords(backend: Backend) 
     f.db.cleanup().await;
 }
 
+/// The admin's path is the `admin_path` setting, which must be a path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_is_where_the_setting_says() {
+    let err = ferrule::Settings::from_toml("admin_path = \"backoffice\"").unwrap_err();
+    assert!(err.contains("admin_path"), "{err}");
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let settings = ferrule::Settings::from_toml("admin_path = \"/backoffice\"").unwrap();
+    let app = App::new()
+        .settings(settings)
+        .database(db.conn.clone())
+        .admin_accounts();
+    let auth = app.auth().unwrap();
+    auth.create_user(NewUser {
+        username: "root".into(),
+        password: "root-secret-9".into(),
+        is_superuser: true,
+        ..NewUser::default()
+    })
+    .await
+    .unwrap();
+    let server = TestServer::start(app).await.unwrap();
+    let cookie = server.login("root", "root-secret-9").await.unwrap();
+    let mut root = server
+        .client_with(ClientOptions::default().header("cookie", cookie))
+        .await
+        .unwrap();
+    call(&mut root, "index", json!({})).await;
+    let state = admin(&root);
+    assert_eq!(state.path, "/backoffice");
+    let models: Vec<_> = state.models.iter().map(|m| m.model.as_str()).collect();
+    assert_eq!(
+        models,
+        ["ferrule_users", "ferrule_groups", "ferrule_permissions"],
+        "the accounts alone"
+    );
+    db.cleanup().await;
+}
+
 on_both!(
     staff_with_permissions_create_edit_search_filter_order_and_page,
     deletes_need_the_delete_permission_and_are_logged,
