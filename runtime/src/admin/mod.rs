@@ -26,8 +26,15 @@
 //! Values travel as text, each parsed by its column's type; one that does not parse comes back
 //! as that field's message ([`Error::Invalid`](crate::Error::Invalid)) and nothing is written.
 
+// Leptos' `#[component]` writes a hidden inner function with the component's own visibility,
+// which the lint cannot see re-exported below.
+#[cfg(feature = "ui")]
+#[allow(unreachable_pub)]
+mod page;
 mod view;
 
+#[cfg(feature = "ui")]
+pub use page::{AdminPage, AdminPageProps};
 pub use view::{
     AdminState, Change, FieldKind, FieldView, ListPage, ListQuery, LogEntry, ModelEntry,
     ObjectView, RowView,

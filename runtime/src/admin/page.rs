@@ -1,0 +1,449 @@
+//! The admin's page (feature `ui`): the models the user may see, a model's list with search,
+//! filters, ordering, pages and bulk delete, a row's form with its messages per field and a
+//! confirmed delete, and the row's log. Everything it shows is [`AdminState`]; everything it
+//! does is an event of the admin's state, so it works over the socket like any page.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use leptos::prelude::*;
+use serde_json::{Value, json};
+
+use super::{AdminState, FieldKind, FieldView, ListPage, LogEntry, ObjectView};
+use crate::forms::FieldErrors;
+use crate::protocol::{ClientCommand, StateName, StateUpdate};
+use crate::ui::{Emitter, use_emit, use_ferrule, use_state};
+
+/// Emits the admin's event `handler` with `payload`; its id (`None` on the server).
+fn send(emit: Emitter, handler: &str, payload: Value) -> Option<u64> {
+    emit.send_named(format!("{}.{handler}", AdminState::state_name()), payload)
+}
+
+/// The messages per field a refused save answered with.
+fn field_errors_of(answer: &StateUpdate) -> FieldErrors {
+    answer
+        .events_named(ClientCommand::INVALID)
+        .filter_map(|c| c.payload.get("fields").cloned())
+        .find_map(|fields| serde_json::from_value(fields).ok())
+        .unwrap_or_default()
+}
+
+/// The whole admin: put it on the route of the `admin_path` setting, behind
+/// `ferrule::ui::provide`. It asks for the models the user may see when it is shown.
+#[component]
+pub fn AdminPage() -> impl IntoView {
+    let state = use_state::<AdminState>();
+    let emit = use_emit();
+    Effect::new(move |_| {
+        send(emit, "index", json!({}));
+    });
+    let models = state.field(|s| s.models.clone());
+    let list = state.field(|s| s.list.clone());
+    let object = state.field(|s| s.object.clone());
+    let log = state.field(|s| s.log.clone());
+    view! {
+        <div class="ferrule-admin">
+            <nav class="ferrule-admin-models">
+                <For
+                    each=move || models.get()
+                    key=|m| m.model.clone()
+                    children=move |m| {
+                        let model = m.model.clone();
+                        view! {
+                            <button on:click=move |_| {
+                                send(emit, "list", json!({"model": model}));
+                            }>{m.label}</button>
+                        }
+                    }
+                />
+            </nav>
+            {move || list.get().map(|l| view! { <AdminList list=l/> })}
+            {move || object.get().map(|o| view! { <AdminForm object=o/> })}
+            {move || {
+                let entries = log.get();
+                (!entries.is_empty()).then(|| view! { <AdminLog entries=entries/> })
+            }}
+        </div>
+    }
+}
+
+/// One page of a model's rows.
+#[component]
+fn AdminList(list: ListPage) -> impl IntoView {
+    let emit = use_emit();
+    let model = StoredValue::new(list.model.clone());
+    let query = StoredValue::new(list.query.clone());
+    let search = RwSignal::new(list.query.search.clone());
+    let filters = RwSignal::new(list.query.filters.clone());
+    let chosen = RwSignal::new(BTreeSet::<String>::new());
+    let confirming = RwSignal::new(false);
+    // Lists again with what the inputs hold, at `page` in `ordering`.
+    let ask = move |page: u64, ordering: String| {
+        send(
+            emit,
+            "list",
+            json!({"model": model.get_value(), "search": search.get_untracked(),
+                   "filters": filters.get_untracked(), "ordering": ordering, "page": page}),
+        );
+    };
+    let ordering = move || query.with_value(|q| q.ordering.clone());
+    let (page, pages, total) = (list.page, list.pages, list.total);
+    let searchable = !list.search_fields.is_empty();
+    let filter_inputs = list
+        .filter_fields
+        .iter()
+        .map(|name| {
+            let name = name.clone();
+            let key = name.clone();
+            view! {
+                <label class="ferrule-admin-filter">
+                    {name.clone()}
+                    <input
+                        prop:value=move || filters.with(|f| f.get(&key).cloned().unwrap_or_default())
+                        on:change=move |ev| {
+                            let value = event_target_value(&ev);
+                            filters.update(|f| {
+                                if value.is_empty() {
+                                    f.remove(&name);
+                                } else {
+                                    f.insert(name.clone(), value);
+                                }
+                            });
+                        }
+                    />
+                </label>
+            }
+        })
+        .collect_view();
+    let headers = list
+        .columns
+        .iter()
+        .map(|column| {
+            let column = column.clone();
+            let shown = column.clone();
+            view! {
+                <th>
+                    <button on:click=move |_| {
+                        let next = match ordering() == column {
+                            true => format!("-{column}"),
+                            false => column.clone(),
+                        };
+                        ask(1, next);
+                    }>{shown}</button>
+                </th>
+            }
+        })
+        .collect_view();
+    let rows = list
+        .rows
+        .into_iter()
+        .map(|row| {
+            let id = row.id.clone();
+            let picked = id.clone();
+            let open = id.clone();
+            let cells = row
+                .cells
+                .into_iter()
+                .map(|c| view! { <td>{c.unwrap_or_default()}</td> })
+                .collect_view();
+            view! {
+                <tr>
+                    <td>
+                        <input
+                            type="checkbox"
+                            prop:checked=move || chosen.with(|c| c.contains(&id))
+                            on:change=move |ev| {
+                                let on = event_target_checked(&ev);
+                                chosen.update(|c| {
+                                    if on {
+                                        c.insert(picked.clone());
+                                    } else {
+                                        c.remove(&picked);
+                                    }
+                                });
+                            }
+                        />
+                    </td>
+                    {cells}
+                    <td>
+                        <button on:click=move |_| {
+                            send(emit, "open", json!({"model": model.get_value(), "id": open}));
+                        }>"Edit"</button>
+                    </td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="ferrule-admin-list">
+            <form on:submit=move |ev| {
+                ev.prevent_default();
+                ask(1, ordering());
+            }>
+                {searchable.then(|| view! {
+                    <input type="search" placeholder="Search" bind:value=search/>
+                })}
+                {filter_inputs}
+                <button type="submit">"Apply"</button>
+            </form>
+            <button on:click=move |_| {
+                send(emit, "new", json!({"model": model.get_value()}));
+            }>"Add"</button>
+            <table>
+                <thead><tr><th></th>{headers}<th></th></tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+            <p class="ferrule-admin-pages">
+                <button disabled=page <= 1 on:click=move |_| ask(page - 1, ordering())>"Previous"</button>
+                {format!("Page {page} of {pages} ({total} rows)")}
+                <button disabled=page >= pages on:click=move |_| ask(page + 1, ordering())>"Next"</button>
+            </p>
+            <Show
+                when=move || confirming.get()
+                fallback=move || view! {
+                    <button
+                        disabled=move || chosen.with(BTreeSet::is_empty)
+                        on:click=move |_| confirming.set(true)
+                    >"Delete selected"</button>
+                }
+            >
+                <p class="ferrule-admin-confirm">
+                    {move || format!("Delete {} rows for good?", chosen.with(BTreeSet::len))}
+                    <button on:click=move |_| {
+                        let ids: Vec<String> = chosen.get_untracked().into_iter().collect();
+                        send(emit, "delete_many", json!({"model": model.get_value(), "ids": ids}));
+                        chosen.set(BTreeSet::new());
+                        confirming.set(false);
+                    }>"Delete"</button>
+                    <button on:click=move |_| confirming.set(false)>"Keep them"</button>
+                </p>
+            </Show>
+        </section>
+    }
+}
+
+/// The input of one field: its kind's `<input>`, disabled when read-only; what the user types
+/// goes into `values`.
+fn input(field: &FieldView, values: RwSignal<BTreeMap<String, String>>) -> AnyView {
+    let name = field.name.clone();
+    let value = field.value.clone().unwrap_or_default();
+    let disabled = field.read_only;
+    let set = move |text: String| values.update(|v| drop(v.insert(name.clone(), text)));
+    match field.kind {
+        FieldKind::Bool => view! {
+            <input type="checkbox" disabled=disabled checked=value == "true"
+                on:change=move |ev| set(event_target_checked(&ev).to_string())/>
+        }
+        .into_any(),
+        kind => {
+            let kind = match kind {
+                FieldKind::Integer | FieldKind::Float => "number",
+                FieldKind::Date => "date",
+                FieldKind::DateTime => "datetime-local",
+                FieldKind::Password => "password",
+                _ => "text",
+            };
+            view! {
+                <input type=kind disabled=disabled value=value step="any"
+                    on:input=move |ev| set(event_target_value(&ev))/>
+            }
+            .into_any()
+        }
+    }
+}
+
+/// A row's form (or a new row's), with each field's messages and a confirmed delete.
+#[component]
+fn AdminForm(object: ObjectView) -> impl IntoView {
+    let emit = use_emit();
+    let ferrule = use_ferrule();
+    let values = RwSignal::new(BTreeMap::<String, String>::new());
+    let errors = RwSignal::new(FieldErrors::new());
+    let confirming = RwSignal::new(false);
+    let model = StoredValue::new(object.model.clone());
+    let id = StoredValue::new(object.id.clone());
+    let fields = object
+        .fields
+        .iter()
+        .map(|f| {
+            let name = f.name.clone();
+            view! {
+                <div class="ferrule-field">
+                    <label>{f.name.clone()}</label>
+                    {input(f, values)}
+                    <p class="ferrule-field-error" aria-live="polite">
+                        {move || errors.with(|e| e.get(&name).join(" "))}
+                    </p>
+                </div>
+            }
+        })
+        .collect_view();
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let payload = json!({"model": model.get_value(), "id": id.get_value(),
+                             "values": values.get_untracked()});
+        if let Some(sent) = send(emit, "save", payload) {
+            ferrule.on_answer(sent, move |answer| {
+                errors.try_set(field_errors_of(answer));
+            });
+        }
+    };
+    view! {
+        <form class="ferrule-admin-form" on:submit=save>
+            <h2>{match &object.id {
+                Some(id) => format!("{} {id}", object.model),
+                None => format!("New row of {}", object.model),
+            }}</h2>
+            {fields}
+            <button type="submit">"Save"</button>
+            {object.id.is_some().then(|| view! {
+                <Show
+                    when=move || confirming.get()
+                    fallback=move || view! {
+                        <button type="button" on:click=move |_| confirming.set(true)>"Delete"</button>
+                    }
+                >
+                    <span class="ferrule-admin-confirm">
+                        "Delete this row for good? "
+                        <button type="button" on:click=move |_| {
+                            send(emit, "delete", json!({"model": model.get_value(), "id": id.get_value()}));
+                            confirming.set(false);
+                        }>"Delete"</button>
+                        <button type="button" on:click=move |_| confirming.set(false)>"Keep it"</button>
+                    </span>
+                </Show>
+            })}
+        </form>
+    }
+}
+
+/// A row's log, newest first.
+#[component]
+fn AdminLog(entries: Vec<LogEntry>) -> impl IntoView {
+    let items = entries
+        .into_iter()
+        .map(|e| {
+            let changes = e
+                .changes
+                .into_iter()
+                .map(|c| {
+                    let old = c.old.unwrap_or_else(|| "∅".to_owned());
+                    let new = c.new.unwrap_or_else(|| "∅".to_owned());
+                    view! { <li>{format!("{}: {old} → {new}", c.field)}</li> }
+                })
+                .collect_view();
+            view! {
+                <li>
+                    {format!("{} {} (at {})", e.username, e.action, e.at)}
+                    <ul>{changes}</ul>
+                </li>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="ferrule-admin-log">
+            <h3>"History"</h3>
+            <ol>{items}</ol>
+        </section>
+    }
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::*;
+    use crate::admin::{Change, ListQuery, RowView};
+
+    fn render(page: impl FnOnce() -> AnyView) -> String {
+        Owner::new().with(|| {
+            crate::ui::provide();
+            page().to_html()
+        })
+    }
+
+    fn field(name: &str, kind: FieldKind, read_only: bool, value: Option<&str>) -> FieldView {
+        FieldView {
+            name: name.into(),
+            kind,
+            nullable: false,
+            read_only,
+            value: value.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_list_shows_its_columns_rows_and_where_it_is_among_the_pages() {
+        let list = ListPage {
+            model: "books".into(),
+            columns: vec!["title".into(), "pages".into()],
+            search_fields: vec!["title".into()],
+            filter_fields: vec!["in_print".into()],
+            rows: vec![RowView {
+                id: "7".into(),
+                cells: vec![Some("Hamlet".into()), None],
+            }],
+            total: 7,
+            page: 3,
+            pages: 3,
+            page_size: 3,
+            query: ListQuery {
+                ordering: "title".into(),
+                page: 3,
+                ..ListQuery::default()
+            },
+        };
+        let html = render(|| view! { <AdminList list=list/> }.into_any());
+        assert!(html.contains("<td>Hamlet</td>"), "{html}");
+        assert!(html.contains(r#"type="search""#), "{html}");
+        assert!(html.contains("in_print"), "a filter input: {html}");
+        assert!(html.contains("Page 3 of 3 (7 rows)"), "{html}");
+        let next = html.split("(7 rows)").nth(1).unwrap_or_default();
+        assert!(next.contains("disabled"), "no page after the last: {html}");
+    }
+
+    #[test]
+    fn a_form_gives_each_kind_its_input_and_never_a_password() {
+        let object = ObjectView {
+            model: "books".into(),
+            id: Some("1".into()),
+            fields: vec![
+                field("id", FieldKind::Integer, true, Some("1")),
+                field("pages", FieldKind::Integer, false, Some("412")),
+                field("in_print", FieldKind::Bool, false, Some("true")),
+                field("published", FieldKind::Date, false, Some("1965-08-01")),
+                field("password", FieldKind::Password, false, None),
+            ],
+        };
+        let html = render(|| view! { <AdminForm object=object/> }.into_any());
+        assert!(
+            html.contains(r#"type="number""#) && html.contains(r#"value="412""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"type="checkbox""#) && html.contains("checked"),
+            "{html}"
+        );
+        assert!(html.contains(r#"type="date""#), "{html}");
+        assert!(html.contains(r#"type="password""#), "{html}");
+        assert!(html.contains("disabled"), "the read-only id: {html}");
+        assert!(html.contains(">Delete</button>"), "{html}");
+    }
+
+    #[test]
+    fn the_log_says_who_did_what_and_each_value_before_and_after() {
+        let entries = vec![LogEntry {
+            at: 1,
+            user_id: Some(2),
+            username: "editor".into(),
+            model: "books".into(),
+            object_id: "1".into(),
+            action: "change".into(),
+            changes: vec![Change {
+                field: "title".into(),
+                old: Some("Dune".into()),
+                new: Some("Dune Messiah".into()),
+            }],
+        }];
+        let html = render(|| view! { <AdminLog entries=entries/> }.into_any());
+        assert!(html.contains("editor change"), "{html}");
+        assert!(html.contains("title: Dune → Dune Messiah"), "{html}");
+    }
+}
