@@ -30,6 +30,9 @@
 // which the lint cannot see re-exported below.
 #[cfg(feature = "ui")]
 #[allow(unreachable_pub)]
+mod form;
+#[cfg(feature = "ui")]
+#[allow(unreachable_pub)]
 mod page;
 mod view;
 

@@ -3,28 +3,19 @@
 //! confirmed delete, and the row's log. Everything it shows is [`AdminState`]; everything it
 //! does is an event of the admin's state, so it works over the socket like any page.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use leptos::prelude::*;
 use serde_json::{Value, json};
 
-use super::{AdminState, FieldKind, FieldView, ListPage, LogEntry, ObjectView};
-use crate::forms::FieldErrors;
-use crate::protocol::{ClientCommand, StateName, StateUpdate};
-use crate::ui::{Emitter, use_emit, use_ferrule, use_state};
+use super::form::AdminForm;
+use super::{AdminState, ListPage, LogEntry};
+use crate::protocol::StateName;
+use crate::ui::{Emitter, use_emit, use_state};
 
 /// Emits the admin's event `handler` with `payload`; its id (`None` on the server).
-fn send(emit: Emitter, handler: &str, payload: Value) -> Option<u64> {
+pub(super) fn send(emit: Emitter, handler: &str, payload: Value) -> Option<u64> {
     emit.send_named(format!("{}.{handler}", AdminState::state_name()), payload)
-}
-
-/// The messages per field a refused save answered with.
-fn field_errors_of(answer: &StateUpdate) -> FieldErrors {
-    answer
-        .events_named(ClientCommand::INVALID)
-        .filter_map(|c| c.payload.get("fields").cloned())
-        .find_map(|fields| serde_json::from_value(fields).ok())
-        .unwrap_or_default()
 }
 
 /// The whole admin: put it on the route of the `admin_path` setting, behind
@@ -221,101 +212,6 @@ fn AdminList(list: ListPage) -> impl IntoView {
     }
 }
 
-/// The input of one field: its kind's `<input>`, disabled when read-only; what the user types
-/// goes into `values`.
-fn input(field: &FieldView, values: RwSignal<BTreeMap<String, String>>) -> AnyView {
-    let name = field.name.clone();
-    let value = field.value.clone().unwrap_or_default();
-    let disabled = field.read_only;
-    let set = move |text: String| values.update(|v| drop(v.insert(name.clone(), text)));
-    match field.kind {
-        FieldKind::Bool => view! {
-            <input type="checkbox" disabled=disabled checked=value == "true"
-                on:change=move |ev| set(event_target_checked(&ev).to_string())/>
-        }
-        .into_any(),
-        kind => {
-            let kind = match kind {
-                FieldKind::Integer | FieldKind::Float => "number",
-                FieldKind::Date => "date",
-                FieldKind::DateTime => "datetime-local",
-                FieldKind::Password => "password",
-                _ => "text",
-            };
-            view! {
-                <input type=kind disabled=disabled value=value step="any"
-                    on:input=move |ev| set(event_target_value(&ev))/>
-            }
-            .into_any()
-        }
-    }
-}
-
-/// A row's form (or a new row's), with each field's messages and a confirmed delete.
-#[component]
-fn AdminForm(object: ObjectView) -> impl IntoView {
-    let emit = use_emit();
-    let ferrule = use_ferrule();
-    let values = RwSignal::new(BTreeMap::<String, String>::new());
-    let errors = RwSignal::new(FieldErrors::new());
-    let confirming = RwSignal::new(false);
-    let model = StoredValue::new(object.model.clone());
-    let id = StoredValue::new(object.id.clone());
-    let fields = object
-        .fields
-        .iter()
-        .map(|f| {
-            let name = f.name.clone();
-            view! {
-                <div class="ferrule-field">
-                    <label>{f.name.clone()}</label>
-                    {input(f, values)}
-                    <p class="ferrule-field-error" aria-live="polite">
-                        {move || errors.with(|e| e.get(&name).join(" "))}
-                    </p>
-                </div>
-            }
-        })
-        .collect_view();
-    let save = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let payload = json!({"model": model.get_value(), "id": id.get_value(),
-                             "values": values.get_untracked()});
-        if let Some(sent) = send(emit, "save", payload) {
-            ferrule.on_answer(sent, move |answer| {
-                errors.try_set(field_errors_of(answer));
-            });
-        }
-    };
-    view! {
-        <form class="ferrule-admin-form" on:submit=save>
-            <h2>{match &object.id {
-                Some(id) => format!("{} {id}", object.model),
-                None => format!("New row of {}", object.model),
-            }}</h2>
-            {fields}
-            <button type="submit">"Save"</button>
-            {object.id.is_some().then(|| view! {
-                <Show
-                    when=move || confirming.get()
-                    fallback=move || view! {
-                        <button type="button" on:click=move |_| confirming.set(true)>"Delete"</button>
-                    }
-                >
-                    <span class="ferrule-admin-confirm">
-                        "Delete this row for good? "
-                        <button type="button" on:click=move |_| {
-                            send(emit, "delete", json!({"model": model.get_value(), "id": id.get_value()}));
-                            confirming.set(false);
-                        }>"Delete"</button>
-                        <button type="button" on:click=move |_| confirming.set(false)>"Keep it"</button>
-                    </span>
-                </Show>
-            })}
-        </form>
-    }
-}
-
 /// A row's log, newest first.
 #[component]
 fn AdminLog(entries: Vec<LogEntry>) -> impl IntoView {
@@ -348,25 +244,15 @@ fn AdminLog(entries: Vec<LogEntry>) -> impl IntoView {
 }
 
 #[cfg(all(test, feature = "ssr"))]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::admin::{Change, ListQuery, RowView};
 
-    fn render(page: impl FnOnce() -> AnyView) -> String {
+    pub(in crate::admin) fn render(page: impl FnOnce() -> AnyView) -> String {
         Owner::new().with(|| {
             crate::ui::provide();
             page().to_html()
         })
-    }
-
-    fn field(name: &str, kind: FieldKind, read_only: bool, value: Option<&str>) -> FieldView {
-        FieldView {
-            name: name.into(),
-            kind,
-            nullable: false,
-            read_only,
-            value: value.map(str::to_owned),
-        }
     }
 
     #[test]
@@ -397,34 +283,6 @@ mod tests {
         assert!(html.contains("Page 3 of 3 (7 rows)"), "{html}");
         let next = html.split("(7 rows)").nth(1).unwrap_or_default();
         assert!(next.contains("disabled"), "no page after the last: {html}");
-    }
-
-    #[test]
-    fn a_form_gives_each_kind_its_input_and_never_a_password() {
-        let object = ObjectView {
-            model: "books".into(),
-            id: Some("1".into()),
-            fields: vec![
-                field("id", FieldKind::Integer, true, Some("1")),
-                field("pages", FieldKind::Integer, false, Some("412")),
-                field("in_print", FieldKind::Bool, false, Some("true")),
-                field("published", FieldKind::Date, false, Some("1965-08-01")),
-                field("password", FieldKind::Password, false, None),
-            ],
-        };
-        let html = render(|| view! { <AdminForm object=object/> }.into_any());
-        assert!(
-            html.contains(r#"type="number""#) && html.contains(r#"value="412""#),
-            "{html}"
-        );
-        assert!(
-            html.contains(r#"type="checkbox""#) && html.contains("checked"),
-            "{html}"
-        );
-        assert!(html.contains(r#"type="date""#), "{html}");
-        assert!(html.contains(r#"type="password""#), "{html}");
-        assert!(html.contains("disabled"), "the read-only id: {html}");
-        assert!(html.contains(">Delete</button>"), "{html}");
     }
 
     #[test]
