@@ -204,6 +204,9 @@ mod book {
     mod uploads_and_lifespan {}
     #[doc = include_str!("../../docs/src/settings.md")]
     mod settings {}
+    #[cfg(feature = "admin")]
+    #[doc = include_str!("../../docs/src/admin.md")]
+    mod admin {}
 }
 
 /// The `http` crate requests and responses are made of, for middleware that reads or sets
