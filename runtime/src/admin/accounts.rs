@@ -325,7 +325,11 @@ impl AdminModel for Users {
         }
     }
 
-    async fn delete(&self, _: &DatabaseTransaction, id: &str) -> Result<Vec<Change>, Error> {
+    async fn delete(
+        &self,
+        _: &DatabaseTransaction,
+        id: &str,
+    ) -> Result<(String, Vec<Change>), Error> {
         let row = self.user(id).await?;
         let groups = self
             .auth
@@ -344,6 +348,6 @@ impl AdminModel for Users {
             change(&mut held, name, Some(value.to_string()), None);
         }
         change(&mut held, "groups", joined(&groups), None);
-        Ok(held)
+        Ok((row.id.to_string(), held))
     }
 }

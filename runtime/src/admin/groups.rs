@@ -160,14 +160,19 @@ impl AdminModel for Groups {
         })
     }
 
-    async fn delete(&self, _: &DatabaseTransaction, id: &str) -> Result<Vec<Change>, Error> {
+    async fn delete(
+        &self,
+        _: &DatabaseTransaction,
+        id: &str,
+    ) -> Result<(String, Vec<Change>), Error> {
+        let key: i64 = id.trim().parse().map_err(|_| missing("groups", id))?;
         let name = self.name(id).await?;
         let granted = self.auth.group_permissions(&name).await?;
         self.auth.delete_group(&name).await?;
         let mut held = Vec::new();
         change(&mut held, "name", Some(name), None);
         change(&mut held, "permissions", joined(&granted), None);
-        Ok(held)
+        Ok((key.to_string(), held))
     }
 }
 
@@ -261,7 +266,11 @@ impl AdminModel for Permissions {
         })
     }
 
-    async fn delete(&self, _: &DatabaseTransaction, id: &str) -> Result<Vec<Change>, Error> {
+    async fn delete(
+        &self,
+        _: &DatabaseTransaction,
+        id: &str,
+    ) -> Result<(String, Vec<Change>), Error> {
         let key: i64 = id.trim().parse().map_err(|_| missing("permissions", id))?;
         let row = permission::Entity::find_by_id(key)
             .one(self.auth.db())
@@ -270,6 +279,6 @@ impl AdminModel for Permissions {
         self.auth.delete_permission(&row.codename).await?;
         let mut held = Vec::new();
         change(&mut held, "codename", Some(row.codename), None);
-        Ok(held)
+        Ok((row.id.to_string(), held))
     }
 }

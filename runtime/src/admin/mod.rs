@@ -115,8 +115,12 @@ mod site {
             id: Option<&str>,
             values: &Values,
         ) -> Result<Saved, Error>;
-        /// Deletes row `id`; what it held, field by field.
-        async fn delete(&self, tx: &DatabaseTransaction, id: &str) -> Result<Vec<Change>, Error>;
+        /// Deletes row `id`: its key as stored, and what it held, field by field.
+        async fn delete(
+            &self,
+            tx: &DatabaseTransaction,
+            id: &str,
+        ) -> Result<(String, Vec<Change>), Error>;
     }
 
     /// The admin's models and path, in every event's extensions once a model is registered.

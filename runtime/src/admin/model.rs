@@ -346,7 +346,11 @@ where
         })
     }
 
-    async fn delete(&self, tx: &DatabaseTransaction, id: &str) -> Result<Vec<Change>, Error> {
+    async fn delete(
+        &self,
+        tx: &DatabaseTransaction,
+        id: &str,
+    ) -> Result<(String, Vec<Change>), Error> {
         let model = self.find(tx, id).await?;
         let held = self
             .columns
@@ -357,7 +361,8 @@ where
                 new: None,
             })
             .collect();
+        let key = show(&model.get(self.columns[self.pk].col)).unwrap_or_default();
         model.into_active_model().delete(tx).await?;
-        Ok(held)
+        Ok((key, held))
     }
 }

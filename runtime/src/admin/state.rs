@@ -185,12 +185,12 @@ impl AdminState {
         let tx = ctx.db()?.begin().await?;
         let mut deleted = Vec::with_capacity(args.ids.len());
         for id in &args.ids {
-            deleted.push((id, model.delete(&tx, id).await?));
+            deleted.push(model.delete(&tx, id).await?);
         }
         // Logged once every row is gone: the account models write through `Auth`'s own
         // connection, which must not wait on this transaction's lock on SQLite.
         for (id, held) in deleted {
-            log::record(&tx, &user, model.table(), id, Action::Delete, &held).await?;
+            log::record(&tx, &user, model.table(), &id, Action::Delete, &held).await?;
         }
         tx.commit().await?;
         self.done += 1;
