@@ -83,6 +83,7 @@ async fn fixture(backend: Backend) -> Option<Fixture> {
         ("deleter", true, false),
         ("clerk", true, false),
         ("reader", false, false),
+        ("keeper", true, false),
     ] {
         auth.create_user(NewUser {
             username: name.into(),
@@ -102,6 +103,11 @@ async fn fixture(backend: Backend) -> Option<Fixture> {
     }
     for perm in ["books.view", "books.add", "books.change", "books.delete"] {
         auth.grant("reader", perm).await.unwrap();
+    }
+    for action in ["view", "add", "change", "delete"] {
+        auth.grant("keeper", &format!("ferrule_users.{action}"))
+            .await
+            .unwrap();
     }
     let server = TestServer::start(app).await.unwrap();
     Some(Fixture { server, db, auth })
@@ -803,9 +809,75 @@ async fn the_admin_is_where_the_setting_says() {
     db.cleanup().await;
 }
 
+/// Holding `ferrule_users.change` is no way to a superuser's powers or accounts.
+async fn managing_users_does_not_reach_superusers(backend: Backend) {
+    let Some(f) = fixture(backend).await else {
+        return;
+    };
+    let mut keeper = f.tab("keeper").await;
+    let clerk = id_of(&mut keeper, "ferrule_users", "clerk").await;
+    let root = id_of(&mut keeper, "ferrule_users", "root").await;
+    let u = call(
+        &mut keeper,
+        "save",
+        json!({"model": "ferrule_users", "id": clerk, "values": {"is_superuser": "true"}}),
+    )
+    .await;
+    assert_eq!(
+        invalid(&u),
+        json!({"is_superuser": ["Only a superuser may change this."]})
+    );
+    let u = call(
+        &mut keeper,
+        "save",
+        json!({"model": "ferrule_users", "values": {
+            "username": "boss", "password": "copper-kettle-meadow-3", "is_superuser": "true"}}),
+    )
+    .await;
+    assert_eq!(
+        invalid(&u),
+        json!({"is_superuser": ["Only a superuser may change this."]})
+    );
+    assert!(f.auth.find_by_username("boss").await.unwrap().is_none());
+    let denied = Some("Only a superuser may change a superuser's account.".to_owned());
+    let u = call(
+        &mut keeper,
+        "save",
+        json!({"model": "ferrule_users", "id": root, "values": {"password": "grey-heron-lantern-7"}}),
+    )
+    .await;
+    assert_eq!(toast(&u), denied);
+    let u = call(
+        &mut keeper,
+        "delete",
+        json!({"model": "ferrule_users", "id": root}),
+    )
+    .await;
+    assert_eq!(toast(&u), denied);
+    f.server.login("root", "root-secret-9").await.unwrap();
+    // What is theirs to do still works.
+    let u = call(
+        &mut keeper,
+        "save",
+        json!({"model": "ferrule_users", "id": clerk, "values": {"is_staff": "false"}}),
+    )
+    .await;
+    assert!(toast(&u).is_none(), "{u:?}");
+    assert!(
+        !f.auth
+            .find_by_username("clerk")
+            .await
+            .unwrap()
+            .unwrap()
+            .is_staff
+    );
+    f.db.cleanup().await;
+}
+
 on_both!(
     staff_with_permissions_create_edit_search_filter_order_and_page,
     deletes_need_the_delete_permission_and_are_logged,
     non_staff_and_staff_without_permissions_are_refused,
     a_superuser_manages_groups_permissions_and_passwords,
+    managing_users_does_not_reach_superusers,
 );

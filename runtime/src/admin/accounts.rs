@@ -64,6 +64,27 @@ const WRITABLE_NEW: &[&str] = &[
     "permissions",
 ];
 
+/// What a staff user who is no superuser is told when setting the superuser flag.
+const SUPERUSERS_ONLY: &str = "Only a superuser may change this.";
+
+/// Whether the user of the event being handled is a superuser.
+fn acting_superuser() -> bool {
+    crate::context::current_user()
+        .user()
+        .is_some_and(|u| u.is_superuser)
+}
+
+/// Refuses a change to a superuser's account by someone who is not one: holding
+/// `ferrule_users.change` must not be a way to take over the accounts above it.
+fn guard_superuser(row: &user::Model) -> Result<(), Error> {
+    match row.is_superuser && !acting_superuser() {
+        true => Err(Error::permission_denied(
+            "Only a superuser may change a superuser's account.",
+        )),
+        false => Ok(()),
+    }
+}
+
 /// `ferrule_users`.
 struct Users {
     auth: Auth,
@@ -109,6 +130,9 @@ impl Users {
         let mut errors = FieldErrors::new();
         only(values, WRITABLE_NEW, SHOWN, &mut errors);
         let flags = Self::flags(values, &mut errors);
+        if flags[2] == Some(true) && !acting_superuser() {
+            errors.add("is_superuser", SUPERUSERS_ONLY);
+        }
         let text = |k: &str| values.get(k).map(|v| v.trim()).unwrap_or("");
         let username = normalize_username(text("username"));
         if let Err(e) = crate::auth::validate_username(&username) {
@@ -182,9 +206,13 @@ impl Users {
 
     async fn update(&self, id: &str, values: &Values) -> Result<Saved, Error> {
         let row = self.user(id).await?;
+        guard_superuser(&row)?;
         let mut errors = FieldErrors::new();
         only(values, WRITABLE, SHOWN, &mut errors);
         let flags = Self::flags(values, &mut errors);
+        if flags[2].is_some_and(|s| s != row.is_superuser) && !acting_superuser() {
+            errors.add("is_superuser", SUPERUSERS_ONLY);
+        }
         let password = values.get("password").map(String::as_str).unwrap_or("");
         if !password.is_empty()
             && let Err(m) =
@@ -331,6 +359,7 @@ impl AdminModel for Users {
         id: &str,
     ) -> Result<(String, Vec<Change>), Error> {
         let row = self.user(id).await?;
+        guard_superuser(&row)?;
         let groups = self
             .auth
             .load(row.id)
