@@ -320,6 +320,15 @@ async fn staff_with_permissions_create_edit_search_filter_order_and_page(backend
         json!([{"field": "title", "old": "Dune", "new": "Dune Messiah"}]),
         "only what changed"
     );
+    let padded = format!(" {dune} ");
+    call(&mut editor, "open", json!({"model": "books", "id": padded})).await;
+    let opened = admin(&editor);
+    assert_eq!(
+        opened.object.unwrap().id,
+        Some(dune.clone()),
+        "the key as stored"
+    );
+    assert_eq!(opened.log.len(), 2, "and its log");
 
     // Exactly a page full, then one more row: a second page with that row alone.
     create(

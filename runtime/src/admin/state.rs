@@ -116,11 +116,12 @@ impl AdminState {
     /// One row's fields, and its log.
     async fn open(&mut self, ctx: EventContext, args: RowArgs) -> Result<(), Error> {
         let model = model(&ctx, &args.model, "view")?;
-        let fields = model.open(ctx.db()?, &args.id).await?;
-        self.log = log::of_object(ctx.db()?, model.table(), &args.id).await?;
+        let id = args.id.trim();
+        let fields = model.open(ctx.db()?, id).await?;
+        self.log = log::of_object(ctx.db()?, model.table(), id).await?;
         self.object = Some(ObjectView {
             model: model.table().to_owned(),
-            id: Some(args.id),
+            id: Some(id.to_owned()),
             fields,
         });
         Ok(())
@@ -217,7 +218,7 @@ impl AdminState {
     /// The log of one row, newest first (a deleted row's too).
     async fn log(&mut self, ctx: EventContext, args: RowArgs) -> Result<(), Error> {
         let model = model(&ctx, &args.model, "view")?;
-        self.log = log::of_object(ctx.db()?, model.table(), &args.id).await?;
+        self.log = log::of_object(ctx.db()?, model.table(), args.id.trim()).await?;
         Ok(())
     }
 }
