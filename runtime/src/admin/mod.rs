@@ -78,7 +78,7 @@ mod site {
     use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
     use super::{Change, FieldView, ListPage, ListQuery};
-    use crate::{Error, EventContext};
+    use crate::Error;
 
     /// Field → value as text, as a form sends them.
     pub(crate) type Values = BTreeMap<String, String>;
@@ -139,29 +139,27 @@ mod site {
             models.push(model);
         }
 
-        /// Every model of this event: the app's, then Ferrule's account tables when the app
-        /// has a database (unless the app registered one of those tables itself).
-        pub(crate) fn all(&self, ctx: &EventContext) -> Vec<Arc<dyn AdminModel>> {
-            let mut all: Vec<_> = self.models.iter().cloned().collect();
-            if let Some(auth) = ctx.auth() {
-                for model in super::accounts::models(auth) {
-                    if !all.iter().any(|m| m.table() == model.table()) {
-                        all.push(model);
-                    }
+        /// Adds Ferrule's account tables, changed through `auth`, after the app's models
+        /// (unless the app registered one of those tables itself); done at assembly.
+        pub(crate) fn add_accounts(&mut self, auth: &crate::auth::Auth) {
+            for model in super::accounts::models(auth) {
+                if !self.models.iter().any(|m| m.table() == model.table()) {
+                    Arc::make_mut(&mut self.models).push(model);
                 }
             }
-            all
+        }
+
+        /// Every model, in the order registered, the account tables last.
+        pub(crate) fn all(&self) -> &[Arc<dyn AdminModel>] {
+            &self.models
         }
 
         /// The model named `name`, or a not-found error.
-        pub(crate) fn find(
-            &self,
-            ctx: &EventContext,
-            name: &str,
-        ) -> Result<Arc<dyn AdminModel>, Error> {
-            self.all(ctx)
-                .into_iter()
+        pub(crate) fn find(&self, name: &str) -> Result<Arc<dyn AdminModel>, Error> {
+            self.models
+                .iter()
                 .find(|m| m.table() == name)
+                .cloned()
                 .ok_or_else(|| Error::NotFound(format!("The admin has no model `{name}`.")))
         }
     }

@@ -68,7 +68,7 @@ fn model(
     name: &str,
     action: &str,
 ) -> Result<std::sync::Arc<dyn super::AdminModel>, Error> {
-    let model = site(ctx)?.find(ctx, name)?;
+    let model = site(ctx)?.find(name)?;
     if !may(ctx, model.table(), action) {
         return Err(Error::permission_denied(FORBIDDEN_MESSAGE));
     }
@@ -88,7 +88,7 @@ impl AdminState {
         let site = site(&ctx)?;
         self.path = site.path.clone();
         self.models = site
-            .all(&ctx)
+            .all()
             .iter()
             .map(|m| {
                 let t = m.table();

@@ -76,6 +76,9 @@ impl App {
         #[cfg(feature = "admin")]
         if let Some(site) = self.extensions.get_mut::<crate::admin::AdminSite>() {
             site.path = settings.admin_path.clone();
+            if let Some(auth) = &self.auth {
+                site.add_accounts(auth);
+            }
         }
         #[cfg(feature = "ssr")]
         if settings.browser_log {
