@@ -41,7 +41,7 @@ impl EventBridge {
 }
 
 /// The call of a loader with its empty payload (the registry checked it takes none).
-fn prepared(entry: &StateEntry, handler_name: &str) -> Option<PreparedCall> {
+pub(super) fn prepared(entry: &StateEntry, handler_name: &str) -> Option<PreparedCall> {
     let handler = entry.handlers.get(handler_name)?;
     match handler
         .clone()
