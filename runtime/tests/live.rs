@@ -338,3 +338,80 @@ async fn with_redis_a_change_on_node_a_reaches_a_tab_on_node_b() {
         .await
         .unwrap();
 }
+
+/// A staff page's list of accounts, live on Ferrule's own users table.
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct PeopleState {
+    people: Vec<(String, bool)>,
+}
+
+impl PeopleState {
+    async fn load(&mut self, ctx: EventContext) -> Result<(), Error> {
+        let auth = ctx.auth().expect("accounts on");
+        let page = auth.list_users("", 0, 50).await?;
+        self.people = page
+            .users
+            .into_iter()
+            .map(|u| (u.username, u.is_active))
+            .collect();
+        Ok(())
+    }
+}
+
+impl ferrule::protocol::StateName for PeopleState {}
+
+impl State for PeopleState {
+    fn handlers(h: &mut Handlers<Self>) {
+        h.on("load", Self::load)
+            .on_change(ferrule::auth::USERS_TABLE);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_changes_made_through_auth_are_told_to_the_tabs_listing_users() {
+    let Some(db) = dbsupport::TestDb::new(dbsupport::Backend::Sqlite).await else {
+        return;
+    };
+    let app = App::new().database(db.conn.clone()).state::<PeopleState>();
+    let auth = app.auth().unwrap();
+    let server = TestServer::start(app).await.unwrap();
+    let mut staff = server.client().await.unwrap();
+    staff.call("people_state.load", json!({})).await.unwrap();
+    auth.create_user(ferrule::auth::NewUser {
+        username: "alice".into(),
+        password: "wonderland1".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let wait = Duration::from_secs(5);
+    assert_eq!(
+        next_change(&mut staff, wait).await,
+        Some(vec![ferrule::auth::USERS_TABLE.to_owned()])
+    );
+    let fresh = reload(&mut staff, &[ferrule::auth::USERS_TABLE]).await;
+    assert_eq!(
+        fresh.delta["people_state"]["people"],
+        json!([["alice", true]])
+    );
+    // After the window of the first change: a new notice, not one held back.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    auth.set_active("alice", false).await.unwrap();
+    assert_eq!(
+        next_change(&mut staff, wait).await,
+        Some(vec![ferrule::auth::USERS_TABLE.to_owned()])
+    );
+    let fresh = reload(&mut staff, &[ferrule::auth::USERS_TABLE]).await;
+    assert_eq!(
+        fresh.delta["people_state"]["people"],
+        json!([["alice", false]])
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    auth.add_to_group("alice", "editors").await.unwrap();
+    assert_eq!(
+        next_change(&mut staff, wait).await,
+        Some(vec![ferrule::auth::USERS_TABLE.to_owned()]),
+        "a membership shows in the users' list"
+    );
+    db.cleanup().await;
+}

@@ -185,7 +185,7 @@ impl App {
     /// `migrate`, `createsuperuser` and `changepassword` commands; handlers reach `db` as
     /// [`EventContext::db`](crate::EventContext::db).
     pub fn database(mut self, db: DatabaseConnection) -> Self {
-        self.auth = Some(Auth::new(db.clone()));
+        self.auth = Some(Auth::new(db.clone()).telling(self.rooms.clone()));
         // Handlers reach it as `ctx.db()`, HTTP handlers as `Extension<DatabaseConnection>`.
         self.extensions.insert(db.clone());
         self.db = Some(db);

@@ -106,7 +106,9 @@ pub use hashing::{
     LOGINS_WAITING, QUEUE_PATIENCE, RETRY_AFTER_SECONDS, hash_password, verify_password,
 };
 pub use middleware::auth_middleware;
-pub use users::{Auth, NewUser, normalize_username, username_key};
+pub use users::{
+    Auth, GROUPS_TABLE, NewUser, PERMISSIONS_TABLE, USERS_TABLE, normalize_username, username_key,
+};
 
 /// Session key holding the logged-in user's id.
 pub const SESSION_USER_ID: &str = "_auth_user_id";

@@ -207,12 +207,13 @@ impl Rooms {
     /// Handlers use [`EventContext::changed`](crate::EventContext::changed), which calls this
     /// once the event is answered.
     pub fn changed(&self, table: &str) {
-        let wired = match self.wired() {
-            Ok(wired) => wired,
-            Err(e) => {
-                tracing::warn!(table, error = %e, "a table's change could not be told");
-                return;
-            }
+        let Ok(wired) = self.wired() else {
+            // No server yet (a command such as `createsuperuser`): no tab to tell.
+            tracing::debug!(
+                table,
+                "a table changed before the server was built; no tab to tell"
+            );
+            return;
         };
         if !wired.windows.change(table) {
             return;
