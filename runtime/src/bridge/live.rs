@@ -67,26 +67,17 @@ impl EventBridge {
             if !self.shows(socket, &entry).await {
                 continue;
             }
-            let Some(call) = page_load::prepared(&entry, &handler_name) else {
+            let Some((answer, ok)) = self
+                .run_attached(socket, event, &entry, &handler_name)
+                .await
+            else {
                 continue;
             };
-            let running = Event {
-                id: event.id,
-                name: format!("{}.{handler_name}", entry.name),
-                payload: Value::Null,
-                router_data: event.router_data.clone(),
-            };
-            let (answer, ok) = self
-                .run_event_told(socket, &running, &entry, &handler_name, call, false)
-                .await;
-            if !ok {
-                tracing::debug!(handler = %running.name, events = ?answer.events, "a live reload was refused or failed; the tab keeps what it shows");
-                continue;
+            if ok {
+                page_load::merge(update, answer);
+            } else {
+                tracing::debug!(state = %entry.name, handler = %handler_name, events = ?answer.events, "a live reload was refused or failed; the tab keeps what it shows");
             }
-            for (state, fields) in answer.delta {
-                update.delta.entry(state).or_default().extend(fields);
-            }
-            update.events.extend(answer.events);
         }
     }
 

@@ -112,27 +112,14 @@ impl EventBridge {
         decode.end();
         self.run_event(socket, &event, &entry, handler_name, call, true)
             .await
+            .0
     }
 
     /// Steps 2 to 6 for `event`, already decoded to `entry`'s handler `handler_name` and its
     /// prepared `call`. A `replayable` event is answered again, not run, when resent after a
     /// reconnect; a page loader's run (which shares its `_hydrate` or `_load` id) is not.
+    /// Returns the answer, and whether the handler ran and succeeded.
     pub(super) async fn run_event(
-        &self,
-        socket: &mut SocketInfo,
-        event: &Event,
-        entry: &StateEntry,
-        handler_name: &str,
-        call: PreparedCall,
-        replayable: bool,
-    ) -> StateUpdate {
-        self.run_event_told(socket, event, entry, handler_name, call, replayable)
-            .await
-            .0
-    }
-
-    /// [`Self::run_event`], also telling whether the handler ran and succeeded.
-    pub(super) async fn run_event_told(
         &self,
         socket: &mut SocketInfo,
         event: &Event,
