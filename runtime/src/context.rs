@@ -289,7 +289,9 @@ impl EventContext {
     /// node, that its rows changed, once this event is answered (whether the handler then
     /// succeeded or not: what it wrote is written). Call it after each write; a table named
     /// twice is told once, and a burst from many events is coalesced
-    /// ([`Rooms::changed`](crate::rooms::Rooms::changed)).
+    /// ([`Rooms::changed`](crate::rooms::Rooms::changed)). A background handler calls
+    /// [`Background::changed`](crate::background::Background::changed) instead, and a page's
+    /// render tells nothing (it writes nothing).
     pub fn changed(&self, table: impl Into<String>) {
         let table = table.into();
         let mut changed = self.inner.changed.lock().unwrap_or_else(|p| p.into_inner());

@@ -58,12 +58,26 @@ impl NotesState {
     }
 }
 
+impl NotesState {
+    /// Writes `text` after the event was answered, as an import would.
+    async fn add_later(
+        bg: ferrule::background::Background<Self>,
+        text: String,
+    ) -> Result<(), Error> {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        table(bg.ctx()).rows.lock().unwrap().push(text);
+        bg.changed("notes");
+        Ok(())
+    }
+}
+
 impl ferrule::protocol::StateName for NotesState {}
 
 impl State for NotesState {
     fn handlers(h: &mut Handlers<Self>) {
         h.on("load", Self::load).on_change("notes");
         h.on("add", Self::add);
+        h.background("add_later", Self::add_later);
     }
 }
 
@@ -265,6 +279,24 @@ async fn changes_from_outside_handlers_are_told_too() {
         next_change(&mut bob, Duration::from_secs(5)).await,
         Some(vec!["notes".to_owned()])
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_background_handler_tells_its_changes_too() {
+    let table = Table::default();
+    let server = TestServer::start(app(&table)).await.unwrap();
+    let mut ann = server.client().await.unwrap();
+    let mut bob = server.client().await.unwrap();
+    bob.call("notes_state.load", json!({})).await.unwrap();
+    ann.call("notes_state.add_later", json!("imported"))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_change(&mut bob, Duration::from_secs(5)).await,
+        Some(vec!["notes".to_owned()])
+    );
+    let fresh = reload(&mut bob, &["notes"]).await;
+    assert_eq!(fresh.delta["notes_state"]["notes"], json!(["imported"]));
 }
 
 /// A live handler that takes a payload has nothing to be given: refused when the app starts.
