@@ -299,6 +299,69 @@ async fn a_background_handler_tells_its_changes_too() {
     assert_eq!(fresh.delta["notes_state"]["notes"], json!(["imported"]));
 }
 
+/// A page's list, loaded before the page renders and live while it is on screen.
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct ShelfState {
+    books: Vec<String>,
+}
+
+impl ShelfState {
+    async fn load(&mut self, ctx: EventContext) {
+        self.books = table(&ctx).rows.lock().unwrap().clone();
+    }
+}
+
+impl ferrule::protocol::StateName for ShelfState {}
+
+impl State for ShelfState {
+    fn handlers(h: &mut Handlers<Self>) {
+        h.on("load", Self::load)
+            .on_load("/shelf")
+            .on_change("books");
+    }
+}
+
+/// `_live` as the browser sends it from the page at `path`.
+async fn reload_at(client: &mut TestClient, path: &str, tables: &[&str]) -> StateUpdate {
+    let page = ferrule::protocol::RouterData {
+        path: path.to_owned(),
+        query: String::new(),
+    };
+    client
+        .call_from(ferrule::protocol::LIVE, json!({ "tables": tables }), page)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_loader_reloads_live_only_while_its_page_is_on_screen() {
+    let table = Table::default();
+    let app = App::new()
+        .settings(Settings::default())
+        .extension(table.clone())
+        .state::<ShelfState>();
+    let rooms = app.rooms();
+    let server = TestServer::start(app).await.unwrap();
+    let mut bob = server.client().await.unwrap();
+    bob.hydrate_at("/shelf").await.unwrap();
+    table.rows.lock().unwrap().push("Dune".into());
+    rooms.changed("books");
+    assert_eq!(
+        next_change(&mut bob, Duration::from_secs(5)).await,
+        Some(vec!["books".to_owned()])
+    );
+    let on_page = reload_at(&mut bob, "/shelf", &["books"]).await;
+    assert_eq!(on_page.delta["shelf_state"]["books"], json!(["Dune"]));
+    table.rows.lock().unwrap().push("Emma".into());
+    let elsewhere = reload_at(&mut bob, "/about", &["books"]).await;
+    assert!(
+        elsewhere.delta.is_empty(),
+        "off its page the list is not on screen: {elsewhere:?}"
+    );
+    let back = bob.navigate("/shelf").await.unwrap();
+    assert_eq!(back.delta["shelf_state"]["books"], json!(["Dune", "Emma"]));
+}
+
 /// A live handler that takes a payload has nothing to be given: refused when the app starts.
 #[derive(Clone, Default, Serialize, Deserialize)]
 struct WrongState {}

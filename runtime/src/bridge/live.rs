@@ -39,8 +39,10 @@ impl EventBridge {
 
     /// Runs, for the states the tab shows, their live handlers of the tables `wanted` picks,
     /// except the (state, handler) pairs in `skip`, each as its own event sharing `event`'s id.
-    /// A refused or failed run changes nothing and shows nothing: the tab did not ask for it,
-    /// and keeps what it had.
+    /// A live handler that also loads pages runs only on those pages: elsewhere its data is not
+    /// on screen, and the page's own loaders run when the tab comes back to it. A refused or
+    /// failed run changes nothing and shows nothing: the tab did not ask for it, and keeps what
+    /// it had.
     async fn run_live(
         &self,
         socket: &mut SocketInfo,
@@ -49,12 +51,20 @@ impl EventBridge {
         skip: &[(String, String)],
         update: &mut StateUpdate,
     ) {
+        let on_page = self.registry.pages.at(&event.router_data.path);
+        let elsewhere = |entry: &StateEntry, handler: &String| {
+            entry.loads.iter().any(|(_, h)| h == handler)
+                && !on_page
+                    .iter()
+                    .any(|(e, h)| e.name == entry.name && h == handler)
+        };
         let mut watchers: Vec<(Arc<StateEntry>, String)> = Vec::new();
         for entry in self.registry.by_name.values() {
             for (table, handler) in &entry.watches {
                 let pair = (entry.name.clone(), handler.clone());
                 if wanted(table)
                     && !skip.contains(&pair)
+                    && !elsewhere(entry, handler)
                     && !watchers
                         .iter()
                         .any(|(e, h)| e.name == entry.name && h == handler)

@@ -188,8 +188,9 @@ impl<S> Registered<'_, S, Event> {
     /// whenever rows of `table` change (a handler calls [`EventContext::changed`], or code
     /// outside handlers [`Rooms::changed`]), on every node, through the same middleware chain
     /// and guards as the event would go. A tab shows the state once one of its handlers ran
-    /// there (its page loader, typically). A burst of changes gives each tab a bounded number
-    /// of runs, the last after the last change; a refused run changes nothing and shows
+    /// there (its page loader, typically); a handler that also loads pages ([`Self::on_load`])
+    /// runs only while the tab is on one of them. A burst of changes gives each tab a bounded
+    /// number of runs, the last after the last change; a refused run changes nothing and shows
     /// nothing.
     ///
     /// [`EventContext::changed`]: crate::EventContext::changed
