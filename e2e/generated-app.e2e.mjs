@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
-import { startServer, launchBrowser, watch, withArtifacts, waitCount, waitConnected, ARTIFACTS } from './lib/harness.mjs';
+import { io } from 'socket.io-client';
+import { startServer, startPeer, launchBrowser, watch, withArtifacts, waitCount, waitConnected, ARTIFACTS } from './lib/harness.mjs';
 
 /** The accessibility rules every page must pass: WCAG 2.0 and 2.1, levels A and AA. */
 const WCAG_AA = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
@@ -202,6 +203,112 @@ test('a scaffolded table: a wrong number is named under its field, then save, ed
     await page.click('#products tbody tr button.delete');
     await page.waitForFunction(() => document.querySelectorAll('#products tbody tr').length === 0, null, { timeout: 10000 });
   });
+});
+
+// Live lists: a row written in one tab shows in every other tab on the list within a second,
+// without a reload, on this server and on a second process of the app that shares its database
+// and Redis (the generated `main.rs` goes through Redis when REDIS_URL is set).
+test('lists update themselves: another tab, and a tab on a second server over Redis, within a second', async (t) => {
+  const redis = process.env.E2E_REDIS_URL || 'redis://127.0.0.1:6379';
+  const server = await startServer({ REDIS_URL: redis }, APP);
+  let peer;
+  const contexts = [];
+  const problems = [];
+  const open = async (url) => {
+    const context = await browser.newContext();
+    contexts.push(context);
+    const page = watch(await context.newPage(), problems);
+    await page.goto(url);
+    await waitConnected(page);
+    return page;
+  };
+  /** Waits up to a second for `selector` to list a row holding `text`. */
+  const shows = (page, selector, text) => page.waitForFunction(
+    ([s, x]) => [...document.querySelectorAll(s)].some((row) => row.textContent.includes(x)),
+    [selector, text], { timeout: 1000 });
+  try {
+    peer = await startPeer(server, APP);
+    const writer = await open(`${server.url}/register`);
+    await writer.fill('input[name=username]', 'lister');
+    await writer.fill('input[name=password]', 'correct horse battery');
+    await Promise.all([writer.waitForURL(`${server.url}/`), writer.click('button:has-text("Create my account")')]);
+    await waitConnected(writer);
+    await writer.click('a[href="/notes"]');
+    const near = await open(`${server.url}/notes`);
+    const far = await open(`${peer.url}/notes`);
+    await writer.fill('#note', 'Seen everywhere');
+    await writer.click('#add-note');
+    await writer.waitForFunction(() => document.querySelector('#notes li')?.textContent.includes('Seen everywhere'), null, { timeout: 10000 });
+    await shows(near, '#notes li', 'Seen everywhere');
+    await shows(far, '#notes li', 'Seen everywhere');
+
+    await writer.click('a[href="/products"]');
+    await near.goto(`${server.url}/products`);
+    await waitConnected(near);
+    await far.goto(`${peer.url}/products`);
+    await waitConnected(far);
+    const form = '#product-form';
+    await writer.fill(`${form} input[name=name]`, 'Kettle');
+    await writer.fill(`${form} textarea[name=description]`, 'Boils');
+    await writer.fill(`${form} input[name=price]`, '30');
+    await writer.fill(`${form} input[name=weight]`, '1.2');
+    await writer.click(`${form} button[type=submit]`);
+    await writer.waitForFunction(() => document.querySelector('#products tbody tr')?.textContent.includes('Kettle'), null, { timeout: 10000 });
+    await shows(near, '#products tbody tr', 'Kettle');
+    await shows(far, '#products tbody tr', 'Kettle');
+    // An edit and a delete reach them too.
+    await writer.click('#products tbody tr button.edit');
+    await writer.fill(`${form} input[name=name]`, 'Copper kettle');
+    await writer.click(`${form} button[type=submit]`);
+    await shows(far, '#products tbody tr', 'Copper kettle');
+    await writer.click('#products tbody tr button.delete');
+    for (const page of [near, far]) {
+      await page.waitForFunction(() => document.querySelectorAll('#products tbody tr').length === 0, null, { timeout: 1000 });
+    }
+
+    // A burst of 500 notes, written over the socket as the logged-in writer: a tab on the notes
+    // page reloads a bounded number of times, and ends showing the last one.
+    const watcherContext = await browser.newContext();
+    contexts.push(watcherContext);
+    const watcher = watch(await watcherContext.newPage(), problems);
+    let reloads = 0;
+    watcher.on('websocket', (ws) => ws.on('framesent', (f) => {
+      if (typeof f.payload === 'string' && f.payload.includes('"name":"_live"')) reloads += 1;
+    }));
+    await watcher.goto(`${server.url}/notes`);
+    await waitConnected(watcher);
+    const cookie = (await writer.context().cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+    const socket = io(server.url, {
+      path: '/_event/', transports: ['websocket'], auth: { token: `burst-${Date.now()}-0123456789abcdef` },
+      reconnection: false, extraHeaders: { origin: server.url, cookie },
+    });
+    const started = Date.now();
+    try {
+      await new Promise((resolve, reject) => { socket.once('connect', resolve); socket.once('connect_error', reject); });
+      for (let batch = 0; batch < 5; batch += 1) {
+        const answers = [];
+        for (let i = 0; i < 100; i += 1) {
+          const n = batch * 100 + i;
+          answers.push(socket.timeout(20000).emitWithAck('event', {
+            id: n + 1, name: 'notes_state.add', payload: { note: { body: `burst ${n}` } }, router_data: { path: '/notes', query: '' },
+          }));
+        }
+        for (const answer of await Promise.all(answers)) assert.deepEqual(answer.events.filter((e) => e.name === '_toast' && e.payload.level === 'error'), []);
+      }
+    } finally {
+      socket.close();
+    }
+    const took = Date.now() - started;
+    await watcher.waitForFunction(() => document.querySelector('#notes li')?.textContent.includes('burst 499'), null, { timeout: 2000 });
+    await new Promise((r) => setTimeout(r, 500));
+    const bound = Math.floor(took / 100) + 3;
+    assert.ok(reloads >= 1 && reloads <= bound, `${reloads} reloads for 500 notes written in ${took} ms (at most ${bound})`);
+    assert.deepEqual(problems, []);
+  } finally {
+    for (const context of contexts) await context.close();
+    await peer?.stop();
+    await server.close();
+  }
 });
 
 /** What a reader sees of the page in the current colour scheme: the WCAG contrast of body text

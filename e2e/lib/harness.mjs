@@ -95,6 +95,36 @@ export async function startServer(env = {}, app = 'counter', host = null) {
   return server;
 }
 
+/** A second process of `server`'s app on its own port, sharing its database, directory and
+ * environment (a second node behind a load balancer: give `server` a REDIS_URL). */
+export async function startPeer(server, app = 'counter') {
+  const port = await freePort();
+  const peer = { url: `http://127.0.0.1:${port}`, log: '' };
+  const child = spawn(serverBin(app), ['serve'], {
+    env: { ...server.env, FERRULE_ADDR: `127.0.0.1:${port}` }, cwd: server.dir, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.on('data', (d) => { peer.log += d; });
+  child.stderr.on('data', (d) => { peer.log += d; });
+  peer.stop = async () => {
+    if (child.exitCode !== null) return child.exitCode;
+    const exited = new Promise((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    return exited;
+  };
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`peer exited: ${peer.log}`);
+    try {
+      if ((await fetch(`${peer.url}/_health`)).ok) return peer;
+    } catch { /* not up yet */ }
+    if (Date.now() > deadline) {
+      await peer.stop();
+      throw new Error(`peer did not come up: ${peer.log}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 export async function launchBrowser() {
   return chromium.launch({
     executablePath: CHROMIUM,

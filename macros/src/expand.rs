@@ -162,7 +162,8 @@ fn registration(h: &Handler) -> TokenStream {
         // to `ctx.form()` and the like, as with `Handlers::on`.
         Kind::Event { .. } if fields.is_empty() => {
             let loads = h.loads.iter().map(|path| quote!(.on_load(#path)));
-            quote!(handlers.on(#handler_name, Self::#method) #(#guards)* #(#loads)*;)
+            let watches = h.watches.iter().map(|table| quote!(.on_change(#table)));
+            quote!(handlers.on(#handler_name, Self::#method) #(#guards)* #(#loads)* #(#watches)*;)
         }
         Kind::Event { .. } => {
             let wrapper = wrapper_ident(method);

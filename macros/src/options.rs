@@ -125,6 +125,9 @@ pub(crate) struct HandlerOptions {
     /// `#[on_load("/notes", ..)]`: the pages whose data this handler loads, with the span of
     /// the attribute for errors.
     pub(crate) loads: Option<(Vec<LitStr>, Span)>,
+    /// `#[on_change("notes", ..)]`: the tables whose changes run this handler again, with the
+    /// span of the attribute for errors.
+    pub(crate) watches: Option<(Vec<LitStr>, Span)>,
 }
 
 /// The handler attributes this macro reads (and removes).
@@ -138,6 +141,7 @@ const KNOWN: &[&str] = &[
     "background",
     "action",
     "on_load",
+    "on_change",
 ];
 
 impl HandlerOptions {
@@ -208,6 +212,25 @@ impl HandlerOptions {
                     }
                     options.loads = Some((paths.into_iter().collect(), span));
                 }
+                "on_change" => {
+                    let tables = attr
+                        .parse_args_with(Punctuated::<LitStr, Token![,]>::parse_terminated)
+                        .map_err(|_| {
+                            syn::Error::new_spanned(&attr, "expected `#[on_change(\"table\", ..)]`")
+                        })?;
+                    if tables.is_empty() {
+                        return Err(syn::Error::new_spanned(
+                            &attr,
+                            "`#[on_change]` names at least one table: `#[on_change(\"notes\")]`",
+                        ));
+                    }
+                    for table in &tables {
+                        if table.value().trim().is_empty() {
+                            return Err(syn::Error::new_spanned(table, "a table has a name"));
+                        }
+                    }
+                    options.watches = Some((tables.into_iter().collect(), span));
+                }
                 "background" => {
                     attr.meta.require_path_only()?;
                     options.background = Some(span);
@@ -240,5 +263,6 @@ impl HandlerOptions {
             || self.background.is_some()
             || self.action.is_some()
             || self.loads.is_some()
+            || self.watches.is_some()
     }
 }

@@ -40,6 +40,8 @@ pub(crate) struct Handler {
     pub(crate) guards: Vec<GuardCall>,
     /// The pages it loads (`#[on_load]`).
     pub(crate) loads: Vec<LitStr>,
+    /// The tables whose changes run it again (`#[on_change]`).
+    pub(crate) watches: Vec<LitStr>,
 }
 
 /// The `impl` block, read: its handlers, and the block with Ferrule's attributes removed.
@@ -264,6 +266,18 @@ fn read_handler(f: &mut ImplItemFn, options: HandlerOptions) -> syn::Result<Hand
         }
         None => Vec::new(),
     };
+    let watches = match options.watches {
+        Some((tables, span)) => {
+            if !matches!(kind, Kind::Event { .. }) || !fields.is_empty() {
+                return Err(syn::Error::new(
+                    span,
+                    "an `#[on_change]` handler is an event handler without a payload: `async fn load(&mut self, ctx: EventContext)`",
+                ));
+            }
+            tables
+        }
+        None => Vec::new(),
+    };
     Ok(Handler {
         action,
         method,
@@ -279,6 +293,7 @@ fn read_handler(f: &mut ImplItemFn, options: HandlerOptions) -> syn::Result<Hand
         output: f.sig.output.clone(),
         guards: options.guards,
         loads,
+        watches,
     })
 }
 

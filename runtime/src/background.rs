@@ -66,6 +66,15 @@ impl<S: State> Background<S> {
         self.bridge.upgrade().map(|b| b.rooms().clone())
     }
 
+    /// Tells every tab showing `table` live that its rows changed, at once (the background
+    /// handler's [`EventContext::changed`]: its event was answered long ago). Nothing to tell
+    /// once the server has shut down.
+    pub fn changed(&self, table: &str) {
+        if let Some(rooms) = self.rooms() {
+            rooms.changed(table);
+        }
+    }
+
     /// Puts this tab into `room` now (and records it, so reconnects stay in it).
     pub async fn join(&self, room: &str) -> Result<(), crate::Error> {
         let bridge = self

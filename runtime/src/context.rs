@@ -72,6 +72,9 @@ struct Inner {
     /// The session's tab binding after a login or logout.
     binding: Mutex<Option<crate::tab_binding::Rebinding>>,
     rooms: Mutex<Vec<RoomOp>>,
+    /// The tables whose rows the handler changed, told to the tabs showing them once the event
+    /// is answered.
+    changed: Mutex<Vec<String>>,
     messages: crate::messages::EventMessages,
     /// The language a handler switched the tab to, applied once it succeeds.
     language_choice: Mutex<Option<String>>,
@@ -123,6 +126,7 @@ impl EventContext {
                 session_change: Mutex::new(None),
                 binding: Mutex::new(None),
                 rooms: Mutex::new(Vec::new()),
+                changed: Mutex::new(Vec::new()),
                 messages: crate::messages::EventMessages::default(),
                 language_choice: Mutex::new(None),
             }),
@@ -279,6 +283,26 @@ impl EventContext {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(op);
+    }
+
+    /// Tells every tab whose states show `table` ([`crate::Registered::on_change`]), on every
+    /// node, that its rows changed, once this event is answered (whether the handler then
+    /// succeeded or not: what it wrote is written). Call it after each write; a table named
+    /// twice is told once, and a burst from many events is coalesced
+    /// ([`Rooms::changed`](crate::rooms::Rooms::changed)). A background handler calls
+    /// [`Background::changed`](crate::background::Background::changed) instead, and a page's
+    /// render tells nothing (it writes nothing).
+    pub fn changed(&self, table: impl Into<String>) {
+        let table = table.into();
+        let mut changed = self.inner.changed.lock().unwrap_or_else(|p| p.into_inner());
+        if !changed.contains(&table) {
+            changed.push(table);
+        }
+    }
+
+    /// The tables the handler said it changed.
+    pub(crate) fn take_changes(&self) -> Vec<String> {
+        std::mem::take(&mut *self.inner.changed.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// The room changes the handler asked for, in order.

@@ -200,6 +200,8 @@ mod book {
     mod deployment {}
     #[doc = include_str!("../../docs/src/embedding.md")]
     mod embedding {}
+    #[doc = include_str!("../../docs/src/live-updates.md")]
+    mod live_updates {}
     #[doc = include_str!("../../docs/src/uploads-and-lifespan.md")]
     mod uploads_and_lifespan {}
     #[doc = include_str!("../../docs/src/settings.md")]

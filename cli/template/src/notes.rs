@@ -47,10 +47,12 @@ pub const MAX_LEN: usize = 500;
 
 #[ferrule::state]
 impl NotesState {
-    /// Reads the latest notes: before the notes page's first render (so its HTML lists them)
-    /// and whenever a tab on it (re)connects.
+    /// Reads the latest notes: before the notes page's first render (so its HTML lists them),
+    /// whenever a tab on it (re)connects, and in every tab showing them whenever a note is added
+    /// (here or in another tab, on any server).
     #[action(LoadNotes)]
     #[on_load("/notes")]
+    #[on_change("notes")]
     pub async fn load(&mut self, ctx: EventContext) -> Result<(), ferrule::Error> {
         let rows = note::Entity::find()
             .order_by_desc(note::Column::Id)
@@ -82,6 +84,8 @@ impl NotesState {
         }
         .insert(ctx.db()?)
         .await?;
+        // Every tab showing the notes reloads them.
+        ctx.changed("notes");
         self.load(ctx).await
     }
 }

@@ -260,3 +260,34 @@ async fn notes_are_stored_and_listed() {
     assert_eq!(notes[0].author, "anonymous");
 }
 {% endif %}
+#[tokio::test]
+async fn a_note_added_in_one_tab_shows_in_every_tab_on_the_notes_page() {
+    let app = common::start().await;
+    let mut reader = app.client().await.unwrap();
+    reader.hydrate_at("/notes").await.unwrap();
+{% if auth %}    let session = app.register("ada", "correct horse battery").await.unwrap();
+    let mut writer = app
+        .client_with(ClientOptions::default().header("cookie", session))
+        .await
+        .unwrap();
+{% else %}    let mut writer = app.client().await.unwrap();
+{% endif %}    writer.send(note("seen live")).await.unwrap();
+    // The server tells the reader's tab; the browser then asks for the notes again (`_live`).
+    let wait = std::time::Duration::from_secs(5);
+    let told = loop {
+        let update = tokio::time::timeout(wait, reader.next_update())
+            .await
+            .expect("told within 5 s")
+            .unwrap();
+        if let Some(notice) = update.events_named(ferrule::ClientCommand::CHANGED).next() {
+            break notice.tables();
+        }
+    };
+    assert_eq!(told, ["notes"]);
+    reader
+        .call(ferrule::protocol::LIVE, json!({ "tables": told }))
+        .await
+        .unwrap();
+    let notes = reader.state::<NotesState>().unwrap().notes;
+    assert_eq!(notes[0].body, "seen live", "{notes:?}");
+}

@@ -7,22 +7,15 @@
 use std::process::ExitCode;
 
 use chat::ChatOptions;
-use ferrule::redis_state::RedisStateManager;
-use ferrule::rooms::RedisBroadcast;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     ferrule::App::main_on_database(None, async |db| {
         // ANCHOR: redis
-        let app = chat::app(db, ChatOptions::default());
         // `redis_url`: REDIS_URL, or a line of Ferrule.toml or .env.
-        let settings = ferrule::Settings::load().map_err(ferrule::Error::internal)?;
-        let Some(redis) = settings.redis_url else {
-            return Ok(app);
-        };
-        let states = RedisStateManager::connect(&redis, "chat").await?;
-        let broadcast = RedisBroadcast::connect(&redis, "chat").await?;
-        Ok(app.state_manager(states).broadcast_over_redis(broadcast))
+        chat::app(db, ChatOptions::default())
+            .with_redis_from_settings("chat")
+            .await
         // ANCHOR_END: redis
     })
     .await

@@ -330,7 +330,10 @@ impl App {
                 async move { expiring.sweep_until(Duration::from_secs(600), cancel).await }
             },
         ));
-        let auth = self.auth.clone().unwrap_or_else(|| Auth::new(db));
+        let auth = self
+            .auth
+            .clone()
+            .unwrap_or_else(|| Auth::new(db).telling(self.rooms.clone()));
         auth.set_cache_ttl(cache);
         auth.set_ipv6_prefix_len(settings.ipv6_prefix_len);
         let config = SessionConfig {

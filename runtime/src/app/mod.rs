@@ -162,12 +162,32 @@ impl App {
         self
     }
 
+    /// With the `redis_url` setting (`REDIS_URL`) given, keeps tab states in Redis and carries
+    /// rooms, broadcasts and live tables through it, so several processes of the app behind one
+    /// address serve its tabs as one; without it, the app as it was. `prefix` keeps this app's
+    /// keys apart from others on the same Redis (its name, say): every process of one app uses
+    /// the same.
+    #[cfg(feature = "redis")]
+    pub async fn with_redis_from_settings(mut self, prefix: &str) -> Result<Self, crate::Error> {
+        let url = self
+            .resolved_settings()
+            .map_err(|e| crate::Error::internal(e.to_string()))?
+            .redis_url
+            .clone();
+        let Some(url) = url else {
+            return Ok(self);
+        };
+        let states = crate::redis_state::RedisStateManager::connect(&url, prefix).await?;
+        let broadcast = crate::rooms::RedisBroadcast::connect(&url, prefix).await?;
+        Ok(self.state_manager(states).broadcast_over_redis(broadcast))
+    }
+
     /// Keeps sessions and users in `db`: adds the session, CSRF and auth middleware at the
     /// front of the chain, the `/_auth/*` endpoints, the built-in `auth_state`, and the
     /// `migrate`, `createsuperuser` and `changepassword` commands; handlers reach `db` as
     /// [`EventContext::db`](crate::EventContext::db).
     pub fn database(mut self, db: DatabaseConnection) -> Self {
-        self.auth = Some(Auth::new(db.clone()));
+        self.auth = Some(Auth::new(db.clone()).telling(self.rooms.clone()));
         // Handlers reach it as `ctx.db()`, HTTP handlers as `Extension<DatabaseConnection>`.
         self.extensions.insert(db.clone());
         self.db = Some(db);

@@ -106,6 +106,7 @@ impl Auth {
         let id = self.user_id(username).await?;
         user::Entity::delete_by_id(id).exec(&self.db).await?;
         self.users.remove(&id);
+        self.told(&[super::USERS_TABLE]);
         Ok(())
     }
 
@@ -123,6 +124,7 @@ impl Auth {
         change(&mut m);
         let updated = m.update(&self.db).await?;
         self.users.remove(&updated.id);
+        self.told(&[super::USERS_TABLE]);
         Ok(())
     }
 }

@@ -5,7 +5,7 @@
 use sea_orm::{ConnectionTrait, DbBackend};
 
 use super::errors::AuthError;
-use super::users::Auth;
+use super::users::{Auth, GROUPS_TABLE, USERS_TABLE};
 use crate::db::stmt;
 
 impl Auth {
@@ -54,9 +54,13 @@ impl Auth {
     async fn ensure(&self, table: &str, column: &str, value: &str) -> Result<i64, AuthError> {
         let backend = self.db.get_database_backend();
         let insert = format!("INSERT INTO {table} ({column}) VALUES (?) ON CONFLICT DO NOTHING");
-        self.db
+        let inserted = self
+            .db
             .execute_raw(stmt(backend, &insert, vec![value.into()]))
             .await?;
+        if inserted.rows_affected() > 0 {
+            self.told(&[table]);
+        }
         self.find_id(table, column, value)
             .await?
             .ok_or_else(|| AuthError::Invalid(format!("`{value}` could not be stored in {table}")))
@@ -149,6 +153,7 @@ impl Auth {
             ))
             .await?;
         self.users.clear();
+        self.told(&[GROUPS_TABLE, USERS_TABLE]);
         Ok(())
     }
 
@@ -276,6 +281,8 @@ impl Auth {
             .execute_raw(stmt(backend, sql, vec![a_id.into(), b_id.into()]))
             .await?;
         self.users.clear();
+        // A link shows in the lists of both its ends: a user's groups, a group's members.
+        self.told(&[USERS_TABLE, GROUPS_TABLE]);
         Ok(())
     }
 }

@@ -108,7 +108,9 @@ pub use hashing::{
 pub use middleware::auth_middleware;
 #[cfg(feature = "admin")]
 pub(crate) use users::validate_username;
-pub use users::{Auth, NewUser, normalize_username, username_key};
+pub use users::{
+    Auth, GROUPS_TABLE, NewUser, PERMISSIONS_TABLE, USERS_TABLE, normalize_username, username_key,
+};
 
 /// Session key holding the logged-in user's id.
 pub const SESSION_USER_ID: &str = "_auth_user_id";

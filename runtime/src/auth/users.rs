@@ -78,7 +78,17 @@ pub struct Auth {
     dummy_hash: Arc<tokio::sync::OnceCell<String>>,
     /// Users resolved for events; whatever changes a user evicts it.
     pub(super) users: Arc<TtlCache<i64, (User, String)>>,
+    /// Where changes of the accounts' tables are told, for the tabs that show them live
+    /// ([`crate::Registered::on_change`]); unwired until the app's server is built.
+    changes: crate::rooms::Rooms,
 }
+
+/// The accounts' table a live list of users shows ([`crate::Registered::on_change`]).
+pub const USERS_TABLE: &str = "ferrule_users";
+/// The groups' table a live list of groups shows.
+pub const GROUPS_TABLE: &str = "ferrule_groups";
+/// The permissions' table a live list of permissions shows.
+pub const PERMISSIONS_TABLE: &str = "ferrule_permissions";
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -96,6 +106,20 @@ impl Auth {
             db,
             dummy_hash: Arc::default(),
             users: Arc::new(TtlCache::new(std::time::Duration::ZERO)),
+            changes: crate::rooms::Rooms::default(),
+        }
+    }
+
+    /// Tells changes of the accounts' tables through `rooms` (the app's).
+    pub(crate) fn telling(mut self, rooms: crate::rooms::Rooms) -> Self {
+        self.changes = rooms;
+        self
+    }
+
+    /// Tells the tabs showing `tables` live that their rows changed.
+    pub(super) fn told(&self, tables: &[&str]) {
+        for table in tables {
+            self.changes.changed(table);
         }
     }
 
@@ -158,7 +182,10 @@ impl Auth {
         let mut attempt = row(email.clone());
         loop {
             match attempt.insert(&self.db).await {
-                Ok(model) => return Ok(to_user(model, BTreeSet::new(), BTreeSet::new())),
+                Ok(model) => {
+                    self.told(&[USERS_TABLE]);
+                    return Ok(to_user(model, BTreeSet::new(), BTreeSet::new()));
+                }
                 Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
                     let taken = user::Entity::find()
                         .filter(user::Column::UsernameKey.eq(username_key(&username)))
@@ -326,6 +353,7 @@ impl Auth {
         active.password_hash = Set(hash_password(password).await?);
         let updated = active.update(&self.db).await?;
         self.users.remove(&updated.id);
+        self.told(&[USERS_TABLE]);
         Ok(())
     }
 
@@ -344,6 +372,7 @@ impl Auth {
         m.language = Set(language.map(str::to_owned));
         let updated = m.update(&self.db).await?;
         self.users.remove(&updated.id);
+        self.told(&[USERS_TABLE]);
         Ok(())
     }
 

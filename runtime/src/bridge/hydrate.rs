@@ -8,7 +8,16 @@ impl EventBridge {
         let id = event.id;
         // The page's loaders first, so the states shipped below hold the page's data; what
         // they changed goes out in full with the rest, what they sent (toasts) goes first.
-        let loaded = self.run_loaders(socket, event).await;
+        let mut loaded = self.run_loaders(socket, event).await;
+        // Then what the tab shows live beyond the page, which may have changed while it was away.
+        let ran: Vec<(String, String)> = self
+            .registry
+            .pages
+            .at(&event.router_data.path)
+            .iter()
+            .map(|(entry, handler)| (entry.name.clone(), handler.clone()))
+            .collect();
+        self.revive(socket, event, &ran, &mut loaded).await;
         let mut update = StateUpdate::final_for(Some(id));
         update.events = loaded.events;
         // With auth on, resolve the user through the auth tier so auth_state is right at once.
@@ -91,6 +100,17 @@ impl EventBridge {
         let rooms = states.rooms();
         if let Err(e) = self.rooms.join_tab(key, &rooms).await {
             tracing::warn!(error = %e, "could not put a reconnected tab back in its rooms");
+        }
+        let mut tables: Vec<String> = Vec::new();
+        for name in states.live_states() {
+            if let Some(entry) = self.registry.by_name.get(&name) {
+                tables.extend(entry.live_tables());
+            }
+        }
+        tables.sort();
+        tables.dedup();
+        if let Err(e) = self.rooms.watch_tab(key, &tables).await {
+            tracing::warn!(error = %e, "could not put a reconnected tab back in its live tables' rooms");
         }
         for entry in entries {
             ship_in_full(states, entry, update);

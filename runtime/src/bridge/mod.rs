@@ -33,7 +33,7 @@ use crate::in_flight::{InFlight, InFlightGuard};
 use crate::metrics::{self, ErrorKind, Phase, Timing};
 use crate::middleware::{MiddlewareChain, Request, Response, Stack};
 use crate::net::{ClientAddr, set_cookie_in_header};
-use crate::protocol::{ClientCommand, Event, HYDRATE, LOAD, StateUpdate, ToastLevel};
+use crate::protocol::{ClientCommand, Event, HYDRATE, LIVE, LOAD, StateUpdate, ToastLevel};
 use crate::settings::{Settings, Tier};
 use crate::state::{
     AnyState, Keyed, PreparedCall, RunOutcome, StateEntry, StateManager, StateRegistry, delta,
@@ -41,6 +41,7 @@ use crate::state::{
 use crate::tab_binding::{TabBinding, session_storage_key, storage_key};
 
 mod hydrate;
+mod live;
 mod page_load;
 mod pipeline;
 mod refusal;

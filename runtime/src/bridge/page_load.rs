@@ -19,25 +19,43 @@ impl EventBridge {
     pub(super) async fn run_loaders(&self, socket: &mut SocketInfo, event: &Event) -> StateUpdate {
         let mut update = StateUpdate::final_for(Some(event.id));
         for (entry, handler_name) in self.registry.pages.at(&event.router_data.path) {
-            let Some(call) = prepared(entry, handler_name) else {
-                continue;
-            };
-            let loading = Event {
-                id: event.id,
-                name: format!("{}.{handler_name}", entry.name),
-                payload: Value::Null,
-                router_data: event.router_data.clone(),
-            };
-            let answer = self
-                .run_event(socket, &loading, entry, handler_name, call, false)
-                .await;
-            for (state, fields) in answer.delta {
-                update.delta.entry(state).or_default().extend(fields);
+            if let Some((answer, _)) = self.run_attached(socket, event, entry, handler_name).await {
+                merge(&mut update, answer);
             }
-            update.events.extend(answer.events);
         }
         update
     }
+
+    /// Runs `entry`'s payload-less handler `handler_name` (a page loader, a live handler) for
+    /// `socket` as its own event through the chain and its guards, sharing `event`'s id and
+    /// never replayed: its answer, and whether it succeeded. `None` when it takes a payload.
+    pub(super) async fn run_attached(
+        &self,
+        socket: &mut SocketInfo,
+        event: &Event,
+        entry: &StateEntry,
+        handler_name: &str,
+    ) -> Option<(StateUpdate, bool)> {
+        let call = prepared(entry, handler_name)?;
+        let attached = Event {
+            id: event.id,
+            name: format!("{}.{handler_name}", entry.name),
+            payload: Value::Null,
+            router_data: event.router_data.clone(),
+        };
+        Some(
+            self.run_event(socket, &attached, entry, handler_name, call, false)
+                .await,
+        )
+    }
+}
+
+/// Adds what `answer` changed and sent to `update`.
+pub(super) fn merge(update: &mut StateUpdate, answer: StateUpdate) {
+    for (state, fields) in answer.delta {
+        update.delta.entry(state).or_default().extend(fields);
+    }
+    update.events.extend(answer.events);
 }
 
 /// The call of a loader with its empty payload (the registry checked it takes none).

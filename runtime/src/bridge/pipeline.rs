@@ -63,6 +63,9 @@ impl EventBridge {
         if event.name == LOAD {
             return self.run_loaders(socket, &event).await;
         }
+        if event.name == LIVE {
+            return self.refresh(socket, &event).await;
+        }
         let Some((state_name, handler_name)) = event.target() else {
             return protocol_error(
                 id,
@@ -109,11 +112,13 @@ impl EventBridge {
         decode.end();
         self.run_event(socket, &event, &entry, handler_name, call, true)
             .await
+            .0
     }
 
     /// Steps 2 to 6 for `event`, already decoded to `entry`'s handler `handler_name` and its
     /// prepared `call`. A `replayable` event is answered again, not run, when resent after a
     /// reconnect; a page loader's run (which shares its `_hydrate` or `_load` id) is not.
+    /// Returns the answer, and whether the handler ran and succeeded.
     pub(super) async fn run_event(
         &self,
         socket: &mut SocketInfo,
@@ -122,13 +127,13 @@ impl EventBridge {
         handler_name: &str,
         call: PreparedCall,
         replayable: bool,
-    ) -> StateUpdate {
+    ) -> (StateUpdate, bool) {
         let id = Some(event.id);
         let build = Phase::BuildRequest.start();
         let key = socket.key_for(entry);
         let req = match self.build_request(socket, event, &key) {
             Ok(req) => req,
-            Err(why) => return protocol_error(id, why),
+            Err(why) => return (protocol_error(id, why), false),
         };
 
         build.end();
@@ -141,7 +146,7 @@ impl EventBridge {
         locking.end();
         let mut lock = match locked {
             Ok(lock) => lock,
-            Err(e) => return internal_error(id, &event.name, "state manager", &e),
+            Err(e) => return (internal_error(id, &event.name, "state manager", &e), false),
         };
         if let Some(replay) = socket
             .epoch
@@ -159,15 +164,16 @@ impl EventBridge {
                 metrics::error(ErrorKind::of(&e));
                 update.events.push(toast_for(&e));
             }
-            return update;
+            return (update, false);
         }
         let working = match lock.states().slot(entry) {
             Ok(slot) => slot.state.clone_box(),
             Err(e) => {
                 let _ = lock.release().await;
-                return internal_error(id, &event.name, "state", &e);
+                return (internal_error(id, &event.name, "state", &e), false);
             }
         };
+        let joined_live = self.watch_first(&key, entry, lock.states()).await;
         let info = EventInfo {
             id: Some(event.id),
             name: event.name.clone(),
@@ -219,6 +225,11 @@ impl EventBridge {
         let mut room_ops = Vec::new();
         let mut rebound = None;
         let mut auth_elsewhere = None;
+        if outcome.handler_ok && joined_live {
+            // The tab shows this state now: it hears changes of the tables it declared, after
+            // reconnects too.
+            lock.states().watch(&entry.name);
+        }
         if let Some(ctx) = &outcome.ctx {
             if outcome.handler_ok {
                 room_ops = ctx.take_room_ops();
@@ -262,6 +273,12 @@ impl EventBridge {
         if !room_ops.is_empty() {
             self.rooms.apply(&key, room_ops).await;
         }
+        if let Some(ctx) = &outcome.ctx {
+            // Whatever the handler's outcome: what it wrote is written.
+            for table in ctx.take_changes() {
+                self.rooms.changed(&table);
+            }
+        }
         if let Some(user) = auth_elsewhere
             && rebound.is_none()
         {
@@ -279,7 +296,26 @@ impl EventBridge {
             self.rebind(socket, binding, &ctx.user(), event.id, &mut update)
                 .await;
         }
-        update
+        (update, outcome.handler_ok)
+    }
+
+    /// Puts the tab in the live rooms of `entry`'s tables when it does not show the state live
+    /// yet, before the handler reads them, so no change between its read and the join goes
+    /// unheard; `true` when it did, for the state to be recorded as shown once the handler
+    /// succeeded.
+    async fn watch_first(
+        &self,
+        key: &str,
+        entry: &StateEntry,
+        states: &crate::state::TokenStates,
+    ) -> bool {
+        if entry.watches.is_empty() || states.live_states().contains(&entry.name) {
+            return false;
+        }
+        if let Err(e) = self.rooms.watch_tab(key, &entry.live_tables()).await {
+            tracing::warn!(error = %e, "a tab could not be put in its live tables' rooms; it hears their changes after its next reconnect");
+        }
+        true
     }
 
     async fn run(

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 
 use crate::protocol::codec::{EnginePacket, SocketPacket};
 use crate::protocol::{
-    ClientCommand, EVENT, EVENT_WINDOW, Event, FLOW, HYDRATE, RouterData, StateUpdate,
+    ClientCommand, EVENT, EVENT_WINDOW, Event, FLOW, HYDRATE, LIVE, LIVE_TABLES, RouterData,
+    StateUpdate,
 };
 
 /// How many unanswered events a client keeps; beyond it the oldest unsent ones are dropped.
@@ -92,6 +93,11 @@ pub struct Connection {
     was_connected: bool,
     /// The page the tab shows, which its `_hydrate` names (so the server runs its loaders).
     route: RouterData,
+    /// The id of the `_live` event out on this socket, if one is: one at a time, so a burst of
+    /// `_changed` notices costs a bounded number of reloads.
+    live_out: Option<u64>,
+    /// Tables heard changed (`_changed`) since the last `_live` went out.
+    live_waiting: Vec<String>,
 }
 
 impl Connection {
@@ -110,6 +116,8 @@ impl Connection {
             attempt: 0,
             was_connected: false,
             route: RouterData::default(),
+            live_out: None,
+            live_waiting: Vec::new(),
         }
     }
 
@@ -242,6 +250,18 @@ impl Connection {
                             .events
                             .iter()
                             .any(|e| e.name == ClientCommand::RESYNC);
+                        for table in update
+                            .events
+                            .iter()
+                            .filter(|e| e.name == ClientCommand::CHANGED)
+                            .flat_map(ClientCommand::tables)
+                        {
+                            if !self.live_waiting.contains(&table)
+                                && self.live_waiting.len() < LIVE_TABLES
+                            {
+                                self.live_waiting.push(table);
+                            }
+                        }
                         let mut out = vec![Output::Update(update)];
                         if resync && self.phase == Phase::Connected {
                             // A push too large to send as it is: fetch the states instead.
@@ -250,9 +270,13 @@ impl Connection {
                             out.push(Output::Send(frame_for(&hydrate)));
                         }
                         if let Some(id) = answered {
+                            if self.live_out == Some(id) {
+                                self.live_out = None;
+                            }
                             self.answered(id);
                             out.extend(self.fill_window());
                         }
+                        out.extend(self.ask_live());
                         out
                     }
                     _ => Vec::new(),
@@ -260,6 +284,23 @@ impl Connection {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// The `_live` event for the tables heard changed, when there are some and none is out.
+    /// Not kept with the unanswered events: a reconnect's `_hydrate` reloads what the tab shows.
+    fn ask_live(&mut self) -> Option<Output> {
+        if self.phase != Phase::Connected || self.live_out.is_some() || self.live_waiting.is_empty()
+        {
+            return None;
+        }
+        let tables = std::mem::take(&mut self.live_waiting);
+        let live = self.event(
+            LIVE.to_owned(),
+            json!({ "tables": tables }),
+            self.route.clone(),
+        );
+        self.live_out = Some(live.id);
+        Some(Output::Send(frame_for(&live)))
     }
 
     /// Event `id` has its final answer: it leaves the unanswered list.
@@ -292,6 +333,9 @@ impl Connection {
         self.attempt = 0;
         self.was_connected = true;
         self.sent = 0;
+        // The `_hydrate` below reloads everything the tab shows, live tables too.
+        self.live_out = None;
+        self.live_waiting.clear();
         // Resync first (the server may have restarted or another node may hold newer states),
         // then every event still without an answer, in order: what the user did offline, and
         // what was out on a socket that died before answering.

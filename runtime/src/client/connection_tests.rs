@@ -206,3 +206,73 @@ fn a_resync_instruction_fetches_the_states_again() {
     );
     assert!(frames(&out).is_empty(), "{out:?}");
 }
+
+fn changed(c: &mut Connection, tables: &str) -> Vec<Output> {
+    c.receive(
+        &format!(
+            r#"42["event",{{"id":null,"delta":{{}},"events":[{{"name":"_changed","payload":{{"tables":{tables}}}}}],"final":true}}]"#
+        ),
+        5.0,
+    )
+}
+
+fn live_id(frame: &str) -> u64 {
+    let packet: Value = serde_json::from_str(&frame[2..]).expect("a socket.io event");
+    assert_eq!(packet[1]["name"], "_live", "{frame}");
+    packet[1]["id"].as_u64().expect("an id")
+}
+
+#[test]
+fn a_burst_of_changes_asks_for_one_reload_at_a_time_and_one_after_it() {
+    let mut c = Connection::new("tok");
+    connect(&mut c);
+    let sent = frames(&changed(&mut c, r#"["notes"]"#));
+    assert_eq!(sent.len(), 1, "a change asks at once: {sent:?}");
+    assert!(
+        sent[0].contains(r#""payload":{"tables":["notes"]}"#),
+        "{}",
+        sent[0]
+    );
+    let first = live_id(&sent[0]);
+    for _ in 0..500 {
+        assert!(
+            frames(&changed(&mut c, r#"["notes","posts"]"#)).is_empty(),
+            "while a reload is out, changes wait"
+        );
+    }
+    let sent = frames(&answer(&mut c, first));
+    assert_eq!(
+        sent.len(),
+        1,
+        "its answer sends what came meanwhile: {sent:?}"
+    );
+    assert!(
+        sent[0].contains(r#""payload":{"tables":["notes","posts"]}"#),
+        "each table once: {}",
+        sent[0]
+    );
+    let second = live_id(&sent[0]);
+    assert!(
+        frames(&answer(&mut c, second)).is_empty(),
+        "nothing came after: no third reload"
+    );
+    assert_eq!(c.unanswered(), 0, "reloads are not kept to send again");
+}
+
+#[test]
+fn changes_heard_before_a_reconnect_are_left_to_its_hydrate() {
+    let mut c = Connection::new("tok");
+    connect(&mut c);
+    let first = live_id(&frames(&changed(&mut c, r#"["notes"]"#))[0]);
+    assert!(frames(&changed(&mut c, r#"["notes"]"#)).is_empty());
+    c.transport_closed(0.5);
+    let sent = frames(&connect(&mut c));
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].contains("_hydrate"), "{}", sent[0]);
+    assert!(
+        frames(&answer(&mut c, first)).is_empty(),
+        "a late answer of the old socket's reload asks for nothing"
+    );
+    let sent = frames(&changed(&mut c, r#"["notes"]"#));
+    assert_eq!(sent.len(), 1, "the new socket asks again: {sent:?}");
+}

@@ -80,6 +80,15 @@ pub const HYDRATE: &str = "_hydrate";
 /// what they changed.
 pub const LOAD: &str = "_load";
 
+/// Event name a client sends when the server told it (`_changed`) that rows of tables it shows
+/// changed: its payload's `tables` names them, and the server runs the handlers of the tab's
+/// states that declared those tables ([`crate::Registered::on_change`]) and answers with what
+/// they changed.
+pub const LIVE: &str = "_live";
+
+/// The most tables one `_live` event names; the rest are ignored.
+pub const LIVE_TABLES: usize = 64;
+
 /// Socket.IO event name of the server's flow markers: its one argument is a nonce, and the
 /// client acks it with that nonce as it reads it, confirming it read every answer before it.
 /// The server holds back answers while more than `max_unread_bytes` are unconfirmed.
@@ -89,6 +98,27 @@ pub const FLOW: &str = "_flow";
 /// per socket, so a client that keeps to it (as ours does, also when it flushes what was
 /// clicked offline) is never refused for a full queue.
 pub const EVENT_WINDOW: usize = 128;
+
+/// The table names in `payload`'s `tables` field (at most [`LIVE_TABLES`], each once, in
+/// order); none when it is missing or not a list of strings.
+pub fn tables_of(payload: &Value) -> Vec<String> {
+    let mut tables: Vec<String> = Vec::new();
+    for name in payload
+        .get("tables")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        if tables.len() == LIVE_TABLES {
+            break;
+        }
+        if !tables.iter().any(|t| t == name) {
+            tables.push(name.to_owned());
+        }
+    }
+    tables
+}
 
 /// One action of the user, as the client emits it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -261,6 +291,10 @@ impl ClientCommand {
     /// Name of the instruction to fetch the tab's states again (`_hydrate`): it stands in for a
     /// push too large to send as it is.
     pub const RESYNC: &'static str = "_resync";
+    /// Name of the notice that rows of tables changed (`_changed`): its payload's `tables` names
+    /// them, and the client answers with a `_live` event naming them (one at a time: changes
+    /// heard while one is out are named by the next).
+    pub const CHANGED: &'static str = "_changed";
     /// Name of the instruction to keep a new language (`_language`): the browser stores its
     /// payload's `language` in the `language` cookie and reloads the page in it.
     pub const LANGUAGE: &'static str = "_language";
@@ -276,6 +310,16 @@ impl ClientCommand {
     /// Fetch the tab's states again.
     pub fn resync() -> Self {
         Self::new(Self::RESYNC, Value::Object(Map::new()))
+    }
+
+    /// Rows of `tables` changed: reload what shows them.
+    pub fn changed(tables: &[String]) -> Self {
+        Self::new(Self::CHANGED, serde_json::json!({ "tables": tables }))
+    }
+
+    /// The `tables` field of a `_changed` payload (or a `_live` event's).
+    pub fn tables(&self) -> Vec<String> {
+        tables_of(&self.payload)
     }
 
     /// Navigate the client to `path`, adding a history entry.

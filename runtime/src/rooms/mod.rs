@@ -16,6 +16,7 @@
 //! [`App::rooms`]: crate::App::rooms
 //! [`App::broadcast_over_redis`]: crate::App::broadcast_over_redis
 
+mod live;
 mod push;
 
 use std::sync::{Arc, OnceLock};
@@ -27,6 +28,7 @@ use socketioxide::{SendError, SocketError, SocketIo};
 
 use crate::Error;
 use crate::protocol::{ClientCommand, EVENT, StateUpdate};
+pub(crate) use live::live_room;
 pub(crate) use push::CONNECTED_WAIT;
 use push::{Fits, Missed, within_limit};
 
@@ -73,6 +75,8 @@ struct Wired {
     /// The room every socket of this node is in ([`node_room`]).
     node_room: String,
     missed: Arc<Missed>,
+    /// The live tables' notice windows ([`live`]).
+    windows: live::Windows,
 }
 
 /// A room for every socket of one server process, so a broadcast can leave them out: this
@@ -91,6 +95,7 @@ impl Rooms {
             patience,
             node_room,
             missed: Arc::default(),
+            windows: live::Windows::default(),
         };
         // A second build of the same App keeps the first server's wiring.
         let _ = self.wired.set(wired);
@@ -195,8 +200,66 @@ impl Rooms {
         self.emit_to(app_room(room), &update).await
     }
 
+    /// Tells every tab whose states show `table` ([`crate::Registered::on_change`]), on every
+    /// node, that its rows changed: each reloads what it shows through its handlers, chain and
+    /// guards. Call it after the write is committed. Returns at once; a burst of calls is
+    /// coalesced (one notice per table per 100 ms per node, the last after the last call).
+    /// Handlers use [`EventContext::changed`](crate::EventContext::changed), which calls this
+    /// once the event is answered.
+    pub fn changed(&self, table: &str) {
+        let Ok(wired) = self.wired() else {
+            // No server yet (a command such as `createsuperuser`): no tab to tell.
+            tracing::debug!(
+                table,
+                "a table changed before the server was built; no tab to tell"
+            );
+            return;
+        };
+        if !wired.windows.change(table) {
+            return;
+        }
+        let (rooms, table) = (self.clone(), table.to_owned());
+        // Detached: it ends when a window passes with no change, and logs what it cannot send.
+        drop(tokio::spawn(async move {
+            loop {
+                rooms.tell_changed(&table).await;
+                tokio::time::sleep(live::WINDOW).await;
+                let more = match rooms.wired() {
+                    Ok(wired) => wired.windows.end(&table),
+                    Err(_) => false,
+                };
+                if !more {
+                    break;
+                }
+            }
+        }));
+    }
+
+    /// Pushes the `_changed` notice of `table` to the tabs in its live room.
+    async fn tell_changed(&self, table: &str) {
+        let mut update = StateUpdate::final_for(None);
+        update
+            .events
+            .push(ClientCommand::changed(&[table.to_owned()]));
+        if let Err(e) = self.emit_to(live_room(table), &update).await {
+            tracing::warn!(table, error = %e, "could not tell the tabs of a table's change; they see it at their next reload");
+        }
+    }
+
+    /// Puts every socket of tab `token` into the live rooms of `tables`.
+    pub(crate) async fn watch_tab(&self, token: &str, tables: &[String]) -> Result<(), Error> {
+        let rooms: Vec<String> = tables.iter().map(|t| live_room(t)).collect();
+        self.join_tab_wire(token, rooms).await
+    }
+
     /// Puts every socket of tab `token` into `rooms` (on every node with Redis).
     pub(crate) async fn join_tab(&self, token: &str, rooms: &[String]) -> Result<(), Error> {
+        self.join_tab_wire(token, rooms.iter().map(|r| app_room(r)).collect())
+            .await
+    }
+
+    /// Puts every socket of tab `token` into `rooms`, as named on the wire.
+    async fn join_tab_wire(&self, token: &str, rooms: Vec<String>) -> Result<(), Error> {
         if rooms.is_empty() {
             return Ok(());
         }
@@ -208,7 +271,6 @@ impl Rooms {
             io.to(tab).join(rooms).await.map_err(|e| e.to_string())
         }
         let tab = crate::net::tab_room(token);
-        let rooms: Vec<String> = rooms.iter().map(|r| app_room(r)).collect();
         let done = match self.io()? {
             Io::Local(io) => join(io, tab, rooms).await,
             #[cfg(feature = "redis")]

@@ -38,6 +38,8 @@ pub struct Handlers<S> {
     pub(super) uploads: BTreeMap<String, Option<u64>>,
     /// Page loaders: (path pattern, handler name), in the order registered.
     pub(super) loads: Vec<(String, String)>,
+    /// Live tables: (table, handler name), in the order registered.
+    pub(super) watches: Vec<(String, String)>,
     _state: PhantomData<fn() -> S>,
 }
 
@@ -48,6 +50,7 @@ impl<S> Default for Handlers<S> {
             guards: BTreeMap::new(),
             uploads: BTreeMap::new(),
             loads: Vec::new(),
+            watches: Vec::new(),
             _state: PhantomData,
         }
     }
@@ -178,6 +181,24 @@ impl<S> Registered<'_, S, Event> {
         self.handlers
             .loads
             .push((path.to_owned(), self.name.clone()));
+        self
+    }
+
+    /// Runs this handler (which takes no payload) again in every tab that shows this state
+    /// whenever rows of `table` change (a handler calls [`EventContext::changed`], or code
+    /// outside handlers [`Rooms::changed`]), on every node, through the same middleware chain
+    /// and guards as the event would go. A tab shows the state once one of its handlers ran
+    /// there (its page loader, typically); a handler that also loads pages ([`Self::on_load`])
+    /// runs only while the tab is on one of them. A burst of changes gives each tab a bounded
+    /// number of runs, the last after the last change; a refused run changes nothing and shows
+    /// nothing.
+    ///
+    /// [`EventContext::changed`]: crate::EventContext::changed
+    /// [`Rooms::changed`]: crate::rooms::Rooms::changed
+    pub fn on_change(self, table: &str) -> Self {
+        self.handlers
+            .watches
+            .push((table.to_owned(), self.name.clone()));
         self
     }
 }

@@ -190,6 +190,8 @@ pub(crate) struct StateEntry {
     pub(crate) uploads: BTreeMap<String, Option<u64>>,
     /// Page loaders ([`Registered::on_load`]): (path pattern, handler name).
     pub(crate) loads: Vec<(String, String)>,
+    /// Live tables ([`Registered::on_change`]): (table, handler name).
+    pub(crate) watches: Vec<(String, String)>,
     pub(crate) make_default: fn() -> Box<dyn AnyState>,
     pub(crate) from_json: fn(Value) -> Result<Box<dyn AnyState>, serde_json::Error>,
 }
@@ -212,6 +214,7 @@ impl StateEntry {
             handlers: handlers.map,
             uploads: handlers.uploads,
             loads: handlers.loads,
+            watches: handlers.watches,
             guards: handlers
                 .guards
                 .into_iter()
@@ -222,17 +225,43 @@ impl StateEntry {
         }
     }
 
+    /// The tables its live handlers watch, each once.
+    pub(crate) fn live_tables(&self) -> Vec<String> {
+        let mut tables: Vec<String> = Vec::new();
+        for (table, _) in &self.watches {
+            if !tables.contains(table) {
+                tables.push(table.clone());
+            }
+        }
+        tables
+    }
+
     /// Checks the state serializes to a JSON object, so deltas can be per field, and that its
-    /// page loaders take no payload (nothing would be there to give them one).
+    /// page loaders and live handlers take no payload (nothing would be there to give them one).
     pub(crate) fn check(&self) -> Result<(), String> {
-        for (path, handler) in &self.loads {
-            let takes_nothing = self
-                .handlers
+        let takes_nothing = |handler: &str| {
+            self.handlers
                 .get(handler)
-                .is_some_and(|h| h.clone().prepare(Value::Object(Default::default())).is_ok());
-            if !takes_nothing {
+                .is_some_and(|h| h.clone().prepare(Value::Object(Default::default())).is_ok())
+        };
+        for (path, handler) in &self.loads {
+            if !takes_nothing(handler) {
                 return Err(format!(
                     "`{}.{handler}` loads page `{path}` but takes a payload: a page loader takes none (read the page's query with `ctx.query`)",
+                    self.name
+                ));
+            }
+        }
+        for (table, handler) in &self.watches {
+            if table.is_empty() {
+                return Err(format!(
+                    "`{}.{handler}` reloads on changes of a table with no name",
+                    self.name
+                ));
+            }
+            if !takes_nothing(handler) {
+                return Err(format!(
+                    "`{}.{handler}` reloads on changes of `{table}` but takes a payload: a live handler takes none",
                     self.name
                 ));
             }

@@ -36,6 +36,10 @@ pub(crate) fn encoded_len(value: &Value) -> usize {
 /// Where a tab's rooms are kept among its states; not a state name (those never start with `_`).
 const ROOMS_KEY: &str = "_rooms";
 
+/// Where the states a tab shows live are kept ([`crate::Registered::on_change`]); not a state
+/// name either.
+const LIVE_KEY: &str = "_live";
+
 /// Where a tab's delivery records are kept (see [`Delivered`]); not a state name either.
 const DELIVERED_KEY: &str = "_delivered";
 /// How many page loads of one tab keep their record; older ones cannot reconnect anyway.
@@ -90,6 +94,24 @@ impl TokenStates {
             self.stored.remove(ROOMS_KEY);
         } else {
             self.stored.insert(ROOMS_KEY.to_owned(), Value::from(rooms));
+        }
+    }
+
+    /// The states the tab shows live: it hears changes of the tables they declared (kept with
+    /// its states, like its rooms).
+    pub(crate) fn live_states(&self) -> Vec<String> {
+        self.stored
+            .get(LIVE_KEY)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default()
+    }
+
+    /// Records that the tab shows state `name` live.
+    pub(crate) fn watch(&mut self, name: &str) {
+        let mut live = self.live_states();
+        if !live.iter().any(|l| l == name) {
+            live.push(name.to_owned());
+            self.stored.insert(LIVE_KEY.to_owned(), Value::from(live));
         }
     }
 

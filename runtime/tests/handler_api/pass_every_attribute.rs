@@ -29,6 +29,7 @@ impl CartState {
 
     #[staff_required]
     #[superuser_required]
+    #[on_change("items", "carts")]
     pub async fn clear(&mut self, _ctx: EventContext) {
         self.items.clear();
     }
