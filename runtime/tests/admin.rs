@@ -8,7 +8,7 @@ use dbsupport::{Backend, TestDb};
 use ferrule::admin::{AdminState, ListPage, ModelAdmin};
 use ferrule::auth::{Auth, NewUser};
 use ferrule::testing::{ClientOptions, TestClient, TestServer};
-use ferrule::{App, StateUpdate};
+use ferrule::{App, EventContext, Handlers, State, StateUpdate};
 use serde_json::{Value, json};
 
 /// The test entity: one column of each kind a scaffold makes.
@@ -47,6 +47,11 @@ struct Fixture {
 }
 
 async fn fixture(backend: Backend) -> Option<Fixture> {
+    fixture_with(backend, |app| app).await
+}
+
+/// [`fixture`] with more of the app: `more` adds to it before it starts.
+async fn fixture_with(backend: Backend, more: impl FnOnce(App) -> App) -> Option<Fixture> {
     use ferrule::db::sea_orm_migration::schema::*;
     use ferrule::db::sea_orm_migration_prelude::{SchemaManager, Table};
     let db = TestDb::new(backend).await?;
@@ -65,7 +70,7 @@ async fn fixture(backend: Backend) -> Option<Fixture> {
         )
         .await
         .unwrap();
-    let app = App::new()
+    let app = more(App::new())
         .database(db.conn.clone())
         .admin_with::<book::Entity>(
             ModelAdmin::new()
@@ -879,6 +884,92 @@ async fn managing_users_does_not_reach_superusers(backend: Backend) {
             .unwrap()
             .unwrap()
             .is_staff
+    );
+    f.db.cleanup().await;
+}
+
+/// A page that shows the books live: it counts them.
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+struct ShelfState {
+    books: u64,
+}
+
+impl ShelfState {
+    async fn load(&mut self, ctx: EventContext) -> Result<(), ferrule::Error> {
+        use ferrule::db::sea_orm::{EntityTrait, PaginatorTrait};
+        self.books = book::Entity::find().count(ctx.db()?).await?;
+        Ok(())
+    }
+}
+
+impl ferrule::protocol::StateName for ShelfState {}
+
+impl State for ShelfState {
+    fn handlers(h: &mut Handlers<Self>) {
+        h.on("load", Self::load).on_change("books");
+    }
+}
+
+/// The tables of the next `_changed` pushed to `tab` within two seconds.
+async fn next_change(tab: &mut TestClient) -> Option<Vec<String>> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let update = tokio::time::timeout_at(deadline, tab.next_update())
+            .await
+            .ok()?
+            .ok()?;
+        if let Some(notice) = update.events_named(ferrule::ClientCommand::CHANGED).next() {
+            return Some(notice.tables());
+        }
+    }
+}
+
+/// An admin save or delete tells the tabs that show its table live, which reload it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_writes_reach_the_tabs_that_show_the_table_live() {
+    let Some(f) = fixture_with(Backend::Sqlite, |app| app.state::<ShelfState>()).await else {
+        return;
+    };
+    let mut editor = f.tab("editor").await;
+    create(
+        &mut editor,
+        json!({"title": "A", "pages": "1", "in_print": "true"}),
+    )
+    .await;
+    let mut watcher = f.server.client().await.unwrap();
+    let loaded = watcher.call("shelf_state.load", json!({})).await.unwrap();
+    assert_eq!(
+        loaded.delta.get("shelf_state").map(|s| s["books"].clone()),
+        Some(json!(1)),
+        "{loaded:?}"
+    );
+    let id = create(
+        &mut editor,
+        json!({"title": "B", "pages": "1", "in_print": "true"}),
+    )
+    .await;
+    assert_eq!(
+        next_change(&mut watcher).await,
+        Some(vec!["books".to_owned()])
+    );
+    let fresh = watcher
+        .call(ferrule::protocol::LIVE, json!({"tables": ["books"]}))
+        .await
+        .unwrap();
+    assert_eq!(fresh.delta["shelf_state"]["books"], json!(2));
+    // A refused save changes nothing and tells nothing.
+    call(
+        &mut editor,
+        "save",
+        json!({"model": "books", "id": id, "values": {"pages": "x"}}),
+    )
+    .await;
+    assert_eq!(next_change(&mut watcher).await, None);
+    let mut deleter = f.tab("deleter").await;
+    call(&mut deleter, "delete", json!({"model": "books", "id": id})).await;
+    assert_eq!(
+        next_change(&mut watcher).await,
+        Some(vec!["books".to_owned()])
     );
     f.db.cleanup().await;
 }

@@ -155,6 +155,10 @@ impl AdminState {
             log::record(&tx, &user, model.table(), &saved.id, action, &saved.changes).await?;
         }
         tx.commit().await?;
+        if !saved.changes.is_empty() {
+            // Tabs that show the table live reload it (the account models' `Auth` tells too).
+            ctx.changed(model.table());
+        }
         self.done += 1;
         self.refresh_list(&ctx).await?;
         let db = ctx.db()?;
@@ -194,6 +198,7 @@ impl AdminState {
             log::record(&tx, &user, model.table(), &id, Action::Delete, &held).await?;
         }
         tx.commit().await?;
+        ctx.changed(model.table());
         self.done += 1;
         self.refresh_list(&ctx).await?;
         if self.object.as_ref().is_some_and(|o| {

@@ -5,7 +5,7 @@
 use sea_orm::{ConnectionTrait, DbBackend};
 
 use super::errors::AuthError;
-use super::users::{Auth, GROUPS_TABLE, USERS_TABLE};
+use super::users::{Auth, GROUPS_TABLE, PERMISSIONS_TABLE, USERS_TABLE};
 use crate::db::stmt;
 
 impl Auth {
@@ -194,6 +194,7 @@ impl Auth {
             ))
             .await?;
         self.users.clear();
+        self.told(&[PERMISSIONS_TABLE, GROUPS_TABLE, USERS_TABLE]);
         Ok(())
     }
 
