@@ -9,7 +9,7 @@ mod dbsupport;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferrule::protocol::{ClientCommand, StateUpdate};
+use ferrule::protocol::StateUpdate;
 use ferrule::redis_state::RedisStateManager;
 use ferrule::rooms::RedisBroadcast;
 use ferrule::testing::{ClientOptions, TestClient, TestServer};
