@@ -114,6 +114,8 @@ pub mod i18n;
 #[cfg(feature = "server")]
 mod in_flight;
 #[cfg(feature = "server")]
+pub mod jobs;
+#[cfg(feature = "server")]
 pub mod lifespan;
 #[cfg(feature = "server")]
 mod logging;
