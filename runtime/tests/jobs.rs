@@ -191,13 +191,21 @@ async fn a_failing_job_retries_with_backoff_then_lands_dead(backend: Backend) {
         .await
         .unwrap()
         .id();
-    let row = wait_state(&db.conn, last_chance, JobState::Done, Duration::from_secs(8)).await;
+    let row = wait_state(
+        &db.conn,
+        last_chance,
+        JobState::Done,
+        Duration::from_secs(8),
+    )
+    .await;
     assert_eq!(row.attempts, 3);
     assert_eq!(row.last_error.as_deref(), Some("attempt 2 failed"));
     let row = wait_state(&db.conn, doomed, JobState::Dead, Duration::from_secs(8)).await;
     assert_eq!(row.attempts, 3);
     assert_eq!(row.last_error.as_deref(), Some("attempt 3 failed"));
-    let dead = jobs::list(&db.conn, Some(JobState::Dead), 10).await.unwrap();
+    let dead = jobs::list(&db.conn, Some(JobState::Dead), 10)
+        .await
+        .unwrap();
     assert_eq!(dead.iter().map(|r| r.id).collect::<Vec<_>>(), vec![doomed]);
     // Longer than the next backoff would be: no fourth attempt.
     tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -207,8 +215,14 @@ async fn a_failing_job_retries_with_backoff_then_lands_dead(backend: Backend) {
             runs.iter().map(|(a, _)| *a).collect::<Vec<_>>(),
             vec![1, 2, 3]
         );
-        assert!(runs[1].1 - runs[0].1 >= Duration::from_millis(200), "backoff 1");
-        assert!(runs[2].1 - runs[1].1 >= Duration::from_millis(400), "backoff 2");
+        assert!(
+            runs[1].1 - runs[0].1 >= Duration::from_millis(200),
+            "backoff 1"
+        );
+        assert!(
+            runs[2].1 - runs[1].1 >= Duration::from_millis(400),
+            "backoff 2"
+        );
     }
     server.stop().await.unwrap();
     db.cleanup().await;
@@ -218,7 +232,11 @@ async fn a_uniqueness_key_refuses_or_merges_a_duplicate_while_one_waits(backend:
     let Some(db) = fresh(backend).await else {
         return;
     };
-    let later = || Options::default().after(Duration::from_secs(3600)).unique("k");
+    let later = || {
+        Options::default()
+            .after(Duration::from_secs(3600))
+            .unique("k")
+    };
     let first = jobs::enqueue_with(&db.conn, Mark { n: 1 }, later())
         .await
         .unwrap();
@@ -326,7 +344,9 @@ async fn jobs_survive_a_restart_and_a_vanished_worker(backend: Backend) {
     let row = wait_state(&db.conn, orphan, JobState::Done, Duration::from_secs(5)).await;
     assert!(now_ms() >= until, "run only once its lease ended");
     assert_eq!(row.attempts, 2);
-    let dead = jobs::list(&db.conn, Some(JobState::Dead), 10).await.unwrap();
+    let dead = jobs::list(&db.conn, Some(JobState::Dead), 10)
+        .await
+        .unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].attempts, 1);
     assert!(
@@ -361,7 +381,10 @@ async fn a_stopping_server_finishes_short_jobs_and_hands_back_long_ones(backend:
     }
     let stopping = Instant::now();
     server.stop().await.unwrap();
-    assert!(stopping.elapsed() < Duration::from_secs(5), "within the grace");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "within the grace"
+    );
     let row = jobs::find(&db.conn, short).await.unwrap().unwrap();
     assert_eq!(row.state, JobState::Done, "finished in the grace time");
     let row = jobs::find(&db.conn, long).await.unwrap().unwrap();

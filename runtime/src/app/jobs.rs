@@ -41,11 +41,11 @@ impl App {
                 grace: Duration::from_millis(settings.shutdown_grace_ms),
             },
         );
-        self.lifespan
-            .tasks
-            .push(TaskSpec::new("job workers", OnPanic::Restart, move |cancel| {
-                pool.clone().run(cancel)
-            }));
+        self.lifespan.tasks.push(TaskSpec::new(
+            "job workers",
+            OnPanic::Restart,
+            move |cancel| pool.clone().run(cancel),
+        ));
         Ok(())
     }
 }

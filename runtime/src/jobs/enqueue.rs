@@ -132,7 +132,10 @@ pub async fn enqueue_with<J: Job>(
     let live = "name = ? AND unique_key = ? AND state IN ('pending', 'running')";
     // The live job may end between the insert and the look-up: then insert again.
     for _ in 0..3 {
-        if let Some(row) = db.query_one_raw(stmt(backend, &sql, values.clone())).await? {
+        if let Some(row) = db
+            .query_one_raw(stmt(backend, &sql, values.clone()))
+            .await?
+        {
             super::worker::WAKE.notify_waiters();
             return Ok(Enqueued::New(row.try_get("", "id")?));
         }

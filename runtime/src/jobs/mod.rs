@@ -66,7 +66,8 @@ pub trait Job: Serialize + DeserializeOwned + Send + 'static {
     /// How long to wait after failed attempt `attempt` (1 for the first): 1 s, doubled each
     /// time, 1 hour at most.
     fn backoff(attempt: u32) -> Duration {
-        Duration::from_secs(1u64 << attempt.saturating_sub(1).min(12)).min(Duration::from_secs(3600))
+        Duration::from_secs(1u64 << attempt.saturating_sub(1).min(12))
+            .min(Duration::from_secs(3600))
     }
 }
 

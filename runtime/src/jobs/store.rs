@@ -66,7 +66,8 @@ pub struct JobRow {
     pub unique_key: Option<String>,
 }
 
-const COLUMNS: &str = "id, name, payload, state, attempts, max_attempts, run_at, last_error, unique_key";
+const COLUMNS: &str =
+    "id, name, payload, state, attempts, max_attempts, run_at, last_error, unique_key";
 
 impl JobRow {
     fn read(row: &QueryResult) -> Result<Self, DbErr> {
