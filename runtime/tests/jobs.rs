@@ -92,6 +92,83 @@ impl Job for Slow {
     }
 }
 
+/// Fired by a schedule: marks the time it was due.
+#[derive(Serialize, Deserialize)]
+struct Tick {
+    at_ms: i64,
+}
+
+impl Job for Tick {
+    const NAME: &'static str = "tick";
+
+    async fn run(self, ctx: JobContext) -> Result<(), ferrule::Error> {
+        Mark { n: self.at_ms }.run(ctx).await
+    }
+}
+
+fn ticking(conn: DatabaseConnection, settings: Settings) -> App {
+    app(conn, settings).recurring(
+        jobs::Schedule::every(Duration::from_secs(1)),
+        |at: std::time::SystemTime| Tick {
+            at_ms: at
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64,
+        },
+    )
+}
+
+/// Runs `servers` ticking servers on `db` for 3.5 s; checks each second fired once.
+async fn ticks_once_per_period(db: &TestDb, servers: usize) {
+    let mut running = Vec::new();
+    for _ in 0..servers {
+        let conn = ferrule::db::connect(&db.url).await.unwrap();
+        running.push(TestServer::start(ticking(conn, settings())).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    for server in running {
+        server.stop().await.unwrap();
+    }
+    let ticks = jobs::list(&db.conn, None, 100).await.unwrap();
+    let ticks: Vec<_> = ticks.iter().filter(|r| r.name == "tick").collect();
+    let mut seconds: Vec<i64> = ticks
+        .iter()
+        .map(|r| {
+            serde_json::from_str::<serde_json::Value>(&r.payload).unwrap()["at_ms"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert!((2..=4).contains(&seconds.len()), "{ticks:?}");
+    assert!(
+        seconds.iter().all(|s| s % 1000 == 0),
+        "on the second: {seconds:?}"
+    );
+    seconds.sort_unstable();
+    seconds.dedup();
+    assert_eq!(seconds.len(), ticks.len(), "each second once: {ticks:?}");
+    let (rows, distinct) = effects(&db.conn).await;
+    assert_eq!(rows, distinct, "each firing ran once");
+}
+
+async fn a_recurring_job_fires_once_per_period(backend: Backend) {
+    let Some(db) = fresh(backend).await else {
+        return;
+    };
+    ticks_once_per_period(&db, 1).await;
+    db.cleanup().await;
+}
+
+/// Two servers on one PostgreSQL database fire a recurring job once per period in all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_fire_a_recurring_job_once_per_period() {
+    let Some(db) = fresh(Backend::Postgres).await else {
+        return;
+    };
+    ticks_once_per_period(&db, 2).await;
+    db.cleanup().await;
+}
+
 async fn fresh(backend: Backend) -> Option<TestDb> {
     let db = TestDb::new(backend).await?;
     db.conn
@@ -404,6 +481,7 @@ on_both!(
     a_job_scheduled_at_a_time_waits_for_it,
     jobs_survive_a_restart_and_a_vanished_worker,
     a_stopping_server_finishes_short_jobs_and_hands_back_long_ones,
+    a_recurring_job_fires_once_per_period,
 );
 
 /// Two servers on one PostgreSQL database run 200 jobs, each exactly once.

@@ -329,7 +329,7 @@ impl MigrationTrait for M0004UserLanguage {
 }
 
 /// Durable jobs (see `crate::jobs`): one row per job, its payload as JSON, its state and its
-/// lease. Times are Unix milliseconds.
+/// lease; and when each recurring job fires next. Times are Unix milliseconds.
 struct M0005Jobs;
 
 impl MigrationName for M0005Jobs {
@@ -373,6 +373,16 @@ impl MigrationTrait for M0005Jobs {
                 .to_owned(),
         )
         .await?;
+        // Recurring jobs: when each fires next, moved on by the one node that fires it.
+        m.create_table(
+            Table::create()
+                .table("ferrule_job_schedules")
+                .if_not_exists()
+                .col(string_len("name", 255).primary_key())
+                .col(big_integer("next_at"))
+                .to_owned(),
+        )
+        .await?;
         // One waiting or running job per name and key; a partial index, which sea-query does
         // not write, in the SQL both SQLite and PostgreSQL read.
         m.get_connection()
@@ -385,7 +395,10 @@ impl MigrationTrait for M0005Jobs {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_table(Table::drop().table("ferrule_jobs").if_exists().to_owned())
-            .await
+        for t in ["ferrule_job_schedules", "ferrule_jobs"] {
+            m.drop_table(Table::drop().table(t).if_exists().to_owned())
+                .await?;
+        }
+        Ok(())
     }
 }

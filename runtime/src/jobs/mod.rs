@@ -14,6 +14,7 @@
 //! tables, a job can also be enqueued in the same transaction as the change that calls for it.
 
 mod enqueue;
+mod schedule;
 mod store;
 mod worker;
 
@@ -28,6 +29,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use enqueue::{Enqueued, OnDuplicate, Options, enqueue, enqueue_with};
+pub use schedule::Schedule;
+pub(crate) use schedule::{Recurring, tick};
 pub use store::{JobRow, JobState, counts, find, list};
 pub(crate) use worker::{Pool, PoolConfig};
 
@@ -125,6 +128,8 @@ pub(crate) struct Kind {
 #[derive(Clone, Default)]
 pub(crate) struct Registry {
     pub(crate) kinds: std::collections::BTreeMap<&'static str, Kind>,
+    /// The recurring ones among them ([`App::recurring`](crate::App::recurring)).
+    pub(crate) recurring: Vec<Recurring>,
 }
 
 impl Registry {
@@ -152,6 +157,19 @@ impl Registry {
         if self.kinds.insert(J::NAME, kind).is_some() {
             return Err(format!("job `{}` is registered twice", J::NAME));
         }
+        Ok(())
+    }
+
+    /// Adds `J` on `schedule` (and `J` itself unless it is registered); a second schedule of
+    /// `J` is an error naming it.
+    pub(crate) fn add_recurring<J: Job>(&mut self, recurring: Recurring) -> Result<(), String> {
+        if self.recurring.iter().any(|r| r.name == J::NAME) {
+            return Err(format!("job `{}` is scheduled twice", J::NAME));
+        }
+        if !self.kinds.contains_key(J::NAME) {
+            self.add::<J>()?;
+        }
+        self.recurring.push(recurring);
         Ok(())
     }
 
