@@ -474,6 +474,72 @@ async fn a_stopping_server_finishes_short_jobs_and_hands_back_long_ones(backend:
     db.cleanup().await;
 }
 
+async fn a_dead_job_retried_runs_and_finished_ones_are_purged(backend: Backend) {
+    let Some(db) = fresh(backend).await else {
+        return;
+    };
+    // Dead with its key; a live job has taken the key since.
+    db.conn
+        .execute_unprepared(
+            "INSERT INTO ferrule_jobs (name, payload, state, attempts, max_attempts, run_at, \
+             last_error, unique_key, created_at, finished_at) VALUES \
+             ('mark', '{\"n\":9}', 'dead', 1, 1, 0, 'x', 'k', 0, 0)",
+        )
+        .await
+        .unwrap();
+    let dead = jobs::list(&db.conn, Some(JobState::Dead), 1).await.unwrap()[0].id;
+    let later = Options::default()
+        .after(Duration::from_secs(3600))
+        .unique("k");
+    let live = jobs::enqueue_with(&db.conn, Mark { n: 1 }, later)
+        .await
+        .unwrap();
+    assert!(
+        matches!(live, Enqueued::New(_)),
+        "a dead job does not hold its key"
+    );
+    assert!(jobs::retry(&db.conn, dead).await.unwrap());
+    assert!(
+        !jobs::retry(&db.conn, dead).await.unwrap(),
+        "no longer dead"
+    );
+    let server = TestServer::start(app(db.conn.clone(), settings()))
+        .await
+        .unwrap();
+    let row = wait_state(&db.conn, dead, JobState::Done, Duration::from_secs(5)).await;
+    assert_eq!(
+        (row.attempts, row.unique_key),
+        (1, None),
+        "the live job keeps the key"
+    );
+    server.stop().await.unwrap();
+    assert_eq!(effects(&db.conn).await, (1, 1));
+    assert!(
+        jobs::purge(&db.conn, JobState::Pending, Duration::ZERO)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        jobs::purge(&db.conn, JobState::Done, Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0,
+        "too recent"
+    );
+    assert_eq!(
+        jobs::purge(&db.conn, JobState::Done, Duration::ZERO)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        jobs::list(&db.conn, None, 10).await.unwrap().len(),
+        1,
+        "the waiting one stays"
+    );
+    db.cleanup().await;
+}
+
 on_both!(
     a_job_enqueued_runs_once,
     a_failing_job_retries_with_backoff_then_lands_dead,
@@ -482,6 +548,7 @@ on_both!(
     jobs_survive_a_restart_and_a_vanished_worker,
     a_stopping_server_finishes_short_jobs_and_hands_back_long_ones,
     a_recurring_job_fires_once_per_period,
+    a_dead_job_retried_runs_and_finished_ones_are_purged,
 );
 
 /// Two servers on one PostgreSQL database run 200 jobs, each exactly once.

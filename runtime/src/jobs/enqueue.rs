@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use sea_orm::{ConnectionTrait, Value};
+use sea_orm::{ConnectionTrait, SqlErr, Value};
 
 use super::Job;
 use super::store::{TABLE, now_ms};
@@ -124,18 +124,28 @@ pub async fn enqueue_with<J: Job>(
         return Ok(Enqueued::New(row.try_get("", "id")?));
     };
     // The partial unique index on (name, unique_key) of live jobs decides, so two nodes
-    // enqueueing the same key at once store one job.
-    let sql = format!(
-        "{insert} ON CONFLICT (name, unique_key) WHERE state IN ('pending', 'running') \
-         DO NOTHING RETURNING id"
-    );
+    // enqueueing the same key at once store one job. PostgreSQL is told what to do on a
+    // conflict, so an enqueue inside a transaction does not abort it. SQLite is not: a
+    // connection opened before the index was made checks an `ON CONFLICT` target against the
+    // tables as it knew them and fails; a plain insert refused by the index is as good there
+    // (a failed statement leaves its transaction as it was).
+    let postgres = backend == sea_orm::DbBackend::Postgres;
+    let sql = if postgres {
+        format!(
+            "{insert} ON CONFLICT (name, unique_key) WHERE state IN ('pending', 'running') \
+             DO NOTHING RETURNING id"
+        )
+    } else {
+        format!("{insert} RETURNING id")
+    };
     let live = "name = ? AND unique_key = ? AND state IN ('pending', 'running')";
     // The live job may end between the insert and the look-up: then insert again.
     for _ in 0..3 {
-        if let Some(row) = db
-            .query_one_raw(stmt(backend, &sql, values.clone()))
-            .await?
-        {
+        let inserted = match db.query_one_raw(stmt(backend, &sql, values.clone())).await {
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => None,
+            other => other?,
+        };
+        if let Some(row) = inserted {
             super::worker::WAKE.notify_waiters();
             return Ok(Enqueued::New(row.try_get("", "id")?));
         }

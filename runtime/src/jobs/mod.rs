@@ -13,6 +13,7 @@
 //! two sqlx versions cannot both link SQLite (`libsqlite3-sys` may be linked once). On our own
 //! tables, a job can also be enqueued in the same transaction as the change that calls for it.
 
+mod admin;
 mod enqueue;
 mod schedule;
 mod store;
@@ -28,6 +29,7 @@ use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use admin::{purge, retry, retry_dead};
 pub use enqueue::{Enqueued, OnDuplicate, Options, enqueue, enqueue_with};
 pub use schedule::Schedule;
 pub(crate) use schedule::{Recurring, tick};

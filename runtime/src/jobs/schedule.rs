@@ -121,9 +121,13 @@ async fn fire_if_due(db: &DatabaseConnection, r: &Recurring) -> Result<bool, cra
         return Ok(false);
     };
     let due: i64 = row.try_get("", "next_at")?;
+    // Read after the row: another node may have moved it on since `now`, never past this.
+    let now = now_ms();
+    let next = r.schedule.next_after(now);
     let set = format!("UPDATE {TABLE} SET next_at = ? WHERE name = ? AND next_at = ?");
-    if due > next {
-        // The schedule changed to a shorter period: its next time is the new one's.
+    if due > next + r.schedule.period_ms {
+        // Further than this schedule ever sets it, even from a node whose clock is a period
+        // ahead: the schedule changed to a shorter period, its next time is the new one's.
         db.execute_raw(stmt(
             backend,
             &set,
