@@ -589,3 +589,75 @@ fn now_ms() -> i64 {
         .unwrap()
         .as_millis() as i64
 }
+
+/// Succeeds, or fails for good: counted in the metrics test alone.
+#[derive(Serialize, Deserialize)]
+struct Metered {
+    fail: bool,
+}
+
+impl Job for Metered {
+    const NAME: &'static str = "metered";
+
+    async fn run(self, _: JobContext) -> Result<(), ferrule::Error> {
+        if self.fail {
+            return Err(ferrule::Error::bad_request("no"));
+        }
+        Ok(())
+    }
+}
+
+/// The job metrics on `/metrics`: outcomes, failures, the queue's depth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_outcomes_and_the_queue_depth_are_metrics() {
+    let Some(db) = fresh(Backend::Sqlite).await else {
+        return;
+    };
+    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let server = TestServer::start(
+        app(
+            db.conn.clone(),
+            Settings {
+                metrics_addr: Some(metrics_addr),
+                ..settings()
+            },
+        )
+        .job::<Metered>(),
+    )
+    .await
+    .unwrap();
+    let ok = jobs::enqueue(&db.conn, Metered { fail: false })
+        .await
+        .unwrap()
+        .id();
+    let once = Options::default().max_attempts(1);
+    let bad = jobs::enqueue_with(&db.conn, Metered { fail: true }, once)
+        .await
+        .unwrap()
+        .id();
+    wait_state(&db.conn, ok, JobState::Done, Duration::from_secs(5)).await;
+    wait_state(&db.conn, bad, JobState::Dead, Duration::from_secs(5)).await;
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let page = ferrule::testing::http_request(metrics_addr, "GET", "/metrics", &[], b"")
+            .await
+            .unwrap()
+            .text();
+        let has = |line: &str| page.lines().any(|l| l == line);
+        let counted = has(r#"ferrule_jobs_total{job="metered",outcome="done"} 1"#)
+            && has(r#"ferrule_jobs_total{job="metered",outcome="dead"} 1"#)
+            && has(r#"ferrule_job_failures_total{job="metered"} 1"#)
+            && page.contains("ferrule_job_seconds")
+            && page.contains(r#"ferrule_jobs_queued{state="pending"}"#);
+        if counted {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    server.stop().await.unwrap();
+    db.cleanup().await;
+}
