@@ -540,6 +540,38 @@ async fn a_dead_job_retried_runs_and_finished_ones_are_purged(backend: Backend) 
     db.cleanup().await;
 }
 
+async fn workers_delete_done_jobs_past_the_keep_time(backend: Backend) {
+    let Some(db) = fresh(backend).await else {
+        return;
+    };
+    let hour_ago = now_ms() - 3_600_000;
+    db.conn
+        .execute_unprepared(&format!(
+            "INSERT INTO ferrule_jobs (name, payload, state, attempts, max_attempts, run_at, \
+             created_at, finished_at) VALUES \
+             ('mark', '{{}}', 'done', 1, 5, 0, 0, {hour_ago}), \
+             ('mark', '{{}}', 'dead', 5, 5, 0, 0, {hour_ago})"
+        ))
+        .await
+        .unwrap();
+    let keep = Settings {
+        jobs_keep_done_ms: 60_000,
+        ..settings()
+    };
+    let server = TestServer::start(app(db.conn.clone(), keep)).await.unwrap();
+    let recent = jobs::enqueue(&db.conn, Mark { n: 1 }).await.unwrap().id();
+    wait_state(&db.conn, recent, JobState::Done, Duration::from_secs(5)).await;
+    let left = jobs::list(&db.conn, None, 10).await.unwrap();
+    let states: Vec<_> = left.iter().map(|r| r.state).collect();
+    assert_eq!(states, vec![JobState::Dead, JobState::Done], "{left:?}");
+    assert_eq!(
+        left[1].id, recent,
+        "the hour-old done job went, the fresh one stays"
+    );
+    server.stop().await.unwrap();
+    db.cleanup().await;
+}
+
 on_both!(
     a_job_enqueued_runs_once,
     a_failing_job_retries_with_backoff_then_lands_dead,
@@ -549,6 +581,7 @@ on_both!(
     a_stopping_server_finishes_short_jobs_and_hands_back_long_ones,
     a_recurring_job_fires_once_per_period,
     a_dead_job_retried_runs_and_finished_ones_are_purged,
+    workers_delete_done_jobs_past_the_keep_time,
 );
 
 /// Two servers on one PostgreSQL database run 200 jobs, each exactly once.

@@ -86,6 +86,8 @@ impl App {
                 poll: Duration::from_millis(settings.jobs_poll_ms),
                 lease: Duration::from_millis(settings.jobs_lease_ms),
                 grace: Duration::from_millis(settings.shutdown_grace_ms),
+                keep_done: (settings.jobs_keep_done_ms > 0)
+                    .then(|| Duration::from_millis(settings.jobs_keep_done_ms)),
             },
         );
         self.lifespan.tasks.push(TaskSpec::new(

@@ -21,6 +21,9 @@ pub(crate) static WAKE: Notify = Notify::const_new();
 /// How often the queue's depth is read for [`JOBS_QUEUED`].
 const DEPTH_EVERY: Duration = Duration::from_secs(5);
 
+/// How often done jobs past `jobs_keep_done_ms` are deleted (and once at start).
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
 /// How a process's workers run (from the settings).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PoolConfig {
@@ -32,6 +35,8 @@ pub(crate) struct PoolConfig {
     pub(crate) lease: Duration,
     /// How long the jobs in hand get to finish at shutdown, their hand-back included.
     pub(crate) grace: Duration,
+    /// How long done jobs are kept; `None`: until purged.
+    pub(crate) keep_done: Option<Duration>,
 }
 
 /// The workers of one process.
@@ -75,8 +80,13 @@ impl Pool {
         let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let mut running = JoinSet::new();
         let mut depth_read = Instant::now() - DEPTH_EVERY;
+        let mut swept = Instant::now() - SWEEP_EVERY;
         loop {
             while running.try_join_next().is_some() {}
+            if swept.elapsed() >= SWEEP_EVERY {
+                swept = Instant::now();
+                self.sweep_done().await;
+            }
             if depth_read.elapsed() >= DEPTH_EVERY {
                 depth_read = Instant::now();
                 self.report_depth().await;
@@ -238,6 +248,18 @@ impl Pool {
             .increment(1);
         store::fail(&self.db, claim, &self.node, error, retry).await?;
         Ok(())
+    }
+
+    /// Deletes the done jobs older than `keep_done`.
+    async fn sweep_done(&self) {
+        let Some(keep) = self.config.keep_done else {
+            return;
+        };
+        match super::purge(&self.db, store::JobState::Done, keep).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(deleted = n, "old done jobs deleted"),
+            Err(e) => tracing::debug!(error = %e, "deleting old done jobs failed"),
+        }
     }
 
     /// Sets [`JOBS_QUEUED`] from the table.

@@ -233,6 +233,9 @@ pub struct Settings {
     /// Milliseconds a worker's claim on a job lasts unless renewed (it is, every third of it,
     /// while the job runs): how soon a job whose process died is run again.
     pub jobs_lease_ms: u64,
+    /// Milliseconds a done job is kept (for `jobs list`) before the workers delete it; 0: kept
+    /// until purged. Dead jobs are kept until retried or purged.
+    pub jobs_keep_done_ms: u64,
 }
 
 /// The Content-Security-Policy Ferrule's pages satisfy (`{nonce}`: the request's nonce):
@@ -295,6 +298,7 @@ impl Default for Settings {
             jobs_concurrency: 4,
             jobs_poll_ms: 1000,
             jobs_lease_ms: 60_000,
+            jobs_keep_done_ms: 7 * 24 * 3600 * 1000,
         }
     }
 }
