@@ -101,6 +101,7 @@ impl App {
                 memory
             }
         };
+        self.install_jobs(&settings)?;
         let bridge = EventBridge::new(
             settings.clone(),
             registry,
