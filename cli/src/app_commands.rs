@@ -28,6 +28,10 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         "settings",
         "Print every setting with the layer it came from, secrets masked",
     ),
+    (
+        "jobs",
+        "Durable jobs: `jobs list [--state STATE]`, `jobs retry ID…|--dead`, `jobs purge`",
+    ),
 ];
 
 /// One command of the app binary: its name and its help line.

@@ -44,7 +44,7 @@
 //! |---|---|---|
 //! | 9 | `app`, `testing` | the builder, assembly, serving, the app binary's CLI; the test server and client |
 //! | 8 | [`dispatcher`] | the reserved paths in front of the app's routes |
-//! | 7 | [`background`], `socket`, [`upload`] | where events come in (a socket, `/_upload`) and detached work |
+//! | 7 | [`background`], `socket`, [`upload`], [`jobs`] | where events come in (a socket, `/_upload`) and detached work, durable jobs among it |
 //! | 6 | `bridge`, `redis_state` | an event through the chain to its handler and back; states in Redis |
 //! | 5 | `ssr`, `ui`, `admin` | pages rendered on the server through the HTTP chain; the components that show states; the admin |
 //! | 4 | [`state`] | states, handlers, where a tab's states live |
@@ -115,6 +115,8 @@ pub mod forms;
 pub mod i18n;
 #[cfg(feature = "server")]
 mod in_flight;
+#[cfg(feature = "server")]
+pub mod jobs;
 #[cfg(feature = "server")]
 pub mod lifespan;
 #[cfg(feature = "server")]
@@ -206,6 +208,8 @@ mod book {
     mod uploads_and_lifespan {}
     #[doc = include_str!("../../docs/src/settings.md")]
     mod settings {}
+    #[doc = include_str!("../../docs/src/jobs.md")]
+    mod jobs {}
     #[cfg(feature = "admin")]
     #[doc = include_str!("../../docs/src/admin.md")]
     mod admin {}

@@ -21,6 +21,19 @@ pub const SOCKETS: &str = "ferrule_sockets";
 /// Gauge of the events waiting in the sockets' queues of this process, all sockets together.
 pub const QUEUED_EVENTS: &str = "ferrule_queued_events";
 
+/// Gauge of the durable jobs in the database, labelled `state` (`pending`, `running`, `dead`):
+/// the queue's depth and the dead-letter list, read by each worker process every few seconds
+/// (the same numbers on every node: aggregate with `max`, not `sum`).
+pub const JOBS_QUEUED: &str = "ferrule_jobs_queued";
+/// Counter of jobs' attempts ended by this process, labelled `job` and `outcome`: `done`,
+/// `retry` (failed, will run again), `dead` (failed on its last attempt) or `released` (handed
+/// back unfinished at shutdown).
+pub const JOBS_TOTAL: &str = "ferrule_jobs_total";
+/// Counter of jobs' failed attempts (an error or a panic), labelled `job`.
+pub const JOB_FAILURES_TOTAL: &str = "ferrule_job_failures_total";
+/// Histogram of the seconds one attempt of a job took, labelled `job`.
+pub const JOB_SECONDS: &str = "ferrule_job_seconds";
+
 /// The target of the per-event log line and of the phase spans: `ferrule::event=debug` turns
 /// both on.
 pub const PHASE_TARGET: &str = "ferrule::event";

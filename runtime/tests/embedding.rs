@@ -292,3 +292,35 @@ async fn a_task_that_must_not_fail_stops_the_host_too() {
     assert!(err.to_string().contains("`vital`"), "{err}");
     drop(host.stop);
 }
+
+/// A host that serves with its own shutdown future listens to `failed` itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_completes_when_a_vital_task_fails_and_not_before() {
+    let (fail, failing) = tokio::sync::oneshot::channel::<()>();
+    let failing = std::sync::Mutex::new(Some(failing));
+    let app = App::new()
+        .settings(Settings::default())
+        .task("vital", OnPanic::StopServer, move |_cancel| {
+            let failing = failing.lock().unwrap().take();
+            async move {
+                if let Some(failing) = failing {
+                    let _ = failing.await;
+                }
+                panic!("the vital task failed");
+            }
+        });
+    let Parts { lifespan, .. } = app.into_parts().expect("the app builds");
+    let running = lifespan.start().await.expect("the lifespan starts");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), running.failed())
+            .await
+            .is_err(),
+        "nothing failed yet"
+    );
+    fail.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), running.failed())
+        .await
+        .expect("`failed` completes once the task failed");
+    let err = running.stop().await.expect_err("the stop reports the task");
+    assert!(err.to_string().contains("`vital`"), "{err}");
+}

@@ -9,7 +9,7 @@ mod dbsupport;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferrule::protocol::{ClientCommand, StateUpdate};
+use ferrule::protocol::StateUpdate;
 use ferrule::redis_state::RedisStateManager;
 use ferrule::rooms::RedisBroadcast;
 use ferrule::testing::{ClientOptions, TestClient, TestServer};
@@ -109,27 +109,9 @@ fn app(table: &Table) -> App {
         .state::<OtherState>()
 }
 
-/// The tables of the next `_changed` pushed to `client` within `wait`, `None` when none came.
-async fn next_change(client: &mut TestClient, wait: Duration) -> Option<Vec<String>> {
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        let update = tokio::time::timeout_at(deadline, client.next_update())
-            .await
-            .ok()?
-            .ok()?;
-        if let Some(notice) = update.events_named(ClientCommand::CHANGED).next() {
-            assert_eq!(update.id, None, "a change is told as a push");
-            return Some(notice.tables());
-        }
-    }
-}
-
-/// What the browser client answers a `_changed` with.
+/// What the browser client answers a `_changed` with, from the page the tab shows.
 async fn reload(client: &mut TestClient, tables: &[&str]) -> StateUpdate {
-    client
-        .call(ferrule::protocol::LIVE, json!({ "tables": tables }))
-        .await
-        .unwrap()
+    client.reload_live(tables).await.unwrap()
 }
 
 async fn add(client: &mut TestClient, text: &str) {
@@ -152,17 +134,14 @@ async fn a_change_reaches_the_tabs_showing_the_table_and_their_reload_brings_the
     eve.call("other_state.bump", json!({})).await.unwrap();
     add(&mut ann, "first").await;
     let wait = Duration::from_secs(5);
+    assert_eq!(bob.next_change(wait).await, Some(vec!["notes".to_owned()]));
     assert_eq!(
-        next_change(&mut bob, wait).await,
-        Some(vec!["notes".to_owned()])
-    );
-    assert_eq!(
-        next_change(&mut ann, wait).await,
+        ann.next_change(wait).await,
         Some(vec!["notes".to_owned()]),
         "the writer's tab shows the table too"
     );
     assert_eq!(
-        next_change(&mut eve, Duration::from_millis(400)).await,
+        eve.next_change(Duration::from_millis(400)).await,
         None,
         "a tab that never showed the table hears nothing"
     );
@@ -224,10 +203,7 @@ async fn a_burst_of_500_writes_is_told_a_bounded_number_of_times() {
     }
     let took = started.elapsed();
     let mut notices = 0u32;
-    while next_change(&mut bob, Duration::from_millis(500))
-        .await
-        .is_some()
-    {
+    while bob.next_change(Duration::from_millis(500)).await.is_some() {
         notices += 1;
     }
     // One at the first write, then at most one per 100 ms window, and one after the last.
@@ -259,7 +235,7 @@ async fn a_tab_that_was_away_catches_up_on_reconnect_and_hears_changes_again() {
     assert_eq!(full.delta["notes_state"]["notes"], json!(["while away"]));
     add(&mut ann, "after").await;
     assert_eq!(
-        next_change(&mut bob, Duration::from_secs(5)).await,
+        bob.next_change(Duration::from_secs(5)).await,
         Some(vec!["notes".to_owned()]),
         "back in the table's room after the resync"
     );
@@ -276,7 +252,7 @@ async fn changes_from_outside_handlers_are_told_too() {
     table.rows.lock().unwrap().push("from a task".into());
     rooms.changed("notes");
     assert_eq!(
-        next_change(&mut bob, Duration::from_secs(5)).await,
+        bob.next_change(Duration::from_secs(5)).await,
         Some(vec!["notes".to_owned()])
     );
 }
@@ -292,7 +268,7 @@ async fn a_background_handler_tells_its_changes_too() {
         .await
         .unwrap();
     assert_eq!(
-        next_change(&mut bob, Duration::from_secs(5)).await,
+        bob.next_change(Duration::from_secs(5)).await,
         Some(vec!["notes".to_owned()])
     );
     let fresh = reload(&mut bob, &["notes"]).await;
@@ -321,18 +297,6 @@ impl State for ShelfState {
     }
 }
 
-/// `_live` as the browser sends it from the page at `path`.
-async fn reload_at(client: &mut TestClient, path: &str, tables: &[&str]) -> StateUpdate {
-    let page = ferrule::protocol::RouterData {
-        path: path.to_owned(),
-        query: String::new(),
-    };
-    client
-        .call_from(ferrule::protocol::LIVE, json!({ "tables": tables }), page)
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_loader_reloads_live_only_while_its_page_is_on_screen() {
     let table = Table::default();
@@ -347,13 +311,14 @@ async fn a_page_loader_reloads_live_only_while_its_page_is_on_screen() {
     table.rows.lock().unwrap().push("Dune".into());
     rooms.changed("books");
     assert_eq!(
-        next_change(&mut bob, Duration::from_secs(5)).await,
+        bob.next_change(Duration::from_secs(5)).await,
         Some(vec!["books".to_owned()])
     );
-    let on_page = reload_at(&mut bob, "/shelf", &["books"]).await;
+    let on_page = reload(&mut bob, &["books"]).await;
     assert_eq!(on_page.delta["shelf_state"]["books"], json!(["Dune"]));
     table.rows.lock().unwrap().push("Emma".into());
-    let elsewhere = reload_at(&mut bob, "/about", &["books"]).await;
+    bob.navigate("/about").await.unwrap();
+    let elsewhere = reload(&mut bob, &["books"]).await;
     assert!(
         elsewhere.delta.is_empty(),
         "off its page the list is not on screen: {elsewhere:?}"
@@ -424,7 +389,7 @@ async fn with_redis_a_change_on_node_a_reaches_a_tab_on_node_b() {
     bob.call("notes_state.load", json!({})).await.unwrap();
     add(&mut ann, "across nodes").await;
     assert_eq!(
-        next_change(&mut bob, Duration::from_secs(5)).await,
+        bob.next_change(Duration::from_secs(5)).await,
         Some(vec!["notes".to_owned()])
     );
     let fresh = reload(&mut bob, &["notes"]).await;
@@ -466,7 +431,7 @@ impl State for PeopleState {
 /// they changed (null when not).
 async fn reloaded_people(staff: &mut TestClient) -> serde_json::Value {
     assert_eq!(
-        next_change(staff, Duration::from_secs(5)).await,
+        staff.next_change(Duration::from_secs(5)).await,
         Some(vec![ferrule::auth::USERS_TABLE.to_owned()])
     );
     let fresh = reload(staff, &[ferrule::auth::USERS_TABLE]).await;

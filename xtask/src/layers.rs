@@ -199,7 +199,7 @@ pub(crate) const LAYERS: &[Layer] = &[
     },
     Layer {
         name: "ways in",
-        what: "where events come in (a socket, `/_upload`) and detached work",
+        what: "where events come in (a socket, `/_upload`) and detached work, durable jobs among it",
         modules: &[
             m(
                 "background",
@@ -212,6 +212,10 @@ pub(crate) const LAYERS: &[Layer] = &[
             m(
                 "upload",
                 "`POST /_upload`: files for an upload handler, bridged like an event",
+            ),
+            m(
+                "jobs",
+                "durable jobs in the app's database: enqueued, claimed under a lease, retried, run once across nodes",
             ),
         ],
     },

@@ -273,21 +273,9 @@ async fn a_note_added_in_one_tab_shows_in_every_tab_on_the_notes_page() {
 {% else %}    let mut writer = app.client().await.unwrap();
 {% endif %}    writer.send(note("seen live")).await.unwrap();
     // The server tells the reader's tab; the browser then asks for the notes again (`_live`).
-    let wait = std::time::Duration::from_secs(5);
-    let told = loop {
-        let update = tokio::time::timeout(wait, reader.next_update())
-            .await
-            .expect("told within 5 s")
-            .unwrap();
-        if let Some(notice) = update.events_named(ferrule::ClientCommand::CHANGED).next() {
-            break notice.tables();
-        }
-    };
-    assert_eq!(told, ["notes"]);
-    reader
-        .call(ferrule::protocol::LIVE, json!({ "tables": told }))
-        .await
-        .unwrap();
+    let told = reader.next_change(std::time::Duration::from_secs(5)).await;
+    assert_eq!(told, Some(vec!["notes".to_owned()]));
+    reader.reload_live(&["notes"]).await.unwrap();
     let notes = reader.state::<NotesState>().unwrap().notes;
     assert_eq!(notes[0].body, "seen live", "{notes:?}");
 }

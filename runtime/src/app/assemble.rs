@@ -108,6 +108,7 @@ impl App {
                 memory
             }
         };
+        self.install_jobs(&settings)?;
         let bridge = EventBridge::new(
             settings.clone(),
             registry,

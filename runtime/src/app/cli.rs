@@ -84,6 +84,12 @@ impl App {
                 /// Login name.
                 username: String,
             },
+            /// Durable jobs: `jobs list [--state STATE]`, `jobs retry ID…|--dead`, `jobs purge
+            /// [--state done|dead] [--older-than-hours H]`.
+            Jobs {
+                #[command(subcommand)]
+                action: super::jobs::JobsAction,
+            },
             /// Print every setting with the layer it came from (default, Ferrule.toml,
             /// Ferrule.<env>.toml, .env, FERRULE_*), secrets masked.
             Settings {
@@ -212,6 +218,7 @@ impl App {
                 })
                 .await
             }
+            Command::Jobs { action } => self.jobs_command(action).await,
             Command::Settings { json } => self.settings_command(json),
             Command::Routes { json } => match self.registry() {
                 Ok(registry) => {

@@ -49,6 +49,7 @@ pub(super) const BUILT_IN: &[&str] = &[
     "createsuperuser",
     "changepassword",
     "settings",
+    "jobs",
     "help",
 ];
 

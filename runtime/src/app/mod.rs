@@ -35,6 +35,7 @@ mod admin;
 mod assemble;
 mod cli;
 mod commands;
+mod jobs;
 mod language;
 mod metrics_endpoint;
 mod migrate;
@@ -61,6 +62,9 @@ pub enum BuildError {
     /// A language of the `languages` setting or a catalogue under `locales/` is not usable.
     #[error("languages: {0}")]
     Locales(String),
+    /// A job is registered twice, or without a database.
+    #[error("jobs: {0}")]
+    Jobs(String),
     /// A route collides with a path the dispatcher reserves.
     #[error(
         "route `{0}` is reserved by Ferrule (reserved: /_event, /_upload, /_health, /ping, /_all_routes, /_i18n)"
@@ -89,6 +93,10 @@ pub struct App {
     lifespan: HooksAndTasks,
     app_migrations: Option<migrate::AppMigrator>,
     commands: Vec<commands::AppCommand>,
+    /// The durable jobs this app runs ([`App::job`]).
+    jobs: crate::jobs::Registry,
+    /// The first error registering them, reported by the build.
+    jobs_error: Option<String>,
     rooms: crate::rooms::Rooms,
     /// What every request and event carries in its extensions ([`App::extension`]).
     extensions: http::Extensions,
@@ -122,6 +130,8 @@ impl App {
             lifespan: HooksAndTasks::default(),
             app_migrations: None,
             commands: Vec::new(),
+            jobs: crate::jobs::Registry::default(),
+            jobs_error: None,
             rooms: crate::rooms::Rooms::default(),
             extensions: http::Extensions::new(),
             locales: &[],

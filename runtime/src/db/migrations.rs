@@ -20,7 +20,8 @@ impl MigratorTrait for Migrator {
             Box::new(M0002Expiring),
             Box::new(M0003UsernameKey),
             Box::new(M0004UserLanguage),
-            Box::new(M0005AdminLog),
+            Box::new(M0005Jobs),
+            Box::new(M0006AdminLog),
         ]
     }
 }
@@ -328,19 +329,94 @@ impl MigrationTrait for M0004UserLanguage {
     }
 }
 
-/// The admin's log of what it changed (`ferrule::admin`, feature `admin`). Made whatever the
-/// features, so one database serves builds with and without the admin.
-struct M0005AdminLog;
+/// Durable jobs (see `crate::jobs`): one row per job, its payload as JSON, its state and its
+/// lease; and when each recurring job fires next. Times are Unix milliseconds.
+struct M0005Jobs;
 
-impl MigrationName for M0005AdminLog {
+impl MigrationName for M0005Jobs {
     fn name(&self) -> &str {
-        "m0005_admin_log"
+        "m0005_jobs"
     }
 }
 
 #[allow(elided_lifetimes_in_paths)]
 #[async_trait::async_trait]
-impl MigrationTrait for M0005AdminLog {
+impl MigrationTrait for M0005Jobs {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("ferrule_jobs")
+                .if_not_exists()
+                .col(big_pk_auto("id"))
+                .col(string_len("name", 255))
+                .col(text("payload"))
+                .col(string_len("state", 16))
+                .col(big_integer("attempts").default(0))
+                .col(big_integer("max_attempts"))
+                .col(big_integer("run_at"))
+                .col(text_null("last_error"))
+                .col(string_len_null("unique_key", 255))
+                .col(big_integer_null("locked_until"))
+                .col(string_len_null("locked_by", 64))
+                .col(big_integer("created_at"))
+                .col(big_integer_null("finished_at"))
+                .to_owned(),
+        )
+        .await?;
+        // What workers look for: the due jobs of a state, oldest first.
+        m.create_index(
+            Index::create()
+                .name("ferrule_jobs_due")
+                .table("ferrule_jobs")
+                .col("state")
+                .col("run_at")
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await?;
+        // Recurring jobs: when each fires next, moved on by the one node that fires it.
+        m.create_table(
+            Table::create()
+                .table("ferrule_job_schedules")
+                .if_not_exists()
+                .col(string_len("name", 255).primary_key())
+                .col(big_integer("next_at"))
+                .to_owned(),
+        )
+        .await?;
+        // One waiting or running job per name and key; a partial index, which sea-query does
+        // not write, in the SQL both SQLite and PostgreSQL read.
+        m.get_connection()
+            .execute_unprepared(
+                "CREATE UNIQUE INDEX IF NOT EXISTS ferrule_jobs_unique_live \
+                 ON ferrule_jobs (name, unique_key) WHERE state IN ('pending', 'running')",
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for t in ["ferrule_job_schedules", "ferrule_jobs"] {
+            m.drop_table(Table::drop().table(t).if_exists().to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The admin's log of what it changed (`ferrule::admin`, feature `admin`). Made whatever the
+/// features, so one database serves builds with and without the admin.
+struct M0006AdminLog;
+
+impl MigrationName for M0006AdminLog {
+    fn name(&self) -> &str {
+        "m0006_admin_log"
+    }
+}
+
+#[allow(elided_lifetimes_in_paths)]
+#[async_trait::async_trait]
+impl MigrationTrait for M0006AdminLog {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.create_table(
             Table::create()

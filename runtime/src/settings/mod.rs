@@ -226,6 +226,18 @@ pub struct Settings {
     /// The browser logs each event it sends, its answer and its round trip to the console.
     /// For development: `ferrule dev` turns it on.
     pub browser_log: bool,
+    /// Durable jobs this process runs at once ([`App::job`](crate::App::job)); 0: this process
+    /// runs none (it only enqueues, another process works).
+    pub jobs_concurrency: usize,
+    /// Milliseconds an idle worker waits before looking for due jobs again (jobs enqueued by
+    /// this process wake it at once).
+    pub jobs_poll_ms: u64,
+    /// Milliseconds a worker's claim on a job lasts unless renewed (it is, every third of it,
+    /// while the job runs): how soon a job whose process died is run again.
+    pub jobs_lease_ms: u64,
+    /// Milliseconds a done job is kept (for `jobs list`) before the workers delete it; 0: kept
+    /// until purged. Dead jobs are kept until retried or purged.
+    pub jobs_keep_done_ms: u64,
 }
 
 /// The Content-Security-Policy Ferrule's pages satisfy (`{nonce}`: the request's nonce):
@@ -286,6 +298,10 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             metrics_addr: None,
             browser_log: false,
+            jobs_concurrency: 4,
+            jobs_poll_ms: 1000,
+            jobs_lease_ms: 60_000,
+            jobs_keep_done_ms: 7 * 24 * 3600 * 1000,
         }
     }
 }
@@ -391,6 +407,8 @@ impl Settings {
             ("upload_timeout_ms", self.upload_timeout_ms),
             ("ping_interval_ms", self.ping_interval_ms),
             ("ping_timeout_ms", self.ping_timeout_ms),
+            ("jobs_poll_ms", self.jobs_poll_ms),
+            ("jobs_lease_ms", self.jobs_lease_ms),
         ] {
             if ms == 0 {
                 return Err(invalid(name, "must be more than 0 milliseconds"));

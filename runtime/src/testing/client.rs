@@ -98,6 +98,8 @@ pub struct TestClient {
     /// The states as this client has seen them, every update merged in arrival order.
     seen: crate::client::StateStore,
     timeout: Duration,
+    /// The page the tab shows: where it last hydrated or navigated (`/` at first).
+    page: RouterData,
 }
 
 impl TestClient {
@@ -165,6 +167,7 @@ impl TestClient {
             cookies,
             epoch: epoch.clone(),
             next_id: 1,
+            page: RouterData::default(),
             backlog: VecDeque::new(),
             seen: Default::default(),
             timeout: Duration::from_secs(10),
@@ -382,6 +385,7 @@ impl TestClient {
     /// Every state of this token in full, as a tab showing the page at `path` (a path with its
     /// query, `/notes?page=2`) gets them when it connects: that page's loaders run first.
     pub async fn hydrate_at(&mut self, path: &str) -> Result<StateUpdate, TestError> {
+        self.page = page(path);
         self.call_from(crate::protocol::HYDRATE, Value::Null, page(path))
             .await
     }
@@ -389,8 +393,37 @@ impl TestClient {
     /// What a tab gets when it moves to the page at `path` without a page load: what that
     /// page's loaders changed.
     pub async fn navigate(&mut self, path: &str) -> Result<StateUpdate, TestError> {
+        self.page = page(path);
         self.call_from(crate::protocol::LOAD, Value::Null, page(path))
             .await
+    }
+
+    /// What the browser does when told that rows of `tables` changed (`_changed`): asks for
+    /// them again (`_live`) from the page it shows, and returns what its live handlers changed.
+    pub async fn reload_live<T: AsRef<str>>(
+        &mut self,
+        tables: &[T],
+    ) -> Result<StateUpdate, TestError> {
+        let tables: Vec<&str> = tables.iter().map(AsRef::as_ref).collect();
+        let page = self.page.clone();
+        self.call_from(crate::protocol::LIVE, json!({ "tables": tables }), page)
+            .await
+    }
+
+    /// Waits up to `wait` for a `_changed` notice pushed to this tab, skipping other updates;
+    /// the tables it names, `None` when none came.
+    pub async fn next_change(&mut self, wait: Duration) -> Option<Vec<String>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let update = tokio::time::timeout_at(deadline, self.next_update())
+                .await
+                .ok()?
+                .ok()?;
+            let changed = crate::protocol::ClientCommand::CHANGED;
+            if let Some(notice) = update.events_named(changed).next() {
+                return Some(notice.tables());
+            }
+        }
     }
 
     /// Waits for the final update of event `id`; other updates stay queued.

@@ -1,0 +1,305 @@
+//! Durable jobs in the app: [`App::job`] registers a kind, and the build starts this process's
+//! workers with the lifespan (see [`crate::jobs`]).
+
+use super::*;
+
+impl App {
+    /// Registers job `J`: this app's workers run the `J`s enqueued with
+    /// [`ferrule::jobs::enqueue`](crate::jobs::enqueue). Needs [`App::database`]; the workers
+    /// start with the server (`jobs_concurrency` at once, 0: none in this process).
+    pub fn job<J: crate::jobs::Job>(mut self) -> Self {
+        if let Err(e) = self.jobs.add::<J>() {
+            self.jobs_error.get_or_insert(e);
+        }
+        self
+    }
+
+    /// Enqueues a `J`, made by `make` from the time it is due, once per period of `schedule`,
+    /// by one of the app's processes whichever run (and registers `J` like [`App::job`]).
+    ///
+    /// ```no_run
+    /// # #[derive(serde::Serialize, serde::Deserialize)] struct Digest;
+    /// # impl ferrule::jobs::Job for Digest {
+    /// #     const NAME: &'static str = "digest";
+    /// #     async fn run(self, _: ferrule::jobs::JobContext) -> Result<(), ferrule::Error> { Ok(()) }
+    /// # }
+    /// # fn app(db: ferrule::db::sea_orm::DatabaseConnection) -> ferrule::App {
+    /// ferrule::App::new()
+    ///     .database(db)
+    ///     .recurring(ferrule::jobs::Schedule::daily_at(3, 0), |_at| Digest)
+    /// # }
+    /// ```
+    pub fn recurring<J: crate::jobs::Job>(
+        mut self,
+        schedule: crate::jobs::Schedule,
+        make: impl Fn(std::time::SystemTime) -> J + Send + Sync + 'static,
+    ) -> Self {
+        let recurring = crate::jobs::Recurring::new(schedule, make);
+        if let Err(e) = self.jobs.add_recurring::<J>(recurring) {
+            self.jobs_error.get_or_insert(e);
+        }
+        self
+    }
+
+    /// Adds the workers' task when jobs are registered; an error when they cannot run.
+    pub(super) fn install_jobs(&mut self, settings: &Settings) -> Result<(), BuildError> {
+        if let Some(e) = self.jobs_error.take() {
+            return Err(BuildError::Jobs(e));
+        }
+        if self.jobs.is_empty() {
+            return Ok(());
+        }
+        let Some(db) = self.db.clone() else {
+            return Err(BuildError::Jobs(
+                "jobs are kept in the database: call App::database before App::job".to_owned(),
+            ));
+        };
+        if !self.jobs.recurring.is_empty() {
+            let (db, recurring) = (db.clone(), Arc::new(self.jobs.recurring.clone()));
+            let poll = Duration::from_millis(settings.jobs_poll_ms);
+            self.lifespan.tasks.push(TaskSpec::new(
+                "recurring jobs",
+                OnPanic::Restart,
+                move |cancel| {
+                    let (db, recurring) = (db.clone(), recurring.clone());
+                    crate::lifespan::every(poll, cancel, move || {
+                        let (db, recurring) = (db.clone(), recurring.clone());
+                        async move {
+                            if let Err(e) = crate::jobs::tick(&db, &recurring).await {
+                                tracing::warn!(error = %e, "firing recurring jobs failed");
+                            }
+                            true
+                        }
+                    })
+                },
+            ));
+        }
+        if settings.jobs_concurrency == 0 {
+            return Ok(());
+        }
+        let pool = crate::jobs::Pool::new(
+            db,
+            self.jobs.clone(),
+            self.extensions.clone(),
+            crate::jobs::PoolConfig {
+                concurrency: settings.jobs_concurrency,
+                poll: Duration::from_millis(settings.jobs_poll_ms),
+                lease: Duration::from_millis(settings.jobs_lease_ms),
+                grace: Duration::from_millis(settings.shutdown_grace_ms),
+                keep_done: (settings.jobs_keep_done_ms > 0)
+                    .then(|| Duration::from_millis(settings.jobs_keep_done_ms)),
+            },
+        );
+        self.lifespan.tasks.push(TaskSpec::new(
+            "job workers",
+            OnPanic::Restart,
+            move |cancel| pool.clone().run(cancel),
+        ));
+        Ok(())
+    }
+}
+
+/// What `app jobs` does.
+#[derive(Debug, clap::Subcommand)]
+pub(super) enum JobsAction {
+    /// List jobs, oldest first: id, kind, state, attempts, due time, last error.
+    List {
+        /// Only those in this state: pending, running, done or dead.
+        #[arg(long)]
+        state: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+    },
+    /// Put dead jobs back in the queue with all their attempts.
+    Retry {
+        /// The jobs' ids.
+        ids: Vec<i64>,
+        /// Every dead job.
+        #[arg(long, conflicts_with = "ids")]
+        dead: bool,
+    },
+    /// Delete finished jobs.
+    Purge {
+        /// done or dead.
+        #[arg(long, default_value = "done")]
+        state: String,
+        /// Only those that ended more than this many hours ago.
+        #[arg(long, default_value_t = 0)]
+        older_than_hours: u64,
+    },
+}
+
+impl App {
+    /// `app jobs …`.
+    pub(super) async fn jobs_command(&self, action: JobsAction) -> ExitCode {
+        let Some(db) = self.db.clone() else {
+            eprintln!("error: jobs: this app has no database (App::database)");
+            return ExitCode::FAILURE;
+        };
+        match jobs_action(&db, action).await {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: jobs: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn state_arg(name: &str) -> Result<crate::jobs::JobState, String> {
+    crate::jobs::JobState::parse(name).ok_or_else(|| {
+        format!("unknown job state `{name}` (expected pending, running, done or dead)")
+    })
+}
+
+/// Does `action` on `db`; what to print.
+pub(super) async fn jobs_action(
+    db: &DatabaseConnection,
+    action: JobsAction,
+) -> Result<String, String> {
+    use crate::jobs;
+    let db_err = |e: DbErr| e.to_string();
+    match action {
+        JobsAction::List { state, limit } => {
+            let state = state.as_deref().map(state_arg).transpose()?;
+            let rows = jobs::list(db, state, limit).await.map_err(db_err)?;
+            Ok(jobs_table(&rows))
+        }
+        JobsAction::Retry { ids, dead: true } if ids.is_empty() => {
+            let n = jobs::retry_dead(db).await.map_err(db_err)?;
+            Ok(format!("{n} dead job(s) back in the queue\n"))
+        }
+        JobsAction::Retry { ids, .. } => {
+            if ids.is_empty() {
+                return Err("name the jobs' ids, or --dead for every dead job".to_owned());
+            }
+            let mut out = String::new();
+            for id in ids {
+                if jobs::retry(db, id).await.map_err(db_err)? {
+                    out.push_str(&format!("job {id}: back in the queue\n"));
+                } else {
+                    return Err(format!("{out}job {id}: no dead job has this id"));
+                }
+            }
+            Ok(out)
+        }
+        JobsAction::Purge {
+            state,
+            older_than_hours,
+        } => {
+            let state = state_arg(&state)?;
+            let age = Duration::from_secs(older_than_hours.saturating_mul(3600));
+            let n = jobs::purge(db, state, age).await.map_err(db_err)?;
+            Ok(format!("{n} {} job(s) deleted\n", state.as_str()))
+        }
+    }
+}
+
+/// Jobs as a table, one line each.
+fn jobs_table(rows: &[crate::jobs::JobRow]) -> String {
+    if rows.is_empty() {
+        return "no jobs\n".to_owned();
+    }
+    let mut out = format!(
+        "{:>8}  {:<20}  {:<8}  {:>8}  {:<13}  {}\n",
+        "id", "job", "state", "attempts", "due (unix ms)", "last error"
+    );
+    for r in rows {
+        let error: String = r
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .chars()
+            .take(60)
+            .collect();
+        out.push_str(&format!(
+            "{:>8}  {:<20}  {:<8}  {:>8}  {:<13}  {}\n",
+            r.id,
+            r.name,
+            r.state.as_str(),
+            format!("{}/{}", r.attempts, r.max_attempts),
+            r.run_at,
+            error
+        ));
+    }
+    out
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use sea_orm::ConnectionTrait;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        action: JobsAction,
+    }
+
+    fn parse(words: &[&str]) -> JobsAction {
+        Cli::try_parse_from(std::iter::once("jobs").chain(words.iter().copied()))
+            .unwrap()
+            .action
+    }
+
+    #[tokio::test]
+    async fn jobs_commands_list_retry_and_purge() {
+        let db = crate::testing::TestDatabase::create("sqlite://test.sqlite3")
+            .await
+            .unwrap();
+        let conn = db.connection();
+        crate::db::migrations::migrate(&conn).await.unwrap();
+        let list = |w: &'static [&'static str]| jobs_action(&conn, parse(w));
+        assert_eq!(list(&["list"]).await.unwrap(), "no jobs\n");
+        conn.execute_unprepared(
+            "INSERT INTO ferrule_jobs (name, payload, state, attempts, max_attempts, run_at, \
+             last_error, created_at, finished_at) VALUES \
+             ('mail', '{}', 'dead', 3, 3, 0, 'smtp said no', 0, 0), \
+             ('mail', '{}', 'done', 1, 3, 0, NULL, 0, 0)",
+        )
+        .await
+        .unwrap();
+        let table = list(&["list", "--state", "dead"]).await.unwrap();
+        assert!(table.contains("dead") && table.contains("3/3") && table.contains("smtp said no"));
+        assert!(!table.contains("done"), "{table}");
+        assert!(
+            list(&["list", "--state", "gone"])
+                .await
+                .unwrap_err()
+                .contains("gone")
+        );
+        assert!(
+            list(&["retry", "2"])
+                .await
+                .unwrap_err()
+                .contains("no dead job")
+        );
+        assert_eq!(
+            list(&["retry", "1"]).await.unwrap(),
+            "job 1: back in the queue\n"
+        );
+        let row = crate::jobs::find(&conn, 1).await.unwrap().unwrap();
+        assert_eq!(
+            (row.state, row.attempts),
+            (crate::jobs::JobState::Pending, 0)
+        );
+        assert_eq!(
+            list(&["retry", "--dead"]).await.unwrap(),
+            "0 dead job(s) back in the queue\n"
+        );
+        assert!(
+            list(&["purge", "--state", "pending"]).await.is_err(),
+            "waiting jobs stay"
+        );
+        assert_eq!(
+            list(&["purge", "--older-than-hours", "1"]).await.unwrap(),
+            "1 done job(s) deleted\n"
+        );
+        assert_eq!(crate::jobs::list(&conn, None, 10).await.unwrap().len(), 1);
+    }
+}
