@@ -298,9 +298,10 @@ async fn a_task_that_must_not_fail_stops_the_host_too() {
 async fn failed_completes_when_a_vital_task_fails_and_not_before() {
     let (fail, failing) = tokio::sync::oneshot::channel::<()>();
     let failing = std::sync::Mutex::new(Some(failing));
-    let app = App::new()
-        .settings(Settings::default())
-        .task("vital", OnPanic::StopServer, move |_cancel| {
+    let app = App::new().settings(Settings::default()).task(
+        "vital",
+        OnPanic::StopServer,
+        move |_cancel| {
             let failing = failing.lock().unwrap().take();
             async move {
                 if let Some(failing) = failing {
@@ -308,7 +309,8 @@ async fn failed_completes_when_a_vital_task_fails_and_not_before() {
                 }
                 panic!("the vital task failed");
             }
-        });
+        },
+    );
     let Parts { lifespan, .. } = app.into_parts().expect("the app builds");
     let running = lifespan.start().await.expect("the lifespan starts");
     assert!(
