@@ -68,8 +68,8 @@ pub(super) fn AdminForm(object: ObjectView) -> impl IntoView {
             let name = f.name.clone();
             view! {
                 <div class="ferrule-field">
-                    <label>{f.name.clone()}</label>
-                    {input(f, values)}
+                    // The input inside its label: named for screen readers without an id.
+                    <label>{f.name.clone()} {input(f, values)}</label>
                     <p class="ferrule-field-error" aria-live="polite">
                         {move || errors.with(|e| e.get(&name).join(" "))}
                     </p>

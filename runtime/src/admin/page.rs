@@ -141,6 +141,7 @@ fn AdminList(list: ListPage) -> impl IntoView {
                     <td>
                         <input
                             type="checkbox"
+                            aria-label=format!("Select row {id}")
                             prop:checked=move || chosen.with(|c| c.contains(&id))
                             on:change=move |ev| {
                                 let on = event_target_checked(&ev);
@@ -171,7 +172,7 @@ fn AdminList(list: ListPage) -> impl IntoView {
                 ask(1, ordering());
             }>
                 {searchable.then(|| view! {
-                    <input type="search" placeholder="Search" bind:value=search/>
+                    <input type="search" placeholder="Search" aria-label="Search" bind:value=search/>
                 })}
                 {filter_inputs}
                 <button type="submit">"Apply"</button>
