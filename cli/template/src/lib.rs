@@ -30,12 +30,17 @@ pub fn Root() -> impl IntoView {
 
 #[component]
 fn Layout() -> impl IntoView {
-    view! {
+{% if auth %}    // Staff see the way to the admin.
+    let staff = ui::use_auth().field(|a| a.is_staff);
+{% endif %}    view! {
         <header>
             <a href="/">"{{project-name}}"</a>
             <a href="/notes">{t!("nav-notes")}</a>
             // ferrule:nav (`ferrule generate` adds links above this line)
-{% if auth %}            <ui::AccountMenu/>
+{% if auth %}            <Show when=move || staff.get()>
+                <a id="admin-link" href="/admin">{t!("nav-admin")}</a>
+            </Show>
+            <ui::AccountMenu/>
 {% endif %}            <ui::LanguageSwitcher/>
             <ConnectionIndicator/>
         </header>
@@ -46,6 +51,7 @@ fn Layout() -> impl IntoView {
 {% if auth %}                <Route path=path!("/login") view=auth::Login/>
                 <Route path=path!("/register") view=auth::Register/>
                 <Route path=path!("/private") view=auth::Private/>
+                <Route path=path!("/admin") view=ferrule::admin::AdminPage/>
 {% endif %}                // ferrule:routes (`ferrule generate` adds routes above this line)
             </Routes>
         </main>

@@ -79,7 +79,14 @@ pub fn app(db: ferrule::db::sea_orm::DatabaseConnection) -> App {
         })
         .state::<CounterState>()
         .state::<NotesState>()
-        // ferrule:states (`ferrule generate` adds states above this line)
+{% if auth %}        // The admin at /admin, for staff: the notes, and the accounts (users, groups,
+        // permissions); `ferrule generate scaffold` adds its tables.
+        .admin_with::<crate::notes::server::note::Entity>(
+            ferrule::admin::ModelAdmin::new()
+                .list_columns(["body", "author"])
+                .search_fields(["body", "author"]),
+        )
+{% endif %}        // ferrule:states (`ferrule generate` adds states above this line)
         .middleware(middleware::from_fn("tenant", tenant))
 {% if auth %}        // Pages under /private need a logged-in user: the same chain runs for the server
         // render, so the page is protected before it renders, not just its events.

@@ -4,7 +4,8 @@
 
 ## Header
 nav-notes = Notes
-not-found = Not found
+{% if auth %}nav-admin = Admin
+{% endif %}not-found = Not found
 
 ## Home page
 home-title = Welcome to {{project-name}}

@@ -2,7 +2,8 @@
 
 ## En-tête
 nav-notes = Notes
-not-found = Page introuvable
+{% if auth %}nav-admin = Administration
+{% endif %}not-found = Page introuvable
 
 ## Accueil
 home-title = Bienvenue dans {{project-name}}
