@@ -205,6 +205,37 @@ test('a scaffolded table: a wrong number is named under its field, then save, ed
   });
 });
 
+// The admin, wired by the template: staff see the way to it and the models they may manage,
+// a visitor sees neither. (The admin's own rows, forms and log are tested through the socket in
+// runtime/tests/admin.rs.)
+test('a superuser finds the admin in the header and the models in it; a visitor does not', async (t) => {
+  await withApp(t, async (server, page) => {
+    const made = server.run(['createsuperuser', '--username', 'root'], { FERRULE_SUPERUSER_PASSWORD: 'correct horse battery' });
+    assert.equal(made.status, 0, made.stderr);
+    await page.goto(`${server.url}/register`);
+    await waitConnected(page);
+    await page.fill('input[name=username]', 'visitor');
+    await page.fill('input[name=password]', 'correct horse battery');
+    await Promise.all([page.waitForURL(`${server.url}/`), page.click('button:has-text("Create my account")')]);
+    await waitConnected(page);
+    await page.waitForFunction(() => document.querySelector('#user')?.textContent === 'visitor', null, { timeout: 10000 });
+    assert.equal(await page.locator('#admin-link').count(), 0, 'no admin link for a visitor');
+    await Promise.all([page.waitForURL(`${server.url}/`), page.click('#logout')]);
+    await page.goto(`${server.url}/login`);
+    await waitConnected(page);
+    await page.fill('input[name=username]', 'root');
+    await page.fill('input[name=password]', 'correct horse battery');
+    await Promise.all([page.waitForURL(`${server.url}/`), page.click('button:has-text("Log in")')]);
+    await waitConnected(page);
+    await page.locator('#admin-link').waitFor({ timeout: 10000 });
+    await page.click('#admin-link');
+    await page.waitForFunction(() => {
+      const names = [...document.querySelectorAll('.ferrule-admin-models button')].map((b) => b.textContent);
+      return ['notes', 'users', 'groups'].every((n) => names.includes(n));
+    }, null, { timeout: 10000 });
+  });
+});
+
 // Live lists: a row written in one tab shows in every other tab on the list within a second,
 // without a reload, on this server and on a second process of the app that shares its database
 // and Redis (the generated `main.rs` goes through Redis when REDIS_URL is set).
