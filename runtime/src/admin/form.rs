@@ -114,6 +114,7 @@ pub(super) fn AdminForm(object: ObjectView) -> impl IntoView {
             })}
         </form>
     }
+    .into_any()
 }
 
 #[cfg(all(test, feature = "ssr"))]

@@ -31,30 +31,37 @@ pub fn AdminPage() -> impl IntoView {
     let list = state.field(|s| s.list.clone());
     let object = state.field(|s| s.object.clone());
     let log = state.field(|s| s.log.clone());
+    // Each part erased to `AnyView`: nested whole, the page's type is too deep for the
+    // compiler's default recursion limit in the app that routes to it.
+    let nav = view! {
+        <nav class="ferrule-admin-models">
+            <For
+                each=move || models.get()
+                key=|m| m.model.clone()
+                children=move |m| {
+                    let model = m.model.clone();
+                    view! {
+                        <button on:click=move |_| {
+                            send(emit, "list", json!({"model": model}));
+                        }>{m.label}</button>
+                    }
+                }
+            />
+        </nav>
+    }
+    .into_any();
     view! {
         <div class="ferrule-admin">
-            <nav class="ferrule-admin-models">
-                <For
-                    each=move || models.get()
-                    key=|m| m.model.clone()
-                    children=move |m| {
-                        let model = m.model.clone();
-                        view! {
-                            <button on:click=move |_| {
-                                send(emit, "list", json!({"model": model}));
-                            }>{m.label}</button>
-                        }
-                    }
-                />
-            </nav>
-            {move || list.get().map(|l| view! { <AdminList list=l/> })}
-            {move || object.get().map(|o| view! { <AdminForm object=o/> })}
+            {nav}
+            {move || list.get().map(|l| view! { <AdminList list=l/> }.into_any())}
+            {move || object.get().map(|o| view! { <AdminForm object=o/> }.into_any())}
             {move || {
                 let entries = log.get();
-                (!entries.is_empty()).then(|| view! { <AdminLog entries=entries/> })
+                (!entries.is_empty()).then(|| view! { <AdminLog entries=entries/> }.into_any())
             }}
         </div>
     }
+    .into_any()
 }
 
 /// One page of a model's rows.
@@ -211,6 +218,7 @@ fn AdminList(list: ListPage) -> impl IntoView {
             </Show>
         </section>
     }
+    .into_any()
 }
 
 /// A row's log, newest first.
