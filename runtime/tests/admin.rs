@@ -981,3 +981,46 @@ on_both!(
     a_superuser_manages_groups_permissions_and_passwords,
     managing_users_does_not_reach_superusers,
 );
+
+/// A staff tab's admin list follows what another tab changes in its table, and what `Auth`
+/// changes in the accounts' (the admin's state reloads its list for every model's table).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_list_follows_changes_made_elsewhere() {
+    let Some(f) = fixture(Backend::Sqlite).await else {
+        return;
+    };
+    let mut editor = f.tab("editor").await;
+    let mut watching = f.tab("root").await;
+    let before = list(&mut watching, json!({})).await;
+    assert_eq!(before.total, 0);
+    create(
+        &mut editor,
+        json!({"title": "Elsewhere", "pages": "3", "in_print": "true"}),
+    )
+    .await;
+    let wait = std::time::Duration::from_secs(5);
+    let told = watching.next_change(wait).await.expect("told");
+    assert!(told.contains(&"books".to_owned()), "{told:?}");
+    watching.reload_live(&told).await.unwrap();
+    assert_eq!(titles(&admin(&watching).list.unwrap()), ["Elsewhere"]);
+    // The accounts' list follows `Auth`, whoever calls it.
+    call(&mut watching, "list", json!({"model": "ferrule_users"})).await;
+    let users = admin(&watching).list.unwrap().total;
+    f.auth
+        .create_user(NewUser {
+            username: "newcomer".into(),
+            password: "newcomer-secret-9".into(),
+            ..NewUser::default()
+        })
+        .await
+        .unwrap();
+    let told = loop {
+        let told = watching.next_change(wait).await.expect("told");
+        if told.contains(&"ferrule_users".to_owned()) {
+            break told;
+        }
+    };
+    watching.reload_live(&told).await.unwrap();
+    assert_eq!(admin(&watching).list.unwrap().total, users + 1);
+    f.db.cleanup().await;
+}

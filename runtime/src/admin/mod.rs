@@ -149,6 +149,18 @@ mod site {
             }
         }
 
+        /// Makes the admin's state (`entry`) reload its list whenever one of the models'
+        /// tables changes ([`crate::Registered::on_change`]); done at assembly, once every
+        /// model is known.
+        pub(crate) fn watch(&self, entry: &mut crate::state::StateEntry) {
+            for model in self.models.iter() {
+                let watch = (model.table().to_owned(), super::state::RELOAD.to_owned());
+                if !entry.watches.contains(&watch) {
+                    entry.watches.push(watch);
+                }
+            }
+        }
+
         /// Every model, in the order registered, the account tables last.
         pub(crate) fn all(&self) -> &[Arc<dyn AdminModel>] {
             &self.models

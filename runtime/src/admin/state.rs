@@ -10,6 +10,9 @@ use super::{AdminSite, AdminState, ListQuery, ModelEntry, ObjectView, Values};
 use crate::auth::guard::FORBIDDEN_MESSAGE;
 use crate::{Error, EventContext, Handlers, State};
 
+/// The live handler's name: it runs when any model's table changes.
+pub(crate) const RELOAD: &str = "reload";
+
 /// A model's name alone (`new`).
 #[derive(Debug, Deserialize)]
 struct ModelArgs {
@@ -209,6 +212,12 @@ impl AdminState {
         Ok(())
     }
 
+    /// Lists again what the list shows: the live handler of every model's table, so a list
+    /// follows what other tabs, the app's handlers and `Auth` change.
+    async fn reload(&mut self, ctx: EventContext) -> Result<(), Error> {
+        self.refresh_list(&ctx).await
+    }
+
     /// Lists again what the list shows, after a change.
     async fn refresh_list(&mut self, ctx: &EventContext) -> Result<(), Error> {
         let Some(list) = &self.list else {
@@ -238,5 +247,8 @@ impl State for AdminState {
         h.on("delete", Self::delete).staff_required();
         h.on("delete_many", Self::delete_many).staff_required();
         h.on("log", Self::log).staff_required();
+        // Its tables are the models registered, known once the app is assembled
+        // (`AdminSite::watch`).
+        h.on(RELOAD, Self::reload).staff_required();
     }
 }

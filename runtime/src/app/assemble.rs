@@ -79,6 +79,11 @@ impl App {
             if let Some(auth) = &self.auth {
                 site.add_accounts(auth);
             }
+            let site = site.clone();
+            let name = <crate::admin::AdminState as crate::protocol::StateName>::state_name();
+            if let Some(entry) = self.states.iter_mut().find(|e| e.name == name) {
+                site.watch(entry);
+            }
         }
         #[cfg(feature = "ssr")]
         if settings.browser_log {
