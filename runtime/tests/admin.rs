@@ -910,20 +910,6 @@ impl State for ShelfState {
     }
 }
 
-/// The tables of the next `_changed` pushed to `tab` within two seconds.
-async fn next_change(tab: &mut TestClient) -> Option<Vec<String>> {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
-    loop {
-        let update = tokio::time::timeout_at(deadline, tab.next_update())
-            .await
-            .ok()?
-            .ok()?;
-        if let Some(notice) = update.events_named(ferrule::ClientCommand::CHANGED).next() {
-            return Some(notice.tables());
-        }
-    }
-}
-
 /// An admin save or delete tells the tabs that show its table live, which reload it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_writes_reach_the_tabs_that_show_the_table_live() {
@@ -949,13 +935,10 @@ async fn admin_writes_reach_the_tabs_that_show_the_table_live() {
     )
     .await;
     assert_eq!(
-        next_change(&mut watcher).await,
+        watcher.next_change(std::time::Duration::from_secs(2)).await,
         Some(vec!["books".to_owned()])
     );
-    let fresh = watcher
-        .call(ferrule::protocol::LIVE, json!({"tables": ["books"]}))
-        .await
-        .unwrap();
+    let fresh = watcher.reload_live(&["books"]).await.unwrap();
     assert_eq!(fresh.delta["shelf_state"]["books"], json!(2));
     // A refused save changes nothing and tells nothing.
     call(
@@ -964,11 +947,14 @@ async fn admin_writes_reach_the_tabs_that_show_the_table_live() {
         json!({"model": "books", "id": id, "values": {"pages": "x"}}),
     )
     .await;
-    assert_eq!(next_change(&mut watcher).await, None);
+    assert_eq!(
+        watcher.next_change(std::time::Duration::from_secs(2)).await,
+        None
+    );
     let mut deleter = f.tab("deleter").await;
     call(&mut deleter, "delete", json!({"model": "books", "id": id})).await;
     assert_eq!(
-        next_change(&mut watcher).await,
+        watcher.next_change(std::time::Duration::from_secs(2)).await,
         Some(vec!["books".to_owned()])
     );
     f.db.cleanup().await;
