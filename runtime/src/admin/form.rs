@@ -9,17 +9,8 @@ use serde_json::json;
 use super::page::send;
 use super::{FieldKind, FieldView, ObjectView};
 use crate::forms::FieldErrors;
-use crate::protocol::{ClientCommand, StateUpdate};
+use crate::ui::field::field_errors_of;
 use crate::ui::{use_emit, use_ferrule};
-
-/// The messages per field a refused save answered with.
-fn field_errors_of(answer: &StateUpdate) -> FieldErrors {
-    answer
-        .events_named(ClientCommand::INVALID)
-        .filter_map(|c| c.payload.get("fields").cloned())
-        .find_map(|fields| serde_json::from_value(fields).ok())
-        .unwrap_or_default()
-}
 
 /// The input of one field: its kind's `<input>`, disabled when read-only; what the user types
 /// goes into `values`.

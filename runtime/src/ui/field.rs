@@ -65,7 +65,7 @@ impl FormHandle {
 }
 
 /// The messages per field a final answer carries (`_invalid`), empty when it has none.
-fn field_errors_of(answer: &StateUpdate) -> FieldErrors {
+pub(crate) fn field_errors_of(answer: &StateUpdate) -> FieldErrors {
     answer
         .events_named(ClientCommand::INVALID)
         .filter_map(|c| c.payload.get("fields").cloned())

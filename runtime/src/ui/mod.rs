@@ -31,7 +31,7 @@ use serde_json::Value;
 mod account;
 mod embedded;
 #[allow(unreachable_pub)]
-mod field;
+pub(crate) mod field;
 mod flash;
 #[allow(unreachable_pub)]
 mod language;
