@@ -122,6 +122,8 @@ pub mod lifespan;
 #[cfg(feature = "server")]
 mod logging;
 #[cfg(feature = "server")]
+pub mod mail;
+#[cfg(feature = "server")]
 pub mod messages;
 #[cfg(feature = "server")]
 pub mod metrics;
@@ -170,7 +172,7 @@ pub use messages::{Messages, messages};
 pub use middleware::MiddlewareChain;
 pub use protocol::{ClientCommand, Event, RouterData, StateUpdate, ToastLevel};
 #[cfg(feature = "server")]
-pub use settings::{AppSettings, LogFormat, Settings, Tier};
+pub use settings::{AppSettings, EmailVerification, LogFormat, Settings, Tier};
 #[cfg(feature = "server")]
 pub use state::{Handlers, State};
 

@@ -47,3 +47,44 @@ ferrule-whole-number = Saisissez un nombre entier.
 ferrule-number = Saisissez un nombre.
 ferrule-date = Saisissez une date au format AAAA-MM-JJ.
 ferrule-datetime = Saisissez une date et une heure au format AAAA-MM-JJ HH:MM.
+
+## Password reset
+ferrule-forgot-password = Mot de passe oublié ?
+ferrule-send-reset-link = M’envoyer un lien
+ferrule-new-password = Nouveau mot de passe
+ferrule-set-password = Enregistrer mon mot de passe
+ferrule-enter-email = Saisissez votre adresse e-mail.
+ferrule-reset-asked = Si un compte a cette adresse, un lien pour choisir un nouveau mot de passe est en route.
+ferrule-link-invalid = Ce lien n’est pas valide ou a expiré. Demandez-en un nouveau.
+ferrule-password-reset-done = Votre nouveau mot de passe est enregistré : connectez-vous avec.
+
+## Mail
+ferrule-mail-password-reset-subject = Nouveau mot de passe pour { $username }
+ferrule-mail-password-reset-text =
+    Bonjour { $username },
+
+    Quelqu’un, sans doute vous, a demandé un nouveau mot de passe pour votre compte sur { $host }. Ce lien vous permet d’en choisir un ; il sert une fois, pendant { $hours } heures :
+
+    { $link }
+
+    Si vous ne l’avez pas demandé, ignorez ce message : votre mot de passe reste le même.
+
+## E-mail confirmation and change
+ferrule-change-email = Changer mon adresse e-mail
+ferrule-new-email = Nouvelle adresse e-mail
+ferrule-current-password = Mot de passe actuel
+ferrule-password-wrong = Le mot de passe est faux.
+ferrule-change-asked = Un lien pour confirmer la nouvelle adresse lui a été envoyé.
+ferrule-confirm-first = Consultez vos e-mails : suivez le lien reçu pour confirmer votre adresse, puis connectez-vous.
+ferrule-not-confirmed = Confirmez d’abord votre adresse e-mail : un nouveau lien vous a été envoyé.
+ferrule-email-confirmed = Votre adresse e-mail est confirmée.
+ferrule-address-taken = Cette adresse est utilisée par un autre compte.
+ferrule-mail-confirm-email-subject = Confirmez votre adresse e-mail
+ferrule-mail-confirm-email-text =
+    Bonjour { $username },
+
+    Confirmez que { $email } est bien votre adresse en suivant ce lien ; il sert une fois, pendant { $hours } heures :
+
+    { $link }
+
+    Si vous ne l’avez pas demandé, ignorez ce message : rien ne change.

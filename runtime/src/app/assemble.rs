@@ -113,6 +113,7 @@ impl App {
                 memory
             }
         };
+        self.install_mail(&settings)?;
         self.install_jobs(&settings)?;
         let bridge = EventBridge::new(
             settings.clone(),
@@ -356,14 +357,26 @@ impl App {
             chain.push(entry.clone());
         }
         self.chain = chain;
+        let links = crate::auth::AccountLinks::new(auth.clone(), expiring.clone(), settings);
+        // The jobs that mail account links read them from the extensions.
+        self.extensions.insert(links.clone());
+        auth.set_confirmation_required(
+            settings.email_verification == crate::EmailVerification::Required,
+        );
+        self.add_builtin_job::<crate::auth::recovery::PasswordResetAsked>();
+        self.add_builtin_job::<crate::auth::confirmation::EmailConfirmAsked>();
         let codes = CookieCodes::new(expiring);
-        let routes = AuthRoutes::new(auth, codes.clone(), settings);
+        let routes = AuthRoutes::new(auth, codes.clone(), links, settings);
         self.router = std::mem::take(&mut self.router).merge(routes.router());
         for p in [
             "/_auth/login",
             "/_auth/logout",
             "/_auth/register",
             "/_auth/password",
+            "/_auth/password_reset",
+            "/_auth/password_reset/confirm",
+            "/_auth/email",
+            crate::auth::confirmation::CONFIRM_PATH,
             "/_auth/session",
         ] {
             self.routes.push(p.to_owned());

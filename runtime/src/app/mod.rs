@@ -37,6 +37,7 @@ mod cli;
 mod commands;
 mod jobs;
 mod language;
+mod mail;
 mod metrics_endpoint;
 mod migrate;
 mod parts;
@@ -65,6 +66,9 @@ pub enum BuildError {
     /// A job is registered twice, or without a database.
     #[error("jobs: {0}")]
     Jobs(String),
+    /// The mailer of the `mail_url` / `mail_from` settings cannot be made.
+    #[error("mail: {0}")]
+    Mail(String),
     /// A route collides with a path the dispatcher reserves.
     #[error(
         "route `{0}` is reserved by Ferrule (reserved: /_event, /_upload, /_health, /ping, /_all_routes, /_i18n)"

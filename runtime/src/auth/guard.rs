@@ -23,6 +23,8 @@ pub enum Guard {
     Staff,
     /// A superuser.
     Superuser,
+    /// A user who confirmed their e-mail address (see the `email_verification` setting).
+    EmailVerified,
 }
 
 /// How a guard failed.
@@ -46,6 +48,7 @@ impl Guard {
             Self::Group(g) => u.in_group(g) || u.is_superuser,
             Self::Staff => u.is_staff,
             Self::Superuser => u.is_superuser,
+            Self::EmailVerified => u.email_verified,
         };
         if ok { Ok(()) } else { Err(Denied::Forbidden) }
     }
@@ -180,6 +183,7 @@ mod tests {
             username: "u".into(),
             email: None,
             language: None,
+            email_verified: false,
             is_active: true,
             is_staff: staff,
             is_superuser: false,
@@ -214,6 +218,13 @@ mod tests {
             ..(*staff).clone()
         });
         assert_eq!(Guard::Superuser.check(&root), Ok(()));
+        assert_eq!(Guard::EmailVerified.check(&root), Err(Denied::Forbidden));
+        let confirmed = CurrentUser::from(User {
+            email_verified: true,
+            ..(*staff).clone()
+        });
+        assert_eq!(Guard::EmailVerified.check(&confirmed), Ok(()));
+        assert_eq!(Guard::EmailVerified.check(&anon), Err(Denied::Login));
     }
 
     #[test]

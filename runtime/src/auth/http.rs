@@ -1,4 +1,5 @@
-//! Auth over HTTP: `/_auth/login`, `/_auth/logout`, `/_auth/register`, `/_auth/password`, and
+//! Auth over HTTP: `/_auth/login`, `/_auth/logout`, `/_auth/register`, `/_auth/password`, the
+//! password reset's two (see [`super::recovery`]), and
 //! `/_auth/session`, where the browser trades a one-time code from a socket login or logout for
 //! the matching HttpOnly cookie.
 //!
@@ -39,11 +40,18 @@ pub(crate) struct AuthRoutes {
     pub(crate) cookie_secure: bool,
     pub(crate) allow_register: bool,
     pub(crate) reveal_taken_email: bool,
+    pub(crate) links: super::links::AccountLinks,
 }
 
 impl AuthRoutes {
-    pub(crate) fn new(auth: Auth, codes: CookieCodes, settings: &crate::Settings) -> Self {
+    pub(crate) fn new(
+        auth: Auth,
+        codes: CookieCodes,
+        links: super::links::AccountLinks,
+        settings: &crate::Settings,
+    ) -> Self {
         Self {
+            links,
             auth,
             codes,
             cookie_name: settings.session_cookie.clone(),
@@ -85,15 +93,43 @@ impl AuthRoutes {
                     move |req| password(s.clone(), req)
                 }),
             )
+            .route(
+                "/_auth/password_reset",
+                post({
+                    let s = s.clone();
+                    move |req| super::recovery::ask(s.clone(), req)
+                }),
+            )
+            .route(
+                "/_auth/password_reset/confirm",
+                post({
+                    let s = s.clone();
+                    move |req| super::recovery::confirm(s.clone(), req)
+                }),
+            )
+            .route(
+                "/_auth/email",
+                post({
+                    let s = s.clone();
+                    move |req| super::confirmation::change(s.clone(), req)
+                }),
+            )
+            .route(
+                super::confirmation::CONFIRM_PATH,
+                axum::routing::get({
+                    let s = s.clone();
+                    move |req| super::confirmation::confirm(s.clone(), req)
+                }),
+            )
             .route("/_auth/session", post(move |req| exchange(s.clone(), req)))
     }
 }
 
-fn json_response(status: StatusCode, body: Value) -> Response {
+pub(super) fn json_response(status: StatusCode, body: Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-fn error(status: StatusCode, message: &str) -> Response {
+pub(super) fn error(status: StatusCode, message: &str) -> Response {
     let mut resp = json_response(status, json!({ "error": message }));
     if status == StatusCode::SERVICE_UNAVAILABLE {
         resp.headers_mut().insert(
@@ -105,7 +141,7 @@ fn error(status: StatusCode, message: &str) -> Response {
 }
 
 /// The client address the request came from (as `trusted_proxies` resolves it).
-fn client_ip(parts: &http::request::Parts) -> IpAddr {
+pub(super) fn client_ip(parts: &http::request::Parts) -> IpAddr {
     parts
         .extensions
         .get::<ClientAddr>()
@@ -115,7 +151,7 @@ fn client_ip(parts: &http::request::Parts) -> IpAddr {
 
 /// An account error as the answer to a form or JSON post: the user's mistakes and refusals
 /// (400, 401, 429, 503 with `Retry-After`) back to the form, the rest as errors.
-async fn refusal(parts: &http::request::Parts, e: AuthError) -> Response {
+pub(super) async fn refusal(parts: &http::request::Parts, e: AuthError) -> Response {
     let e = crate::Error::from(e);
     if e.status().is_client_error() || e.status() == StatusCode::SERVICE_UNAVAILABLE {
         return form_error(parts, e.status(), &e.public_message()).await;
@@ -125,7 +161,7 @@ async fn refusal(parts: &http::request::Parts, e: AuthError) -> Response {
 
 /// Keeps `text` as a flash message for the page a form post lands on; a session store that
 /// fails costs the message, not the answer.
-async fn say(parts: &http::request::Parts, level: ToastLevel, text: String) {
+pub(super) async fn say(parts: &http::request::Parts, level: ToastLevel, text: String) {
     let text = crate::i18n::localize(&text);
     if let Err(e) = Messages::of(session_of(parts)).add(level, text).await {
         tracing::warn!(error = %e, "could not keep a flash message");
@@ -133,7 +169,9 @@ async fn say(parts: &http::request::Parts, level: ToastLevel, text: String) {
 }
 
 /// Reads a JSON object or a urlencoded form into string fields.
-async fn fields(req: Request) -> Result<(http::request::Parts, HashMap<String, String>), Response> {
+pub(super) async fn fields(
+    req: Request,
+) -> Result<(http::request::Parts, HashMap<String, String>), Response> {
     let (parts, body) = req.into_parts();
     let bytes = http_body_util::Limited::new(body, 64 * 1024)
         .collect()
@@ -188,7 +226,7 @@ fn safe_next(next: Option<&String>) -> Option<String> {
 }
 
 /// Where a form that names a `next` page goes: that page when it is on this site, else `/`.
-fn next_page(next: Option<&String>) -> Option<String> {
+pub(super) fn next_page(next: Option<&String>) -> Option<String> {
     next.map(|n| safe_next(Some(n)).unwrap_or_else(|| "/".to_owned()))
 }
 
@@ -221,6 +259,9 @@ async fn login(s: AuthRoutes, req: Request) -> Response {
         }
         Err(e) => return refusal(&parts, e).await,
     };
+    if s.auth.confirmation_required() && !user.email_verified {
+        return super::confirmation::refuse_unconfirmed(&s, &parts, &user).await;
+    }
     let Some(session) = session_of(&parts) else {
         return no_session();
     };
@@ -244,7 +285,11 @@ async fn login(s: AuthRoutes, req: Request) -> Response {
 /// says what went wrong instead of the browser showing JSON. Nothing of the message rides the
 /// URL, where anyone could write a link with a text of their own. JSON callers, and posts
 /// without a same-site `Referer` or a session, get the JSON error with `status`.
-async fn form_error(parts: &http::request::Parts, status: StatusCode, message: &str) -> Response {
+pub(super) async fn form_error(
+    parts: &http::request::Parts,
+    status: StatusCode,
+    message: &str,
+) -> Response {
     let back = wants_redirect(parts)
         .then(|| referer_path(parts))
         .flatten()
@@ -279,13 +324,14 @@ fn referer_path(parts: &http::request::Parts) -> Option<String> {
         .then_some(page)
 }
 
-/// `page` with no query parameter but `next` (a form's page knows where to go on, nothing else).
+/// `page` with no query parameter but `next` and `token` (a form's page knows where to go on,
+/// and a reset page its link's token, nothing else).
 fn only_next(page: &str) -> String {
     let page = page.split('#').next().unwrap_or(page);
     let (path, query) = page.split_once('?').unwrap_or((page, ""));
     let mut out = form_urlencoded::Serializer::new(String::new());
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
-        if k == "next" {
+        if k == "next" || k == "token" {
             out.append_pair(&k, &v);
         }
     }
@@ -298,7 +344,7 @@ fn only_next(page: &str) -> String {
 }
 
 /// A plain HTML form (not JSON) that names a safe `next` page is answered with a 303 there.
-fn form_redirect(parts: &http::request::Parts, next: Option<&str>) -> Option<Response> {
+pub(super) fn form_redirect(parts: &http::request::Parts, next: Option<&str>) -> Option<Response> {
     let next = next.filter(|_| wants_redirect(parts))?;
     http::Response::builder()
         .status(StatusCode::SEE_OTHER)
@@ -341,12 +387,45 @@ async fn register(s: AuthRoutes, req: Request) -> Response {
         password: f.get("password").cloned().unwrap_or_default(),
         ..NewUser::default()
     };
+    let verification = s.links.verification;
+    let required = verification == crate::EmailVerification::Required;
+    if required && new.email.as_deref().is_none_or(|e| e.trim().is_empty()) {
+        return form_error(
+            &parts,
+            StatusCode::BAD_REQUEST,
+            "Enter your e-mail address.",
+        )
+        .await;
+    }
+    let unconfirmed = verification != crate::EmailVerification::Off;
     // Saying "taken" would tell anyone whose e-mail has an account here: unless the app says
     // otherwise, the account is made without it, with the same answer and the same one hash.
-    let user = match s.auth.create_user_with(new, s.reveal_taken_email).await {
+    let user = match s
+        .auth
+        .create_user_with(new, s.reveal_taken_email, unconfirmed)
+        .await
+    {
         Ok(u) => u,
         Err(e) => return refusal(&parts, e).await,
     };
+    if unconfirmed
+        && let Some(email) = &user.email
+        && let Err(e) =
+            super::confirmation::ask_confirmation(&s.links, &parts, user.id, email).await
+    {
+        return e.into_response();
+    }
+    if required {
+        if let Some(resp) = form_redirect(&parts, next_page(f.get("next")).as_deref()) {
+            let text = super::confirmation::CONFIRM_FIRST.to_owned();
+            say(&parts, ToastLevel::Info, text).await;
+            return resp;
+        }
+        return json_response(
+            StatusCode::CREATED,
+            json!({"username": user.username, "confirm": true}),
+        );
+    }
     let Some(session) = session_of(&parts) else {
         return no_session();
     };

@@ -18,6 +18,10 @@ pub struct User {
     pub email: Option<String>,
     /// The language the user chose (see `ferrule::i18n`), if any.
     pub language: Option<String>,
+    /// The user followed the link that confirmed `email` (see the `email_verification`
+    /// setting); apps limit what unconfirmed users may do with [`guard::Guard::EmailVerified`].
+    #[serde(default = "confirmed")]
+    pub email_verified: bool,
     /// Inactive users are treated as anonymous.
     pub is_active: bool,
     /// May use staff pages.
@@ -28,6 +32,11 @@ pub struct User {
     pub groups: BTreeSet<String>,
     /// Permission codes (`app.action`), the user's own and its groups'.
     pub permissions: BTreeSet<String>,
+}
+
+/// Users read from an older cache entry count as confirmed, as older accounts do.
+fn confirmed() -> bool {
+    true
 }
 
 impl User {
@@ -89,13 +98,16 @@ impl From<User> for CurrentUser {
 
 mod accounts;
 pub(crate) mod codes;
+pub mod confirmation;
 mod errors;
 pub mod guard;
 mod hashing;
 pub mod http;
+mod links;
 mod membership;
 mod middleware;
 pub mod password_policy;
+pub mod recovery;
 pub mod throttle;
 mod users;
 
@@ -105,6 +117,7 @@ pub(crate) use hashing::hashing_queue;
 pub use hashing::{
     LOGINS_WAITING, QUEUE_PATIENCE, RETRY_AFTER_SECONDS, hash_password, verify_password,
 };
+pub(crate) use links::AccountLinks;
 pub use middleware::auth_middleware;
 #[cfg(feature = "admin")]
 pub(crate) use users::validate_username;

@@ -36,7 +36,7 @@ pub struct NewUser {
 
 /// The fingerprint of a password hash kept in the session (its last 16 characters: the tail of
 /// the argon2 output, which changes with every new password).
-fn auth_hash(password_hash: &str) -> String {
+pub(super) fn auth_hash(password_hash: &str) -> String {
     let start = password_hash.len().saturating_sub(16);
     password_hash[start..].to_owned()
 }
@@ -81,6 +81,9 @@ pub struct Auth {
     /// Where changes of the accounts' tables are told, for the tabs that show them live
     /// ([`crate::Registered::on_change`]); unwired until the app's server is built.
     changes: crate::rooms::Rooms,
+    /// `email_verification = "required"`: users who have not confirmed their address are
+    /// anonymous.
+    confirmation_required: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The accounts' table a live list of users shows ([`crate::Registered::on_change`]).
@@ -107,7 +110,21 @@ impl Auth {
             dummy_hash: Arc::default(),
             users: Arc::new(TtlCache::new(std::time::Duration::ZERO)),
             changes: crate::rooms::Rooms::default(),
+            confirmation_required: Arc::default(),
         }
+    }
+
+    /// Makes users who have not confirmed their e-mail address anonymous (setting
+    /// `email_verification = "required"`).
+    pub fn set_confirmation_required(&self, required: bool) {
+        self.confirmation_required
+            .store(required, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether users must confirm their e-mail address before they count as logged in.
+    pub fn confirmation_required(&self) -> bool {
+        self.confirmation_required
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Tells changes of the accounts' tables through `rooms` (the app's).
@@ -144,16 +161,18 @@ impl Auth {
     /// Creates an account. The username is stored NFKC-normalised and must be unique
     /// whatever its case.
     pub async fn create_user(&self, new: NewUser) -> Result<User, AuthError> {
-        self.create_user_with(new, true).await
+        self.create_user_with(new, true, false).await
     }
 
     /// [`Auth::create_user`] with the password hashed once whatever happens; with
     /// `reveal_taken_email` off, an e-mail another account has is dropped instead of refused
-    /// (so the answer and its timing do not tell who has an account here).
+    /// (so the answer and its timing do not tell who has an account here). With
+    /// `unconfirmed`, an account with an e-mail address waits for its confirmation.
     pub(crate) async fn create_user_with(
         &self,
         new: NewUser,
         reveal_taken_email: bool,
+        unconfirmed: bool,
     ) -> Result<User, AuthError> {
         let username = normalize_username(&new.username);
         validate_username(&username)?;
@@ -170,6 +189,7 @@ impl Auth {
         let row = |email: Option<String>| user::ActiveModel {
             username: Set(username.clone()),
             username_key: Set(username_key(&username)),
+            email_verified: Set(!(unconfirmed && email.is_some())),
             email: Set(email),
             password_hash: Set(hash.clone()),
             is_active: Set(true),
@@ -231,14 +251,14 @@ impl Auth {
         }
         let backend = self.db.get_database_backend();
         let sql = "SELECT 'u' AS kind, username AS name, email, language, password_hash, \
-                   is_active, is_staff, is_superuser FROM ferrule_users WHERE id = ? \
-                   UNION ALL SELECT 'g', g.name, NULL, NULL, NULL, NULL, NULL, NULL \
+                   is_active, is_staff, is_superuser, email_verified FROM ferrule_users WHERE id = ? \
+                   UNION ALL SELECT 'g', g.name, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
                    FROM ferrule_user_groups ug JOIN ferrule_groups g ON g.id = ug.group_id \
                    WHERE ug.user_id = ? \
-                   UNION ALL SELECT 'p', p.codename, NULL, NULL, NULL, NULL, NULL, NULL \
+                   UNION ALL SELECT 'p', p.codename, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
                    FROM ferrule_user_permissions up \
                    JOIN ferrule_permissions p ON p.id = up.permission_id WHERE up.user_id = ? \
-                   UNION ALL SELECT 'p', p.codename, NULL, NULL, NULL, NULL, NULL, NULL \
+                   UNION ALL SELECT 'p', p.codename, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
                    FROM ferrule_user_groups ug \
                    JOIN ferrule_group_permissions gp ON gp.group_id = ug.group_id \
                    JOIN ferrule_permissions p ON p.id = gp.permission_id WHERE ug.user_id = ?";
@@ -262,6 +282,7 @@ impl Auth {
                         username: name,
                         email: r.try_get("", "email")?,
                         language: r.try_get("", "language")?,
+                        email_verified: r.try_get("", "email_verified")?,
                         is_active: r.try_get("", "is_active")?,
                         is_staff: r.try_get("", "is_staff")?,
                         is_superuser: r.try_get("", "is_superuser")?,
@@ -439,6 +460,9 @@ impl Auth {
         if fingerprint.as_deref() != Some(auth_hash(&hash).as_str()) || !user.is_active {
             return Ok(CurrentUser::Anonymous);
         }
+        if self.confirmation_required() && !user.email_verified {
+            return Ok(CurrentUser::Anonymous);
+        }
         Ok(CurrentUser::Authenticated(Arc::new(user)))
     }
 }
@@ -449,6 +473,7 @@ fn to_user(m: user::Model, groups: BTreeSet<String>, permissions: BTreeSet<Strin
         username: m.username,
         email: m.email,
         language: m.language,
+        email_verified: m.email_verified,
         is_active: m.is_active,
         is_staff: m.is_staff,
         is_superuser: m.is_superuser,

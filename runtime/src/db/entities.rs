@@ -67,6 +67,9 @@ pub mod user {
         pub is_superuser: bool,
         /// The language the user chose, a tag of the `languages` setting.
         pub language: Option<String>,
+        /// The user followed the link that confirms `email` (accounts older than the
+        /// confirmation count as confirmed).
+        pub email_verified: bool,
         /// Unix seconds of account creation.
         pub date_joined: i64,
         /// Unix seconds of the last login.

@@ -166,6 +166,20 @@ impl Expiring {
         Ok(())
     }
 
+    /// Reads ticket `name` and leaves it; `None` when unknown, used or expired.
+    pub(crate) async fn peek(&self, name: &str) -> Result<Option<String>, DbErr> {
+        let sql = format!("SELECT value FROM {TABLE} WHERE name = ? AND expires > ?");
+        let backend = self.db.get_database_backend();
+        let Some(row) = self
+            .db
+            .query_one_raw(stmt(backend, &sql, vec![name.into(), self.now().into()]))
+            .await?
+        else {
+            return Ok(None);
+        };
+        row.try_get::<Option<String>>("", "value")
+    }
+
     /// Takes ticket `name`: its value, once (the row goes in the same statement, so two nodes
     /// redeeming it at once cannot both succeed); `None` when unknown, used or expired.
     pub(crate) async fn take(&self, name: &str) -> Result<Option<String>, DbErr> {

@@ -22,12 +22,24 @@ impl MigratorTrait for Migrator {
             Box::new(M0004UserLanguage),
             Box::new(M0005Jobs),
             Box::new(M0006AdminLog),
+            Box::new(M0007EmailVerified),
         ]
     }
 }
 
 /// Applies every pending runtime migration.
+///
+/// On SQLite they run in one transaction, so on one connection of the pool: a connection that
+/// read the schema before a migration altered a table keeps its old column list for a
+/// `RETURNING *` it prepares later (the statement is re-prepared by SQLite, but the driver
+/// keeps the columns it first saw), and reads of the new column then fail.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        use sea_orm::TransactionTrait;
+        let txn = db.begin().await?;
+        Migrator::up(&txn, None).await?;
+        return txn.commit().await;
+    }
     Migrator::up(db, None).await
 }
 
@@ -451,6 +463,40 @@ impl MigrationTrait for M0006AdminLog {
             Table::drop()
                 .table("ferrule_admin_log")
                 .if_exists()
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+/// Whether a user followed the link that confirms their e-mail address. Accounts made before
+/// it count as confirmed: turning `email_verification = "required"` on must not lock them out.
+struct M0007EmailVerified;
+
+impl MigrationName for M0007EmailVerified {
+    fn name(&self) -> &str {
+        "m0007_email_verified"
+    }
+}
+
+#[allow(elided_lifetimes_in_paths)]
+#[async_trait::async_trait]
+impl MigrationTrait for M0007EmailVerified {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("ferrule_users")
+                .add_column(boolean("email_verified").default(true))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("ferrule_users")
+                .drop_column("email_verified")
                 .to_owned(),
         )
         .await

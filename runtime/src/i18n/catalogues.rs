@@ -203,6 +203,14 @@ impl Catalogues {
         self.versions.get(language).map_or("", String::as_str)
     }
 
+    /// Whether message `key` exists in `language` or in the default language.
+    pub fn has(&self, language: &str, key: &str) -> bool {
+        [language, self.languages[0].to_string().as_str()]
+            .iter()
+            .filter_map(|lang| self.bundles.get(*lang))
+            .any(|bundle| bundle.has_message(key))
+    }
+
     /// Whether `language` is one of the configured ones, as written there.
     pub fn supports(&self, language: &str) -> bool {
         self.bundles.contains_key(language)

@@ -238,6 +238,40 @@ pub struct Settings {
     /// Milliseconds a done job is kept (for `jobs list`) before the workers delete it; 0: kept
     /// until purged. Dead jobs are kept until retried or purged.
     pub jobs_keep_done_ms: u64,
+    /// Where the app's mail goes ([`crate::mail`]): `smtp://user:pass@host:587?tls=required`
+    /// (STARTTLS), `smtps://user:pass@host:465` (TLS from the start), `smtp://localhost:1025`
+    /// (no TLS: a relay on this machine), `console` (printed: development), `file:DIR` (one JSON
+    /// file per message: browser tests), `memory`. Unset: `console`, and in production a
+    /// warning at startup that no mail leaves.
+    #[serde(deserialize_with = "optional::deserialize")]
+    pub mail_url: Option<String>,
+    /// The sender of the app's mail: `noreply@shop.example` or `Shop <noreply@shop.example>`.
+    pub mail_from: String,
+    /// The site's address in the links of its mail (`https://shop.example`); unset, the
+    /// address the request came to (its `Host`, which `allowed_hosts` checked).
+    #[serde(deserialize_with = "optional::deserialize")]
+    pub site_url: Option<String>,
+    /// The app's page with the new-password form, which a password-reset link opens with
+    /// `?token=…` (`ferrule::ui::PasswordResetForm`).
+    pub password_reset_url: String,
+    /// E-mail confirmation of new accounts: `off`, `optional` (a link is sent; the account
+    /// works before it is followed) or `required` (no login until it is).
+    pub email_verification: EmailVerification,
+    /// Milliseconds the links of account mail (password reset, e-mail confirmation) work.
+    pub account_link_ttl_ms: u64,
+}
+
+/// Whether new accounts confirm their e-mail address ([`Settings::email_verification`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailVerification {
+    /// No confirmation mail.
+    Off,
+    /// A confirmation link is sent at registration; the account works without it.
+    #[default]
+    Optional,
+    /// A confirmation link is sent, and logging in waits for it to be followed.
+    Required,
 }
 
 /// The Content-Security-Policy Ferrule's pages satisfy (`{nonce}`: the request's nonce):
@@ -302,6 +336,12 @@ impl Default for Settings {
             jobs_poll_ms: 1000,
             jobs_lease_ms: 60_000,
             jobs_keep_done_ms: 7 * 24 * 3600 * 1000,
+            mail_url: None,
+            mail_from: "webmaster@localhost".to_owned(),
+            site_url: None,
+            password_reset_url: "/reset-password".to_owned(),
+            email_verification: EmailVerification::Optional,
+            account_link_ttl_ms: 24 * 3600 * 1000,
         }
     }
 }
@@ -409,6 +449,7 @@ impl Settings {
             ("ping_timeout_ms", self.ping_timeout_ms),
             ("jobs_poll_ms", self.jobs_poll_ms),
             ("jobs_lease_ms", self.jobs_lease_ms),
+            ("account_link_ttl_ms", self.account_link_ttl_ms),
         ] {
             if ms == 0 {
                 return Err(invalid(name, "must be more than 0 milliseconds"));
@@ -435,6 +476,30 @@ impl Settings {
                 "admin_path",
                 "must be a path starting with `/`, without `?` or `#`",
             ));
+        }
+        if !self.password_reset_url.starts_with('/') || self.password_reset_url.contains(['?', '#'])
+        {
+            return Err(invalid(
+                "password_reset_url",
+                "must be a path starting with `/`, without `?` or `#`",
+            ));
+        }
+        if let Some(site) = &self.site_url
+            && !(site.starts_with("https://") || site.starts_with("http://"))
+        {
+            return Err(invalid(
+                "site_url",
+                "must start with https:// (or http://), like https://shop.example",
+            ));
+        }
+        if let Err(e) = self.mail_from.parse::<lettre::message::Mailbox>() {
+            return Err(invalid(
+                "mail_from",
+                &format!("is not an address like noreply@shop.example: {e}"),
+            ));
+        }
+        if let Some(url) = &self.mail_url {
+            crate::mail::Transport::parse(url).map_err(|e| invalid("mail_url", &e))?;
         }
         if self.ipv6_prefix_len > 128 {
             return Err(invalid("ipv6_prefix_len", "must be 0 to 128"));

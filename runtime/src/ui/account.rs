@@ -41,6 +41,48 @@ pub fn LoginForm() -> impl IntoView {
     }
 }
 
+/// Asks for a password-reset link: posts the e-mail address to `/_auth/password_reset`, which
+/// answers the same whether or not an account has it, and sends the browser on to `then`
+/// (default `/login`), where a flash message says a link is on its way.
+#[component]
+pub fn PasswordResetRequestForm(
+    /// Where the browser goes once the link is asked for.
+    #[prop(optional, into)]
+    then: Option<String>,
+) -> impl IntoView {
+    let then = then.unwrap_or_else(|| "/login".to_owned());
+    view! {
+        <form method="post" action=super::mounted("/_auth/password_reset")>
+            <input type="hidden" name="csrf_token" value=csrf_token()/>
+            <input type="hidden" name="next" value=then/>
+            <label>{crate::t!("ferrule-email")} " " <input id="reset-email" name="email" type="email" autocomplete="email" required=true/></label>
+            <button type="submit">{crate::t!("ferrule-send-reset-link")}</button>
+        </form>
+    }
+}
+
+/// Sets a new password with the link from a reset mail: the page's `?token=` and the new
+/// password, posted to `/_auth/password_reset/confirm`; then the browser goes to `then`
+/// (default `/login`). A dead link or a refused password comes back here as a flash message.
+#[component]
+pub fn PasswordResetForm(
+    /// Where the browser goes once the password is set.
+    #[prop(optional, into)]
+    then: Option<String>,
+) -> impl IntoView {
+    let token = query_param("token");
+    let then = then.unwrap_or_else(|| "/login".to_owned());
+    view! {
+        <form method="post" action=super::mounted("/_auth/password_reset/confirm")>
+            <input type="hidden" name="csrf_token" value=csrf_token()/>
+            <input type="hidden" name="next" value=then/>
+            <input type="hidden" name="token" value=move || token().unwrap_or_default()/>
+            <label>{crate::t!("ferrule-new-password")} " " <input id="new-password" name="password" type="password" autocomplete="new-password" required=true/></label>
+            <button type="submit">{crate::t!("ferrule-set-password")}</button>
+        </form>
+    }
+}
+
 /// The registration form, like [`LoginForm`]: posts to `/_auth/register`, which creates the
 /// account and logs it in; a refusal (name taken, password too short) comes back here as a
 /// flash message.

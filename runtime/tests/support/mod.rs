@@ -42,6 +42,7 @@ fn user(name: &str) -> User {
         username: name.to_owned(),
         email: None,
         language: None,
+        email_verified: true,
         is_active: true,
         is_staff: false,
         is_superuser: false,

@@ -1,0 +1,41 @@
+//! Mail in the app: the mailer of the settings (or the app's own, [`App::mailer`]) in every
+//! request's, event's and job's extensions, and the job that sends (see [`crate::mail`]).
+
+use super::*;
+
+impl App {
+    /// Sends the app's mail through `mailer` instead of the one the `mail_url` setting names:
+    /// a test's [`Outbox`](crate::mail::Outbox), a transport configured in code.
+    pub fn mailer(mut self, mailer: crate::mail::Mailer) -> Self {
+        self.extensions.insert(mailer);
+        self
+    }
+
+    /// With a database: the mailer in the extensions and its job registered.
+    pub(super) fn install_mail(&mut self, settings: &Settings) -> Result<(), BuildError> {
+        if self.db.is_none() {
+            return Ok(());
+        }
+        if self.extensions.get::<crate::mail::Mailer>().is_none() {
+            let mailer = crate::mail::Mailer::from_settings(settings).map_err(BuildError::Mail)?;
+            if settings.is_production() && settings.mail_url.is_none() {
+                tracing::warn!(
+                    "mail_url is unset: the app's mail (password resets, confirmations) is \
+                     printed on standard output, not sent"
+                );
+            }
+            self.extensions.insert(mailer);
+        }
+        self.add_builtin_job::<crate::mail::SendMail>();
+        Ok(())
+    }
+
+    /// Registers one of Ferrule's own jobs unless the app registered it already.
+    pub(super) fn add_builtin_job<J: crate::jobs::Job>(&mut self) {
+        if !self.jobs.kinds.contains_key(J::NAME)
+            && let Err(e) = self.jobs.add::<J>()
+        {
+            self.jobs_error.get_or_insert(e);
+        }
+    }
+}
