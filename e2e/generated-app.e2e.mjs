@@ -3,7 +3,8 @@
 // the app (E2E_APP names it); not picked up by a bare `node --test`.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
 import { io } from 'socket.io-client';
@@ -204,6 +205,109 @@ test('a scaffolded table: a wrong number is named under its field, then save, ed
     await page.waitForFunction(() => document.querySelectorAll('#products tbody tr').length === 0, null, { timeout: 10000 });
   });
 });
+
+/** The messages the app wrote to its file outbox `dir` (`mail_url = "file:DIR"`), oldest first. */
+function outbox(dir) {
+  return readdirSync(dir).filter((f) => f.endsWith('.json')).sort()
+    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')));
+}
+
+/** Waits for the first message to `to` in the outbox `dir`. */
+async function mailTo(dir, to) {
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    const mail = outbox(dir).find((m) => m.to === to);
+    if (mail) return mail;
+    if (Date.now() > deadline) throw new Error(`no mail to ${to}: ${JSON.stringify(outbox(dir))}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// A forgotten password, as its owner lives it: the link asked for on the log-in page arrives by
+// mail (the app's outbox is a directory here), sets a new password, and from then on the old one
+// fails and the account's other browsers are logged out. An address without an account gets the
+// same answer and no mail.
+test('a forgotten password: the mailed link sets a new one, the old one and other sessions end', async (t) => {
+  const mail = mkdtempSync(join(tmpdir(), 'ferrule-outbox-'));
+  await withApp(t, async (server, page) => {
+    await page.goto(`${server.url}/register`);
+    await waitConnected(page);
+    await page.fill('input[name=username]', 'forgetful');
+    await page.fill('input[name=email]', 'forgetful@example.com');
+    await page.fill('input[name=password]', 'correct horse battery');
+    await Promise.all([page.waitForURL(`${server.url}/`), page.click('button:has-text("Create my account")')]);
+    await page.waitForFunction(() => document.querySelector('#user')?.textContent === 'forgetful', null, { timeout: 10000 });
+    // Another browser of the same account, still logged in when the password changes.
+    const phone = await browser.newContext();
+    try {
+      const other = await phone.newPage();
+      await other.goto(`${server.url}/login`);
+      await other.fill('input[name=username]', 'forgetful');
+      await other.fill('input[name=password]', 'correct horse battery');
+      await Promise.all([other.waitForURL(`${server.url}/`), other.click('button:has-text("Log in")')]);
+      await other.waitForFunction(() => document.querySelector('#user')?.textContent === 'forgetful', null, { timeout: 10000 });
+
+      await Promise.all([page.waitForURL(`${server.url}/`), page.click('#logout')]);
+      await page.goto(`${server.url}/login`);
+      await waitConnected(page);
+      await page.click('#forgot-password');
+      await page.waitForURL(`${server.url}/forgot-password`);
+      const ask = async (address) => {
+        await page.fill('#reset-email', address);
+        await Promise.all([page.waitForURL(`${server.url}/login`), page.click('button:has-text("Send me a link")')]);
+        await page.locator('.ferrule-toast-info').waitFor({ timeout: 10000 });
+        const said = await page.textContent('.ferrule-toast-info .ferrule-toast-message');
+        await page.goto(`${server.url}/forgot-password`);
+        await waitConnected(page);
+        return said;
+      };
+      const unknown = await ask('nobody@example.com');
+      const known = await ask('forgetful@example.com');
+      assert.equal(unknown, known, 'the same answer whether or not an account has the address');
+      const message = await mailTo(mail, 'forgetful@example.com');
+      assert.match(message.subject, /forgetful/);
+      assert.ok(message.html.includes('<a href='), 'an HTML part with the link');
+      assert.deepEqual(outbox(mail).filter((m) => m.to === 'nobody@example.com'), [], 'no mail to an unknown address');
+      const link = message.text.split(/\s+/).find((w) => w.startsWith(`${server.url}/reset-password?token=`));
+      assert.ok(link, message.text);
+
+      await page.goto(link);
+      await waitConnected(page);
+      await page.fill('#new-password', 'a brand new secret');
+      await Promise.all([page.waitForURL(`${server.url}/login`), page.click('button:has-text("Set my password")')]);
+      await page.locator('.ferrule-toast-success').waitFor({ timeout: 10000 });
+      // The old password fails, the new one works.
+      await failLoginAs(page, 'forgetful', 'correct horse battery');
+      await page.fill('input[name=username]', 'forgetful');
+      await page.fill('input[name=password]', 'a brand new secret');
+      await Promise.all([page.waitForURL(`${server.url}/`), page.click('button:has-text("Log in")')]);
+      await page.waitForFunction(() => document.querySelector('#user')?.textContent === 'forgetful', null, { timeout: 10000 });
+      // The other browser is logged out: its next page shows nobody.
+      await other.goto(server.url);
+      await waitConnected(other);
+      assert.equal(await other.locator('#user').count(), 0, 'the other session ended');
+      // The link worked once.
+      await page.goto(link);
+      await waitConnected(page);
+      await page.fill('#new-password', 'yet another secret');
+      await page.click('button:has-text("Set my password")');
+      await page.locator('.ferrule-toast-error').waitFor({ timeout: 10000 });
+    } finally {
+      await phone.close();
+    }
+  }, {}, { FERRULE_MAIL_URL: `file:${mail}` });
+});
+
+/** Logs in as `username` with a wrong `password` from the login page and waits for the error. */
+async function failLoginAs(page, username, password) {
+  await page.fill('input[name=username]', username);
+  await page.fill('input[name=password]', password);
+  const back = (r) => r.request().method() === 'GET' && new URL(r.url()).pathname === '/login';
+  await Promise.all([page.waitForResponse(back), page.click('button:has-text("Log in")')]);
+  await page.waitForLoadState();
+  await page.locator('.ferrule-toast-error').waitFor({ timeout: 10000 });
+  await page.click('.ferrule-toast-error .ferrule-toast-close');
+}
 
 // The admin, wired by the template: staff see the way to it and the models they may manage,
 // a visitor sees neither. (The admin's own rows, forms and log are tested through the socket in
@@ -438,7 +542,7 @@ test('every page passes WCAG 2.1 AA checks (axe) in light and in dark', async (t
     };
     // The generated page, in the apps that generate it (the PostgreSQL app has the scaffold only).
     const generatedPage = (await page.request.get(`${server.url}/about`)).status() !== 404;
-    for (const path of ['/', '/login', '/register', ...(generatedPage ? ['/about'] : [])]) {
+    for (const path of ['/', '/login', '/register', '/forgot-password', '/reset-password?token=x', ...(generatedPage ? ['/about'] : [])]) {
       await page.goto(`${server.url}${path}`);
       await waitConnected(page);
       await audit(path);

@@ -210,6 +210,8 @@ mod book {
     mod uploads_and_lifespan {}
     #[doc = include_str!("../../docs/src/settings.md")]
     mod settings {}
+    #[doc = include_str!("../../docs/src/mail.md")]
+    mod mail {}
     #[doc = include_str!("../../docs/src/jobs.md")]
     mod jobs {}
     #[cfg(feature = "admin")]

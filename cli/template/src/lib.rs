@@ -50,6 +50,8 @@ fn Layout() -> impl IntoView {
                 <Route path=path!("/notes") view=Notes/>
 {% if auth %}                <Route path=path!("/login") view=auth::Login/>
                 <Route path=path!("/register") view=auth::Register/>
+                <Route path=path!("/forgot-password") view=auth::ForgotPassword/>
+                <Route path=path!("/reset-password") view=auth::ResetPassword/>
                 <Route path=path!("/private") view=auth::Private/>
                 <Route path=path!("/admin") view=ferrule::admin::AdminPage/>
 {% endif %}                // ferrule:routes (`ferrule generate` adds routes above this line)

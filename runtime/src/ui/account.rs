@@ -107,6 +107,23 @@ pub fn RegisterForm(
     }
 }
 
+/// Changes the logged-in user's e-mail address: the new address and the current password,
+/// posted to `/_auth/email`, which mails a link to the new address; the address changes when
+/// it is followed. The browser stays on this page, where a flash message says what happened.
+#[component]
+pub fn EmailChangeForm() -> impl IntoView {
+    let here = leptos_router::hooks::use_location();
+    view! {
+        <form method="post" action=super::mounted("/_auth/email")>
+            <input type="hidden" name="csrf_token" value=csrf_token()/>
+            <input type="hidden" name="next" value=move || here.pathname.get()/>
+            <label>{crate::t!("ferrule-new-email")} " " <input id="new-email" name="email" type="email" autocomplete="email" required=true/></label>
+            <label>{crate::t!("ferrule-current-password")} " " <input id="email-password" name="password" type="password" autocomplete="current-password" required=true/></label>
+            <button type="submit">{crate::t!("ferrule-change-email")}</button>
+        </form>
+    }
+}
+
 /// The header's account menu: "Log in · Register" to anonymous visitors, "username · Log out" to
 /// a logged-in user (`#user`, `#logout`). It reads `auth_state`, which the server renders from the
 /// session cookie, so a reload shows the right links before any script runs.

@@ -41,9 +41,9 @@ mod rendered;
 mod widgets;
 
 pub use account::{
-    AccountMenu, AccountMenuProps, LoginForm, LoginFormProps, PasswordResetForm,
-    PasswordResetFormProps, PasswordResetRequestForm, PasswordResetRequestFormProps, RegisterForm,
-    RegisterFormProps, csrf_token,
+    AccountMenu, AccountMenuProps, EmailChangeForm, EmailChangeFormProps, LoginForm,
+    LoginFormProps, PasswordResetForm, PasswordResetFormProps, PasswordResetRequestForm,
+    PasswordResetRequestFormProps, RegisterForm, RegisterFormProps, csrf_token,
 };
 pub use field::{Field, FieldProps, FormHandle, use_form};
 pub use language::{LanguageSwitcher, LanguageSwitcherProps};

@@ -31,4 +31,8 @@ log-in-title = Log in
 register-title = Register
 private-title = Private
 private-text = Only logged-in users see this page.
+email-title = Your e-mail address
+forgot-title = Forgot your password?
+forgot-text = Give the e-mail address of your account: a link to set a new password goes to it.
+reset-title = Set a new password
 {% endif %}

@@ -29,4 +29,8 @@ log-in-title = Connexion
 register-title = Créer un compte
 private-title = Page privée
 private-text = Seuls les utilisateurs connectés voient cette page.
+email-title = Votre adresse e-mail
+forgot-title = Mot de passe oublié ?
+forgot-text = Indiquez l’adresse e-mail de votre compte : un lien pour choisir un nouveau mot de passe y sera envoyé.
+reset-title = Choisir un nouveau mot de passe
 {% endif %}
