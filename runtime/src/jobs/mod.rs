@@ -31,8 +31,8 @@ use serde::de::DeserializeOwned;
 
 pub use admin::{purge, retry, retry_dead};
 pub use enqueue::{Enqueued, OnDuplicate, Options, enqueue, enqueue_with};
-pub use schedule::Schedule;
 pub(crate) use schedule::{Recurring, tick};
+pub use schedule::{Schedule, ScheduleError};
 pub use store::{JobRow, JobState, counts, find, list};
 pub(crate) use worker::{Pool, PoolConfig};
 
