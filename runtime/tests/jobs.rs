@@ -403,18 +403,26 @@ async fn a_changed_schedule_moves_to_the_new_expressions_times(backend: Backend)
     let server = TestServer::start(ticking_on(db.conn.clone(), settings(), even_seconds()))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let next = stored_next(&db.conn).await;
-    assert!(
-        next % 2000 == 0 && next > now_ms() - 300,
-        "moved on: {next}"
-    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let next = loop {
+        let next = stored_next(&db.conn).await;
+        if next != odd {
+            break next;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the row still holds the old time"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(next % 2000 == 0 && next > odd, "moved on: {next}");
     assert!(next <= now_ms() + 2000, "to the next even second: {next}");
-    assert!(
-        !tick_times(&db.conn).await.contains(&odd),
-        "the old firing is dropped"
-    );
     server.stop().await.unwrap();
+    let before = tick_times(&db.conn).await;
+    assert!(
+        !before.contains(&odd),
+        "the old firing is dropped: {before:?}"
+    );
     // The old expression was daily: its next time is a time of the new one too, but further
     // than it ever sets it.
     let tomorrow = (now_ms() / DAY + 1) * DAY;
@@ -422,7 +430,14 @@ async fn a_changed_schedule_moves_to_the_new_expressions_times(backend: Backend)
     let server = TestServer::start(ticking_on(db.conn.clone(), settings(), even_seconds()))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(2600)).await;
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while tick_times(&db.conn).await.len() == before.len() {
+        assert!(
+            Instant::now() < deadline,
+            "no firing: the row kept tomorrow"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     server.stop().await.unwrap();
     let next = stored_next(&db.conn).await;
     assert!(next < tomorrow && next % 2000 == 0, "moved on: {next}");
