@@ -6,7 +6,8 @@ use super::*;
 impl App {
     /// Registers job `J`: this app's workers run the `J`s enqueued with
     /// [`ferrule::jobs::enqueue`](crate::jobs::enqueue). Needs [`App::database`]; the workers
-    /// start with the server (`jobs_concurrency` at once, 0: none in this process).
+    /// start with the server (`jobs_concurrency` at once, 0: none in this process), or in a
+    /// worker process that serves nothing ([`App::work_with_shutdown`], `app jobs work`).
     pub fn job<J: crate::jobs::Job>(mut self) -> Self {
         if let Err(e) = self.jobs.add::<J>() {
             self.jobs_error.get_or_insert(e);
