@@ -179,7 +179,16 @@ impl App {
     /// `app jobs work`: [`App::work_with_shutdown`] until Ctrl-C or SIGTERM, with
     /// `concurrency` instead of `jobs_concurrency` when given. Refuses to start while
     /// migrations are pending.
-    async fn work(mut self, concurrency: Option<usize>) -> std::io::Result<()> {
+    async fn work(self, concurrency: Option<usize>) -> std::io::Result<()> {
+        self.work_until(concurrency, shutdown_signal()).await
+    }
+
+    /// [`App::work`] until `shutdown` completes.
+    async fn work_until(
+        mut self,
+        concurrency: Option<usize>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         if let Some(n) = concurrency {
             let mut settings = self
                 .resolved_settings()
@@ -189,8 +198,7 @@ impl App {
             self.settings = Some(settings);
         }
         self.refuse_pending_migrations().await?;
-        let signal = shutdown_signal();
-        self.work_with_shutdown(signal).await
+        self.work_with_shutdown(shutdown).await
     }
 }
 
@@ -375,6 +383,48 @@ mod tests {
         ));
         let zero = Cli::try_parse_from(["jobs", "work", "--concurrency", "0"]);
         assert!(zero.is_err(), "a worker that runs nothing");
+    }
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Nothing;
+
+    impl crate::jobs::Job for Nothing {
+        const NAME: &'static str = "nothing";
+
+        async fn run(self, _: crate::jobs::JobContext) -> Result<(), crate::Error> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn jobs_work_refuses_pending_migrations_and_takes_its_own_concurrency() {
+        let db = crate::testing::TestDatabase::create("sqlite://test.sqlite3")
+            .await
+            .unwrap();
+        let conn = db.connection();
+        let enqueue_only = Settings {
+            jobs_concurrency: 0,
+            ..Settings::default()
+        };
+        let app = || {
+            App::new()
+                .settings(enqueue_only.clone())
+                .database(conn.clone())
+                .job::<Nothing>()
+        };
+        let error = app().work_until(Some(1), async {}).await.unwrap_err();
+        assert!(
+            error.to_string().contains("migration(s) pending"),
+            "{error}"
+        );
+        crate::db::migrations::migrate(&conn).await.unwrap();
+        let error = app().work_until(None, async {}).await.unwrap_err();
+        assert!(
+            error.to_string().contains("jobs_concurrency is 0"),
+            "{error}"
+        );
+        // `--concurrency 1` stands in for the setting.
+        app().work_until(Some(1), async {}).await.unwrap();
     }
 
     #[tokio::test]
