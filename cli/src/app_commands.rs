@@ -30,7 +30,7 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ),
     (
         "jobs",
-        "Durable jobs: `jobs list [--state STATE]`, `jobs retry ID…|--dead`, `jobs purge`",
+        "Durable jobs: `jobs list [--state STATE]`, `jobs retry ID…|--dead`, `jobs purge`, `jobs work`",
     ),
 ];
 

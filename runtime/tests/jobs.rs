@@ -106,49 +106,76 @@ impl Job for Tick {
     }
 }
 
-fn ticking(conn: DatabaseConnection, settings: Settings) -> App {
-    app(conn, settings).recurring(
-        jobs::Schedule::every(Duration::from_secs(1)),
-        |at: std::time::SystemTime| Tick {
-            at_ms: at
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis() as i64,
-        },
-    )
+/// `Tick` at the time it was due, once per period of `schedule`.
+fn ticking_on(conn: DatabaseConnection, settings: Settings, schedule: jobs::Schedule) -> App {
+    app(conn, settings).recurring(schedule, |at: std::time::SystemTime| Tick {
+        at_ms: at
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64,
+    })
 }
 
-/// Runs `servers` ticking servers on `db` for 3.5 s; checks each second fired once.
-async fn ticks_once_per_period(db: &TestDb, servers: usize) {
-    let mut running = Vec::new();
-    for _ in 0..servers {
-        let conn = ferrule::db::connect(&db.url).await.unwrap();
-        running.push(TestServer::start(ticking(conn, settings())).await.unwrap());
-    }
-    tokio::time::sleep(Duration::from_millis(3500)).await;
-    for server in running {
-        server.stop().await.unwrap();
-    }
-    let ticks = jobs::list(&db.conn, None, 100).await.unwrap();
-    let ticks: Vec<_> = ticks.iter().filter(|r| r.name == "tick").collect();
-    let mut seconds: Vec<i64> = ticks
-        .iter()
+/// The times the stored `tick` jobs were due, in the order they were enqueued.
+async fn tick_times(db: &DatabaseConnection) -> Vec<i64> {
+    let rows = jobs::list(db, None, 100).await.unwrap();
+    rows.iter()
+        .filter(|r| r.name == "tick")
         .map(|r| {
             serde_json::from_str::<serde_json::Value>(&r.payload).unwrap()["at_ms"]
                 .as_i64()
                 .unwrap()
         })
-        .collect();
-    assert!((2..=4).contains(&seconds.len()), "{ticks:?}");
+        .collect()
+}
+
+/// Runs `servers` servers on `db` firing `Tick` on `schedule` for `run`; checks that the
+/// firings fell on multiples of `step_ms`, numbered within `expected`, each time once.
+async fn fires_once_per_period(
+    db: &TestDb,
+    servers: usize,
+    schedule: jobs::Schedule,
+    run: Duration,
+    step_ms: i64,
+    expected: std::ops::RangeInclusive<usize>,
+) {
+    let mut running = Vec::new();
+    for _ in 0..servers {
+        let conn = ferrule::db::connect(&db.url).await.unwrap();
+        let app = ticking_on(conn, settings(), schedule.clone());
+        running.push(TestServer::start(app).await.unwrap());
+    }
+    tokio::time::sleep(run).await;
+    for server in running {
+        server.stop().await.unwrap();
+    }
+    let mut times = tick_times(&db.conn).await;
+    let fired = times.len();
+    assert!(expected.contains(&fired), "{times:?}");
     assert!(
-        seconds.iter().all(|s| s % 1000 == 0),
-        "on the second: {seconds:?}"
+        times.iter().all(|t| t % step_ms == 0),
+        "on the period: {times:?}"
     );
-    seconds.sort_unstable();
-    seconds.dedup();
-    assert_eq!(seconds.len(), ticks.len(), "each second once: {ticks:?}");
+    times.sort_unstable();
+    times.dedup();
+    assert_eq!(times.len(), fired, "each time once: {times:?}");
     let (rows, distinct) = effects(&db.conn).await;
     assert_eq!(rows, distinct, "each firing ran once");
+}
+
+/// Runs `servers` ticking servers on `db` for 3.5 s; checks each second fired once.
+async fn ticks_once_per_period(db: &TestDb, servers: usize) {
+    let every_second = jobs::Schedule::every(Duration::from_secs(1));
+    let run = Duration::from_millis(3500);
+    fires_once_per_period(db, servers, every_second, run, 1000, 2..=4).await;
+}
+
+/// Every even second, by a cron expression: over 5 s, two or three firings (a 5 s window holds
+/// two or three even seconds, and when it holds three the first is a second in at least).
+async fn cron_ticks_once_per_period(db: &TestDb, servers: usize) {
+    let even_seconds = jobs::Schedule::cron("*/2 * * * * *").unwrap();
+    let run = Duration::from_secs(5);
+    fires_once_per_period(db, servers, even_seconds, run, 2000, 2..=3).await;
 }
 
 async fn a_recurring_job_fires_once_per_period(backend: Backend) {
@@ -159,6 +186,14 @@ async fn a_recurring_job_fires_once_per_period(backend: Backend) {
     db.cleanup().await;
 }
 
+async fn a_cron_schedule_fires_once_per_period(backend: Backend) {
+    let Some(db) = fresh(backend).await else {
+        return;
+    };
+    cron_ticks_once_per_period(&db, 1).await;
+    db.cleanup().await;
+}
+
 /// Two servers on one PostgreSQL database fire a recurring job once per period in all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_servers_fire_a_recurring_job_once_per_period() {
@@ -166,6 +201,251 @@ async fn two_servers_fire_a_recurring_job_once_per_period() {
         return;
     };
     ticks_once_per_period(&db, 2).await;
+    db.cleanup().await;
+}
+
+/// Two servers on one PostgreSQL database fire a cron schedule once per period in all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_fire_a_cron_schedule_once_per_period() {
+    let Some(db) = fresh(Backend::Postgres).await else {
+        return;
+    };
+    cron_ticks_once_per_period(&db, 2).await;
+    db.cleanup().await;
+}
+
+/// 2024-01-01T00:00:00Z, a Monday.
+const MONDAY: i64 = 1_704_067_200_000;
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 86_400_000;
+
+#[test]
+fn a_cron_schedule_fires_at_the_times_its_expression_matches() {
+    let five_minutes = jobs::Schedule::cron("0 */5 * * * *").unwrap();
+    // Just before a firing, at it, one past it, and just before the next one.
+    assert_eq!(five_minutes.next_after(MONDAY - 1), MONDAY);
+    assert_eq!(
+        five_minutes.next_after(MONDAY),
+        MONDAY + 5 * MINUTE,
+        "strictly after"
+    );
+    assert_eq!(five_minutes.next_after(MONDAY + 1), MONDAY + 5 * MINUTE);
+    assert_eq!(
+        five_minutes.next_after(MONDAY + 5 * MINUTE - 1),
+        MONDAY + 5 * MINUTE
+    );
+    // Five fields: no seconds, the minute first.
+    let five_fields = jobs::Schedule::cron("*/5 * * * *").unwrap();
+    for now in [MONDAY - 1, MONDAY, MONDAY + 1, MONDAY + 7 * MINUTE] {
+        assert_eq!(five_fields.next_after(now), five_minutes.next_after(now));
+    }
+    // Seconds: every one of them.
+    let every_second = jobs::Schedule::cron("*/1 * * * * *").unwrap();
+    assert_eq!(every_second.next_after(MONDAY + 999), MONDAY + 1000);
+    assert_eq!(every_second.next_after(MONDAY + 1000), MONDAY + 2000);
+    // Names and ranges: 08:30 on weekdays, so Friday's is followed by Monday's.
+    let weekdays = jobs::Schedule::cron("30 8 * * MON-FRI").unwrap();
+    let friday_830 = MONDAY + 4 * DAY + 8 * HOUR + 30 * MINUTE;
+    assert_eq!(weekdays.next_after(friday_830 - 1), friday_830);
+    assert_eq!(
+        weekdays.next_after(friday_830),
+        MONDAY + 7 * DAY + 8 * HOUR + 30 * MINUTE
+    );
+    // The last day of the month, in a leap year's February.
+    let month_end = jobs::Schedule::cron("0 0 L * *").unwrap();
+    let feb_29 = MONDAY + (31 + 28) * DAY;
+    assert_eq!(month_end.next_after(MONDAY + 31 * DAY), feb_29);
+    // An offset moves every firing, the boundary with it.
+    let half_past = jobs::Schedule::cron("* * * * *")
+        .unwrap()
+        .offset(Duration::from_secs(30));
+    assert_eq!(half_past.next_after(MONDAY), MONDAY + 30_000);
+    assert_eq!(half_past.next_after(MONDAY + 29_999), MONDAY + 30_000);
+    assert_eq!(half_past.next_after(MONDAY + 30_000), MONDAY + 90_000);
+    // The hourly cron and the hourly period agree.
+    let hourly = jobs::Schedule::every(Duration::from_secs(3600));
+    let cron_hourly: jobs::Schedule = "0 * * * *".parse().unwrap();
+    for now in [
+        MONDAY - 1,
+        MONDAY,
+        MONDAY + 1,
+        MONDAY + HOUR - 1,
+        MONDAY + HOUR,
+    ] {
+        assert_eq!(cron_hourly.next_after(now), hourly.next_after(now), "{now}");
+    }
+    // Before the Unix epoch too.
+    assert_eq!(every_second.next_after(-1500), -1000);
+}
+
+#[test]
+fn a_bad_cron_expression_says_what_is_wrong() {
+    let wrong = |expression: &str| jobs::Schedule::cron(expression).unwrap_err();
+    let error = wrong("0 61 * * * *");
+    assert_eq!(error.expression(), "0 61 * * * *");
+    assert!(
+        error
+            .to_string()
+            .starts_with("cron expression `0 61 * * * *`: the minute field `61`"),
+        "{error}"
+    );
+    // The last valid value, and one past it.
+    assert!(jobs::Schedule::cron("59 * * * *").is_ok());
+    assert!(
+        wrong("60 * * * *")
+            .reason()
+            .contains("the minute field `60`")
+    );
+    assert!(jobs::Schedule::cron("0 0 23 * * *").is_ok());
+    assert!(
+        wrong("0 0 24 * * *")
+            .reason()
+            .contains("the hour field `24`")
+    );
+    assert!(
+        wrong("* * * 13 *")
+            .reason()
+            .contains("the month field `13`")
+    );
+    assert!(
+        wrong("0 * * * * FUNDAY")
+            .reason()
+            .contains("the day-of-week field"),
+        "{}",
+        wrong("0 * * * * FUNDAY")
+    );
+    // Too few fields, too many, none.
+    assert!(
+        wrong("* * * *").reason().contains("field"),
+        "{}",
+        wrong("* * * *")
+    );
+    assert!(wrong("* * * * * * * *").reason().contains("field"));
+    assert!(jobs::Schedule::cron("").is_err());
+    // February has no 30th.
+    let started = Instant::now();
+    assert!(jobs::Schedule::cron("0 0 30 2 *").is_err());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // It parses, but never fires again.
+    assert_eq!(
+        wrong("0 0 0 1 1 * 2020").reason(),
+        "it matches no time from now on"
+    );
+    assert!("0 61 * * * *".parse::<jobs::Schedule>().is_err());
+}
+
+/// A refused expression fails the app's start, naming the job and the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_cron_expression_stops_the_start() {
+    let Some(db) = fresh(Backend::Sqlite).await else {
+        return;
+    };
+    let bad = || app(db.conn.clone(), settings()).recurring("0 61 * * * *", |_| Tick { at_ms: 0 });
+    match bad().into_parts() {
+        Err(ferrule::BuildError::Jobs(e)) => assert!(
+            e.starts_with(
+                "the schedule of job `tick`: cron expression `0 61 * * * *`: the minute field \
+                 `61` (it takes 0-59): "
+            ),
+            "{e}"
+        ),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("started with a bad expression"),
+    }
+    let error = TestServer::start(bad()).await.err().expect("refused");
+    assert!(error.to_string().contains("minute field `61`"), "{error}");
+    let error = bad().work_with_shutdown(async {}).await.unwrap_err();
+    assert!(error.to_string().contains("minute field `61`"), "{error}");
+    // The same expression, right, starts.
+    let good = app(db.conn.clone(), settings()).recurring("0 59 * * * *", |_| Tick { at_ms: 0 });
+    TestServer::start(good).await.unwrap().stop().await.unwrap();
+    db.cleanup().await;
+}
+
+/// `next_at` of the `tick` schedule's row.
+async fn stored_next(db: &DatabaseConnection) -> i64 {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT next_at FROM ferrule_job_schedules WHERE name = 'tick'",
+        ))
+        .await
+        .unwrap()
+        .expect("the schedule's row");
+    row.try_get("", "next_at").unwrap()
+}
+
+async fn set_stored_next(db: &DatabaseConnection, at: i64) {
+    db.execute_unprepared(&format!(
+        "INSERT INTO ferrule_job_schedules (name, next_at) VALUES ('tick', {at}) \
+         ON CONFLICT (name) DO UPDATE SET next_at = {at}"
+    ))
+    .await
+    .unwrap();
+}
+
+/// A schedule whose expression changed since its row was written (a deploy) moves to the new
+/// expression's next time, and the old one's firing is not fired.
+async fn a_changed_schedule_moves_to_the_new_expressions_times(backend: Backend) {
+    let Some(db) = fresh(backend).await else {
+        return;
+    };
+    let even_seconds = || jobs::Schedule::cron("*/2 * * * * *").unwrap();
+    // The old expression fired on odd seconds, and its last firing was missed while no node
+    // ran: overdue, but no time of the new expression.
+    let odd = (now_ms() / 2000 - 3) * 2000 + 1000;
+    set_stored_next(&db.conn, odd).await;
+    let server = TestServer::start(ticking_on(db.conn.clone(), settings(), even_seconds()))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let next = loop {
+        let next = stored_next(&db.conn).await;
+        if next != odd {
+            break next;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the row still holds the old time"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(next % 2000 == 0 && next > odd, "moved on: {next}");
+    assert!(next <= now_ms() + 2000, "to the next even second: {next}");
+    server.stop().await.unwrap();
+    let before = tick_times(&db.conn).await;
+    assert!(
+        !before.contains(&odd),
+        "the old firing is dropped: {before:?}"
+    );
+    // The old expression was daily: its next time is a time of the new one too, but further
+    // than it ever sets it.
+    let tomorrow = (now_ms() / DAY + 1) * DAY;
+    set_stored_next(&db.conn, tomorrow).await;
+    let server = TestServer::start(ticking_on(db.conn.clone(), settings(), even_seconds()))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while tick_times(&db.conn).await.len() == before.len() {
+        assert!(
+            Instant::now() < deadline,
+            "no firing: the row kept tomorrow"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.stop().await.unwrap();
+    let next = stored_next(&db.conn).await;
+    assert!(next < tomorrow && next % 2000 == 0, "moved on: {next}");
+    let times = tick_times(&db.conn).await;
+    assert!(
+        !times.is_empty() && times.iter().all(|t| t % 2000 == 0),
+        "fired on the new times: {times:?}"
+    );
     db.cleanup().await;
 }
 
@@ -580,6 +860,9 @@ on_both!(
     jobs_survive_a_restart_and_a_vanished_worker,
     a_stopping_server_finishes_short_jobs_and_hands_back_long_ones,
     a_recurring_job_fires_once_per_period,
+    a_cron_schedule_fires_once_per_period,
+    a_changed_schedule_moves_to_the_new_expressions_times,
+    a_worker_process_runs_the_jobs_web_processes_leave,
     a_dead_job_retried_runs_and_finished_ones_are_purged,
     workers_delete_done_jobs_past_the_keep_time,
 );
@@ -692,5 +975,114 @@ async fn job_outcomes_and_the_queue_depth_are_metrics() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     server.stop().await.unwrap();
+    db.cleanup().await;
+}
+
+/// A web process with `jobs_concurrency = 0` runs no job; a worker process (`jobs work`) runs
+/// them and the schedules, serving nothing, and at its stop finishes the short job in hand and
+/// hands the long one back.
+async fn a_worker_process_runs_the_jobs_web_processes_leave(backend: Backend) {
+    let Some(db) = fresh(backend).await else {
+        return;
+    };
+    let enqueue_only = Settings {
+        jobs_concurrency: 0,
+        ..settings()
+    };
+    let web = TestServer::start(app(db.conn.clone(), enqueue_only))
+        .await
+        .unwrap();
+    let early = jobs::enqueue(&db.conn, Mark { n: 1 }).await.unwrap().id();
+    // Several polls of a worker, were there one.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let row = jobs::find(&db.conn, early).await.unwrap().unwrap();
+    assert_eq!(
+        (row.state, row.attempts),
+        (JobState::Pending, 0),
+        "the web ran it"
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let conn = ferrule::db::connect(&db.url).await.unwrap();
+    let every_second = jobs::Schedule::cron("* * * * * *").unwrap();
+    let worker = tokio::spawn(
+        ticking_on(conn, settings(), every_second).work_with_shutdown(async {
+            let _ = stopped.await;
+        }),
+    );
+    wait_state(&db.conn, early, JobState::Done, Duration::from_secs(5)).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tick_times(&db.conn).await.is_empty() {
+        assert!(Instant::now() < deadline, "the worker fires the schedule");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let short = jobs::enqueue(&db.conn, Slow { ms: 500, n: 2 })
+        .await
+        .unwrap()
+        .id();
+    let long = jobs::enqueue(&db.conn, Slow { ms: 60_000, n: 3 })
+        .await
+        .unwrap()
+        .id();
+    for id in [short, long] {
+        wait_state(&db.conn, id, JobState::Running, Duration::from_secs(5)).await;
+    }
+    let stopping = Instant::now();
+    stop.send(()).unwrap();
+    worker.await.unwrap().unwrap();
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "within the grace"
+    );
+    let row = jobs::find(&db.conn, short).await.unwrap().unwrap();
+    assert_eq!(row.state, JobState::Done, "finished in the grace time");
+    let row = jobs::find(&db.conn, long).await.unwrap().unwrap();
+    assert_eq!(
+        (row.state, row.attempts),
+        (JobState::Pending, 0),
+        "handed back, its attempt not counted"
+    );
+    // Nothing runs jobs once the worker stopped.
+    let late = jobs::enqueue(&db.conn, Mark { n: 4 }).await.unwrap().id();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let row = jobs::find(&db.conn, late).await.unwrap().unwrap();
+    assert_eq!(row.state, JobState::Pending);
+    web.stop().await.unwrap();
+    db.cleanup().await;
+}
+
+/// A worker with nothing to run refuses to start, saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_with_nothing_to_run_says_so() {
+    let Some(db) = fresh(Backend::Sqlite).await else {
+        return;
+    };
+    let none = Settings {
+        jobs_concurrency: 0,
+        ..settings()
+    };
+    let error = app(db.conn.clone(), none)
+        .work_with_shutdown(async {})
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("jobs_concurrency is 0"),
+        "{error}"
+    );
+    let error = App::new()
+        .settings(settings())
+        .database(db.conn.clone())
+        .work_with_shutdown(async {})
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("registers no job"), "{error}");
+    // One at once is enough.
+    let one = Settings {
+        jobs_concurrency: 1,
+        ..settings()
+    };
+    app(db.conn.clone(), one)
+        .work_with_shutdown(async {})
+        .await
+        .unwrap();
     db.cleanup().await;
 }

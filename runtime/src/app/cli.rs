@@ -85,7 +85,8 @@ impl App {
                 username: String,
             },
             /// Durable jobs: `jobs list [--state STATE]`, `jobs retry ID…|--dead`, `jobs purge
-            /// [--state done|dead] [--older-than-hours H]`.
+            /// [--state done|dead] [--older-than-hours H]`, `jobs work [--concurrency N]` (a
+            /// worker process, no HTTP).
             Jobs {
                 #[command(subcommand)]
                 action: super::jobs::JobsAction,

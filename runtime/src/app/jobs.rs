@@ -6,7 +6,8 @@ use super::*;
 impl App {
     /// Registers job `J`: this app's workers run the `J`s enqueued with
     /// [`ferrule::jobs::enqueue`](crate::jobs::enqueue). Needs [`App::database`]; the workers
-    /// start with the server (`jobs_concurrency` at once, 0: none in this process).
+    /// start with the server (`jobs_concurrency` at once, 0: none in this process), or in a
+    /// worker process that serves nothing ([`App::work_with_shutdown`], `app jobs work`).
     pub fn job<J: crate::jobs::Job>(mut self) -> Self {
         if let Err(e) = self.jobs.add::<J>() {
             self.jobs_error.get_or_insert(e);
@@ -16,6 +17,9 @@ impl App {
 
     /// Enqueues a `J`, made by `make` from the time it is due, once per period of `schedule`,
     /// by one of the app's processes whichever run (and registers `J` like [`App::job`]).
+    /// `schedule` is a [`Schedule`](crate::jobs::Schedule) or a cron expression; an expression
+    /// that [`Schedule::cron`](crate::jobs::Schedule::cron) refuses fails the app's start
+    /// ([`BuildError::Jobs`]) with the job's name and what is wrong.
     ///
     /// ```no_run
     /// # #[derive(serde::Serialize, serde::Deserialize)] struct Digest;
@@ -23,17 +27,32 @@ impl App {
     /// #     const NAME: &'static str = "digest";
     /// #     async fn run(self, _: ferrule::jobs::JobContext) -> Result<(), ferrule::Error> { Ok(()) }
     /// # }
+    /// # #[derive(serde::Serialize, serde::Deserialize)] struct Sweep;
+    /// # impl ferrule::jobs::Job for Sweep {
+    /// #     const NAME: &'static str = "sweep";
+    /// #     async fn run(self, _: ferrule::jobs::JobContext) -> Result<(), ferrule::Error> { Ok(()) }
+    /// # }
     /// # fn app(db: ferrule::db::sea_orm::DatabaseConnection) -> ferrule::App {
     /// ferrule::App::new()
     ///     .database(db)
     ///     .recurring(ferrule::jobs::Schedule::daily_at(3, 0), |_at| Digest)
+    ///     // Every five minutes on the minute, UTC.
+    ///     .recurring("0 */5 * * * *", |_at| Sweep)
     /// # }
     /// ```
     pub fn recurring<J: crate::jobs::Job>(
         mut self,
-        schedule: crate::jobs::Schedule,
+        schedule: impl TryInto<crate::jobs::Schedule, Error: std::fmt::Display>,
         make: impl Fn(std::time::SystemTime) -> J + Send + Sync + 'static,
     ) -> Self {
+        let schedule = match schedule.try_into() {
+            Ok(schedule) => schedule,
+            Err(e) => {
+                self.jobs_error
+                    .get_or_insert(format!("the schedule of job `{}`: {e}", J::NAME));
+                return self;
+            }
+        };
         let recurring = crate::jobs::Recurring::new(schedule, make);
         if let Err(e) = self.jobs.add_recurring::<J>(recurring) {
             self.jobs_error.get_or_insert(e);
@@ -41,13 +60,23 @@ impl App {
         self
     }
 
-    /// Adds the workers' task when jobs are registered; an error when they cannot run.
+    /// Adds the tasks that run the app's jobs to the lifespan; an error when they cannot run.
     pub(super) fn install_jobs(&mut self, settings: &Settings) -> Result<(), BuildError> {
+        let tasks = self.job_tasks(settings)?;
+        self.lifespan.tasks.extend(tasks);
+        Ok(())
+    }
+
+    /// The tasks that run the app's jobs in a process: the recurring schedules' ticks, and the
+    /// workers unless `jobs_concurrency` is 0. None when no job is registered; an error when
+    /// one was refused or there is no database.
+    fn job_tasks(&mut self, settings: &Settings) -> Result<Vec<TaskSpec>, BuildError> {
         if let Some(e) = self.jobs_error.take() {
             return Err(BuildError::Jobs(e));
         }
+        let mut tasks = Vec::new();
         if self.jobs.is_empty() {
-            return Ok(());
+            return Ok(tasks);
         }
         let Some(db) = self.db.clone() else {
             return Err(BuildError::Jobs(
@@ -57,7 +86,7 @@ impl App {
         if !self.jobs.recurring.is_empty() {
             let (db, recurring) = (db.clone(), Arc::new(self.jobs.recurring.clone()));
             let poll = Duration::from_millis(settings.jobs_poll_ms);
-            self.lifespan.tasks.push(TaskSpec::new(
+            tasks.push(TaskSpec::new(
                 "recurring jobs",
                 OnPanic::Restart,
                 move |cancel| {
@@ -75,7 +104,7 @@ impl App {
             ));
         }
         if settings.jobs_concurrency == 0 {
-            return Ok(());
+            return Ok(tasks);
         }
         let pool = crate::jobs::Pool::new(
             db,
@@ -90,12 +119,86 @@ impl App {
                     .then(|| Duration::from_millis(settings.jobs_keep_done_ms)),
             },
         );
-        self.lifespan.tasks.push(TaskSpec::new(
+        tasks.push(TaskSpec::new(
             "job workers",
             OnPanic::Restart,
             move |cancel| pool.clone().run(cancel),
         ));
+        Ok(tasks)
+    }
+
+    /// Runs the app's job workers (`jobs_concurrency` jobs at once) and its recurring
+    /// schedules, and serves nothing, until `shutdown` completes: the process `app jobs work`
+    /// starts. Then it stops as a server does: the workers stop claiming, the jobs in hand get
+    /// `shutdown_grace_ms` to finish (less a margin), and those still running are handed back
+    /// for another process. The web processes' hooks, tasks and sweepers do not run here.
+    ///
+    /// Errs at once when there is nothing to work: no job registered, a job or schedule
+    /// refused, no database, or `jobs_concurrency` 0.
+    pub async fn work_with_shutdown(
+        mut self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let settings = self
+            .resolved_settings()
+            .map_err(std::io::Error::other)?
+            .clone();
+        if let Some(e) = self.jobs_error.take() {
+            return Err(std::io::Error::other(BuildError::Jobs(e)));
+        }
+        if self.jobs.is_empty() {
+            return Err(std::io::Error::other(
+                "this app registers no job (App::job, App::recurring): a worker has nothing to run",
+            ));
+        }
+        if settings.jobs_concurrency == 0 {
+            return Err(std::io::Error::other(
+                "jobs_concurrency is 0: a worker process needs 1 at least (FERRULE_JOBS_CONCURRENCY, \
+                 or `jobs work --concurrency N`)",
+            ));
+        }
+        // What a job sees in its extensions is what it sees in a server: the translations too.
+        let catalogues = crate::i18n::Catalogues::new(&settings.languages, self.locales)
+            .map_err(|e| std::io::Error::other(BuildError::Locales(e)))?;
+        self.extensions.insert(Arc::new(catalogues));
+        let tasks = self.job_tasks(&settings).map_err(std::io::Error::other)?;
+        let supervisor = Supervisor::start(tasks);
+        tracing::info!(
+            concurrency = settings.jobs_concurrency,
+            schedules = self.jobs.recurring.len(),
+            "working jobs (no HTTP server)"
+        );
+        shutdown.await;
+        supervisor
+            .stop(Duration::from_millis(settings.shutdown_grace_ms))
+            .await;
+        crate::logging::flush();
         Ok(())
+    }
+
+    /// `app jobs work`: [`App::work_with_shutdown`] until Ctrl-C or SIGTERM, with
+    /// `concurrency` instead of `jobs_concurrency` when given. Refuses to start while
+    /// migrations are pending.
+    async fn work(self, concurrency: Option<usize>) -> std::io::Result<()> {
+        self.work_until(concurrency, shutdown_signal()).await
+    }
+
+    /// [`App::work`] until `shutdown` completes.
+    async fn work_until(
+        mut self,
+        concurrency: Option<usize>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        if let Some(n) = concurrency {
+            let mut settings = self
+                .resolved_settings()
+                .map_err(std::io::Error::other)?
+                .clone();
+            settings.jobs_concurrency = n;
+            self.settings = Some(settings);
+        }
+        self.refuse_pending_migrations().await?;
+        self.work_with_shutdown(shutdown).await
     }
 }
 
@@ -128,11 +231,27 @@ pub(super) enum JobsAction {
         #[arg(long, default_value_t = 0)]
         older_than_hours: u64,
     },
+    /// Run the job workers and the recurring schedules, serving no HTTP, until Ctrl-C or
+    /// SIGTERM; jobs in hand then get `shutdown_grace_ms` to finish.
+    Work {
+        /// Jobs run at once, instead of `jobs_concurrency`.
+        #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        concurrency: Option<usize>,
+    },
 }
 
 impl App {
     /// `app jobs …`.
-    pub(super) async fn jobs_command(&self, action: JobsAction) -> ExitCode {
+    pub(super) async fn jobs_command(self, action: JobsAction) -> ExitCode {
+        if let JobsAction::Work { concurrency } = action {
+            return match self.work(concurrency).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: jobs work: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         let Some(db) = self.db.clone() else {
             eprintln!("error: jobs: this app has no database (App::database)");
             return ExitCode::FAILURE;
@@ -196,6 +315,9 @@ pub(super) async fn jobs_action(
             let n = jobs::purge(db, state, age).await.map_err(db_err)?;
             Ok(format!("{n} {} job(s) deleted\n", state.as_str()))
         }
+        JobsAction::Work { .. } => {
+            Err("`jobs work` runs until stopped: it is App::work_with_shutdown".to_owned())
+        }
     }
 }
 
@@ -245,6 +367,64 @@ mod tests {
         Cli::try_parse_from(std::iter::once("jobs").chain(words.iter().copied()))
             .unwrap()
             .action
+    }
+
+    #[test]
+    fn jobs_work_takes_a_concurrency_of_one_at_least() {
+        assert!(matches!(
+            parse(&["work"]),
+            JobsAction::Work { concurrency: None }
+        ));
+        assert!(matches!(
+            parse(&["work", "--concurrency", "1"]),
+            JobsAction::Work {
+                concurrency: Some(1)
+            }
+        ));
+        let zero = Cli::try_parse_from(["jobs", "work", "--concurrency", "0"]);
+        assert!(zero.is_err(), "a worker that runs nothing");
+    }
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Nothing;
+
+    impl crate::jobs::Job for Nothing {
+        const NAME: &'static str = "nothing";
+
+        async fn run(self, _: crate::jobs::JobContext) -> Result<(), crate::Error> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn jobs_work_refuses_pending_migrations_and_takes_its_own_concurrency() {
+        let db = crate::testing::TestDatabase::create("sqlite://test.sqlite3")
+            .await
+            .unwrap();
+        let conn = db.connection();
+        let enqueue_only = Settings {
+            jobs_concurrency: 0,
+            ..Settings::default()
+        };
+        let app = || {
+            App::new()
+                .settings(enqueue_only.clone())
+                .database(conn.clone())
+                .job::<Nothing>()
+        };
+        let error = app().work_until(Some(1), async {}).await.unwrap_err();
+        assert!(
+            error.to_string().contains("migration(s) pending"),
+            "{error}"
+        );
+        crate::db::migrations::migrate(&conn).await.unwrap();
+        let error = app().work_until(None, async {}).await.unwrap_err();
+        assert!(
+            error.to_string().contains("jobs_concurrency is 0"),
+            "{error}"
+        );
+        // `--concurrency 1` stands in for the setting.
+        app().work_until(Some(1), async {}).await.unwrap();
     }
 
     #[tokio::test]

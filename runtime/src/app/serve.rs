@@ -38,6 +38,20 @@ impl App {
             .resolved_settings()
             .map_err(std::io::Error::other)?
             .addr;
+        self.refuse_pending_migrations().await?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+        let signal = shutdown_signal();
+        tracing::info!("listening on http://{}", listener.local_addr()?);
+        self.serve_with_shutdown(listener, signal).await
+    }
+}
+
+impl App {
+    /// An error when the app has a database with migrations pending (`serve` and `jobs work`
+    /// refuse to start on tables that are not there yet).
+    pub(super) async fn refuse_pending_migrations(&self) -> std::io::Result<()> {
         if let Some(db) = &self.db {
             let pending = crate::db::migrations::Migrator::get_pending_migrations(db)
                 .await
@@ -49,12 +63,7 @@ impl App {
                 )));
             }
         }
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-        let signal = shutdown_signal();
-        tracing::info!("listening on http://{}", listener.local_addr()?);
-        self.serve_with_shutdown(listener, signal).await
+        Ok(())
     }
 }
 

@@ -4,9 +4,11 @@
 //! A job is a serde type with [`Job`]; the app registers it with
 //! [`App::job`](crate::App::job) and anyone with the database enqueues it with [`enqueue`]
 //! (or [`enqueue_with`] and [`Options`]: a time to run at, a uniqueness key, a limit of
-//! attempts). Workers start with the server's lifespan: they claim due jobs (on PostgreSQL with
-//! `FOR UPDATE SKIP LOCKED`), run them under a lease they renew, retry a failed one with
-//! exponential backoff up to its limit and then leave it `dead`, with its last error.
+//! attempts). Workers start with the server's lifespan, or alone in a worker process
+//! ([`App::work_with_shutdown`](crate::App::work_with_shutdown), `app jobs work`): they claim
+//! due jobs (on PostgreSQL with `FOR UPDATE SKIP LOCKED`), run them under a lease they renew,
+//! retry a failed one with exponential backoff up to its limit and then leave it `dead`, with
+//! its last error. Recurring jobs fire on a [`Schedule`]: a period or a cron expression.
 //!
 //! The queue is written on sea-orm rather than on a job crate: the kept one (`apalis` with
 //! `apalis-sql` / `apalis-postgres`) is built on sqlx 0.8 while sea-orm 2 pulls sqlx 0.9, and
@@ -31,8 +33,8 @@ use serde::de::DeserializeOwned;
 
 pub use admin::{purge, retry, retry_dead};
 pub use enqueue::{Enqueued, OnDuplicate, Options, enqueue, enqueue_with};
-pub use schedule::Schedule;
 pub(crate) use schedule::{Recurring, tick};
+pub use schedule::{Schedule, ScheduleError};
 pub use store::{JobRow, JobState, counts, find, list};
 pub(crate) use worker::{Pool, PoolConfig};
 

@@ -13,12 +13,105 @@ use super::store::now_ms;
 use super::{Job, Options, enqueue_with};
 use crate::db::stmt;
 
-/// When a recurring job fires: every `period`, on the multiples of it since the Unix epoch
-/// (UTC), moved by an offset. All nodes compute the same times.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// When a recurring job fires. All nodes compute the same times from the schedule alone (in
+/// UTC), so whichever node finds a firing due, it is the same firing.
+///
+/// - [`Schedule::every`]: every `period`, on the multiples of it since the Unix epoch, moved by
+///   an [`offset`](Schedule::offset); [`Schedule::daily_at`] is one of those.
+/// - [`Schedule::cron`]: the times a cron expression matches, in UTC (`"0 */5 * * * *"`: every
+///   five minutes on the minute; five fields without seconds, six with, seven with a year).
+///
+/// ```
+/// use ferrule::jobs::Schedule;
+///
+/// let weekdays = Schedule::cron("0 30 8 * * MON-FRI").unwrap(); // 08:30:00 UTC, Monday to Friday
+/// // 2024-01-01 was a Monday: 08:30 that day is the first firing after midnight.
+/// assert_eq!(weekdays.next_after(1_704_067_200_000), 1_704_067_200_000 + 8 * 3_600_000 + 30 * 60_000);
+/// let error = Schedule::cron("0 61 * * * *").unwrap_err();
+/// assert!(error.to_string().contains("minute"), "{error}");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
-    period_ms: i64,
+    when: When,
+    /// Milliseconds every firing is moved later by; less than the period of an `Every`.
     offset_ms: i64,
+}
+
+/// What a schedule's times are made of, before its offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum When {
+    /// The multiples of this many milliseconds (one at least) since the epoch.
+    Every(i64),
+    /// The seconds a cron expression matches in UTC.
+    Cron(Arc<croner::Cron>),
+}
+
+/// A cron expression [`Schedule::cron`] refuses: the expression, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cron expression `{expression}`: {reason}")]
+pub struct ScheduleError {
+    expression: String,
+    reason: String,
+}
+
+impl ScheduleError {
+    /// The expression refused.
+    pub fn expression(&self) -> &str {
+        &self.expression
+    }
+
+    /// What is wrong with it, its field named when one alone is at fault.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+/// The names of a cron expression's fields and what each takes, by how many fields it has.
+fn field_names(count: usize) -> &'static [(&'static str, &'static str)] {
+    const SECOND: (&str, &str) = ("second", "0-59");
+    const FIVE: [(&str, &str); 5] = [
+        ("minute", "0-59"),
+        ("hour", "0-23"),
+        ("day-of-month", "1-31, L, W"),
+        ("month", "1-12 or JAN-DEC"),
+        ("day-of-week", "0-7 or SUN-SAT, L, #"),
+    ];
+    const SIX: [(&str, &str); 6] = [SECOND, FIVE[0], FIVE[1], FIVE[2], FIVE[3], FIVE[4]];
+    const SEVEN: [(&str, &str); 7] = [
+        SECOND,
+        FIVE[0],
+        FIVE[1],
+        FIVE[2],
+        FIVE[3],
+        FIVE[4],
+        ("year", "1-5000"),
+    ];
+    match count {
+        5 => &FIVE,
+        6 => &SIX,
+        7 => &SEVEN,
+        _ => &[],
+    }
+}
+
+/// Why croner refused `expression`, with the field at fault named when one alone is: each
+/// field is tried with every other one `*`.
+fn explain(expression: &str, error: &croner::errors::CronError) -> String {
+    let fields: Vec<&str> = expression.split_whitespace().collect();
+    let names = field_names(fields.len());
+    if fields.iter().any(|f| f.starts_with('@')) || names.is_empty() {
+        return error.to_string();
+    }
+    for (i, field) in fields.iter().enumerate() {
+        let alone: Vec<&str> = (0..fields.len())
+            .map(|j| if j == i { *field } else { "*" })
+            .collect();
+        if let Err(e) = alone.join(" ").parse::<croner::Cron>() {
+            let (name, takes) = names[i];
+            return format!("the {name} field `{field}` (it takes {takes}): {e}");
+        }
+    }
+    error.to_string()
 }
 
 impl Schedule {
@@ -26,7 +119,7 @@ impl Schedule {
     /// the hour.
     pub fn every(period: Duration) -> Self {
         Self {
-            period_ms: (period.as_millis() as i64).max(1),
+            when: When::Every(millis(period).max(1)),
             offset_ms: 0,
         }
     }
@@ -38,17 +131,107 @@ impl Schedule {
         ))
     }
 
-    /// The same period, its firings moved `by` later (`every(1 h).offset(15 min)`: at a quarter
-    /// past each hour).
+    /// The times the cron `expression` matches, in UTC: five fields (minute, hour, day of
+    /// month, month, day of week), six with the second first, seven with a year last; names
+    /// (`MON-FRI`, `JAN`), ranges, steps (`*/5`), lists, `L`, `W`, `#` and the nicknames
+    /// (`@hourly`, `@daily`…) as the `croner` crate reads them. A day of month and a day of
+    /// week both given fire on either, as Vixie cron does.
+    ///
+    /// An expression that does not parse, or that matches no time ahead (`0 0 30 2 *`), is an
+    /// error saying what is wrong; [`App::recurring`](crate::App::recurring) also takes the
+    /// expression itself and fails the app's start with that error.
+    pub fn cron(expression: &str) -> Result<Self, ScheduleError> {
+        let refused = |reason: String| ScheduleError {
+            expression: expression.to_owned(),
+            reason,
+        };
+        let cron: croner::Cron = expression
+            .parse()
+            .map_err(|e| refused(explain(expression, &e)))?;
+        let schedule = Self {
+            when: When::Cron(Arc::new(cron)),
+            offset_ms: 0,
+        };
+        if schedule.next_after(now_ms()) == NEVER {
+            return Err(refused("it matches no time from now on".to_owned()));
+        }
+        Ok(schedule)
+    }
+
+    /// The same times moved `by` later (`every(1 h).offset(15 min)`: at a quarter past each
+    /// hour; `cron("0 * * * *")?.offset(30 s)`: thirty seconds past each minute).
     pub fn offset(mut self, by: Duration) -> Self {
-        self.offset_ms = (by.as_millis() as i64).rem_euclid(self.period_ms);
+        self.offset_ms = match self.when {
+            When::Every(period) => millis(by).rem_euclid(period),
+            When::Cron(_) => millis(by),
+        };
         self
     }
 
-    /// The first firing strictly after `now` (Unix ms).
+    /// The first firing strictly after `now` (Unix ms); `i64::MAX` when there is none (a cron
+    /// expression with years that are all past).
     pub fn next_after(&self, now: i64) -> i64 {
-        ((now - self.offset_ms).div_euclid(self.period_ms) + 1) * self.period_ms + self.offset_ms
+        let Some(base) = now.checked_sub(self.offset_ms) else {
+            return NEVER;
+        };
+        let next = match &self.when {
+            When::Every(period) => base
+                .div_euclid(*period)
+                .checked_add(1)
+                .and_then(|n| n.checked_mul(*period)),
+            When::Cron(cron) => next_cron(cron, base),
+        };
+        next.and_then(|n| n.checked_add(self.offset_ms))
+            .unwrap_or(NEVER)
     }
+
+    /// Whether `at` (Unix ms) is one of this schedule's firings.
+    fn fires_at(&self, at: i64) -> bool {
+        at != NEVER && self.next_after(at.saturating_sub(1)) == at
+    }
+}
+
+impl std::str::FromStr for Schedule {
+    type Err = ScheduleError;
+
+    /// [`Schedule::cron`].
+    fn from_str(expression: &str) -> Result<Self, Self::Err> {
+        Self::cron(expression)
+    }
+}
+
+impl TryFrom<&str> for Schedule {
+    type Error = ScheduleError;
+
+    /// [`Schedule::cron`], so [`App::recurring`](crate::App::recurring) takes an expression.
+    fn try_from(expression: &str) -> Result<Self, Self::Error> {
+        Self::cron(expression)
+    }
+}
+
+impl TryFrom<String> for Schedule {
+    type Error = ScheduleError;
+
+    /// [`Schedule::cron`].
+    fn try_from(expression: String) -> Result<Self, Self::Error> {
+        Self::cron(&expression)
+    }
+}
+
+/// No firing: the time stored for a schedule that has none.
+const NEVER: i64 = i64::MAX;
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The first second `cron` matches strictly after `after` (Unix ms), in Unix ms.
+fn next_cron(cron: &croner::Cron, after: i64) -> Option<i64> {
+    // Whole seconds: the first match after the second `after` falls in is after `after` too,
+    // and croner counts in seconds.
+    let second = chrono::DateTime::from_timestamp(after.div_euclid(1000), 0)?;
+    let next = cron.find_next_occurrence(&second, false).ok()?;
+    Some(next.timestamp_millis())
 }
 
 type Fire = Arc<
@@ -125,9 +308,11 @@ async fn fire_if_due(db: &DatabaseConnection, r: &Recurring) -> Result<bool, cra
     let now = now_ms();
     let next = r.schedule.next_after(now);
     let set = format!("UPDATE {TABLE} SET next_at = ? WHERE name = ? AND next_at = ?");
-    if due > next + r.schedule.period_ms {
-        // Further than this schedule ever sets it, even from a node whose clock is a period
-        // ahead: the schedule changed to a shorter period, its next time is the new one's.
+    if due != next && (!r.schedule.fires_at(due) || due > r.schedule.next_after(next)) {
+        // Not a time of this schedule, or further than it ever sets it, even from a node whose
+        // clock is a firing ahead: the schedule changed (another period, offset or
+        // expression) since the row was written. Its next time is the new schedule's, and the
+        // old one's pending firing is dropped rather than fired at a time no longer asked for.
         db.execute_raw(stmt(
             backend,
             &set,

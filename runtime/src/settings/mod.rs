@@ -227,7 +227,7 @@ pub struct Settings {
     /// For development: `ferrule dev` turns it on.
     pub browser_log: bool,
     /// Durable jobs this process runs at once ([`App::job`](crate::App::job)); 0: this process
-    /// runs none (it only enqueues, another process works).
+    /// runs none (it only enqueues, another process works, `app jobs work`).
     pub jobs_concurrency: usize,
     /// Milliseconds an idle worker waits before looking for due jobs again (jobs enqueued by
     /// this process wake it at once).
