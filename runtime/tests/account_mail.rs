@@ -754,3 +754,63 @@ async fn the_file_outbox_writes_one_whole_json_file_per_message() {
     assert_eq!(subjects, ["n0", "n1", "n2"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A web process that runs no jobs enqueues the reset; a worker process (`app jobs work`) mails
+/// the link, with the translations, the account links and the mailer a server would have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_process_mails_what_web_processes_enqueue() {
+    let Some(db) = TestDb::new(Backend::Sqlite).await else {
+        return;
+    };
+    let outbox = Outbox::new();
+    let web = App::new()
+        .settings(Settings {
+            jobs_concurrency: 0,
+            ..settings()
+        })
+        .database(db.conn.clone())
+        .mailer(Mailer::to_outbox(&outbox));
+    web.auth()
+        .unwrap()
+        .create_user(NewUser {
+            username: "alice".into(),
+            email: Some("alice@example.com".into()),
+            password: "wonderland1".into(),
+            ..NewUser::default()
+        })
+        .await
+        .unwrap();
+    let server = TestServer::start(web).await.unwrap();
+    let asked = post(
+        &server,
+        "/_auth/password_reset",
+        None,
+        json!({"email": "alice@example.com"}),
+    )
+    .await;
+    assert_eq!(asked.status, 202);
+    assert!(
+        outbox
+            .nth_to("alice@example.com", 0, Duration::from_millis(500))
+            .await
+            .is_none(),
+        "the web process works no job"
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = App::new()
+        .settings(settings())
+        .database(db.conn.clone())
+        .mailer(Mailer::to_outbox(&outbox));
+    let working = tokio::spawn(worker.work_with_shutdown(async {
+        let _ = stopped.await;
+    }));
+    let mail = outbox
+        .nth_to("alice@example.com", 0, WAIT)
+        .await
+        .expect("the worker mails it");
+    token_of(&server, &mail);
+    stop.send(()).unwrap();
+    working.await.unwrap().unwrap();
+    server.stop().await.unwrap();
+    db.cleanup().await;
+}

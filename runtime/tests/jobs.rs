@@ -1068,9 +1068,9 @@ async fn a_worker_with_nothing_to_run_says_so() {
         error.to_string().contains("jobs_concurrency is 0"),
         "{error}"
     );
+    // Without a database there is no job at all (with one, Ferrule's mail is there to send).
     let error = App::new()
         .settings(settings())
-        .database(db.conn.clone())
         .work_with_shutdown(async {})
         .await
         .unwrap_err();

@@ -357,14 +357,7 @@ impl App {
             chain.push(entry.clone());
         }
         self.chain = chain;
-        let links = crate::auth::AccountLinks::new(auth.clone(), expiring.clone(), settings);
-        // The jobs that mail account links read them from the extensions.
-        self.extensions.insert(links.clone());
-        auth.set_confirmation_required(
-            settings.email_verification == crate::EmailVerification::Required,
-        );
-        self.add_builtin_job::<crate::auth::recovery::PasswordResetAsked>();
-        self.add_builtin_job::<crate::auth::confirmation::EmailConfirmAsked>();
+        let links = self.install_account_mail(settings, &auth, expiring.clone());
         let codes = CookieCodes::new(expiring);
         let routes = AuthRoutes::new(auth, codes.clone(), links, settings);
         self.router = std::mem::take(&mut self.router).merge(routes.router());

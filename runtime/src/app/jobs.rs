@@ -133,8 +133,9 @@ impl App {
     /// `shutdown_grace_ms` to finish (less a margin), and those still running are handed back
     /// for another process. The web processes' hooks, tasks and sweepers do not run here.
     ///
-    /// Errs at once when there is nothing to work: no job registered, a job or schedule
-    /// refused, no database, or `jobs_concurrency` 0.
+    /// Ferrule's own jobs (the mail, the account links) run here as in a server. Errs at once
+    /// when there is nothing to work (no database, so no job), a job or schedule is refused,
+    /// or `jobs_concurrency` is 0.
     pub async fn work_with_shutdown(
         mut self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -143,6 +144,9 @@ impl App {
             .resolved_settings()
             .map_err(std::io::Error::other)?
             .clone();
+        // Ferrule's own jobs (mail, account links) run here too, with what they need.
+        self.install_worker_mail(&settings)
+            .map_err(std::io::Error::other)?;
         if let Some(e) = self.jobs_error.take() {
             return Err(std::io::Error::other(BuildError::Jobs(e)));
         }

@@ -30,6 +30,36 @@ impl App {
         Ok(())
     }
 
+    /// The account links (password reset, address confirmation) in the extensions, and the
+    /// jobs that mail them: in a server and in a worker process alike.
+    pub(super) fn install_account_mail(
+        &mut self,
+        settings: &Settings,
+        auth: &Auth,
+        tokens: crate::db::expiring::Expiring,
+    ) -> crate::auth::AccountLinks {
+        let links = crate::auth::AccountLinks::new(auth.clone(), tokens, settings);
+        self.extensions.insert(links.clone());
+        auth.set_confirmation_required(
+            settings.email_verification == crate::EmailVerification::Required,
+        );
+        self.add_builtin_job::<crate::auth::recovery::PasswordResetAsked>();
+        self.add_builtin_job::<crate::auth::confirmation::EmailConfirmAsked>();
+        links
+    }
+
+    /// What a worker process needs of the server's build to run Ferrule's own jobs: the
+    /// mailer and the account links.
+    pub(super) fn install_worker_mail(&mut self, settings: &Settings) -> Result<(), BuildError> {
+        let Some(db) = self.db.clone() else {
+            return Ok(());
+        };
+        self.install_mail(settings)?;
+        let auth = self.auth.clone().unwrap_or_else(|| Auth::new(db.clone()));
+        self.install_account_mail(settings, &auth, crate::db::expiring::Expiring::new(db));
+        Ok(())
+    }
+
     /// Registers one of Ferrule's own jobs unless the app registered it already.
     pub(super) fn add_builtin_job<J: crate::jobs::Job>(&mut self) {
         if !self.jobs.kinds.contains_key(J::NAME)
