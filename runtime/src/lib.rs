@@ -44,13 +44,13 @@
 //! |---|---|---|
 //! | 9 | `app`, `testing` | the builder, assembly, serving, the app binary's CLI; the test server and client |
 //! | 8 | [`dispatcher`] | the reserved paths in front of the app's routes |
-//! | 7 | [`background`], `socket`, [`upload`], [`jobs`] | where events come in (a socket, `/_upload`) and detached work, durable jobs among it |
+//! | 7 | [`background`], `socket`, [`upload`] | where events come in (a socket, `/_upload`) and detached work |
 //! | 6 | `bridge`, `redis_state` | an event through the chain to its handler and back; states in Redis |
 //! | 5 | `ssr`, `ui`, `admin` | pages rendered on the server through the HTTP chain; the components that show states; the admin |
 //! | 4 | [`state`] | states, handlers, where a tab's states live |
 //! | 3 | [`context`] | what a handler sees of its event |
 //! | 2 | [`session`], [`csp`], [`csrf`], [`auth`], `tab_binding`, [`messages`] | who is asking, what a page may run, what it was told |
-//! | 1 | `net`, [`middleware`], [`rooms`], `client`, `i18n` | the client's address and cookies, the chain, rooms; the browser's state mirror; languages |
+//! | 1 | `net`, [`middleware`], [`rooms`], `client`, `i18n`, [`jobs`], [`mail`] | the client's address and cookies, the chain, rooms; the browser's state mirror; languages; durable jobs and the mail they send |
 //! | 0 | [`protocol`], `error`, [`forms`], [`settings`], `cache`, [`metrics`], `otel`, `logging`, `in_flight`, [`mount`], [`db`], [`lifespan`], `password_prompt`, `fault_proxy` | wire types, errors, forms, settings, the database, hooks, the prompt and the fault proxy |
 //!
 //! <!-- end of layers -->

@@ -92,7 +92,7 @@ pub(crate) const LAYERS: &[Layer] = &[
     // protocol alone; the test client mirrors states with it.
     Layer {
         name: "plumbing",
-        what: "the client's address and cookies, the chain, rooms; the browser's state mirror; languages",
+        what: "the client's address and cookies, the chain, rooms; the browser's state mirror; languages; durable jobs and the mail they send",
         modules: &[
             m(
                 "net",
@@ -113,6 +113,14 @@ pub(crate) const LAYERS: &[Layer] = &[
             m(
                 "i18n",
                 "languages and translations: a request's language, the Fluent catalogues, `t!` on both sides",
+            ),
+            m(
+                "jobs",
+                "durable jobs in the app's database: enqueued, claimed under a lease, retried, run once across nodes",
+            ),
+            m(
+                "mail",
+                "messages with text and HTML parts, composed from Fluent texts, sent by a job through the mailer of `mail_url`",
             ),
         ],
     },
@@ -199,7 +207,7 @@ pub(crate) const LAYERS: &[Layer] = &[
     },
     Layer {
         name: "ways in",
-        what: "where events come in (a socket, `/_upload`) and detached work, durable jobs among it",
+        what: "where events come in (a socket, `/_upload`) and detached work",
         modules: &[
             m(
                 "background",
@@ -212,10 +220,6 @@ pub(crate) const LAYERS: &[Layer] = &[
             m(
                 "upload",
                 "`POST /_upload`: files for an upload handler, bridged like an event",
-            ),
-            m(
-                "jobs",
-                "durable jobs in the app's database: enqueued, claimed under a lease, retried, run once across nodes",
             ),
         ],
     },

@@ -368,7 +368,7 @@ mod tests {
             "{lib_now}"
         );
         assert!(
-            lib_now.contains("`net`, `middleware`, `rooms`, `client`, `i18n` |"),
+            lib_now.contains("`net`, `middleware`, `rooms`, `client`, `i18n`, `jobs`, `mail` |"),
             "{lib_now}"
         );
         assert!(lib_now.contains("\n//!\n//! More.\n"), "{lib_now}");

@@ -346,6 +346,17 @@ impl Default for Settings {
     }
 }
 
+/// Whether `url` names one of the mail transports (`crate::mail::Transport::parse` reads the
+/// rest of it when the app is built).
+fn is_mail_url(url: &str) -> bool {
+    matches!(url, "console" | "memory")
+        || url.starts_with("smtp://")
+        || url.starts_with("smtps://")
+        || url
+            .strip_prefix("file:")
+            .is_some_and(|dir| !dir.trim_start_matches('/').is_empty())
+}
+
 /// Why settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -498,8 +509,17 @@ impl Settings {
                 &format!("is not an address like noreply@shop.example: {e}"),
             ));
         }
-        if let Some(url) = &self.mail_url {
-            crate::mail::Transport::parse(url).map_err(|e| invalid("mail_url", &e))?;
+        if let Some(url) = &self.mail_url
+            && !is_mail_url(url)
+        {
+            return Err(invalid(
+                "mail_url",
+                &format!(
+                    "`{}` is not a mail transport: expected smtp://…, smtps://…, console, \
+                     file:DIR or memory",
+                    crate::db::redact(url)
+                ),
+            ));
         }
         if self.ipv6_prefix_len > 128 {
             return Err(invalid("ipv6_prefix_len", "must be 0 to 128"));
