@@ -84,6 +84,23 @@ async fn post(server: &TestServer, path: &str, cookie: Option<&str>, body: Value
         .unwrap()
 }
 
+/// Asks for a reset link for `email`.
+async fn ask(server: &TestServer, email: &str) -> TestResponse {
+    post(
+        server,
+        "/_auth/password_reset",
+        None,
+        json!({"email": email}),
+    )
+    .await
+}
+
+/// Sets `password` with the reset link's `token`.
+async fn reset(server: &TestServer, token: &str, password: &str) -> TestResponse {
+    let body = json!({"token": token, "password": password});
+    post(server, "/_auth/password_reset/confirm", None, body).await
+}
+
 async fn who(server: &TestServer, cookie: &str) -> String {
     server
         .http("GET", "/me", &[("cookie", cookie)], b"")
@@ -128,13 +145,7 @@ async fn a_reset_link_sets_the_password_once_and_ends_every_session(backend: Bac
     let phone = f.server.login("alice", "wonderland1").await.unwrap();
     assert_eq!(who(&f.server, &phone).await, "alice");
     // The address as typed differently still finds the account.
-    let asked = post(
-        &f.server,
-        "/_auth/password_reset",
-        None,
-        json!({"email": " Alice@Example.com"}),
-    )
-    .await;
+    let asked = ask(&f.server, " Alice@Example.com").await;
     assert_eq!(asked.status, 202, "{}", asked.text());
     let mail = f
         .outbox
@@ -144,13 +155,7 @@ async fn a_reset_link_sets_the_password_once_and_ends_every_session(backend: Bac
     assert!(mail.subject.contains("alice"), "{}", mail.subject);
     let token = token_of(&f.server, &mail);
 
-    let set = post(
-        &f.server,
-        "/_auth/password_reset/confirm",
-        None,
-        json!({"token": token, "password": "looking-glass-42"}),
-    )
-    .await;
+    let set = reset(&f.server, &token, "looking-glass-42").await;
     assert_eq!(set.status, 200, "{}", set.text());
     assert_eq!(
         who(&f.server, &phone).await,
@@ -163,13 +168,7 @@ async fn a_reset_link_sets_the_password_once_and_ends_every_session(backend: Bac
     );
     assert!(f.server.login("alice", "looking-glass-42").await.is_ok());
 
-    let again = post(
-        &f.server,
-        "/_auth/password_reset/confirm",
-        None,
-        json!({"token": token, "password": "another-one-99"}),
-    )
-    .await;
+    let again = reset(&f.server, &token, "another-one-99").await;
     assert_eq!(again.status, 400);
     assert_eq!(again.json().unwrap()["error"], LINK_INVALID);
     assert!(
@@ -183,20 +182,8 @@ async fn an_unknown_address_gets_the_same_answer_and_no_mail(backend: Backend) {
     let Some(f) = fixture(backend, settings()).await else {
         return;
     };
-    let unknown = post(
-        &f.server,
-        "/_auth/password_reset",
-        None,
-        json!({"email": "nobody@example.com"}),
-    )
-    .await;
-    let known = post(
-        &f.server,
-        "/_auth/password_reset",
-        None,
-        json!({"email": "alice@example.com"}),
-    )
-    .await;
+    let unknown = ask(&f.server, "nobody@example.com").await;
+    let known = ask(&f.server, "alice@example.com").await;
     assert_eq!(unknown.status, known.status);
     assert_eq!(unknown.json().unwrap(), known.json().unwrap());
     assert_eq!(unknown.json().unwrap()["message"], RESET_ASKED);
@@ -226,46 +213,22 @@ async fn dead_links_and_refused_passwords(backend: Backend) {
     else {
         return;
     };
-    let bogus = post(
-        &f.server,
-        "/_auth/password_reset/confirm",
-        None,
-        json!({"token": "0".repeat(64), "password": "looking-glass-42"}),
-    )
-    .await;
+    let bogus = reset(&f.server, &"0".repeat(64), "looking-glass-42").await;
     assert_eq!(bogus.status, 400);
     assert_eq!(bogus.json().unwrap()["error"], LINK_INVALID);
 
     // A refused password leaves the link usable.
-    post(
-        &f.server,
-        "/_auth/password_reset",
-        None,
-        json!({"email": "alice@example.com"}),
-    )
-    .await;
+    ask(&f.server, "alice@example.com").await;
     let token = token_of(
         &f.server,
         &f.outbox.nth_to("alice@example.com", 0, WAIT).await.unwrap(),
     );
-    let weak = post(
-        &f.server,
-        "/_auth/password_reset/confirm",
-        None,
-        json!({"token": token, "password": "alice"}),
-    )
-    .await;
+    let weak = reset(&f.server, &token, "alice").await;
     assert_eq!(weak.status, 400, "{}", weak.text());
     assert_ne!(weak.json().unwrap()["error"], LINK_INVALID);
     // …until it expires (a second, here).
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let late = post(
-        &f.server,
-        "/_auth/password_reset/confirm",
-        None,
-        json!({"token": token, "password": "looking-glass-42"}),
-    )
-    .await;
+    let late = reset(&f.server, &token, "looking-glass-42").await;
     assert_eq!(late.json().unwrap()["error"], LINK_INVALID);
     assert!(f.server.login("alice", "wonderland1").await.is_ok());
     f.db.cleanup().await;
@@ -275,13 +238,7 @@ async fn a_password_changed_since_voids_the_link(backend: Backend) {
     let Some(f) = fixture(backend, settings()).await else {
         return;
     };
-    post(
-        &f.server,
-        "/_auth/password_reset",
-        None,
-        json!({"email": "alice@example.com"}),
-    )
-    .await;
+    ask(&f.server, "alice@example.com").await;
     let token = token_of(
         &f.server,
         &f.outbox.nth_to("alice@example.com", 0, WAIT).await.unwrap(),
@@ -295,13 +252,7 @@ async fn a_password_changed_since_voids_the_link(backend: Backend) {
     )
     .await;
     assert_eq!(changed.status, 200, "{}", changed.text());
-    let reset = post(
-        &f.server,
-        "/_auth/password_reset/confirm",
-        None,
-        json!({"token": token, "password": "looking-glass-42"}),
-    )
-    .await;
+    let reset = reset(&f.server, &token, "looking-glass-42").await;
     assert_eq!(reset.json().unwrap()["error"], LINK_INVALID);
     assert!(f.server.login("alice", "through-the-glass-7").await.is_ok());
     f.db.cleanup().await;
@@ -355,13 +306,7 @@ async fn the_mail_is_in_the_accounts_language(backend: Backend) {
     let Some(f) = fixture(backend, settings()).await else {
         return;
     };
-    post(
-        &f.server,
-        "/_auth/password_reset",
-        None,
-        json!({"email": "amelie@example.com"}),
-    )
-    .await;
+    ask(&f.server, "amelie@example.com").await;
     let mail = f
         .outbox
         .nth_to("amelie@example.com", 0, WAIT)

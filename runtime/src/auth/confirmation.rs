@@ -9,8 +9,6 @@
 //! `email_verification = "required"`, an account that has not confirmed is anonymous and its
 //! logins are refused, each refusal mailing a fresh link.
 
-use std::sync::Arc;
-
 use axum::response::IntoResponse;
 use http::{HeaderValue, StatusCode, header};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, SqlErr};
@@ -21,12 +19,10 @@ use super::http::{
     AuthRoutes, client_ip, error, fields, form_error, form_redirect, json_response, next_page,
     refusal, say,
 };
-use super::links::{AccountLinks, Grant, Purpose};
+use super::links::{AccountLinks, LinkMail, Purpose};
 use super::{CurrentUser, USERS_TABLE, User};
 use crate::db::entities::user;
-use crate::i18n::{Arg, Catalogues};
 use crate::jobs::{Job, JobContext, Options};
-use crate::mail::{Email, compose, send_later};
 use crate::middleware::{Request, Response};
 use crate::protocol::ToastLevel;
 
@@ -62,12 +58,6 @@ impl Job for EmailConfirmAsked {
     const NAME: &'static str = "ferrule.confirm_email";
 
     async fn run(self, ctx: JobContext) -> Result<(), crate::Error> {
-        let links = ctx
-            .extension::<AccountLinks>()
-            .ok_or_else(|| crate::Error::internal("account links are not installed"))?;
-        let catalogues = ctx
-            .extension::<Arc<Catalogues>>()
-            .ok_or_else(|| crate::Error::internal("no catalogues"))?;
         let Some(account) = user::Entity::find_by_id(self.user).one(ctx.db()).await? else {
             return Ok(());
         };
@@ -81,32 +71,16 @@ impl Job for EmailConfirmAsked {
         if taken || !account.is_active {
             return Ok(());
         }
-        let grant = Grant {
-            user: account.id,
-            fingerprint: super::users::auth_hash(&account.password_hash),
-            email: Some(self.email.clone()),
+        let mail = LinkMail {
+            account: &account,
+            purpose: Purpose::Email,
+            to: &self.email,
+            message: "ferrule-mail-confirm-email",
+            page: CONFIRM_PATH,
+            site: &self.site,
+            language: &self.language,
         };
-        let token = links.issue(Purpose::Email, &grant).await?;
-        let link = format!("{}{CONFIRM_PATH}?token={token}", self.site);
-        let language = account
-            .language
-            .clone()
-            .filter(|l| catalogues.supports(l))
-            .unwrap_or_else(|| self.language.clone());
-        let hours = links.ttl().as_secs().div_ceil(3600);
-        let mail = compose(
-            &catalogues,
-            &language,
-            "ferrule-mail-confirm-email",
-            &[
-                ("username", Arg::from(account.username.as_str())),
-                ("email", Arg::from(self.email.as_str())),
-                ("link", Arg::from(link)),
-                ("hours", Arg::from(hours)),
-            ],
-        );
-        send_later(ctx.db(), Email::composed(self.email, mail)).await?;
-        Ok(())
+        AccountLinks::send(&ctx, mail).await
     }
 }
 

@@ -6,6 +6,7 @@
 //! the account had when it was issued: setting a new password voids every link issued before.
 //! Redeeming deletes the row in the statement that reads it, so a link works once, on any node.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::EntityTrait;
@@ -15,6 +16,9 @@ use sha2::Digest;
 use super::{Auth, AuthError};
 use crate::db::entities::user;
 use crate::db::expiring::Expiring;
+use crate::i18n::{Arg, Catalogues};
+use crate::jobs::JobContext;
+use crate::mail::{Email, compose, send_later};
 
 /// What a link is for; part of the stored key, so a token of one purpose is nothing to another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,11 +84,6 @@ impl AccountLinks {
         &self.tokens
     }
 
-    /// How long a link works.
-    pub(crate) fn ttl(&self) -> Duration {
-        self.ttl
-    }
-
     /// A new token for `grant`, good once, for the links' lifetime.
     pub(crate) async fn issue(&self, purpose: Purpose, grant: &Grant) -> Result<String, AuthError> {
         use rand::Rng;
@@ -136,6 +135,68 @@ impl AccountLinks {
         };
         let same_password = super::users::auth_hash(&row.password_hash) == grant.fingerprint;
         Ok((row.is_active && same_password).then_some((grant, row)))
+    }
+}
+
+/// One account link to mail, from a job.
+pub(crate) struct LinkMail<'a> {
+    /// The account the link acts on.
+    pub(crate) account: &'a user::Model,
+    /// What the link does.
+    pub(crate) purpose: Purpose,
+    /// Where the mail goes: the account's address, or the new one for a change.
+    pub(crate) to: &'a str,
+    /// Which of Ferrule's messages says it ([`crate::mail::compose`]).
+    pub(crate) message: &'static str,
+    /// The page the link opens (its path), the token put after it as `?token=`.
+    pub(crate) page: &'a str,
+    /// The site's address the link starts with (with the mount prefix).
+    pub(crate) site: &'a str,
+    /// The language of the page it was asked from, when the account chose none.
+    pub(crate) language: &'a str,
+}
+
+impl AccountLinks {
+    /// Issues the link of `mail` and enqueues the message that carries it, in the account's
+    /// language; the running job's extensions give the links and the translations.
+    pub(crate) async fn send(ctx: &JobContext, mail: LinkMail<'_>) -> Result<(), crate::Error> {
+        let links = ctx
+            .extension::<Self>()
+            .ok_or_else(|| crate::Error::internal("account links are not installed"))?;
+        let catalogues = ctx
+            .extension::<Arc<Catalogues>>()
+            .ok_or_else(|| crate::Error::internal("no catalogues"))?;
+        let grant = Grant {
+            user: mail.account.id,
+            fingerprint: super::users::auth_hash(&mail.account.password_hash),
+            email: (mail.purpose == Purpose::Email).then(|| mail.to.to_owned()),
+        };
+        let token = links.issue(mail.purpose, &grant).await?;
+        let link = format!("{}{}?token={token}", mail.site, mail.page);
+        let language = mail
+            .account
+            .language
+            .clone()
+            .filter(|l| catalogues.supports(l))
+            .unwrap_or_else(|| mail.language.to_owned());
+        let host = mail
+            .site
+            .split_once("://")
+            .map_or(mail.site, |(_, rest)| rest);
+        let composed = compose(
+            &catalogues,
+            &language,
+            mail.message,
+            &[
+                ("username", Arg::from(mail.account.username.as_str())),
+                ("email", Arg::from(mail.to)),
+                ("link", Arg::from(link)),
+                ("host", Arg::from(host.split('/').next().unwrap_or(host))),
+                ("hours", Arg::from(links.ttl.as_secs().div_ceil(3600))),
+            ],
+        );
+        send_later(ctx.db(), Email::composed(mail.to, composed)).await?;
+        Ok(())
     }
 }
 

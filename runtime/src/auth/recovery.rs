@@ -7,8 +7,6 @@
 //! is throttled per client address and per e-mail address. The new password goes through the
 //! password policy; setting it voids every other session of the account and every other link.
 
-use std::sync::Arc;
-
 use axum::response::IntoResponse;
 use http::StatusCode;
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
@@ -20,11 +18,9 @@ use super::http::{
     AuthRoutes, client_ip, fields, form_error, form_redirect, json_response, next_page, refusal,
     say,
 };
-use super::links::{AccountLinks, Grant, Purpose};
+use super::links::{AccountLinks, LinkMail, Purpose};
 use crate::db::entities::user;
-use crate::i18n::{Arg, Catalogues};
 use crate::jobs::{Job, JobContext};
-use crate::mail::{Email, compose, send_later};
 use crate::middleware::{Request, Response};
 use crate::protocol::ToastLevel;
 
@@ -64,9 +60,6 @@ impl Job for PasswordResetAsked {
         let links = ctx
             .extension::<AccountLinks>()
             .ok_or_else(|| crate::Error::internal("account links are not installed"))?;
-        let catalogues = ctx
-            .extension::<Arc<Catalogues>>()
-            .ok_or_else(|| crate::Error::internal("no catalogues"))?;
         let address = self.email.trim().to_lowercase();
         let accounts = user::Entity::find()
             .filter(ExprTrait::eq(
@@ -76,45 +69,23 @@ impl Job for PasswordResetAsked {
             .filter(user::Column::IsActive.eq(true))
             .all(ctx.db())
             .await?;
-        for account in accounts {
-            let Some(to) = account.email.clone() else {
+        for account in &accounts {
+            let Some(to) = &account.email else {
                 continue;
             };
-            let grant = Grant {
-                user: account.id,
-                fingerprint: super::users::auth_hash(&account.password_hash),
-                email: None,
+            let mail = LinkMail {
+                account,
+                purpose: Purpose::Reset,
+                to,
+                message: "ferrule-mail-password-reset",
+                page: &links.reset_page,
+                site: &self.site,
+                language: &self.language,
             };
-            let token = links.issue(Purpose::Reset, &grant).await?;
-            let link = format!("{}{}?token={token}", self.site, links.reset_page);
-            let language = account
-                .language
-                .clone()
-                .filter(|l| catalogues.supports(l))
-                .unwrap_or_else(|| self.language.clone());
-            let hours = links.ttl().as_secs().div_ceil(3600);
-            let mail = compose(
-                &catalogues,
-                &language,
-                "ferrule-mail-password-reset",
-                &[
-                    ("username", Arg::from(account.username.as_str())),
-                    ("link", Arg::from(link)),
-                    ("site", Arg::from(self.site.as_str())),
-                    ("host", Arg::from(host_of(&self.site))),
-                    ("hours", Arg::from(hours)),
-                ],
-            );
-            send_later(ctx.db(), Email::composed(to, mail)).await?;
+            AccountLinks::send(&ctx, mail).await?;
         }
         Ok(())
     }
-}
-
-/// The host (and port) of a site's address, to name it in a text.
-fn host_of(site: &str) -> &str {
-    let rest = site.split_once("://").map_or(site, |(_, rest)| rest);
-    rest.split('/').next().unwrap_or(rest)
 }
 
 /// The address the links of mail asked for by `parts` start with: the `site_url` setting, or
