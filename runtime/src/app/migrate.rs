@@ -7,6 +7,7 @@ use sea_orm_migration::MigrationStatus;
 use super::*;
 
 type UpFn = fn(&DatabaseConnection) -> BoxFuture<'_, Result<(), DbErr>>;
+type UpInFn = fn(&sea_orm::DatabaseTransaction) -> BoxFuture<'_, Result<(), DbErr>>;
 type DownFn = fn(&DatabaseConnection, Option<u32>) -> BoxFuture<'_, Result<(), DbErr>>;
 type StatusFn = fn(&DatabaseConnection) -> BoxFuture<'_, Result<Vec<MigrationRow>, DbErr>>;
 
@@ -14,6 +15,8 @@ type StatusFn = fn(&DatabaseConnection) -> BoxFuture<'_, Result<Vec<MigrationRow
 #[derive(Clone, Copy)]
 pub(super) struct AppMigrator {
     up: UpFn,
+    /// The same, in a transaction (SQLite: see [`crate::db::migrations::migrate`]).
+    up_in: UpInFn,
     down: DownFn,
     status: StatusFn,
 }
@@ -47,6 +50,7 @@ impl App {
     pub fn migrations<M: MigratorTrait + 'static>(mut self) -> Self {
         self.app_migrations = Some(AppMigrator {
             up: |db| Box::pin(M::up(db, None)),
+            up_in: |txn| Box::pin(M::up(txn, None)),
             down: |db, steps| Box::pin(M::down(db, steps)),
             status: |db| {
                 Box::pin(async move { M::get_migration_with_status(db).await.map(rows("app")) })
@@ -64,6 +68,17 @@ impl App {
     /// Runs the runtime's migrations, then the app's.
     pub async fn migrate(&self) -> Result<(), DbErr> {
         let db = self.migration_db()?;
+        // On SQLite all of them on one connection, as the runtime's alone are: a connection of
+        // the pool that read a table before a migration altered it would keep its old columns.
+        if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+            use sea_orm::TransactionTrait;
+            let txn = db.begin().await?;
+            crate::db::migrations::Migrator::up(&txn, None).await?;
+            if let Some(app) = self.app_migrations {
+                (app.up_in)(&txn).await?;
+            }
+            return txn.commit().await;
+        }
         crate::db::migrations::migrate(db).await?;
         if let Some(app) = self.app_migrations {
             (app.up)(db).await?;
