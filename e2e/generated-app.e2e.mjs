@@ -212,13 +212,16 @@ function outbox(dir) {
     .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')));
 }
 
-/** Waits for the first message to `to` in the outbox `dir`. */
-async function mailTo(dir, to) {
+/** Waits for the first message to `to` in the outbox `dir` with a link to `path`; returns the
+ * message and that link. */
+async function linkMailed(dir, to, path) {
   const deadline = Date.now() + 20000;
   for (;;) {
-    const mail = outbox(dir).find((m) => m.to === to);
-    if (mail) return mail;
-    if (Date.now() > deadline) throw new Error(`no mail to ${to}: ${JSON.stringify(outbox(dir))}`);
+    for (const message of outbox(dir).filter((m) => m.to === to)) {
+      const link = message.text.split(/\s+/).find((w) => new URL(w, 'http://x').pathname === path && w.includes('?token='));
+      if (link) return { message, link };
+    }
+    if (Date.now() > deadline) throw new Error(`no mail to ${to} with a link to ${path}: ${JSON.stringify(outbox(dir))}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -237,6 +240,12 @@ test('a forgotten password: the mailed link sets a new one, the old one and othe
     await page.fill('input[name=password]', 'correct horse battery');
     await Promise.all([page.waitForURL(`${server.url}/`), page.click('button:has-text("Create my account")')]);
     await page.waitForFunction(() => document.querySelector('#user')?.textContent === 'forgetful', null, { timeout: 10000 });
+    // Registering with an address mails a link that confirms it.
+    const confirmation = await linkMailed(mail, 'forgetful@example.com', '/_auth/email/confirm');
+    assert.ok(confirmation.link.startsWith(server.url), confirmation.link);
+    await Promise.all([page.waitForURL(`${server.url}/`), page.goto(confirmation.link)]);
+    await page.locator('.ferrule-toast-success').waitFor({ timeout: 10000 });
+    assert.equal(await page.textContent('.ferrule-toast-success .ferrule-toast-message'), 'Your e-mail address is confirmed.');
     // Another browser of the same account, still logged in when the password changes.
     const phone = await browser.newContext();
     try {
@@ -264,12 +273,11 @@ test('a forgotten password: the mailed link sets a new one, the old one and othe
       const unknown = await ask('nobody@example.com');
       const known = await ask('forgetful@example.com');
       assert.equal(unknown, known, 'the same answer whether or not an account has the address');
-      const message = await mailTo(mail, 'forgetful@example.com');
+      const { message, link } = await linkMailed(mail, 'forgetful@example.com', '/reset-password');
       assert.match(message.subject, /forgetful/);
-      assert.ok(message.html.includes('<a href='), 'an HTML part with the link');
+      assert.ok(link.startsWith(`${server.url}/reset-password?token=`), link);
+      assert.ok(message.html.includes(`<a href="${link}">`), 'an HTML part with the link');
       assert.deepEqual(outbox(mail).filter((m) => m.to === 'nobody@example.com'), [], 'no mail to an unknown address');
-      const link = message.text.split(/\s+/).find((w) => w.startsWith(`${server.url}/reset-password?token=`));
-      assert.ok(link, message.text);
 
       await page.goto(link);
       await waitConnected(page);
