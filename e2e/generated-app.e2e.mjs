@@ -206,8 +206,8 @@ test('a scaffolded table: a wrong number is named under its field, then save, ed
 });
 
 // The admin, wired by the template: staff see the way to it and the models they may manage,
-// a visitor sees neither. (The admin's own rows, forms and log are tested through the socket in
-// runtime/tests/admin.rs.)
+// a visitor sees neither. (Its rows, forms and log: the tests below, and every permission and
+// value through the socket in runtime/tests/admin.rs.)
 test('a superuser finds the admin in the header and the models in it; a visitor does not', async (t) => {
   await withApp(t, async (server, page) => {
     const made = server.run(['createsuperuser', '--username', 'root'], { FERRULE_SUPERUSER_PASSWORD: 'correct horse battery' });
