@@ -318,8 +318,8 @@ async function failLoginAs(page, username, password) {
 }
 
 // The admin, wired by the template: staff see the way to it and the models they may manage,
-// a visitor sees neither. (The admin's own rows, forms and log are tested through the socket in
-// runtime/tests/admin.rs.)
+// a visitor sees neither. (Its rows, forms and log: the tests below, and every permission and
+// value through the socket in runtime/tests/admin.rs.)
 test('a superuser finds the admin in the header and the models in it; a visitor does not', async (t) => {
   await withApp(t, async (server, page) => {
     const made = server.run(['createsuperuser', '--username', 'root'], { FERRULE_SUPERUSER_PASSWORD: 'correct horse battery' });
@@ -345,6 +345,268 @@ test('a superuser finds the admin in the header and the models in it; a visitor 
       const names = [...document.querySelectorAll('.ferrule-admin-models button')].map((b) => b.textContent);
       return ['notes', 'users', 'groups'].every((n) => names.includes(n));
     }, null, { timeout: 10000 });
+  });
+});
+
+const PASSWORD = 'correct horse battery';
+
+/** Makes superuser `username` with the app's own `createsuperuser` command. */
+function makeSuperuser(server, username = 'root') {
+  const made = server.run(['createsuperuser', '--username', username], { FERRULE_SUPERUSER_PASSWORD: PASSWORD });
+  assert.equal(made.status, 0, made.stderr);
+}
+
+/** Logs `username` in from the login page; resolves on the home page, its socket up. */
+async function logIn(page, server, username) {
+  await page.goto(`${server.url}/login`);
+  await waitConnected(page);
+  await page.fill('input[name=username]', username);
+  await page.fill('input[name=password]', PASSWORD);
+  await Promise.all([page.waitForURL(`${server.url}/`), page.click('button:has-text("Log in")')]);
+  await waitConnected(page);
+}
+
+/** Waits until an element of `selector` holds every one of `texts`. */
+const waitText = (page, selector, ...texts) => page.waitForFunction(
+  ([s, xs]) => [...document.querySelectorAll(s)].some((e) => xs.every((x) => e.textContent.includes(x))),
+  [selector, texts], { timeout: 10000 });
+
+/** The admin's rows, as their cells' texts (the checkbox and Edit cells left out). */
+const adminRows = (page) => page.$$eval('.ferrule-admin-list tbody tr',
+  (rows) => rows.map((r) => [...r.querySelectorAll('td')].slice(1, -1).map((td) => td.textContent)));
+
+/** Waits until the admin's list shows exactly the rows whose first cells are `firsts`. */
+const waitRows = (page, firsts) => page.waitForFunction(
+  (want) => JSON.stringify([...document.querySelectorAll('.ferrule-admin-list tbody tr')]
+    .map((r) => r.querySelectorAll('td')[1]?.textContent)) === JSON.stringify(want),
+  firsts, { timeout: 10000 });
+
+/** Goes to the admin, clicks model `label` among its tabs and waits for that list. */
+async function openModel(page, server, label) {
+  if (new URL(page.url()).pathname !== '/admin') {
+    await page.goto(`${server.url}/admin`);
+    await waitConnected(page);
+  }
+  await page.locator('.ferrule-admin-models button', { hasText: new RegExp(`^${label}$`) }).click({ timeout: 10000 });
+  await page.waitForFunction((l) => document.querySelector('.ferrule-admin-list h2')?.textContent === l, label, { timeout: 10000 });
+}
+
+/** The input of field `name` in the admin's open form. */
+const adminField = (page, name) => page.locator('.ferrule-admin-form').getByLabel(name, { exact: true });
+
+/** Waits for the admin's form to be headed `heading` (a string, or a pattern). */
+const waitForm = (page, heading) => page.waitForFunction(
+  ([src, flags]) => new RegExp(src, flags).test(document.querySelector('.ferrule-admin-form h2')?.textContent ?? ''),
+  heading instanceof RegExp ? [heading.source, heading.flags] : [`^${heading.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, ''],
+  { timeout: 10000 });
+
+/** Clicks the list's Add, fills `values` (true: tick the box) and saves; waits for the row's
+ * form to come back saved, with its history. */
+async function addRow(page, table, values) {
+  await page.click('.ferrule-admin-list > button:text-is("Add")');
+  await waitForm(page, `New row of ${table}`);
+  for (const [name, value] of Object.entries(values)) {
+    if (value === true) await adminField(page, name).check();
+    else await adminField(page, name).fill(value);
+  }
+  await page.click('.ferrule-admin-form button[type=submit]');
+  await waitForm(page, new RegExp(`^${table} \\d+$`));
+}
+
+/** The admin's history of the open row: each entry's text, newest first. */
+const history = (page) => page.$$eval('.ferrule-admin-log > ol > li', (items) => items.map((li) => li.textContent));
+
+test('a superuser adds, edits, sorts, searches and deletes notes in the admin, each change in its history', async (t) => {
+  await withApp(t, async (server, page) => {
+    makeSuperuser(server);
+    await logIn(page, server, 'root');
+    await page.locator('#admin-link').click({ timeout: 10000 });
+    await page.waitForURL(`${server.url}/admin`);
+    assert.equal(await page.textContent('main h1'), 'Admin');
+    await openModel(page, server, 'notes');
+    assert.deepEqual(await adminRows(page), [], 'no notes yet');
+    assert.equal(await page.textContent('.ferrule-admin-pages'), 'PreviousPage 1 of 1 (0 rows)Next');
+    assert.ok(await page.isDisabled('.ferrule-admin-pages button:text-is("Previous")') && await page.isDisabled('.ferrule-admin-pages button:text-is("Next")'), 'one page: no other to go to');
+
+    // Two notes through the admin's form: each listed, its history saying who added what.
+    for (const body of ['Buy green tea', 'Water the plants']) {
+      await addRow(page, 'notes', { body, author: 'root' });
+      await waitText(page, '.ferrule-admin-list tbody tr', body);
+      await waitText(page, '.ferrule-admin-log > ol > li', 'root add', `body: ∅ → ${body}`);
+      const entries = await history(page);
+      assert.equal(entries.length, 1, entries.join(' | '));
+      assert.match(entries[0], /author: ∅ → root/);
+      assert.match(entries[0], /\d{4}-\d\d-\d\d \d\d:\d\d UTC/, 'when, as a date');
+    }
+    // The newest first, as the notes' admin orders them; a click on a column sorts by it, a
+    // second click the other way.
+    await waitRows(page, ['Water the plants', 'Buy green tea']);
+    assert.deepEqual(await adminRows(page), [['Water the plants', 'root'], ['Buy green tea', 'root']]);
+    await page.click('.ferrule-admin-list th button:text-is("body")');
+    await waitRows(page, ['Buy green tea', 'Water the plants']);
+    await page.click('.ferrule-admin-list th button:text-is("body")');
+    await waitRows(page, ['Water the plants', 'Buy green tea']);
+
+    // Edit: the row's form holds its values; the change is listed and logged with before and after.
+    await page.locator('.ferrule-admin-list tbody tr', { hasText: 'Buy green tea' }).getByRole('button', { name: 'Edit' }).click();
+    await page.waitForFunction(() => [...document.querySelectorAll('.ferrule-admin-form label')]
+      .some((l) => l.textContent.trim() === 'body' && l.querySelector('input')?.value === 'Buy green tea'), null, { timeout: 10000 });
+    assert.match(await page.textContent('.ferrule-admin-form h2'), /^notes \d+$/);
+    assert.ok(await adminField(page, 'id').isDisabled(), 'the key is not edited');
+    await adminField(page, 'body').fill('Buy green tea and milk');
+    await page.click('.ferrule-admin-form button[type=submit]');
+    await waitText(page, '.ferrule-admin-log > ol > li', 'root change', 'body: Buy green tea → Buy green tea and milk');
+    await waitText(page, '.ferrule-admin-list tbody tr', 'Buy green tea and milk');
+    let entries = await history(page);
+    assert.equal(entries.length, 2, entries.join(' | '));
+    assert.doesNotMatch(entries[0], /author/, 'only what changed is logged');
+    assert.match(entries[1], /root add/);
+    assert.equal(await adminField(page, 'body').inputValue(), 'Buy green tea and milk', 'the form shows the saved row');
+
+    // Search, in any case: only the matching row, then every row again.
+    await page.fill('.ferrule-admin-list input[type=search]', 'MILK');
+    await page.click('.ferrule-admin-list form button[type=submit]');
+    await waitRows(page, ['Buy green tea and milk']);
+    assert.match(await page.textContent('.ferrule-admin-pages'), /\(1 rows\)/);
+    assert.equal(await page.inputValue('.ferrule-admin-list input[type=search]'), 'MILK', 'the search stays in its box');
+    await page.fill('.ferrule-admin-list input[type=search]', 'nothing like this');
+    await page.click('.ferrule-admin-list form button[type=submit]');
+    await waitRows(page, []);
+    await page.fill('.ferrule-admin-list input[type=search]', '');
+    await page.click('.ferrule-admin-list form button[type=submit]');
+    await waitRows(page, ['Water the plants', 'Buy green tea and milk']);
+
+    // Delete is asked twice: the first click only asks, "Keep it" keeps the row.
+    const del = '.ferrule-admin-form > button[type=button]:text-is("Delete")';
+    await page.click(del);
+    await waitText(page, '.ferrule-admin-form .ferrule-admin-confirm', 'Delete this row for good?');
+    assert.equal((await adminRows(page)).length, 2, 'asking deletes nothing');
+    await page.click('.ferrule-admin-confirm button:text-is("Keep it")');
+    await page.locator('.ferrule-admin-form .ferrule-admin-confirm').waitFor({ state: 'detached', timeout: 10000 });
+    assert.equal((await adminRows(page)).length, 2);
+    await page.click(del);
+    await page.click('.ferrule-admin-form .ferrule-admin-confirm button:text-is("Delete")');
+    await waitRows(page, ['Water the plants']);
+    assert.equal(await page.locator('.ferrule-admin-form').count(), 0, 'the deleted row\'s form is gone');
+    // Its history stays in view, the delete on top with what the row held.
+    await waitText(page, '.ferrule-admin-log > ol > li', 'root delete', 'body: Buy green tea and milk → ∅');
+    entries = await history(page);
+    assert.deepEqual(entries.map((e) => e.match(/^root (add|change|delete)/)?.[1]), ['delete', 'change', 'add']);
+
+    // The app's own notes page shows what the admin did.
+    await page.goto(`${server.url}/notes`);
+    await waitConnected(page);
+    const notes = await page.$$eval('#notes li', (items) => items.map((li) => li.textContent));
+    assert.ok(notes.some((n) => n.includes('Water the plants')), notes.join(' | '));
+    assert.ok(!notes.some((n) => n.includes('green tea')), notes.join(' | '));
+
+    // Bulk delete, asked twice too.
+    await openModel(page, server, 'notes');
+    const bulk = '.ferrule-admin-list > button:text-is("Delete selected")';
+    assert.ok(await page.isDisabled(bulk), 'nothing selected: nothing to delete');
+    await page.getByRole('checkbox', { name: /^Select row \d+$/ }).check();
+    await page.click(bulk);
+    await waitText(page, '.ferrule-admin-list .ferrule-admin-confirm', 'Delete 1 rows for good?');
+    assert.equal((await adminRows(page)).length, 1);
+    await page.click('.ferrule-admin-list .ferrule-admin-confirm button:text-is("Delete")');
+    await waitRows(page, []);
+  });
+});
+
+test('a logged-in user who is not staff is refused the admin; an anonymous one is sent to log in', async (t) => {
+  await withApp(t, async (server, page) => {
+    await page.goto(`${server.url}/admin`);
+    await page.waitForURL((url) => url.pathname === '/login', { timeout: 10000 });
+    assert.equal(new URL(page.url()).searchParams.get('next'), '/admin', 'back to the admin once logged in');
+    await page.goto(`${server.url}/register`);
+    await waitConnected(page);
+    await page.fill('input[name=username]', 'visitor');
+    await page.fill('input[name=password]', PASSWORD);
+    await Promise.all([page.waitForURL(`${server.url}/`), page.click('button:has-text("Create my account")')]);
+    await waitConnected(page);
+    await page.goto(`${server.url}/admin`);
+    await waitConnected(page);
+    await waitText(page, '.ferrule-toast-error .ferrule-toast-message', 'You do not have permission to do this.');
+    assert.equal(new URL(page.url()).pathname, '/admin');
+    assert.equal(await page.locator('.ferrule-admin-models button').count(), 0, 'no models shown');
+    assert.equal(await page.locator('.ferrule-admin-list, .ferrule-admin-form').count(), 0, 'no rows, no form');
+    assert.equal(await page.locator('#admin-link').count(), 0);
+  });
+});
+
+test('a superuser makes a group with a permission and puts a staff user in it: the user may then see notes', async (t) => {
+  await withApp(t, async (server, page) => {
+    const problems = [];
+    const clerkContext = await browser.newContext();
+    try {
+      makeSuperuser(server);
+      await logIn(page, server, 'root');
+      await page.goto(`${server.url}/admin`);
+      await waitConnected(page);
+      // Two accounts made in the admin: a staff user and a plain one.
+      await openModel(page, server, 'users');
+      await waitRows(page, ['root']);
+      await addRow(page, 'ferrule_users', { username: 'clerk', password: PASSWORD, is_staff: true });
+      await waitText(page, '.ferrule-admin-log > ol > li', 'root add', 'password: ∅ → (set)', 'is_staff: ∅ → true');
+      await addRow(page, 'ferrule_users', { username: 'reader', password: PASSWORD });
+      await waitRows(page, ['clerk', 'reader', 'root']);
+      assert.deepEqual(await adminRows(page), [
+        ['clerk', '', 'true', 'true', 'false'],
+        ['reader', '', 'true', 'false', 'false'],
+        ['root', '', 'true', 'true', 'true'],
+      ]);
+      assert.doesNotMatch(await page.textContent('.ferrule-admin'), /argon2|\$[0-9a-z]+\$/i, 'no password hash shown');
+      // The users' filters: staff only, then everyone again.
+      const staffFilter = page.locator('.ferrule-admin-list .ferrule-admin-filter', { hasText: 'is_staff' }).locator('input');
+      await staffFilter.fill('true');
+      await page.click('.ferrule-admin-list form button[type=submit]');
+      await waitRows(page, ['clerk', 'root']);
+      await page.locator('.ferrule-admin-list .ferrule-admin-filter', { hasText: 'is_staff' }).locator('input').fill('');
+      await page.click('.ferrule-admin-list form button[type=submit]');
+      await waitRows(page, ['clerk', 'reader', 'root']);
+      // A note for the clerk to find.
+      await openModel(page, server, 'notes');
+      await addRow(page, 'notes', { body: 'For the clerk', author: 'root' });
+
+      // The clerk is staff without a permission: the admin has nothing for them.
+      const clerk = watch(await clerkContext.newPage(), problems);
+      await logIn(clerk, server, 'clerk');
+      await clerk.locator('#admin-link').click({ timeout: 10000 });
+      await clerk.waitForURL(`${server.url}/admin`);
+      await waitText(clerk, '.ferrule-admin-empty', 'There is nothing here you may manage yet.');
+      assert.equal(await clerk.locator('.ferrule-admin-models button').count(), 0);
+
+      // A group granting notes.view, and the clerk put in it.
+      await openModel(page, server, 'groups');
+      await addRow(page, 'ferrule_groups', { name: 'note readers', permissions: 'notes.view' });
+      await waitText(page, '.ferrule-admin-log > ol > li', 'root add', 'name: ∅ → note readers', 'permissions: ∅ → notes.view');
+      await waitRows(page, ['note readers']);
+      await openModel(page, server, 'users');
+      await page.locator('.ferrule-admin-list tbody tr', { hasText: 'clerk' }).getByRole('button', { name: 'Edit' }).click();
+      await waitForm(page, /^ferrule_users \d+$/);
+      await page.waitForFunction(() => [...document.querySelectorAll('.ferrule-admin-form label')]
+        .some((l) => l.textContent.trim() === 'username' && l.querySelector('input')?.value === 'clerk'), null, { timeout: 10000 });
+      await adminField(page, 'groups').fill('note readers');
+      await page.click('.ferrule-admin-form button[type=submit]');
+      await waitText(page, '.ferrule-admin-log > ol > li', 'root change', '→ note readers');
+      assert.equal(await adminField(page, 'groups').inputValue(), 'note readers');
+
+      // The clerk's admin now has the notes, to read: and only the notes.
+      await clerk.reload();
+      await waitConnected(clerk);
+      await openModel(clerk, server, 'notes');
+      const tabs = await clerk.$$eval('.ferrule-admin-models button', (bs) => bs.map((b) => b.textContent));
+      assert.deepEqual(tabs, ['notes']);
+      await waitRows(clerk, ['For the clerk']);
+      assert.equal(await clerk.locator('.ferrule-admin-empty').count(), 0);
+      // Reading is all: an attempt to add is refused, and nothing is written.
+      await clerk.click('.ferrule-admin-list > button:text-is("Add")');
+      await waitText(clerk, '.ferrule-toast-error .ferrule-toast-message', 'You do not have permission to do this.');
+      assert.equal(await clerk.locator('.ferrule-admin-form').count(), 0);
+      assert.deepEqual(problems, []);
+    } finally {
+      await clerkContext.close();
+    }
   });
 });
 
@@ -577,6 +839,22 @@ test('every page passes WCAG 2.1 AA checks (axe) in light and in dark', async (t
     await page.click('#product-form button[type=submit]');
     await page.waitForFunction(() => document.querySelector('#field-price-error')?.textContent === 'Enter a whole number.', null, { timeout: 10000 });
     await audit('/products with refused fields');
+    // The admin, as a superuser: a list with its search and filters, a row's form and its
+    // history, and a delete being confirmed.
+    makeSuperuser(server);
+    await Promise.all([page.waitForURL(`${server.url}/`), page.click('#logout')]);
+    await logIn(page, server, 'root');
+    await openModel(page, server, 'users');
+    await audit('/admin (users)');
+    await openModel(page, server, 'notes');
+    await page.locator('.ferrule-admin-list tbody tr', { hasText: 'Audited' }).getByRole('button', { name: 'Edit' }).click();
+    await waitForm(page, /^notes \d+$/);
+    await adminField(page, 'body').fill('Audited in the admin');
+    await page.click('.ferrule-admin-form button[type=submit]');
+    await waitText(page, '.ferrule-admin-log > ol > li', 'root change');
+    await page.click('.ferrule-admin-form > button[type=button]:text-is("Delete")');
+    await page.locator('.ferrule-admin-form .ferrule-admin-confirm').waitFor({ timeout: 10000 });
+    await audit('/admin (a note, its history, a delete asked)');
     assert.deepEqual(problems, []);
   });
 });

@@ -449,6 +449,33 @@ async fn deletes_need_the_delete_permission_and_are_logged(backend: Backend) {
         "the list shown is listed again"
     );
 
+    // The row shown, deleted: its form goes, its log stays in view with the delete on top.
+    call(
+        &mut deleter,
+        "open",
+        json!({"model": "books", "id": ids[3]}),
+    )
+    .await;
+    assert!(admin(&deleter).object.is_some());
+    let u = call(
+        &mut deleter,
+        "delete",
+        json!({"model": "books", "id": ids[3]}),
+    )
+    .await;
+    assert!(toast(&u).is_none(), "{u:?}");
+    let shown = admin(&deleter);
+    assert!(shown.object.is_none(), "the deleted row's form is gone");
+    assert_eq!(
+        shown
+            .log
+            .iter()
+            .map(|e| e.action.as_str())
+            .collect::<Vec<_>>(),
+        ["delete", "add"]
+    );
+    assert_eq!(shown.log[0].object_id, ids[3]);
+
     // Bulk: all or none.
     let u = call(
         &mut deleter,
@@ -457,7 +484,7 @@ async fn deletes_need_the_delete_permission_and_are_logged(backend: Backend) {
     )
     .await;
     assert!(toast(&u).is_some_and(|t| t.contains("999")), "{u:?}");
-    assert_eq!(count_books(&f.db).await, 3, "none deleted");
+    assert_eq!(count_books(&f.db).await, 2, "none deleted");
     let u = call(
         &mut deleter,
         "delete_many",
@@ -465,8 +492,8 @@ async fn deletes_need_the_delete_permission_and_are_logged(backend: Backend) {
     )
     .await;
     assert!(toast(&u).is_none(), "{u:?}");
-    assert_eq!(count_books(&f.db).await, 1);
-    assert_eq!(titles(&admin(&deleter).list.unwrap()), ["D"]);
+    assert_eq!(count_books(&f.db).await, 0);
+    assert!(titles(&admin(&deleter).list.unwrap()).is_empty());
 
     call(&mut deleter, "log", json!({"model": "books", "id": ids[1]})).await;
     let log = admin(&deleter).log;

@@ -21,7 +21,10 @@ fn input(field: &FieldView, values: RwSignal<BTreeMap<String, String>>) -> AnyVi
     let set = move |text: String| values.update(|v| drop(v.insert(name.clone(), text)));
     match field.kind {
         FieldKind::Bool => view! {
+            // The attribute for the server's HTML, the property for a form shown in place of
+            // another (an attribute no longer moves a box the user has ticked).
             <input type="checkbox" disabled=disabled checked=value == "true"
+                prop:checked=value == "true"
                 on:change=move |ev| set(event_target_checked(&ev).to_string())/>
         }
         .into_any(),
@@ -34,7 +37,9 @@ fn input(field: &FieldView, values: RwSignal<BTreeMap<String, String>>) -> AnyVi
                 _ => "text",
             };
             view! {
-                <input type=kind disabled=disabled value=value step="any"
+                // As the checkbox: the property too, or a row opened after another keeps
+                // what the user typed into the other.
+                <input type=kind disabled=disabled value=value.clone() prop:value=value step="any"
                     on:input=move |ev| set(event_target_value(&ev))/>
             }
             .into_any()

@@ -31,6 +31,8 @@ pub fn AdminPage() -> impl IntoView {
     let list = state.field(|s| s.list.clone());
     let object = state.field(|s| s.object.clone());
     let log = state.field(|s| s.log.clone());
+    // `index` has answered (it sets the path) and left nothing this user may manage.
+    let nothing = state.field(|s| !s.path.is_empty() && s.models.is_empty());
     // Each part erased to `AnyView`: nested whole, the page's type is too deep for the
     // compiler's default recursion limit in the app that routes to it.
     let nav = view! {
@@ -52,8 +54,18 @@ pub fn AdminPage() -> impl IntoView {
     .into_any();
     view! {
         <div class="ferrule-admin">
+            <h1>"Admin"</h1>
             {nav}
-            {move || list.get().map(|l| view! { <AdminList list=l/> }.into_any())}
+            <Show when=move || nothing.get()>
+                <p class="ferrule-admin-empty">"There is nothing here you may manage yet."</p>
+            </Show>
+            {move || list.get().map(|l| {
+                // Named as the tabs name it.
+                let label = models
+                    .with(|ms| ms.iter().find(|m| m.model == l.model).map(|m| m.label.clone()))
+                    .unwrap_or_else(|| l.model.clone());
+                view! { <AdminList list=l label=label/> }.into_any()
+            })}
             {move || object.get().map(|o| view! { <AdminForm object=o/> }.into_any())}
             {move || {
                 let entries = log.get();
@@ -64,9 +76,9 @@ pub fn AdminPage() -> impl IntoView {
     .into_any()
 }
 
-/// One page of a model's rows.
+/// One page of a model's rows, under the model's name `label`.
 #[component]
-fn AdminList(list: ListPage) -> impl IntoView {
+fn AdminList(list: ListPage, label: String) -> impl IntoView {
     let emit = use_emit();
     let model = StoredValue::new(list.model.clone());
     let query = StoredValue::new(list.query.clone());
@@ -174,6 +186,7 @@ fn AdminList(list: ListPage) -> impl IntoView {
         .collect_view();
     view! {
         <section class="ferrule-admin-list">
+            <h2>{label}</h2>
             <form on:submit=move |ev| {
                 ev.prevent_default();
                 ask(1, ordering());
@@ -192,9 +205,10 @@ fn AdminList(list: ListPage) -> impl IntoView {
                 <tbody>{rows}</tbody>
             </table>
             <p class="ferrule-admin-pages">
-                <button disabled=page <= 1 on:click=move |_| ask(page - 1, ordering())>"Previous"</button>
+                // Braced: a bare `>=` would end the tag.
+                <button disabled={page <= 1} on:click=move |_| ask(page - 1, ordering())>"Previous"</button>
                 {format!("Page {page} of {pages} ({total} rows)")}
-                <button disabled=page >= pages on:click=move |_| ask(page + 1, ordering())>"Next"</button>
+                <button disabled={page >= pages} on:click=move |_| ask(page + 1, ordering())>"Next"</button>
             </p>
             <Show
                 when=move || confirming.get()
@@ -221,6 +235,23 @@ fn AdminList(list: ListPage) -> impl IntoView {
     .into_any()
 }
 
+/// Unix seconds as a UTC date and time to the minute: `2026-12-07 17:30 UTC`.
+fn when(at: i64) -> String {
+    let (days, secs) = (at.div_euclid(86_400), at.rem_euclid(86_400));
+    // Days since 1970-01-01 to a proleptic Gregorian date, by 400-year eras from 0000-03-01.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (hour, minute) = (secs / 3600, secs % 3600 / 60);
+    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02} UTC")
+}
+
 /// A row's log, newest first.
 #[component]
 fn AdminLog(entries: Vec<LogEntry>) -> impl IntoView {
@@ -238,7 +269,8 @@ fn AdminLog(entries: Vec<LogEntry>) -> impl IntoView {
                 .collect_view();
             view! {
                 <li>
-                    {format!("{} {} (at {})", e.username, e.action, e.at)}
+                    {format!("{} {} ", e.username, e.action)}
+                    <time>{when(e.at)}</time>
                     <ul>{changes}</ul>
                 </li>
             }
@@ -285,13 +317,27 @@ pub(super) mod tests {
                 ..ListQuery::default()
             },
         };
-        let html = render(|| view! { <AdminList list=list/> }.into_any());
+        let html = render(|| view! { <AdminList list=list label="books".to_owned()/> }.into_any());
+        assert!(html.contains("<h2>books</h2>"), "{html}");
         assert!(html.contains("<td>Hamlet</td>"), "{html}");
         assert!(html.contains(r#"type="search""#), "{html}");
         assert!(html.contains("in_print"), "a filter input: {html}");
         assert!(html.contains("Page 3 of 3 (7 rows)"), "{html}");
         let next = html.split("(7 rows)").nth(1).unwrap_or_default();
-        assert!(next.contains("disabled"), "no page after the last: {html}");
+        let next = next.split("</button>").next().unwrap_or_default();
+        assert!(
+            next.contains("<button disabled") && next.ends_with(">Next"),
+            "no page after the last: {html}"
+        );
+        assert!(!html.contains("ask("), "no code shown as text: {html}");
+    }
+
+    #[test]
+    fn log_times_are_utc_dates() {
+        assert_eq!(when(0), "1970-01-01 00:00 UTC");
+        assert_eq!(when(951_782_400 + 3_660), "2000-02-29 01:01 UTC");
+        assert_eq!(when(1_796_665_200), "2026-12-07 17:40 UTC");
+        assert_eq!(when(-60), "1969-12-31 23:59 UTC");
     }
 
     #[test]
@@ -311,6 +357,7 @@ pub(super) mod tests {
         }];
         let html = render(|| view! { <AdminLog entries=entries/> }.into_any());
         assert!(html.contains("editor change"), "{html}");
+        assert!(html.contains("1970-01-01 00:00 UTC"), "{html}");
         assert!(html.contains("title: Dune → Dune Messiah"), "{html}");
     }
 }

@@ -204,10 +204,14 @@ impl AdminState {
         ctx.changed(model.table());
         self.done += 1;
         self.refresh_list(&ctx).await?;
-        if self.object.as_ref().is_some_and(|o| {
-            o.model == args.model && o.id.as_ref().is_some_and(|id| args.ids.contains(id))
-        }) {
+        let open = self.object.as_ref().and_then(|o| {
+            o.id.clone()
+                .filter(|id| o.model == args.model && args.ids.contains(id))
+        });
+        if let Some(id) = open {
+            // The row shown is gone: its form with it, and its log says so.
             self.object = None;
+            self.log = log::of_object(ctx.db()?, model.table(), id.trim()).await?;
         }
         Ok(())
     }
