@@ -236,6 +236,9 @@ fn AdminList(list: ListPage, label: String) -> impl IntoView {
 }
 
 /// Unix seconds as a UTC date and time to the minute: `2026-12-07 17:30 UTC`.
+///
+/// Worked out here rather than with the `time` crate: this page is part of the browser's
+/// client, and one line of the log is not worth `time`'s formatting code in every app's wasm.
 fn when(at: i64) -> String {
     let (days, secs) = (at.div_euclid(86_400), at.rem_euclid(86_400));
     // Days since 1970-01-01 to a proleptic Gregorian date, by 400-year eras from 0000-03-01.

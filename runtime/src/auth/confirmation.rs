@@ -16,11 +16,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::http::{
-    AuthRoutes, client_ip, error, fields, form_error, form_redirect, json_response, next_page,
-    refusal, say,
+    AuthRoutes, check_own_password, fields, form_error, form_redirect, json_response, log_in_first,
+    logged_in, next_page, say,
 };
 use super::links::{AccountLinks, LinkMail, Purpose};
-use super::{CurrentUser, USERS_TABLE, User};
+use super::{USERS_TABLE, User};
 use crate::db::entities::user;
 use crate::jobs::{Job, JobContext, Options};
 use crate::middleware::{Request, Response};
@@ -110,12 +110,8 @@ pub(super) async fn change(s: AuthRoutes, req: Request) -> Response {
         Ok(x) => x,
         Err(resp) => return resp,
     };
-    let Some(user) = parts
-        .extensions
-        .get::<CurrentUser>()
-        .and_then(|u| u.user().cloned())
-    else {
-        return error(StatusCode::UNAUTHORIZED, "Please log in first.");
+    let Some(user) = logged_in(&parts) else {
+        return log_in_first();
     };
     let email = f.get("email").map(|e| e.trim()).unwrap_or_default();
     if email.is_empty() || email.len() > 254 || email.parse::<lettre::Address>().is_err() {
@@ -127,16 +123,10 @@ pub(super) async fn change(s: AuthRoutes, req: Request) -> Response {
         .await;
     }
     let password = f.get("password").map(String::as_str).unwrap_or_default();
-    match s
-        .auth
-        .authenticate_from(Some(client_ip(&parts)), &user.username, password)
-        .await
+    if let Some(refused) =
+        check_own_password(&s, &parts, &user, password, "The password is wrong.").await
     {
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            return form_error(&parts, StatusCode::BAD_REQUEST, "The password is wrong.").await;
-        }
-        Err(e) => return refusal(&parts, e).await,
+        return refused;
     }
     if let Err(e) = ask_confirmation(&s.links, &parts, user.id, email).await {
         return e.into_response();

@@ -440,17 +440,47 @@ async fn register(s: AuthRoutes, req: Request) -> Response {
     json_response(StatusCode::CREATED, json!({"username": user.username}))
 }
 
+/// The logged-in user of the request, if any.
+pub(super) fn logged_in(parts: &http::request::Parts) -> Option<super::User> {
+    parts
+        .extensions
+        .get::<CurrentUser>()
+        .and_then(|u| u.user().cloned())
+}
+
+/// What a request that needs a logged-in user gets without one.
+pub(super) fn log_in_first() -> Response {
+    error(StatusCode::UNAUTHORIZED, "Please log in first.")
+}
+
+/// Checks the logged-in `user`'s own `password`; `Some(answer)` when it is `wrong` or refused.
+/// Throttled like a login, per address and username: a stolen session must not become an
+/// unlimited guesser of its user's password.
+pub(super) async fn check_own_password(
+    s: &AuthRoutes,
+    parts: &http::request::Parts,
+    user: &super::User,
+    password: &str,
+    wrong: &str,
+) -> Option<Response> {
+    match s
+        .auth
+        .authenticate_from(Some(client_ip(parts)), &user.username, password)
+        .await
+    {
+        Ok(Some(_)) => None,
+        Ok(None) => Some(form_error(parts, StatusCode::BAD_REQUEST, wrong).await),
+        Err(e) => Some(refusal(parts, e).await),
+    }
+}
+
 async fn password(s: AuthRoutes, req: Request) -> Response {
     let (parts, f) = match fields(req).await {
         Ok(x) => x,
         Err(resp) => return resp,
     };
-    let Some(user) = parts
-        .extensions
-        .get::<CurrentUser>()
-        .and_then(|u| u.user().cloned())
-    else {
-        return error(StatusCode::UNAUTHORIZED, "Please log in first.");
+    let Some(user) = logged_in(&parts) else {
+        return log_in_first();
     };
     let (Some(old), Some(new)) = (f.get("old_password"), f.get("new_password")) else {
         return form_error(
@@ -460,23 +490,10 @@ async fn password(s: AuthRoutes, req: Request) -> Response {
         )
         .await;
     };
-    // Throttled like a login, per address and username: a stolen session must not become
-    // an unlimited guesser of its user's password.
-    match s
-        .auth
-        .authenticate_from(Some(client_ip(&parts)), &user.username, old)
-        .await
+    if let Some(refused) =
+        check_own_password(&s, &parts, &user, old, "The old password is wrong.").await
     {
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            return form_error(
-                &parts,
-                StatusCode::BAD_REQUEST,
-                "The old password is wrong.",
-            )
-            .await;
-        }
-        Err(e) => return refusal(&parts, e).await,
+        return refused;
     }
     if let Err(e) = s.auth.set_password(&user.username, new).await {
         return refusal(&parts, e).await;
