@@ -51,7 +51,7 @@
 //! | 3 | [`context`] | what a handler sees of its event |
 //! | 2 | [`session`], [`csp`], [`csrf`], [`auth`], `tab_binding`, [`messages`] | who is asking, what a page may run, what it was told |
 //! | 1 | `net`, [`middleware`], [`rooms`], `client`, `i18n`, [`jobs`], [`mail`] | the client's address and cookies, the chain, rooms; the browser's state mirror; languages; durable jobs and the mail they send |
-//! | 0 | [`protocol`], `error`, [`forms`], [`settings`], `cache`, [`metrics`], `otel`, `logging`, `in_flight`, [`mount`], [`db`], [`lifespan`], `password_prompt`, `fault_proxy` | wire types, errors, forms, settings, the database, hooks, the prompt and the fault proxy |
+//! | 0 | [`protocol`], `error`, [`forms`], [`settings`], `cache`, [`metrics`], `otel`, `logging`, `in_flight`, [`mount`], [`db`], [`lifespan`], `password_prompt`, `redis_conn`, `fault_proxy` | wire types, errors, forms, settings, the database, hooks, the prompt and the fault proxy |
 //!
 //! <!-- end of layers -->
 //!
@@ -138,6 +138,8 @@ mod otel;
 #[cfg(feature = "server")]
 mod password_prompt;
 #[cfg(feature = "redis")]
+mod redis_conn;
+#[cfg(feature = "redis")]
 pub mod redis_state;
 #[cfg(feature = "server")]
 pub mod rooms;
@@ -172,7 +174,7 @@ pub use messages::{Messages, messages};
 pub use middleware::MiddlewareChain;
 pub use protocol::{ClientCommand, Event, RouterData, StateUpdate, ToastLevel};
 #[cfg(feature = "server")]
-pub use settings::{AppSettings, EmailVerification, LogFormat, Settings, Tier};
+pub use settings::{AppSettings, EmailVerification, JobsStore, LogFormat, Settings, Tier};
 #[cfg(feature = "server")]
 pub use state::{Handlers, State};
 

@@ -38,11 +38,6 @@ end
 return 0
 "#;
 
-/// What the keys of deployment `prefix` start with.
-pub(crate) fn key_prefix(prefix: &str) -> String {
-    format!("ferrule:{prefix}:")
-}
-
 /// Keeps every token's states in Redis under `ferrule:<prefix>:`.
 #[derive(Clone)]
 pub struct RedisStateManager {
@@ -56,19 +51,7 @@ pub struct RedisStateManager {
     pub lock_wait: Duration,
 }
 
-/// Unreachable Redis is an outage (the user is asked to retry); anything else is a bug.
-pub(crate) fn redis_err(e: redis::RedisError) -> Error {
-    if e.is_io_error()
-        || e.is_connection_refusal()
-        || e.is_connection_dropped()
-        || e.is_timeout()
-        || e.is_unrecoverable_error()
-    {
-        Error::unavailable(format!("redis: {e}"))
-    } else {
-        Error::internal(format!("redis: {e}"))
-    }
-}
+use crate::redis_conn::{key_prefix, redis_err};
 
 /// Deletes the lock only while we still hold it, for a lock given up without storing.
 const UNLOCK: &str = r#"
@@ -81,16 +64,7 @@ return 0
 impl RedisStateManager {
     /// Connects to `url`; keys go under `ferrule:<prefix>:` (use one prefix per app).
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, Error> {
-        let client = redis::Client::open(url).map_err(redis_err)?;
-        // Fail fast at startup when the server is unreachable; reconnects later retry as usual.
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_number_of_retries(2)
-            .set_connection_timeout(Some(Duration::from_secs(3)))
-            .set_response_timeout(Some(Duration::from_secs(5)));
-        let conn = client
-            .get_connection_manager_with_config(config)
-            .await
-            .map_err(redis_err)?;
+        let conn = crate::redis_conn::connect(url).await?;
         Ok(Self {
             conn,
             prefix: key_prefix(prefix),

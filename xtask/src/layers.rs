@@ -83,6 +83,10 @@ pub(crate) const LAYERS: &[Layer] = &[
                 "reads a password for the app binary's commands from the terminal, never from argv",
             ),
             m(
+                "redis_conn",
+                "what the runtime's Redis users share: the connection, a deployment's keys, what an error means (feature `redis`)",
+            ),
+            m(
                 "fault_proxy",
                 "a fault-injecting TCP proxy for outage tests (feature `testing`)",
             ),
@@ -116,7 +120,7 @@ pub(crate) const LAYERS: &[Layer] = &[
             ),
             m(
                 "jobs",
-                "durable jobs in the app's database: enqueued, claimed under a lease, retried, run once across nodes",
+                "durable jobs in the app's database or in Redis: enqueued, claimed under a lease, retried, run once across nodes",
             ),
             m(
                 "mail",

@@ -15,6 +15,20 @@ impl App {
         self
     }
 
+    /// Keeps the app's jobs in `queue` instead of the database: `Queue::redis(RedisJobs)` for
+    /// nodes that share a Redis. Every process of the app must say the same.
+    pub fn jobs_in(mut self, queue: crate::jobs::Queue) -> Self {
+        self.jobs_queue = Some(queue);
+        self
+    }
+
+    /// The app's job queue: the one [`App::jobs_in`] gave, else its database's.
+    pub(super) fn job_queue(&self) -> Option<crate::jobs::Queue> {
+        self.jobs_queue
+            .clone()
+            .or_else(|| self.db.clone().map(crate::jobs::Queue::database))
+    }
+
     /// Enqueues a `J`, made by `make` from the time it is due, once per period of `schedule`,
     /// by one of the app's processes whichever run (and registers `J` like [`App::job`]).
     /// `schedule` is a [`Schedule`](crate::jobs::Schedule) or a cron expression; an expression
@@ -74,6 +88,20 @@ impl App {
         if let Some(e) = self.jobs_error.take() {
             return Err(BuildError::Jobs(e));
         }
+        if settings.jobs_store == crate::JobsStore::Redis
+            && !self.jobs_queue.as_ref().is_some_and(|q| q.is_redis())
+        {
+            return Err(BuildError::Jobs(
+                "jobs_store is `redis` but the app has no Redis queue: set redis_url (REDIS_URL) \
+                 and build the app with App::with_redis_from_settings, or give one with \
+                 App::jobs_in(Queue::redis(..))"
+                    .to_owned(),
+            ));
+        }
+        // Handlers and jobs enqueue where the workers look.
+        if let Some(queue) = self.job_queue() {
+            self.extensions.insert(queue);
+        }
         let mut tasks = Vec::new();
         if self.jobs.is_empty() {
             return Ok(tasks);
@@ -83,18 +111,22 @@ impl App {
                 "jobs are kept in the database: call App::database before App::job".to_owned(),
             ));
         };
+        let queue = self
+            .jobs_queue
+            .clone()
+            .unwrap_or_else(|| crate::jobs::Queue::database(db.clone()));
         if !self.jobs.recurring.is_empty() {
-            let (db, recurring) = (db.clone(), Arc::new(self.jobs.recurring.clone()));
+            let (queue, recurring) = (queue.clone(), Arc::new(self.jobs.recurring.clone()));
             let poll = Duration::from_millis(settings.jobs_poll_ms);
             tasks.push(TaskSpec::new(
                 "recurring jobs",
                 OnPanic::Restart,
                 move |cancel| {
-                    let (db, recurring) = (db.clone(), recurring.clone());
+                    let (queue, recurring) = (queue.clone(), recurring.clone());
                     crate::lifespan::every(poll, cancel, move || {
-                        let (db, recurring) = (db.clone(), recurring.clone());
+                        let (queue, recurring) = (queue.clone(), recurring.clone());
                         async move {
-                            if let Err(e) = crate::jobs::tick(&db, &recurring).await {
+                            if let Err(e) = crate::jobs::tick(&queue, &recurring).await {
                                 tracing::warn!(error = %e, "firing recurring jobs failed");
                             }
                             true
@@ -108,6 +140,7 @@ impl App {
         }
         let pool = crate::jobs::Pool::new(
             db,
+            queue,
             self.jobs.clone(),
             self.extensions.clone(),
             crate::jobs::PoolConfig {
@@ -256,11 +289,11 @@ impl App {
                 }
             };
         }
-        let Some(db) = self.db.clone() else {
+        let Some(queue) = self.job_queue() else {
             eprintln!("error: jobs: this app has no database (App::database)");
             return ExitCode::FAILURE;
         };
-        match jobs_action(&db, action).await {
+        match jobs_action(&queue, action).await {
             Ok(text) => {
                 print!("{text}");
                 ExitCode::SUCCESS
@@ -279,21 +312,20 @@ fn state_arg(name: &str) -> Result<crate::jobs::JobState, String> {
     })
 }
 
-/// Does `action` on `db`; what to print.
+/// Does `action` on `queue`; what to print.
 pub(super) async fn jobs_action(
-    db: &DatabaseConnection,
+    queue: &crate::jobs::Queue,
     action: JobsAction,
 ) -> Result<String, String> {
-    use crate::jobs;
-    let db_err = |e: DbErr| e.to_string();
+    let db_err = |e: crate::Error| e.to_string();
     match action {
         JobsAction::List { state, limit } => {
             let state = state.as_deref().map(state_arg).transpose()?;
-            let rows = jobs::list(db, state, limit).await.map_err(db_err)?;
+            let rows = queue.list(state, limit).await.map_err(db_err)?;
             Ok(jobs_table(&rows))
         }
         JobsAction::Retry { ids, dead: true } if ids.is_empty() => {
-            let n = jobs::retry_dead(db).await.map_err(db_err)?;
+            let n = queue.retry_dead().await.map_err(db_err)?;
             Ok(format!("{n} dead job(s) back in the queue\n"))
         }
         JobsAction::Retry { ids, .. } => {
@@ -302,7 +334,7 @@ pub(super) async fn jobs_action(
             }
             let mut out = String::new();
             for id in ids {
-                if jobs::retry(db, id).await.map_err(db_err)? {
+                if queue.retry(id).await.map_err(db_err)? {
                     out.push_str(&format!("job {id}: back in the queue\n"));
                 } else {
                     return Err(format!("{out}job {id}: no dead job has this id"));
@@ -316,7 +348,7 @@ pub(super) async fn jobs_action(
         } => {
             let state = state_arg(&state)?;
             let age = Duration::from_secs(older_than_hours.saturating_mul(3600));
-            let n = jobs::purge(db, state, age).await.map_err(db_err)?;
+            let n = queue.purge(state, age).await.map_err(db_err)?;
             Ok(format!("{n} {} job(s) deleted\n", state.as_str()))
         }
         JobsAction::Work { .. } => {
@@ -438,7 +470,8 @@ mod tests {
             .unwrap();
         let conn = db.connection();
         crate::db::migrations::migrate(&conn).await.unwrap();
-        let list = |w: &'static [&'static str]| jobs_action(&conn, parse(w));
+        let queue = crate::jobs::Queue::database(conn.clone());
+        let list = |w: &'static [&'static str]| jobs_action(&queue, parse(w));
         assert_eq!(list(&["list"]).await.unwrap(), "no jobs\n");
         conn.execute_unprepared(
             "INSERT INTO ferrule_jobs (name, payload, state, attempts, max_attempts, run_at, \

@@ -38,7 +38,10 @@ impl App {
         auth: &Auth,
         tokens: crate::db::expiring::Expiring,
     ) -> crate::auth::AccountLinks {
-        let links = crate::auth::AccountLinks::new(auth.clone(), tokens, settings);
+        let queue = self
+            .job_queue()
+            .unwrap_or_else(|| crate::jobs::Queue::database(auth.db().clone()));
+        let links = crate::auth::AccountLinks::new(auth.clone(), queue, tokens, settings);
         self.extensions.insert(links.clone());
         auth.set_confirmation_required(
             settings.email_verification == crate::EmailVerification::Required,

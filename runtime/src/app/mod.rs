@@ -101,6 +101,8 @@ pub struct App {
     jobs: crate::jobs::Registry,
     /// The first error registering them, reported by the build.
     jobs_error: Option<String>,
+    /// Where the jobs are kept when not in the database ([`App::jobs_in`]).
+    jobs_queue: Option<crate::jobs::Queue>,
     rooms: crate::rooms::Rooms,
     /// What every request and event carries in its extensions ([`App::extension`]).
     extensions: http::Extensions,
@@ -136,6 +138,7 @@ impl App {
             commands: Vec::new(),
             jobs: crate::jobs::Registry::default(),
             jobs_error: None,
+            jobs_queue: None,
             rooms: crate::rooms::Rooms::default(),
             extensions: http::Extensions::new(),
             locales: &[],
@@ -178,21 +181,24 @@ impl App {
 
     /// With the `redis_url` setting (`REDIS_URL`) given, keeps tab states in Redis and carries
     /// rooms, broadcasts and live tables through it, so several processes of the app behind one
-    /// address serve its tabs as one; without it, the app as it was. `prefix` keeps this app's
-    /// keys apart from others on the same Redis (its name, say): every process of one app uses
-    /// the same.
+    /// address serve its tabs as one, and with `jobs_store = "redis"` keeps the durable jobs
+    /// there too; without it, the app as it was. `prefix` keeps this app's keys apart from
+    /// others on the same Redis (its name, say): every process of one app uses the same.
     #[cfg(feature = "redis")]
     pub async fn with_redis_from_settings(mut self, prefix: &str) -> Result<Self, crate::Error> {
-        let url = self
+        let settings = self
             .resolved_settings()
-            .map_err(|e| crate::Error::internal(e.to_string()))?
-            .redis_url
-            .clone();
+            .map_err(|e| crate::Error::internal(e.to_string()))?;
+        let (url, jobs_store) = (settings.redis_url.clone(), settings.jobs_store);
         let Some(url) = url else {
             return Ok(self);
         };
         let states = crate::redis_state::RedisStateManager::connect(&url, prefix).await?;
         let broadcast = crate::rooms::RedisBroadcast::connect(&url, prefix).await?;
+        if jobs_store == crate::JobsStore::Redis {
+            let jobs = crate::jobs::RedisJobs::connect(&url, prefix).await?;
+            self = self.jobs_in(crate::jobs::Queue::redis(jobs));
+        }
         Ok(self.state_manager(states).broadcast_over_redis(broadcast))
     }
 

@@ -100,7 +100,7 @@ pub(super) async fn ask_confirmation(
     let options = Options::default()
         .unique(format!("{user}:{email}"))
         .replace_duplicate();
-    crate::jobs::enqueue_with(links.auth.db(), job, options).await?;
+    crate::jobs::enqueue_with(&links.queue, job, options).await?;
     Ok(())
 }
 

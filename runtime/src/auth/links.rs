@@ -53,6 +53,8 @@ pub(crate) struct Grant {
 #[derive(Clone)]
 pub(crate) struct AccountLinks {
     pub(crate) auth: Auth,
+    /// Where the mail jobs go: where the app's workers look.
+    pub(crate) queue: crate::jobs::Queue,
     tokens: Expiring,
     ttl: Duration,
     /// The app's page with the new-password form.
@@ -65,9 +67,15 @@ pub(crate) struct AccountLinks {
 }
 
 impl AccountLinks {
-    pub(crate) fn new(auth: Auth, tokens: Expiring, settings: &crate::Settings) -> Self {
+    pub(crate) fn new(
+        auth: Auth,
+        queue: crate::jobs::Queue,
+        tokens: Expiring,
+        settings: &crate::Settings,
+    ) -> Self {
         Self {
             auth,
+            queue,
             tokens,
             ttl: Duration::from_millis(settings.account_link_ttl_ms),
             reset_page: settings.password_reset_url.clone(),
@@ -195,7 +203,7 @@ impl AccountLinks {
                 ("hours", Arg::from(links.ttl.as_secs().div_ceil(3600))),
             ],
         );
-        send_later(ctx.db(), Email::composed(mail.to, composed)).await?;
+        send_later(ctx.queue(), Email::composed(mail.to, composed)).await?;
         Ok(())
     }
 }

@@ -142,7 +142,7 @@ pub(super) async fn ask(s: AuthRoutes, req: Request) -> Response {
         language: crate::i18n::language_of(&parts),
         site: site_of(links, &parts),
     };
-    if let Err(e) = crate::jobs::enqueue(links.auth.db(), job).await {
+    if let Err(e) = crate::jobs::enqueue(&links.queue, job).await {
         return e.into_response();
     }
     if let Some(resp) = form_redirect(&parts, next_page(f.get("next")).as_deref()) {

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use sea_orm::{ConnectionTrait, SqlErr, Value};
 
 use super::Job;
+use super::queue::JobStore;
 use super::store::{TABLE, now_ms};
 use crate::db::stmt;
 
@@ -83,44 +84,89 @@ impl Enqueued {
     }
 }
 
-/// Enqueues `job` to run at once.
-pub async fn enqueue<J: Job>(db: &impl ConnectionTrait, job: J) -> Result<Enqueued, crate::Error> {
-    enqueue_with(db, job, Options::default()).await
+/// A job ready to store: its kind, its payload as JSON and how it was enqueued.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub(crate) name: &'static str,
+    pub(crate) payload: String,
+    /// Unix milliseconds.
+    pub(crate) run_at: i64,
+    pub(crate) max_attempts: i64,
+    pub(crate) unique_key: Option<String>,
+    pub(crate) on_duplicate: OnDuplicate,
 }
 
-/// Enqueues `job` as `options` say.
+impl NewJob {
+    /// `job` with `options`.
+    pub(crate) fn of<J: Job>(job: &J, options: Options) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            name: J::NAME,
+            payload: serde_json::to_string(job)?,
+            run_at: options.run_at.map_or_else(now_ms, |t| {
+                t.duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64)
+            }),
+            max_attempts: i64::from(options.max_attempts.unwrap_or(J::MAX_ATTEMPTS).max(1)),
+            unique_key: options.unique_key,
+            on_duplicate: options.on_duplicate,
+        })
+    }
+}
+
+/// Enqueues `job` to run at once in `store`: a database connection or transaction, or the
+/// app's [`Queue`](super::Queue).
+pub async fn enqueue<J: Job>(store: &impl JobStore, job: J) -> Result<Enqueued, crate::Error> {
+    enqueue_with(store, job, Options::default()).await
+}
+
+/// Enqueues `job` in `store` as `options` say.
 pub async fn enqueue_with<J: Job>(
-    db: &impl ConnectionTrait,
+    store: &impl JobStore,
     job: J,
     options: Options,
 ) -> Result<Enqueued, crate::Error> {
-    let payload = serde_json::to_string(&job)?;
+    let new = NewJob::of(&job, options)?;
+    let enqueued = store.store_job(new).await?;
+    if !matches!(enqueued, Enqueued::Duplicate(_)) {
+        super::worker::WAKE.notify_waiters();
+    }
+    Ok(enqueued)
+}
+
+/// Stores `job` in the `ferrule_jobs` table of `db`.
+pub(crate) async fn insert(
+    db: &impl ConnectionTrait,
+    job: NewJob,
+) -> Result<Enqueued, crate::Error> {
+    let NewJob {
+        name,
+        payload,
+        run_at,
+        max_attempts,
+        unique_key,
+        on_duplicate,
+    } = job;
     let now = now_ms();
-    let run_at = options.run_at.map_or(now, |t| {
-        t.duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64)
-    });
-    let max_attempts = i64::from(options.max_attempts.unwrap_or(J::MAX_ATTEMPTS).max(1));
     let backend = db.get_database_backend();
     let insert = format!(
         "INSERT INTO {TABLE} (name, payload, state, attempts, max_attempts, run_at, unique_key, \
          created_at) VALUES (?, ?, 'pending', 0, ?, ?, ?, ?)"
     );
     let values: Vec<Value> = vec![
-        J::NAME.into(),
+        name.into(),
         payload.into(),
         max_attempts.into(),
         run_at.into(),
-        options.unique_key.clone().into(),
+        unique_key.clone().into(),
         now.into(),
     ];
-    let Some(key) = options.unique_key else {
+    let Some(key) = unique_key else {
         let sql = format!("{insert} RETURNING id");
         let row = db
             .query_one_raw(stmt(backend, &sql, values))
             .await?
             .ok_or_else(|| crate::Error::internal("the job's insert returned no id"))?;
-        super::worker::WAKE.notify_waiters();
         return Ok(Enqueued::New(row.try_get("", "id")?));
     };
     // The partial unique index on (name, unique_key) of live jobs decides, so two nodes
@@ -146,11 +192,10 @@ pub async fn enqueue_with<J: Job>(
             other => other?,
         };
         if let Some(row) = inserted {
-            super::worker::WAKE.notify_waiters();
             return Ok(Enqueued::New(row.try_get("", "id")?));
         }
-        let keyed = || vec![Value::from(J::NAME), Value::from(key.clone())];
-        if options.on_duplicate == OnDuplicate::Replace {
+        let keyed = || vec![Value::from(name), Value::from(key.clone())];
+        if on_duplicate == OnDuplicate::Replace {
             let replace = format!(
                 "UPDATE {TABLE} SET payload = ?, run_at = ?, max_attempts = ? \
                  WHERE {live} AND state = 'pending' RETURNING id"
@@ -158,7 +203,6 @@ pub async fn enqueue_with<J: Job>(
             let mut v = vec![values[1].clone(), run_at.into(), max_attempts.into()];
             v.extend(keyed());
             if let Some(row) = db.query_one_raw(stmt(backend, &replace, v)).await? {
-                super::worker::WAKE.notify_waiters();
                 return Ok(Enqueued::Replaced(row.try_get("", "id")?));
             }
         }

@@ -1,10 +1,12 @@
-//! Durable jobs: typed work kept in the app's database (`ferrule_jobs`) until a worker has run
-//! it, so it survives a restart or a deploy and runs once across several server processes.
+//! Durable jobs: typed work kept in the app's database (`ferrule_jobs`), or in Redis
+//! ([`RedisJobs`], `jobs_store = "redis"`), until a worker has run it, so it survives a restart
+//! or a deploy and runs once across several server processes.
 //!
 //! A job is a serde type with [`Job`]; the app registers it with
-//! [`App::job`](crate::App::job) and anyone with the database enqueues it with [`enqueue`]
-//! (or [`enqueue_with`] and [`Options`]: a time to run at, a uniqueness key, a limit of
-//! attempts). Workers start with the server's lifespan, or alone in a worker process
+//! [`App::job`](crate::App::job) and anyone with the app's [`Queue`] (or, for the database's
+//! queue, a connection or a transaction) enqueues it with [`enqueue`] (or [`enqueue_with`] and
+//! [`Options`]: a time to run at, a uniqueness key, a limit of attempts). Workers start with
+//! the server's lifespan, or alone in a worker process
 //! ([`App::work_with_shutdown`](crate::App::work_with_shutdown), `app jobs work`): they claim
 //! due jobs (on PostgreSQL with `FOR UPDATE SKIP LOCKED`), run them under a lease they renew,
 //! retry a failed one with exponential backoff up to its limit and then leave it `dead`, with
@@ -17,6 +19,9 @@
 
 mod admin;
 mod enqueue;
+mod queue;
+#[cfg(feature = "redis")]
+mod redis_store;
 mod schedule;
 mod store;
 mod worker;
@@ -32,7 +37,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use admin::{purge, retry, retry_dead};
+#[doc(hidden)]
+pub use enqueue::NewJob;
 pub use enqueue::{Enqueued, OnDuplicate, Options, enqueue, enqueue_with};
+pub use queue::{JobStore, Queue};
+#[cfg(feature = "redis")]
+pub use redis_store::RedisJobs;
 pub(crate) use schedule::{Recurring, tick};
 pub use schedule::{Schedule, ScheduleError};
 pub use store::{JobRow, JobState, counts, find, list};
@@ -82,6 +92,7 @@ pub trait Job: Serialize + DeserializeOwned + Send + 'static {
 #[derive(Clone)]
 pub struct JobContext {
     db: DatabaseConnection,
+    queue: Queue,
     extensions: Arc<http::Extensions>,
     id: i64,
     attempt: u32,
@@ -93,13 +104,18 @@ impl JobContext {
         &self.db
     }
 
+    /// The app's job queue, to enqueue follow-up jobs where the workers look for them.
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
     /// A value the app shared with [`App::extension`](crate::App::extension) (a mailer, an
     /// HTTP client), if it did.
     pub fn extension<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
         self.extensions.get::<T>().cloned()
     }
 
-    /// The job's id in `ferrule_jobs`.
+    /// The job's id in its queue.
     pub fn id(&self) -> i64 {
         self.id
     }

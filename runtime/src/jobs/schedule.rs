@@ -1,16 +1,17 @@
 //! Recurring jobs: a job enqueued once per period of its [`Schedule`], by one node whichever
-//! runs. Each schedule's next firing is a row of `ferrule_job_schedules`; a node that finds it
-//! due moves it on with a compare-and-set and enqueues the job in the same transaction, so of
-//! several nodes exactly one fires each period, and a firing is never lost halfway.
+//! runs. Each schedule's next firing is kept beside the queue (a row of
+//! `ferrule_job_schedules`, or a Redis key); a node that finds it due moves it on with a
+//! compare-and-set and enqueues the job in the same step (a transaction, or one Lua script),
+//! so of several nodes exactly one fires each period, and a firing is never lost halfway.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use futures_util::future::BoxFuture;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
 
+use super::enqueue::NewJob;
 use super::store::now_ms;
-use super::{Job, Options, enqueue_with};
+use super::{Job, Options, Queue};
 use crate::db::stmt;
 
 /// When a recurring job fires. All nodes compute the same times from the schedule alone (in
@@ -234,11 +235,8 @@ fn next_cron(cron: &croner::Cron, after: i64) -> Option<i64> {
     Some(next.timestamp_millis())
 }
 
-type Fire = Arc<
-    dyn for<'a> Fn(&'a DatabaseTransaction, i64) -> BoxFuture<'a, Result<(), crate::Error>>
-        + Send
-        + Sync,
->;
+/// Makes the job of the firing at a time (Unix ms).
+type Fire = Arc<dyn Fn(i64) -> Result<NewJob, crate::Error> + Send + Sync>;
 
 /// One recurring job of the app.
 #[derive(Clone)]
@@ -254,14 +252,9 @@ impl Recurring {
         schedule: Schedule,
         make: impl Fn(SystemTime) -> J + Send + Sync + 'static,
     ) -> Self {
-        let make = Arc::new(make);
-        let fire: Fire = Arc::new(move |txn, at| {
-            let make = make.clone();
-            Box::pin(async move {
-                let time = SystemTime::UNIX_EPOCH + Duration::from_millis(at.max(0) as u64);
-                enqueue_with(txn, make(time), Options::default()).await?;
-                Ok(())
-            })
+        let fire: Fire = Arc::new(move |at| {
+            let time = SystemTime::UNIX_EPOCH + Duration::from_millis(at.max(0) as u64);
+            Ok(NewJob::of(&make(time), Options::default())?)
         });
         Self {
             name: J::NAME,
@@ -274,63 +267,83 @@ impl Recurring {
 const TABLE: &str = "ferrule_job_schedules";
 
 /// Fires each of `recurring` that is due; returns how many this node fired.
-pub(crate) async fn tick(
-    db: &DatabaseConnection,
-    recurring: &[Recurring],
-) -> Result<usize, crate::Error> {
+pub(crate) async fn tick(queue: &Queue, recurring: &[Recurring]) -> Result<usize, crate::Error> {
     let mut fired = 0;
     for r in recurring {
-        if fire_if_due(db, r).await? {
+        if fire_if_due(queue, r).await? {
             fired += 1;
         }
+    }
+    if fired > 0 {
+        super::worker::WAKE.notify_waiters();
     }
     Ok(fired)
 }
 
-async fn fire_if_due(db: &DatabaseConnection, r: &Recurring) -> Result<bool, crate::Error> {
-    let backend = db.get_database_backend();
-    let now = now_ms();
-    let next = r.schedule.next_after(now);
+async fn fire_if_due(queue: &Queue, r: &Recurring) -> Result<bool, crate::Error> {
     // First sight of the schedule: it fires at its next time, not at once.
-    let sql =
-        format!("INSERT INTO {TABLE} (name, next_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING");
-    db.execute_raw(stmt(backend, &sql, vec![r.name.into(), next.into()]))
+    let due = queue
+        .schedule_due(r.name, r.schedule.next_after(now_ms()))
         .await?;
-    let sql = format!("SELECT next_at FROM {TABLE} WHERE name = ?");
-    let Some(row) = db
-        .query_one_raw(stmt(backend, &sql, vec![r.name.into()]))
-        .await?
-    else {
-        return Ok(false);
-    };
-    let due: i64 = row.try_get("", "next_at")?;
-    // Read after the row: another node may have moved it on since `now`, never past this.
+    // Read after the row: another node may have moved it on since, never past this.
     let now = now_ms();
     let next = r.schedule.next_after(now);
-    let set = format!("UPDATE {TABLE} SET next_at = ? WHERE name = ? AND next_at = ?");
     if due != next && (!r.schedule.fires_at(due) || due > r.schedule.next_after(next)) {
         // Not a time of this schedule, or further than it ever sets it, even from a node whose
         // clock is a firing ahead: the schedule changed (another period, offset or
         // expression) since the row was written. Its next time is the new schedule's, and the
         // old one's pending firing is dropped rather than fired at a time no longer asked for.
-        db.execute_raw(stmt(
-            backend,
-            &set,
-            vec![next.into(), r.name.into(), due.into()],
-        ))
-        .await?;
+        queue.schedule_move(r.name, due, next, None).await?;
         return Ok(false);
     }
     if due > now {
         return Ok(false);
     }
-    // Due: the node whose compare-and-set moves it on fires it, in the same transaction.
+    // Due: the node whose compare-and-set moves it on fires it, in the same step.
+    let job = (r.fire)(due)?;
+    let fired = queue.schedule_move(r.name, due, next, Some(job)).await?;
+    if fired {
+        tracing::debug!(job = r.name, at = due, "recurring job enqueued");
+    }
+    Ok(fired)
+}
+
+/// The next firing of schedule `name` in `ferrule_job_schedules`, `first` when it has no row.
+pub(crate) async fn due_in_database(
+    db: &DatabaseConnection,
+    name: &str,
+    first: i64,
+) -> Result<i64, crate::Error> {
+    let backend = db.get_database_backend();
+    let sql =
+        format!("INSERT INTO {TABLE} (name, next_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING");
+    db.execute_raw(stmt(backend, &sql, vec![name.into(), first.into()]))
+        .await?;
+    let sql = format!("SELECT next_at FROM {TABLE} WHERE name = ?");
+    let row = db
+        .query_one_raw(stmt(backend, &sql, vec![name.into()]))
+        .await?
+        .ok_or_else(|| crate::Error::internal(format!("schedule `{name}` has no row")))?;
+    Ok(row.try_get("", "next_at")?)
+}
+
+/// Moves schedule `name` from `due` to `next` with a compare-and-set and enqueues `job` in the
+/// same transaction; whether this call moved it.
+pub(crate) async fn move_in_database(
+    db: &DatabaseConnection,
+    name: &str,
+    due: i64,
+    next: i64,
+    job: Option<NewJob>,
+) -> Result<bool, crate::Error> {
+    let backend = db.get_database_backend();
+    let set = format!("UPDATE {TABLE} SET next_at = ? WHERE name = ? AND next_at = ?");
     let txn = db.begin().await?;
     let moved = txn
         .execute_raw(stmt(
             backend,
             &set,
-            vec![next.into(), r.name.into(), due.into()],
+            vec![next.into(), name.into(), due.into()],
         ))
         .await?
         .rows_affected()
@@ -339,11 +352,12 @@ async fn fire_if_due(db: &DatabaseConnection, r: &Recurring) -> Result<bool, cra
         txn.rollback().await?;
         return Ok(false);
     }
-    (r.fire)(&txn, due).await?;
+    if let Some(job) = job {
+        super::enqueue::insert(&txn, job).await?;
+    }
     txn.commit()
         .await
         .map_err(|e: DbErr| crate::Error::from(e))?;
-    tracing::debug!(job = r.name, at = due, "recurring job enqueued");
     Ok(true)
 }
 

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::store::{self, Claim, now_ms};
-use super::{JobContext, Ran, Registry};
+use super::{JobContext, Queue, Ran, Registry};
 use crate::metrics::{JOB_FAILURES_TOTAL, JOB_SECONDS, JOBS_QUEUED, JOBS_TOTAL};
 
 /// Wakes this process's idle workers when it enqueues a job (other nodes' wait for their poll).
@@ -42,6 +42,7 @@ pub(crate) struct PoolConfig {
 /// The workers of one process.
 pub(crate) struct Pool {
     db: DatabaseConnection,
+    queue: Queue,
     registry: Registry,
     extensions: Arc<http::Extensions>,
     config: PoolConfig,
@@ -52,9 +53,10 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
-    /// Workers for `registry`'s jobs on `db`; their jobs see `extensions`.
+    /// Workers for `registry`'s jobs in `queue`; their jobs see `db` and `extensions`.
     pub(crate) fn new(
         db: DatabaseConnection,
+        queue: Queue,
         registry: Registry,
         extensions: http::Extensions,
         config: PoolConfig,
@@ -66,6 +68,7 @@ impl Pool {
         );
         Arc::new(Self {
             db,
+            queue,
             registry,
             extensions: Arc::new(extensions),
             config,
@@ -99,16 +102,17 @@ impl Pool {
             while let Ok(p) = slots.clone().try_acquire_owned() {
                 free.push(p);
             }
-            let claims =
-                match store::claim(&self.db, &names, &self.node, free.len(), self.config.lease)
-                    .await
-                {
-                    Ok(claims) => claims,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "claiming jobs failed");
-                        Vec::new()
-                    }
-                };
+            let claims = match self
+                .queue
+                .claim(&names, &self.node, free.len(), self.config.lease)
+                .await
+            {
+                Ok(claims) => claims,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming jobs failed");
+                    Vec::new()
+                }
+            };
             if claims.is_empty() {
                 drop(free);
                 tokio::select! {
@@ -148,7 +152,7 @@ impl Pool {
             .map(|(_, c)| c)
             .collect();
         for claim in left {
-            match store::release(&self.db, &claim, &self.node).await {
+            match self.queue.release(&claim, &self.node).await {
                 Ok(true) => {
                     tracing::info!(job = %claim.name, id = claim.id, "job handed back at shutdown");
                     ::metrics::counter!(JOBS_TOTAL, "job" => claim.name.clone(), "outcome" => "released")
@@ -180,7 +184,7 @@ impl Pool {
             .remove(&claim.id);
     }
 
-    async fn attempt_in_span(&self, claim: &Claim) -> Result<(), sea_orm::DbErr> {
+    async fn attempt_in_span(&self, claim: &Claim) -> Result<(), crate::Error> {
         let job = claim.name.clone();
         let Some(kind) = self.registry.kinds.get(claim.name.as_str()) else {
             return Ok(());
@@ -194,6 +198,7 @@ impl Pool {
         }
         let ctx = JobContext {
             db: self.db.clone(),
+            queue: self.queue.clone(),
             extensions: self.extensions.clone(),
             id: claim.id,
             attempt: claim.attempts.max(1) as u32,
@@ -205,7 +210,7 @@ impl Pool {
             tokio::select! {
                 ran = &mut run => break ran,
                 () = tokio::time::sleep(renew_every) => {
-                    match store::renew(&self.db, claim, &self.node, self.config.lease).await {
+                    match self.queue.renew(claim, &self.node, self.config.lease).await {
                         Ok(true) => {}
                         Ok(false) => tracing::warn!("the job's lease was lost: another worker may run it too"),
                         Err(e) => tracing::warn!(error = %e, "renewing the job's lease failed"),
@@ -217,7 +222,7 @@ impl Pool {
             .record(started.elapsed().as_secs_f64());
         match ran {
             Ran::Done => {
-                store::finish(&self.db, claim, &self.node).await?;
+                self.queue.finish(claim, &self.node).await?;
                 ::metrics::counter!(JOBS_TOTAL, "job" => job, "outcome" => "done").increment(1);
             }
             Ran::Failed(error, backoff) => {
@@ -236,7 +241,7 @@ impl Pool {
         claim: &Claim,
         error: &str,
         retry: Option<i64>,
-    ) -> Result<(), sea_orm::DbErr> {
+    ) -> Result<(), crate::Error> {
         let outcome = if retry.is_some() { "retry" } else { "dead" };
         if retry.is_some() {
             tracing::warn!(error, "job failed; it will run again");
@@ -246,7 +251,7 @@ impl Pool {
         ::metrics::counter!(JOB_FAILURES_TOTAL, "job" => claim.name.clone()).increment(1);
         ::metrics::counter!(JOBS_TOTAL, "job" => claim.name.clone(), "outcome" => outcome)
             .increment(1);
-        store::fail(&self.db, claim, &self.node, error, retry).await?;
+        self.queue.fail(claim, &self.node, error, retry).await?;
         Ok(())
     }
 
@@ -255,7 +260,7 @@ impl Pool {
         let Some(keep) = self.config.keep_done else {
             return;
         };
-        match super::purge(&self.db, store::JobState::Done, keep).await {
+        match self.queue.purge(store::JobState::Done, keep).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(deleted = n, "old done jobs deleted"),
             Err(e) => tracing::debug!(error = %e, "deleting old done jobs failed"),
@@ -264,7 +269,7 @@ impl Pool {
 
     /// Sets [`JOBS_QUEUED`] from the table.
     async fn report_depth(&self) {
-        match store::counts(&self.db).await {
+        match self.queue.counts().await {
             Ok(counts) => {
                 for state in [
                     store::JobState::Pending,

@@ -93,11 +93,11 @@ impl Email {
 /// # Ok(()) }
 /// ```
 pub async fn send_later(
-    db: &impl sea_orm::ConnectionTrait,
+    store: &impl crate::jobs::JobStore,
     email: Email,
 ) -> Result<crate::jobs::Enqueued, crate::Error> {
     email
         .validate()
         .map_err(|e| crate::Error::bad_request(e.to_string()))?;
-    crate::jobs::enqueue(db, SendMail(email)).await
+    crate::jobs::enqueue(store, SendMail(email)).await
 }

@@ -238,6 +238,10 @@ pub struct Settings {
     /// Milliseconds a done job is kept (for `jobs list`) before the workers delete it; 0: kept
     /// until purged. Dead jobs are kept until retried or purged.
     pub jobs_keep_done_ms: u64,
+    /// Where the durable jobs are kept: `database` (the app's, the default: a job can be
+    /// enqueued in a transaction) or `redis` (the `redis_url` one, through
+    /// [`App::with_redis_from_settings`](crate::App::with_redis_from_settings)).
+    pub jobs_store: JobsStore,
     /// Where the app's mail goes ([`crate::mail`]): `smtp://user:pass@host:587?tls=required`
     /// (STARTTLS), `smtps://user:pass@host:465` (TLS from the start), `smtp://localhost:1025`
     /// (no TLS: a relay on this machine), `console` (printed: development), `file:DIR` (one JSON
@@ -259,6 +263,17 @@ pub struct Settings {
     pub email_verification: EmailVerification,
     /// Milliseconds the links of account mail (password reset, e-mail confirmation) work.
     pub account_link_ttl_ms: u64,
+}
+
+/// Where the durable jobs are kept ([`Settings::jobs_store`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobsStore {
+    /// The app's database (`ferrule_jobs`).
+    #[default]
+    Database,
+    /// Redis, at `redis_url`.
+    Redis,
 }
 
 /// Whether new accounts confirm their e-mail address ([`Settings::email_verification`]).
@@ -341,6 +356,7 @@ impl Default for Settings {
             site_url: None,
             password_reset_url: "/reset-password".to_owned(),
             email_verification: EmailVerification::Optional,
+            jobs_store: JobsStore::Database,
             account_link_ttl_ms: 24 * 3600 * 1000,
         }
     }

@@ -64,7 +64,7 @@ pub fn service_url(var: &str, what: &str) -> Option<String> {
 pub async fn clear_redis_prefix(url: &str, prefix: &str) -> Result<(), redis::RedisError> {
     let client = redis::Client::open(url)?;
     let mut conn = client.get_multiplexed_async_connection().await?;
-    let pattern = format!("{}*", crate::redis_state::key_prefix(prefix));
+    let pattern = format!("{}*", crate::redis_conn::key_prefix(prefix));
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(pattern)
         .query_async(&mut conn)
