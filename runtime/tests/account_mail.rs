@@ -700,6 +700,39 @@ async fn the_file_outbox_writes_one_whole_json_file_per_message() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A test server whose app chose no mailer sends its mail nowhere: the console mailer would
+/// print it and leave its HTML part in `mail/` of the crate's directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_server_without_a_mailer_leaves_no_mail_files() {
+    let Some(db) = TestDb::new(Backend::Sqlite).await else {
+        return;
+    };
+    let files = || std::fs::read_dir("mail").map_or(0, |d| d.count());
+    let before = files();
+    let server = TestServer::start(App::new().settings(settings()).database(db.conn.clone()))
+        .await
+        .unwrap();
+    let registered = post(
+        &server,
+        "/_auth/register",
+        None,
+        json!({"username": "quiet", "email": "quiet@example.com", "password": "wonderland1"}),
+    )
+    .await;
+    assert_eq!(registered.status, 201, "{}", registered.text());
+    jobs_settle(&db).await;
+    let sent = ferrule::jobs::list(&db.conn, Some(JobState::Done), 10)
+        .await
+        .unwrap();
+    assert!(
+        sent.iter().any(|j| j.name == "ferrule.send_mail"),
+        "the confirmation was sent: {sent:?}"
+    );
+    assert_eq!(files(), before, "no file in mail/");
+    server.stop().await.unwrap();
+    db.cleanup().await;
+}
+
 /// A web process that runs no jobs enqueues the reset; a worker process (`app jobs work`) mails
 /// the link, with the translations, the account links and the mailer a server would have.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1050,6 +1050,70 @@ async fn a_worker_process_runs_the_jobs_web_processes_leave(backend: Backend) {
     db.cleanup().await;
 }
 
+/// Only ever run by the worker-metrics test.
+#[derive(Serialize, Deserialize)]
+struct Worked;
+
+impl Job for Worked {
+    const NAME: &'static str = "worked";
+
+    async fn run(self, _: JobContext) -> Result<(), ferrule::Error> {
+        Ok(())
+    }
+}
+
+/// A worker process with `metrics_addr` serves its own job metrics there, and closes the
+/// endpoint when it stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_process_serves_its_job_metrics() {
+    let Some(db) = fresh(Backend::Sqlite).await else {
+        return;
+    };
+    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let worker = app(
+        db.conn.clone(),
+        Settings {
+            metrics_addr: Some(metrics_addr),
+            ..settings()
+        },
+    )
+    .job::<Worked>();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let working = tokio::spawn(worker.work_with_shutdown(async {
+        let _ = stopped.await;
+    }));
+    for _ in 0..2 {
+        let id = jobs::enqueue(&db.conn, Worked).await.unwrap().id();
+        wait_state(&db.conn, id, JobState::Done, Duration::from_secs(5)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let page = ferrule::testing::http_request(metrics_addr, "GET", "/metrics", &[], b"")
+            .await
+            .map(|r| r.text())
+            .unwrap_or_default();
+        let counted = page
+            .lines()
+            .any(|l| l == r#"ferrule_jobs_total{job="worked",outcome="done"} 2"#)
+            && page.contains(r#"ferrule_jobs_queued{state="pending"}"#);
+        if counted {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.send(()).unwrap();
+    working.await.unwrap().unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(metrics_addr).await.is_err(),
+        "the endpoint closed with the worker"
+    );
+    db.cleanup().await;
+}
+
 /// A worker with nothing to run refuses to start, saying why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_with_nothing_to_run_says_so() {

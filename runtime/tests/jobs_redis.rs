@@ -649,10 +649,12 @@ async fn the_jobs_store_setting_moves_the_jobs_to_redis_or_refuses_to_start() {
         .job::<Mark>()
         .route(
             "/mark",
-            axum::routing::get(|axum::Extension(queue): axum::Extension<Queue>| async move {
-                let id = jobs::enqueue(&queue, Mark { n: 1 }).await.unwrap().id();
-                id.to_string()
-            }),
+            axum::routing::get(
+                |axum::Extension(queue): axum::Extension<Queue>| async move {
+                    let id = jobs::enqueue(&queue, Mark { n: 1 }).await.unwrap().id();
+                    id.to_string()
+                },
+            ),
         )
         .with_redis_from_settings(&f.prefix)
         .await

@@ -199,6 +199,20 @@ impl App {
             .map_err(|e| std::io::Error::other(BuildError::Locales(e)))?;
         self.extensions.insert(Arc::new(catalogues));
         let tasks = self.job_tasks(&settings).map_err(std::io::Error::other)?;
+        // The job metrics of this process, which no web process counts.
+        let metrics_stop = tokio_util::sync::CancellationToken::new();
+        let metrics = match settings.metrics_addr {
+            Some(addr) => Some(
+                super::metrics_endpoint::start(
+                    addr,
+                    None,
+                    Duration::from_millis(settings.header_read_timeout_ms),
+                    metrics_stop.clone(),
+                )
+                .await?,
+            ),
+            None => None,
+        };
         let supervisor = Supervisor::start(tasks);
         tracing::info!(
             concurrency = settings.jobs_concurrency,
@@ -209,6 +223,14 @@ impl App {
         supervisor
             .stop(Duration::from_millis(settings.shutdown_grace_ms))
             .await;
+        metrics_stop.cancel();
+        if let Some(served) = metrics {
+            match served.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "the metrics endpoint failed"),
+                Err(e) => tracing::warn!(error = %e, "the metrics endpoint panicked"),
+            }
+        }
         crate::logging::flush();
         Ok(())
     }

@@ -11,6 +11,19 @@ impl App {
         self
     }
 
+    /// A test server's mail goes to an outbox nobody reads unless the app or its settings chose
+    /// a mailer: the console mailer would print every message and leave its HTML part in the
+    /// working directory (the crate's, under `cargo test`).
+    #[cfg(feature = "testing")]
+    pub(crate) fn quiet_mail_for_tests(mut self) -> Self {
+        let chosen = self.extensions.get::<crate::mail::Mailer>().is_some()
+            || self.resolved_settings().is_ok_and(|s| s.mail_url.is_some());
+        if chosen {
+            return self;
+        }
+        self.mailer(crate::mail::Mailer::to_outbox(&crate::mail::Outbox::new()))
+    }
+
     /// With a database: the mailer in the extensions and its job registered.
     pub(super) fn install_mail(&mut self, settings: &Settings) -> Result<(), BuildError> {
         if self.db.is_none() {

@@ -78,10 +78,11 @@ fn describe() {
 }
 
 /// Binds `addr` and serves `/metrics` there until `stop` is cancelled; the gauges that are
-/// read rather than counted (the state store, the hashing queue) are read at each scrape.
+/// read rather than counted (the state store of `bridge`, in a server, and the hashing queue)
+/// are read at each scrape.
 pub(super) async fn start(
     addr: SocketAddr,
-    bridge: Arc<EventBridge>,
+    bridge: Option<Arc<EventBridge>>,
     header_read_timeout: Duration,
     stop: tokio_util::sync::CancellationToken,
 ) -> std::io::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
@@ -98,7 +99,7 @@ pub(super) async fn start(
         move || {
             let (handle, bridge) = (handle.clone(), bridge.clone());
             async move {
-                if let Some(size) = bridge.states_size() {
+                if let Some(size) = bridge.as_ref().and_then(|b| b.states_size()) {
                     metrics::gauge!(TABS).set(size.tabs as f64);
                     metrics::gauge!(STATE_BYTES).set(size.bytes as f64);
                 }

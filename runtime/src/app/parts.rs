@@ -56,7 +56,7 @@ impl Lifespan {
             Some(addr) => Some(
                 super::metrics_endpoint::start(
                     addr,
-                    bridge.clone(),
+                    Some(bridge.clone()),
                     Duration::from_millis(settings.header_read_timeout_ms),
                     metrics_stop.clone(),
                 )

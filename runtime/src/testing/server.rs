@@ -18,6 +18,7 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
+        let app = app.quiet_mail_for_tests();
         let mut task = tokio::spawn(app.serve_with_shutdown(listener, async {
             let _ = stopped.await;
         }));
