@@ -1,6 +1,9 @@
 //! Servers and a load generator for `cargo xtask bench`: the bare socketioxide echo server (the
 //! ceiling), Ferrule with tier `none`, and Ferrule's full bridge, plus a client that speaks the
-//! wire protocol over real WebSockets. Each server prints `READY <addr>` once it listens.
+//! wire protocol over real WebSockets. Each server prints `READY <addr>` once it listens, and
+//! answers `GET /bench/usage` with its CPU time and allocations so far: the load generator reads
+//! it at the start and the end of the measured window, so what the server spent connecting,
+//! logging in and warming up is not counted.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +16,28 @@ use ferrule::testing::{ClientOptions, TestClient, http_request};
 use ferrule::{App, EventContext, Handlers, Settings, State, Tier};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
+
+/// Counts every allocation of the process (a server's, in `/bench/usage`).
+#[global_allocator]
+static GLOBAL: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
+
+/// The process's CPU time (all threads, user and system) and allocations so far.
+fn usage() -> Value {
+    let stats = GLOBAL.stats();
+    json!({
+        "cpu_ns": cpu_time::ProcessTime::now().as_duration().as_nanos() as u64,
+        "allocs": (stats.allocations + stats.reallocations) as u64,
+    })
+}
+
+/// `GET /bench/usage`: [`usage`].
+fn usage_route<S: Clone + Send + Sync + 'static>(router: axum::Router<S>) -> axum::Router<S> {
+    router.route(
+        "/bench/usage",
+        axum::routing::get(|| async { axum::Json(usage()) }),
+    )
+}
 
 #[derive(Parser)]
 struct Cli {
@@ -170,6 +195,10 @@ async fn ready(app: App) -> Result<()> {
 
 fn metrics_routes(app: App) -> App {
     app.route(
+        "/bench/usage",
+        axum::routing::get(|| async { axum::Json(usage()) }),
+    )
+    .route(
         "/bench/metrics",
         axum::routing::get(|| async {
             let phases: Vec<Value> = ferrule::metrics::snapshot()
@@ -321,7 +350,7 @@ async fn serve_echo() -> Result<()> {
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, axum::Router::new().layer(layer))
+    axum::serve(listener, usage_route(axum::Router::new()).layer(layer))
         .with_graceful_shutdown(ferrule::shutdown_signal())
         .await?;
     Ok(())
@@ -377,6 +406,11 @@ async fn load(
     http_request(addr, "GET", "/bench/reset", &[], b"")
         .await
         .ok();
+    let usage_at = async || -> Result<Value> {
+        let r = http_request(addr, "GET", "/bench/usage", &[], b"").await?;
+        r.json().context("the server's /bench/usage")
+    };
+    let before = usage_at().await?;
     let started = Instant::now();
     let mut tasks = Vec::new();
     // Paced runs: each connection sends every `conns / rate` seconds, starts staggered.
@@ -419,6 +453,9 @@ async fn load(
         keep.push(c);
     }
     let secs = started.elapsed().as_secs_f64();
+    let after = usage_at().await?;
+    let spent = |k: &str| after[k].as_u64().unwrap_or(0) - before[k].as_u64().unwrap_or(0);
+    let (cpu_ns, allocs) = (spent("cpu_ns"), spent("allocs"));
     all.sort_unstable();
     let pct = |p: f64| {
         all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
@@ -438,6 +475,8 @@ async fn load(
             "events_per_sec": all.len() as f64 / secs,
             "p50_us": pct(0.50),
             "p99_us": pct(0.99),
+            "server_cpu_us_per_event": cpu_ns as f64 / 1000.0 / all.len().max(1) as f64,
+            "allocs_per_event": allocs as f64 / all.len().max(1) as f64,
             "phases": phases,
         })
     );

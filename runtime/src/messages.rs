@@ -155,11 +155,13 @@ impl EventMessages {
 }
 
 /// The messages a page is rendered with, taken from its session by [`take_for_render`].
+#[cfg_attr(not(feature = "ssr"), allow(dead_code))]
 #[derive(Clone, Debug, Default)]
 pub(crate) struct RenderedMessages(pub(crate) Vec<Message>);
 
 /// Axum middleware on page routes: takes the session's pending messages for the page about to
 /// render (they are removed as the response stores the session, so a reload shows none).
+#[cfg_attr(not(feature = "ssr"), allow(dead_code))]
 pub(crate) async fn take_for_render(
     mut req: axum::extract::Request,
     next: axum::middleware::Next,

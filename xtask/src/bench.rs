@@ -2,6 +2,11 @@
 //! with a bare socketioxide server measured in the same run. Figures are reported as ratios to
 //! that baseline, since these machines are noisy. Results go to `target/bench/` as JSON and
 //! markdown.
+//!
+//! The server's CPU time and allocations are its own counts over the measured window only
+//! (`/bench/usage`, read by the load generator before and after it). With two cores or more,
+//! the server runs on the first and the load generator on the second (`taskset`), so neither
+//! takes the other's time. Idle memory is measured in a fresh server per size, as a slope.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -23,9 +28,28 @@ struct Server {
     addr: String,
 }
 
+/// The CPU a bench process is pinned to (`taskset -c`), when this machine has two cores or
+/// more and `taskset`: the server on the first, the load generator on the second.
+fn pinned(bin: &Path, cpu: usize) -> Command {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let taskset = Command::new("taskset")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if cores >= 2 && taskset {
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", &cpu.to_string()]).arg(bin);
+        cmd
+    } else {
+        Command::new(bin)
+    }
+}
+
 impl Server {
     fn start(bin: &Path, args: &[String]) -> Result<Self> {
-        let mut child = Command::new(bin)
+        let mut child = pinned(bin, 0)
             .args(args)
             .env("FERRULE_LOG", "error")
             .stdout(Stdio::piped())
@@ -77,16 +101,6 @@ impl Drop for Server {
     }
 }
 
-/// Server CPU seconds (user + system) from /proc.
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    ticks / 100.0
-}
-
 /// Resident memory in KiB from /proc.
 fn rss_kib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -107,7 +121,7 @@ fn load(
     rate: u64,
     login: bool,
 ) -> Result<Value> {
-    let mut cmd = Command::new(bin);
+    let mut cmd = pinned(bin, 1);
     cmd.args(["load", "--addr", &server.addr])
         .args([
             "--conns",
@@ -120,21 +134,17 @@ fn load(
     if login {
         cmd.args(["--login", "bench:bench-password"]);
     }
-    let cpu_before = cpu_secs(server.pid());
     let out = cmd.stderr(Stdio::inherit()).output()?;
-    let cpu = cpu_secs(server.pid()) - cpu_before;
     if !out.status.success() {
         bail!("load generator failed against {}", server.addr);
     }
-    let mut v: Value = serde_json::from_slice(&out.stdout).context("load output")?;
-    let n = v["events"].as_f64().unwrap_or(1.0).max(1.0);
-    v["server_cpu_us_per_event"] = json!(cpu * 1e6 / n);
-    Ok(v)
+    serde_json::from_slice(&out.stdout).context("load output")
 }
 
+/// How much the resident memory of `server` grows, in KiB, with `conns` idle connections.
 fn idle_memory(bin: &Path, server: &Server, conns: usize) -> Result<f64> {
     let before = rss_kib(server.pid());
-    let mut child = Command::new(bin)
+    let mut child = pinned(bin, 1)
         .args([
             "idle",
             "--addr",
@@ -155,7 +165,29 @@ fn idle_memory(bin: &Path, server: &Server, conns: usize) -> Result<f64> {
     if !line.starts_with("CONNECTED") {
         bail!("idle connections failed: {line}");
     }
-    Ok((after - before).max(0.0) / conns as f64)
+    Ok((after - before).max(0.0))
+}
+
+/// The idle memory of `args`'s server at each of `sizes` connections, each in a fresh server:
+/// `[{conns, kib}]`, and the slope between the smallest and the largest, KiB per connection.
+fn idle_slope(bin: &Path, args: &[String], sizes: &[usize]) -> Result<(Vec<Value>, f64)> {
+    let mut points = Vec::new();
+    for &n in sizes {
+        let server = Server::start(bin, args)?;
+        let kib = idle_memory(bin, &server, n)?;
+        eprintln!("    {n:>6} idle conns, fresh server: +{kib:.0} KiB");
+        points.push((n, kib));
+    }
+    let slope = match (points.first(), points.last()) {
+        (Some(&(n0, k0)), Some(&(n1, k1))) if n1 > n0 => (k1 - k0) / (n1 - n0) as f64,
+        (Some(&(n, k)), _) => k / n.max(1) as f64,
+        _ => 0.0,
+    };
+    let points = points
+        .into_iter()
+        .map(|(conns, kib)| json!({"conns": conns, "kib": kib}))
+        .collect();
+    Ok((points, slope))
 }
 
 fn ratio(x: f64, base: f64) -> String {
@@ -299,7 +331,8 @@ pub(crate) fn run(
 
     let levels: &[usize] = if quick { &[1, 10] } else { &[1, 100, 1000] };
     let total = if quick { 200 } else { 20_000 };
-    let idle = if quick { 100 } else { 10_000 };
+    // Each process holds a descriptor per socket, within this machine's limit (20,000 here).
+    let idle_sizes: &[usize] = if quick { &[50, 200] } else { &[1000, 10_000] };
     let mut results = Vec::new();
     for c in &configs {
         eprintln!("==> {}", c.label);
@@ -311,11 +344,12 @@ pub(crate) fn run(
             v["conns"] = json!(n);
             v["mode"] = json!("sequential");
             eprintln!(
-                "    {n:>5} conns: {:>9.0} ev/s  p50 {:>6} µs  p99 {:>6} µs  cpu {:>7.1} µs/ev",
+                "    {n:>5} conns: {:>9.0} ev/s  p50 {:>6} µs  p99 {:>6} µs  cpu {:>7.1} µs/ev  {:>6.1} allocs/ev",
                 v["events_per_sec"].as_f64().unwrap_or(0.0),
                 v["p50_us"],
                 v["p99_us"],
-                v["server_cpu_us_per_event"].as_f64().unwrap_or(0.0)
+                v["server_cpu_us_per_event"].as_f64().unwrap_or(0.0),
+                v["allocs_per_event"].as_f64().unwrap_or(0.0)
             );
             runs.push(v);
         }
@@ -337,27 +371,37 @@ pub(crate) fn run(
         );
         runs.push(v);
         // Paced: latency under a steady load below capacity, where closed-loop runs mostly
-        // measure queueing behind the other connections.
-        let (rc, rate, secs) = if quick { (10, 200, 1) } else { (100, 5000, 5) };
-        let mut v = load(
-            &bin,
-            &server,
-            rc,
-            (rate * secs / rc as u64) as usize,
-            1,
-            rate,
-            c.login,
-        )?;
-        v["conns"] = json!(rc);
-        v["mode"] = json!(format!("paced {rate}/s"));
-        eprintln!(
-            "    paced {rate}/s over {rc} conns: p50 {} µs  p99 {} µs",
-            v["p50_us"], v["p99_us"]
-        );
-        runs.push(v);
-        let per_conn = idle_memory(&bin, &server, idle)?;
-        eprintln!("    {idle} idle conns: {per_conn:.1} KiB each");
-        results.push(json!({"key": c.key, "label": c.label, "runs": runs, "idle_conns": idle, "kib_per_idle_conn": per_conn}));
+        // measure queueing behind the other connections; then many tabs at one event a second
+        // each, as people click.
+        let paced: &[(usize, u64, u64)] = if quick {
+            &[(10, 200, 1), (20, 20, 1)]
+        } else {
+            &[(100, 5000, 5), (1000, 1000, 5)]
+        };
+        for &(rc, rate, secs) in paced {
+            let mut v = load(
+                &bin,
+                &server,
+                rc,
+                (rate * secs / rc as u64) as usize,
+                1,
+                rate,
+                c.login,
+            )?;
+            v["conns"] = json!(rc);
+            v["mode"] = json!(format!("paced {rate}/s"));
+            eprintln!(
+                "    paced {rate}/s over {rc} conns: p50 {} µs  p99 {} µs  cpu {:.1} µs/ev",
+                v["p50_us"],
+                v["p99_us"],
+                v["server_cpu_us_per_event"].as_f64().unwrap_or(0.0)
+            );
+            runs.push(v);
+        }
+        drop(server);
+        let (idle, slope) = idle_slope(&bin, &c.args, idle_sizes)?;
+        eprintln!("    idle memory: {slope:.2} KiB per connection");
+        results.push(json!({"key": c.key, "label": c.label, "runs": runs, "idle": idle, "kib_per_idle_conn": slope}));
     }
 
     let md = render(&results, quick);
@@ -384,7 +428,7 @@ fn render(results: &[Value], quick: bool) -> String {
     if quick {
         md.push_str("_Quick mode: debug build and few events. These figures only show the harness works._\n\n");
     }
-    md.push_str("| configuration | conns | events/s | vs (a) | p50 µs | p99 µs | server CPU µs/event | vs (a) |\n|---|---|---|---|---|---|---|---|\n");
+    md.push_str("| configuration | conns | events/s | vs (a) | p50 µs | p99 µs | vs (a) | server CPU µs/event | vs (a) | allocations/event | vs (a) |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
     for r in results {
         for run in r["runs"].as_array().into_iter().flatten() {
             let conns = run["conns"].as_u64().unwrap_or(0);
@@ -392,8 +436,10 @@ fn render(results: &[Value], quick: bool) -> String {
             let b = find(base, mode, conns).unwrap_or(Value::Null);
             let eps = run["events_per_sec"].as_f64().unwrap_or(0.0);
             let cpu = run["server_cpu_us_per_event"].as_f64().unwrap_or(0.0);
+            let allocs = run["allocs_per_event"].as_f64().unwrap_or(0.0);
+            let p99 = run["p99_us"].as_f64().unwrap_or(0.0);
             md.push_str(&format!(
-                "| {} | {conns}{} | {eps:.0} | {} | {} | {} | {cpu:.1} | {} |\n",
+                "| {} | {conns}{} | {eps:.0} | {} | {} | {p99:.0} | {} | {cpu:.1} | {} | {allocs:.1} | {} |\n",
                 r["label"].as_str().unwrap_or(""),
                 if mode == "sequential" {
                     String::new()
@@ -402,43 +448,76 @@ fn render(results: &[Value], quick: bool) -> String {
                 },
                 ratio(eps, b["events_per_sec"].as_f64().unwrap_or(0.0)),
                 run["p50_us"],
-                run["p99_us"],
+                ratio(p99, b["p99_us"].as_f64().unwrap_or(0.0)),
                 ratio(cpu, b["server_cpu_us_per_event"].as_f64().unwrap_or(0.0)),
+                ratio(allocs, b["allocs_per_event"].as_f64().unwrap_or(0.0)),
             ));
         }
     }
     md.push_str(
-        "\n| configuration | idle conns | KiB per connection | vs (a) |\n|---|---|---|---|\n",
+        "\nIdle memory, each size in a fresh server; the slope is KiB per connection between the smallest and the largest:\n\n| configuration | growth at each size (KiB) | slope, KiB per connection | vs (a) |\n|---|---|---|---|\n",
     );
     let base_mem = base["kib_per_idle_conn"].as_f64().unwrap_or(0.0);
     for r in results {
         let m = r["kib_per_idle_conn"].as_f64().unwrap_or(0.0);
+        let points: Vec<String> = r["idle"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| format!("{}: {:.0}", p["conns"], p["kib"].as_f64().unwrap_or(0.0)))
+            .collect();
         md.push_str(&format!(
-            "| {} | {} | {m:.1} | {} |\n",
+            "| {} | {} | {m:.2} | {} |\n",
             r["label"].as_str().unwrap_or(""),
-            r["idle_conns"],
+            points.join(", "),
             ratio(m, base_mem)
         ));
     }
-    md.push_str("\nPer-event cost of each bridge phase (µs, from the runtime's counters, at the highest sequential load):\n\n| configuration | phase | µs/event |\n|---|---|---|\n");
+    // One column per phase, in the bridge's order (the first run that has them names them).
+    let phases: Vec<String> = results
+        .iter()
+        .flat_map(|r| r["runs"].as_array().into_iter().flatten())
+        .find_map(|run| {
+            let names: Vec<String> = run["phases"]
+                .as_array()?
+                .iter()
+                .filter_map(|p| p["phase"].as_str().map(str::to_owned))
+                .collect();
+            (!names.is_empty()).then_some(names)
+        })
+        .unwrap_or_default();
+    md.push_str(&format!(
+        "\nEach bridge phase, µs per event (the runtime's own counters), at each sequential load:\n\n| configuration | conns | {} |\n|---|---|{}\n",
+        phases.join(" | "),
+        "---|".repeat(phases.len())
+    ));
     for r in results.iter().skip(1) {
-        let Some(run) = r["runs"]
+        let sequential = r["runs"]
             .as_array()
-            .and_then(|runs| runs.iter().rev().find(|v| v["mode"] == "sequential"))
-        else {
-            continue;
-        };
-        let events = run["events"].as_f64().unwrap_or(1.0).max(1.0);
-        for p in run["phases"].as_array().into_iter().flatten() {
-            let nanos = p["nanos"].as_f64().unwrap_or(0.0);
-            if nanos > 0.0 {
-                md.push_str(&format!(
-                    "| {} | {} | {:.1} |\n",
-                    r["label"].as_str().unwrap_or(""),
-                    p["phase"].as_str().unwrap_or(""),
-                    nanos / 1000.0 / events
-                ));
-            }
+            .into_iter()
+            .flatten()
+            .filter(|v| v["mode"] == "sequential");
+        for run in sequential {
+            let events = run["events"].as_f64().unwrap_or(1.0).max(1.0);
+            let cells: Vec<String> = phases
+                .iter()
+                .map(|name| {
+                    let nanos = run["phases"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .find(|p| p["phase"] == name.as_str())
+                        .and_then(|p| p["nanos"].as_f64())
+                        .unwrap_or(0.0);
+                    format!("{:.1}", nanos / 1000.0 / events)
+                })
+                .collect();
+            md.push_str(&format!(
+                "| {} | {} | {} |\n",
+                r["label"].as_str().unwrap_or(""),
+                run["conns"],
+                cells.join(" | ")
+            ));
         }
     }
     md
@@ -449,4 +528,46 @@ pub(crate) fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(conns: u64, eps: f64, cpu: f64, allocs: f64, lock_ns: f64) -> Value {
+        json!({
+            "conns": conns, "mode": "sequential", "events": 100, "events_per_sec": eps,
+            "p50_us": 100, "p99_us": 200.0, "server_cpu_us_per_event": cpu,
+            "allocs_per_event": allocs,
+            "phases": [{"phase": "decode", "nanos": 1e6}, {"phase": "lock", "nanos": lock_ns}],
+        })
+    }
+
+    #[test]
+    fn the_report_gives_ratios_to_the_echo_allocations_and_phases_per_load() {
+        let results = vec![
+            json!({"label": "(a) echo", "runs": [run(1, 1000.0, 10.0, 25.0, 0.0)],
+                   "idle": [{"conns": 10, "kib": 100.0}, {"conns": 110, "kib": 300.0}],
+                   "kib_per_idle_conn": 2.0}),
+            json!({"label": "(c) full", "runs": [run(1, 500.0, 25.0, 100.0, 5e6)],
+                   "idle": [], "kib_per_idle_conn": 3.0}),
+        ];
+        let md = render(&results, false);
+        let full = md
+            .lines()
+            .find(|l| l.starts_with("| (c) full | 1 | 500 "))
+            .unwrap_or_else(|| panic!("{md}"));
+        for cell in [" 0.50× ", " 25.0 | 2.50× ", " 100.0 | 4.00× "] {
+            assert!(full.contains(cell), "{cell} in {full}");
+        }
+        assert!(
+            md.contains("| (a) echo | 10: 100, 110: 300 | 2.00 | 1.00× |"),
+            "{md}"
+        );
+        assert!(md.contains("| (c) full | 1 | 10.0 | 50.0 |"), "{md}");
+        assert!(
+            md.contains("| configuration | conns | decode | lock |"),
+            "{md}"
+        );
+    }
 }

@@ -85,6 +85,7 @@ impl LoadPage for EventBridge {
 /// session holds). What they change is rendered, not stored: the tab's `_hydrate` runs them
 /// again on the tab's own states. A loader that a guard refuses, or that fails, renders its
 /// state as it was; its toasts and redirects have no page to go to and are logged.
+#[cfg_attr(not(feature = "ssr"), allow(dead_code))]
 async fn render_loads(parts: http::request::Parts, loaders: Vec<Loader>) -> Delta {
     let mut states = Delta::new();
     let user = parts

@@ -144,6 +144,7 @@ pub(crate) struct RenderedShared(
 
 /// What the page loaders of a page load gave, in its request's extensions: the page renders
 /// with these states, as the tab's `_hydrate` will ship them.
+#[cfg_attr(not(feature = "ssr"), allow(dead_code))]
 #[derive(Clone, Debug, Default)]
 pub(crate) struct RenderedLoaded(
     #[cfg_attr(not(feature = "ssr"), allow(dead_code))] pub(crate) crate::protocol::Delta,
@@ -153,11 +154,14 @@ pub(crate) struct RenderedLoaded(
 /// renderer calls it; the bridge does the work). In every HTTP request's extensions when the
 /// app has page loaders.
 #[derive(Clone)]
-pub(crate) struct PageLoads(pub(crate) Arc<dyn LoadPage>);
+pub(crate) struct PageLoads(
+    #[cfg_attr(not(feature = "ssr"), allow(dead_code))] pub(crate) Arc<dyn LoadPage>,
+);
 
 /// The bridge's side of [`PageLoads`].
 pub(crate) trait LoadPage: Send + Sync {
     /// The states the loaders of `parts`' path leave, each started from its default.
+    #[cfg_attr(not(feature = "ssr"), allow(dead_code))]
     fn load(
         &self,
         parts: http::request::Parts,
