@@ -923,16 +923,37 @@ impl Job for Metered {
     }
 }
 
+/// A loopback address nothing listens on yet.
+fn free_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// Scrapes `/metrics` at `addr` until `counted` says the page has it (8 s at most).
+async fn scrape_until(addr: std::net::SocketAddr, counted: impl Fn(&str) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let page = ferrule::testing::http_request(addr, "GET", "/metrics", &[], b"")
+            .await
+            .map(|r| r.text())
+            .unwrap_or_default();
+        if counted(&page) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The job metrics on `/metrics`: outcomes, failures, the queue's depth.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_outcomes_and_the_queue_depth_are_metrics() {
     let Some(db) = fresh(Backend::Sqlite).await else {
         return;
     };
-    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let metrics_addr = free_addr();
     let server = TestServer::start(
         app(
             db.conn.clone(),
@@ -956,24 +977,15 @@ async fn job_outcomes_and_the_queue_depth_are_metrics() {
         .id();
     wait_state(&db.conn, ok, JobState::Done, Duration::from_secs(5)).await;
     wait_state(&db.conn, bad, JobState::Dead, Duration::from_secs(5)).await;
-    let deadline = Instant::now() + Duration::from_secs(8);
-    loop {
-        let page = ferrule::testing::http_request(metrics_addr, "GET", "/metrics", &[], b"")
-            .await
-            .unwrap()
-            .text();
+    scrape_until(metrics_addr, |page| {
         let has = |line: &str| page.lines().any(|l| l == line);
-        let counted = has(r#"ferrule_jobs_total{job="metered",outcome="done"} 1"#)
+        has(r#"ferrule_jobs_total{job="metered",outcome="done"} 1"#)
             && has(r#"ferrule_jobs_total{job="metered",outcome="dead"} 1"#)
             && has(r#"ferrule_job_failures_total{job="metered"} 1"#)
             && page.contains("ferrule_job_seconds")
-            && page.contains(r#"ferrule_jobs_queued{state="pending"}"#);
-        if counted {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{page}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+            && page.contains(r#"ferrule_jobs_queued{state="pending"}"#)
+    })
+    .await;
     server.stop().await.unwrap();
     db.cleanup().await;
 }
@@ -1069,10 +1081,7 @@ async fn a_worker_process_serves_its_job_metrics() {
     let Some(db) = fresh(Backend::Sqlite).await else {
         return;
     };
-    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let metrics_addr = free_addr();
     let worker = app(
         db.conn.clone(),
         Settings {
@@ -1089,22 +1098,12 @@ async fn a_worker_process_serves_its_job_metrics() {
         let id = jobs::enqueue(&db.conn, Worked).await.unwrap().id();
         wait_state(&db.conn, id, JobState::Done, Duration::from_secs(5)).await;
     }
-    let deadline = Instant::now() + Duration::from_secs(8);
-    loop {
-        let page = ferrule::testing::http_request(metrics_addr, "GET", "/metrics", &[], b"")
-            .await
-            .map(|r| r.text())
-            .unwrap_or_default();
-        let counted = page
-            .lines()
+    scrape_until(metrics_addr, |page| {
+        page.lines()
             .any(|l| l == r#"ferrule_jobs_total{job="worked",outcome="done"} 2"#)
-            && page.contains(r#"ferrule_jobs_queued{state="pending"}"#);
-        if counted {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{page}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+            && page.contains(r#"ferrule_jobs_queued{state="pending"}"#)
+    })
+    .await;
     stop.send(()).unwrap();
     working.await.unwrap().unwrap();
     assert!(
