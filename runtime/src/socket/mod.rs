@@ -83,6 +83,10 @@ enum Job<A: Adapter> {
 /// connection boxed).
 type Queued<A> = Box<Job<A>>;
 
+/// The size of the last socket task spawned, the memory every socket holds for it while idle:
+/// what the test of it reads.
+static TASK_BYTES: AtomicUsize = AtomicUsize::new(0);
+
 /// Shared by every socket: the bridge, the proxies to trust, and how long an answer may wait
 /// for a client that does not read.
 pub(crate) struct SocketEnv {
@@ -192,7 +196,7 @@ fn on_connect<A: Adapter>(
     let flow = Flow::new(env.max_unread_bytes, Duration::from_millis(env.patience_ms));
     let socket = s.clone();
     let counted = metrics::Counted::in_gauge(SOCKETS);
-    tokio::spawn(async move {
+    let task = async move {
         let _counted = counted;
         // The client may send its first event as soon as it hears the CONNECT answer, which
         // socketioxide queues before it marks the socket connected; a push sent before then
@@ -201,10 +205,13 @@ fn on_connect<A: Adapter>(
         wait_connected(&socket, &gone).await;
         if let Some(from) = moved_from {
             // Before the tab's first event (its hydrate) reads them.
-            env.bridge.carry_tab(&info, &from).await;
+            // Boxed, as the events' futures are: it runs once, the task lives on.
+            Box::pin(env.bridge.carry_tab(&info, &from)).await;
         }
         worker(env, info, rx, backlog, gone, flow).await;
-    });
+    };
+    TASK_BYTES.store(std::mem::size_of_val(&task), Ordering::Relaxed);
+    tokio::spawn(task);
     Ok(())
 }
 
@@ -271,7 +278,9 @@ async fn worker<A: Adapter>(
                     .unwrap_or("?")
                     .to_owned();
                 let key = info.token.clone();
-                let handled = metrics::counted(async {
+                // Boxed: the event's future is tens of KiB, and held inline it would make every
+                // socket's task that large, idle or not.
+                let handled = Box::pin(metrics::counted(async {
                     AssertUnwindSafe(bridge.handle(&mut info, raw, false))
                         .catch_unwind()
                         .await
@@ -287,7 +296,7 @@ async fn worker<A: Adapter>(
                             u
                         })
                 })
-                .instrument(span.clone());
+                .instrument(span.clone()));
                 // A shutdown past its grace time gives up the event where it stands; dropping
                 // the future releases its lock, and the client resends it to the next server.
                 let update = tokio::select! {
@@ -544,5 +553,26 @@ mod tests {
             "a slot of {slot} bytes (a job is {job}): idle sockets would hold {} bytes each",
             32 * slot
         );
+    }
+
+    /// The task of a socket holds its queue and its tab, not an event's future: held inline,
+    /// the bridge's future made every idle socket's task 28 KiB (`cargo xtask bench`'s idle
+    /// memory slope, 2.2 times the bare echo's).
+    #[cfg(feature = "testing")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idle_sockets_task_holds_no_events_future() {
+        let server = crate::testing::TestServer::start(crate::App::new())
+            .await
+            .unwrap();
+        let client = crate::testing::TestClient::connect(server.addr(), Default::default())
+            .await
+            .unwrap();
+        let bytes = TASK_BYTES.load(Ordering::Relaxed);
+        assert!(
+            bytes > 0 && bytes <= 4096,
+            "each socket's task is {bytes} bytes"
+        );
+        drop(client);
+        server.stop().await.unwrap();
     }
 }
