@@ -101,6 +101,41 @@ impl Drop for Server {
     }
 }
 
+/// CPU seconds (user and system, at the kernel's tick) that the processes of this machine named
+/// `redis-server` and `postgres` have used so far: the services configuration (d) puts to work.
+fn services_cpu_secs() -> (f64, f64) {
+    let (mut redis, mut postgres) = (0.0, 0.0);
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return (0.0, 0.0);
+    };
+    for entry in entries.flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = &stat[open + 1..close];
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        // Its own user and system time, and its reaped children's (PostgreSQL's backends that
+        // ended during the run are counted in the postmaster's).
+        let ticks: f64 = (11..=14)
+            .map(|i| {
+                fields
+                    .get(i)
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            })
+            .sum();
+        if name == "redis-server" {
+            redis += ticks / 100.0;
+        } else if name == "postgres" {
+            postgres += ticks / 100.0;
+        }
+    }
+    (redis, postgres)
+}
+
 /// Resident memory in KiB from /proc.
 fn rss_kib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -134,11 +169,19 @@ fn load(
     if login {
         cmd.args(["--login", "bench:bench-password"]);
     }
+    let services_before = services_cpu_secs();
     let out = cmd.stderr(Stdio::inherit()).output()?;
+    let services_after = services_cpu_secs();
     if !out.status.success() {
         bail!("load generator failed against {}", server.addr);
     }
-    serde_json::from_slice(&out.stdout).context("load output")
+    let mut v: Value = serde_json::from_slice(&out.stdout).context("load output")?;
+    // Around the whole load run (connecting and logging in too), from the kernel's counters:
+    // the services' share, not the server's.
+    let events = v["events"].as_f64().unwrap_or(1.0).max(1.0);
+    v["redis_cpu_us_per_event"] = json!((services_after.0 - services_before.0) * 1e6 / events);
+    v["postgres_cpu_us_per_event"] = json!((services_after.1 - services_before.1) * 1e6 / events);
+    Ok(v)
 }
 
 /// How much the resident memory of `server` grows, in KiB, with `conns` idle connections.
@@ -454,6 +497,30 @@ fn render(results: &[Value], quick: bool) -> String {
             ));
         }
     }
+    md.push_str("\nThe services' CPU per event, from the kernel's counters of every `redis-server` and `postgres` process of the machine around each load run (so with the run's connections and logins, at 10 ms resolution), and the server's and theirs together against the echo's:\n\n| configuration | conns | Redis µs/event | PostgreSQL µs/event | server + services µs/event | vs (a) |\n|---|---|---|---|---|---|\n");
+    for r in results.iter().filter(|r| r["key"] == "d") {
+        for run in r["runs"].as_array().into_iter().flatten() {
+            let conns = run["conns"].as_u64().unwrap_or(0);
+            let mode = run["mode"].as_str().unwrap_or("");
+            let b = find(base, mode, conns).unwrap_or(Value::Null);
+            let num = |k: &str| run[k].as_f64().unwrap_or(0.0);
+            let total = num("server_cpu_us_per_event")
+                + num("redis_cpu_us_per_event")
+                + num("postgres_cpu_us_per_event");
+            md.push_str(&format!(
+                "| {} | {conns}{} | {:.1} | {:.1} | {total:.1} | {} |\n",
+                r["label"].as_str().unwrap_or(""),
+                if mode == "sequential" {
+                    String::new()
+                } else {
+                    format!(" ({mode})")
+                },
+                num("redis_cpu_us_per_event"),
+                num("postgres_cpu_us_per_event"),
+                ratio(total, b["server_cpu_us_per_event"].as_f64().unwrap_or(0.0)),
+            ));
+        }
+    }
     md.push_str(
         "\nIdle memory, each size in a fresh server; the slope is KiB per connection between the smallest and the largest:\n\n| configuration | growth at each size (KiB) | slope, KiB per connection | vs (a) |\n|---|---|---|---|\n",
     );
@@ -551,6 +618,9 @@ mod tests {
                    "kib_per_idle_conn": 2.0}),
             json!({"label": "(c) full", "runs": [run(1, 500.0, 25.0, 100.0, 5e6)],
                    "idle": [], "kib_per_idle_conn": 3.0}),
+            json!({"key": "d", "label": "(d) services", "idle": [], "kib_per_idle_conn": 3.0,
+                   "runs": [{"conns": 1, "mode": "sequential", "server_cpu_us_per_event": 20.0,
+                             "redis_cpu_us_per_event": 5.0, "postgres_cpu_us_per_event": 15.0}]}),
         ];
         let md = render(&results, false);
         let full = md
@@ -567,6 +637,10 @@ mod tests {
         assert!(md.contains("| (c) full | 1 | 10.0 | 50.0 |"), "{md}");
         assert!(
             md.contains("| configuration | conns | decode | lock |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| (d) services | 1 | 5.0 | 15.0 | 40.0 | 4.00× |"),
             "{md}"
         );
     }
