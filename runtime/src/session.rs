@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cache::TtlCache;
+use crate::cache::{Loaded, TtlCache};
 
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
@@ -203,6 +203,41 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+impl SeaOrmStore {
+    /// The session `id` as its row has it (unexpired at `now`, Unix seconds), uncached.
+    async fn query(&self, id: &Id, now: i64) -> StoreResult<Loaded<Record>> {
+        let row = rows::Entity::find_by_id(id.to_string())
+            .filter(rows::Column::ExpiryDate.gt(now))
+            .one(&self.db)
+            .await
+            .map_err(backend)?;
+        let row = match row {
+            Some(row) if row.data == ENDED => return Ok(Loaded::Missing),
+            Some(row) => row,
+            // Handed out with a page and not stored yet: an empty session, not cached (a
+            // write stores it).
+            None if self.handed_out(id) => {
+                return Ok(Loaded::Pass(Record {
+                    id: *id,
+                    data: Default::default(),
+                    expiry_date: OffsetDateTime::now_utc() + HANDED_OUT_KEPT.1,
+                }));
+            }
+            None => return Ok(Loaded::Missing),
+        };
+        let data =
+            serde_json::from_str(&row.data).map_err(|e| StoreError::Decode(e.to_string()))?;
+        let expiry_date = OffsetDateTime::from_unix_timestamp(row.expiry_date)
+            .map_err(|e| StoreError::Decode(e.to_string()))?;
+        let record = Record {
+            id: *id,
+            data,
+            expiry_date,
+        };
+        Ok(Loaded::Keep(record))
+    }
+}
+
 #[async_trait::async_trait]
 impl SessionStore for SeaOrmStore {
     async fn save(&self, record: &Record) -> StoreResult<()> {
@@ -223,36 +258,9 @@ impl SessionStore for SeaOrmStore {
             }
             self.cache.remove(id);
         }
-        let row = rows::Entity::find_by_id(id.to_string())
-            .filter(rows::Column::ExpiryDate.gt(now))
-            .one(&self.db)
+        self.cache
+            .get_or_load(id, async || self.query(id, now).await)
             .await
-            .map_err(backend)?;
-        let row = match row {
-            Some(row) if row.data == ENDED => return Ok(None),
-            Some(row) => row,
-            // Handed out with a page and not stored yet: an empty session, not cached (a
-            // write stores it).
-            None if self.handed_out(id) => {
-                return Ok(Some(Record {
-                    id: *id,
-                    data: Default::default(),
-                    expiry_date: OffsetDateTime::now_utc() + HANDED_OUT_KEPT.1,
-                }));
-            }
-            None => return Ok(None),
-        };
-        let data =
-            serde_json::from_str(&row.data).map_err(|e| StoreError::Decode(e.to_string()))?;
-        let expiry_date = OffsetDateTime::from_unix_timestamp(row.expiry_date)
-            .map_err(|e| StoreError::Decode(e.to_string()))?;
-        let record = Record {
-            id: *id,
-            data,
-            expiry_date,
-        };
-        self.cache.insert(*id, record.clone());
-        Ok(Some(record))
     }
 
     /// Ends the session: its data goes at once, its row stays as ended for [`ENDED_KEPT`]

@@ -10,7 +10,7 @@ use sea_orm::{
 };
 use tower_sessions::Session;
 
-use crate::cache::TtlCache;
+use crate::cache::{Loaded, TtlCache};
 
 use super::errors::AuthError;
 use super::hashing::{hash_password, verify_password};
@@ -246,9 +246,18 @@ impl Auth {
     /// The user with `id`, its groups and permissions, and its password hash, in one query (the
     /// bridge runs this on every event).
     async fn load_row(&self, id: i64) -> Result<Option<(User, String)>, AuthError> {
-        if let Some(hit) = self.users.get(&id) {
-            return Ok(Some(hit));
-        }
+        self.users
+            .get_or_load(&id, async || {
+                Ok(match self.query_row(id).await? {
+                    Some(row) => Loaded::Keep(row),
+                    None => Loaded::Missing,
+                })
+            })
+            .await
+    }
+
+    /// [`Self::load_row`]'s query, uncached.
+    async fn query_row(&self, id: i64) -> Result<Option<(User, String)>, AuthError> {
         let backend = self.db.get_database_backend();
         let sql = "SELECT 'u' AS kind, username AS name, email, language, password_hash, \
                    is_active, is_staff, is_superuser, email_verified FROM ferrule_users WHERE id = ? \
@@ -299,15 +308,11 @@ impl Auth {
                 }
             }
         }
-        let found = found.map(|(mut user, hash)| {
+        Ok(found.map(|(mut user, hash)| {
             user.groups = groups;
             user.permissions = perms;
             (user, hash)
-        });
-        if let Some(row) = &found {
-            self.users.insert(id, row.clone());
-        }
-        Ok(found)
+        }))
     }
 
     /// Checks credentials. Unknown users cost the same hashing work as wrong passwords, so
