@@ -150,4 +150,62 @@ impl AuthState {
             },
         }
     }
+
+    /// Whether this is already [`AuthState::of`] `user`, found without building it: every
+    /// event checks, and the user rarely changes.
+    pub(crate) fn shows(&self, user: &CurrentUser) -> bool {
+        match user.user() {
+            None => *self == Self::default(),
+            Some(u) => {
+                self.is_authenticated
+                    && self.username == u.username
+                    && self.email == u.email
+                    && self.is_staff == u.is_staff
+                    && self.is_superuser == u.is_superuser
+                    && self.groups.iter().eq(&u.groups)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Users that differ in one field or another, few enough values that pairs often agree.
+    fn users() -> impl Strategy<Value = CurrentUser> {
+        let name = prop::sample::select(vec!["ada", "bob"]);
+        let email = prop::option::of(prop::sample::select(vec!["a@x.org", "b@x.org"]));
+        let groups = prop::collection::btree_set(prop::sample::select(vec!["staff", "ops"]), 0..3);
+        let perms = prop::collection::btree_set(prop::sample::select(vec!["a.b", "c.d"]), 0..3);
+        let user = (name, email, any::<[bool; 3]>(), groups, perms).prop_map(
+            |(name, email, [staff, superuser, verified], groups, perms)| {
+                CurrentUser::Authenticated(Arc::new(User {
+                    id: 1,
+                    username: name.into(),
+                    email: email.map(Into::into),
+                    language: None,
+                    email_verified: verified,
+                    is_active: true,
+                    is_staff: staff,
+                    is_superuser: superuser,
+                    groups: groups.into_iter().map(Into::into).collect(),
+                    permissions: perms.into_iter().map(Into::into).collect(),
+                }))
+            },
+        );
+        prop_oneof![Just(CurrentUser::Anonymous), user]
+    }
+
+    proptest! {
+        /// The bridge skips rebuilding `auth_state` when it `shows` the event's user: that
+        /// must be exactly when rebuilding would change nothing, or a tab keeps showing a
+        /// user's old groups or flags.
+        #[test]
+        fn shows_is_exactly_equality_with_the_rebuilt_state(shown in users(), now in users()) {
+            let state = AuthState::of(&shown);
+            prop_assert_eq!(state.shows(&now), state == AuthState::of(&now));
+        }
+    }
 }

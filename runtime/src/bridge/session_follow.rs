@@ -196,10 +196,20 @@ impl EventBridge {
         let Some(entry) = self.registry.by_name.get(AUTH_STATE) else {
             return;
         };
+        let Ok(slot) = states.slot(entry) else { return };
+        // The common case, every event of a tab whose user did not change: nothing to build,
+        // encode or compare as JSON.
+        if slot
+            .state
+            .as_any_mut()
+            .downcast_ref::<AuthState>()
+            .is_some_and(|shown| shown.shows(user))
+        {
+            return;
+        }
         let Ok(new_json) = serde_json::to_value(AuthState::of(user)) else {
             return;
         };
-        let Ok(slot) = states.slot(entry) else { return };
         let changed = delta(&slot.json, &new_json);
         if changed.is_empty() {
             return;
