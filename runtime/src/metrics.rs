@@ -251,18 +251,22 @@ tokio::task_local! {
 
 /// Runs `event` (the handling of one event) and counts it once it is done, with the outcome
 /// its errors ([`error`]) gave it. An event given up (the future dropped) is not counted.
-pub(crate) async fn counted<T>(event: impl Future<Output = T>) -> T {
-    OUTCOME
-        .scope(Cell::new(Outcome::Ok), async {
-            let out = event.await;
+///
+/// A combinator, not an `async` block: one would hold `event` twice (as what it captured and as
+/// what it awaits), and every event's future is allocated and written at this size.
+pub(crate) fn counted<T>(event: impl Future<Output = T>) -> impl Future<Output = T> {
+    use futures_util::FutureExt;
+    OUTCOME.scope(
+        Cell::new(Outcome::Ok),
+        event.map(|out| {
             let outcome = OUTCOME.with(Cell::get);
             // One line per event for whoever asks (`FERRULE_LOG=info,ferrule::event=debug`),
             // with the event's span around it.
             tracing::debug!(target: PHASE_TARGET, outcome = outcome.name(), "event handled");
             ::metrics::counter!(EVENTS_TOTAL, "outcome" => outcome.name()).increment(1);
             out
-        })
-        .await
+        }),
+    )
 }
 
 /// Counts an error of `kind` in the event being handled (see [`counted`]).

@@ -14,12 +14,15 @@ type Finished = Arc<Mutex<Option<HandlerDone>>>;
 
 impl EventBridge {
     /// Handles one raw event and returns the final update for it.
-    pub(crate) async fn handle(
-        &self,
-        socket: &mut SocketInfo,
+    ///
+    /// Not an `async fn`: one would hold the event's future twice (its own state and the
+    /// language scope's), and every event's future is allocated and written at its size.
+    pub(crate) fn handle<'a>(
+        &'a self,
+        socket: &'a mut SocketInfo,
         raw: Value,
         via_upload: bool,
-    ) -> StateUpdate {
+    ) -> impl Future<Output = StateUpdate> + Send + 'a {
         // What the bridge says itself (refusals, errors) is in the language the socket's
         // handshake negotiates; a handler's own texts are in its request's (which knows the
         // user's saved preference too).
@@ -34,7 +37,7 @@ impl EventBridge {
                 Arc::new(handshake)
             })
             .clone();
-        crate::i18n::with_request(language, self.handle_event(socket, raw, via_upload)).await
+        crate::i18n::with_request(language, self.handle_event(socket, raw, via_upload))
     }
 
     async fn handle_event(
@@ -57,14 +60,16 @@ impl EventBridge {
                 return protocol_error(id, msg);
             }
         };
+        // Boxed: rare next to handler events, and large, they would make every event's
+        // future as large as themselves.
         if event.name == HYDRATE {
-            return self.hydrate(socket, &event).await;
+            return Box::pin(self.hydrate(socket, &event)).await;
         }
         if event.name == LOAD {
-            return self.run_loaders(socket, &event).await;
+            return Box::pin(self.run_loaders(socket, &event)).await;
         }
         if event.name == LIVE {
-            return self.refresh(socket, &event).await;
+            return Box::pin(self.refresh(socket, &event)).await;
         }
         let Some((state_name, handler_name)) = event.target() else {
             return protocol_error(

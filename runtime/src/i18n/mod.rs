@@ -211,9 +211,15 @@ tokio::task_local! {
 }
 
 /// Runs `fut` with `parts` as the request [`t!`](crate::t) translates for.
+///
+/// Not an `async fn`: its future would hold `fut` twice (the argument and the scope), and every
+/// event's future goes through here.
 #[cfg(feature = "server")]
-pub(crate) async fn with_request<F: Future>(parts: Arc<http::request::Parts>, fut: F) -> F::Output {
-    REQUEST.scope(parts, fut).await
+pub(crate) fn with_request<F: Future>(
+    parts: Arc<http::request::Parts>,
+    fut: F,
+) -> impl Future<Output = F::Output> {
+    REQUEST.scope(parts, fut)
 }
 
 /// The language of the request `parts`: its `language` cookie, the user's saved preference,

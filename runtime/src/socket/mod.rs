@@ -87,6 +87,10 @@ type Queued<A> = Box<Job<A>>;
 /// what the test of it reads.
 static TASK_BYTES: AtomicUsize = AtomicUsize::new(0);
 
+/// The size of the last event's future, which every event allocates and writes: what the test
+/// of it reads.
+static EVENT_BYTES: AtomicUsize = AtomicUsize::new(0);
+
 /// Shared by every socket: the bridge, the proxies to trust, and how long an answer may wait
 /// for a client that does not read.
 pub(crate) struct SocketEnv {
@@ -215,6 +219,13 @@ fn on_connect<A: Adapter>(
     Ok(())
 }
 
+/// `event` on the heap, its size noted for the test of it. A function, not a `let` in the
+/// worker: a local's storage would stay in the worker's task past the move.
+fn boxed_event<F: Future>(event: F) -> std::pin::Pin<Box<F>> {
+    EVENT_BYTES.store(std::mem::size_of_val(&event), Ordering::Relaxed);
+    Box::pin(event)
+}
+
 /// Waits until socketioxide marks `socket` connected, the socket goes, or
 /// [`crate::rooms::CONNECTED_WAIT`] is over (its sends then fail as they would have).
 async fn wait_connected<A: Adapter>(socket: &SocketRef<A>, gone: &CancellationToken) {
@@ -278,9 +289,9 @@ async fn worker<A: Adapter>(
                     .unwrap_or("?")
                     .to_owned();
                 let key = info.token.clone();
-                // Boxed: the event's future is tens of KiB, and held inline it would make every
-                // socket's task that large, idle or not.
-                let handled = Box::pin(metrics::counted(async {
+                // Boxed: held inline, the event's future would make every socket's task as
+                // large as itself, idle or not.
+                let handled = boxed_event(metrics::counted(async {
                     AssertUnwindSafe(bridge.handle(&mut info, raw, false))
                         .catch_unwind()
                         .await
@@ -571,6 +582,47 @@ mod tests {
         assert!(
             bytes > 0 && bytes <= 4096,
             "each socket's task is {bytes} bytes"
+        );
+        drop(client);
+        server.stop().await.unwrap();
+    }
+
+    /// Every event's future is allocated and written in full before it runs, so its size is a
+    /// cost per event. The wrappers around the bridge (language, outcome count) each held it
+    /// twice, and the rare page loads, live refreshes and hydrations made it as large as they are.
+    #[cfg(feature = "testing")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_events_future_is_small() {
+        #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+        struct Counter {
+            n: i64,
+        }
+        impl crate::protocol::StateName for Counter {
+            const NAME: Option<&'static str> = Some("counter");
+        }
+        impl crate::state::State for Counter {
+            fn handlers(h: &mut crate::state::Handlers<Self>) {
+                h.on("bump", async |s: &mut Self, _: crate::EventContext| {
+                    s.n += 1
+                });
+            }
+        }
+        let server = crate::testing::TestServer::start(crate::App::new().state::<Counter>())
+            .await
+            .unwrap();
+        let mut client = crate::testing::TestClient::connect(server.addr(), Default::default())
+            .await
+            .unwrap();
+        let answer = client
+            .call("counter.bump", serde_json::json!({}))
+            .await
+            .unwrap();
+        assert_eq!(answer.delta["counter"]["n"], 1, "{answer:?}");
+        // 27,184 bytes before the wrappers around the bridge stopped holding it twice each.
+        let bytes = EVENT_BYTES.load(Ordering::Relaxed);
+        assert!(
+            bytes > 0 && bytes <= 5 * 1024,
+            "each event's future is {bytes} bytes"
         );
         drop(client);
         server.stop().await.unwrap();
