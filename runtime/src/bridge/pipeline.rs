@@ -1,16 +1,36 @@
 //! Steps 1 and 3 to 6 of an event: decode, lock, run the chain with the handler innermost,
 //! apply the policies to what came back, commit and answer.
 
+use serde::Deserialize;
+
 use super::*;
 
 /// Marks the response the event endpoint returns, so the bridge knows the handler ran.
 #[derive(Clone, Copy)]
 struct HandlerRan;
 
-type Pending = Arc<Mutex<Option<(PreparedCall, Box<dyn AnyState>)>>>;
 /// How the handler ended inside the chain: its new state and events, or a failure.
 type HandlerDone = Result<(Box<dyn AnyState>, Vec<ClientCommand>), ()>;
-type Finished = Arc<Mutex<Option<HandlerDone>>>;
+
+/// What passes between the bridge and the chain's innermost endpoint: the call going in, and
+/// what the handler did coming out. One cell, not one per item: it is made for every event.
+#[derive(Default)]
+struct Handoff {
+    /// The prepared call and its working copy, until the endpoint takes them.
+    pending: Option<(PreparedCall, Box<dyn AnyState>)>,
+    /// How the handler ended, once it ran.
+    finished: Option<HandlerDone>,
+    /// The handler's context, for what the bridge applies after the chain.
+    ctx: Option<EventContext>,
+    /// The way out of the chain, timed from the handler's end.
+    chain_out: Option<Timing>,
+}
+
+type SharedHandoff = Arc<Mutex<Handoff>>;
+
+fn lock_handoff(cell: &SharedHandoff) -> std::sync::MutexGuard<'_, Handoff> {
+    cell.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 impl EventBridge {
     /// Handles one raw event and returns the final update for it.
@@ -48,7 +68,13 @@ impl EventBridge {
     ) -> StateUpdate {
         let decode = Phase::Decode.start();
         let id = raw.get("id").and_then(Value::as_u64);
-        let event: Event = match serde_path_to_error::deserialize(raw) {
+        // Read as it is first: tracking the path copies every key, and only a malformed
+        // event needs it, for its message.
+        let read = match Event::deserialize(&raw) {
+            Ok(event) => Ok(event),
+            Err(_) => serde_path_to_error::deserialize(raw),
+        };
+        let event: Event = match read {
             Ok(e) => e,
             Err(e) => {
                 let path = e.path().to_string();
@@ -332,18 +358,15 @@ impl EventBridge {
         guards: Option<Arc<[Guard]>>,
         rebuild: impl FnOnce() -> Request,
     ) -> Outcome {
-        let pending: Pending = Arc::new(Mutex::new(Some(job)));
-        let finished: Finished = Arc::new(Mutex::new(None));
-        let ctx_slot: Arc<Mutex<Option<EventContext>>> = Arc::new(Mutex::new(None));
-        let chain_out: Arc<Mutex<Option<Timing>>> = Arc::default();
+        let handoff: SharedHandoff = Arc::new(Mutex::new(Handoff {
+            pending: Some(job),
+            ..Handoff::default()
+        }));
         let chain_in = Phase::ChainIn.start();
         let endpoint = {
-            let pending = pending.clone();
-            let finished = finished.clone();
-            let ctx_slot = ctx_slot.clone();
+            let handoff = handoff.clone();
             let info = info.clone();
             let login_url = self.settings.login_url.clone();
-            let chain_out = chain_out.clone();
             let span = tracing::Span::current();
             move |req: Request| async move {
                 chain_in.end();
@@ -366,29 +389,28 @@ impl EventBridge {
                         }
                     }
                 }
-                let taken = pending.lock().unwrap_or_else(|p| p.into_inner()).take();
+                let taken = lock_handoff(&handoff).pending.take();
                 let Some((call, working)) = taken else {
                     return Err(Error::internal("the event handler was called twice"));
                 };
                 let ctx = context_of(req, info, None).await;
-                *ctx_slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(ctx.clone());
+                lock_handoff(&handoff).ctx = Some(ctx.clone());
                 let handler = Phase::Handler.start();
                 let result = run_handler(call, working, ctx)
                     .instrument(handler.span().clone())
                     .await;
                 handler.end();
-                *chain_out.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some(Phase::ChainOut.start());
-                let mut slot = finished.lock().unwrap_or_else(|p| p.into_inner());
+                let mut out = lock_handoff(&handoff);
+                out.chain_out = Some(Phase::ChainOut.start());
                 match result {
                     Ok((state, events)) => {
-                        *slot = Some(Ok((state, events)));
+                        out.finished = Some(Ok((state, events)));
                         let mut resp = Response::new(Body::empty());
                         resp.extensions_mut().insert(HandlerRan);
                         Ok(resp)
                     }
                     Err(e) => {
-                        *slot = Some(Err(()));
+                        out.finished = Some(Err(()));
                         Err(e)
                     }
                 }
@@ -406,12 +428,15 @@ impl EventBridge {
                 return Outcome::events(vec![toast_for(&Error::internal(msg))]);
             }
         };
-        if let Some(out) = chain_out.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        let Handoff {
+            pending: not_run,
+            finished: handler_result,
+            ctx,
+            chain_out,
+        } = std::mem::take(&mut *lock_handoff(&handoff));
+        if let Some(out) = chain_out {
             out.end();
         }
-        let handler_result = finished.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let not_run = pending.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let ctx = ctx_slot.lock().unwrap_or_else(|p| p.into_inner()).take();
         let mut out = self
             .policies(&info, result, handler_result, not_run, rebuild)
             .await;
