@@ -260,6 +260,19 @@ async fn the_metrics_endpoint_counts_real_events() {
         4.0
     );
     assert!(moved(r#"ferrule_event_phase_seconds_sum{phase="handler"}"#) > 0.0);
+    // Every phase under its own name (each has its literal label); `user` runs only with auth.
+    for phase in [
+        "decode",
+        "build_request",
+        "lock",
+        "chain_in",
+        "handler",
+        "chain_out",
+        "commit",
+    ] {
+        let series = format!(r#"ferrule_event_phase_seconds_count{{phase="{phase}"}}"#);
+        assert!(moved(&series) >= 4.0, "{series}: {after:#?}");
+    }
     assert!(after[r#"ferrule_sockets"#] >= 1.0, "{after:#?}");
     assert_eq!(
         after["ferrule_queued_events"], 0.0,
