@@ -37,9 +37,17 @@ pub struct NewUser {
 /// The fingerprint of a password hash kept in the session (its last 16 characters: the tail of
 /// the argon2 output, which changes with every new password).
 pub(super) fn auth_hash(password_hash: &str) -> String {
-    let start = password_hash.len().saturating_sub(16);
-    password_hash[start..].to_owned()
+    auth_hash_in(password_hash).to_owned()
 }
+
+/// [`auth_hash`] as the part of `password_hash` it is, for comparing without a copy.
+fn auth_hash_in(password_hash: &str) -> &str {
+    let start = password_hash.len().saturating_sub(16);
+    &password_hash[start..]
+}
+
+/// A cached user and its password hash: shared, since every event of the user reads them.
+type UserRow = (Arc<User>, Arc<str>);
 
 pub use crate::db::entities::user::{key as username_key, normalize as normalize_username};
 
@@ -77,7 +85,7 @@ pub struct Auth {
     throttle: super::throttle::Throttle,
     dummy_hash: Arc<tokio::sync::OnceCell<String>>,
     /// Users resolved for events; whatever changes a user evicts it.
-    pub(super) users: Arc<TtlCache<i64, (User, String)>>,
+    pub(super) users: Arc<TtlCache<i64, UserRow>>,
     /// Where changes of the accounts' tables are told, for the tabs that show them live
     /// ([`crate::Registered::on_change`]); unwired until the app's server is built.
     changes: crate::rooms::Rooms,
@@ -240,12 +248,15 @@ impl Auth {
 
     /// The user with `id`, with groups and permissions.
     pub async fn load(&self, id: i64) -> Result<Option<User>, AuthError> {
-        Ok(self.load_row(id).await?.map(|(u, _)| u))
+        Ok(self
+            .load_row(id)
+            .await?
+            .map(|(u, _)| Arc::unwrap_or_clone(u)))
     }
 
     /// The user with `id`, its groups and permissions, and its password hash, in one query (the
     /// bridge runs this on every event).
-    async fn load_row(&self, id: i64) -> Result<Option<(User, String)>, AuthError> {
+    async fn load_row(&self, id: i64) -> Result<Option<UserRow>, AuthError> {
         self.users
             .get_or_load(&id, async || {
                 Ok(match self.query_row(id).await? {
@@ -257,7 +268,7 @@ impl Auth {
     }
 
     /// [`Self::load_row`]'s query, uncached.
-    async fn query_row(&self, id: i64) -> Result<Option<(User, String)>, AuthError> {
+    async fn query_row(&self, id: i64) -> Result<Option<UserRow>, AuthError> {
         let backend = self.db.get_database_backend();
         let sql = "SELECT 'u' AS kind, username AS name, email, language, password_hash, \
                    is_active, is_staff, is_superuser, email_verified FROM ferrule_users WHERE id = ? \
@@ -311,7 +322,7 @@ impl Auth {
         Ok(found.map(|(mut user, hash)| {
             user.groups = groups;
             user.permissions = perms;
-            (user, hash)
+            (Arc::new(user), Arc::from(hash))
         }))
     }
 
@@ -462,13 +473,13 @@ impl Auth {
             return Ok(CurrentUser::Anonymous);
         };
         let fingerprint = session.get::<String>(SESSION_AUTH_HASH).await?;
-        if fingerprint.as_deref() != Some(auth_hash(&hash).as_str()) || !user.is_active {
+        if fingerprint.as_deref() != Some(auth_hash_in(&hash)) || !user.is_active {
             return Ok(CurrentUser::Anonymous);
         }
         if self.confirmation_required() && !user.email_verified {
             return Ok(CurrentUser::Anonymous);
         }
-        Ok(CurrentUser::Authenticated(Arc::new(user)))
+        Ok(CurrentUser::Authenticated(user))
     }
 }
 

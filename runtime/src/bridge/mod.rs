@@ -19,7 +19,7 @@ use std::time::Duration;
 use axum::body::Body;
 use bytes::Bytes;
 use futures_util::FutureExt;
-use http::{HeaderMap, HeaderValue, Method, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tracing::Instrument;
@@ -126,10 +126,9 @@ impl SocketInfo {
 /// found them and the user once the chain resolved it; the socket runs the answer's sending
 /// in it too. Nothing is formatted unless a subscriber wants the span.
 pub(crate) fn event_span(socket: &SocketInfo, id: Option<u64>) -> tracing::Span {
-    let handshake = socket
-        .headers
-        .get(crate::net::REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok());
+    // Made once, not parsed from its name at every event.
+    const REQUEST_ID: HeaderName = HeaderName::from_static(crate::net::REQUEST_ID_HEADER);
+    // Fields are read only when the span is enabled.
     tracing::info_span!(
         "ferrule.event",
         state = tracing::field::Empty,
@@ -137,7 +136,7 @@ pub(crate) fn event_span(socket: &SocketInfo, id: Option<u64>) -> tracing::Span 
         event_id = id,
         tab = %TabId(&socket.client_token),
         user_id = tracing::field::Empty,
-        handshake_id = handshake,
+        handshake_id = socket.headers.get(&REQUEST_ID).and_then(|v| v.to_str().ok()),
     )
 }
 

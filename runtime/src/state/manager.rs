@@ -163,14 +163,25 @@ impl StateManager for MemoryStateManager {
     async fn lock(&self, token: &str) -> Result<Box<dyn StateLock>, Error> {
         let states = {
             let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-            let entry = tokens
-                .entry(token.to_owned())
-                .or_insert_with(|| MemoryEntry {
-                    states: Arc::default(),
-                    last_used: Instant::now(),
-                });
-            entry.last_used = Instant::now();
-            entry.states.clone()
+            let now = Instant::now();
+            // Looked up by reference first: the key is copied only for a tab's first lock.
+            match tokens.get_mut(token) {
+                Some(entry) => {
+                    entry.last_used = now;
+                    entry.states.clone()
+                }
+                None => {
+                    let states = Arc::<tokio::sync::Mutex<TokenStates>>::default();
+                    tokens.insert(
+                        token.to_owned(),
+                        MemoryEntry {
+                            states: states.clone(),
+                            last_used: now,
+                        },
+                    );
+                    states
+                }
+            }
         };
         let states = states.lock_owned().await;
         Ok(Box::new(MemoryLock {
