@@ -205,7 +205,9 @@ async fn dead_links_and_refused_passwords(backend: Backend) {
     let Some(f) = fixture(
         backend,
         Settings {
-            account_link_ttl_ms: 1000,
+            // Long enough for the mail job and a refused try on a loaded machine (a second
+            // was not, under the whole suite), short enough to wait out.
+            account_link_ttl_ms: 3000,
             ..settings()
         },
     )
@@ -226,8 +228,8 @@ async fn dead_links_and_refused_passwords(backend: Backend) {
     let weak = reset(&f.server, &token, "alice").await;
     assert_eq!(weak.status, 400, "{}", weak.text());
     assert_ne!(weak.json().unwrap()["error"], LINK_INVALID);
-    // …until it expires (a second, here).
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // …until it expires (three seconds, here).
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     let late = reset(&f.server, &token, "looking-glass-42").await;
     assert_eq!(late.json().unwrap()["error"], LINK_INVALID);
     assert!(f.server.login("alice", "wonderland1").await.is_ok());
